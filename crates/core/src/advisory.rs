@@ -1,0 +1,228 @@
+//! Advisories: which product versions are affected, on which platforms.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::alert::Severity;
+use crate::indicator::Indicator;
+use crate::version::Ecosystem;
+
+/// An operating-system family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    Windows,
+    Macos,
+    Linux,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Windows => "windows",
+            Platform::Macos => "macos",
+            Platform::Linux => "linux",
+        }
+    }
+
+    /// Reads the spellings telemetry uses (`windows`, `Darwin`, `macOS`,
+    /// `ubuntu`, ...).
+    pub fn from_os_name(s: &str) -> Option<Platform> {
+        let l = s.trim().to_ascii_lowercase();
+        if l.starts_with("win") {
+            Some(Platform::Windows)
+        } else if l.starts_with("mac") || l == "darwin" || l == "osx" {
+            Some(Platform::Macos)
+        } else if l == "linux"
+            || ["ubuntu", "debian", "rhel", "centos", "fedora", "redhat", "suse", "alpine", "amzn", "rocky"]
+                .iter()
+                .any(|d| l.starts_with(d))
+        {
+            Some(Platform::Linux)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Platform {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Platform, String> {
+        Platform::from_os_name(s).ok_or_else(|| format!("unknown platform {s:?} (windows, macos or linux)"))
+    }
+}
+
+/// A half-open range of affected versions: `introduced <= v < fixed`, or
+/// `introduced <= v <= last_affected`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionRange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introduced: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_affected: Option<String>,
+}
+
+impl VersionRange {
+    pub fn contains(&self, eco: Ecosystem, version: &str) -> bool {
+        // OSV writes `introduced: "0"` for "every version".
+        let after_start = match self.introduced.as_deref() {
+            None | Some("0") => true,
+            Some(start) => eco.compare(version, start) != Ordering::Less,
+        };
+        let before_end = match (&self.fixed, &self.last_affected) {
+            (Some(fixed), _) => eco.compare(version, fixed) == Ordering::Less,
+            (None, Some(last)) => eco.compare(version, last) != Ordering::Greater,
+            (None, None) => true,
+        };
+        after_start && before_end
+    }
+}
+
+/// One affected product within an advisory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Affected {
+    pub product: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    /// Inventory names that mean this product; `product` itself always counts.
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Empty means every platform.
+    #[serde(default)]
+    pub platforms: Vec<Platform>,
+    #[serde(default)]
+    pub ecosystem: Ecosystem,
+    #[serde(default)]
+    pub versions: Vec<String>,
+    #[serde(default)]
+    pub ranges: Vec<VersionRange>,
+}
+
+impl Affected {
+    /// Every name this product is known by, normalised.
+    pub fn normalized_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::iter::once(&self.product)
+            .chain(&self.names)
+            .map(|n| normalize_product_name(n))
+            .filter(|n| !n.is_empty())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Whether this entry covers an installed product, compared exactly on
+    /// the normalised name, never by substring.
+    pub fn matches(&self, name: &str, version: &str, platform: Option<Platform>, eco: Ecosystem) -> bool {
+        let name = normalize_product_name(name);
+        self.normalized_names().contains(&name)
+            && self.ecosystem_applies(eco)
+            && (self.platforms.is_empty() || platform.is_none_or(|p| self.platforms.contains(&p)))
+            && self.version_affected(version)
+    }
+
+    /// A generic advisory covers desktop inventories of any source; a
+    /// package advisory only that ecosystem's packages.
+    fn ecosystem_applies(&self, inventory: Ecosystem) -> bool {
+        self.ecosystem == Ecosystem::Generic || inventory == Ecosystem::Generic || self.ecosystem == inventory
+    }
+
+    pub fn version_affected(&self, version: &str) -> bool {
+        self.versions.iter().any(|v| self.ecosystem.equal(v, version))
+            || self.ranges.iter().any(|r| r.contains(self.ecosystem, version))
+    }
+}
+
+/// What an analyst or a feed says is affected, and how to spot it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Advisory {
+    pub id: String,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<String>,
+    #[serde(default)]
+    pub references: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+    #[serde(default)]
+    pub severity: Severity,
+    #[serde(default)]
+    pub affected: Vec<Affected>,
+    /// Indicators published with the advisory (stored with the other intel).
+    #[serde(default, skip_serializing)]
+    pub indicators: Vec<Indicator>,
+    /// `malicious` for OSV `MAL-` records: every affected version is hostile.
+    #[serde(default)]
+    pub malicious: bool,
+}
+
+/// Case-folded, whitespace-collapsed, macOS bundle suffix removed: the
+/// form product names are compared in.
+pub fn normalize_product_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for word in name.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&word.to_lowercase());
+    }
+    if let Some(stripped) = out.strip_suffix(".app") {
+        out.truncate(stripped.len());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn threecx() -> Affected {
+        Affected {
+            product: "3CX Desktop App".into(),
+            vendor: Some("3CX".into()),
+            names: vec!["3CXDesktopApp".into()],
+            platforms: vec![Platform::Windows],
+            ecosystem: Ecosystem::Generic,
+            versions: vec!["18.12.407".into(), "18.12.416".into()],
+            ranges: vec![],
+        }
+    }
+
+    #[test]
+    fn exact_names_never_substrings() {
+        let a = threecx();
+        assert!(a.matches("3CX Desktop App", "18.12.416", Some(Platform::Windows), Ecosystem::Generic));
+        assert!(a.matches("3cxdesktopapp", "18.12.407", None, Ecosystem::Generic));
+        assert!(!a.matches("3CX Phone System Management Console", "18.12.416", None, Ecosystem::Generic));
+        assert!(!a.matches("3CX Desktop App", "18.12.422", None, Ecosystem::Generic));
+        assert!(!a.matches("3CX Desktop App", "18.12.416", Some(Platform::Macos), Ecosystem::Generic));
+        assert!(!a.matches("3CX Desktop App", "18.12.416", None, Ecosystem::Pypi) || a.ecosystem == Ecosystem::Generic);
+    }
+
+    #[test]
+    fn ranges_are_half_open() {
+        let r = VersionRange { introduced: Some("18.12.407".into()), fixed: Some("18.12.422".into()), last_affected: None };
+        assert!(r.contains(Ecosystem::Generic, "18.12.407"));
+        assert!(r.contains(Ecosystem::Generic, "18.12.416"));
+        assert!(!r.contains(Ecosystem::Generic, "18.12.422"));
+        assert!(!r.contains(Ecosystem::Generic, "18.11.1213"));
+        let all = VersionRange { introduced: Some("0".into()), ..Default::default() };
+        assert!(all.contains(Ecosystem::Crates, "1.2.3"));
+    }
+
+    #[test]
+    fn product_names_normalise() {
+        assert_eq!(normalize_product_name("  3CX  Desktop App.app "), "3cx desktop app");
+    }
+}

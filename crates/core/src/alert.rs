@@ -1,0 +1,198 @@
+//! Findings and alerts.
+//!
+//! A finding is one detection; alerts are findings deduplicated by
+//! (tenant, endpoint, kind, source), with counts, first and last seen,
+//! and a triage status.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::Time;
+
+/// What raised an alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertKind {
+    /// An indicator matched an observable.
+    Ioc,
+    /// An endpoint runs a version an advisory names.
+    Exposure,
+    Sigma,
+    Beacon,
+    Drift,
+    Campaign,
+}
+
+impl AlertKind {
+    pub const ALL: [AlertKind; 6] = [
+        AlertKind::Ioc,
+        AlertKind::Exposure,
+        AlertKind::Sigma,
+        AlertKind::Beacon,
+        AlertKind::Drift,
+        AlertKind::Campaign,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Ioc => "ioc",
+            AlertKind::Exposure => "exposure",
+            AlertKind::Sigma => "sigma",
+            AlertKind::Beacon => "beacon",
+            AlertKind::Drift => "drift",
+            AlertKind::Campaign => "campaign",
+        }
+    }
+}
+
+impl fmt::Display for AlertKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AlertKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        AlertKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown alert kind {s:?} (ioc, exposure, sigma, beacon, drift, campaign)"))
+    }
+}
+
+/// How urgent an alert is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    #[default]
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [Severity::Info, Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let l = s.to_ascii_lowercase();
+        Severity::ALL
+            .into_iter()
+            .find(|k| k.as_str() == l)
+            .or(match l.as_str() {
+                "informational" => Some(Severity::Info),
+                _ => None,
+            })
+            .ok_or_else(|| format!("unknown severity {s:?}"))
+    }
+}
+
+/// Where an alert is in the analyst's queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlertStatus {
+    #[default]
+    New,
+    Acknowledged,
+    InProgress,
+    Resolved,
+    FalsePositive,
+    Suppressed,
+}
+
+impl AlertStatus {
+    pub const ALL: [AlertStatus; 6] = [
+        AlertStatus::New,
+        AlertStatus::Acknowledged,
+        AlertStatus::InProgress,
+        AlertStatus::Resolved,
+        AlertStatus::FalsePositive,
+        AlertStatus::Suppressed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::New => "new",
+            AlertStatus::Acknowledged => "acknowledged",
+            AlertStatus::InProgress => "in-progress",
+            AlertStatus::Resolved => "resolved",
+            AlertStatus::FalsePositive => "false-positive",
+            AlertStatus::Suppressed => "suppressed",
+        }
+    }
+}
+
+impl fmt::Display for AlertStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AlertStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        AlertStatus::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown alert status {s:?}"))
+    }
+}
+
+/// What was seen that raised a finding.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The observed value (a domain, a URL, a version...).
+    pub observed: String,
+    /// When the evidence event happened.
+    pub time: Time,
+    /// The file the evidence was read from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Event field, inventory source, or other detail naming where it was seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// One detection on one endpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub endpoint: String,
+    pub kind: AlertKind,
+    /// What detected it: the indicator value, the advisory id, the rule id.
+    pub source: String,
+    pub title: String,
+    pub severity: Severity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+    /// Distinguishes findings within one alert (observable and day, or the
+    /// ledger interval): the same key twice is the same finding.
+    pub key: String,
+    pub first_seen: Time,
+    pub last_seen: Time,
+    /// Events behind this finding.
+    pub count: u64,
+    pub evidence: Evidence,
+}

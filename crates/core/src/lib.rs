@@ -1,0 +1,25 @@
+//! turncoat's vocabulary.
+//!
+//! Every other crate speaks in these types. Nothing here knows about storage,
+//! files or the network: this crate only defines what things are and how
+//! they compare (normalised observables, ecosystem version ordering).
+
+pub mod advisory;
+pub mod alert;
+pub mod event;
+pub mod indicator;
+pub mod inventory;
+pub mod observable;
+pub mod tenant;
+pub mod time;
+pub mod version;
+
+pub use advisory::{Advisory, Affected, Platform, VersionRange};
+pub use alert::{AlertKind, AlertStatus, Evidence, Finding, Severity};
+pub use event::{Event, Fields, Logsource, Value};
+pub use indicator::{Indicator, IndicatorKind};
+pub use inventory::{InventoryChange, InventoryItem, InventoryRecord};
+pub use observable::{Observable, ObservableKind};
+pub use tenant::TenantName;
+pub use time::Time;
+pub use version::Ecosystem;

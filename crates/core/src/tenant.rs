@@ -1,0 +1,76 @@
+//! Tenant names: the MSSP's customers.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A validated tenant name: 1 to 64 characters of ASCII letters, digits,
+/// `.`, `_` and `-`, starting with a letter or digit. Case-sensitive.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TenantName(String);
+
+/// Why a tenant name was refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("invalid tenant name {name:?}: {reason}")]
+pub struct InvalidTenantName {
+    pub name: String,
+    pub reason: &'static str,
+}
+
+impl TenantName {
+    pub fn new(name: &str) -> Result<TenantName, InvalidTenantName> {
+        let fail = |reason| InvalidTenantName { name: name.chars().take(80).collect(), reason };
+        if name.is_empty() {
+            return Err(fail("it is empty"));
+        }
+        if name.len() > 64 {
+            return Err(fail("it is longer than 64 characters"));
+        }
+        if !name.as_bytes()[0].is_ascii_alphanumeric() {
+            return Err(fail("it must start with a letter or a digit"));
+        }
+        if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+            return Err(fail("only ASCII letters, digits, '.', '_' and '-' are allowed"));
+        }
+        Ok(TenantName(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for TenantName {
+    type Error = InvalidTenantName;
+    fn try_from(s: String) -> Result<TenantName, InvalidTenantName> {
+        TenantName::new(&s)
+    }
+}
+
+impl From<TenantName> for String {
+    fn from(t: TenantName) -> String {
+        t.0
+    }
+}
+
+impl fmt::Display for TenantName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates_names() {
+        assert!(TenantName::new("acme-corp").is_ok());
+        assert!(TenantName::new("Acme.2").is_ok());
+        assert_ne!(TenantName::new("Acme").unwrap(), TenantName::new("acme").unwrap());
+        for bad in ["", "-x", "a b", "ü", "a/b", &"x".repeat(65)] {
+            assert!(TenantName::new(bad).is_err(), "{bad:?}");
+        }
+    }
+}

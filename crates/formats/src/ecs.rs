@@ -1,0 +1,366 @@
+//! Elastic Common Schema NDJSON, as Elastic Agent, Winlogbeat and Filebeat
+//! write it, mapped onto Sigma taxonomy names.
+//!
+//! Winlogbeat's `winlog.event_data.*` already carries Sysmon's own names
+//! and is kept as is; Elastic Agent's ECS fields (`process.executable`,
+//! `dns.question.name`, ...) are renamed to the Sigma fields Sysmon would
+//! have written. Fields with no Sigma counterpart keep their ECS name.
+
+use turncoat_core::{Event, Fields, Logsource, Platform, Time, Value};
+
+use crate::flatten::flatten_object;
+use crate::input::Input;
+use crate::jsonl::for_each_record;
+use crate::logsource::{self, SYSMON_PROVIDER};
+use crate::{ReadIssue, ReadOptions, Record, Sink};
+
+/// Reads ECS NDJSON.
+pub fn read(input: &mut Input, options: &ReadOptions, sink: &mut dyn Sink) -> Result<(), ReadIssue> {
+    let name = input.name().to_owned();
+    let mut flat = Vec::with_capacity(64);
+    for_each_record(input, &options.limits, sink, |bytes, location, sink| {
+        match parse_event(bytes, options.host.as_deref(), &mut flat) {
+            Ok(event) => sink.record(Record::Event(event), location),
+            Err(message) => sink.skipped(ReadIssue::new(&name, location, message)),
+        }
+    })
+}
+
+/// Parses one ECS document. `flat` is scratch space reused across calls.
+pub fn parse_event(
+    bytes: &[u8],
+    default_host: Option<&str>,
+    flat: &mut Vec<(String, Value)>,
+) -> Result<Event, String> {
+    if !bytes.starts_with(b"{") {
+        return Err("not a JSON object".into());
+    }
+    flatten_object(bytes, flat).map_err(|e| format!("invalid JSON: {e}"))?;
+    map_event(flat, default_host)
+}
+
+/// Hash fields gathered into Sysmon's `Hashes` string, by ECS parent.
+#[derive(Default)]
+struct Hashes {
+    process: Vec<(&'static str, String)>,
+    dll: Vec<(&'static str, String)>,
+    file: Vec<(&'static str, String)>,
+}
+
+fn hash_label(algo: &str) -> Option<&'static str> {
+    Some(match algo {
+        "md5" => "MD5",
+        "sha1" => "SHA1",
+        "sha256" => "SHA256",
+        "imphash" => "IMPHASH",
+        _ => return None,
+    })
+}
+
+fn map_event(flat: &mut Vec<(String, Value)>, default_host: Option<&str>) -> Result<Event, String> {
+    let mut time = None;
+    let mut host_name = None;
+    let mut host_fallback = None;
+    let mut os = None;
+    let mut categories: Vec<String> = Vec::new();
+    let mut types: Vec<String> = Vec::new();
+    let mut provider = None;
+    let mut channel = None;
+    let mut event_id = None;
+    let mut user_name = None;
+    let mut user_domain = None;
+    let mut hashes = Hashes::default();
+    let mut fields = Fields::with_capacity(flat.len());
+
+    for (key, value) in flat.drain(..) {
+        // Special cases first: fields that decide the event's identity.
+        match key.as_str() {
+            "@timestamp" => {
+                time = value.as_str().map(Time::parse).transpose().map_err(|e| e.to_string())?;
+                continue;
+            }
+            "host.name" => host_name = value.as_str().map(str::to_owned),
+            "host.hostname" | "agent.hostname" | "winlog.computer_name" => {
+                if host_fallback.is_none() {
+                    host_fallback = value.as_str().map(str::to_owned);
+                }
+            }
+            "host.os.family" | "host.os.type" | "host.os.platform" => {
+                if os.is_none() {
+                    os = value.as_str().and_then(Platform::from_os_name);
+                }
+            }
+            "event.category" => categories.extend(value.strings().map(str::to_owned)),
+            "event.type" => types.extend(value.strings().map(str::to_owned)),
+            "event.provider" | "winlog.provider_name" => {
+                if provider.is_none() || key == "winlog.provider_name" {
+                    provider = value.as_str().map(str::to_owned);
+                }
+            }
+            "winlog.channel" => channel = value.as_str().map(str::to_owned),
+            "user.name" => user_name = value.as_str().map(str::to_owned),
+            "user.domain" => user_domain = value.as_str().map(str::to_owned),
+            _ => {}
+        }
+        if key == "winlog.event_id" || key == "event.code" {
+            let id = match &value {
+                Value::Int(i) => Some(*i),
+                Value::Str(s) => s.parse().ok(),
+                _ => None,
+            };
+            if key == "winlog.event_id" || event_id.is_none() {
+                event_id = id;
+            }
+        }
+        if let Some(rest) = key.strip_prefix("winlog.event_data.") {
+            fields.push(rest.to_owned(), value);
+            continue;
+        }
+        gather_hash(&key, &value, &mut hashes);
+        match sigma_name(&key) {
+            Some(sigma) => fields.push(sigma, value),
+            None => fields.push(key, value),
+        }
+    }
+
+    if let Some(name) = user_name
+        && fields.get("User").is_none()
+    {
+        let user = match user_domain {
+            Some(d) => format!("{d}\\{name}"),
+            None => name,
+        };
+        fields.push("User", user);
+    }
+    let category = ecs_category(&categories, &types, &fields);
+    let is_library = category == Some("image_load");
+    let hash_source = if is_library && !hashes.dll.is_empty() {
+        &hashes.dll
+    } else if category == Some("file_event") && !hashes.file.is_empty() {
+        &hashes.file
+    } else if !hashes.process.is_empty() {
+        &hashes.process
+    } else if !hashes.dll.is_empty() {
+        &hashes.dll
+    } else {
+        &hashes.file
+    };
+    if !hash_source.is_empty() && fields.get("Hashes").is_none() {
+        let joined: Vec<String> = hash_source.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        fields.push("Hashes", joined.join(","));
+    }
+
+    let logsource = match (&provider, &channel, event_id) {
+        (Some(p), _, Some(id)) if p == SYSMON_PROVIDER => {
+            logsource::windows(Some(p), channel.as_deref(), Some(id))
+        }
+        (_, Some(c), id) => logsource::windows(provider.as_deref(), Some(c), id),
+        _ => Logsource::new(os.map(Platform::as_str), category, None),
+    };
+    if let Some(id) = event_id
+        && fields.get("EventID").is_none()
+    {
+        fields.push("EventID", id);
+    }
+    let host = host_name
+        .or(host_fallback)
+        .or_else(|| default_host.map(str::to_owned))
+        .ok_or("no host.name: the event names no endpoint")?;
+    let time = time.ok_or("no @timestamp")?;
+    Ok(Event { time, host, logsource, fields })
+}
+
+/// Collects `process.hash.*`, `dll.hash.*` and `file.hash.*` for the
+/// `Hashes` field; the ECS fields themselves are kept as they are.
+fn gather_hash(key: &str, value: &Value, hashes: &mut Hashes) {
+    let Some((parent, algo)) = key.rsplit_once(".hash.") else { return };
+    let (Some(label), Some(v)) = (hash_label(algo), value.as_str()) else { return };
+    let v = v.to_ascii_uppercase();
+    match parent {
+        "process" => hashes.process.push((label, v)),
+        "dll" => hashes.dll.push((label, v)),
+        "file" => hashes.file.push((label, v)),
+        _ => {}
+    }
+}
+
+/// Sigma's name for an ECS field, where Sysmon has one.
+fn sigma_name(ecs: &str) -> Option<&'static str> {
+    Some(match ecs {
+        "process.executable" => "Image",
+        "process.command_line" => "CommandLine",
+        "process.pid" => "ProcessId",
+        "process.entity_id" => "ProcessGuid",
+        "process.working_directory" => "CurrentDirectory",
+        "process.parent.executable" => "ParentImage",
+        "process.parent.command_line" => "ParentCommandLine",
+        "process.parent.pid" => "ParentProcessId",
+        "process.parent.entity_id" => "ParentProcessGuid",
+        "process.pe.original_file_name" => "OriginalFileName",
+        "process.pe.company" => "Company",
+        "process.pe.description" => "Description",
+        "process.pe.product" => "Product",
+        "process.pe.file_version" => "FileVersion",
+        "process.Ext.token.integrity_level_name" => "IntegrityLevel",
+        "dll.path" => "ImageLoaded",
+        "dll.pe.original_file_name" => "OriginalFileName",
+        "dll.code_signature.subject_name" => "Signature",
+        "dll.code_signature.status" => "SignatureStatus",
+        "dll.code_signature.signed" => "Signed",
+        "dns.question.name" => "QueryName",
+        "dns.answers.data" => "QueryResults",
+        "dns.response_code" => "QueryStatus",
+        "destination.ip" => "DestinationIp",
+        "destination.port" => "DestinationPort",
+        "destination.domain" => "DestinationHostname",
+        "source.ip" => "SourceIp",
+        "source.port" => "SourcePort",
+        "source.domain" => "SourceHostname",
+        "network.transport" => "Protocol",
+        "file.path" => "TargetFilename",
+        "registry.path" => "TargetObject",
+        "registry.data.strings" => "Details",
+        "url.full" => "c-uri",
+        "url.domain" => "cs-host",
+        "url.path" => "c-uri-stem",
+        "url.query" => "c-uri-query",
+        "url.extension" => "c-uri-extension",
+        "http.request.method" => "cs-method",
+        "http.request.referrer" => "cs-referrer",
+        "http.response.status_code" => "sc-status",
+        "user_agent.original" => "c-useragent",
+        _ => return None,
+    })
+}
+
+/// Sigma's category for an ECS event.
+fn ecs_category(categories: &[String], types: &[String], fields: &Fields) -> Option<&'static str> {
+    let has_cat = |c: &str| categories.iter().any(|x| x == c);
+    let has_type = |t: &str| types.iter().any(|x| x == t);
+    if has_cat("process") && has_type("start") {
+        Some("process_creation")
+    } else if has_cat("process") && has_type("end") {
+        Some("process_termination")
+    } else if has_cat("library") || fields.get("ImageLoaded").is_some() && has_cat("process") {
+        Some("image_load")
+    } else if has_cat("driver") {
+        Some("driver_load")
+    } else if fields.get("QueryName").is_some() {
+        Some("dns_query")
+    } else if fields.get("c-uri").is_some() || has_cat("web") {
+        Some("proxy")
+    } else if has_cat("network") {
+        Some("network_connection")
+    } else if has_cat("file") && has_type("deletion") {
+        Some("file_delete")
+    } else if has_cat("file") && has_type("change") {
+        Some("file_change")
+    } else if has_cat("file") {
+        Some("file_event")
+    } else if has_cat("registry") {
+        Some("registry_event")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Collect, Location};
+
+    fn one(line: &str) -> Event {
+        let mut flat = Vec::new();
+        parse_event(line.as_bytes(), None, &mut flat).unwrap()
+    }
+
+    #[test]
+    fn process_start_maps_to_sigma_names() {
+        let e = one(
+            r#"{"@timestamp":"2023-03-22T10:00:00.000Z","host":{"name":"WS-01","os":{"family":"windows"}},
+            "event":{"category":["process"],"type":["start"],"code":"1"},
+            "process":{"executable":"C:\\Program Files\\3CXDesktopApp\\3CXDesktopApp.exe","command_line":"3CXDesktopApp.exe --update","pid":42,
+              "hash":{"sha256":"aa","md5":"bb"},
+              "parent":{"executable":"C:\\Windows\\explorer.exe"}},
+            "user":{"name":"bob","domain":"CORP"}}"#,
+        );
+        assert_eq!(e.host, "WS-01");
+        assert_eq!(e.logsource.product.as_deref(), Some("windows"));
+        assert_eq!(e.logsource.category.as_deref(), Some("process_creation"));
+        assert_eq!(e.fields.get_str("Image"), Some("C:\\Program Files\\3CXDesktopApp\\3CXDesktopApp.exe"));
+        assert_eq!(e.fields.get_str("ParentImage"), Some("C:\\Windows\\explorer.exe"));
+        assert_eq!(e.fields.get_str("CommandLine"), Some("3CXDesktopApp.exe --update"));
+        assert_eq!(e.fields.get("ProcessId"), Some(&Value::Int(42)));
+        assert_eq!(e.fields.get_str("Hashes"), Some("SHA256=AA,MD5=BB"));
+        assert_eq!(e.fields.get_str("User"), Some("CORP\\bob"));
+        assert_eq!(e.fields.get_str("process.executable"), None, "mapped fields are renamed, not copied");
+        assert_eq!(e.fields.get_str("process.hash.sha256"), Some("aa"), "unmapped fields keep their ECS name");
+    }
+
+    #[test]
+    fn dns_library_network_file_and_url() {
+        let dns = one(
+            r#"{"@timestamp":"2023-03-22T10:00:00Z","host":{"name":"h"},"event":{"category":"network"},
+            "dns":{"question":{"name":"akamaicontainer.com"},"answers":[{"data":"1.2.3.4"}]}}"#,
+        );
+        assert_eq!(dns.logsource.category.as_deref(), Some("dns_query"));
+        assert_eq!(dns.fields.get_str("QueryName"), Some("akamaicontainer.com"));
+        assert_eq!(dns.fields.get("QueryResults"), Some(&Value::List(vec!["1.2.3.4".into()])));
+
+        let lib = one(
+            r#"{"@timestamp":"2023-03-22T10:00:00Z","host":{"name":"h"},"event":{"category":["library"]},
+            "process":{"executable":"C:\\a.exe","hash":{"sha256":"11"}},"dll":{"path":"C:\\ffmpeg.dll","hash":{"sha256":"22"}}}"#,
+        );
+        assert_eq!(lib.logsource.category.as_deref(), Some("image_load"));
+        assert_eq!(lib.fields.get_str("ImageLoaded"), Some("C:\\ffmpeg.dll"));
+        assert_eq!(lib.fields.get_str("Hashes"), Some("SHA256=22"), "image loads carry the module's hashes");
+
+        let net = one(
+            r#"{"@timestamp":"2023-03-22T10:00:00Z","host":{"name":"h"},"event":{"category":["network"]},
+            "destination":{"ip":"203.0.113.5","port":443,"domain":"x.example"}}"#,
+        );
+        assert_eq!(net.logsource.category.as_deref(), Some("network_connection"));
+        assert_eq!(net.fields.get_str("DestinationIp"), Some("203.0.113.5"));
+        assert_eq!(net.fields.get("DestinationPort"), Some(&Value::Int(443)));
+
+        let file = one(
+            r#"{"@timestamp":"2023-03-22T10:00:00Z","host":{"name":"h"},"event":{"category":["file"],"type":["creation"]},
+            "file":{"path":"C:\\x.dll"}}"#,
+        );
+        assert_eq!(file.logsource.category.as_deref(), Some("file_event"));
+        assert_eq!(file.fields.get_str("TargetFilename"), Some("C:\\x.dll"));
+
+        let web = one(
+            r#"{"@timestamp":"2023-03-22T10:00:00Z","host":{"name":"h"},"event":{"category":["network","web"]},
+            "url":{"full":"https://raw.githubusercontent.com/IconStorages/images/main/icon1.ico","domain":"raw.githubusercontent.com"}}"#,
+        );
+        assert_eq!(web.logsource.category.as_deref(), Some("proxy"));
+        assert_eq!(web.fields.get_str("cs-host"), Some("raw.githubusercontent.com"));
+    }
+
+    #[test]
+    fn winlogbeat_sysmon_keeps_event_data_names() {
+        let e = one(
+            r#"{"@timestamp":"2023-03-22T10:00:00Z","host":{"name":"h"},"event":{"code":"7","provider":"Microsoft-Windows-Sysmon"},
+            "winlog":{"channel":"Microsoft-Windows-Sysmon/Operational","event_id":7,"provider_name":"Microsoft-Windows-Sysmon",
+              "event_data":{"ImageLoaded":"C:\\x\\ffmpeg.dll","Hashes":"SHA256=AB"}}}"#,
+        );
+        assert_eq!(e.logsource.category.as_deref(), Some("image_load"));
+        assert_eq!(e.logsource.service.as_deref(), Some("sysmon"));
+        assert_eq!(e.fields.get_str("ImageLoaded"), Some("C:\\x\\ffmpeg.dll"));
+        assert_eq!(e.fields.get("EventID"), Some(&Value::Int(7)));
+    }
+
+    #[test]
+    fn bad_lines_are_reported_with_their_line() {
+        let text = "{\"@timestamp\":\"2023-03-22T10:00:00Z\",\"host\":{\"name\":\"h\"},\"event\":{}}\n{oops\n{\"host\":{\"name\":\"h\"}}\n";
+        let mut input = Input::from_bytes("ecs.ndjson", text.as_bytes().to_vec());
+        let mut sink = Collect::default();
+        read(&mut input, &ReadOptions::default(), &mut sink).unwrap();
+        assert_eq!(sink.records.len(), 1);
+        assert_eq!(sink.skipped.len(), 2);
+        assert_eq!(sink.skipped[0].location, Location::Line(2));
+        assert!(sink.skipped[1].message.contains("@timestamp"), "{}", sink.skipped[1]);
+        assert_eq!(sink.skipped[1].to_string().split(':').next(), Some("ecs.ndjson"));
+    }
+}

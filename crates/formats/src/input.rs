@@ -1,0 +1,224 @@
+//! Inputs: files, standard input, gzip transparently, with size limits.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use crate::{Location, ReadIssue};
+
+/// Size limits every reader honours.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Longest line or record; longer ones are skipped and reported.
+    pub max_record_bytes: usize,
+    /// Largest whole document (an SBOM, a STIX bundle, a pretty-printed
+    /// JSON file) read into memory at once.
+    pub max_document_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_record_bytes: 1 << 20, max_document_bytes: 256 << 20 }
+    }
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// A readable input with a name for messages.
+pub struct Input {
+    name: String,
+    path: Option<PathBuf>,
+    reader: BufReader<Box<dyn Read + Send>>,
+    line: u64,
+    gzip: bool,
+}
+
+impl Input {
+    /// Opens a file, or standard input for `-`; gzip is undone by content.
+    pub fn open(path: &Path) -> io::Result<Input> {
+        if path == Path::new("-") {
+            return Input::from_reader("<stdin>", Box::new(io::stdin()));
+        }
+        let file = File::open(path)?;
+        let mut input = Input::from_reader(&path.display().to_string(), Box::new(file))?;
+        if !input.gzip {
+            input.path = Some(path.to_owned());
+        }
+        Ok(input)
+    }
+
+    /// Wraps any reader; gzip is undone by content.
+    pub fn from_reader(name: &str, reader: Box<dyn Read + Send>) -> io::Result<Input> {
+        let mut buffered = BufReader::with_capacity(256 * 1024, reader);
+        let gzip = buffered.fill_buf()?.starts_with(&GZIP_MAGIC);
+        let reader = if gzip {
+            BufReader::with_capacity(256 * 1024, Box::new(flate2::bufread::MultiGzDecoder::new(buffered)) as Box<dyn Read + Send>)
+        } else {
+            BufReader::with_capacity(256 * 1024, Box::new(buffered) as Box<dyn Read + Send>)
+        };
+        Ok(Input { name: name.to_owned(), path: None, reader, line: 0, gzip })
+    }
+
+    /// An in-memory input: for tests and fuzzing.
+    pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Input {
+        Input::from_reader(name, Box::new(io::Cursor::new(bytes))).expect("reading memory cannot fail")
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file on disk, when the input is an uncompressed file.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The file name without directories, compression suffix or rotation
+    /// stamp: `conn.16:00:00-17:00:00.log.gz` gives `conn`.
+    pub fn stem(&self) -> &str {
+        let base = self.name.rsplit(['/', '\\']).next().unwrap_or(&self.name);
+        base.split('.').next().unwrap_or(base)
+    }
+
+    /// The first buffered bytes, without consuming them.
+    pub fn peek(&mut self) -> Result<&[u8], ReadIssue> {
+        let name = &self.name;
+        self.reader
+            .fill_buf()
+            .map_err(|e| ReadIssue::new(name, Location::Unknown, format!("read failed: {e}")))
+    }
+
+    /// Lines read so far.
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// A problem at `location` in this input.
+    pub fn issue(&self, location: Location, message: impl Into<String>) -> ReadIssue {
+        ReadIssue::new(&self.name, location, message)
+    }
+
+    /// Reads the next line (without its `\n` or `\r\n`) into `buf`.
+    ///
+    /// A line over `max` bytes is consumed and dropped: the result is
+    /// `Line::TooLong` and memory stays bounded.
+    pub fn next_line(&mut self, buf: &mut Vec<u8>, max: usize) -> io::Result<Line> {
+        buf.clear();
+        let mut too_long = false;
+        let mut total = 0usize;
+        loop {
+            let chunk = match self.reader.fill_buf() {
+                Ok(c) => c,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if chunk.is_empty() {
+                if total == 0 {
+                    return Ok(Line::Eof);
+                }
+                break;
+            }
+            let (take, done) = match memchr_newline(chunk) {
+                Some(i) => (i + 1, true),
+                None => (chunk.len(), false),
+            };
+            total += take;
+            if !too_long {
+                if buf.len() + take > max + 2 {
+                    too_long = true;
+                    buf.clear();
+                } else {
+                    buf.extend_from_slice(&chunk[..take]);
+                }
+            }
+            self.reader.consume(take);
+            if done {
+                break;
+            }
+        }
+        self.line += 1;
+        if too_long {
+            return Ok(Line::TooLong(total));
+        }
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+        }
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+        Ok(Line::Text)
+    }
+
+    /// Reads the whole remaining input, refusing more than `max` bytes.
+    pub fn read_document(&mut self, max: usize) -> Result<Vec<u8>, ReadIssue> {
+        let mut buf = Vec::new();
+        let read = (&mut self.reader)
+            .take(max as u64 + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| self.issue(Location::Unknown, format!("read failed: {e}")))?;
+        if read > max {
+            return Err(self.issue(
+                Location::Offset(max as u64),
+                format!("document is larger than the {} MiB limit", max >> 20),
+            ));
+        }
+        Ok(buf)
+    }
+}
+
+/// What [`Input::next_line`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    Text,
+    /// A line longer than the limit, of this many bytes, was skipped.
+    TooLong(usize),
+    Eof,
+}
+
+fn memchr_newline(s: &[u8]) -> Option<usize> {
+    s.iter().position(|&b| b == b'\n')
+}
+
+/// 1-based line number of byte `offset` in `text`.
+pub fn line_of_offset(text: &[u8], offset: usize) -> u64 {
+    1 + text[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn lines_bounded_and_crlf_trimmed() {
+        let data = format!("a\r\n{}\nc", "x".repeat(100));
+        let mut input = Input::from_bytes("t", data.into_bytes());
+        let mut buf = Vec::new();
+        assert_eq!(input.next_line(&mut buf, 10).unwrap(), Line::Text);
+        assert_eq!(buf, b"a");
+        assert_eq!(input.next_line(&mut buf, 10).unwrap(), Line::TooLong(101));
+        assert_eq!(input.next_line(&mut buf, 10).unwrap(), Line::Text);
+        assert_eq!(buf, b"c");
+        assert_eq!(input.line(), 3);
+        assert_eq!(input.next_line(&mut buf, 10).unwrap(), Line::Eof);
+    }
+
+    #[test]
+    fn gzip_is_transparent() {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(b"hello\nworld\n").unwrap();
+        let mut input = Input::from_bytes("x.log.gz", enc.finish().unwrap());
+        let mut buf = Vec::new();
+        input.next_line(&mut buf, 100).unwrap();
+        assert_eq!(buf, b"hello");
+        assert_eq!(input.stem(), "x");
+    }
+
+    #[test]
+    fn documents_have_a_limit() {
+        let mut input = Input::from_bytes("big", vec![b'x'; 100]);
+        assert!(input.read_document(10).is_err());
+        let mut input = Input::from_bytes("small", vec![b'x'; 10]);
+        assert_eq!(input.read_document(10).unwrap().len(), 10);
+    }
+}

@@ -1,0 +1,167 @@
+//! turncoat's advisory TOML: the form an analyst writes during an incident.
+//!
+//! ```toml
+//! id = "TC-2023-0001"
+//! title = "3CX Desktop App trojanized update"
+//! published = "2023-03-30"
+//! campaign = "SmoothOperator"          # optional
+//! severity = "critical"                 # optional, default high
+//! references = ["https://…"]
+//! [[affected]]
+//! product = "3CX Desktop App"
+//! vendor = "3CX"
+//! names = ["3CX Desktop App", "3CXDesktopApp"]
+//! platforms = ["windows"]
+//! ecosystem = "generic"
+//! versions = ["18.12.407", "18.12.416"]
+//! ranges = [{ introduced = "18.12.407", fixed = "18.12.422" }]
+//! [[indicators]]
+//! type = "domain"
+//! value = "akamaicontainer.com"
+//! description = "C2"                    # optional
+//! ```
+
+use serde::Deserialize;
+use turncoat_core::{Advisory, Affected, Indicator, Severity};
+
+use super::infer::{kind_label, refang, resolve};
+use super::{Intel, feed_name};
+use crate::{Location, ReadIssue};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdvisoryFile {
+    id: String,
+    title: String,
+    published: Option<toml::value::Datetime>,
+    #[serde(default)]
+    references: Vec<String>,
+    campaign: Option<String>,
+    severity: Option<String>,
+    #[serde(default)]
+    affected: Vec<Affected>,
+    #[serde(default)]
+    indicators: Vec<IndicatorEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IndicatorEntry {
+    #[serde(rename = "type")]
+    kind: String,
+    value: String,
+    description: Option<String>,
+}
+
+/// Reads one advisory TOML file.
+pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| ReadIssue::new(name, Location::Offset(e.valid_up_to() as u64), "advisory is not UTF-8"))?;
+    let file: AdvisoryFile = toml::from_str(text).map_err(|e| {
+        let location = e
+            .span()
+            .map(|s| Location::Line(crate::input::line_of_offset(bytes, s.start)))
+            .unwrap_or_default();
+        ReadIssue::new(name, location, e.message().to_owned())
+    })?;
+    if file.id.trim().is_empty() {
+        return Err(ReadIssue::new(name, Location::Unknown, "advisory id is empty"));
+    }
+    let severity = match &file.severity {
+        Some(s) => s.parse::<Severity>().map_err(|e| ReadIssue::new(name, Location::Unknown, e))?,
+        None => Severity::High,
+    };
+    let mut intel = Intel::default();
+    let feed = feed_name(name);
+    for (i, entry) in file.indicators.iter().enumerate() {
+        let location = Location::Record(i as u64 + 1);
+        let hint = kind_label(&entry.kind);
+        if hint.is_none() {
+            intel.rejected.push(ReadIssue::new(name, location, format!("unknown indicator type {:?}", entry.kind)));
+            continue;
+        }
+        // The analyst's type is authoritative unless the value says
+        // otherwise (a hash given as "sha256" that is really an MD5).
+        match resolve(hint, &refang(&entry.value)) {
+            Some((kind, value)) => {
+                let mut ind = Indicator::new(kind, &value, &feed).expect("resolve returns valid values");
+                ind.advisory = Some(file.id.clone());
+                ind.campaign = file.campaign.clone().or_else(|| Some(file.title.clone()));
+                ind.description = entry.description.clone();
+                intel.indicators.push(ind);
+            }
+            None => intel.rejected.push(ReadIssue::new(
+                name,
+                location,
+                format!("{:?} is not a valid {} indicator", entry.value, entry.kind),
+            )),
+        }
+    }
+    for a in &file.affected {
+        if a.versions.is_empty() && a.ranges.is_empty() {
+            return Err(ReadIssue::new(name, Location::Unknown, format!("affected product {:?} lists no versions or ranges", a.product)));
+        }
+    }
+    intel.advisories.push(Advisory {
+        id: file.id,
+        title: file.title,
+        published: file.published.map(|d| d.to_string()),
+        references: file.references,
+        campaign: file.campaign,
+        severity,
+        affected: file.affected,
+        indicators: Vec::new(),
+        malicious: false,
+    });
+    Ok(intel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use turncoat_core::{Ecosystem, IndicatorKind, Platform};
+
+    const TEXT: &str = r#"
+id = "TC-2023-0001"
+title = "3CX Desktop App trojanized update"
+published = 2023-03-30
+references = ["https://www.3cx.com/blog/news/desktopapp-security-alert/"]
+[[affected]]
+product = "3CX Desktop App"
+vendor = "3CX"
+names = ["3CX Desktop App", "3CXDesktopApp"]
+platforms = ["windows"]
+ecosystem = "generic"
+versions = ["18.12.407", "18.12.416"]
+[[affected]]
+product = "3CX Desktop App"
+platforms = ["macos"]
+ranges = [{ introduced = "18.11.1213", fixed = "18.12.422" }]
+[[indicators]]
+type = "domain"
+value = "akamaicontainer[.]com"
+[[indicators]]
+type = "bogus"
+value = "x"
+"#;
+
+    #[test]
+    fn reads_the_documented_shape() {
+        let intel = read("3cx.toml", TEXT.as_bytes()).unwrap();
+        let a = &intel.advisories[0];
+        assert_eq!(a.id, "TC-2023-0001");
+        assert_eq!(a.published.as_deref(), Some("2023-03-30"));
+        assert_eq!(a.affected[0].platforms, vec![Platform::Windows]);
+        assert!(a.affected[1].matches("3CX Desktop App.app", "18.12.402", Some(Platform::Macos), Ecosystem::Generic));
+        assert_eq!(intel.indicators.len(), 1);
+        assert_eq!(intel.indicators[0].kind, IndicatorKind::Domain);
+        assert_eq!(intel.indicators[0].advisory.as_deref(), Some("TC-2023-0001"));
+        assert_eq!(intel.rejected.len(), 1);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let err = read("bad.toml", b"id = \"x\"\ntitle = \"t\"\nplatforms = 3\n").unwrap_err();
+        assert_eq!(err.location, Location::Line(3), "{err}");
+    }
+}

@@ -1,0 +1,145 @@
+//! Intel readers: STIX 2.1 bundles, MISP events, CSV IOC lists, OSV
+//! records and turncoat's advisory TOML, all into [`Intel`].
+
+pub mod advisory;
+pub mod csv;
+pub mod infer;
+pub mod misp;
+pub mod osv;
+pub mod stix;
+
+use std::fmt;
+use std::str::FromStr;
+
+use turncoat_core::{Advisory, Indicator};
+
+use crate::input::Input;
+use crate::{Limits, ReadIssue};
+
+/// What an intel file held.
+#[derive(Debug, Default)]
+pub struct Intel {
+    pub indicators: Vec<Indicator>,
+    pub advisories: Vec<Advisory>,
+    /// Entries that could not be read as intel, with where and why.
+    pub rejected: Vec<ReadIssue>,
+    /// Entries that are not indicators by design (report links, notes,
+    /// MISP attributes not meant for detection): counted, not rejected.
+    pub informational: usize,
+}
+
+impl Intel {
+    pub fn extend(&mut self, other: Intel) {
+        self.indicators.extend(other.indicators);
+        self.advisories.extend(other.advisories);
+        self.rejected.extend(other.rejected);
+        self.informational += other.informational;
+    }
+}
+
+/// The intel formats turncoat reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IntelFormat {
+    Stix,
+    Misp,
+    Csv,
+    Osv,
+    Advisory,
+}
+
+impl IntelFormat {
+    pub const ALL: [IntelFormat; 5] =
+        [IntelFormat::Stix, IntelFormat::Misp, IntelFormat::Csv, IntelFormat::Osv, IntelFormat::Advisory];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntelFormat::Stix => "stix",
+            IntelFormat::Misp => "misp",
+            IntelFormat::Csv => "csv",
+            IntelFormat::Osv => "osv",
+            IntelFormat::Advisory => "advisory",
+        }
+    }
+
+    /// Guesses the format from the content (and, for TOML and CSV, which
+    /// have no signature, from what the content is not).
+    pub fn sniff(head: &[u8]) -> IntelFormat {
+        if head.starts_with(b"PK\x03\x04") {
+            return IntelFormat::Osv;
+        }
+        let text = String::from_utf8_lossy(head);
+        let t = text.trim_start_matches('\u{feff}').trim_start();
+        let has = |k: &str| text.contains(&format!("\"{k}\""));
+        if t.starts_with('{') || t.starts_with('[') {
+            if has("type") && text.contains("\"bundle\"") || text.contains("\"spec_version\"") {
+                IntelFormat::Stix
+            } else if has("Attribute") || has("Event") && has("info") || has("response") {
+                IntelFormat::Misp
+            } else {
+                IntelFormat::Osv
+            }
+        } else if t.lines().any(|l| {
+            let l = l.trim();
+            l.starts_with("[[affected]]") || l.starts_with("id =") || l.starts_with("id=")
+        }) && t.contains("[[affected]]")
+        {
+            IntelFormat::Advisory
+        } else {
+            IntelFormat::Csv
+        }
+    }
+}
+
+impl fmt::Display for IntelFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for IntelFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<IntelFormat, String> {
+        IntelFormat::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| format!("unknown intel format {s:?}"))
+    }
+}
+
+/// Reads one intel input. `source` names the feed in every indicator.
+pub fn read_intel(input: &mut Input, format: Option<IntelFormat>, limits: &Limits) -> Result<(IntelFormat, Intel), ReadIssue> {
+    let format = match format {
+        Some(f) => f,
+        None => IntelFormat::sniff(input.peek()?),
+    };
+    let bytes = input.read_document(limits.max_document_bytes)?;
+    let name = input.name().to_owned();
+    let intel = match format {
+        IntelFormat::Stix => stix::read(&name, &bytes)?,
+        IntelFormat::Misp => misp::read(&name, &bytes)?,
+        IntelFormat::Csv => csv::read(&name, &bytes)?,
+        IntelFormat::Osv => osv::read(&name, &bytes, limits)?,
+        IntelFormat::Advisory => advisory::read(&name, &bytes)?,
+    };
+    Ok((format, intel))
+}
+
+/// The display name of a feed: its file name without directories.
+pub(crate) fn feed_name(path: &str) -> String {
+    path.rsplit(['/', '\\']).next().unwrap_or(path).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_intel() {
+        assert_eq!(IntelFormat::sniff(br#"{"type":"bundle","objects":[]}"#), IntelFormat::Stix);
+        assert_eq!(IntelFormat::sniff(br#"{"Event":{"info":"x","Attribute":[]}}"#), IntelFormat::Misp);
+        assert_eq!(IntelFormat::sniff(br#"{"id":"MAL-2022-1","affected":[]}"#), IntelFormat::Osv);
+        assert_eq!(IntelFormat::sniff(b"id = \"TC-1\"\ntitle = \"x\"\n[[affected]]\n"), IntelFormat::Advisory);
+        assert_eq!(IntelFormat::sniff(b"value,type\nx.com,domain\n"), IntelFormat::Csv);
+        assert_eq!(IntelFormat::sniff(b"PK\x03\x04...."), IntelFormat::Osv);
+    }
+}
