@@ -1,0 +1,328 @@
+//! Storage for turncoat: the [`Store`] trait every backend implements, the
+//! embedded SQLite backend ([`SqliteStore`]), and the event archive.
+//!
+//! Invariants every backend keeps:
+//! - every tenant-owned read and write takes a [`Tenant`] or a [`Scope`]
+//!   obtained from the store, and touches only that tenant's rows;
+//! - a [`Batch`] is committed whole or not at all, archive included;
+//! - findings are idempotent: the same finding key updates, never duplicates.
+
+mod archive;
+pub mod conformance;
+mod schema;
+mod sqlite;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use turncoat_core::{
+    AlertKind, AlertStatus, Ecosystem, Event, Evidence, Finding, Indicator, InventoryRecord, Observable,
+    ObservableKind, Platform, Severity, TenantName, Time,
+};
+
+pub use sqlite::SqliteStore;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(String),
+    #[error("archive {path}: {message}")]
+    Archive { path: String, message: String },
+    #[error("tenant {0:?} already exists")]
+    TenantExists(String),
+    #[error("no tenant named {0:?}; create it with `turncoat tenant add {0}`")]
+    NoSuchTenant(String),
+    #[error("the data directory was written by a newer turncoat (schema {found}; this build knows up to {known})")]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("{0} belongs to another tenant")]
+    OutOfScope(String),
+    #[error("corrupt stored record: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A tenant as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Tenant {
+    #[serde(skip)]
+    pub id: i64,
+    pub name: TenantName,
+    pub created: Time,
+}
+
+/// The tenants a caller may see: every tenant-owned query is limited to it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scope {
+    tenants: Vec<Tenant>,
+}
+
+impl Scope {
+    /// One tenant: a tenant viewer, or an analyst working one customer.
+    pub fn tenant(t: &Tenant) -> Scope {
+        Scope { tenants: vec![t.clone()] }
+    }
+
+    /// Several tenants: an analyst's list, or every tenant for an MSSP admin.
+    pub fn tenants(ts: &[Tenant]) -> Scope {
+        Scope { tenants: ts.to_vec() }
+    }
+
+    pub fn members(&self) -> &[Tenant] {
+        &self.tenants
+    }
+
+    pub fn contains(&self, tenant_id: i64) -> bool {
+        self.tenants.iter().any(|t| t.id == tenant_id)
+    }
+}
+
+/// Identifies an input file by content: re-ingesting the same bytes is a
+/// no-op, and a file that grew is ingested from where it was left.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceFingerprint {
+    /// Hash of the whole content.
+    pub hash: [u8; 32],
+    /// Hash of the first 64 KiB, to find earlier, shorter versions.
+    pub head: [u8; 32],
+    pub size: u64,
+}
+
+/// What the store knows of an ingested source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceRecord {
+    pub id: i64,
+    pub name: String,
+    pub fingerprint: SourceFingerprint,
+    /// Lines (or records) committed so far.
+    pub lines: u64,
+    pub complete: bool,
+}
+
+/// Where one archived event sits: a segment, the frame's offset in it,
+/// and the event's position in the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRef {
+    pub segment: i64,
+    pub offset: u64,
+    pub index: u32,
+}
+
+/// One (observable, endpoint, day) rollup from a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SightingDelta {
+    pub observable: Observable,
+    pub endpoint: String,
+    pub first: Time,
+    pub last: Time,
+    pub count: u64,
+    /// Index into [`Batch::events`] of one event showing it.
+    pub event: usize,
+}
+
+/// Progress of the source a batch came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceUpdate {
+    pub fingerprint: SourceFingerprint,
+    pub name: String,
+    /// Lines read so far, this batch included.
+    pub lines: u64,
+    pub complete: bool,
+}
+
+/// Everything one ingest batch changes, committed atomically.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub source: Option<SourceUpdate>,
+    /// Events to archive.
+    pub events: Vec<Event>,
+    pub sightings: Vec<SightingDelta>,
+    pub inventory: Vec<InventoryRecord>,
+    /// Live findings, each with the index of its evidence event if any.
+    pub findings: Vec<(Finding, Option<usize>)>,
+    /// (IP, host name, when) pairs learned from the telemetry.
+    pub addresses: Vec<(String, String, Time)>,
+    /// Endpoints seen, with their platform where known.
+    pub endpoints: Vec<(String, Option<Platform>, Time)>,
+}
+
+/// What committing a batch did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub events: u64,
+    pub new_alerts: u64,
+    pub updated_alerts: u64,
+    pub ledger_changes: u64,
+}
+
+/// How a finding's count combines with the stored one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FindingMode {
+    /// Live detection: the batch's events are added.
+    Add,
+    /// Retro-hunt: the count is recomputed from stored sightings.
+    Set,
+}
+
+/// What recording findings did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FindingsOutcome {
+    pub new_alerts: u64,
+    pub updated_alerts: u64,
+}
+
+/// One interval of one product version on one endpoint.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LedgerEntry {
+    pub endpoint: String,
+    pub source: String,
+    pub name: String,
+    pub version: String,
+    pub vendor: Option<String>,
+    pub platform: Option<Platform>,
+    pub ecosystem: Ecosystem,
+    pub installed: Time,
+    pub removed: Option<Time>,
+    pub file: Option<String>,
+}
+
+/// A stored sighting, with its observable.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sighting {
+    pub observable_id: i64,
+    pub observable: Observable,
+    pub endpoint: String,
+    pub first_seen: Time,
+    pub last_seen: Time,
+    pub count: u64,
+    pub event: Option<EventRef>,
+    pub file: Option<String>,
+}
+
+/// An indicator as stored, with its id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredIndicator {
+    pub id: i64,
+    pub indicator: Indicator,
+    pub added: Time,
+}
+
+/// What an indicator import changed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IndicatorUpsert {
+    /// Indicators not stored before.
+    pub inserted: Vec<i64>,
+    /// Indicators whose validity, revocation or attribution changed.
+    pub changed: Vec<i64>,
+    pub unchanged: usize,
+}
+
+/// An alert: findings deduplicated by (tenant, endpoint, kind, source).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Alert {
+    pub id: i64,
+    pub tenant: TenantName,
+    pub endpoint: String,
+    pub kind: AlertKind,
+    pub source: String,
+    pub title: String,
+    pub severity: Severity,
+    pub status: AlertStatus,
+    pub campaign: Option<String>,
+    pub first_seen: Time,
+    pub last_seen: Time,
+    pub count: u64,
+    pub evidence: Evidence,
+    pub created: Time,
+    pub updated: Time,
+}
+
+/// Which alerts to list.
+#[derive(Clone, Debug, Default)]
+pub struct AlertFilter {
+    pub kind: Option<AlertKind>,
+    pub status: Option<AlertStatus>,
+    pub endpoint: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// One audit log entry.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AuditEntry {
+    pub time: Time,
+    pub actor: String,
+    pub tenant: Option<TenantName>,
+    pub action: String,
+    pub detail: String,
+}
+
+/// Counts of what a tenant has stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TenantStats {
+    pub endpoints: u64,
+    pub events: u64,
+    pub sightings: u64,
+    pub ledger_entries: u64,
+    pub alerts: u64,
+}
+
+/// Called for every ledger interval a batch opens or closes; returns the
+/// exposure findings it raises. Storage does not know advisories.
+pub type LedgerHook<'a> = dyn FnMut(&LedgerEntry) -> Vec<Finding> + 'a;
+
+/// A storage backend.
+pub trait Store {
+    // Tenants (admin).
+    fn add_tenant(&mut self, name: &TenantName, actor: &str) -> Result<Tenant>;
+    fn tenants(&self) -> Result<Vec<Tenant>>;
+    fn tenant(&self, name: &str) -> Result<Option<Tenant>>;
+
+    /// The tenant's address book: IP → host name, from DHCP and agents.
+    fn addresses(&self, tenant: &Tenant) -> Result<Vec<(String, String)>>;
+
+    // Ingest.
+    fn source(&self, tenant: &Tenant, hash: &[u8; 32]) -> Result<Option<SourceRecord>>;
+    /// Complete sources whose first 64 KiB match and that are shorter.
+    fn sources_with_head(&self, tenant: &Tenant, head: &[u8; 32], shorter_than: u64) -> Result<Vec<SourceRecord>>;
+    fn commit_batch(&mut self, tenant: &Tenant, batch: Batch, on_ledger: &mut LedgerHook<'_>) -> Result<BatchOutcome>;
+
+    // Intel (global, not tenant-owned).
+    fn upsert_indicators(&mut self, indicators: &[Indicator], actor: &str) -> Result<IndicatorUpsert>;
+    fn indicators(&self) -> Result<Vec<StoredIndicator>>;
+    fn indicators_by_id(&self, ids: &[i64]) -> Result<Vec<StoredIndicator>>;
+    /// Stores advisories; returns the ids that are new or changed.
+    fn upsert_advisories(&mut self, advisories: &[turncoat_core::Advisory], actor: &str) -> Result<Vec<String>>;
+    fn advisories(&self) -> Result<Vec<turncoat_core::Advisory>>;
+
+    // Retro-hunt reads.
+    /// Calls `each` with every distinct observable of these kinds the tenant has seen.
+    fn scan_observables(
+        &self,
+        tenant: &Tenant,
+        kinds: &[ObservableKind],
+        each: &mut dyn FnMut(i64, ObservableKind, &str),
+    ) -> Result<()>;
+    fn sightings(&self, tenant: &Tenant, observable_ids: &[i64]) -> Result<Vec<Sighting>>;
+    /// Ledger intervals whose normalised product name is one of `names`
+    /// (all when `None`).
+    fn ledger(&self, tenant: &Tenant, names: Option<&[String]>) -> Result<Vec<LedgerEntry>>;
+    fn read_event(&self, tenant: &Tenant, at: EventRef) -> Result<Event>;
+
+    // Findings and alerts.
+    /// Records findings, each with the archived event that evidences it.
+    fn record_findings(&mut self, tenant: &Tenant, findings: &[(Finding, Option<EventRef>)], mode: FindingMode) -> Result<FindingsOutcome>;
+    fn alerts(&self, scope: &Scope, filter: &AlertFilter) -> Result<Vec<Alert>>;
+    fn set_alert_status(&mut self, scope: &Scope, id: i64, status: AlertStatus, actor: &str) -> Result<()>;
+    fn stats(&self, tenant: &Tenant) -> Result<TenantStats>;
+
+    // Audit.
+    fn audit(&mut self, actor: &str, tenant: Option<&Tenant>, action: &str, detail: &str) -> Result<()>;
+    fn audit_log(&self, scope: &Scope, limit: usize) -> Result<Vec<AuditEntry>>;
+}
+
+impl fmt::Display for EventRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "segment {} @{}#{}", self.segment, self.offset, self.index)
+    }
+}

@@ -1,0 +1,183 @@
+//! The behaviour every [`Store`] must show, written once and run against
+//! each backend's tests with a fresh, empty store.
+
+use turncoat_core::{
+    AlertKind, AlertStatus, Ecosystem, Event, Evidence, Finding, Fields, Indicator, IndicatorKind, InventoryChange,
+    InventoryItem, InventoryRecord, Logsource, Observable, ObservableKind, Platform, Severity, TenantName, Time,
+};
+
+use crate::{AlertFilter, Batch, FindingMode, Scope, SightingDelta, SourceFingerprint, SourceUpdate, Store, StoreError};
+
+fn tenant_name(s: &str) -> TenantName {
+    TenantName::new(s).unwrap()
+}
+
+fn event(host: &str, t: i64, domain: &str) -> Event {
+    let mut fields = Fields::new();
+    fields.push("QueryName", domain);
+    Event { time: Time(t), host: host.into(), logsource: Logsource::new(Some("windows"), Some("dns_query"), None), fields }
+}
+
+fn finding(endpoint: &str, source: &str, key: &str, count: u64, t: i64) -> Finding {
+    Finding {
+        endpoint: endpoint.into(),
+        kind: AlertKind::Ioc,
+        source: source.into(),
+        title: format!("contact with {source}"),
+        severity: Severity::High,
+        campaign: None,
+        key: key.into(),
+        first_seen: Time(t),
+        last_seen: Time(t),
+        count,
+        evidence: Evidence { observed: source.into(), time: Time(t), file: None, detail: None },
+    }
+}
+
+fn fingerprint(n: u8) -> SourceFingerprint {
+    SourceFingerprint { hash: [n; 32], head: [n; 32], size: 100 }
+}
+
+/// Tenants are unique and case-sensitive.
+pub fn tenants(store: &mut dyn Store) {
+    store.add_tenant(&tenant_name("acme"), "test").unwrap();
+    store.add_tenant(&tenant_name("Acme"), "test").unwrap();
+    assert!(matches!(store.add_tenant(&tenant_name("acme"), "test"), Err(StoreError::TenantExists(_))));
+    let names: Vec<String> = store.tenants().unwrap().into_iter().map(|t| t.name.to_string()).collect();
+    assert_eq!(names, vec!["Acme", "acme"]);
+    assert!(store.tenant("ACME").unwrap().is_none());
+}
+
+/// A batch's events, sightings and findings land together and can be read
+/// back; the same finding key twice is one finding.
+pub fn batches_and_findings(store: &mut dyn Store) {
+    let t = store.add_tenant(&tenant_name("t1"), "test").unwrap();
+    let events = vec![event("ws1", 1_000_000, "evil.com"), event("ws1", 2_000_000, "evil.com")];
+    let obs = Observable::new(ObservableKind::Domain, "evil.com").unwrap();
+    let batch = Batch {
+        source: Some(SourceUpdate { fingerprint: fingerprint(1), name: "a.ndjson".into(), lines: 2, complete: true }),
+        sightings: vec![SightingDelta { observable: obs.clone(), endpoint: "ws1".into(), first: Time(1_000_000), last: Time(2_000_000), count: 2, event: 0 }],
+        findings: vec![(finding("ws1", "evil.com", "domain:evil.com@0", 2, 1_000_000), Some(0))],
+        events,
+        ..Default::default()
+    };
+    let out = store.commit_batch(&t, batch, &mut |_| Vec::new()).unwrap();
+    assert_eq!((out.events, out.new_alerts), (2, 1));
+    let src = store.source(&t, &[1; 32]).unwrap().unwrap();
+    assert!(src.complete);
+    assert_eq!(src.lines, 2);
+
+    let mut seen = Vec::new();
+    store.scan_observables(&t, &[ObservableKind::Domain], &mut |id, _, v| seen.push((id, v.to_owned()))).unwrap();
+    assert_eq!(seen.len(), 1);
+    let sightings = store.sightings(&t, &[seen[0].0]).unwrap();
+    assert_eq!(sightings[0].count, 2);
+    assert_eq!(sightings[0].file.as_deref(), Some("a.ndjson"));
+    let back = store.read_event(&t, sightings[0].event.unwrap()).unwrap();
+    assert_eq!(back.fields.get_str("QueryName"), Some("evil.com"));
+
+    // A retro-hunt re-finding the same thing sets, never adds.
+    let again = store
+        .record_findings(&t, &[(finding("ws1", "evil.com", "domain:evil.com@0", 2, 1_000_000), sightings[0].event)], FindingMode::Set)
+        .unwrap();
+    assert_eq!((again.new_alerts, again.updated_alerts), (0, 0));
+    let alerts = store.alerts(&Scope::tenant(&t), &AlertFilter::default()).unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].count, 2);
+    assert_eq!(alerts[0].status, AlertStatus::New);
+}
+
+/// Inventory opens and closes ledger intervals, keeps them after removal,
+/// and snapshots close what they no longer list.
+pub fn ledger(store: &mut dyn Store) {
+    let t = store.add_tenant(&tenant_name("t2"), "test").unwrap();
+    let item = |v: &str| InventoryItem {
+        name: "3CX Desktop App".into(),
+        version: v.into(),
+        vendor: None,
+        platform: Some(Platform::Windows),
+        ecosystem: Ecosystem::Generic,
+    };
+    let rec = |t: i64, change| InventoryRecord { host: "ws1".into(), time: Time(t), source: "programs".into(), change };
+    let batch = Batch {
+        inventory: vec![
+            rec(10, InventoryChange::Added(vec![item("18.12.407")])),
+            rec(20, InventoryChange::Removed(vec![item("18.12.407")])),
+            rec(20, InventoryChange::Added(vec![item("18.12.416")])),
+            rec(30, InventoryChange::Snapshot(vec![item("18.12.422")])),
+        ],
+        ..Default::default()
+    };
+    let mut hooked = Vec::new();
+    store
+        .commit_batch(&t, batch, &mut |e| {
+            hooked.push((e.version.clone(), e.removed));
+            Vec::new()
+        })
+        .unwrap();
+    let entries = store.ledger(&t, Some(&["3cx desktop app".to_owned()])).unwrap();
+    let got: Vec<(String, i64, Option<i64>)> = entries.iter().map(|e| (e.version.clone(), e.installed.0, e.removed.map(|r| r.0))).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("18.12.407".into(), 10, Some(20)),
+            ("18.12.416".into(), 20, Some(30)),
+            ("18.12.422".into(), 30, None),
+        ]
+    );
+    assert!(hooked.contains(&("18.12.416".into(), None)) && hooked.contains(&("18.12.416".into(), Some(Time(30)))));
+}
+
+/// One tenant never sees another's alerts, events or ledger.
+pub fn isolation(store: &mut dyn Store) {
+    let a = store.add_tenant(&tenant_name("iso-a"), "test").unwrap();
+    let b = store.add_tenant(&tenant_name("iso-b"), "test").unwrap();
+    let batch = Batch {
+        events: vec![event("secret-host", 5_000_000, "a-only.com")],
+        findings: vec![(finding("secret-host", "a-only.com", "k", 1, 5_000_000), Some(0))],
+        sightings: vec![SightingDelta {
+            observable: Observable::new(ObservableKind::Domain, "a-only.com").unwrap(),
+            endpoint: "secret-host".into(),
+            first: Time(5_000_000),
+            last: Time(5_000_000),
+            count: 1,
+            event: 0,
+        }],
+        ..Default::default()
+    };
+    store.commit_batch(&a, batch, &mut |_| Vec::new()).unwrap();
+    assert!(store.alerts(&Scope::tenant(&b), &AlertFilter::default()).unwrap().is_empty());
+    let mut ids = Vec::new();
+    store.scan_observables(&a, &[ObservableKind::Domain], &mut |id, _, _| ids.push(id)).unwrap();
+    assert!(store.sightings(&b, &ids).unwrap().is_empty(), "b reads no sightings of a's observables");
+    let mut b_seen = 0;
+    store.scan_observables(&b, &ObservableKind::ALL, &mut |_, _, _| b_seen += 1).unwrap();
+    assert_eq!(b_seen, 0);
+    let a_sighting = &store.sightings(&a, &ids).unwrap()[0];
+    assert!(matches!(store.read_event(&b, a_sighting.event.unwrap()), Err(StoreError::OutOfScope(_))));
+    let alert = &store.alerts(&Scope::tenant(&a), &AlertFilter::default()).unwrap()[0];
+    assert!(matches!(store.set_alert_status(&Scope::tenant(&b), alert.id, AlertStatus::Resolved, "b"), Err(StoreError::OutOfScope(_))));
+    assert!(store.audit_log(&Scope::tenant(&b), 100).unwrap().iter().all(|e| e.tenant.as_ref().is_none_or(|t| t.as_str() == "iso-b")));
+}
+
+/// Indicator imports report what is new and what changed, idempotently.
+pub fn indicators(store: &mut dyn Store) {
+    let mut i = Indicator::new(IndicatorKind::Domain, "evil.com", "feed").unwrap();
+    let first = store.upsert_indicators(std::slice::from_ref(&i), "test").unwrap();
+    assert_eq!(first.inserted.len(), 1);
+    let again = store.upsert_indicators(std::slice::from_ref(&i), "test").unwrap();
+    assert_eq!((again.inserted.len(), again.changed.len(), again.unchanged), (0, 0, 1));
+    i.revoked = true;
+    let changed = store.upsert_indicators(&[i], "test").unwrap();
+    assert_eq!(changed.changed, first.inserted);
+    assert!(store.indicators().unwrap()[0].indicator.revoked);
+}
+
+/// Runs every check, each on a fresh store from `fresh`.
+pub fn run_all(mut fresh: impl FnMut() -> Box<dyn Store>) {
+    tenants(fresh().as_mut());
+    batches_and_findings(fresh().as_mut());
+    ledger(fresh().as_mut());
+    isolation(fresh().as_mut());
+    indicators(fresh().as_mut());
+}

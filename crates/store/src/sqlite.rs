@@ -1,0 +1,1010 @@
+//! The embedded backend: SQLite in WAL mode plus the file archive, in one
+//! data directory.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use turncoat_core::advisory::normalize_product_name;
+use turncoat_core::{
+    Advisory, AlertKind, AlertStatus, Ecosystem, Event, Evidence, Finding, Indicator, InventoryChange, InventoryItem,
+    Observable, ObservableKind, Platform, Severity, TenantName, Time,
+};
+
+use crate::archive::Archive;
+use crate::schema::MIGRATIONS;
+use crate::{
+    Alert, AlertFilter, AuditEntry, Batch, BatchOutcome, EventRef, FindingMode, FindingsOutcome, IndicatorUpsert,
+    LedgerEntry, LedgerHook, Result, Scope, Sighting, SourceFingerprint, SourceRecord, Store, StoreError,
+    StoredIndicator, Tenant, TenantStats,
+};
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Database(e.to_string())
+    }
+}
+
+fn json_err(e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+/// SQLite database plus archive in one data directory.
+pub struct SqliteStore {
+    conn: Connection,
+    dir: PathBuf,
+    archive: Archive,
+    /// (tenant, kind, value) → observable id; cleared when a commit fails,
+    /// since ids handed out inside a rolled-back transaction are void.
+    observable_ids: HashMap<(i64, u8, String), i64>,
+    endpoint_ids: HashMap<(i64, String), i64>,
+}
+
+/// Cached ids beyond this are dropped rather than grown without bound.
+const MAX_CACHED_IDS: usize = 2_000_000;
+
+impl SqliteStore {
+    /// Opens (creating when needed) the store in `dir`, migrates it, and
+    /// cuts archive segments back to their committed lengths.
+    pub fn open(dir: &Path) -> Result<SqliteStore> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Archive { path: dir.display().to_string(), message: e.to_string() })?;
+        let conn = Connection::open(dir.join("turncoat.db"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
+        conn.pragma_update(None, "cache_size", -64_000)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        let mut store = SqliteStore {
+            conn,
+            dir: dir.to_owned(),
+            archive: Archive::new(dir.join("archive"))?,
+            observable_ids: HashMap::new(),
+            endpoint_ids: HashMap::new(),
+        };
+        store.migrate()?;
+        store.recover_archive()?;
+        Ok(store)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::SchemaTooNew { found: version, known });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    fn recover_archive(&mut self) -> Result<()> {
+        let mut stmt = self.conn.prepare("SELECT tenant_id, hour, committed_len FROM segments")?;
+        let rows: Vec<(i64, i64, i64)> =
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<std::result::Result<_, _>>()?;
+        for (tenant, hour, len) in rows {
+            self.archive.truncate(tenant, hour, len as u64)?;
+        }
+        Ok(())
+    }
+
+    /// Bytes the store takes on disk: database, WAL and archive.
+    pub fn disk_usage(&self) -> u64 {
+        fn walk(p: &Path) -> u64 {
+            match std::fs::metadata(p) {
+                Ok(m) if m.is_dir() => std::fs::read_dir(p)
+                    .map(|d| d.filter_map(|e| e.ok()).map(|e| walk(&e.path())).sum())
+                    .unwrap_or(0),
+                Ok(m) => m.len(),
+                Err(_) => 0,
+            }
+        }
+        walk(&self.dir)
+    }
+
+    /// Reads every archived event of a tenant, hour by hour.
+    pub fn scan_archive(&self, tenant: &Tenant, each: &mut dyn FnMut(Event)) -> Result<()> {
+        let mut stmt = self.conn.prepare("SELECT hour, committed_len FROM segments WHERE tenant_id = ? ORDER BY hour")?;
+        let segs: Vec<(i64, i64)> =
+            stmt.query_map([tenant.id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<std::result::Result<_, _>>()?;
+        for (hour, len) in segs {
+            self.archive.read_segment(tenant.id, hour, len as u64, each)?;
+        }
+        Ok(())
+    }
+
+    fn forget_cached_ids(&mut self) {
+        self.observable_ids.clear();
+        self.endpoint_ids.clear();
+    }
+}
+
+fn endpoint_id(
+    tx: &Transaction,
+    cache: &mut HashMap<(i64, String), i64>,
+    tenant: i64,
+    name: &str,
+    time: Time,
+) -> Result<i64> {
+    if let Some(id) = cache.get(&(tenant, name.to_owned())) {
+        return Ok(*id);
+    }
+    let existing: Option<i64> = tx
+        .prepare_cached("SELECT id FROM endpoints WHERE tenant_id = ? AND name = ?")?
+        .query_row(params![tenant, name], |r| r.get(0))
+        .optional()?;
+    let id = match existing {
+        Some(id) => id,
+        None => {
+            tx.prepare_cached("INSERT INTO endpoints (tenant_id, name, first_seen, last_seen) VALUES (?, ?, ?, ?)")?
+                .execute(params![tenant, name, time.0, time.0])?;
+            tx.last_insert_rowid()
+        }
+    };
+    if cache.len() > MAX_CACHED_IDS {
+        cache.clear();
+    }
+    cache.insert((tenant, name.to_owned()), id);
+    Ok(id)
+}
+
+fn observable_id(tx: &Transaction, cache: &mut HashMap<(i64, u8, String), i64>, tenant: i64, o: &Observable) -> Result<i64> {
+    let key = (tenant, o.kind as u8, o.value.clone());
+    if let Some(id) = cache.get(&key) {
+        return Ok(*id);
+    }
+    let existing: Option<i64> = tx
+        .prepare_cached("SELECT id FROM observables WHERE tenant_id = ? AND kind = ? AND value = ?")?
+        .query_row(params![tenant, o.kind as u8, o.value], |r| r.get(0))
+        .optional()?;
+    let id = match existing {
+        Some(id) => id,
+        None => {
+            tx.prepare_cached("INSERT INTO observables (tenant_id, kind, value) VALUES (?, ?, ?)")?
+                .execute(params![tenant, o.kind as u8, o.value])?;
+            tx.last_insert_rowid()
+        }
+    };
+    if cache.len() > MAX_CACHED_IDS {
+        cache.clear();
+    }
+    cache.insert(key, id);
+    Ok(id)
+}
+
+fn kind_from_u8(k: u8) -> Result<ObservableKind> {
+    ObservableKind::ALL.get(k as usize).copied().ok_or_else(|| StoreError::Corrupt(format!("observable kind {k}")))
+}
+
+fn severity_rank(s: Severity) -> i64 {
+    Severity::ALL.iter().position(|x| *x == s).unwrap_or(2) as i64
+}
+
+fn severity_from_rank(r: i64) -> Severity {
+    Severity::ALL.get(r as usize).copied().unwrap_or_default()
+}
+
+fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T> {
+    s.parse().map_err(StoreError::Corrupt)
+}
+
+/// Records findings inside a transaction; shared by live batches and
+/// retro-hunts so that both keep the same deduplication.
+fn record_findings_tx(
+    tx: &Transaction,
+    endpoints: &mut HashMap<(i64, String), i64>,
+    tenant: i64,
+    findings: &[(Finding, Option<EventRef>)],
+    mode: FindingMode,
+    now: Time,
+) -> Result<FindingsOutcome> {
+    let mut outcome = FindingsOutcome::default();
+    let mut touched: HashSet<i64> = HashSet::new();
+    let mut new_alerts: HashSet<i64> = HashSet::new();
+    for (f, at) in findings {
+        let endpoint = endpoint_id(tx, endpoints, tenant, &f.endpoint, f.first_seen)?;
+        let mut evidence = serde_json::to_value(&f.evidence).map_err(json_err)?;
+        if let Some(at) = at {
+            evidence["event"] = serde_json::to_value(at).map_err(json_err)?;
+        }
+        let evidence = evidence.to_string();
+        let existing: Option<i64> = tx
+            .prepare_cached("SELECT id FROM alerts WHERE tenant_id = ? AND endpoint_id = ? AND kind = ? AND source = ?")?
+            .query_row(params![tenant, endpoint, f.kind.as_str(), f.source], |r| r.get(0))
+            .optional()?;
+        let alert_id = match existing {
+            Some(id) => id,
+            None => {
+                tx.prepare_cached(
+                    "INSERT INTO alerts (tenant_id, endpoint_id, kind, source, title, severity, status, campaign,
+                        first_seen, last_seen, count, evidence, created, updated)
+                     VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, 0, ?, ?, ?)",
+                )?
+                .execute(params![
+                    tenant,
+                    endpoint,
+                    f.kind.as_str(),
+                    f.source,
+                    f.title,
+                    severity_rank(f.severity),
+                    f.campaign,
+                    f.first_seen.0,
+                    f.last_seen.0,
+                    evidence,
+                    now.0,
+                    now.0
+                ])?;
+                let id = tx.last_insert_rowid();
+                new_alerts.insert(id);
+                id
+            }
+        };
+        let sql = match mode {
+            FindingMode::Add => {
+                "INSERT INTO findings (alert_id, key, first_seen, last_seen, count, evidence) VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (alert_id, key) DO UPDATE SET
+                    first_seen = min(first_seen, excluded.first_seen),
+                    last_seen = max(last_seen, excluded.last_seen),
+                    count = count + excluded.count"
+            }
+            FindingMode::Set => {
+                "INSERT INTO findings (alert_id, key, first_seen, last_seen, count, evidence) VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (alert_id, key) DO UPDATE SET
+                    first_seen = excluded.first_seen,
+                    last_seen = excluded.last_seen,
+                    count = excluded.count,
+                    evidence = excluded.evidence
+                 WHERE first_seen != excluded.first_seen OR last_seen != excluded.last_seen
+                    OR count != excluded.count OR evidence != excluded.evidence"
+            }
+        };
+        let changed = tx
+            .prepare_cached(sql)?
+            .execute(params![alert_id, f.key, f.first_seen.0, f.last_seen.0, f.count as i64, evidence])?;
+        if changed > 0 {
+            touched.insert(alert_id);
+        }
+    }
+    for id in &touched {
+        tx.prepare_cached(
+            "UPDATE alerts SET
+                count = (SELECT sum(count) FROM findings WHERE alert_id = ?1),
+                first_seen = (SELECT min(first_seen) FROM findings WHERE alert_id = ?1),
+                last_seen = (SELECT max(last_seen) FROM findings WHERE alert_id = ?1),
+                evidence = (SELECT evidence FROM findings WHERE alert_id = ?1 ORDER BY first_seen, key LIMIT 1),
+                updated = ?2
+             WHERE id = ?1",
+        )?
+        .execute(params![id, now.0])?;
+    }
+    outcome.new_alerts = new_alerts.len() as u64;
+    outcome.updated_alerts = touched.difference(&new_alerts).count() as u64;
+    Ok(outcome)
+}
+
+fn audit_tx(tx: &Transaction, actor: &str, tenant: Option<i64>, action: &str, detail: &str) -> Result<()> {
+    tx.prepare_cached("INSERT INTO audit (time, actor, tenant_id, action, detail) VALUES (?, ?, ?, ?, ?)")?
+        .execute(params![Time::now().0, actor, tenant, action, detail])?;
+    Ok(())
+}
+
+/// Opens, closes and reconciles ledger intervals for one inventory record.
+struct LedgerWriter<'a, 'h> {
+    tx: &'a Transaction<'a>,
+    tenant: i64,
+    hook: &'a mut LedgerHook<'h>,
+    findings: Vec<Finding>,
+    changes: u64,
+}
+
+impl LedgerWriter<'_, '_> {
+    fn open(&mut self, endpoint_id: i64, endpoint: &str, source: &str, item: &InventoryItem, at: Time, file: Option<&str>) -> Result<()> {
+        let norm = normalize_product_name(&item.name);
+        let open: Option<i64> = self
+            .tx
+            .prepare_cached(
+                "SELECT id FROM ledger WHERE tenant_id = ? AND endpoint_id = ? AND source = ? AND name_norm = ? AND version = ? AND removed IS NULL",
+            )?
+            .query_row(params![self.tenant, endpoint_id, source, norm, item.version], |r| r.get(0))
+            .optional()?;
+        if open.is_some() {
+            return Ok(());
+        }
+        self.tx
+            .prepare_cached(
+                "INSERT INTO ledger (tenant_id, endpoint_id, source, name, name_norm, version, vendor, platform, ecosystem, installed, file)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                self.tenant,
+                endpoint_id,
+                source,
+                item.name,
+                norm,
+                item.version,
+                item.vendor,
+                item.platform.map(Platform::as_str),
+                item.ecosystem.as_str(),
+                at.0,
+                file
+            ])?;
+        self.changes += 1;
+        let entry = entry_of(endpoint, source, item, at, None, file);
+        self.findings.extend((self.hook)(&entry));
+        Ok(())
+    }
+
+    /// Closes the open interval of `item`; a removal of something never
+    /// seen installed is recorded as an interval that ends where it starts.
+    fn close(&mut self, endpoint_id: i64, endpoint: &str, source: &str, item: &InventoryItem, at: Time, file: Option<&str>) -> Result<()> {
+        let norm = normalize_product_name(&item.name);
+        let open: Option<(i64, i64)> = self
+            .tx
+            .prepare_cached(
+                "SELECT id, installed FROM ledger WHERE tenant_id = ? AND endpoint_id = ? AND source = ? AND name_norm = ? AND version = ? AND removed IS NULL",
+            )?
+            .query_row(params![self.tenant, endpoint_id, source, norm, item.version], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let installed = match open {
+            Some((id, installed)) => {
+                self.tx.prepare_cached("UPDATE ledger SET removed = ? WHERE id = ?")?.execute(params![at.0.max(installed), id])?;
+                Time(installed)
+            }
+            None => {
+                self.tx
+                    .prepare_cached(
+                        "INSERT INTO ledger (tenant_id, endpoint_id, source, name, name_norm, version, vendor, platform, ecosystem, installed, removed, file)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    )?
+                    .execute(params![
+                        self.tenant,
+                        endpoint_id,
+                        source,
+                        item.name,
+                        norm,
+                        item.version,
+                        item.vendor,
+                        item.platform.map(Platform::as_str),
+                        item.ecosystem.as_str(),
+                        at.0,
+                        at.0,
+                        file
+                    ])?;
+                at
+            }
+        };
+        self.changes += 1;
+        let entry = entry_of(endpoint, source, item, installed, Some(at.max(installed)), file);
+        self.findings.extend((self.hook)(&entry));
+        Ok(())
+    }
+
+    /// A snapshot: opens what is new, closes what the source no longer lists.
+    fn snapshot(&mut self, endpoint_id: i64, endpoint: &str, source: &str, items: &[InventoryItem], at: Time, file: Option<&str>) -> Result<()> {
+        let present: HashSet<(String, &str)> =
+            items.iter().map(|i| (normalize_product_name(&i.name), i.version.as_str())).collect();
+        let open: Vec<InventoryItem> = {
+            let mut stmt = self.tx.prepare_cached(
+                "SELECT name, version, vendor, platform, ecosystem FROM ledger
+                 WHERE tenant_id = ? AND endpoint_id = ? AND source = ? AND removed IS NULL",
+            )?;
+            let rows = stmt.query_map(params![self.tenant, endpoint_id, source], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, Option<String>>(3)?, r.get::<_, String>(4)?))
+            })?;
+            let mut v = Vec::new();
+            for row in rows {
+                let (name, version, vendor, platform, eco) = row?;
+                v.push(InventoryItem {
+                    name,
+                    version,
+                    vendor,
+                    platform: platform.map(|p| parse(&p)).transpose()?,
+                    ecosystem: parse(&eco)?,
+                });
+            }
+            v
+        };
+        for gone in open.iter().filter(|i| !present.contains(&(normalize_product_name(&i.name), i.version.as_str()))) {
+            self.close(endpoint_id, endpoint, source, gone, at, file)?;
+        }
+        for item in items {
+            self.open(endpoint_id, endpoint, source, item, at, file)?;
+        }
+        Ok(())
+    }
+}
+
+fn entry_of(endpoint: &str, source: &str, item: &InventoryItem, installed: Time, removed: Option<Time>, file: Option<&str>) -> LedgerEntry {
+    LedgerEntry {
+        endpoint: endpoint.to_owned(),
+        source: source.to_owned(),
+        name: item.name.clone(),
+        version: item.version.clone(),
+        vendor: item.vendor.clone(),
+        platform: item.platform,
+        ecosystem: item.ecosystem,
+        installed,
+        removed,
+        file: file.map(str::to_owned),
+    }
+}
+
+impl Store for SqliteStore {
+    fn add_tenant(&mut self, name: &TenantName, actor: &str) -> Result<Tenant> {
+        let tx = self.conn.transaction()?;
+        let now = Time::now();
+        let inserted = tx.execute("INSERT OR IGNORE INTO tenants (name, created) VALUES (?, ?)", params![name.as_str(), now.0])?;
+        if inserted == 0 {
+            return Err(StoreError::TenantExists(name.to_string()));
+        }
+        let id = tx.last_insert_rowid();
+        audit_tx(&tx, actor, Some(id), "tenant.add", name.as_str())?;
+        tx.commit()?;
+        Ok(Tenant { id, name: name.clone(), created: now })
+    }
+
+    fn tenants(&self) -> Result<Vec<Tenant>> {
+        let mut stmt = self.conn.prepare("SELECT id, name, created FROM tenants ORDER BY name")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+        rows.map(|r| {
+            let (id, name, created) = r?;
+            Ok(Tenant { id, name: TenantName::new(&name).map_err(|e| StoreError::Corrupt(e.to_string()))?, created: Time(created) })
+        })
+        .collect()
+    }
+
+    fn tenant(&self, name: &str) -> Result<Option<Tenant>> {
+        Ok(self.tenants()?.into_iter().find(|t| t.name.as_str() == name))
+    }
+
+    fn addresses(&self, tenant: &Tenant) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare("SELECT ip, host FROM addresses WHERE tenant_id = ?")?;
+        let rows = stmt.query_map([tenant.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    fn source(&self, tenant: &Tenant, hash: &[u8; 32]) -> Result<Option<SourceRecord>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, name, hash, head, size, lines, complete FROM sources WHERE tenant_id = ? AND hash = ?",
+        )?;
+        Ok(stmt.query_row(params![tenant.id, &hash[..]], source_row).optional()?)
+    }
+
+    fn sources_with_head(&self, tenant: &Tenant, head: &[u8; 32], shorter_than: u64) -> Result<Vec<SourceRecord>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, name, hash, head, size, lines, complete FROM sources
+             WHERE tenant_id = ? AND head = ? AND size < ? AND complete = 1 ORDER BY size DESC",
+        )?;
+        let rows = stmt.query_map(params![tenant.id, &head[..], shorter_than as i64], source_row)?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    fn commit_batch(&mut self, tenant: &Tenant, batch: Batch, on_ledger: &mut LedgerHook<'_>) -> Result<BatchOutcome> {
+        let result = self.commit_batch_inner(tenant, batch, on_ledger);
+        if result.is_err() {
+            self.forget_cached_ids();
+        }
+        result
+    }
+
+    fn upsert_indicators(&mut self, indicators: &[Indicator], actor: &str) -> Result<IndicatorUpsert> {
+        let tx = self.conn.transaction()?;
+        let now = Time::now();
+        let mut out = IndicatorUpsert::default();
+        for ind in indicators {
+            let also = serde_json::to_string(&ind.also).map_err(json_err)?;
+            let doc = serde_json::to_string(ind).map_err(json_err)?;
+            let existing: Option<(i64, String)> = tx
+                .prepare_cached("SELECT id, doc FROM indicators WHERE kind = ? AND value = ? AND also = ? AND source = ?")?
+                .query_row(params![ind.kind.as_str(), ind.value, also, ind.source], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            match existing {
+                None => {
+                    tx.prepare_cached(
+                        "INSERT INTO indicators (kind, value, also, source, doc, added, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    )?
+                    .execute(params![ind.kind.as_str(), ind.value, also, ind.source, doc, now.0, now.0])?;
+                    out.inserted.push(tx.last_insert_rowid());
+                }
+                Some((id, old)) if old != doc => {
+                    tx.prepare_cached("UPDATE indicators SET doc = ?, updated = ? WHERE id = ?")?.execute(params![doc, now.0, id])?;
+                    out.changed.push(id);
+                }
+                Some(_) => out.unchanged += 1,
+            }
+        }
+        audit_tx(
+            &tx,
+            actor,
+            None,
+            "intel.indicators",
+            &format!("{} new, {} changed, {} unchanged", out.inserted.len(), out.changed.len(), out.unchanged),
+        )?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn indicators(&self) -> Result<Vec<StoredIndicator>> {
+        let mut stmt = self.conn.prepare("SELECT id, doc, added FROM indicators ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+        rows.map(|r| {
+            let (id, doc, added) = r?;
+            Ok(StoredIndicator { id, indicator: serde_json::from_str(&doc).map_err(json_err)?, added: Time(added) })
+        })
+        .collect()
+    }
+
+    fn indicators_by_id(&self, ids: &[i64]) -> Result<Vec<StoredIndicator>> {
+        let mut stmt = self.conn.prepare_cached("SELECT id, doc, added FROM indicators WHERE id = ?")?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some((id, doc, added)) = stmt
+                .query_row([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
+                .optional()?
+            {
+                out.push(StoredIndicator { id, indicator: serde_json::from_str(&doc).map_err(json_err)?, added: Time(added) });
+            }
+        }
+        Ok(out)
+    }
+
+    fn upsert_advisories(&mut self, advisories: &[Advisory], actor: &str) -> Result<Vec<String>> {
+        let tx = self.conn.transaction()?;
+        let now = Time::now();
+        let mut changed = Vec::new();
+        for a in advisories {
+            let doc = serde_json::to_string(a).map_err(json_err)?;
+            let old: Option<String> =
+                tx.prepare_cached("SELECT doc FROM advisories WHERE id = ?")?.query_row([&a.id], |r| r.get(0)).optional()?;
+            match old {
+                Some(o) if o == doc => continue,
+                Some(_) => {
+                    tx.prepare_cached("UPDATE advisories SET doc = ?, updated = ? WHERE id = ?")?.execute(params![doc, now.0, a.id])?;
+                }
+                None => {
+                    tx.prepare_cached("INSERT INTO advisories (id, doc, added, updated) VALUES (?, ?, ?, ?)")?
+                        .execute(params![a.id, doc, now.0, now.0])?;
+                }
+            }
+            changed.push(a.id.clone());
+        }
+        audit_tx(&tx, actor, None, "intel.advisories", &format!("{} new or changed: {}", changed.len(), changed.join(", ")))?;
+        tx.commit()?;
+        Ok(changed)
+    }
+
+    fn advisories(&self) -> Result<Vec<Advisory>> {
+        let mut stmt = self.conn.prepare("SELECT doc FROM advisories ORDER BY id")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|r| serde_json::from_str(&r?).map_err(json_err)).collect()
+    }
+
+    fn scan_observables(&self, tenant: &Tenant, kinds: &[ObservableKind], each: &mut dyn FnMut(i64, ObservableKind, &str)) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached("SELECT id, value FROM observables WHERE tenant_id = ? AND kind = ?")?;
+        for kind in kinds {
+            let mut rows = stmt.query(params![tenant.id, *kind as u8])?;
+            while let Some(row) = rows.next()? {
+                let value = row.get_ref(1)?.as_str().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                each(row.get(0)?, *kind, value);
+            }
+        }
+        Ok(())
+    }
+
+    fn sightings(&self, tenant: &Tenant, observable_ids: &[i64]) -> Result<Vec<Sighting>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT s.observable_id, o.kind, o.value, e.name, s.first_seen, s.last_seen, s.count,
+                    s.segment_id, s.frame_offset, s.frame_index, src.name
+             FROM sightings s
+             JOIN observables o ON o.id = s.observable_id AND o.tenant_id = s.tenant_id
+             JOIN endpoints e ON e.id = s.endpoint_id AND e.tenant_id = s.tenant_id
+             LEFT JOIN sources src ON src.id = s.source_id AND src.tenant_id = s.tenant_id
+             WHERE s.tenant_id = ? AND s.observable_id = ?",
+        )?;
+        let mut out = Vec::new();
+        for id in observable_ids {
+            let rows = stmt.query_map(params![tenant.id, id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, u8>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, Option<i64>>(7)?,
+                    r.get::<_, Option<i64>>(8)?,
+                    r.get::<_, Option<i64>>(9)?,
+                    r.get::<_, Option<String>>(10)?,
+                ))
+            })?;
+            for row in rows {
+                let (oid, kind, value, endpoint, first, last, count, seg, off, idx, file) = row?;
+                out.push(Sighting {
+                    observable_id: oid,
+                    observable: Observable { kind: kind_from_u8(kind)?, value },
+                    endpoint,
+                    first_seen: Time(first),
+                    last_seen: Time(last),
+                    count: count as u64,
+                    event: match (seg, off, idx) {
+                        (Some(segment), Some(offset), Some(index)) => Some(EventRef { segment, offset: offset as u64, index: index as u32 }),
+                        _ => None,
+                    },
+                    file,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn ledger(&self, tenant: &Tenant, names: Option<&[String]>) -> Result<Vec<LedgerEntry>> {
+        let base = "SELECT e.name, l.source, l.name, l.version, l.vendor, l.platform, l.ecosystem, l.installed, l.removed, l.file
+                    FROM ledger l JOIN endpoints e ON e.id = l.endpoint_id AND e.tenant_id = l.tenant_id
+                    WHERE l.tenant_id = ?";
+        let map = |r: &rusqlite::Row| -> rusqlite::Result<(String, String, String, String, Option<String>, Option<String>, String, i64, Option<i64>, Option<String>)> {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
+        };
+        let mut raw = Vec::new();
+        match names {
+            None => {
+                let mut stmt = self.conn.prepare(&format!("{base} ORDER BY e.name, l.installed"))?;
+                for r in stmt.query_map([tenant.id], map)? {
+                    raw.push(r?);
+                }
+            }
+            Some(names) => {
+                let mut stmt = self.conn.prepare_cached(&format!("{base} AND l.name_norm = ? ORDER BY e.name, l.installed"))?;
+                for n in names {
+                    for r in stmt.query_map(params![tenant.id, normalize_product_name(n)], map)? {
+                        raw.push(r?);
+                    }
+                }
+            }
+        }
+        raw.into_iter()
+            .map(|(endpoint, source, name, version, vendor, platform, eco, installed, removed, file)| {
+                Ok(LedgerEntry {
+                    endpoint,
+                    source,
+                    name,
+                    version,
+                    vendor,
+                    platform: platform.map(|p| parse(&p)).transpose()?,
+                    ecosystem: parse::<Ecosystem>(&eco)?,
+                    installed: Time(installed),
+                    removed: removed.map(Time),
+                    file,
+                })
+            })
+            .collect()
+    }
+
+    fn read_event(&self, tenant: &Tenant, at: EventRef) -> Result<Event> {
+        let seg: Option<(i64, i64, i64)> = self
+            .conn
+            .prepare_cached("SELECT tenant_id, hour, committed_len FROM segments WHERE id = ?")?
+            .query_row([at.segment], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        let Some((owner, hour, len)) = seg else {
+            return Err(StoreError::Corrupt(format!("no segment {}", at.segment)));
+        };
+        if owner != tenant.id {
+            return Err(StoreError::OutOfScope(format!("archive segment {}", at.segment)));
+        }
+        let mut events = self.archive.read_frame(owner, hour, at.offset, len as u64)?;
+        let i = at.index as usize;
+        if i >= events.len() {
+            return Err(StoreError::Corrupt(format!("{at} is past the frame's {} events", events.len())));
+        }
+        Ok(events.swap_remove(i))
+    }
+
+    fn record_findings(&mut self, tenant: &Tenant, findings: &[(Finding, Option<EventRef>)], mode: FindingMode) -> Result<FindingsOutcome> {
+        let tx = self.conn.transaction()?;
+        let result = record_findings_tx(&tx, &mut self.endpoint_ids, tenant.id, findings, mode, Time::now());
+        match result {
+            Ok(outcome) => {
+                if outcome.new_alerts + outcome.updated_alerts > 0 {
+                    audit_tx(
+                        &tx,
+                        "turncoat",
+                        Some(tenant.id),
+                        "alerts.retro",
+                        &format!("{} new, {} updated", outcome.new_alerts, outcome.updated_alerts),
+                    )?;
+                }
+                tx.commit()?;
+                Ok(outcome)
+            }
+            Err(e) => {
+                drop(tx);
+                self.forget_cached_ids();
+                Err(e)
+            }
+        }
+    }
+
+    fn alerts(&self, scope: &Scope, filter: &AlertFilter) -> Result<Vec<Alert>> {
+        let mut out = Vec::new();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT a.id, e.name, a.kind, a.source, a.title, a.severity, a.status, a.campaign, a.first_seen, a.last_seen,
+                    a.count, a.evidence, a.created, a.updated
+             FROM alerts a JOIN endpoints e ON e.id = a.endpoint_id AND e.tenant_id = a.tenant_id
+             WHERE a.tenant_id = ?1 AND (?2 IS NULL OR a.kind = ?2) AND (?3 IS NULL OR a.status = ?3) AND (?4 IS NULL OR e.name = ?4)
+             ORDER BY a.severity DESC, a.first_seen, a.id",
+        )?;
+        for tenant in scope.members() {
+            let rows = stmt.query_map(
+                params![tenant.id, filter.kind.map(AlertKind::as_str), filter.status.map(AlertStatus::as_str), filter.endpoint],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, String>(6)?,
+                        r.get::<_, Option<String>>(7)?,
+                        r.get::<_, i64>(8)?,
+                        r.get::<_, i64>(9)?,
+                        r.get::<_, i64>(10)?,
+                        r.get::<_, String>(11)?,
+                        r.get::<_, i64>(12)?,
+                        r.get::<_, i64>(13)?,
+                    ))
+                },
+            )?;
+            for row in rows {
+                let (id, endpoint, kind, source, title, sev, status, campaign, first, last, count, evidence, created, updated) = row?;
+                out.push(Alert {
+                    id,
+                    tenant: tenant.name.clone(),
+                    endpoint,
+                    kind: parse(&kind)?,
+                    source,
+                    title,
+                    severity: severity_from_rank(sev),
+                    status: parse(&status)?,
+                    campaign,
+                    first_seen: Time(first),
+                    last_seen: Time(last),
+                    count: count as u64,
+                    evidence: serde_json::from_str::<Evidence>(&evidence).map_err(json_err)?,
+                    created: Time(created),
+                    updated: Time(updated),
+                });
+            }
+        }
+        out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.first_seen.cmp(&b.first_seen)).then(a.id.cmp(&b.id)));
+        if let Some(limit) = filter.limit {
+            out.truncate(limit);
+        }
+        Ok(out)
+    }
+
+    fn set_alert_status(&mut self, scope: &Scope, id: i64, status: AlertStatus, actor: &str) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let owner: Option<i64> = tx.query_row("SELECT tenant_id FROM alerts WHERE id = ?", [id], |r| r.get(0)).optional()?;
+        match owner {
+            Some(t) if scope.contains(t) => {
+                tx.execute("UPDATE alerts SET status = ?, updated = ? WHERE id = ?", params![status.as_str(), Time::now().0, id])?;
+                audit_tx(&tx, actor, Some(t), "alert.status", &format!("alert {id} -> {status}"))?;
+                tx.commit()?;
+                Ok(())
+            }
+            _ => Err(StoreError::OutOfScope(format!("alert {id}"))),
+        }
+    }
+
+    fn stats(&self, tenant: &Tenant) -> Result<TenantStats> {
+        let count = |sql: &str| -> Result<u64> { Ok(self.conn.query_row(sql, [tenant.id], |r| r.get::<_, i64>(0))? as u64) };
+        Ok(TenantStats {
+            endpoints: count("SELECT count(*) FROM endpoints WHERE tenant_id = ?")?,
+            events: count("SELECT coalesce(sum(events), 0) FROM segments WHERE tenant_id = ?")?,
+            sightings: count("SELECT count(*) FROM sightings WHERE tenant_id = ?")?,
+            ledger_entries: count("SELECT count(*) FROM ledger WHERE tenant_id = ?")?,
+            alerts: count("SELECT count(*) FROM alerts WHERE tenant_id = ?")?,
+        })
+    }
+
+    fn audit(&mut self, actor: &str, tenant: Option<&Tenant>, action: &str, detail: &str) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        audit_tx(&tx, actor, tenant.map(|t| t.id), action, detail)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn audit_log(&self, scope: &Scope, limit: usize) -> Result<Vec<AuditEntry>> {
+        let mut stmt = self.conn.prepare("SELECT time, actor, tenant_id, action, detail FROM audit ORDER BY id DESC")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (time, actor, tenant_id, action, detail) = row?;
+            // Global entries (intel) are visible to all; tenant entries only in scope.
+            let tenant = match tenant_id {
+                Some(id) => match scope.members().iter().find(|t| t.id == id) {
+                    Some(t) => Some(t.name.clone()),
+                    None => continue,
+                },
+                None => None,
+            };
+            out.push(AuditEntry { time: Time(time), actor, tenant, action, detail });
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn source_row(r: &rusqlite::Row) -> rusqlite::Result<SourceRecord> {
+    let hash: Vec<u8> = r.get(2)?;
+    let head: Vec<u8> = r.get(3)?;
+    let arr = |v: &[u8]| {
+        let mut a = [0u8; 32];
+        a.copy_from_slice(&v[..32.min(v.len())]);
+        a
+    };
+    Ok(SourceRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        fingerprint: SourceFingerprint { hash: arr(&hash), head: arr(&head), size: r.get::<_, i64>(4)? as u64 },
+        lines: r.get::<_, i64>(5)? as u64,
+        complete: r.get::<_, i64>(6)? != 0,
+    })
+}
+
+impl SqliteStore {
+    fn commit_batch_inner(&mut self, tenant: &Tenant, batch: Batch, on_ledger: &mut LedgerHook<'_>) -> Result<BatchOutcome> {
+        let now = Time::now();
+        let tx = self.conn.transaction()?;
+        let tid = tenant.id;
+
+        // Source progress first: its id goes on the sightings.
+        let source_id = match &batch.source {
+            Some(s) => {
+                tx.prepare_cached(
+                    "INSERT INTO sources (tenant_id, name, hash, head, size, lines, complete, ingested) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (tenant_id, hash) DO UPDATE SET lines = excluded.lines, complete = excluded.complete, ingested = excluded.ingested",
+                )?
+                .execute(params![
+                    tid,
+                    s.name,
+                    &s.fingerprint.hash[..],
+                    &s.fingerprint.head[..],
+                    s.fingerprint.size as i64,
+                    s.lines as i64,
+                    s.complete,
+                    now.0
+                ])?;
+                Some(tx.query_row("SELECT id FROM sources WHERE tenant_id = ? AND hash = ?", params![tid, &s.fingerprint.hash[..]], |r| r.get::<_, i64>(0))?)
+            }
+            None => None,
+        };
+
+        // Archive: one frame per hour touched; event refs for the rows below.
+        let mut by_hour: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+        for (i, e) in batch.events.iter().enumerate() {
+            by_hour.entry(e.time.hour()).or_default().push(i);
+        }
+        let mut refs: Vec<Option<EventRef>> = vec![None; batch.events.len()];
+        for (hour, idxs) in &by_hour {
+            let seg: Option<(i64, i64)> = tx
+                .prepare_cached("SELECT id, committed_len FROM segments WHERE tenant_id = ? AND hour = ?")?
+                .query_row(params![tid, hour], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let (seg_id, offset) = match seg {
+                Some(s) => s,
+                None => {
+                    tx.prepare_cached("INSERT INTO segments (tenant_id, hour, committed_len, events) VALUES (?, ?, 0, 0)")?
+                        .execute(params![tid, hour])?;
+                    (tx.last_insert_rowid(), 0)
+                }
+            };
+            let events: Vec<&Event> = idxs.iter().map(|&i| &batch.events[i]).collect();
+            let frame = Archive::encode(&events)?;
+            self.archive.append(tid, *hour, offset as u64, &frame)?;
+            tx.prepare_cached("UPDATE segments SET committed_len = ?, events = events + ? WHERE id = ?")?
+                .execute(params![offset + frame.len() as i64, idxs.len() as i64, seg_id])?;
+            for (k, &i) in idxs.iter().enumerate() {
+                refs[i] = Some(EventRef { segment: seg_id, offset: offset as u64, index: k as u32 });
+            }
+        }
+
+        // Endpoints and addresses.
+        for (name, platform, at) in &batch.endpoints {
+            let id = endpoint_id(&tx, &mut self.endpoint_ids, tid, name, *at)?;
+            tx.prepare_cached(
+                "UPDATE endpoints SET platform = coalesce(?, platform), first_seen = min(first_seen, ?), last_seen = max(last_seen, ?) WHERE id = ?",
+            )?
+            .execute(params![platform.map(Platform::as_str), at.0, at.0, id])?;
+        }
+        for (ip, host, at) in &batch.addresses {
+            tx.prepare_cached(
+                "INSERT INTO addresses (tenant_id, ip, host, seen) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (tenant_id, ip) DO UPDATE SET host = excluded.host, seen = excluded.seen WHERE excluded.seen >= seen",
+            )?
+            .execute(params![tid, ip, host, at.0])?;
+        }
+
+        // Sightings.
+        for s in &batch.sightings {
+            let oid = observable_id(&tx, &mut self.observable_ids, tid, &s.observable)?;
+            let eid = endpoint_id(&tx, &mut self.endpoint_ids, tid, &s.endpoint, s.first)?;
+            let r = refs.get(s.event).copied().flatten();
+            tx.prepare_cached(
+                "INSERT INTO sightings (tenant_id, observable_id, endpoint_id, day, first_seen, last_seen, count, segment_id, frame_offset, frame_index, source_id)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (tenant_id, observable_id, endpoint_id, day) DO UPDATE SET
+                    first_seen = min(first_seen, excluded.first_seen),
+                    last_seen = max(last_seen, excluded.last_seen),
+                    count = count + excluded.count",
+            )?
+            .execute(params![
+                tid,
+                oid,
+                eid,
+                s.first.day(),
+                s.first.0,
+                s.last.0,
+                s.count as i64,
+                r.map(|r| r.segment),
+                r.map(|r| r.offset as i64),
+                r.map(|r| r.index as i64),
+                source_id
+            ])?;
+        }
+
+        // Ledger, with exposure findings from the hook.
+        let file = batch.source.as_ref().map(|s| s.name.clone());
+        let mut ledger = LedgerWriter { tx: &tx, tenant: tid, hook: on_ledger, findings: Vec::new(), changes: 0 };
+        let mut inventory = batch.inventory;
+        inventory.sort_by_key(|r| r.time);
+        for rec in &inventory {
+            let eid = endpoint_id(&tx, &mut self.endpoint_ids, tid, &rec.host, rec.time)?;
+            match &rec.change {
+                InventoryChange::Added(items) => {
+                    for item in items {
+                        ledger.open(eid, &rec.host, &rec.source, item, rec.time, file.as_deref())?;
+                    }
+                }
+                InventoryChange::Removed(items) => {
+                    for item in items {
+                        ledger.close(eid, &rec.host, &rec.source, item, rec.time, file.as_deref())?;
+                    }
+                }
+                InventoryChange::Snapshot(items) => ledger.snapshot(eid, &rec.host, &rec.source, items, rec.time, file.as_deref())?,
+            }
+        }
+        let ledger_changes = ledger.changes;
+        let exposure = std::mem::take(&mut ledger.findings);
+
+        // Findings: live IOC matches (added) and exposure (set: the
+        // interval is the whole truth).
+        let live: Vec<(Finding, Option<EventRef>)> =
+            batch.findings.into_iter().map(|(f, i)| (f, i.and_then(|i| refs.get(i).copied().flatten()))).collect();
+        let a = record_findings_tx(&tx, &mut self.endpoint_ids, tid, &live, FindingMode::Add, now)?;
+        let exposure: Vec<(Finding, Option<EventRef>)> = exposure.into_iter().map(|f| (f, None)).collect();
+        let b = record_findings_tx(&tx, &mut self.endpoint_ids, tid, &exposure, FindingMode::Set, now)?;
+
+        let outcome = BatchOutcome {
+            events: batch.events.len() as u64,
+            new_alerts: a.new_alerts + b.new_alerts,
+            updated_alerts: a.updated_alerts + b.updated_alerts,
+            ledger_changes,
+        };
+        tx.commit()?;
+        Ok(outcome)
+    }
+}
