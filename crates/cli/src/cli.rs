@@ -1,0 +1,470 @@
+//! Commands and their output.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use turncoat_core::{AlertKind, AlertStatus, IndicatorKind, TenantName};
+use turncoat_engine::{FileStatus, IngestOptions, IngestReport, IntelReport};
+use turncoat_formats::Format;
+use turncoat_formats::intel::IntelFormat;
+use turncoat_store::{AlertFilter, Scope, SqliteStore, Store, Tenant};
+
+use crate::output::{OutputFormat, Table, print_json};
+use crate::progress::Bar;
+
+/// turncoat: catch trusted software that turns against its users.
+#[derive(Parser, Debug)]
+#[command(name = "turncoat", version, about, long_about = None)]
+pub struct Cli {
+    /// Data directory (default: $TURNCOAT_DATA, else ./turncoat-data).
+    #[arg(long, global = true, env = "TURNCOAT_DATA", default_value = "turncoat-data")]
+    data: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Manage tenants (the MSSP's customers).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Ingest telemetry, network logs or inventory into a tenant.
+    Ingest(IngestArgs),
+    /// Import and list threat intel and advisories.
+    #[command(subcommand)]
+    Intel(IntelCommand),
+    /// List alerts (exit 1 when there are any).
+    Alerts(AlertsArgs),
+    /// Who runs or ran an affected version, and when (exit 1 when anyone does).
+    Exposure(ExposureArgs),
+    /// Show the audit log.
+    Audit(AuditArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum TenantCommand {
+    /// Create a tenant.
+    Add { name: String },
+    /// List tenants.
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+}
+
+/// Input formats for `ingest --format`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum InputFormat {
+    Auto,
+    Ecs,
+    Evtx,
+    WineventJson,
+    Zeek,
+    Osquery,
+    Cyclonedx,
+    Spdx,
+}
+
+impl InputFormat {
+    fn to_format(self) -> Option<Format> {
+        Some(match self {
+            InputFormat::Auto => return None,
+            InputFormat::Ecs => Format::Ecs,
+            InputFormat::Evtx => Format::Evtx,
+            InputFormat::WineventJson => Format::WineventJson,
+            InputFormat::Zeek => Format::Zeek,
+            InputFormat::Osquery => Format::Osquery,
+            InputFormat::Cyclonedx => Format::CycloneDx,
+            InputFormat::Spdx => Format::Spdx,
+        })
+    }
+}
+
+#[derive(Parser, Debug)]
+struct IngestArgs {
+    /// The tenant the data belongs to.
+    #[arg(long)]
+    tenant: String,
+    /// Input format; told from the content by default.
+    #[arg(long, value_enum, default_value = "auto")]
+    format: InputFormat,
+    /// Endpoint name for records that carry none (an SBOM, a sensor's logs).
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// How to print the ingest report.
+    #[arg(long, value_enum, default_value_t)]
+    output: OutputFormat,
+    /// Files, directories (recursed) or `-` for standard input.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum IntelInputFormat {
+    Auto,
+    Stix,
+    Misp,
+    Csv,
+    Osv,
+    Advisory,
+}
+
+#[derive(Subcommand, Debug)]
+enum IntelCommand {
+    /// Import intel and retro-hunt every tenant's stored data with it.
+    Import {
+        #[arg(long, value_enum, default_value = "auto")]
+        format: IntelInputFormat,
+        /// How to print the import report.
+        #[arg(long, value_enum, default_value_t)]
+        output: OutputFormat,
+        /// Files, directories (recursed) or `-`.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// List stored indicators.
+    List {
+        /// Only patterns turncoat cannot evaluate.
+        #[arg(long)]
+        unsupported: bool,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// List stored advisories.
+    Advisories {
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+}
+
+#[derive(Parser, Debug)]
+struct AlertsArgs {
+    /// Only this tenant (default: every tenant).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Only alerts of this kind (ioc, exposure, sigma, beacon, drift, campaign).
+    #[arg(long)]
+    kind: Option<String>,
+    /// Only alerts in this triage state.
+    #[arg(long)]
+    status: Option<String>,
+    /// Only alerts on this endpoint.
+    #[arg(long)]
+    endpoint: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    format: OutputFormat,
+}
+
+#[derive(Parser, Debug)]
+struct ExposureArgs {
+    /// Only this advisory.
+    #[arg(long)]
+    advisory: Option<String>,
+    /// Only this tenant (default: every tenant).
+    #[arg(long)]
+    tenant: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    format: OutputFormat,
+}
+
+#[derive(Parser, Debug)]
+struct AuditArgs {
+    #[arg(long)]
+    tenant: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    #[arg(long, value_enum, default_value_t)]
+    format: OutputFormat,
+}
+
+const FINDINGS: u8 = 1;
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let open = || SqliteStore::open(&cli.data).with_context(|| format!("opening data directory {}", cli.data.display()));
+    match cli.command {
+        Command::Tenant(TenantCommand::Add { name }) => {
+            let name = TenantName::new(&name)?;
+            let mut store = open()?;
+            store.add_tenant(&name, turncoat_engine::ACTOR)?;
+            println!("tenant {name} added");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tenant(TenantCommand::List { format }) => {
+            let store = open()?;
+            let tenants = store.tenants()?;
+            match format {
+                OutputFormat::Json => print_json(&tenants)?,
+                OutputFormat::Table => {
+                    let mut t = Table::new(&["tenant", "created", "endpoints", "events", "alerts"]);
+                    for tenant in &tenants {
+                        let s = store.stats(tenant)?;
+                        t.row(vec![
+                            tenant.name.to_string(),
+                            tenant.created.to_string(),
+                            s.endpoints.to_string(),
+                            s.events.to_string(),
+                            s.alerts.to_string(),
+                        ]);
+                    }
+                    t.print()?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ingest(args) => {
+            let mut store = open()?;
+            let tenant = tenant(&store, &args.tenant)?;
+            let options = IngestOptions { format: args.format.to_format(), endpoint: args.endpoint, ..Default::default() };
+            let report = turncoat_engine::ingest(&mut store, &tenant, &args.paths, &options, &Bar::new())?;
+            print_ingest(&report, args.output)?;
+            Ok(if report.nothing_read() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+        }
+        Command::Intel(IntelCommand::Import { format, output, paths }) => {
+            let mut store = open()?;
+            let format = match format {
+                IntelInputFormat::Auto => None,
+                IntelInputFormat::Stix => Some(IntelFormat::Stix),
+                IntelInputFormat::Misp => Some(IntelFormat::Misp),
+                IntelInputFormat::Csv => Some(IntelFormat::Csv),
+                IntelInputFormat::Osv => Some(IntelFormat::Osv),
+                IntelInputFormat::Advisory => Some(IntelFormat::Advisory),
+            };
+            let report = turncoat_engine::import_intel(&mut store, &paths, format, &Bar::new())?;
+            print_intel(&report, output)?;
+            Ok(if report.nothing_read() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+        }
+        Command::Intel(IntelCommand::List { unsupported, format }) => {
+            let store = open()?;
+            let list: Vec<_> = store
+                .indicators()?
+                .into_iter()
+                .filter(|s| !unsupported || s.indicator.kind == IndicatorKind::Unsupported)
+                .collect();
+            match format {
+                OutputFormat::Json => {
+                    let docs: Vec<_> = list.iter().map(|s| &s.indicator).collect();
+                    print_json(&docs)?;
+                }
+                OutputFormat::Table => {
+                    let mut t = Table::new(&["kind", "value", "source", "campaign", "state"]);
+                    for s in &list {
+                        let i = &s.indicator;
+                        let state = if i.revoked {
+                            "revoked".to_owned()
+                        } else if let Some(r) = &i.unsupported_reason {
+                            format!("unsupported: {r}")
+                        } else {
+                            "active".to_owned()
+                        };
+                        t.row(vec![i.kind.to_string(), i.value.clone(), i.source.clone(), i.campaign.clone().unwrap_or_default(), state]);
+                    }
+                    t.print()?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Intel(IntelCommand::Advisories { format }) => {
+            let store = open()?;
+            let advisories = store.advisories()?;
+            match format {
+                OutputFormat::Json => print_json(&advisories)?,
+                OutputFormat::Table => {
+                    let mut t = Table::new(&["id", "title", "products", "published"]);
+                    for a in &advisories {
+                        let products: Vec<String> = a.affected.iter().map(|f| f.product.clone()).collect();
+                        t.row(vec![a.id.clone(), a.title.clone(), products.join(", "), a.published.clone().unwrap_or_default()]);
+                    }
+                    t.print()?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Alerts(args) => {
+            let store = open()?;
+            let scope = scope(&store, args.tenant.as_deref())?;
+            let filter = AlertFilter {
+                kind: args.kind.as_deref().map(str::parse::<AlertKind>).transpose().map_err(anyhow::Error::msg)?,
+                status: args.status.as_deref().map(str::parse::<AlertStatus>).transpose().map_err(anyhow::Error::msg)?,
+                endpoint: args.endpoint,
+                limit: None,
+            };
+            let alerts = store.alerts(&scope, &filter)?;
+            match args.format {
+                OutputFormat::Json => print_json(&alerts)?,
+                OutputFormat::Table => {
+                    let mut t = Table::new(&["id", "tenant", "endpoint", "kind", "severity", "status", "count", "first seen", "last seen", "title"]);
+                    for a in &alerts {
+                        t.row(vec![
+                            a.id.to_string(),
+                            a.tenant.to_string(),
+                            a.endpoint.clone(),
+                            a.kind.to_string(),
+                            a.severity.to_string(),
+                            a.status.to_string(),
+                            a.count.to_string(),
+                            a.first_seen.to_string(),
+                            a.last_seen.to_string(),
+                            a.title.clone(),
+                        ]);
+                    }
+                    if t.is_empty() {
+                        println!("no alerts");
+                    } else {
+                        t.print()?;
+                    }
+                }
+            }
+            Ok(if alerts.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(FINDINGS) })
+        }
+        Command::Exposure(args) => {
+            let store = open()?;
+            let scope = scope(&store, args.tenant.as_deref())?;
+            if let Some(id) = &args.advisory
+                && !store.advisories()?.iter().any(|a| &a.id == id)
+            {
+                bail!("no advisory {id:?}; `turncoat intel advisories` lists them");
+            }
+            let rows = turncoat_engine::exposure(&store, &scope, args.advisory.as_deref())?;
+            match args.format {
+                OutputFormat::Json => print_json(&rows)?,
+                OutputFormat::Table => {
+                    let mut t = Table::new(&["tenant", "endpoint", "advisory", "product", "version", "platform", "from", "to"]);
+                    for r in &rows {
+                        t.row(vec![
+                            r.tenant.to_string(),
+                            r.endpoint.clone(),
+                            r.advisory.clone(),
+                            r.product.clone(),
+                            r.version.clone(),
+                            r.platform.map(|p| p.to_string()).unwrap_or_default(),
+                            r.from.to_string(),
+                            r.to.map(|t| t.to_string()).unwrap_or_else(|| "installed".into()),
+                        ]);
+                    }
+                    if t.is_empty() {
+                        println!("no exposure");
+                    } else {
+                        t.print()?;
+                    }
+                }
+            }
+            Ok(if rows.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(FINDINGS) })
+        }
+        Command::Audit(args) => {
+            let store = open()?;
+            let scope = scope(&store, args.tenant.as_deref())?;
+            let entries = store.audit_log(&scope, args.limit)?;
+            match args.format {
+                OutputFormat::Json => print_json(&entries)?,
+                OutputFormat::Table => {
+                    let mut t = Table::new(&["time", "actor", "tenant", "action", "detail"]);
+                    for e in &entries {
+                        t.row(vec![
+                            e.time.to_string(),
+                            e.actor.clone(),
+                            e.tenant.as_ref().map(|t| t.to_string()).unwrap_or_default(),
+                            e.action.clone(),
+                            e.detail.clone(),
+                        ]);
+                    }
+                    t.print()?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn tenant(store: &SqliteStore, name: &str) -> anyhow::Result<Tenant> {
+    store.tenant(name)?.ok_or_else(|| turncoat_store::StoreError::NoSuchTenant(name.to_owned()).into())
+}
+
+/// One tenant, or every tenant (the CLI runs as the MSSP admin).
+fn scope(store: &SqliteStore, name: Option<&str>) -> anyhow::Result<Scope> {
+    Ok(match name {
+        Some(n) => Scope::tenant(&tenant(store, n)?),
+        None => Scope::tenants(&store.tenants()?),
+    })
+}
+
+fn print_ingest(report: &IngestReport, format: OutputFormat) -> anyhow::Result<()> {
+    for issue in &report.issues {
+        eprintln!("skipped: {issue}");
+    }
+    if report.skipped_records as usize > report.issues.len() {
+        eprintln!("skipped: {} more records not listed", report.skipped_records as usize - report.issues.len());
+    }
+    match format {
+        OutputFormat::Json => print_json(report)?,
+        OutputFormat::Table => {
+            let mut t = Table::new(&["file", "format", "status", "events", "inventory", "skipped"]);
+            for f in &report.files {
+                let status = match &f.status {
+                    FileStatus::Ingested => "ingested".to_owned(),
+                    FileStatus::AlreadyIngested => "already ingested".to_owned(),
+                    FileStatus::Resumed { after_line } => format!("resumed after line {after_line}"),
+                    FileStatus::Failed { error } => format!("failed: {error}"),
+                };
+                t.row(vec![
+                    f.file.clone(),
+                    f.format.clone().unwrap_or_else(|| "-".into()),
+                    status,
+                    f.events.to_string(),
+                    f.inventory_records.to_string(),
+                    f.skipped_records.to_string(),
+                ]);
+            }
+            t.print()?;
+            let rate = if report.seconds > 0.0 { report.events as f64 / report.seconds } else { 0.0 };
+            println!(
+                "{} events, {} inventory records, {} skipped in {:.2}s ({:.0} events/s); {} new alerts, {} updated",
+                report.events, report.inventory_records, report.skipped_records, report.seconds, rate, report.new_alerts, report.updated_alerts
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_intel(report: &IntelReport, format: OutputFormat) -> anyhow::Result<()> {
+    for r in &report.rejected {
+        eprintln!("rejected: {r}");
+    }
+    match format {
+        OutputFormat::Json => print_json(report)?,
+        OutputFormat::Table => {
+            let mut t = Table::new(&["file", "format", "indicators", "advisories", "rejected", "informational", "error"]);
+            for f in &report.files {
+                t.row(vec![
+                    f.file.clone(),
+                    f.format.clone().unwrap_or_else(|| "-".into()),
+                    f.indicators.to_string(),
+                    f.advisories.to_string(),
+                    f.rejected.to_string(),
+                    f.informational.to_string(),
+                    f.error.clone().unwrap_or_default(),
+                ]);
+            }
+            t.print()?;
+            println!(
+                "indicators: {} new, {} changed, {} unchanged, {} unsupported (listed by `turncoat intel list --unsupported`); advisories new or changed: {}",
+                report.indicators_new,
+                report.indicators_changed,
+                report.indicators_unchanged,
+                report.unsupported,
+                if report.advisories_changed.is_empty() { "none".to_owned() } else { report.advisories_changed.join(", ") }
+            );
+            if !report.retro.is_empty() {
+                let mut t = Table::new(&["tenant", "new alerts", "updated alerts"]);
+                for r in &report.retro {
+                    t.row(vec![r.tenant.clone(), r.new_alerts.to_string(), r.updated_alerts.to_string()]);
+                }
+                println!("retro-hunt ({:.3}s):", report.retro_seconds);
+                t.print()?;
+            }
+        }
+    }
+    Ok(())
+}
+

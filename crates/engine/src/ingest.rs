@@ -1,0 +1,492 @@
+//! Ingest: files into one tenant, with live matching.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+use turncoat_core::observable::{self, normalize_ip};
+use turncoat_core::{Event, Finding, InventoryRecord, Observable, Platform, Time, Value};
+use turncoat_detect::findings::IocFinding;
+use turncoat_detect::{AdvisoryIndex, IndicatorIndex, IocMatch};
+use turncoat_formats::{Format, Input, Location, ReadIssue, ReadOptions, Record, Sink, read_telemetry};
+use turncoat_store::{Batch, SightingDelta, SourceFingerprint, SourceUpdate, Store, StoreError, Tenant};
+
+use crate::exposure::exposure_hook;
+use crate::progress::Progress;
+use crate::{EngineError, Result};
+
+/// Records per committed batch: large enough to amortise a transaction,
+/// small enough that a crash loses little work and memory stays flat.
+pub const BATCH_RECORDS: usize = 16_384;
+
+/// How an ingest runs.
+#[derive(Clone, Debug, Default)]
+pub struct IngestOptions {
+    /// The format, or `None` to tell by content.
+    pub format: Option<Format>,
+    /// Host name for records that name none (an SBOM, a sensor's logs).
+    pub endpoint: Option<String>,
+    pub read: ReadOptions,
+}
+
+/// What happened to one input file.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "status")]
+pub enum FileStatus {
+    Ingested,
+    /// The same content was ingested before: nothing was done.
+    AlreadyIngested,
+    /// An earlier version (or an interrupted run) covered the first lines.
+    Resumed { after_line: u64 },
+    Failed { error: String },
+}
+
+/// One input's outcome.
+#[derive(Clone, Debug, Serialize)]
+pub struct FileReport {
+    pub file: String,
+    pub format: Option<String>,
+    #[serde(flatten)]
+    pub status: FileStatus,
+    pub events: u64,
+    pub inventory_records: u64,
+    pub skipped_records: u64,
+}
+
+/// What an ingest run did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IngestReport {
+    pub files: Vec<FileReport>,
+    pub events: u64,
+    pub inventory_records: u64,
+    pub skipped_records: u64,
+    pub new_alerts: u64,
+    pub updated_alerts: u64,
+    /// The first problems met, with file and line.
+    pub issues: Vec<String>,
+    pub seconds: f64,
+}
+
+/// Problems listed in full in a report; the rest are only counted.
+const MAX_LISTED_ISSUES: usize = 50;
+
+impl IngestReport {
+    /// Whether nothing at all could be read: every input failed.
+    pub fn nothing_read(&self) -> bool {
+        !self.files.is_empty() && self.files.iter().all(|f| matches!(f.status, FileStatus::Failed { .. }))
+    }
+}
+
+/// Expands paths: files as given, directories recursively (sorted, hidden
+/// entries skipped), `-` as standard input.
+pub fn expand_paths(paths: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<io::Result<_>>()?;
+        entries.sort();
+        for p in entries {
+            if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')) {
+                continue;
+            }
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        if p.as_os_str() != "-" && p.is_dir() {
+            walk(p, &mut out)?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Fingerprints a file: a hash of the whole and of its first 64 KiB.
+pub fn fingerprint(path: &Path) -> io::Result<SourceFingerprint> {
+    let mut f = File::open(path)?;
+    let mut whole = blake3::Hasher::new();
+    let mut head = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if size < 65_536 {
+            head.update(&buf[..n.min((65_536 - size) as usize)]);
+        }
+        whole.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok(SourceFingerprint { hash: *whole.finalize().as_bytes(), head: *head.finalize().as_bytes(), size })
+}
+
+fn prefix_hash(path: &Path, len: u64) -> io::Result<[u8; 32]> {
+    let mut h = blake3::Hasher::new();
+    io::copy(&mut File::open(path)?.take(len), &mut h)?;
+    Ok(*h.finalize().as_bytes())
+}
+
+/// Ingests `paths` into `tenant`, matching live against the stored intel.
+pub fn ingest(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    paths: &[PathBuf],
+    options: &IngestOptions,
+    progress: &dyn Progress,
+) -> Result<IngestReport> {
+    let started = Instant::now();
+    let indicators = IndicatorIndex::new(store.indicators()?.into_iter().map(|s| s.indicator).collect());
+    let advisories = AdvisoryIndex::new(store.advisories()?);
+    let addresses: HashMap<String, String> = store.addresses(tenant)?.into_iter().collect();
+    let files = expand_paths(paths).map_err(|e| EngineError::Input { path: display(paths), message: e.to_string() })?;
+    let mut report = IngestReport::default();
+    let mut ctx = Context { indicators: &indicators, advisories: &advisories, addresses };
+    // Standard input is spooled to a file first so it is fingerprinted and
+    // deduplicated like any other input.
+    let mut spool = None;
+    for path in &files {
+        let (real, name) = if path.as_os_str() == "-" {
+            let mut tmp = tempfile::NamedTempFile::new().map_err(|e| EngineError::Input { path: "-".into(), message: e.to_string() })?;
+            io::copy(&mut io::stdin().lock(), &mut tmp).map_err(|e| EngineError::Input { path: "-".into(), message: e.to_string() })?;
+            let p = tmp.path().to_owned();
+            spool = Some(tmp);
+            (p, "<stdin>".to_owned())
+        } else {
+            (path.clone(), path.display().to_string())
+        };
+        let file_report = ingest_file(store, tenant, &real, &name, options, &mut ctx, progress, &mut report)?;
+        report.events += file_report.events;
+        report.inventory_records += file_report.inventory_records;
+        report.skipped_records += file_report.skipped_records;
+        report.files.push(file_report);
+    }
+    drop(spool);
+    let detail = format!(
+        "{} files, {} events, {} inventory records, {} skipped, {} new alerts",
+        report.files.len(),
+        report.events,
+        report.inventory_records,
+        report.skipped_records,
+        report.new_alerts
+    );
+    store.audit(crate::ACTOR, Some(tenant), "ingest", &detail)?;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn display(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// Intel and address book for one ingest run.
+struct Context<'a> {
+    indicators: &'a IndicatorIndex,
+    advisories: &'a AdvisoryIndex,
+    /// IP → host name; grows as DHCP and agent records teach it.
+    addresses: HashMap<String, String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn ingest_file(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    path: &Path,
+    name: &str,
+    options: &IngestOptions,
+    ctx: &mut Context<'_>,
+    progress: &dyn Progress,
+    report: &mut IngestReport,
+) -> Result<FileReport> {
+    let mut file_report = FileReport {
+        file: name.to_owned(),
+        format: None,
+        status: FileStatus::Ingested,
+        events: 0,
+        inventory_records: 0,
+        skipped_records: 0,
+    };
+    let fail = |mut r: FileReport, e: String| {
+        r.status = FileStatus::Failed { error: e };
+        Ok(r)
+    };
+    let fp = match fingerprint(path) {
+        Ok(fp) => fp,
+        Err(e) => return fail(file_report, format!("{name}: {e}")),
+    };
+    let mut skip_lines = 0;
+    match store.source(tenant, &fp.hash)? {
+        Some(s) if s.complete => {
+            file_report.status = FileStatus::AlreadyIngested;
+            return Ok(file_report);
+        }
+        Some(s) => skip_lines = s.lines,
+        None => {
+            for earlier in store.sources_with_head(tenant, &fp.head, fp.size)? {
+                if prefix_hash(path, earlier.fingerprint.size).ok() == Some(earlier.fingerprint.hash) {
+                    skip_lines = earlier.lines;
+                    break;
+                }
+            }
+        }
+    }
+    if skip_lines > 0 {
+        file_report.status = FileStatus::Resumed { after_line: skip_lines };
+    }
+    let mut input = match Input::open(path) {
+        Ok(i) => i,
+        Err(e) => return fail(file_report, format!("{name}: {e}")),
+    };
+    let input_name = name.to_owned();
+    progress.start(&format!("ingest {name}"), None);
+    let mut read = options.read.clone();
+    if options.endpoint.is_some() {
+        read.host = options.endpoint.clone();
+    }
+    let mut sink = BatchSink {
+        store,
+        tenant,
+        ctx,
+        source: SourceUpdate { fingerprint: fp.clone(), name: input_name.clone(), lines: skip_lines, complete: false },
+        skip_lines,
+        batch: Batch::default(),
+        pending: Pending::default(),
+        records: 0,
+        file_report: &mut file_report,
+        report,
+        error: None,
+        observables: Vec::new(),
+        matches: Vec::new(),
+        progress,
+    };
+    let result = read_telemetry(&mut input, options.format, &read, &mut sink);
+    let format = match result {
+        Ok(f) => Some(f),
+        Err(issue) => {
+            sink.report_issue(&issue);
+            None
+        }
+    };
+    if sink.error.is_none() {
+        sink.source.complete = format.is_some();
+        sink.flush();
+    }
+    if let Some(e) = sink.error.take() {
+        return Err(EngineError::Store(e));
+    }
+    progress.finish();
+    file_report.format = format.map(|f| f.to_string());
+    if format.is_none() && file_report.events == 0 && file_report.inventory_records == 0 {
+        let error = report.issues.last().cloned().unwrap_or_else(|| "unreadable".into());
+        file_report.status = FileStatus::Failed { error };
+    }
+    Ok(file_report)
+}
+
+/// Per-batch rollups, keyed for aggregation.
+#[derive(Default)]
+struct Pending {
+    sightings: HashMap<(Observable, String, i64), SightingDelta>,
+    /// (indicator, observable, endpoint, day) → finding so far.
+    findings: HashMap<(usize, Observable, String, i64), (Finding, usize)>,
+    endpoints: HashMap<String, (Option<Platform>, Time)>,
+}
+
+struct BatchSink<'a, 'c> {
+    store: &'a mut dyn Store,
+    tenant: &'a Tenant,
+    ctx: &'a mut Context<'c>,
+    source: SourceUpdate,
+    skip_lines: u64,
+    batch: Batch,
+    pending: Pending,
+    records: usize,
+    file_report: &'a mut FileReport,
+    report: &'a mut IngestReport,
+    /// A store failure stops the ingest: the batch in flight is not committed.
+    error: Option<StoreError>,
+    observables: Vec<Observable>,
+    matches: Vec<IocMatch>,
+    progress: &'a dyn Progress,
+}
+
+impl BatchSink<'_, '_> {
+    fn report_issue(&mut self, issue: &ReadIssue) {
+        if self.report.issues.len() < MAX_LISTED_ISSUES {
+            self.report.issues.push(issue.to_string());
+        }
+    }
+
+    fn add_event(&mut self, mut event: Event) {
+        self.learn_addresses(&event);
+        // Network sensors know endpoints by address: name them where we can.
+        if let Some(host) = self.ctx.addresses.get(&event.host) {
+            event.host = host.clone();
+        }
+        let platform = event.logsource.product.as_deref().and_then(Platform::from_os_name);
+        let slot = self.pending.endpoints.entry(event.host.clone()).or_insert((platform, event.time));
+        slot.0 = slot.0.or(platform);
+        slot.1 = slot.1.max(event.time);
+
+        observable::extract(&event, &mut self.observables);
+        let index = self.batch.events.len();
+        let day = event.time.day();
+        for obs in &self.observables {
+            let key = (obs.clone(), event.host.clone(), day);
+            let s = self.pending.sightings.entry(key).or_insert_with(|| SightingDelta {
+                observable: obs.clone(),
+                endpoint: event.host.clone(),
+                first: event.time,
+                last: event.time,
+                count: 0,
+                event: index,
+            });
+            s.count += 1;
+            if event.time < s.first {
+                s.first = event.time;
+                s.event = index;
+            }
+            s.last = s.last.max(event.time);
+        }
+        if !self.ctx.indicators.is_empty() {
+            self.ctx.indicators.match_event(&self.observables, event.time, &mut self.matches);
+            for m in &self.matches {
+                let obs = &self.observables[m.observable];
+                let key = (m.indicator, obs.clone(), event.host.clone(), day);
+                match self.pending.findings.get_mut(&key) {
+                    Some((f, ev)) => {
+                        f.count += 1;
+                        if event.time < f.first_seen {
+                            f.first_seen = event.time;
+                            f.evidence.time = event.time;
+                            *ev = index;
+                        }
+                        f.last_seen = f.last_seen.max(event.time);
+                    }
+                    None => {
+                        let f = IocFinding {
+                            indicator: self.ctx.indicators.get(m.indicator),
+                            observable: obs,
+                            endpoint: &event.host,
+                            first_seen: event.time,
+                            last_seen: event.time,
+                            count: 1,
+                            file: Some(self.source.name.clone()),
+                            field: None,
+                        }
+                        .finding();
+                        self.pending.findings.insert(key, (f, index));
+                    }
+                }
+            }
+        }
+        self.batch.events.push(event);
+        self.file_report.events += 1;
+    }
+
+    /// DHCP leases (Zeek `dhcp`) and agents' own addresses (ECS `host.ip`)
+    /// teach which host holds which address.
+    fn learn_addresses(&mut self, event: &Event) {
+        let mut learn = |ip: &str, host: &str, at: Time| {
+            if let Some(ip) = normalize_ip(ip)
+                && !host.is_empty()
+                && self.ctx.addresses.get(&ip).is_none_or(|h| h != host)
+            {
+                self.ctx.addresses.insert(ip.clone(), host.to_owned());
+                self.batch.addresses.push((ip, host.to_owned(), at));
+            }
+        };
+        if event.logsource.service.as_deref() == Some("dhcp")
+            && let (Some(ip), Some(host)) = (event.fields.get_str("assigned_addr"), event.fields.get_str("host_name"))
+        {
+            learn(ip, host, event.time);
+        }
+        if let Some(ips) = event.fields.get("host.ip") {
+            let list: Vec<&str> = match ips {
+                Value::Str(s) => vec![s.as_str()],
+                other => other.strings().collect(),
+            };
+            for ip in list {
+                learn(ip, &event.host, event.time);
+            }
+        }
+    }
+
+    fn add_inventory(&mut self, record: InventoryRecord) {
+        let platform = match &record.change {
+            turncoat_core::InventoryChange::Added(i)
+            | turncoat_core::InventoryChange::Removed(i)
+            | turncoat_core::InventoryChange::Snapshot(i) => i.iter().find_map(|i| i.platform),
+        };
+        let slot = self.pending.endpoints.entry(record.host.clone()).or_insert((platform, record.time));
+        slot.0 = slot.0.or(platform);
+        self.batch.inventory.push(record);
+        self.file_report.inventory_records += 1;
+    }
+
+    fn flush(&mut self) {
+        if self.error.is_some() {
+            return;
+        }
+        let mut batch = std::mem::take(&mut self.batch);
+        let pending = std::mem::take(&mut self.pending);
+        batch.sightings = pending.sightings.into_values().collect();
+        batch.findings = pending.findings.into_values().map(|(f, i)| (f, Some(i))).collect();
+        batch.endpoints = pending.endpoints.into_iter().map(|(h, (p, t))| (h, p, t)).collect();
+        batch.source = Some(self.source.clone());
+        let advisories = self.ctx.advisories;
+        let mut hook = exposure_hook(advisories);
+        match self.store.commit_batch(self.tenant, batch, &mut hook) {
+            Ok(outcome) => {
+                self.report.new_alerts += outcome.new_alerts;
+                self.report.updated_alerts += outcome.updated_alerts;
+            }
+            Err(e) => self.error = Some(e),
+        }
+        self.records = 0;
+    }
+}
+
+impl Sink for BatchSink<'_, '_> {
+    fn record(&mut self, record: Record, location: Location) {
+        if self.error.is_some() {
+            return;
+        }
+        let line = match location {
+            Location::Line(n) | Location::Record(n) => n,
+            _ => self.source.lines + 1,
+        };
+        if line <= self.skip_lines {
+            return;
+        }
+        self.source.lines = self.source.lines.max(line);
+        match record {
+            Record::Event(e) => self.add_event(e),
+            Record::Inventory(r) => self.add_inventory(r),
+        }
+        self.records += 1;
+        self.progress.advance(1);
+        if self.records >= BATCH_RECORDS {
+            self.flush();
+        }
+    }
+
+    fn skipped(&mut self, issue: ReadIssue) {
+        if let Location::Line(n) | Location::Record(n) = issue.location
+            && n <= self.skip_lines
+        {
+            return;
+        }
+        self.file_report.skipped_records += 1;
+        self.report_issue(&issue);
+    }
+}
