@@ -84,7 +84,7 @@ impl Scope {
 pub struct SourceFingerprint {
     /// Hash of the whole content.
     pub hash: [u8; 32],
-    /// Hash of the first 64 KiB, to find earlier, shorter versions.
+    /// Hash of the first few hundred bytes, to find earlier, shorter versions.
     pub head: [u8; 32],
     pub size: u64,
 }
@@ -283,7 +283,7 @@ pub trait Store {
 
     // Ingest.
     fn source(&self, tenant: &Tenant, hash: &[u8; 32]) -> Result<Option<SourceRecord>>;
-    /// Complete sources whose first 64 KiB match and that are shorter.
+    /// Complete sources with the same head hash that are shorter, longest first.
     fn sources_with_head(&self, tenant: &Tenant, head: &[u8; 32], shorter_than: u64) -> Result<Vec<SourceRecord>>;
     fn commit_batch(&mut self, tenant: &Tenant, batch: Batch, on_ledger: &mut LedgerHook<'_>) -> Result<BatchOutcome>;
 

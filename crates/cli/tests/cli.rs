@@ -1,0 +1,269 @@
+//! End-to-end tests through the `turncoat` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_turncoat"))
+            .arg("--data")
+            .arg(self.data())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.run(args);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    fn alerts(&self, extra: &[&str]) -> Vec<Value> {
+        let mut args = vec!["alerts", "--format", "json"];
+        args.extend_from_slice(extra);
+        self.json(&args).as_array().unwrap().clone()
+    }
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn dns(host: &str, time: &str, name: &str) -> String {
+    format!(
+        r#"{{"@timestamp":"{time}","host":{{"name":"{host}","os":{{"family":"windows"}}}},"event":{{"category":["network"]}},"dns":{{"question":{{"name":"{name}"}}}}}}"#
+    )
+}
+
+const ADVISORY: &str = r#"
+id = "TC-2023-0001"
+title = "3CX Desktop App trojanized update"
+published = 2023-03-30
+[[affected]]
+product = "3CX Desktop App"
+names = ["3CX Desktop App", "3CXDesktopApp"]
+platforms = ["windows"]
+versions = ["18.12.407", "18.12.416"]
+[[indicators]]
+type = "domain"
+value = "akamaicontainer.com"
+"#;
+
+#[test]
+fn tenants_are_validated_unique_and_case_sensitive() {
+    let env = Env::new();
+    env.ok(&["tenant", "add", "acme"]);
+    env.ok(&["tenant", "add", "Acme"]);
+    assert_eq!(env.run(&["tenant", "add", "acme"]).status.code(), Some(2));
+    assert_eq!(env.run(&["tenant", "add", "bad name"]).status.code(), Some(2));
+    let list = env.json(&["tenant", "list", "--format", "json"]);
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["Acme", "acme"]);
+    assert_eq!(env.run(&["ingest", "--tenant", "nobody", "x"]).status.code(), Some(2));
+}
+
+#[test]
+fn telemetry_before_intel_is_found_by_the_retro_hunt() {
+    let env = Env::new();
+    env.ok(&["tenant", "add", "acme"]);
+    env.ok(&["tenant", "add", "beta"]);
+    let lines = [
+        dns("ws-01", "2023-03-20T10:00:00Z", "cdn.akamaicontainer.com"),
+        dns("ws-01", "2023-03-20T11:00:00Z", "akamaicontainer.com."),
+        dns("ws-02", "2023-03-20T10:00:00Z", "notakamaicontainer.com"),
+        dns("ws-03", "2023-03-20T10:00:00Z", "akamaicontainer.com.evil.example"),
+    ];
+    let f = env.file("dns.ndjson", &lines.join("\n"));
+    env.ok(&["ingest", "--tenant", "acme", path(&f)]);
+    assert!(env.alerts(&[]).is_empty(), "no intel yet");
+    let adv = env.file("3cx.toml", ADVISORY);
+    env.ok(&["intel", "import", path(&adv)]);
+    let alerts = env.alerts(&[]);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let a = &alerts[0];
+    assert_eq!(a["tenant"], "acme");
+    assert_eq!(a["endpoint"], "ws-01");
+    assert_eq!(a["kind"], "ioc");
+    assert_eq!(a["source"], "akamaicontainer.com");
+    assert_eq!(a["count"], 2, "both sightings of the day count");
+    assert_eq!(a["first_seen"], "2023-03-20T10:00:00Z");
+    assert_eq!(a["evidence"]["observed"], "cdn.akamaicontainer.com");
+    assert!(a["evidence"]["file"].as_str().unwrap().ends_with("dns.ndjson"));
+    assert!(env.alerts(&["--tenant", "beta"]).is_empty(), "another tenant sees nothing");
+
+    // Importing the same intel again finds nothing new and changes nothing.
+    let report = env.json(&["intel", "import", "--output", "json", path(&adv)]);
+    assert_eq!(report["indicators_new"], 0);
+    assert!(report["retro"].as_array().unwrap().is_empty(), "nothing new to hunt");
+    assert_eq!(env.alerts(&[]), alerts);
+}
+
+#[test]
+fn intel_before_telemetry_is_found_live_and_reingest_is_idempotent() {
+    let env = Env::new();
+    env.ok(&["tenant", "add", "acme"]);
+    let csv = env.file("iocs.csv", "indicator,type\nhxxps://msstorageazure[.]com/ping,url\nmsstorageboxes(.)com,hostname\n203.0.113[.]7,ip\n");
+    let report = env.json(&["intel", "import", "--output", "json", path(&csv)]);
+    assert_eq!(report["indicators_new"], 3, "{report:#}");
+    assert!(report["rejected"].as_array().unwrap().is_empty());
+
+    let lines = [
+        dns("ws-09", "2023-03-25T08:00:00Z", "api.msstorageboxes.com"),
+        r#"{"@timestamp":"2023-03-25T08:01:00Z","host":{"name":"ws-09"},"event":{"category":["network"]},"destination":{"ip":"203.0.113.7","port":443}}"#.to_owned(),
+        r#"{"@timestamp":"2023-03-25T08:02:00Z","host":{"name":"ws-09"},"event":{"category":["web"]},"url":{"full":"https://msstorageazure.com/ping"}}"#.to_owned(),
+    ];
+    let f = env.file("live.ndjson", &lines.join("\n"));
+    let report = env.json(&["ingest", "--tenant", "acme", "--output", "json", path(&f)]);
+    assert_eq!(report["new_alerts"], 3, "{report:#}");
+    let alerts = env.alerts(&[]);
+    let mut sources: Vec<&str> = alerts.iter().map(|a| a["source"].as_str().unwrap()).collect();
+    sources.sort();
+    assert_eq!(sources, vec!["203.0.113.7", "https://msstorageazure.com/ping", "msstorageboxes.com"]);
+
+    let again = env.json(&["ingest", "--tenant", "acme", "--output", "json", path(&f)]);
+    assert_eq!(again["files"][0]["status"], "already-ingested");
+    assert_eq!(again["new_alerts"], 0);
+    assert_eq!(env.alerts(&[]), alerts, "counts do not grow on re-ingest");
+
+    // The file grows: only the new line is read, and the count grows by one.
+    let mut grown = lines.join("\n");
+    grown.push('\n');
+    grown.push_str(&dns("ws-09", "2023-03-25T09:00:00Z", "msstorageboxes.com"));
+    std::fs::write(&f, grown).unwrap();
+    let third = env.json(&["ingest", "--tenant", "acme", "--output", "json", path(&f)]);
+    assert_eq!(third["files"][0]["status"], "resumed", "{third:#}");
+    assert_eq!(third["events"], 1);
+    let boxes = env.alerts(&[]).into_iter().find(|a| a["source"] == "msstorageboxes.com").unwrap();
+    assert_eq!(boxes["count"], 2);
+}
+
+#[test]
+fn stix_or_patterns_and_unsupported_ones_are_kept() {
+    let env = Env::new();
+    env.ok(&["tenant", "add", "acme"]);
+    let bundle = r#"{"type":"bundle","id":"bundle--1","objects":[
+      {"type":"indicator","spec_version":"2.1","id":"indicator--a","pattern_type":"stix","valid_from":"2023-01-01T00:00:00Z",
+       "pattern":"[domain-name:value = 'journalide.org' OR ipv4-addr:value ISSUBSET '198.51.100.0/24']"},
+      {"type":"indicator","spec_version":"2.1","id":"indicator--b","pattern_type":"stix","valid_from":"2023-01-01T00:00:00Z",
+       "pattern":"[process:command_line MATCHES 'x']"},
+      {"type":"campaign","id":"campaign--1","name":"SmoothOperator"},
+      {"type":"relationship","id":"relationship--1","relationship_type":"indicates","source_ref":"indicator--a","target_ref":"campaign--1"}]}"#;
+    let f = env.file("bundle.json", bundle);
+    env.ok(&["intel", "import", path(&f)]);
+    let unsupported = env.json(&["intel", "list", "--unsupported", "--format", "json"]);
+    assert_eq!(unsupported.as_array().unwrap().len(), 1);
+    let lines = [
+        dns("h1", "2023-03-25T08:00:00Z", "journalide.org"),
+        r#"{"@timestamp":"2023-03-25T08:01:00Z","host":{"name":"h2"},"event":{"category":["network"]},"destination":{"ip":"198.51.100.9"}}"#.to_owned(),
+    ];
+    let f = env.file("t.ndjson", &lines.join("\n"));
+    env.ok(&["ingest", "--tenant", "acme", path(&f)]);
+    let alerts = env.alerts(&[]);
+    assert_eq!(alerts.len(), 2);
+    assert!(alerts.iter().all(|a| a["campaign"] == "SmoothOperator"));
+    let hosts: Vec<&str> = alerts.iter().map(|a| a["endpoint"].as_str().unwrap()).collect();
+    assert!(hosts.contains(&"h1") && hosts.contains(&"h2"));
+}
+
+#[test]
+fn exposure_history_survives_removal() {
+    let env = Env::new();
+    env.ok(&["tenant", "add", "acme"]);
+    let osq = [
+        r#"{"name":"pack_inventory_programs","hostIdentifier":"ws-01","unixTime":1679000000,"columns":{"name":"3CX Desktop App","version":"18.12.416"},"action":"added"}"#,
+        r#"{"name":"pack_inventory_programs","hostIdentifier":"ws-02","unixTime":1679000000,"columns":{"name":"3CX Phone System Management Console","version":"18.12.416"},"action":"added"}"#,
+        r#"{"name":"pack_inventory_programs","hostIdentifier":"ws-03","unixTime":1679000000,"columns":{"name":"3CX Desktop App","version":"18.12.422"},"action":"added"}"#,
+        r#"{"name":"pack_inventory_programs","hostIdentifier":"ws-01","unixTime":1680200000,"columns":{"name":"3CX Desktop App","version":"18.12.416"},"action":"removed"}"#,
+    ];
+    let f = env.file("osq.log", &osq.join("\n"));
+    env.ok(&["ingest", "--tenant", "acme", path(&f)]);
+    let adv = env.file("3cx.toml", ADVISORY);
+    env.ok(&["intel", "import", path(&adv)]);
+    let rows = env.json(&["exposure", "--format", "json"]);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0]["endpoint"], "ws-01");
+    assert_eq!(rows[0]["advisory"], "TC-2023-0001");
+    assert_eq!(rows[0]["version"], "18.12.416");
+    assert_eq!(rows[0]["from"], "2023-03-16T20:53:20Z");
+    assert_eq!(rows[0]["to"], "2023-03-30T18:13:20Z");
+    let exposure_alerts = env.alerts(&["--kind", "exposure"]);
+    assert_eq!(exposure_alerts.len(), 1);
+    assert_eq!(exposure_alerts[0]["source"], "TC-2023-0001");
+    assert_eq!(env.run(&["exposure", "--advisory", "TC-2023-0001"]).status.code(), Some(1));
+    assert_eq!(env.run(&["exposure", "--advisory", "nope"]).status.code(), Some(2));
+
+    // Live: an install after the advisory is known raises exposure at once.
+    let later = env.file(
+        "later.log",
+        r#"{"name":"programs","hostIdentifier":"ws-04","unixTime":1680300000,"columns":{"name":"3CXDesktopApp","version":"18.12.407"},"action":"added"}"#,
+    );
+    env.ok(&["ingest", "--tenant", "acme", path(&later)]);
+    assert_eq!(env.alerts(&["--kind", "exposure"]).len(), 2);
+}
+
+#[test]
+fn zeek_connections_are_named_by_dhcp_leases() {
+    let env = Env::new();
+    env.ok(&["tenant", "add", "acme"]);
+    let dhcp = "#separator \\x09\n#path\tdhcp\n#fields\tts\tuids\tclient_addr\tassigned_addr\thost_name\n#types\ttime\tset[string]\taddr\taddr\tstring\n1679480000.0\tC1\t10.1.1.23\t10.1.1.23\tws-23\n";
+    let dns_log = "#separator \\x09\n#path\tdns\n#fields\tts\tuid\tid.orig_h\tid.resp_h\tquery\tanswers\n#types\ttime\tstring\taddr\taddr\tstring\tvector[string]\n1679480100.0\tC2\t10.1.1.23\t10.1.1.1\tglcloudservice.com\t192.0.2.44\n";
+    let a = env.file("dhcp.log", dhcp);
+    let b = env.file("dns.log", dns_log);
+    env.ok(&["ingest", "--tenant", "acme", path(&a), path(&b)]);
+    let ioc = env.file("ioc.txt", "glcloudservice[.]com\n");
+    env.ok(&["intel", "import", path(&ioc)]);
+    let alerts = env.alerts(&[]);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["endpoint"], "ws-23");
+}
+
+#[test]
+fn bad_records_are_reported_and_unreadable_input_fails() {
+    let env = Env::new();
+    env.ok(&["tenant", "add", "acme"]);
+    let f = env.file("mixed.ndjson", &format!("{}\n{{not json\n{}\n", dns("h", "2023-01-01T00:00:00Z", "a.com"), dns("h", "2023-01-01T00:00:01Z", "b.com")));
+    let out = env.run(&["ingest", "--tenant", "acme", path(&f)]);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("mixed.ndjson: line 2:"), "{stderr}");
+    let junk = env.file("junk.bin", "\u{1}\u{2}\u{3} definitely not telemetry");
+    let out = env.run(&["ingest", "--tenant", "acme", path(&junk)]);
+    assert_eq!(out.status.code(), Some(2), "nothing could be read");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cannot tell the format"));
+}
+
+#[test]
+fn alerts_exit_codes() {
+    let env = Env::new();
+    env.ok(&["tenant", "add", "acme"]);
+    assert_eq!(env.run(&["alerts"]).status.code(), Some(0));
+    assert_eq!(env.run(&["alerts", "--kind", "bogus"]).status.code(), Some(2));
+}
