@@ -19,7 +19,12 @@ use crate::progress::Bar;
 #[command(name = "turncoat", version, about, long_about = None)]
 pub struct Cli {
     /// Data directory (default: $TURNCOAT_DATA, else ./turncoat-data).
-    #[arg(long, global = true, env = "TURNCOAT_DATA", default_value = "turncoat-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "TURNCOAT_DATA",
+        default_value = "turncoat-data"
+    )]
     data: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -41,6 +46,55 @@ enum Command {
     Exposure(ExposureArgs),
     /// Show the audit log.
     Audit(AuditArgs),
+    /// Write a simulated multi-tenant fleet's telemetry, inventory and network logs.
+    Simulate(SimulateArgs),
+    /// Simulate a fleet hit by the 3CX compromise, detect it, and check the result
+    /// against what was planted (exit 1 when anything was missed or falsely raised).
+    Demo(DemoArgs),
+}
+
+#[derive(Parser, Debug)]
+struct SimulateArgs {
+    /// Output directory (one folder per tenant, plus truth.json).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 3)]
+    tenants: usize,
+    /// Endpoints per tenant.
+    #[arg(long, default_value_t = 16)]
+    endpoints: usize,
+    #[arg(long, default_value_t = 21)]
+    days: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// 3cx (the compromise planted) or clean.
+    #[arg(long, default_value = "3cx")]
+    scenario: String,
+    /// Background endpoint events per endpoint and day.
+    #[arg(long, default_value_t = 150)]
+    events_per_endpoint_day: u64,
+    #[arg(long, value_enum, default_value_t)]
+    format: OutputFormat,
+}
+
+#[derive(Parser, Debug)]
+struct DemoArgs {
+    /// Do not serve the console afterwards (the server is not part of this build yet).
+    #[arg(long)]
+    no_serve: bool,
+    #[arg(long, default_value_t = 3)]
+    tenants: usize,
+    /// Endpoints per tenant.
+    #[arg(long, default_value_t = 16)]
+    endpoints: usize,
+    #[arg(long, default_value_t = 21)]
+    days: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 150)]
+    events_per_endpoint_day: u64,
+    #[arg(long, value_enum, default_value_t)]
+    format: OutputFormat,
 }
 
 #[derive(Subcommand, Debug)]
@@ -182,7 +236,10 @@ struct AuditArgs {
 const FINDINGS: u8 = 1;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let open = || SqliteStore::open(&cli.data).with_context(|| format!("opening data directory {}", cli.data.display()));
+    let open = || {
+        SqliteStore::open(&cli.data)
+            .with_context(|| format!("opening data directory {}", cli.data.display()))
+    };
     match cli.command {
         Command::Tenant(TenantCommand::Add { name }) => {
             let name = TenantName::new(&name)?;
@@ -216,12 +273,25 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest(args) => {
             let mut store = open()?;
             let tenant = tenant(&store, &args.tenant)?;
-            let options = IngestOptions { format: args.format.to_format(), endpoint: args.endpoint, ..Default::default() };
-            let report = turncoat_engine::ingest(&mut store, &tenant, &args.paths, &options, &Bar::new())?;
+            let options = IngestOptions {
+                format: args.format.to_format(),
+                endpoint: args.endpoint,
+                ..Default::default()
+            };
+            let report =
+                turncoat_engine::ingest(&mut store, &tenant, &args.paths, &options, &Bar::new())?;
             print_ingest(&report, args.output)?;
-            Ok(if report.nothing_read() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+            Ok(if report.nothing_read() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
-        Command::Intel(IntelCommand::Import { format, output, paths }) => {
+        Command::Intel(IntelCommand::Import {
+            format,
+            output,
+            paths,
+        }) => {
             let mut store = open()?;
             let format = match format {
                 IntelInputFormat::Auto => None,
@@ -233,9 +303,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let report = turncoat_engine::import_intel(&mut store, &paths, format, &Bar::new())?;
             print_intel(&report, output)?;
-            Ok(if report.nothing_read() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+            Ok(if report.nothing_read() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
-        Command::Intel(IntelCommand::List { unsupported, format }) => {
+        Command::Intel(IntelCommand::List {
+            unsupported,
+            format,
+        }) => {
             let store = open()?;
             let list: Vec<_> = store
                 .indicators()?
@@ -258,7 +335,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         } else {
                             "active".to_owned()
                         };
-                        t.row(vec![i.kind.to_string(), i.value.clone(), i.source.clone(), i.campaign.clone().unwrap_or_default(), state]);
+                        t.row(vec![
+                            i.kind.to_string(),
+                            i.value.clone(),
+                            i.source.clone(),
+                            i.campaign.clone().unwrap_or_default(),
+                            state,
+                        ]);
                     }
                     t.print()?;
                 }
@@ -273,8 +356,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 OutputFormat::Table => {
                     let mut t = Table::new(&["id", "title", "products", "published"]);
                     for a in &advisories {
-                        let products: Vec<String> = a.affected.iter().map(|f| f.product.clone()).collect();
-                        t.row(vec![a.id.clone(), a.title.clone(), products.join(", "), a.published.clone().unwrap_or_default()]);
+                        let products: Vec<String> =
+                            a.affected.iter().map(|f| f.product.clone()).collect();
+                        t.row(vec![
+                            a.id.clone(),
+                            a.title.clone(),
+                            products.join(", "),
+                            a.published.clone().unwrap_or_default(),
+                        ]);
                     }
                     t.print()?;
                 }
@@ -285,8 +374,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = open()?;
             let scope = scope(&store, args.tenant.as_deref())?;
             let filter = AlertFilter {
-                kind: args.kind.as_deref().map(str::parse::<AlertKind>).transpose().map_err(anyhow::Error::msg)?,
-                status: args.status.as_deref().map(str::parse::<AlertStatus>).transpose().map_err(anyhow::Error::msg)?,
+                kind: args
+                    .kind
+                    .as_deref()
+                    .map(str::parse::<AlertKind>)
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
+                status: args
+                    .status
+                    .as_deref()
+                    .map(str::parse::<AlertStatus>)
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
                 endpoint: args.endpoint,
                 limit: None,
             };
@@ -294,7 +393,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match args.format {
                 OutputFormat::Json => print_json(&alerts)?,
                 OutputFormat::Table => {
-                    let mut t = Table::new(&["id", "tenant", "endpoint", "kind", "severity", "status", "count", "first seen", "last seen", "title"]);
+                    let mut t = Table::new(&[
+                        "id",
+                        "tenant",
+                        "endpoint",
+                        "kind",
+                        "severity",
+                        "status",
+                        "count",
+                        "first seen",
+                        "last seen",
+                        "title",
+                    ]);
                     for a in &alerts {
                         t.row(vec![
                             a.id.to_string(),
@@ -316,7 +426,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            Ok(if alerts.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(FINDINGS) })
+            Ok(if alerts.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(FINDINGS)
+            })
         }
         Command::Exposure(args) => {
             let store = open()?;
@@ -330,7 +444,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match args.format {
                 OutputFormat::Json => print_json(&rows)?,
                 OutputFormat::Table => {
-                    let mut t = Table::new(&["tenant", "endpoint", "advisory", "product", "version", "platform", "from", "to"]);
+                    let mut t = Table::new(&[
+                        "tenant", "endpoint", "advisory", "product", "version", "platform", "from",
+                        "to",
+                    ]);
                     for r in &rows {
                         t.row(vec![
                             r.tenant.to_string(),
@@ -340,7 +457,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             r.version.clone(),
                             r.platform.map(|p| p.to_string()).unwrap_or_default(),
                             r.from.to_string(),
-                            r.to.map(|t| t.to_string()).unwrap_or_else(|| "installed".into()),
+                            r.to.map(|t| t.to_string())
+                                .unwrap_or_else(|| "installed".into()),
                         ]);
                     }
                     if t.is_empty() {
@@ -350,7 +468,27 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            Ok(if rows.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(FINDINGS) })
+            Ok(if rows.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(FINDINGS)
+            })
+        }
+        Command::Simulate(args) => simulate(&args),
+        Command::Demo(args) => {
+            let clean = crate::demo::run(&crate::demo::DemoOptions {
+                tenants: args.tenants,
+                endpoints: args.endpoints,
+                days: args.days,
+                seed: args.seed,
+                events_per_endpoint_day: args.events_per_endpoint_day,
+                format: args.format,
+            })?;
+            Ok(if clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(FINDINGS)
+            })
         }
         Command::Audit(args) => {
             let store = open()?;
@@ -377,8 +515,55 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
+    let cfg = turncoat_sim::Config {
+        tenants: args.tenants,
+        endpoints: args.endpoints,
+        days: args.days,
+        seed: args.seed,
+        scenario: args.scenario.parse().map_err(anyhow::Error::msg)?,
+        events_per_endpoint_day: args.events_per_endpoint_day,
+        ..Default::default()
+    };
+    let bar = Bar::new();
+    turncoat_engine::Progress::start(&bar, "simulate", Some(cfg.days));
+    let (truth, report) = turncoat_sim::simulate(&cfg, &args.out, &mut |_| {
+        turncoat_engine::Progress::advance(&bar, 1)
+    })?;
+    turncoat_engine::Progress::finish(&bar);
+    match args.format {
+        OutputFormat::Json => print_json(&serde_json::json!({
+            "out": args.out,
+            "events": report.events,
+            "ecs": truth.events.ecs,
+            "zeek": truth.events.zeek,
+            "osquery": truth.events.osquery,
+            "seconds": report.seconds,
+            "events_per_second": report.events_per_second(),
+            "exposures": truth.exposures.len(),
+            "ioc_contacts": truth.ioc_contacts.len(),
+        }))?,
+        OutputFormat::Table => println!(
+            "wrote {} events ({} ECS, {} Zeek, {} osquery) to {} in {:.1}s ({:.0} events/s); truth: {} exposure intervals, {} IOC contacts, {} beacons",
+            report.events,
+            truth.events.ecs,
+            truth.events.zeek,
+            truth.events.osquery,
+            args.out.display(),
+            report.seconds,
+            report.events_per_second(),
+            truth.exposures.len(),
+            truth.ioc_contacts.len(),
+            truth.beacons.len()
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn tenant(store: &SqliteStore, name: &str) -> anyhow::Result<Tenant> {
-    store.tenant(name)?.ok_or_else(|| turncoat_store::StoreError::NoSuchTenant(name.to_owned()).into())
+    store
+        .tenant(name)?
+        .ok_or_else(|| turncoat_store::StoreError::NoSuchTenant(name.to_owned()).into())
 }
 
 /// One tenant, or every tenant (the CLI runs as the MSSP admin).
@@ -394,7 +579,10 @@ fn print_ingest(report: &IngestReport, format: OutputFormat) -> anyhow::Result<(
         eprintln!("skipped: {issue}");
     }
     if report.skipped_records as usize > report.issues.len() {
-        eprintln!("skipped: {} more records not listed", report.skipped_records as usize - report.issues.len());
+        eprintln!(
+            "skipped: {} more records not listed",
+            report.skipped_records as usize - report.issues.len()
+        );
     }
     match format {
         OutputFormat::Json => print_json(report)?,
@@ -404,7 +592,9 @@ fn print_ingest(report: &IngestReport, format: OutputFormat) -> anyhow::Result<(
                 let status = match &f.status {
                     FileStatus::Ingested => "ingested".to_owned(),
                     FileStatus::AlreadyIngested => "already ingested".to_owned(),
-                    FileStatus::Resumed { after_line } => format!("resumed after line {after_line}"),
+                    FileStatus::Resumed { after_line } => {
+                        format!("resumed after line {after_line}")
+                    }
                     FileStatus::Failed { error } => format!("failed: {error}"),
                 };
                 t.row(vec![
@@ -417,10 +607,20 @@ fn print_ingest(report: &IngestReport, format: OutputFormat) -> anyhow::Result<(
                 ]);
             }
             t.print()?;
-            let rate = if report.seconds > 0.0 { report.events as f64 / report.seconds } else { 0.0 };
+            let rate = if report.seconds > 0.0 {
+                report.events as f64 / report.seconds
+            } else {
+                0.0
+            };
             println!(
                 "{} events, {} inventory records, {} skipped in {:.2}s ({:.0} events/s); {} new alerts, {} updated",
-                report.events, report.inventory_records, report.skipped_records, report.seconds, rate, report.new_alerts, report.updated_alerts
+                report.events,
+                report.inventory_records,
+                report.skipped_records,
+                report.seconds,
+                rate,
+                report.new_alerts,
+                report.updated_alerts
             );
         }
     }
@@ -434,7 +634,15 @@ fn print_intel(report: &IntelReport, format: OutputFormat) -> anyhow::Result<()>
     match format {
         OutputFormat::Json => print_json(report)?,
         OutputFormat::Table => {
-            let mut t = Table::new(&["file", "format", "indicators", "advisories", "rejected", "informational", "error"]);
+            let mut t = Table::new(&[
+                "file",
+                "format",
+                "indicators",
+                "advisories",
+                "rejected",
+                "informational",
+                "error",
+            ]);
             for f in &report.files {
                 t.row(vec![
                     f.file.clone(),
@@ -453,12 +661,20 @@ fn print_intel(report: &IntelReport, format: OutputFormat) -> anyhow::Result<()>
                 report.indicators_changed,
                 report.indicators_unchanged,
                 report.unsupported,
-                if report.advisories_changed.is_empty() { "none".to_owned() } else { report.advisories_changed.join(", ") }
+                if report.advisories_changed.is_empty() {
+                    "none".to_owned()
+                } else {
+                    report.advisories_changed.join(", ")
+                }
             );
             if !report.retro.is_empty() {
                 let mut t = Table::new(&["tenant", "new alerts", "updated alerts"]);
                 for r in &report.retro {
-                    t.row(vec![r.tenant.clone(), r.new_alerts.to_string(), r.updated_alerts.to_string()]);
+                    t.row(vec![
+                        r.tenant.clone(),
+                        r.new_alerts.to_string(),
+                        r.updated_alerts.to_string(),
+                    ]);
                 }
                 println!("retro-hunt ({:.3}s):", report.retro_seconds);
                 t.print()?;
@@ -467,4 +683,3 @@ fn print_intel(report: &IntelReport, format: OutputFormat) -> anyhow::Result<()>
     }
     Ok(())
 }
-

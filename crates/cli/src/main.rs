@@ -4,6 +4,7 @@
 //! error.
 
 mod cli;
+mod demo;
 mod output;
 mod progress;
 
@@ -16,7 +17,12 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(code) => code,
         // A closed pipe (`turncoat alerts | head`) is the reader's choice, not an error.
-        Err(e) if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) => {
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
             ExitCode::SUCCESS
         }
         Err(e) => {

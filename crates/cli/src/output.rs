@@ -24,7 +24,10 @@ const MAX_CELL: usize = 80;
 
 impl Table {
     pub fn new(headers: &[&str]) -> Table {
-        Table { headers: headers.iter().map(|h| h.to_string()).collect(), rows: Vec::new() }
+        Table {
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+        }
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -69,7 +72,14 @@ impl Table {
             }
             writeln!(out, "{}", s.trim_end())
         };
-        line(&self.headers.iter().map(|h| h.to_uppercase()).collect::<Vec<_>>(), out)?;
+        line(
+            &self
+                .headers
+                .iter()
+                .map(|h| h.to_uppercase())
+                .collect::<Vec<_>>(),
+            out,
+        )?;
         for row in &self.rows {
             line(row, out)?;
         }

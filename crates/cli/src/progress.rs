@@ -14,7 +14,10 @@ pub struct Bar {
 
 impl Bar {
     pub fn new() -> Bar {
-        Bar { bar: Mutex::new(None), enabled: std::io::stderr().is_terminal() }
+        Bar {
+            bar: Mutex::new(None),
+            enabled: std::io::stderr().is_terminal(),
+        }
     }
 }
 
@@ -25,11 +28,14 @@ impl Progress for Bar {
         }
         let bar = match total {
             Some(n) => ProgressBar::new(n).with_style(
-                ProgressStyle::with_template("{msg:30} [{bar:30}] {pos}/{len} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template("{msg:30} [{bar:30}] {pos}/{len} {elapsed}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
             ),
             None => ProgressBar::new_spinner().with_style(
-                ProgressStyle::with_template("{spinner} {msg:30} {human_pos} records {per_sec} {elapsed}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ProgressStyle::with_template(
+                    "{spinner} {msg:30} {human_pos} records {per_sec} {elapsed}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             ),
         };
         bar.set_message(what.to_owned());

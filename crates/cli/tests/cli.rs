@@ -11,7 +11,9 @@ struct Env {
 
 impl Env {
     fn new() -> Env {
-        Env { dir: tempfile::tempdir().unwrap() }
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     fn data(&self) -> PathBuf {
@@ -35,14 +37,24 @@ impl Env {
 
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
     fn json(&self, args: &[&str]) -> Value {
         let out = self.run(args);
-        assert!(matches!(out.status.code(), Some(0 | 1)), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
     }
 
     fn alerts(&self, extra: &[&str]) -> Vec<Value> {
@@ -82,11 +94,24 @@ fn tenants_are_validated_unique_and_case_sensitive() {
     env.ok(&["tenant", "add", "acme"]);
     env.ok(&["tenant", "add", "Acme"]);
     assert_eq!(env.run(&["tenant", "add", "acme"]).status.code(), Some(2));
-    assert_eq!(env.run(&["tenant", "add", "bad name"]).status.code(), Some(2));
+    assert_eq!(
+        env.run(&["tenant", "add", "bad name"]).status.code(),
+        Some(2)
+    );
     let list = env.json(&["tenant", "list", "--format", "json"]);
-    let names: Vec<&str> = list.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["Acme", "acme"]);
-    assert_eq!(env.run(&["ingest", "--tenant", "nobody", "x"]).status.code(), Some(2));
+    assert_eq!(
+        env.run(&["ingest", "--tenant", "nobody", "x"])
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -98,7 +123,11 @@ fn telemetry_before_intel_is_found_by_the_retro_hunt() {
         dns("ws-01", "2023-03-20T10:00:00Z", "cdn.akamaicontainer.com"),
         dns("ws-01", "2023-03-20T11:00:00Z", "akamaicontainer.com."),
         dns("ws-02", "2023-03-20T10:00:00Z", "notakamaicontainer.com"),
-        dns("ws-03", "2023-03-20T10:00:00Z", "akamaicontainer.com.evil.example"),
+        dns(
+            "ws-03",
+            "2023-03-20T10:00:00Z",
+            "akamaicontainer.com.evil.example",
+        ),
     ];
     let f = env.file("dns.ndjson", &lines.join("\n"));
     env.ok(&["ingest", "--tenant", "acme", path(&f)]);
@@ -115,13 +144,24 @@ fn telemetry_before_intel_is_found_by_the_retro_hunt() {
     assert_eq!(a["count"], 2, "both sightings of the day count");
     assert_eq!(a["first_seen"], "2023-03-20T10:00:00Z");
     assert_eq!(a["evidence"]["observed"], "cdn.akamaicontainer.com");
-    assert!(a["evidence"]["file"].as_str().unwrap().ends_with("dns.ndjson"));
-    assert!(env.alerts(&["--tenant", "beta"]).is_empty(), "another tenant sees nothing");
+    assert!(
+        a["evidence"]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("dns.ndjson")
+    );
+    assert!(
+        env.alerts(&["--tenant", "beta"]).is_empty(),
+        "another tenant sees nothing"
+    );
 
     // Importing the same intel again finds nothing new and changes nothing.
     let report = env.json(&["intel", "import", "--output", "json", path(&adv)]);
     assert_eq!(report["indicators_new"], 0);
-    assert!(report["retro"].as_array().unwrap().is_empty(), "nothing new to hunt");
+    assert!(
+        report["retro"].as_array().unwrap().is_empty(),
+        "nothing new to hunt"
+    );
     assert_eq!(env.alerts(&[]), alerts);
 }
 
@@ -143,9 +183,19 @@ fn intel_before_telemetry_is_found_live_and_reingest_is_idempotent() {
     let report = env.json(&["ingest", "--tenant", "acme", "--output", "json", path(&f)]);
     assert_eq!(report["new_alerts"], 3, "{report:#}");
     let alerts = env.alerts(&[]);
-    let mut sources: Vec<&str> = alerts.iter().map(|a| a["source"].as_str().unwrap()).collect();
+    let mut sources: Vec<&str> = alerts
+        .iter()
+        .map(|a| a["source"].as_str().unwrap())
+        .collect();
     sources.sort();
-    assert_eq!(sources, vec!["203.0.113.7", "https://msstorageazure.com/ping", "msstorageboxes.com"]);
+    assert_eq!(
+        sources,
+        vec![
+            "203.0.113.7",
+            "https://msstorageazure.com/ping",
+            "msstorageboxes.com"
+        ]
+    );
 
     let again = env.json(&["ingest", "--tenant", "acme", "--output", "json", path(&f)]);
     assert_eq!(again["files"][0]["status"], "already-ingested");
@@ -160,7 +210,11 @@ fn intel_before_telemetry_is_found_live_and_reingest_is_idempotent() {
     let third = env.json(&["ingest", "--tenant", "acme", "--output", "json", path(&f)]);
     assert_eq!(third["files"][0]["status"], "resumed", "{third:#}");
     assert_eq!(third["events"], 1);
-    let boxes = env.alerts(&[]).into_iter().find(|a| a["source"] == "msstorageboxes.com").unwrap();
+    let boxes = env
+        .alerts(&[])
+        .into_iter()
+        .find(|a| a["source"] == "msstorageboxes.com")
+        .unwrap();
     assert_eq!(boxes["count"], 2);
 }
 
@@ -188,7 +242,10 @@ fn stix_or_patterns_and_unsupported_ones_are_kept() {
     let alerts = env.alerts(&[]);
     assert_eq!(alerts.len(), 2);
     assert!(alerts.iter().all(|a| a["campaign"] == "SmoothOperator"));
-    let hosts: Vec<&str> = alerts.iter().map(|a| a["endpoint"].as_str().unwrap()).collect();
+    let hosts: Vec<&str> = alerts
+        .iter()
+        .map(|a| a["endpoint"].as_str().unwrap())
+        .collect();
     assert!(hosts.contains(&"h1") && hosts.contains(&"h2"));
 }
 
@@ -217,8 +274,16 @@ fn exposure_history_survives_removal() {
     let exposure_alerts = env.alerts(&["--kind", "exposure"]);
     assert_eq!(exposure_alerts.len(), 1);
     assert_eq!(exposure_alerts[0]["source"], "TC-2023-0001");
-    assert_eq!(env.run(&["exposure", "--advisory", "TC-2023-0001"]).status.code(), Some(1));
-    assert_eq!(env.run(&["exposure", "--advisory", "nope"]).status.code(), Some(2));
+    assert_eq!(
+        env.run(&["exposure", "--advisory", "TC-2023-0001"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        env.run(&["exposure", "--advisory", "nope"]).status.code(),
+        Some(2)
+    );
 
     // Live: an install after the advisory is known raises exposure at once.
     let later = env.file(
@@ -249,7 +314,14 @@ fn zeek_connections_are_named_by_dhcp_leases() {
 fn bad_records_are_reported_and_unreadable_input_fails() {
     let env = Env::new();
     env.ok(&["tenant", "add", "acme"]);
-    let f = env.file("mixed.ndjson", &format!("{}\n{{not json\n{}\n", dns("h", "2023-01-01T00:00:00Z", "a.com"), dns("h", "2023-01-01T00:00:01Z", "b.com")));
+    let f = env.file(
+        "mixed.ndjson",
+        &format!(
+            "{}\n{{not json\n{}\n",
+            dns("h", "2023-01-01T00:00:00Z", "a.com"),
+            dns("h", "2023-01-01T00:00:01Z", "b.com")
+        ),
+    );
     let out = env.run(&["ingest", "--tenant", "acme", path(&f)]);
     assert_eq!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -265,5 +337,8 @@ fn alerts_exit_codes() {
     let env = Env::new();
     env.ok(&["tenant", "add", "acme"]);
     assert_eq!(env.run(&["alerts"]).status.code(), Some(0));
-    assert_eq!(env.run(&["alerts", "--kind", "bogus"]).status.code(), Some(2));
+    assert_eq!(
+        env.run(&["alerts", "--kind", "bogus"]).status.code(),
+        Some(2)
+    );
 }

@@ -37,9 +37,12 @@ impl Platform {
         } else if l.starts_with("mac") || l == "darwin" || l == "osx" {
             Some(Platform::Macos)
         } else if l == "linux"
-            || ["ubuntu", "debian", "rhel", "centos", "fedora", "redhat", "suse", "alpine", "amzn", "rocky"]
-                .iter()
-                .any(|d| l.starts_with(d))
+            || [
+                "ubuntu", "debian", "rhel", "centos", "fedora", "redhat", "suse", "alpine", "amzn",
+                "rocky",
+            ]
+            .iter()
+            .any(|d| l.starts_with(d))
         {
             Some(Platform::Linux)
         } else {
@@ -57,7 +60,8 @@ impl fmt::Display for Platform {
 impl FromStr for Platform {
     type Err = String;
     fn from_str(s: &str) -> Result<Platform, String> {
-        Platform::from_os_name(s).ok_or_else(|| format!("unknown platform {s:?} (windows, macos or linux)"))
+        Platform::from_os_name(s)
+            .ok_or_else(|| format!("unknown platform {s:?} (windows, macos or linux)"))
     }
 }
 
@@ -124,7 +128,13 @@ impl Affected {
 
     /// Whether this entry covers an installed product, compared exactly on
     /// the normalised name, never by substring.
-    pub fn matches(&self, name: &str, version: &str, platform: Option<Platform>, eco: Ecosystem) -> bool {
+    pub fn matches(
+        &self,
+        name: &str,
+        version: &str,
+        platform: Option<Platform>,
+        eco: Ecosystem,
+    ) -> bool {
         let name = normalize_product_name(name);
         self.normalized_names().contains(&name)
             && self.ecosystem_applies(eco)
@@ -135,12 +145,19 @@ impl Affected {
     /// A generic advisory covers desktop inventories of any source; a
     /// package advisory only that ecosystem's packages.
     fn ecosystem_applies(&self, inventory: Ecosystem) -> bool {
-        self.ecosystem == Ecosystem::Generic || inventory == Ecosystem::Generic || self.ecosystem == inventory
+        self.ecosystem == Ecosystem::Generic
+            || inventory == Ecosystem::Generic
+            || self.ecosystem == inventory
     }
 
     pub fn version_affected(&self, version: &str) -> bool {
-        self.versions.iter().any(|v| self.ecosystem.equal(v, version))
-            || self.ranges.iter().any(|r| r.contains(self.ecosystem, version))
+        self.versions
+            .iter()
+            .any(|v| self.ecosystem.equal(v, version))
+            || self
+                .ranges
+                .iter()
+                .any(|r| r.contains(self.ecosystem, version))
     }
 }
 
@@ -202,27 +219,55 @@ mod tests {
     #[test]
     fn exact_names_never_substrings() {
         let a = threecx();
-        assert!(a.matches("3CX Desktop App", "18.12.416", Some(Platform::Windows), Ecosystem::Generic));
+        assert!(a.matches(
+            "3CX Desktop App",
+            "18.12.416",
+            Some(Platform::Windows),
+            Ecosystem::Generic
+        ));
         assert!(a.matches("3cxdesktopapp", "18.12.407", None, Ecosystem::Generic));
-        assert!(!a.matches("3CX Phone System Management Console", "18.12.416", None, Ecosystem::Generic));
+        assert!(!a.matches(
+            "3CX Phone System Management Console",
+            "18.12.416",
+            None,
+            Ecosystem::Generic
+        ));
         assert!(!a.matches("3CX Desktop App", "18.12.422", None, Ecosystem::Generic));
-        assert!(!a.matches("3CX Desktop App", "18.12.416", Some(Platform::Macos), Ecosystem::Generic));
-        assert!(!a.matches("3CX Desktop App", "18.12.416", None, Ecosystem::Pypi) || a.ecosystem == Ecosystem::Generic);
+        assert!(!a.matches(
+            "3CX Desktop App",
+            "18.12.416",
+            Some(Platform::Macos),
+            Ecosystem::Generic
+        ));
+        assert!(
+            !a.matches("3CX Desktop App", "18.12.416", None, Ecosystem::Pypi)
+                || a.ecosystem == Ecosystem::Generic
+        );
     }
 
     #[test]
     fn ranges_are_half_open() {
-        let r = VersionRange { introduced: Some("18.12.407".into()), fixed: Some("18.12.422".into()), last_affected: None };
+        let r = VersionRange {
+            introduced: Some("18.12.407".into()),
+            fixed: Some("18.12.422".into()),
+            last_affected: None,
+        };
         assert!(r.contains(Ecosystem::Generic, "18.12.407"));
         assert!(r.contains(Ecosystem::Generic, "18.12.416"));
         assert!(!r.contains(Ecosystem::Generic, "18.12.422"));
         assert!(!r.contains(Ecosystem::Generic, "18.11.1213"));
-        let all = VersionRange { introduced: Some("0".into()), ..Default::default() };
+        let all = VersionRange {
+            introduced: Some("0".into()),
+            ..Default::default()
+        };
         assert!(all.contains(Ecosystem::Crates, "1.2.3"));
     }
 
     #[test]
     fn product_names_normalise() {
-        assert_eq!(normalize_product_name("  3CX  Desktop App.app "), "3cx desktop app");
+        assert_eq!(
+            normalize_product_name("  3CX  Desktop App.app "),
+            "3cx desktop app"
+        );
     }
 }

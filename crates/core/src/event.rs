@@ -104,7 +104,9 @@ impl Value {
                 None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
             },
             serde_json::Value::String(s) => Value::Str(s.clone()),
-            serde_json::Value::Array(items) => Value::List(items.iter().map(Value::from_json).collect()),
+            serde_json::Value::Array(items) => {
+                Value::List(items.iter().map(Value::from_json).collect())
+            }
             serde_json::Value::Object(_) => Value::Str(v.to_string()),
         }
     }
@@ -184,7 +186,9 @@ impl<'de> Deserialize<'de> for Value {
                 Ok(Value::Int(i))
             }
             fn visit_u64<E>(self, u: u64) -> Result<Value, E> {
-                Ok(i64::try_from(u).map(Value::Int).unwrap_or(Value::Float(u as f64)))
+                Ok(i64::try_from(u)
+                    .map(Value::Int)
+                    .unwrap_or(Value::Float(u as f64)))
             }
             fn visit_f64<E>(self, x: f64) -> Result<Value, E> {
                 Ok(Value::Float(x))
@@ -195,7 +199,10 @@ impl<'de> Deserialize<'de> for Value {
             fn visit_string<E>(self, s: String) -> Result<Value, E> {
                 Ok(Value::Str(s))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Value, A::Error> {
                 let mut items = Vec::new();
                 while let Some(v) = seq.next_element()? {
                     items.push(v);
@@ -320,7 +327,10 @@ mod tests {
         let text = serde_json::to_string(&event).unwrap();
         let back: Event = serde_json::from_str(&text).unwrap();
         assert_eq!(back, event);
-        assert_eq!(back.fields.get_str("Image"), Some("C:\\x\\3CXDesktopApp.exe"));
+        assert_eq!(
+            back.fields.get_str("Image"),
+            Some("C:\\x\\3CXDesktopApp.exe")
+        );
     }
 
     #[test]

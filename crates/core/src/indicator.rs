@@ -169,7 +169,11 @@ pub struct InvalidIndicator {
 
 impl Indicator {
     /// A new indicator with its value normalised for its kind.
-    pub fn new(kind: IndicatorKind, raw: &str, source: &str) -> Result<Indicator, InvalidIndicator> {
+    pub fn new(
+        kind: IndicatorKind,
+        raw: &str,
+        source: &str,
+    ) -> Result<Indicator, InvalidIndicator> {
         Ok(Indicator {
             kind,
             value: normalize_indicator_value(kind, raw)?,
@@ -209,8 +213,14 @@ impl Indicator {
 }
 
 /// Normalises an indicator value as its kind requires.
-pub fn normalize_indicator_value(kind: IndicatorKind, raw: &str) -> Result<String, InvalidIndicator> {
-    let bad = || InvalidIndicator { kind, value: raw.chars().take(200).collect() };
+pub fn normalize_indicator_value(
+    kind: IndicatorKind,
+    raw: &str,
+) -> Result<String, InvalidIndicator> {
+    let bad = || InvalidIndicator {
+        kind,
+        value: raw.chars().take(200).collect(),
+    };
     let v = match kind {
         IndicatorKind::Domain => observable::normalize_domain(raw),
         IndicatorKind::Url => observable::normalize_url(raw),
@@ -221,9 +231,15 @@ pub fn normalize_indicator_value(kind: IndicatorKind, raw: &str) -> Result<Strin
             .parse::<ipnet::IpNet>()
             .ok()
             .map(|n| n.trunc().to_string())
-            .or_else(|| observable::normalize_ip(raw).map(|ip| {
-                if ip.contains(':') { format!("{ip}/128") } else { format!("{ip}/32") }
-            })),
+            .or_else(|| {
+                observable::normalize_ip(raw).map(|ip| {
+                    if ip.contains(':') {
+                        format!("{ip}/128")
+                    } else {
+                        format!("{ip}/32")
+                    }
+                })
+            }),
         IndicatorKind::Sha256 => observable::normalize_hash(raw, 64),
         IndicatorKind::Sha1 => observable::normalize_hash(raw, 40),
         IndicatorKind::Md5 => observable::normalize_hash(raw, 32),
@@ -270,12 +286,24 @@ mod tests {
     fn normalises_by_kind() {
         let d = Indicator::new(IndicatorKind::Domain, "AkamaiContainer.com.", "t").unwrap();
         assert_eq!(d.value, "akamaicontainer.com");
-        let p = Indicator::new(IndicatorKind::UrlPrefix, "raw.GitHubUserContent.com/IconStorages/images/main/", "t")
-            .unwrap();
-        assert_eq!(p.value, "raw.githubusercontent.com/IconStorages/images/main/");
+        let p = Indicator::new(
+            IndicatorKind::UrlPrefix,
+            "raw.GitHubUserContent.com/IconStorages/images/main/",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            p.value,
+            "raw.githubusercontent.com/IconStorages/images/main/"
+        );
         let c = Indicator::new(IndicatorKind::Cidr, "10.1.2.3/8", "t").unwrap();
         assert_eq!(c.value, "10.0.0.0/8");
-        assert_eq!(Indicator::new(IndicatorKind::Cidr, "1.2.3.4", "t").unwrap().value, "1.2.3.4/32");
+        assert_eq!(
+            Indicator::new(IndicatorKind::Cidr, "1.2.3.4", "t")
+                .unwrap()
+                .value,
+            "1.2.3.4/32"
+        );
         assert!(Indicator::new(IndicatorKind::Sha256, "abc", "t").is_err());
         assert!(Indicator::new(IndicatorKind::Email, "not-an-email", "t").is_err());
     }

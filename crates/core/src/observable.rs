@@ -129,7 +129,9 @@ pub fn normalize_domain(raw: &str) -> Option<String> {
     let valid = ascii.split('.').all(|label| {
         !label.is_empty()
             && label.len() <= 63
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     });
     // Single-label names (`wpad`, `localhost`) never reach intel.
     (valid && ascii.contains('.')).then_some(ascii)
@@ -270,7 +272,11 @@ pub fn extract(event: &Event, out: &mut Vec<Observable>) {
         }
     }
     if let (Some(host), Some(uri)) = (fields.get_str("host"), fields.get_str("uri")) {
-        let scheme = if fields.get("id.resp_p") == Some(&Value::Int(443)) { "https" } else { "http" };
+        let scheme = if fields.get("id.resp_p") == Some(&Value::Int(443)) {
+            "https"
+        } else {
+            "http"
+        };
         push(out, ObservableKind::Url, &format!("{scheme}://{host}{uri}"));
     }
     for name in FILE_FIELDS {
@@ -331,8 +337,14 @@ mod tests {
 
     #[test]
     fn domains_normalise_case_dot_and_idna() {
-        assert_eq!(normalize_domain("CDN.Example.COM.").as_deref(), Some("cdn.example.com"));
-        assert_eq!(normalize_domain("bücher.de").as_deref(), Some("xn--bcher-kva.de"));
+        assert_eq!(
+            normalize_domain("CDN.Example.COM.").as_deref(),
+            Some("cdn.example.com")
+        );
+        assert_eq!(
+            normalize_domain("bücher.de").as_deref(),
+            Some("xn--bcher-kva.de")
+        );
         assert_eq!(normalize_domain("10.0.0.1"), None);
         assert_eq!(normalize_domain("bad domain.com"), None);
         assert_eq!(normalize_domain("a..b"), None);
@@ -350,11 +362,20 @@ mod tests {
     #[test]
     fn urls_lowercase_scheme_and_host_only() {
         assert_eq!(
-            normalize_url("HTTPS://Raw.GitHubUserContent.com:443/IconStorages/images/main/icon1.ico#x").as_deref(),
+            normalize_url(
+                "HTTPS://Raw.GitHubUserContent.com:443/IconStorages/images/main/icon1.ico#x"
+            )
+            .as_deref(),
             Some("https://raw.githubusercontent.com/IconStorages/images/main/icon1.ico")
         );
-        assert_eq!(normalize_url("example.com/a").as_deref(), Some("http://example.com/a"));
-        assert_eq!(url_host("https://user@Host.example:8080/p?q"), "Host.example");
+        assert_eq!(
+            normalize_url("example.com/a").as_deref(),
+            Some("http://example.com/a")
+        );
+        assert_eq!(
+            url_host("https://user@Host.example:8080/p?q"),
+            "Host.example"
+        );
         assert_eq!(url_without_scheme("https://a.b/c"), "a.b/c");
         assert_eq!(normalize_url("not a url at all"), None);
     }
@@ -364,7 +385,10 @@ mod tests {
         assert_eq!(normalize_ip("::ffff:1.2.3.4").as_deref(), Some("1.2.3.4"));
         assert_eq!(normalize_ip("2001:DB8::1").as_deref(), Some("2001:db8::1"));
         assert_eq!(normalize_ip("1.2.3"), None);
-        assert_eq!(hash_kind_of("AB".repeat(32).as_str()), Some(ObservableKind::Sha256));
+        assert_eq!(
+            hash_kind_of("AB".repeat(32).as_str()),
+            Some(ObservableKind::Sha256)
+        );
         assert_eq!(normalize_hash(&"AB".repeat(16), 32), Some("ab".repeat(16)));
         assert_eq!(normalize_hash("xyz", 3), None);
     }
@@ -375,7 +399,12 @@ mod tests {
         fields.push("Image", "C:\\Program Files\\3CX\\3CXDesktopApp.exe");
         fields.push(
             "Hashes",
-            format!("SHA256={},MD5={},IMPHASH={}", "A".repeat(64), "B".repeat(32), "C".repeat(32)),
+            format!(
+                "SHA256={},MD5={},IMPHASH={}",
+                "A".repeat(64),
+                "B".repeat(32),
+                "C".repeat(32)
+            ),
         );
         fields.push("QueryName", "Akamaicontainer.com.");
         fields.push("QueryResults", "type:  5 x.net;::ffff:203.0.113.9;");
@@ -390,7 +419,10 @@ mod tests {
         let got: Vec<String> = out.iter().map(|o| o.to_string()).collect();
         assert!(got.contains(&format!("sha256:{}", "a".repeat(64))));
         assert!(got.contains(&format!("md5:{}", "b".repeat(32))));
-        assert!(!got.iter().any(|g| g.contains(&"c".repeat(32))), "IMPHASH is not a file hash");
+        assert!(
+            !got.iter().any(|g| g.contains(&"c".repeat(32))),
+            "IMPHASH is not a file hash"
+        );
         assert!(got.contains(&"domain:akamaicontainer.com".to_string()));
         assert!(got.contains(&"ip:203.0.113.9".to_string()));
         assert!(got.contains(&"filename:3cxdesktopapp.exe".to_string()));
@@ -405,9 +437,13 @@ const TLDS: &str = include_str!("tlds.txt");
 /// bare token must be told apart from a file name (`icon0.ico`) when intel
 /// lists give no type.
 pub fn has_known_tld(domain: &str) -> bool {
-    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> = std::sync::OnceLock::new();
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
     let set = SET.get_or_init(|| TLDS.lines().collect());
-    domain.rsplit('.').next().is_some_and(|tld| set.contains(tld))
+    domain
+        .rsplit('.')
+        .next()
+        .is_some_and(|tld| set.contains(tld))
 }
 
 #[cfg(test)]

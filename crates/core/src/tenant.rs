@@ -20,7 +20,10 @@ pub struct InvalidTenantName {
 
 impl TenantName {
     pub fn new(name: &str) -> Result<TenantName, InvalidTenantName> {
-        let fail = |reason| InvalidTenantName { name: name.chars().take(80).collect(), reason };
+        let fail = |reason| InvalidTenantName {
+            name: name.chars().take(80).collect(),
+            reason,
+        };
         if name.is_empty() {
             return Err(fail("it is empty"));
         }
@@ -30,8 +33,13 @@ impl TenantName {
         if !name.as_bytes()[0].is_ascii_alphanumeric() {
             return Err(fail("it must start with a letter or a digit"));
         }
-        if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
-            return Err(fail("only ASCII letters, digits, '.', '_' and '-' are allowed"));
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        {
+            return Err(fail(
+                "only ASCII letters, digits, '.', '_' and '-' are allowed",
+            ));
         }
         Ok(TenantName(name.to_owned()))
     }
@@ -68,7 +76,10 @@ mod tests {
     fn validates_names() {
         assert!(TenantName::new("acme-corp").is_ok());
         assert!(TenantName::new("Acme.2").is_ok());
-        assert_ne!(TenantName::new("Acme").unwrap(), TenantName::new("acme").unwrap());
+        assert_ne!(
+            TenantName::new("Acme").unwrap(),
+            TenantName::new("acme").unwrap()
+        );
         for bad in ["", "-x", "a b", "ü", "a/b", &"x".repeat(65)] {
             assert!(TenantName::new(bad).is_err(), "{bad:?}");
         }

@@ -21,7 +21,9 @@ pub struct Time(pub i64);
 
 /// A timestamp string that no supported layout could read.
 #[derive(Debug, thiserror::Error)]
-#[error("unrecognised timestamp {0:?} (expected RFC 3339, `YYYY-MM-DD HH:MM:SS[.f]`, a date, or epoch seconds)")]
+#[error(
+    "unrecognised timestamp {0:?} (expected RFC 3339, `YYYY-MM-DD HH:MM:SS[.f]`, a date, or epoch seconds)"
+)]
 pub struct TimeParseError(pub String);
 
 impl Time {

@@ -84,9 +84,11 @@ impl Ecosystem {
     /// Compares two versions under this ecosystem's rules.
     pub fn compare(self, a: &str, b: &str) -> Ordering {
         match self {
-            Ecosystem::Semver | Ecosystem::Npm | Ecosystem::Crates | Ecosystem::Go | Ecosystem::Nuget => {
-                compare_semver(a, b)
-            }
+            Ecosystem::Semver
+            | Ecosystem::Npm
+            | Ecosystem::Crates
+            | Ecosystem::Go
+            | Ecosystem::Nuget => compare_semver(a, b),
             Ecosystem::Pypi => compare_pep440(a, b),
             Ecosystem::Debian => compare_debian(a, b),
             Ecosystem::Rpm => compare_rpm(a, b),
@@ -141,7 +143,9 @@ pub fn compare_generic(a: &str, b: &str) -> Ordering {
             (Some(x), Some(y)) => x.cmp(y),
             // The longer one continues: numbers > 0 make it newer, a text
             // part makes it a pre-release of the shorter one.
-            (Some(GenericPart::Num(0)), None) | (None, Some(GenericPart::Num(0))) => Ordering::Equal,
+            (Some(GenericPart::Num(0)), None) | (None, Some(GenericPart::Num(0))) => {
+                Ordering::Equal
+            }
             (Some(GenericPart::Num(_)), None) => Ordering::Greater,
             (None, Some(GenericPart::Num(_))) => Ordering::Less,
             (Some(GenericPart::Text(_)), None) => Ordering::Less,
@@ -175,7 +179,11 @@ fn generic_parts(v: &str) -> Vec<GenericPart> {
                 i += 1;
             }
             let digits = v[start..i].trim_start_matches('0');
-            parts.push(GenericPart::Num(digits.parse().unwrap_or(if digits.is_empty() { 0 } else { u128::MAX })));
+            parts.push(GenericPart::Num(
+                digits
+                    .parse()
+                    .unwrap_or(if digits.is_empty() { 0 } else { u128::MAX }),
+            ));
         } else if c.is_ascii_alphabetic() {
             let start = i;
             while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
@@ -191,8 +199,13 @@ fn generic_parts(v: &str) -> Vec<GenericPart> {
 
 fn compare_semver(a: &str, b: &str) -> Ordering {
     let clean = |s: &str| s.trim().trim_start_matches(['v', '=']).to_owned();
-    match (semver::Version::parse(&clean(a)), semver::Version::parse(&clean(b))) {
-        (Ok(x), Ok(y)) => x.cmp_precedence(&y).then_with(|| x.build.cmp(&y.build).then(Ordering::Equal)),
+    match (
+        semver::Version::parse(&clean(a)),
+        semver::Version::parse(&clean(b)),
+    ) {
+        (Ok(x), Ok(y)) => x
+            .cmp_precedence(&y)
+            .then_with(|| x.build.cmp(&y.build).then(Ordering::Equal)),
         _ => compare_generic(a, b),
     }
 }
@@ -210,7 +223,9 @@ pub fn compare_debian(a: &str, b: &str) -> Ordering {
 fn split_debian(v: &str) -> (u64, &str, &str) {
     let v = v.trim();
     let (epoch, rest) = match v.split_once(':') {
-        Some((e, r)) if e.bytes().all(|b| b.is_ascii_digit()) && !e.is_empty() => (e.parse().unwrap_or(u64::MAX), r),
+        Some((e, r)) if e.bytes().all(|b| b.is_ascii_digit()) && !e.is_empty() => {
+            (e.parse().unwrap_or(u64::MAX), r)
+        }
         _ => (0, v),
     };
     match rest.rsplit_once('-') {
@@ -279,9 +294,13 @@ fn verrevcmp(a: &str, b: &str) -> Ordering {
 pub fn compare_rpm(a: &str, b: &str) -> Ordering {
     let (ea, va, ra) = split_debian(a);
     let (eb, vb, rb) = split_debian(b);
-    ea.cmp(&eb)
-        .then_with(|| rpmvercmp(va, vb))
-        .then_with(|| if ra.is_empty() || rb.is_empty() { Ordering::Equal } else { rpmvercmp(ra, rb) })
+    ea.cmp(&eb).then_with(|| rpmvercmp(va, vb)).then_with(|| {
+        if ra.is_empty() || rb.is_empty() {
+            Ordering::Equal
+        } else {
+            rpmvercmp(ra, rb)
+        }
+    })
 }
 
 fn rpmvercmp(a: &str, b: &str) -> Ordering {
@@ -338,7 +357,13 @@ fn rpmvercmp(a: &str, b: &str) -> Ordering {
         let numeric = a[i].is_ascii_digit();
         let take = |s: &[u8], mut k: usize| {
             let start = k;
-            while k < s.len() && (if numeric { s[k].is_ascii_digit() } else { s[k].is_ascii_alphabetic() }) {
+            while k < s.len()
+                && (if numeric {
+                    s[k].is_ascii_digit()
+                } else {
+                    s[k].is_ascii_alphabetic()
+                })
+            {
                 k += 1;
             }
             (start, k)
@@ -347,7 +372,11 @@ fn rpmvercmp(a: &str, b: &str) -> Ordering {
         let (s2, e2) = take(b, j);
         if s2 == e2 {
             // Different segment types: numeric is newer.
-            return if numeric { Ordering::Greater } else { Ordering::Less };
+            return if numeric {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            };
         }
         let (x, y) = (&a[s1..e1], &b[s2..e2]);
         let ord = if numeric {
@@ -413,7 +442,10 @@ impl Pep440 {
                 return None;
             }
             release.push(v[start..i].parse().ok()?);
-            if i < bytes.len() && bytes[i] == b'.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            if i < bytes.len()
+                && bytes[i] == b'.'
+                && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
+            {
                 i += 1;
             } else {
                 break;
@@ -453,7 +485,8 @@ impl Pep440 {
                 let (n, used) = number(stripped);
                 dev = Some(n);
                 rest = &stripped[used..];
-            } else if rest.starts_with('-') && r.bytes().next().is_some_and(|c| c.is_ascii_digit()) {
+            } else if rest.starts_with('-') && r.bytes().next().is_some_and(|c| c.is_ascii_digit())
+            {
                 let (n, used) = number(r);
                 post = Some(n);
                 rest = &r[used..];
@@ -464,12 +497,28 @@ impl Pep440 {
         while release.len() > 1 && release.last() == Some(&0) {
             release.pop();
         }
-        Some(Pep440 { epoch, release, pre, post, dev, local })
+        Some(Pep440 {
+            epoch,
+            release,
+            pre,
+            post,
+            dev,
+            local,
+        })
     }
 
     /// A sort key per PEP 440: a dev release with no pre or post sorts
     /// before every pre-release of the same version.
-    fn key(&self) -> (u64, &[u64], (i8, u8, u64), (i8, u64), (i8, u64), &[GenericPart]) {
+    fn key(
+        &self,
+    ) -> (
+        u64,
+        &[u64],
+        (i8, u8, u64),
+        (i8, u64),
+        (i8, u64),
+        &[GenericPart],
+    ) {
         let pre = match (self.pre, self.post, self.dev) {
             (None, None, Some(_)) => (-1, 0, 0),
             (Some((r, n)), _, _) => (0, r, n),
@@ -561,8 +610,17 @@ mod tests {
     #[test]
     fn pep440_suffix_order() {
         let ordered = [
-            "1.0.dev0", "1.0a1", "1.0a2.dev1", "1.0a2", "1.0b1", "1.0rc1", "1.0", "1.0+local", "1.0.post1",
-            "1.1", "1!0.1",
+            "1.0.dev0",
+            "1.0a1",
+            "1.0a2.dev1",
+            "1.0a2",
+            "1.0b1",
+            "1.0rc1",
+            "1.0",
+            "1.0+local",
+            "1.0.post1",
+            "1.1",
+            "1!0.1",
         ];
         for w in ordered.windows(2) {
             assert_eq!(compare_pep440(w[0], w[1]), Less, "{} < {}", w[0], w[1]);

@@ -27,11 +27,17 @@ impl AdvisoryIndex {
         for (ai, a) in advisories.iter().enumerate() {
             for (fi, f) in a.affected.iter().enumerate() {
                 for name in f.normalized_names() {
-                    by_name.entry(name).or_default().push(ExposureMatch { advisory: ai, affected: fi });
+                    by_name.entry(name).or_default().push(ExposureMatch {
+                        advisory: ai,
+                        affected: fi,
+                    });
                 }
             }
         }
-        AdvisoryIndex { advisories, by_name }
+        AdvisoryIndex {
+            advisories,
+            by_name,
+        }
     }
 
     pub fn advisories(&self) -> &[Advisory] {
@@ -89,7 +95,11 @@ mod tests {
                     platforms: vec![Platform::Macos],
                     ecosystem: Ecosystem::Generic,
                     versions: vec![],
-                    ranges: vec![VersionRange { introduced: Some("18.11.1213".into()), fixed: Some("18.12.422".into()), last_affected: None }],
+                    ranges: vec![VersionRange {
+                        introduced: Some("18.11.1213".into()),
+                        fixed: Some("18.12.422".into()),
+                        last_affected: None,
+                    }],
                 },
             ],
             indicators: vec![],
@@ -98,16 +108,46 @@ mod tests {
     }
 
     fn item(name: &str, version: &str, platform: Platform) -> InventoryItem {
-        InventoryItem { name: name.into(), version: version.into(), vendor: None, platform: Some(platform), ecosystem: Ecosystem::Generic }
+        InventoryItem {
+            name: name.into(),
+            version: version.into(),
+            vendor: None,
+            platform: Some(platform),
+            ecosystem: Ecosystem::Generic,
+        }
     }
 
     #[test]
     fn matches_by_platform_and_version() {
         let index = AdvisoryIndex::new(vec![advisory()]);
-        assert_eq!(index.matches(&item("3CX Desktop App", "18.12.416", Platform::Windows)).len(), 1);
-        assert_eq!(index.matches(&item("3CX Desktop App.app", "18.12.402", Platform::Macos))[0].affected, 1);
-        assert!(index.matches(&item("3CX Desktop App", "18.12.422", Platform::Windows)).is_empty());
-        assert!(index.matches(&item("3CX Desktop App", "18.12.402", Platform::Windows)).is_empty());
-        assert!(index.matches(&item("3CX Phone System Management Console", "18.12.416", Platform::Windows)).is_empty());
+        assert_eq!(
+            index
+                .matches(&item("3CX Desktop App", "18.12.416", Platform::Windows))
+                .len(),
+            1
+        );
+        assert_eq!(
+            index.matches(&item("3CX Desktop App.app", "18.12.402", Platform::Macos))[0].affected,
+            1
+        );
+        assert!(
+            index
+                .matches(&item("3CX Desktop App", "18.12.422", Platform::Windows))
+                .is_empty()
+        );
+        assert!(
+            index
+                .matches(&item("3CX Desktop App", "18.12.402", Platform::Windows))
+                .is_empty()
+        );
+        assert!(
+            index
+                .matches(&item(
+                    "3CX Phone System Management Console",
+                    "18.12.416",
+                    Platform::Windows
+                ))
+                .is_empty()
+        );
     }
 }

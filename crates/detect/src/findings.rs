@@ -18,7 +18,14 @@ fn ioc_title(ind: &Indicator, obs: &Observable) -> String {
         IndicatorKind::Filename => "known-bad file name",
         _ => "indicator match",
     };
-    let mut title = format!("{what} {}", if ind.kind == IndicatorKind::UrlPrefix { &obs.value } else { &ind.value });
+    let mut title = format!(
+        "{what} {}",
+        if ind.kind == IndicatorKind::UrlPrefix {
+            &obs.value
+        } else {
+            &ind.value
+        }
+    );
     if let Some(c) = &ind.campaign {
         title.push_str(&format!(" ({c})"));
     }
@@ -48,7 +55,12 @@ impl IocFinding<'_> {
             title: ioc_title(self.indicator, self.observable),
             severity: self.indicator.kind.default_severity(),
             campaign: self.indicator.campaign.clone(),
-            key: format!("{}:{}@{}", self.observable.kind, self.observable.value, self.first_seen.day()),
+            key: format!(
+                "{}:{}@{}",
+                self.observable.kind,
+                self.observable.value,
+                self.first_seen.day()
+            ),
             first_seen: self.first_seen,
             last_seen: self.last_seen,
             count: self.count,
@@ -81,7 +93,10 @@ pub fn exposure_finding(
         endpoint: endpoint.to_owned(),
         kind: AlertKind::Exposure,
         source: advisory.id.clone(),
-        title: format!("{state} {product} {version}, affected by {}: {}", advisory.id, advisory.title),
+        title: format!(
+            "{state} {product} {version}, affected by {}: {}",
+            advisory.id, advisory.title
+        ),
         severity: advisory.severity,
         campaign: advisory.campaign.clone(),
         key: format!("{name}@{version}@{}", from.as_micros()),

@@ -36,7 +36,10 @@ impl IndicatorIndex {
     /// Builds the index; revoked and non-matchable indicators are kept (so
     /// ids stay positions) but never match.
     pub fn new(indicators: Vec<Indicator>) -> IndicatorIndex {
-        let mut index = IndicatorIndex { indicators: Vec::new(), ..Default::default() };
+        let mut index = IndicatorIndex {
+            indicators: Vec::new(),
+            ..Default::default()
+        };
         for ind in indicators {
             index.insert(ind);
         }
@@ -48,24 +51,39 @@ impl IndicatorIndex {
         let id = self.indicators.len();
         if ind.is_matchable() {
             match ind.kind {
-                IndicatorKind::Domain => self.domains.entry(ind.value.clone()).or_default().push(id),
+                IndicatorKind::Domain => {
+                    self.domains.entry(ind.value.clone()).or_default().push(id)
+                }
                 IndicatorKind::UrlPrefix => {
                     let (scheme, rest) = match ind.value.find("://") {
                         Some(i) => (Some(ind.value[..i].to_owned()), &ind.value[i + 3..]),
                         None => (None, ind.value.as_str()),
                     };
                     let host = url_host(rest).to_ascii_lowercase();
-                    self.url_prefixes.entry(host).or_default().push((rest.to_owned(), scheme, id));
+                    self.url_prefixes
+                        .entry(host)
+                        .or_default()
+                        .push((rest.to_owned(), scheme, id));
                 }
                 IndicatorKind::Cidr => {
                     if let Ok(net) = ind.value.parse::<IpNet>() {
                         let key = (net.addr().is_ipv6(), net.prefix_len());
-                        self.cidrs.entry(key).or_default().entry(net.network()).or_default().push(id);
+                        self.cidrs
+                            .entry(key)
+                            .or_default()
+                            .entry(net.network())
+                            .or_default()
+                            .push(id);
                     }
                 }
                 kind => {
-                    let obs = kind.observable_kind().expect("matchable kinds have an observable kind");
-                    self.exact[obs as usize].entry(ind.value.clone()).or_default().push(id);
+                    let obs = kind
+                        .observable_kind()
+                        .expect("matchable kinds have an observable kind");
+                    self.exact[obs as usize]
+                        .entry(ind.value.clone())
+                        .or_default()
+                        .push(id);
                 }
             }
         }
@@ -115,7 +133,9 @@ impl IndicatorIndex {
                     let scheme = obs.value.split("://").next().unwrap_or("");
                     let rest = url_without_scheme(&obs.value);
                     for (prefix, need, id) in list {
-                        if rest.starts_with(prefix.as_str()) && need.as_deref().is_none_or(|s| s == scheme) {
+                        if rest.starts_with(prefix.as_str())
+                            && need.as_deref().is_none_or(|s| s == scheme)
+                        {
                             hit(*id);
                         }
                     }
@@ -147,7 +167,10 @@ impl IndicatorIndex {
             self.lookup(obs, |id| {
                 let ind = &self.indicators[id];
                 if ind.valid_at(time) && ind.also.iter().all(|c| condition_holds(c, observables)) {
-                    out.push(IocMatch { indicator: id, observable: oi });
+                    out.push(IocMatch {
+                        indicator: id,
+                        observable: oi,
+                    });
                 }
             });
         }
@@ -157,7 +180,9 @@ impl IndicatorIndex {
 /// Whether an `AND` condition holds on one of the event's observables,
 /// with the same rules the index applies.
 pub fn condition_holds(c: &Condition, observables: &[Observable]) -> bool {
-    observables.iter().any(|o| Some(o.kind) == c.kind.observable_kind() && value_matches(c.kind, &c.value, &o.value))
+    observables.iter().any(|o| {
+        Some(o.kind) == c.kind.observable_kind() && value_matches(c.kind, &c.value, &o.value)
+    })
 }
 
 /// One indicator value against one observable value of the same kind.
@@ -197,30 +222,79 @@ mod tests {
 
     #[test]
     fn domains_match_themselves_and_subdomains_only() {
-        let index = IndicatorIndex::new(vec![ind(IndicatorKind::Domain, "x.com"), ind(IndicatorKind::Domain, "msstorageazure.com")]);
+        let index = IndicatorIndex::new(vec![
+            ind(IndicatorKind::Domain, "x.com"),
+            ind(IndicatorKind::Domain, "msstorageazure.com"),
+        ]);
         assert_eq!(hits(&index, &obs(ObservableKind::Domain, "x.com")), vec![0]);
-        assert_eq!(hits(&index, &obs(ObservableKind::Domain, "cdn.x.com")), vec![0]);
-        assert_eq!(hits(&index, &obs(ObservableKind::Domain, "a.b.cdn.X.com.")), vec![0]);
+        assert_eq!(
+            hits(&index, &obs(ObservableKind::Domain, "cdn.x.com")),
+            vec![0]
+        );
+        assert_eq!(
+            hits(&index, &obs(ObservableKind::Domain, "a.b.cdn.X.com.")),
+            vec![0]
+        );
         assert!(hits(&index, &obs(ObservableKind::Domain, "notx.com")).is_empty());
         assert!(hits(&index, &obs(ObservableKind::Domain, "x.com.evil.example")).is_empty());
-        assert!(hits(&index, &obs(ObservableKind::Domain, "msstorageazure.com.au")).is_empty());
+        assert!(
+            hits(
+                &index,
+                &obs(ObservableKind::Domain, "msstorageazure.com.au")
+            )
+            .is_empty()
+        );
     }
 
     #[test]
     fn url_exact_and_prefix_with_and_without_scheme() {
         let index = IndicatorIndex::new(vec![
-            ind(IndicatorKind::UrlPrefix, "raw.githubusercontent.com/IconStorages/images/main/"),
+            ind(
+                IndicatorKind::UrlPrefix,
+                "raw.githubusercontent.com/IconStorages/images/main/",
+            ),
             ind(IndicatorKind::UrlPrefix, "https://cdn.example.com/a/"),
             ind(IndicatorKind::Url, "http://exact.example.com/p?q=1"),
         ]);
         let u = |s: &str| obs(ObservableKind::Url, s);
-        assert_eq!(hits(&index, &u("https://RAW.githubusercontent.com/IconStorages/images/main/icon3.ico")), vec![0]);
-        assert_eq!(hits(&index, &u("http://raw.githubusercontent.com/IconStorages/images/main/icon3.ico")), vec![0]);
-        assert!(hits(&index, &u("https://raw.githubusercontent.com/iconstorages/images/main/icon3.ico")).is_empty(), "paths keep case");
-        assert!(hits(&index, &u("https://raw.githubusercontent.com/IconStorages/other/")).is_empty());
+        assert_eq!(
+            hits(
+                &index,
+                &u("https://RAW.githubusercontent.com/IconStorages/images/main/icon3.ico")
+            ),
+            vec![0]
+        );
+        assert_eq!(
+            hits(
+                &index,
+                &u("http://raw.githubusercontent.com/IconStorages/images/main/icon3.ico")
+            ),
+            vec![0]
+        );
+        assert!(
+            hits(
+                &index,
+                &u("https://raw.githubusercontent.com/iconstorages/images/main/icon3.ico")
+            )
+            .is_empty(),
+            "paths keep case"
+        );
+        assert!(
+            hits(
+                &index,
+                &u("https://raw.githubusercontent.com/IconStorages/other/")
+            )
+            .is_empty()
+        );
         assert_eq!(hits(&index, &u("https://cdn.example.com/a/b")), vec![1]);
-        assert!(hits(&index, &u("http://cdn.example.com/a/b")).is_empty(), "a prefix with a scheme needs that scheme");
-        assert_eq!(hits(&index, &u("HTTP://Exact.Example.com/p?q=1#frag")), vec![2]);
+        assert!(
+            hits(&index, &u("http://cdn.example.com/a/b")).is_empty(),
+            "a prefix with a scheme needs that scheme"
+        );
+        assert_eq!(
+            hits(&index, &u("HTTP://Exact.Example.com/p?q=1#frag")),
+            vec![2]
+        );
         assert!(hits(&index, &u("http://exact.example.com/p?q=2")).is_empty());
     }
 
@@ -241,7 +315,10 @@ mod tests {
     #[test]
     fn validity_revocation_and_conditions() {
         let mut a = ind(IndicatorKind::Md5, &"a".repeat(32));
-        a.also = vec![Condition { kind: IndicatorKind::Filename, value: "ffmpeg.dll".into() }];
+        a.also = vec![Condition {
+            kind: IndicatorKind::Filename,
+            value: "ffmpeg.dll".into(),
+        }];
         let mut b = ind(IndicatorKind::Domain, "evil.com");
         b.valid_from = Some(Time(100));
         let mut c = ind(IndicatorKind::Domain, "revoked.com");
@@ -251,13 +328,35 @@ mod tests {
         let md5 = obs(ObservableKind::Md5, &"A".repeat(32));
         index.match_event(std::slice::from_ref(&md5), Time(0), &mut out);
         assert!(out.is_empty(), "the AND condition is not met");
-        index.match_event(&[md5, obs(ObservableKind::Filename, "C:\\x\\FFmpeg.dll")], Time(0), &mut out);
-        assert_eq!(out, vec![IocMatch { indicator: 0, observable: 0 }]);
-        index.match_event(&[obs(ObservableKind::Domain, "evil.com")], Time(99), &mut out);
+        index.match_event(
+            &[md5, obs(ObservableKind::Filename, "C:\\x\\FFmpeg.dll")],
+            Time(0),
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            vec![IocMatch {
+                indicator: 0,
+                observable: 0
+            }]
+        );
+        index.match_event(
+            &[obs(ObservableKind::Domain, "evil.com")],
+            Time(99),
+            &mut out,
+        );
         assert!(out.is_empty(), "before valid_from");
-        index.match_event(&[obs(ObservableKind::Domain, "evil.com")], Time(100), &mut out);
+        index.match_event(
+            &[obs(ObservableKind::Domain, "evil.com")],
+            Time(100),
+            &mut out,
+        );
         assert_eq!(out.len(), 1);
-        index.match_event(&[obs(ObservableKind::Domain, "revoked.com")], Time(100), &mut out);
+        index.match_event(
+            &[obs(ObservableKind::Domain, "revoked.com")],
+            Time(100),
+            &mut out,
+        );
         assert!(out.is_empty());
     }
 }

@@ -51,14 +51,32 @@ pub fn ledger_findings(advisories: &AdvisoryIndex, entry: &LedgerEntry) -> Vec<F
 
 /// The ledger hook a batch commit calls: exposure findings per interval.
 pub fn exposure_hook(advisories: &AdvisoryIndex) -> impl FnMut(&LedgerEntry) -> Vec<Finding> + '_ {
-    move |entry| if advisories.is_empty() { Vec::new() } else { ledger_findings(advisories, entry) }
+    move |entry| {
+        if advisories.is_empty() {
+            Vec::new()
+        } else {
+            ledger_findings(advisories, entry)
+        }
+    }
 }
 
 /// Every exposure in scope, optionally for one advisory.
-pub fn exposure(store: &dyn Store, scope: &Scope, advisory: Option<&str>) -> Result<Vec<ExposureRow>> {
-    let advisories: Vec<_> = store.advisories()?.into_iter().filter(|a| advisory.is_none_or(|id| a.id == id)).collect();
+pub fn exposure(
+    store: &dyn Store,
+    scope: &Scope,
+    advisory: Option<&str>,
+) -> Result<Vec<ExposureRow>> {
+    let advisories: Vec<_> = store
+        .advisories()?
+        .into_iter()
+        .filter(|a| advisory.is_none_or(|id| a.id == id))
+        .collect();
     let index = AdvisoryIndex::new(advisories);
-    let names: Vec<String> = index.advisories().iter().flat_map(|a| a.affected.iter().flat_map(|f| f.normalized_names())).collect();
+    let names: Vec<String> = index
+        .advisories()
+        .iter()
+        .flat_map(|a| a.affected.iter().flat_map(|f| f.normalized_names()))
+        .collect();
     let mut rows = Vec::new();
     for tenant in scope.members() {
         for entry in store.ledger(tenant, Some(&names))? {
@@ -84,7 +102,14 @@ pub fn exposure(store: &dyn Store, scope: &Scope, advisory: Option<&str>) -> Res
             }
         }
     }
-    rows.sort_by(|a, b| (&a.tenant, &a.endpoint, &a.advisory, a.from).cmp(&(&b.tenant, &b.endpoint, &b.advisory, b.from)));
+    rows.sort_by(|a, b| {
+        (&a.tenant, &a.endpoint, &a.advisory, a.from).cmp(&(
+            &b.tenant,
+            &b.endpoint,
+            &b.advisory,
+            b.from,
+        ))
+    });
     rows.dedup();
     Ok(rows)
 }

@@ -11,8 +11,12 @@ use turncoat_core::observable::{self, normalize_ip};
 use turncoat_core::{Event, Finding, InventoryRecord, Observable, Platform, Time, Value};
 use turncoat_detect::findings::IocFinding;
 use turncoat_detect::{AdvisoryIndex, IndicatorIndex, IocMatch};
-use turncoat_formats::{Format, Input, Location, ReadIssue, ReadOptions, Record, Sink, read_telemetry};
-use turncoat_store::{Batch, SightingDelta, SourceFingerprint, SourceUpdate, Store, StoreError, Tenant};
+use turncoat_formats::{
+    Format, Input, Location, ReadIssue, ReadOptions, Record, Sink, read_telemetry,
+};
+use turncoat_store::{
+    Batch, SightingDelta, SourceFingerprint, SourceUpdate, Store, StoreError, Tenant,
+};
 
 use crate::exposure::exposure_hook;
 use crate::progress::Progress;
@@ -40,8 +44,12 @@ pub enum FileStatus {
     /// The same content was ingested before: nothing was done.
     AlreadyIngested,
     /// An earlier version (or an interrupted run) covered the first lines.
-    Resumed { after_line: u64 },
-    Failed { error: String },
+    Resumed {
+        after_line: u64,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 /// One input's outcome.
@@ -76,7 +84,11 @@ const MAX_LISTED_ISSUES: usize = 50;
 impl IngestReport {
     /// Whether nothing at all could be read: every input failed.
     pub fn nothing_read(&self) -> bool {
-        !self.files.is_empty() && self.files.iter().all(|f| matches!(f.status, FileStatus::Failed { .. }))
+        !self.files.is_empty()
+            && self
+                .files
+                .iter()
+                .all(|f| matches!(f.status, FileStatus::Failed { .. }))
     }
 }
 
@@ -84,10 +96,15 @@ impl IngestReport {
 /// entries skipped), `-` as standard input.
 pub fn expand_paths(paths: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<io::Result<_>>()?;
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<io::Result<_>>()?;
         entries.sort();
         for p in entries {
-            if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')) {
+            if p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'))
+            {
                 continue;
             }
             if p.is_dir() {
@@ -133,7 +150,11 @@ pub fn fingerprint(path: &Path) -> io::Result<SourceFingerprint> {
         whole.update(&buf[..n]);
         size += n as u64;
     }
-    Ok(SourceFingerprint { hash: *whole.finalize().as_bytes(), head: *head.finalize().as_bytes(), size })
+    Ok(SourceFingerprint {
+        hash: *whole.finalize().as_bytes(),
+        head: *head.finalize().as_bytes(),
+        size,
+    })
 }
 
 fn prefix_hash(path: &Path, len: u64) -> io::Result<[u8; 32]> {
@@ -151,26 +172,54 @@ pub fn ingest(
     progress: &dyn Progress,
 ) -> Result<IngestReport> {
     let started = Instant::now();
-    let indicators = IndicatorIndex::new(store.indicators()?.into_iter().map(|s| s.indicator).collect());
+    let indicators = IndicatorIndex::new(
+        store
+            .indicators()?
+            .into_iter()
+            .map(|s| s.indicator)
+            .collect(),
+    );
     let advisories = AdvisoryIndex::new(store.advisories()?);
     let addresses: HashMap<String, String> = store.addresses(tenant)?.into_iter().collect();
-    let files = expand_paths(paths).map_err(|e| EngineError::Input { path: display(paths), message: e.to_string() })?;
+    let files = expand_paths(paths).map_err(|e| EngineError::Input {
+        path: display(paths),
+        message: e.to_string(),
+    })?;
     let mut report = IngestReport::default();
-    let mut ctx = Context { indicators: &indicators, advisories: &advisories, addresses };
+    let mut ctx = Context {
+        indicators: &indicators,
+        advisories: &advisories,
+        addresses,
+    };
     // Standard input is spooled to a file first so it is fingerprinted and
     // deduplicated like any other input.
     let mut spool = None;
     for path in &files {
         let (real, name) = if path.as_os_str() == "-" {
-            let mut tmp = tempfile::NamedTempFile::new().map_err(|e| EngineError::Input { path: "-".into(), message: e.to_string() })?;
-            io::copy(&mut io::stdin().lock(), &mut tmp).map_err(|e| EngineError::Input { path: "-".into(), message: e.to_string() })?;
+            let mut tmp = tempfile::NamedTempFile::new().map_err(|e| EngineError::Input {
+                path: "-".into(),
+                message: e.to_string(),
+            })?;
+            io::copy(&mut io::stdin().lock(), &mut tmp).map_err(|e| EngineError::Input {
+                path: "-".into(),
+                message: e.to_string(),
+            })?;
             let p = tmp.path().to_owned();
             spool = Some(tmp);
             (p, "<stdin>".to_owned())
         } else {
             (path.clone(), path.display().to_string())
         };
-        let file_report = ingest_file(store, tenant, &real, &name, options, &mut ctx, progress, &mut report)?;
+        let file_report = ingest_file(
+            store,
+            tenant,
+            &real,
+            &name,
+            options,
+            &mut ctx,
+            progress,
+            &mut report,
+        )?;
         report.events += file_report.events;
         report.inventory_records += file_report.inventory_records;
         report.skipped_records += file_report.skipped_records;
@@ -191,7 +240,11 @@ pub fn ingest(
 }
 
 fn display(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Intel and address book for one ingest run.
@@ -238,8 +291,14 @@ fn ingest_file(
         Some(s) => skip_lines = s.lines,
         None => {
             // A few candidates at most: each costs a read of its length.
-            for earlier in store.sources_with_head(tenant, &fp.head, fp.size)?.into_iter().take(8) {
-                if prefix_hash(path, earlier.fingerprint.size).ok() == Some(earlier.fingerprint.hash) {
+            for earlier in store
+                .sources_with_head(tenant, &fp.head, fp.size)?
+                .into_iter()
+                .take(8)
+            {
+                if prefix_hash(path, earlier.fingerprint.size).ok()
+                    == Some(earlier.fingerprint.hash)
+                {
                     skip_lines = earlier.lines;
                     break;
                 }
@@ -247,7 +306,9 @@ fn ingest_file(
         }
     }
     if skip_lines > 0 {
-        file_report.status = FileStatus::Resumed { after_line: skip_lines };
+        file_report.status = FileStatus::Resumed {
+            after_line: skip_lines,
+        };
     }
     let mut input = match Input::open(path) {
         Ok(i) => i,
@@ -263,7 +324,12 @@ fn ingest_file(
         store,
         tenant,
         ctx,
-        source: SourceUpdate { fingerprint: fp.clone(), name: input_name.clone(), lines: skip_lines, complete: false },
+        source: SourceUpdate {
+            fingerprint: fp.clone(),
+            name: input_name.clone(),
+            lines: skip_lines,
+            complete: false,
+        },
         skip_lines,
         batch: Batch::default(),
         pending: Pending::default(),
@@ -293,7 +359,11 @@ fn ingest_file(
     progress.finish();
     file_report.format = format.map(|f| f.to_string());
     if format.is_none() && file_report.events == 0 && file_report.inventory_records == 0 {
-        let error = report.issues.last().cloned().unwrap_or_else(|| "unreadable".into());
+        let error = report
+            .issues
+            .last()
+            .cloned()
+            .unwrap_or_else(|| "unreadable".into());
         file_report.status = FileStatus::Failed { error };
     }
     Ok(file_report)
@@ -339,8 +409,16 @@ impl BatchSink<'_, '_> {
         if let Some(host) = self.ctx.addresses.get(&event.host) {
             event.host = host.clone();
         }
-        let platform = event.logsource.product.as_deref().and_then(Platform::from_os_name);
-        let slot = self.pending.endpoints.entry(event.host.clone()).or_insert((platform, event.time));
+        let platform = event
+            .logsource
+            .product
+            .as_deref()
+            .and_then(Platform::from_os_name);
+        let slot = self
+            .pending
+            .endpoints
+            .entry(event.host.clone())
+            .or_insert((platform, event.time));
         slot.0 = slot.0.or(platform);
         slot.1 = slot.1.max(event.time);
 
@@ -349,14 +427,18 @@ impl BatchSink<'_, '_> {
         let day = event.time.day();
         for obs in &self.observables {
             let key = (obs.clone(), event.host.clone(), day);
-            let s = self.pending.sightings.entry(key).or_insert_with(|| SightingDelta {
-                observable: obs.clone(),
-                endpoint: event.host.clone(),
-                first: event.time,
-                last: event.time,
-                count: 0,
-                event: index,
-            });
+            let s = self
+                .pending
+                .sightings
+                .entry(key)
+                .or_insert_with(|| SightingDelta {
+                    observable: obs.clone(),
+                    endpoint: event.host.clone(),
+                    first: event.time,
+                    last: event.time,
+                    count: 0,
+                    event: index,
+                });
             s.count += 1;
             if event.time < s.first {
                 s.first = event.time;
@@ -365,7 +447,9 @@ impl BatchSink<'_, '_> {
             s.last = s.last.max(event.time);
         }
         if !self.ctx.indicators.is_empty() {
-            self.ctx.indicators.match_event(&self.observables, event.time, &mut self.matches);
+            self.ctx
+                .indicators
+                .match_event(&self.observables, event.time, &mut self.matches);
             for m in &self.matches {
                 let obs = &self.observables[m.observable];
                 let key = (m.indicator, obs.clone(), event.host.clone(), day);
@@ -413,7 +497,10 @@ impl BatchSink<'_, '_> {
             }
         };
         if event.logsource.service.as_deref() == Some("dhcp")
-            && let (Some(ip), Some(host)) = (event.fields.get_str("assigned_addr"), event.fields.get_str("host_name"))
+            && let (Some(ip), Some(host)) = (
+                event.fields.get_str("assigned_addr"),
+                event.fields.get_str("host_name"),
+            )
         {
             learn(ip, host, event.time);
         }
@@ -434,7 +521,11 @@ impl BatchSink<'_, '_> {
             | turncoat_core::InventoryChange::Removed(i)
             | turncoat_core::InventoryChange::Snapshot(i) => i.iter().find_map(|i| i.platform),
         };
-        let slot = self.pending.endpoints.entry(record.host.clone()).or_insert((platform, record.time));
+        let slot = self
+            .pending
+            .endpoints
+            .entry(record.host.clone())
+            .or_insert((platform, record.time));
         slot.0 = slot.0.or(platform);
         self.batch.inventory.push(record);
         self.file_report.inventory_records += 1;
@@ -447,8 +538,16 @@ impl BatchSink<'_, '_> {
         let mut batch = std::mem::take(&mut self.batch);
         let pending = std::mem::take(&mut self.pending);
         batch.sightings = pending.sightings.into_values().collect();
-        batch.findings = pending.findings.into_values().map(|(f, i)| (f, Some(i))).collect();
-        batch.endpoints = pending.endpoints.into_iter().map(|(h, (p, t))| (h, p, t)).collect();
+        batch.findings = pending
+            .findings
+            .into_values()
+            .map(|(f, i)| (f, Some(i)))
+            .collect();
+        batch.endpoints = pending
+            .endpoints
+            .into_iter()
+            .map(|(h, (p, t))| (h, p, t))
+            .collect();
         batch.source = Some(self.source.clone());
         let advisories = self.ctx.advisories;
         let mut hook = exposure_hook(advisories);

@@ -68,7 +68,10 @@ pub fn import_intel(
     format: Option<IntelFormat>,
     progress: &dyn Progress,
 ) -> Result<IntelReport> {
-    let files = expand_paths(paths).map_err(|e| EngineError::Input { path: format!("{paths:?}"), message: e.to_string() })?;
+    let files = expand_paths(paths).map_err(|e| EngineError::Input {
+        path: format!("{paths:?}"),
+        message: e.to_string(),
+    })?;
     let mut report = IntelReport::default();
     let mut all = Intel::default();
     for path in &files {
@@ -84,7 +87,9 @@ pub fn import_intel(
         };
         let result = Input::open(path)
             .map_err(|e| format!("{name}: {e}"))
-            .and_then(|mut input| read_intel(&mut input, format, &Limits::default()).map_err(|e| e.to_string()));
+            .and_then(|mut input| {
+                read_intel(&mut input, format, &Limits::default()).map_err(|e| e.to_string())
+            });
         match result {
             Ok((fmt, mut intel)) => {
                 file_report.format = Some(fmt.to_string());
@@ -103,7 +108,11 @@ pub fn import_intel(
         report.files.push(file_report);
     }
     report.rejected = all.rejected.iter().map(ToString::to_string).collect();
-    report.unsupported = all.indicators.iter().filter(|i| i.kind == IndicatorKind::Unsupported).count();
+    report.unsupported = all
+        .indicators
+        .iter()
+        .filter(|i| i.kind == IndicatorKind::Unsupported)
+        .count();
 
     let upsert = store.upsert_indicators(&all.indicators, ACTOR)?;
     report.indicators_new = upsert.inserted.len();
@@ -114,10 +123,23 @@ pub fn import_intel(
     // Retro-hunt only what is new or changed: re-importing the same intel
     // does no work and raises nothing.
     let started = Instant::now();
-    let changed_ids: Vec<i64> = upsert.inserted.iter().chain(&upsert.changed).copied().collect();
-    let indicators: Vec<_> = store.indicators_by_id(&changed_ids)?.into_iter().map(|s| s.indicator).collect();
+    let changed_ids: Vec<i64> = upsert
+        .inserted
+        .iter()
+        .chain(&upsert.changed)
+        .copied()
+        .collect();
+    let indicators: Vec<_> = store
+        .indicators_by_id(&changed_ids)?
+        .into_iter()
+        .map(|s| s.indicator)
+        .collect();
     let advisories = AdvisoryIndex::new(
-        store.advisories()?.into_iter().filter(|a| report.advisories_changed.contains(&a.id)).collect(),
+        store
+            .advisories()?
+            .into_iter()
+            .filter(|a| report.advisories_changed.contains(&a.id))
+            .collect(),
     );
     let tenants = store.tenants()?;
     if !indicators.is_empty() || !advisories.is_empty() {

@@ -17,10 +17,17 @@ use crate::Result;
 use crate::exposure::ledger_findings;
 
 /// Matches `indicators` against everything `tenant` has seen.
-pub fn hunt_indicators(store: &mut dyn Store, tenant: &Tenant, indicators: &[Indicator]) -> Result<FindingsOutcome> {
+pub fn hunt_indicators(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    indicators: &[Indicator],
+) -> Result<FindingsOutcome> {
     let index = IndicatorIndex::new(indicators.to_vec());
-    let kinds: BTreeSet<ObservableKind> =
-        indicators.iter().filter(|i| i.is_matchable()).filter_map(|i| i.kind.observable_kind()).collect();
+    let kinds: BTreeSet<ObservableKind> = indicators
+        .iter()
+        .filter(|i| i.is_matchable())
+        .filter_map(|i| i.kind.observable_kind())
+        .collect();
     if kinds.is_empty() {
         return Ok(FindingsOutcome::default());
     }
@@ -28,7 +35,10 @@ pub fn hunt_indicators(store: &mut dyn Store, tenant: &Tenant, indicators: &[Ind
     // observable id → indicators matching it
     let mut hits: HashMap<i64, Vec<usize>> = HashMap::new();
     store.scan_observables(tenant, &kinds, &mut |id, kind, value| {
-        let obs = turncoat_core::Observable { kind, value: value.to_owned() };
+        let obs = turncoat_core::Observable {
+            kind,
+            value: value.to_owned(),
+        };
         index.lookup(&obs, |i| hits.entry(id).or_default().push(i));
     })?;
     if hits.is_empty() {
@@ -73,9 +83,16 @@ pub fn hunt_indicators(store: &mut dyn Store, tenant: &Tenant, indicators: &[Ind
 }
 
 /// Matches advisories against `tenant`'s whole software ledger.
-pub fn hunt_advisories(store: &mut dyn Store, tenant: &Tenant, advisories: &AdvisoryIndex) -> Result<FindingsOutcome> {
-    let names: Vec<String> =
-        advisories.advisories().iter().flat_map(|a| a.affected.iter().flat_map(|f| f.normalized_names())).collect();
+pub fn hunt_advisories(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    advisories: &AdvisoryIndex,
+) -> Result<FindingsOutcome> {
+    let names: Vec<String> = advisories
+        .advisories()
+        .iter()
+        .flat_map(|a| a.affected.iter().flat_map(|f| f.normalized_names()))
+        .collect();
     if names.is_empty() {
         return Ok(FindingsOutcome::default());
     }

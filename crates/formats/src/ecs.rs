@@ -15,15 +15,22 @@ use crate::logsource::{self, SYSMON_PROVIDER};
 use crate::{ReadIssue, ReadOptions, Record, Sink};
 
 /// Reads ECS NDJSON.
-pub fn read(input: &mut Input, options: &ReadOptions, sink: &mut dyn Sink) -> Result<(), ReadIssue> {
+pub fn read(
+    input: &mut Input,
+    options: &ReadOptions,
+    sink: &mut dyn Sink,
+) -> Result<(), ReadIssue> {
     let name = input.name().to_owned();
     let mut flat = Vec::with_capacity(64);
-    for_each_record(input, &options.limits, sink, |bytes, location, sink| {
-        match parse_event(bytes, options.host.as_deref(), &mut flat) {
+    for_each_record(
+        input,
+        &options.limits,
+        sink,
+        |bytes, location, sink| match parse_event(bytes, options.host.as_deref(), &mut flat) {
             Ok(event) => sink.record(Record::Event(event), location),
             Err(message) => sink.skipped(ReadIssue::new(&name, location, message)),
-        }
-    })
+        },
+    )
 }
 
 /// Parses one ECS document. `flat` is scratch space reused across calls.
@@ -76,7 +83,11 @@ fn map_event(flat: &mut Vec<(String, Value)>, default_host: Option<&str>) -> Res
         // Special cases first: fields that decide the event's identity.
         match key.as_str() {
             "@timestamp" => {
-                time = value.as_str().map(Time::parse).transpose().map_err(|e| e.to_string())?;
+                time = value
+                    .as_str()
+                    .map(Time::parse)
+                    .transpose()
+                    .map_err(|e| e.to_string())?;
                 continue;
             }
             "host.name" => host_name = value.as_str().map(str::to_owned),
@@ -146,7 +157,10 @@ fn map_event(flat: &mut Vec<(String, Value)>, default_host: Option<&str>) -> Res
         &hashes.file
     };
     if !hash_source.is_empty() && fields.get("Hashes").is_none() {
-        let joined: Vec<String> = hash_source.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let joined: Vec<String> = hash_source
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         fields.push("Hashes", joined.join(","));
     }
 
@@ -167,14 +181,23 @@ fn map_event(flat: &mut Vec<(String, Value)>, default_host: Option<&str>) -> Res
         .or_else(|| default_host.map(str::to_owned))
         .ok_or("no host.name: the event names no endpoint")?;
     let time = time.ok_or("no @timestamp")?;
-    Ok(Event { time, host, logsource, fields })
+    Ok(Event {
+        time,
+        host,
+        logsource,
+        fields,
+    })
 }
 
 /// Collects `process.hash.*`, `dll.hash.*` and `file.hash.*` for the
 /// `Hashes` field; the ECS fields themselves are kept as they are.
 fn gather_hash(key: &str, value: &Value, hashes: &mut Hashes) {
-    let Some((parent, algo)) = key.rsplit_once(".hash.") else { return };
-    let (Some(label), Some(v)) = (hash_label(algo), value.as_str()) else { return };
+    let Some((parent, algo)) = key.rsplit_once(".hash.") else {
+        return;
+    };
+    let (Some(label), Some(v)) = (hash_label(algo), value.as_str()) else {
+        return;
+    };
     let v = v.to_ascii_uppercase();
     match parent {
         "process" => hashes.process.push((label, v)),
@@ -287,14 +310,31 @@ mod tests {
         assert_eq!(e.host, "WS-01");
         assert_eq!(e.logsource.product.as_deref(), Some("windows"));
         assert_eq!(e.logsource.category.as_deref(), Some("process_creation"));
-        assert_eq!(e.fields.get_str("Image"), Some("C:\\Program Files\\3CXDesktopApp\\3CXDesktopApp.exe"));
-        assert_eq!(e.fields.get_str("ParentImage"), Some("C:\\Windows\\explorer.exe"));
-        assert_eq!(e.fields.get_str("CommandLine"), Some("3CXDesktopApp.exe --update"));
+        assert_eq!(
+            e.fields.get_str("Image"),
+            Some("C:\\Program Files\\3CXDesktopApp\\3CXDesktopApp.exe")
+        );
+        assert_eq!(
+            e.fields.get_str("ParentImage"),
+            Some("C:\\Windows\\explorer.exe")
+        );
+        assert_eq!(
+            e.fields.get_str("CommandLine"),
+            Some("3CXDesktopApp.exe --update")
+        );
         assert_eq!(e.fields.get("ProcessId"), Some(&Value::Int(42)));
         assert_eq!(e.fields.get_str("Hashes"), Some("SHA256=AA,MD5=BB"));
         assert_eq!(e.fields.get_str("User"), Some("CORP\\bob"));
-        assert_eq!(e.fields.get_str("process.executable"), None, "mapped fields are renamed, not copied");
-        assert_eq!(e.fields.get_str("process.hash.sha256"), Some("aa"), "unmapped fields keep their ECS name");
+        assert_eq!(
+            e.fields.get_str("process.executable"),
+            None,
+            "mapped fields are renamed, not copied"
+        );
+        assert_eq!(
+            e.fields.get_str("process.hash.sha256"),
+            Some("aa"),
+            "unmapped fields keep their ECS name"
+        );
     }
 
     #[test]
@@ -305,7 +345,10 @@ mod tests {
         );
         assert_eq!(dns.logsource.category.as_deref(), Some("dns_query"));
         assert_eq!(dns.fields.get_str("QueryName"), Some("akamaicontainer.com"));
-        assert_eq!(dns.fields.get("QueryResults"), Some(&Value::List(vec!["1.2.3.4".into()])));
+        assert_eq!(
+            dns.fields.get("QueryResults"),
+            Some(&Value::List(vec!["1.2.3.4".into()]))
+        );
 
         let lib = one(
             r#"{"@timestamp":"2023-03-22T10:00:00Z","host":{"name":"h"},"event":{"category":["library"]},
@@ -313,13 +356,20 @@ mod tests {
         );
         assert_eq!(lib.logsource.category.as_deref(), Some("image_load"));
         assert_eq!(lib.fields.get_str("ImageLoaded"), Some("C:\\ffmpeg.dll"));
-        assert_eq!(lib.fields.get_str("Hashes"), Some("SHA256=22"), "image loads carry the module's hashes");
+        assert_eq!(
+            lib.fields.get_str("Hashes"),
+            Some("SHA256=22"),
+            "image loads carry the module's hashes"
+        );
 
         let net = one(
             r#"{"@timestamp":"2023-03-22T10:00:00Z","host":{"name":"h"},"event":{"category":["network"]},
             "destination":{"ip":"203.0.113.5","port":443,"domain":"x.example"}}"#,
         );
-        assert_eq!(net.logsource.category.as_deref(), Some("network_connection"));
+        assert_eq!(
+            net.logsource.category.as_deref(),
+            Some("network_connection")
+        );
         assert_eq!(net.fields.get_str("DestinationIp"), Some("203.0.113.5"));
         assert_eq!(net.fields.get("DestinationPort"), Some(&Value::Int(443)));
 
@@ -335,7 +385,10 @@ mod tests {
             "url":{"full":"https://raw.githubusercontent.com/IconStorages/images/main/icon1.ico","domain":"raw.githubusercontent.com"}}"#,
         );
         assert_eq!(web.logsource.category.as_deref(), Some("proxy"));
-        assert_eq!(web.fields.get_str("cs-host"), Some("raw.githubusercontent.com"));
+        assert_eq!(
+            web.fields.get_str("cs-host"),
+            Some("raw.githubusercontent.com")
+        );
     }
 
     #[test]
@@ -360,7 +413,14 @@ mod tests {
         assert_eq!(sink.records.len(), 1);
         assert_eq!(sink.skipped.len(), 2);
         assert_eq!(sink.skipped[0].location, Location::Line(2));
-        assert!(sink.skipped[1].message.contains("@timestamp"), "{}", sink.skipped[1]);
-        assert_eq!(sink.skipped[1].to_string().split(':').next(), Some("ecs.ndjson"));
+        assert!(
+            sink.skipped[1].message.contains("@timestamp"),
+            "{}",
+            sink.skipped[1]
+        );
+        assert_eq!(
+            sink.skipped[1].to_string().split(':').next(),
+            Some("ecs.ndjson")
+        );
     }
 }

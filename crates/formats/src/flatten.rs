@@ -14,11 +14,20 @@ use turncoat_core::Value;
 const MAX_DEPTH: usize = 32;
 
 /// Flattens the JSON object in `text` into `out` (cleared first).
-pub fn flatten_object(text: &[u8], out: &mut Vec<(String, Value)>) -> Result<(), serde_json::Error> {
+pub fn flatten_object(
+    text: &[u8],
+    out: &mut Vec<(String, Value)>,
+) -> Result<(), serde_json::Error> {
     out.clear();
     let mut de = serde_json::Deserializer::from_slice(text);
     let mut prefix = String::new();
-    Flatten { prefix: &mut prefix, out, depth: 0, in_list: false }.deserialize(&mut de)?;
+    Flatten {
+        prefix: &mut prefix,
+        out,
+        depth: 0,
+        in_list: false,
+    }
+    .deserialize(&mut de)?;
     de.end()
 }
 
@@ -74,7 +83,11 @@ impl<'de> Visitor<'de> for Flatten<'_> {
         Ok(())
     }
     fn visit_u64<E>(mut self, u: u64) -> Result<(), E> {
-        self.leaf(i64::try_from(u).map(Value::Int).unwrap_or(Value::Float(u as f64)));
+        self.leaf(
+            i64::try_from(u)
+                .map(Value::Int)
+                .unwrap_or(Value::Float(u as f64)),
+        );
         Ok(())
     }
     fn visit_f64<E>(mut self, x: f64) -> Result<(), E> {
@@ -98,10 +111,16 @@ impl<'de> Visitor<'de> for Flatten<'_> {
         }
         // An empty list still records that the field exists.
         if !self.in_list && !self.out.iter().any(|(k, _)| k == self.prefix.as_str()) {
-            self.out.push((self.prefix.clone(), Value::List(Vec::new())));
+            self.out
+                .push((self.prefix.clone(), Value::List(Vec::new())));
         }
         while seq
-            .next_element_seed(Flatten { prefix: self.prefix, out: self.out, depth: self.depth + 1, in_list: true })?
+            .next_element_seed(Flatten {
+                prefix: self.prefix,
+                out: self.out,
+                depth: self.depth + 1,
+                in_list: true,
+            })?
             .is_some()
         {}
         Ok(())
@@ -120,7 +139,10 @@ impl<'de> Visitor<'de> for Flatten<'_> {
         // A list of objects was pre-registered as an empty list under the
         // parent's name: drop it, the leaves carry the data.
         if self.in_list
-            && let Some(i) = self.out.iter().position(|(k, v)| k == self.prefix.as_str() && *v == Value::List(Vec::new()))
+            && let Some(i) = self
+                .out
+                .iter()
+                .position(|(k, v)| k == self.prefix.as_str() && *v == Value::List(Vec::new()))
         {
             self.out.remove(i);
         }
@@ -176,12 +198,20 @@ mod tests {
 
     #[test]
     fn lists_of_objects_gather_leaves() {
-        let f = flat(r#"{"dns":{"answers":[{"data":"1.2.3.4","type":"A"},{"data":"5.6.7.8","type":"A"}]}}"#);
+        let f = flat(
+            r#"{"dns":{"answers":[{"data":"1.2.3.4","type":"A"},{"data":"5.6.7.8","type":"A"}]}}"#,
+        );
         assert_eq!(
             f,
             vec![
-                ("dns.answers.data".into(), Value::List(vec!["1.2.3.4".into(), "5.6.7.8".into()])),
-                ("dns.answers.type".into(), Value::List(vec!["A".into(), "A".into()])),
+                (
+                    "dns.answers.data".into(),
+                    Value::List(vec!["1.2.3.4".into(), "5.6.7.8".into()])
+                ),
+                (
+                    "dns.answers.type".into(),
+                    Value::List(vec!["A".into(), "A".into()])
+                ),
             ]
         );
     }
@@ -194,6 +224,9 @@ mod tests {
         assert!(matches!(&f[0].1, Value::Str(s) if s.starts_with('{')));
         let mut out = Vec::new();
         assert!(flatten_object(b"{\"a\":1} trailing", &mut out).is_err());
-        assert!(flatten_object(b"[1,2]", &mut out).is_ok(), "non-objects flatten under the empty name");
+        assert!(
+            flatten_object(b"[1,2]", &mut out).is_ok(),
+            "non-objects flatten under the empty name"
+        );
     }
 }

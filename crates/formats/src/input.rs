@@ -18,7 +18,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_record_bytes: 1 << 20, max_document_bytes: 256 << 20 }
+        Limits {
+            max_record_bytes: 1 << 20,
+            max_document_bytes: 256 << 20,
+        }
     }
 }
 
@@ -52,16 +55,26 @@ impl Input {
         let mut buffered = BufReader::with_capacity(256 * 1024, reader);
         let gzip = buffered.fill_buf()?.starts_with(&GZIP_MAGIC);
         let reader = if gzip {
-            BufReader::with_capacity(256 * 1024, Box::new(flate2::bufread::MultiGzDecoder::new(buffered)) as Box<dyn Read + Send>)
+            BufReader::with_capacity(
+                256 * 1024,
+                Box::new(flate2::bufread::MultiGzDecoder::new(buffered)) as Box<dyn Read + Send>,
+            )
         } else {
             BufReader::with_capacity(256 * 1024, Box::new(buffered) as Box<dyn Read + Send>)
         };
-        Ok(Input { name: name.to_owned(), path: None, reader, line: 0, gzip })
+        Ok(Input {
+            name: name.to_owned(),
+            path: None,
+            reader,
+            line: 0,
+            gzip,
+        })
     }
 
     /// An in-memory input: for tests and fuzzing.
     pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Input {
-        Input::from_reader(name, Box::new(io::Cursor::new(bytes))).expect("reading memory cannot fail")
+        Input::from_reader(name, Box::new(io::Cursor::new(bytes)))
+            .expect("reading memory cannot fail")
     }
 
     pub fn name(&self) -> &str {
@@ -181,7 +194,10 @@ fn memchr_newline(s: &[u8]) -> Option<usize> {
 
 /// 1-based line number of byte `offset` in `text`.
 pub fn line_of_offset(text: &[u8], offset: usize) -> u64 {
-    1 + text[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() as u64
+    1 + text[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count() as u64
 }
 
 #[cfg(test)]

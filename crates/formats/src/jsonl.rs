@@ -19,12 +19,20 @@ pub(crate) fn for_each_record(
     let mut first = true;
     loop {
         match input.next_line(&mut line, limits.max_record_bytes) {
-            Err(e) => return Err(input.issue(Location::Line(input.line() + 1), format!("read failed: {e}"))),
+            Err(e) => {
+                return Err(input.issue(
+                    Location::Line(input.line() + 1),
+                    format!("read failed: {e}"),
+                ));
+            }
             Ok(Line::Eof) => return Ok(()),
             Ok(Line::TooLong(n)) => {
                 sink.skipped(input.issue(
                     Location::Line(input.line()),
-                    format!("record of {n} bytes is over the {} byte limit", limits.max_record_bytes),
+                    format!(
+                        "record of {n} bytes is over the {} byte limit",
+                        limits.max_record_bytes
+                    ),
                 ));
                 first = false;
                 continue;
@@ -44,7 +52,8 @@ pub(crate) fn for_each_record(
                     let start_line = input.line();
                     let mut doc = std::mem::take(&mut line);
                     doc.push(b'\n');
-                    let rest = input.read_document(limits.max_document_bytes.saturating_sub(doc.len()))?;
+                    let rest =
+                        input.read_document(limits.max_document_bytes.saturating_sub(doc.len()))?;
                     doc.extend_from_slice(&rest);
                     return document(input.name(), &doc, start_line, sink, each);
                 }
@@ -68,11 +77,19 @@ fn document(
         match serde_json::from_slice::<Vec<&RawValue>>(doc) {
             Ok(items) => {
                 for raw in items {
-                    each(raw.get().as_bytes(), Location::Line(line_at(offset_of(raw))), sink);
+                    each(
+                        raw.get().as_bytes(),
+                        Location::Line(line_at(offset_of(raw))),
+                        sink,
+                    );
                 }
                 Ok(())
             }
-            Err(e) => Err(ReadIssue::new(name, Location::Line(start_line - 1 + e.line() as u64), e.to_string())),
+            Err(e) => Err(ReadIssue::new(
+                name,
+                Location::Line(start_line - 1 + e.line() as u64),
+                e.to_string(),
+            )),
         }
     } else {
         let mut stream = serde_json::Deserializer::from_slice(doc).into_iter::<&RawValue>();
@@ -80,7 +97,11 @@ fn document(
             let offset = stream.byte_offset();
             match stream.next() {
                 None => return Ok(()),
-                Some(Ok(raw)) => each(raw.get().as_bytes(), Location::Line(line_at(offset_of(raw))), sink),
+                Some(Ok(raw)) => each(
+                    raw.get().as_bytes(),
+                    Location::Line(line_at(offset_of(raw))),
+                    sink,
+                ),
                 Some(Err(e)) => {
                     // A broken document cannot be resynchronised: keep what
                     // came before, report where it broke.
@@ -123,13 +144,19 @@ mod tests {
         assert_eq!(got.len(), 3, "every non-empty line reaches the callback");
         assert_eq!(got[1], ("not json".to_owned(), Location::Line(2)));
         assert_eq!(got[2].1, Location::Line(4));
-        assert!(bad.is_empty(), "bad lines are the record callback's to report");
+        assert!(
+            bad.is_empty(),
+            "bad lines are the record callback's to report"
+        );
     }
 
     #[test]
     fn pretty_documents_and_arrays() {
         let (got, _) = values("{\n  \"a\": 1\n}\n{\n  \"a\": 2\n}\n");
-        assert_eq!(got.iter().map(|g| g.1).collect::<Vec<_>>(), vec![Location::Line(1), Location::Line(4)]);
+        assert_eq!(
+            got.iter().map(|g| g.1).collect::<Vec<_>>(),
+            vec![Location::Line(1), Location::Line(4)]
+        );
         let (got, _) = values("[\n {\"a\":1},\n {\"a\":2}\n]");
         assert_eq!(got.len(), 2);
         assert_eq!(got[1].1, Location::Line(3));

@@ -14,9 +14,9 @@ pub mod ecs;
 #[cfg(feature = "evtx")]
 pub mod evtx;
 mod flatten;
-mod jsonl;
 pub mod input;
 pub mod intel;
+mod jsonl;
 pub mod logsource;
 pub mod osquery;
 pub mod sbom;
@@ -71,7 +71,11 @@ pub struct ReadIssue {
 
 impl ReadIssue {
     pub fn new(file: &str, location: Location, message: impl Into<String>) -> ReadIssue {
-        ReadIssue { file: file.to_owned(), location, message: message.into() }
+        ReadIssue {
+            file: file.to_owned(),
+            location,
+            message: message.into(),
+        }
     }
 }
 
@@ -249,7 +253,10 @@ pub fn read_telemetry(
         Format::Evtx => evtx::read(input, options, sink)?,
         #[cfg(not(feature = "evtx"))]
         Format::Evtx => {
-            return Err(input.issue(Location::Unknown, "this build of turncoat reads no .evtx files"));
+            return Err(input.issue(
+                Location::Unknown,
+                "this build of turncoat reads no .evtx files",
+            ));
         }
         Format::Zeek => zeek::read(input, options, sink)?,
         Format::Osquery => osquery::read(input, options, sink)?,
@@ -266,13 +273,34 @@ mod tests {
     #[test]
     fn sniffs_by_content() {
         assert_eq!(Format::sniff(b"ElfFile\0rest"), Some(Format::Evtx));
-        assert_eq!(Format::sniff(b"#separator \\x09\n#fields\tts"), Some(Format::Zeek));
-        assert_eq!(Format::sniff(b"{\"ts\":1.0,\"uid\":\"C1\",\"id.orig_h\":\"10.0.0.1\"}"), Some(Format::Zeek));
-        assert_eq!(Format::sniff(b"{\"@timestamp\":\"2023-01-01T00:00:00Z\"}"), Some(Format::Ecs));
-        assert_eq!(Format::sniff(b"{\n \"Event\": {\n \"System\": {}}}"), Some(Format::WineventJson));
-        assert_eq!(Format::sniff(b"{\"name\":\"programs\",\"hostIdentifier\":\"h\"}"), Some(Format::Osquery));
-        assert_eq!(Format::sniff(b"{\"bomFormat\":\"CycloneDX\"}"), Some(Format::CycloneDx));
-        assert_eq!(Format::sniff(b"{\"spdxVersion\":\"SPDX-2.3\"}"), Some(Format::Spdx));
+        assert_eq!(
+            Format::sniff(b"#separator \\x09\n#fields\tts"),
+            Some(Format::Zeek)
+        );
+        assert_eq!(
+            Format::sniff(b"{\"ts\":1.0,\"uid\":\"C1\",\"id.orig_h\":\"10.0.0.1\"}"),
+            Some(Format::Zeek)
+        );
+        assert_eq!(
+            Format::sniff(b"{\"@timestamp\":\"2023-01-01T00:00:00Z\"}"),
+            Some(Format::Ecs)
+        );
+        assert_eq!(
+            Format::sniff(b"{\n \"Event\": {\n \"System\": {}}}"),
+            Some(Format::WineventJson)
+        );
+        assert_eq!(
+            Format::sniff(b"{\"name\":\"programs\",\"hostIdentifier\":\"h\"}"),
+            Some(Format::Osquery)
+        );
+        assert_eq!(
+            Format::sniff(b"{\"bomFormat\":\"CycloneDX\"}"),
+            Some(Format::CycloneDx)
+        );
+        assert_eq!(
+            Format::sniff(b"{\"spdxVersion\":\"SPDX-2.3\"}"),
+            Some(Format::Spdx)
+        );
         assert_eq!(Format::sniff(b"hello"), None);
     }
 }

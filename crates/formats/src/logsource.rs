@@ -59,7 +59,9 @@ pub fn windows_service(channel: &str) -> Option<&'static str> {
         "microsoft-windows-codeintegrity/operational" => "codeintegrity-operational",
         "microsoft-windows-applocker/exe and dll" => "applocker",
         "microsoft-windows-windows firewall with advanced security/firewall" => "firewall-as",
-        "microsoft-windows-terminalservices-localsessionmanager/operational" => "terminalservices-localsessionmanager",
+        "microsoft-windows-terminalservices-localsessionmanager/operational" => {
+            "terminalservices-localsessionmanager"
+        }
         "microsoft-windows-ntlm/operational" => "ntlm",
         "microsoft-windows-smbclient/security" => "smbclient-security",
         "microsoft-windows-appxdeployment-server/operational" => "appxdeployment-server",
@@ -86,7 +88,11 @@ pub fn windows(provider: Option<&str>, channel: Option<&str>, event_id: Option<i
         (false, Some(400), Some("powershell-classic")) => Some("ps_classic_start"),
         _ => None,
     };
-    Logsource::new(Some("windows"), category, if is_sysmon { Some("sysmon") } else { service })
+    Logsource::new(
+        Some("windows"),
+        category,
+        if is_sysmon { Some("sysmon") } else { service },
+    )
 }
 
 /// Sigma's names for Security 4688's fields, as the SigmaHQ conventions map
@@ -109,10 +115,18 @@ mod tests {
 
     #[test]
     fn routes_windows_events() {
-        let l = windows(Some(SYSMON_PROVIDER), Some("Microsoft-Windows-Sysmon/Operational"), Some(22));
+        let l = windows(
+            Some(SYSMON_PROVIDER),
+            Some("Microsoft-Windows-Sysmon/Operational"),
+            Some(22),
+        );
         assert_eq!(l.category.as_deref(), Some("dns_query"));
         assert_eq!(l.service.as_deref(), Some("sysmon"));
-        let l = windows(Some("Microsoft-Windows-Security-Auditing"), Some("Security"), Some(4688));
+        let l = windows(
+            Some("Microsoft-Windows-Security-Auditing"),
+            Some("Security"),
+            Some(4688),
+        );
         assert_eq!(l.category.as_deref(), Some("process_creation"));
         assert_eq!(l.service.as_deref(), Some("security"));
         let l = windows(None, Some("System"), Some(7045));

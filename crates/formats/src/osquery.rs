@@ -12,8 +12,16 @@ use crate::{ReadIssue, ReadOptions, Record, Sink};
 /// The inventory tables turncoat reads, with the platform and version
 /// ordering each implies.
 const TABLES: [(&str, Option<Platform>, Ecosystem); 8] = [
-    ("chocolatey_packages", Some(Platform::Windows), Ecosystem::Generic),
-    ("homebrew_packages", Some(Platform::Macos), Ecosystem::Generic),
+    (
+        "chocolatey_packages",
+        Some(Platform::Windows),
+        Ecosystem::Generic,
+    ),
+    (
+        "homebrew_packages",
+        Some(Platform::Macos),
+        Ecosystem::Generic,
+    ),
     ("python_packages", None, Ecosystem::Pypi),
     ("npm_packages", None, Ecosystem::Npm),
     ("deb_packages", Some(Platform::Linux), Ecosystem::Debian),
@@ -23,10 +31,15 @@ const TABLES: [(&str, Option<Platform>, Ecosystem); 8] = [
 ];
 
 /// Reads osquery results.
-pub fn read(input: &mut Input, options: &ReadOptions, sink: &mut dyn Sink) -> Result<(), ReadIssue> {
+pub fn read(
+    input: &mut Input,
+    options: &ReadOptions,
+    sink: &mut dyn Sink,
+) -> Result<(), ReadIssue> {
     let name = input.name().to_owned();
     for_each_record(input, &options.limits, sink, |bytes, location, sink| {
-        let parsed = serde_json::from_slice::<Json>(bytes).map_err(|e| format!("invalid JSON: {e}"));
+        let parsed =
+            serde_json::from_slice::<Json>(bytes).map_err(|e| format!("invalid JSON: {e}"));
         match parsed.and_then(|doc| parse_result(&doc, options.host.as_deref())) {
             Ok(records) => {
                 for r in records {
@@ -39,24 +52,38 @@ pub fn read(input: &mut Input, options: &ReadOptions, sink: &mut dyn Sink) -> Re
 }
 
 /// One osquery result line: zero or more inventory records.
-pub fn parse_result(doc: &Json, default_host: Option<&str>) -> Result<Vec<InventoryRecord>, String> {
+pub fn parse_result(
+    doc: &Json,
+    default_host: Option<&str>,
+) -> Result<Vec<InventoryRecord>, String> {
     let obj = doc.as_object().ok_or("not a JSON object")?;
     let query = obj.get("name").and_then(Json::as_str).unwrap_or("");
     let host = obj
         .get("hostIdentifier")
         .and_then(Json::as_str)
-        .or_else(|| obj.get("decorations").and_then(|d| d.get("hostname")).and_then(Json::as_str))
+        .or_else(|| {
+            obj.get("decorations")
+                .and_then(|d| d.get("hostname"))
+                .and_then(Json::as_str)
+        })
         .or(default_host)
         .ok_or("no hostIdentifier")?
         .to_owned();
     let time = result_time(obj)?;
     let mut out = Vec::new();
-    let mut push = |rows: &[&Map<String, Json>], make: fn(Vec<InventoryItem>) -> InventoryChange| -> Result<(), String> {
+    let mut push = |rows: &[&Map<String, Json>],
+                    make: fn(Vec<InventoryItem>) -> InventoryChange|
+     -> Result<(), String> {
         let table = table_of(query, rows.first().copied()).ok_or_else(|| {
             format!("query {query:?} is not one of the inventory tables (programs, apps, deb_packages, ...)")
         })?;
         let items = rows.iter().filter_map(|r| item(table, r)).collect();
-        out.push(InventoryRecord { host: host.clone(), time, source: table.0.to_owned(), change: make(items) });
+        out.push(InventoryRecord {
+            host: host.clone(),
+            time,
+            source: table.0.to_owned(),
+            change: make(items),
+        });
         Ok(())
     };
     if let Some(rows) = obj.get("snapshot").and_then(Json::as_array) {
@@ -65,7 +92,12 @@ pub fn parse_result(doc: &Json, default_host: Option<&str>) -> Result<Vec<Invent
             // An empty snapshot says everything is gone, but only a table
             // named by the query can say which source that is.
             let table = table_of(query, None).ok_or("empty snapshot from an unnamed table")?;
-            out.push(InventoryRecord { host, time, source: table.0.to_owned(), change: InventoryChange::Snapshot(vec![]) });
+            out.push(InventoryRecord {
+                host,
+                time,
+                source: table.0.to_owned(),
+                change: InventoryChange::Snapshot(vec![]),
+            });
             return Ok(out);
         }
         push(&rows, InventoryChange::Snapshot)?;
@@ -74,7 +106,13 @@ pub fn parse_result(doc: &Json, default_host: Option<&str>) -> Result<Vec<Invent
             ("removed", InventoryChange::Removed as fn(_) -> _),
             ("added", InventoryChange::Added as fn(_) -> _),
         ] {
-            let rows: Vec<_> = diff.get(key).and_then(Json::as_array).into_iter().flatten().filter_map(Json::as_object).collect();
+            let rows: Vec<_> = diff
+                .get(key)
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Json::as_object)
+                .collect();
             if !rows.is_empty() {
                 push(&rows, make)?;
             }
@@ -84,7 +122,11 @@ pub fn parse_result(doc: &Json, default_host: Option<&str>) -> Result<Vec<Invent
             Some("added") => InventoryChange::Added,
             Some("removed") => InventoryChange::Removed,
             Some("snapshot") => InventoryChange::Snapshot,
-            other => return Err(format!("unknown action {other:?} (added, removed or snapshot)")),
+            other => {
+                return Err(format!(
+                    "unknown action {other:?} (added, removed or snapshot)"
+                ));
+            }
         };
         push(&[columns], make)?;
     } else {
@@ -108,9 +150,17 @@ fn result_time(obj: &Map<String, Json>) -> Result<Time, String> {
         // "Wed Mar 22 10:00:00 2023 UTC"
         let parts: Vec<&str> = t.split_whitespace().collect();
         if parts.len() >= 5 {
-            let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+            let months = [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+            ];
             if let Some(m) = months.iter().position(|m| *m == parts[1]) {
-                let text = format!("{}-{:02}-{:02} {}", parts[4], m + 1, parts[2].parse::<u32>().unwrap_or(0), parts[3]);
+                let text = format!(
+                    "{}-{:02}-{:02} {}",
+                    parts[4],
+                    m + 1,
+                    parts[2].parse::<u32>().unwrap_or(0),
+                    parts[3]
+                );
                 if let Ok(t) = Time::parse(&text) {
                     return Ok(t);
                 }
@@ -126,14 +176,19 @@ type Table = (&'static str, Option<Platform>, Ecosystem);
 /// ends in `programs`), else by the columns the row has.
 fn table_of(query: &str, row: Option<&Map<String, Json>>) -> Option<Table> {
     let q = query.to_ascii_lowercase();
-    if let Some(t) = TABLES.iter().find(|(name, _, _)| q == *name || q.ends_with(&format!("_{name}")) || q.ends_with(&format!("/{name}"))) {
+    if let Some(t) = TABLES.iter().find(|(name, _, _)| {
+        q == *name || q.ends_with(&format!("_{name}")) || q.ends_with(&format!("/{name}"))
+    }) {
         return Some(*t);
     }
     let row = row?;
     let has = |k: &str| row.contains_key(k);
     let name = if has("bundle_identifier") || has("bundle_short_version") {
         "apps"
-    } else if has("identifying_number") || has("install_location") || has("publisher") && !has("arch") {
+    } else if has("identifying_number")
+        || has("install_location")
+        || has("publisher") && !has("arch")
+    {
         "programs"
     } else if has("release") && has("arch") {
         "rpm_packages"
@@ -150,7 +205,12 @@ fn table_of(query: &str, row: Option<&Map<String, Json>>) -> Option<Table> {
 fn item(table: Table, row: &Map<String, Json>) -> Option<InventoryItem> {
     let s = |k: &str| row.get(k).and_then(Json::as_str).filter(|v| !v.is_empty());
     let (name_key, version) = match table.0 {
-        "apps" => ("name", s("bundle_short_version").or(s("bundle_version")).map(str::to_owned)),
+        "apps" => (
+            "name",
+            s("bundle_short_version")
+                .or(s("bundle_version"))
+                .map(str::to_owned),
+        ),
         "rpm_packages" => {
             let v = s("version")?;
             let mut full = String::new();
@@ -170,7 +230,10 @@ fn item(table: Table, row: &Map<String, Json>) -> Option<InventoryItem> {
     Some(InventoryItem {
         name: s(name_key)?.to_owned(),
         version: version.unwrap_or_default(),
-        vendor: s("publisher").or(s("vendor")).or(s("author")).map(str::to_owned),
+        vendor: s("publisher")
+            .or(s("vendor"))
+            .or(s("author"))
+            .map(str::to_owned),
         platform: table.1,
         ecosystem: table.2,
     })
@@ -203,7 +266,9 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(&recs[1].change, InventoryChange::Removed(i) if i[0].platform == Some(Platform::Macos)));
+        assert!(
+            matches!(&recs[1].change, InventoryChange::Removed(i) if i[0].platform == Some(Platform::Macos))
+        );
     }
 
     #[test]
@@ -215,7 +280,9 @@ mod tests {
         .unwrap();
         let r = parse_result(&snap, None).unwrap();
         assert_eq!(r[0].source, "deb_packages");
-        assert!(matches!(&r[0].change, InventoryChange::Snapshot(i) if i[0].ecosystem == Ecosystem::Debian));
+        assert!(
+            matches!(&r[0].change, InventoryChange::Snapshot(i) if i[0].ecosystem == Ecosystem::Debian)
+        );
 
         let batch: Json = serde_json::from_str(
             r#"{"name":"rpm_packages","hostIdentifier":"srv","unixTime":1,

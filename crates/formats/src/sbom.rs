@@ -12,10 +12,17 @@ use crate::{Location, ReadIssue, ReadOptions, Record, Sink};
 const MAX_NESTING: usize = 16;
 
 /// Reads a CycloneDX JSON document.
-pub fn read_cyclonedx(input: &mut Input, options: &ReadOptions, sink: &mut dyn Sink) -> Result<(), ReadIssue> {
+pub fn read_cyclonedx(
+    input: &mut Input,
+    options: &ReadOptions,
+    sink: &mut dyn Sink,
+) -> Result<(), ReadIssue> {
     let doc = read_json(input, options)?;
     if doc.get("bomFormat").and_then(Json::as_str) != Some("CycloneDX") {
-        return Err(input.issue(Location::Unknown, "not a CycloneDX document (no \"bomFormat\": \"CycloneDX\")"));
+        return Err(input.issue(
+            Location::Unknown,
+            "not a CycloneDX document (no \"bomFormat\": \"CycloneDX\")",
+        ));
     }
     let meta = doc.get("metadata");
     let subject = meta
@@ -32,7 +39,12 @@ pub fn read_cyclonedx(input: &mut Input, options: &ReadOptions, sink: &mut dyn S
     finish(input, options, sink, subject, time, items, skipped)
 }
 
-fn cyclonedx_components(list: &[Json], depth: usize, items: &mut Vec<InventoryItem>, skipped: &mut usize) {
+fn cyclonedx_components(
+    list: &[Json],
+    depth: usize,
+    items: &mut Vec<InventoryItem>,
+    skipped: &mut usize,
+) {
     if depth > MAX_NESTING {
         *skipped += list.len();
         return;
@@ -52,17 +64,32 @@ fn cyclonedx_components(list: &[Json], depth: usize, items: &mut Vec<InventoryIt
 }
 
 /// Reads an SPDX JSON document.
-pub fn read_spdx(input: &mut Input, options: &ReadOptions, sink: &mut dyn Sink) -> Result<(), ReadIssue> {
+pub fn read_spdx(
+    input: &mut Input,
+    options: &ReadOptions,
+    sink: &mut dyn Sink,
+) -> Result<(), ReadIssue> {
     let doc = read_json(input, options)?;
     let version = doc.get("spdxVersion").and_then(Json::as_str).unwrap_or("");
     if !version.starts_with("SPDX-2.") {
-        return Err(input.issue(Location::Unknown, format!("not an SPDX 2.x JSON document (spdxVersion {version:?})")));
+        return Err(input.issue(
+            Location::Unknown,
+            format!("not an SPDX 2.x JSON document (spdxVersion {version:?})"),
+        ));
     }
     let subject = doc.get("name").and_then(Json::as_str).map(str::to_owned);
-    let time = doc.get("creationInfo").and_then(|c| c.get("created")).and_then(Json::as_str);
+    let time = doc
+        .get("creationInfo")
+        .and_then(|c| c.get("created"))
+        .and_then(Json::as_str);
     let mut items = Vec::new();
     let mut skipped = 0usize;
-    for p in doc.get("packages").and_then(Json::as_array).into_iter().flatten() {
+    for p in doc
+        .get("packages")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
         let purl = p
             .get("externalRefs")
             .and_then(Json::as_array)
@@ -84,7 +111,10 @@ pub fn read_spdx(input: &mut Input, options: &ReadOptions, sink: &mut dyn Sink) 
 fn read_json(input: &mut Input, options: &ReadOptions) -> Result<Json, ReadIssue> {
     let bytes = input.read_document(options.limits.max_document_bytes)?;
     serde_json::from_slice(&bytes).map_err(|e| {
-        input.issue(Location::Line(e.line() as u64), format!("invalid JSON: {e}"))
+        input.issue(
+            Location::Line(e.line() as u64),
+            format!("invalid JSON: {e}"),
+        )
     })
 }
 
@@ -98,20 +128,32 @@ fn finish(
     skipped: usize,
 ) -> Result<(), ReadIssue> {
     if skipped > 0 {
-        sink.skipped(input.issue(Location::Unknown, format!("{skipped} components without a name or version were skipped")));
+        sink.skipped(input.issue(
+            Location::Unknown,
+            format!("{skipped} components without a name or version were skipped"),
+        ));
     }
-    let host = options
-        .host
-        .clone()
-        .or(subject.clone())
-        .ok_or_else(|| input.issue(Location::Unknown, "the SBOM names no subject; give the endpoint with --endpoint"))?;
+    let host = options.host.clone().or(subject.clone()).ok_or_else(|| {
+        input.issue(
+            Location::Unknown,
+            "the SBOM names no subject; give the endpoint with --endpoint",
+        )
+    })?;
     let time = match time {
         Some(t) => Time::parse(t).map_err(|e| input.issue(Location::Unknown, e.to_string()))?,
         None => Time::now(),
     };
-    let source = format!("sbom:{}", subject.unwrap_or_else(|| input.stem().to_owned()));
+    let source = format!(
+        "sbom:{}",
+        subject.unwrap_or_else(|| input.stem().to_owned())
+    );
     sink.record(
-        Record::Inventory(InventoryRecord { host, time, source, change: InventoryChange::Snapshot(items) }),
+        Record::Inventory(InventoryRecord {
+            host,
+            time,
+            source,
+            change: InventoryChange::Snapshot(items),
+        }),
         Location::Unknown,
     );
     Ok(())
@@ -119,17 +161,36 @@ fn finish(
 
 /// A component from its name and version, with the ecosystem and the
 /// ecosystem's own package name taken from its package URL when present.
-fn component(name: Option<&str>, group: Option<&str>, version: Option<&str>, purl: Option<&str>) -> Option<InventoryItem> {
+fn component(
+    name: Option<&str>,
+    group: Option<&str>,
+    version: Option<&str>,
+    purl: Option<&str>,
+) -> Option<InventoryItem> {
     let parsed = purl.and_then(Purl::parse);
-    let version = version.or(parsed.as_ref().and_then(|p| p.version.as_deref()))?.to_owned();
+    let version = version
+        .or(parsed.as_ref().and_then(|p| p.version.as_deref()))?
+        .to_owned();
     let (name, ecosystem) = match &parsed {
         Some(p) => (p.package_name(), p.ecosystem()),
         None => {
             let n = name?;
-            (match group { Some(g) if !g.is_empty() => format!("{g}:{n}"), _ => n.to_owned() }, Ecosystem::Generic)
+            (
+                match group {
+                    Some(g) if !g.is_empty() => format!("{g}:{n}"),
+                    _ => n.to_owned(),
+                },
+                Ecosystem::Generic,
+            )
         }
     };
-    (!name.is_empty()).then_some(InventoryItem { name, version, vendor: None, platform: None, ecosystem })
+    (!name.is_empty()).then_some(InventoryItem {
+        name,
+        version,
+        vendor: None,
+        platform: None,
+        ecosystem,
+    })
 }
 
 /// The parts of a package URL (`pkg:type/namespace/name@version`) that
@@ -194,7 +255,9 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%'
-            && let Some(b) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+            && let Some(b) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
         {
             out.push(b);
             i += 3;
@@ -214,10 +277,18 @@ mod tests {
     #[test]
     fn purls() {
         let p = Purl::parse("pkg:npm/%40angular/core@12.0.0").unwrap();
-        assert_eq!((p.package_name(), p.version.as_deref(), p.ecosystem()), ("@angular/core".into(), Some("12.0.0"), Ecosystem::Npm));
+        assert_eq!(
+            (p.package_name(), p.version.as_deref(), p.ecosystem()),
+            ("@angular/core".into(), Some("12.0.0"), Ecosystem::Npm)
+        );
         let p = Purl::parse("pkg:maven/org.apache/commons-lang3@3.9?type=jar").unwrap();
         assert_eq!(p.package_name(), "org.apache:commons-lang3");
-        assert_eq!(Purl::parse("pkg:cargo/rustdecimal@1.0").unwrap().ecosystem(), Ecosystem::Crates);
+        assert_eq!(
+            Purl::parse("pkg:cargo/rustdecimal@1.0")
+                .unwrap()
+                .ecosystem(),
+            Ecosystem::Crates
+        );
         assert!(Purl::parse("npm/x").is_none());
         assert!(Purl::parse("pkg:npm/").is_none());
     }
@@ -251,6 +322,8 @@ mod tests {
         let mut sink = Collect::default();
         read_spdx(&mut input, &ReadOptions::default(), &mut sink).unwrap();
         let r = sink.inventory().next().unwrap();
-        assert!(matches!(&r.change, InventoryChange::Snapshot(i) if i[0].name == "github.com/x/hello" && i[0].ecosystem == Ecosystem::Go));
+        assert!(
+            matches!(&r.change, InventoryChange::Snapshot(i) if i[0].name == "github.com/x/hello" && i[0].ecosystem == Ecosystem::Go)
+        );
     }
 }

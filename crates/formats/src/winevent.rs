@@ -16,10 +16,15 @@ use crate::{ReadIssue, ReadOptions, Record, Sink};
 
 /// Reads Windows event JSON: one event per line, pretty-printed events one
 /// after the other, or an array.
-pub fn read_json(input: &mut Input, options: &ReadOptions, sink: &mut dyn Sink) -> Result<(), ReadIssue> {
+pub fn read_json(
+    input: &mut Input,
+    options: &ReadOptions,
+    sink: &mut dyn Sink,
+) -> Result<(), ReadIssue> {
     let name = input.name().to_owned();
     for_each_record(input, &options.limits, sink, |bytes, location, sink| {
-        let parsed = serde_json::from_slice::<Json>(bytes).map_err(|e| format!("invalid JSON: {e}"));
+        let parsed =
+            serde_json::from_slice::<Json>(bytes).map_err(|e| format!("invalid JSON: {e}"));
         match parsed.and_then(|doc| map_event(&doc, options.host.as_deref())) {
             Ok(event) => sink.record(Record::Event(event), location),
             Err(message) => sink.skipped(ReadIssue::new(&name, location, message)),
@@ -30,7 +35,10 @@ pub fn read_json(input: &mut Input, options: &ReadOptions, sink: &mut dyn Sink) 
 /// Maps one `{"Event": …}` document.
 pub fn map_event(doc: &Json, default_host: Option<&str>) -> Result<Event, String> {
     let event = doc.get("Event").ok_or("no \"Event\" object")?;
-    let system = event.get("System").and_then(Json::as_object).ok_or("no \"Event.System\" object")?;
+    let system = event
+        .get("System")
+        .and_then(Json::as_object)
+        .ok_or("no \"Event.System\" object")?;
     let provider = system
         .get("Provider")
         .and_then(|p| attr(p, "Name"))
@@ -60,7 +68,12 @@ pub fn map_event(doc: &Json, default_host: Option<&str>) -> Result<Event, String
         fields.push("Provider_Name", p.as_str());
     }
     fields.push("Computer", host.as_str());
-    for (key, name) in [("EventRecordID", "EventRecordID"), ("Level", "Level"), ("Task", "Task"), ("Keywords", "Keywords")] {
+    for (key, name) in [
+        ("EventRecordID", "EventRecordID"),
+        ("Level", "Level"),
+        ("Task", "Task"),
+        ("Keywords", "Keywords"),
+    ] {
         if let Some(v) = system.get(key) {
             fields.push(name, scalar(v));
         }
@@ -86,7 +99,12 @@ pub fn map_event(doc: &Json, default_host: Option<&str>) -> Result<Event, String
     if event_id == Some(4688) && logsource.service.as_deref() == Some("security") {
         rename_4688(&mut fields);
     }
-    Ok(Event { time, host, logsource, fields })
+    Ok(Event {
+        time,
+        host,
+        logsource,
+        fields,
+    })
 }
 
 /// EventData as a map of names to values, or as `Data: [{"#attributes":
@@ -104,12 +122,21 @@ fn data_fields(map: &Map<String, Json>, fields: &mut Fields) {
             let mut unnamed = Vec::new();
             for item in items {
                 match attr(item, "Name") {
-                    Some(name) => fields.push(name, item.get("#text").map(scalar).unwrap_or(Value::Null)),
+                    Some(name) => {
+                        fields.push(name, item.get("#text").map(scalar).unwrap_or(Value::Null))
+                    }
                     None => unnamed.push(scalar(item)),
                 }
             }
             if !unnamed.is_empty() {
-                fields.push("Data", if unnamed.len() == 1 { unnamed.remove(0) } else { Value::List(unnamed) });
+                fields.push(
+                    "Data",
+                    if unnamed.len() == 1 {
+                        unnamed.remove(0)
+                    } else {
+                        Value::List(unnamed)
+                    },
+                );
             }
             continue;
         }

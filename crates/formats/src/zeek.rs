@@ -15,7 +15,11 @@ use crate::jsonl::{for_each_record, trim_ascii};
 use crate::{Location, ReadIssue, ReadOptions, Record, Sink};
 
 /// Reads a Zeek log, TSV or JSON by content.
-pub fn read(input: &mut Input, options: &ReadOptions, sink: &mut dyn Sink) -> Result<(), ReadIssue> {
+pub fn read(
+    input: &mut Input,
+    options: &ReadOptions,
+    sink: &mut dyn Sink,
+) -> Result<(), ReadIssue> {
     let stem_path = path_from_stem(input.stem());
     let head = input.peek()?;
     let head = trim_ascii(&head[..head.len().min(4096)]);
@@ -28,7 +32,9 @@ pub fn read(input: &mut Input, options: &ReadOptions, sink: &mut dyn Sink) -> Re
 
 /// Zeek log paths whose names may carry a suffix in file names
 /// (`conn_top.log`, `dns_json.log`).
-const KNOWN_PATHS: [&str; 12] = ["conn", "dns", "http", "ssl", "x509", "files", "dhcp", "weird", "notice", "smtp", "ssh", "ftp"];
+const KNOWN_PATHS: [&str; 12] = [
+    "conn", "dns", "http", "ssl", "x509", "files", "dhcp", "weird", "notice", "smtp", "ssh", "ftp",
+];
 
 /// The log path a file name implies: `open_conn.log` → `conn`,
 /// `conn_top.log` → `conn`, `known_hosts.log` → `known_hosts`.
@@ -38,7 +44,14 @@ fn path_from_stem(stem: &str) -> Option<String> {
         return None;
     }
     let prefix = s.split('_').next().unwrap_or(s);
-    Some(if KNOWN_PATHS.contains(&prefix) { prefix } else { s }.to_owned())
+    Some(
+        if KNOWN_PATHS.contains(&prefix) {
+            prefix
+        } else {
+            s
+        }
+        .to_owned(),
+    )
 }
 
 /// The log path implied by the fields present, when the file says nothing.
@@ -57,7 +70,12 @@ fn path_from_fields(fields: &Fields) -> &'static str {
     }
 }
 
-fn finish(mut fields: Fields, path: String, time: Time, options: &ReadOptions) -> Result<Event, String> {
+fn finish(
+    mut fields: Fields,
+    path: String,
+    time: Time,
+    options: &ReadOptions,
+) -> Result<Event, String> {
     let host = fields
         .get_str("id.orig_h")
         .or_else(|| fields.get_str("assigned_addr"))
@@ -67,7 +85,12 @@ fn finish(mut fields: Fields, path: String, time: Time, options: &ReadOptions) -
         .or_else(|| options.host.clone())
         .unwrap_or_else(|| "zeek-sensor".to_owned());
     fields.set("_path", path.as_str());
-    Ok(Event { time, host, logsource: Logsource::new(Some("zeek"), None, Some(&path)), fields })
+    Ok(Event {
+        time,
+        host,
+        logsource: Logsource::new(Some("zeek"), None, Some(&path)),
+        fields,
+    })
 }
 
 fn read_json(
@@ -95,7 +118,9 @@ fn read_json(
             fields.set("ts", Value::Float(time.as_secs_f64()));
             let path = match fields.remove("_path") {
                 Some(Value::Str(p)) => p,
-                _ => stem_path.clone().unwrap_or_else(|| path_from_fields(&fields).to_owned()),
+                _ => stem_path
+                    .clone()
+                    .unwrap_or_else(|| path_from_fields(&fields).to_owned()),
             };
             finish(fields, path, time, options)
         })();
@@ -125,8 +150,25 @@ fn known_type(ty: &str) -> bool {
     let base = ty.split('[').next().unwrap_or(ty);
     matches!(
         base,
-        "bool" | "count" | "int" | "double" | "time" | "interval" | "string" | "pattern" | "port" | "addr"
-            | "subnet" | "enum" | "set" | "vector" | "table" | "record" | "func" | "file" | "opaque"
+        "bool"
+            | "count"
+            | "int"
+            | "double"
+            | "time"
+            | "interval"
+            | "string"
+            | "pattern"
+            | "port"
+            | "addr"
+            | "subnet"
+            | "enum"
+            | "set"
+            | "vector"
+            | "table"
+            | "record"
+            | "func"
+            | "file"
+            | "opaque"
     )
 }
 
@@ -151,7 +193,9 @@ fn unescape(s: &str) -> String {
     let mut rest = s;
     while let Some(i) = rest.find("\\x") {
         out.push_str(&rest[..i]);
-        let hex = rest.get(i + 2..i + 4).and_then(|h| u8::from_str_radix(h, 16).ok());
+        let hex = rest
+            .get(i + 2..i + 4)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
         match hex {
             Some(b) => {
                 out.push(b as char);
@@ -180,11 +224,19 @@ fn read_tsv(
         let line = match input.next_line(&mut buf, max) {
             Ok(Line::Eof) => return Ok(()),
             Ok(Line::TooLong(n)) => {
-                sink.skipped(input.issue(Location::Line(input.line()), format!("line of {n} bytes is over the {max} byte limit")));
+                sink.skipped(input.issue(
+                    Location::Line(input.line()),
+                    format!("line of {n} bytes is over the {max} byte limit"),
+                ));
                 continue;
             }
             Ok(Line::Text) => String::from_utf8_lossy(&buf),
-            Err(e) => return Err(input.issue(Location::Line(input.line() + 1), format!("read failed: {e}"))),
+            Err(e) => {
+                return Err(input.issue(
+                    Location::Line(input.line() + 1),
+                    format!("read failed: {e}"),
+                ));
+            }
         };
         let location = Location::Line(input.line());
         if line.is_empty() {
@@ -202,8 +254,18 @@ fn read_tsv(
                 "unset_field" => header.unset = value.to_owned(),
                 "path" => header.path = Some(value.to_owned()),
                 "open" => header.opened = open_time(value.trim()),
-                "fields" => header.fields = value.split(header.separator as char).map(str::to_owned).collect(),
-                "types" => header.types = value.split(header.separator as char).map(str::to_owned).collect(),
+                "fields" => {
+                    header.fields = value
+                        .split(header.separator as char)
+                        .map(str::to_owned)
+                        .collect()
+                }
+                "types" => {
+                    header.types = value
+                        .split(header.separator as char)
+                        .map(str::to_owned)
+                        .collect()
+                }
                 _ => {}
             }
             continue;
@@ -219,7 +281,12 @@ fn read_tsv(
     }
 }
 
-fn tsv_record(line: &str, header: &TsvHeader, stem_path: &Option<String>, options: &ReadOptions) -> Result<Event, String> {
+fn tsv_record(
+    line: &str,
+    header: &TsvHeader,
+    stem_path: &Option<String>,
+    options: &ReadOptions,
+) -> Result<Event, String> {
     let values: Vec<&str> = line.split(header.separator as char).collect();
     // A header may declare a field of no Zeek type that the data lines do
     // not carry (a broken script): such lines are read without it.
@@ -255,7 +322,9 @@ fn tsv_record(line: &str, header: &TsvHeader, stem_path: &Option<String>, option
         }
         fields.push(name.as_str(), value);
     }
-    let time = time.or(header.opened).ok_or("no readable ts and no #open time")?;
+    let time = time
+        .or(header.opened)
+        .ok_or("no readable ts and no #open time")?;
     let path = header
         .path
         .clone()
@@ -308,7 +377,10 @@ fn open_time(s: &str) -> Option<Time> {
 }
 
 fn tsv_value(raw: &str, ty: &str, header: &TsvHeader) -> Option<Value> {
-    if let Some(inner) = ty.strip_prefix("set[").or_else(|| ty.strip_prefix("vector[")) {
+    if let Some(inner) = ty
+        .strip_prefix("set[")
+        .or_else(|| ty.strip_prefix("vector["))
+    {
         let inner = inner.trim_end_matches(']');
         if raw == header.empty {
             return Some(Value::List(Vec::new()));
@@ -324,7 +396,9 @@ fn tsv_value(raw: &str, ty: &str, header: &TsvHeader) -> Option<Value> {
     }
     Some(match ty {
         "count" | "int" | "port" => raw.parse::<i64>().map(Value::Int).ok()?,
-        "double" | "interval" | "time" => Value::Float(raw.parse::<f64>().ok().filter(|x| x.is_finite())?),
+        "double" | "interval" | "time" => {
+            Value::Float(raw.parse::<f64>().ok().filter(|x| x.is_finite())?)
+        }
         "bool" => match raw {
             "T" => Value::Bool(true),
             "F" => Value::Bool(false),
@@ -354,7 +428,10 @@ mod tests {
         assert_eq!(sink.records.len(), 2);
         assert_eq!(sink.skipped.len(), 1);
         assert_eq!(sink.skipped[0].location, Location::Line(10));
-        assert_eq!(open_time("2023-01-05-18-51-06"), Time::parse("2023-01-05T18:51:06Z").ok());
+        assert_eq!(
+            open_time("2023-01-05-18-51-06"),
+            Time::parse("2023-01-05T18:51:06Z").ok()
+        );
         let e = sink.events().next().unwrap();
         assert_eq!(e.host, "10.0.0.5");
         assert_eq!(e.logsource.service.as_deref(), Some("conn"));
@@ -363,8 +440,15 @@ mod tests {
         assert_eq!(e.fields.get("local_orig"), Some(&Value::Bool(true)));
         assert_eq!(e.fields.get("tunnel_parents"), Some(&Value::List(vec![])));
         let second = sink.events().nth(1).unwrap();
-        assert_eq!(second.fields.get("service"), None, "unset fields are absent");
-        assert_eq!(second.fields.get("tunnel_parents"), Some(&Value::List(vec!["a".into(), "b".into()])));
+        assert_eq!(
+            second.fields.get("service"),
+            None,
+            "unset fields are absent"
+        );
+        assert_eq!(
+            second.fields.get("tunnel_parents"),
+            Some(&Value::List(vec!["a".into(), "b".into()]))
+        );
     }
 
     #[test]
@@ -378,7 +462,10 @@ mod tests {
         for e in sink.events() {
             assert_eq!(e.logsource.service.as_deref(), Some("dns"));
         }
-        assert_eq!(sink.events().next().unwrap().time, Time::parse("2018-01-31T18:12:06.5Z").unwrap());
+        assert_eq!(
+            sink.events().next().unwrap().time,
+            Time::parse("2018-01-31T18:12:06.5Z").unwrap()
+        );
     }
 
     #[test]
@@ -397,7 +484,12 @@ mod tests {
         let mut input = Input::from_bytes("conn_top.log", line.as_bytes().to_vec());
         let mut sink = Collect::default();
         read(&mut input, &ReadOptions::default(), &mut sink).unwrap();
-        assert_eq!(sink.events().next().map(|e| e.host.as_str()), Some("10.55.182.100"), "{:?}", sink.skipped);
+        assert_eq!(
+            sink.events().next().map(|e| e.host.as_str()),
+            Some("10.55.182.100"),
+            "{:?}",
+            sink.skipped
+        );
     }
 
     #[test]

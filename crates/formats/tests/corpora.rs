@@ -7,7 +7,9 @@ use turncoat_formats::intel::{IntelFormat, read_intel};
 use turncoat_formats::{Collect, Format, Input, Limits, ReadOptions, read_telemetry};
 
 fn shared(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(rel);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(rel);
     if p.exists() {
         Some(p)
     } else {
@@ -30,29 +32,49 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn threecx_csvs_import_with_zero_rejects() {
-    let Some(dir) = shared("intel/3cx") else { return };
-    for (rel, min) in [("sophos/sophos_3CX_IoCs_2023-03.csv", 29), ("volexity/iocs.csv", 33)] {
+    let Some(dir) = shared("intel/3cx") else {
+        return;
+    };
+    for (rel, min) in [
+        ("sophos/sophos_3CX_IoCs_2023-03.csv", 29),
+        ("volexity/iocs.csv", 33),
+    ] {
         let mut input = Input::open(&dir.join(rel)).unwrap();
         let (format, intel) = read_intel(&mut input, None, &Limits::default()).unwrap();
         assert_eq!(format, IntelFormat::Csv);
         assert!(intel.rejected.is_empty(), "{rel}: {:#?}", intel.rejected);
-        assert!(intel.indicators.len() >= min, "{rel}: only {} indicators", intel.indicators.len());
+        assert!(
+            intel.indicators.len() >= min,
+            "{rel}: only {} indicators",
+            intel.indicators.len()
+        );
     }
 }
 
 #[test]
 fn every_rita_zeek_log_parses() {
-    let Some(dir) = shared("zeek/rita/test_data") else { return };
+    let Some(dir) = shared("zeek/rita/test_data") else {
+        return;
+    };
     let mut all = Vec::new();
     files(&dir, &mut all);
     let mut total = 0;
     for path in all.iter().filter(|p| p.to_string_lossy().contains(".log")) {
         let mut input = Input::open(path).unwrap();
         let mut sink = Collect::default();
-        read_telemetry(&mut input, Some(Format::Zeek), &ReadOptions::default(), &mut sink)
-            .unwrap_or_else(|e| panic!("{e}"));
+        read_telemetry(
+            &mut input,
+            Some(Format::Zeek),
+            &ReadOptions::default(),
+            &mut sink,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         // RITA's `truncated` fixtures end in a cut-off line on purpose.
-        let allowed = if path.to_string_lossy().contains("truncated") { 1 } else { 0 };
+        let allowed = if path.to_string_lossy().contains("truncated") {
+            1
+        } else {
+            0
+        };
         assert!(
             sink.skipped.len() <= allowed,
             "{}: {} skipped, first: {:?}",
@@ -60,7 +82,11 @@ fn every_rita_zeek_log_parses() {
             sink.skipped.len(),
             sink.skipped.first()
         );
-        assert!(!sink.records.is_empty(), "{} gave no records", path.display());
+        assert!(
+            !sink.records.is_empty(),
+            "{} gave no records",
+            path.display()
+        );
         total += sink.records.len();
     }
     assert!(total > 10_000, "only {total} Zeek records");
@@ -72,12 +98,27 @@ fn every_sbom_example_parses() {
     let mut all = Vec::new();
     files(&dir, &mut all);
     let mut read = 0;
-    for path in all.iter().filter(|p| p.extension().is_some_and(|e| e == "json")) {
+    for path in all
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+    {
         let mut input = Input::open(path).unwrap();
         let mut sink = Collect::default();
-        let format = read_telemetry(&mut input, None, &ReadOptions { host: Some("sbom-host".into()), ..Default::default() }, &mut sink)
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(matches!(format, Format::CycloneDx | Format::Spdx), "{}: {format}", path.display());
+        let format = read_telemetry(
+            &mut input,
+            None,
+            &ReadOptions {
+                host: Some("sbom-host".into()),
+                ..Default::default()
+            },
+            &mut sink,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            matches!(format, Format::CycloneDx | Format::Spdx),
+            "{}: {format}",
+            path.display()
+        );
         assert_eq!(sink.inventory().count(), 1, "{}", path.display());
         read += 1;
     }
@@ -86,7 +127,9 @@ fn every_sbom_example_parses() {
 
 #[test]
 fn sigma_regression_events_parse_from_json_and_evtx() {
-    let Some(dir) = shared("sigma/regression_data") else { return };
+    let Some(dir) = shared("sigma/regression_data") else {
+        return;
+    };
     let mut all = Vec::new();
     files(&dir, &mut all);
     let (mut json, mut evtx) = (0, 0);
@@ -99,7 +142,12 @@ fn sigma_regression_events_parse_from_json_and_evtx() {
         let mut sink = Collect::default();
         let format = read_telemetry(&mut input, None, &ReadOptions::default(), &mut sink)
             .unwrap_or_else(|e| panic!("{e}"));
-        assert!(sink.skipped.is_empty(), "{}: {:?}", path.display(), sink.skipped.first());
+        assert!(
+            sink.skipped.is_empty(),
+            "{}: {:?}",
+            path.display(),
+            sink.skipped.first()
+        );
         assert!(!sink.records.is_empty(), "{}", path.display());
         match format {
             Format::WineventJson => json += 1,
@@ -112,7 +160,9 @@ fn sigma_regression_events_parse_from_json_and_evtx() {
 
 #[test]
 fn osv_record_reads() {
-    let Some(path) = shared("osv/MAL-2022-1.json") else { return };
+    let Some(path) = shared("osv/MAL-2022-1.json") else {
+        return;
+    };
     let mut input = Input::open(&path).unwrap();
     let (format, intel) = read_intel(&mut input, None, &Limits::default()).unwrap();
     assert_eq!(format, IntelFormat::Osv);

@@ -24,7 +24,10 @@ pub struct Archive {
 }
 
 fn err(path: &Path, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Archive { path: path.display().to_string(), message: e.to_string() }
+    StoreError::Archive {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
 }
 
 impl Archive {
@@ -34,7 +37,9 @@ impl Archive {
     }
 
     pub fn segment_path(&self, tenant_id: i64, hour: i64) -> PathBuf {
-        self.root.join(tenant_id.to_string()).join(format!("{hour}.zst"))
+        self.root
+            .join(tenant_id.to_string())
+            .join(format!("{hour}.zst"))
     }
 
     /// Compresses `events` into one frame.
@@ -54,7 +59,12 @@ impl Archive {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
         }
-        let mut f = OpenOptions::new().create(true).write(true).truncate(false).open(&path).map_err(|e| err(&path, e))?;
+        let mut f = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| err(&path, e))?;
         f.set_len(offset).map_err(|e| err(&path, e))?;
         f.seek(SeekFrom::Start(offset)).map_err(|e| err(&path, e))?;
         f.write_all(frame).map_err(|e| err(&path, e))?;
@@ -66,7 +76,10 @@ impl Archive {
         let path = self.segment_path(tenant_id, hour);
         match fs::metadata(&path) {
             Ok(m) if m.len() > len => {
-                let f = OpenOptions::new().write(true).open(&path).map_err(|e| err(&path, e))?;
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| err(&path, e))?;
                 f.set_len(len).map_err(|e| err(&path, e))
             }
             _ => Ok(()),
@@ -74,10 +87,19 @@ impl Archive {
     }
 
     /// Reads the events of the frame at `offset`.
-    pub fn read_frame(&self, tenant_id: i64, hour: i64, offset: u64, committed: u64) -> Result<Vec<Event>> {
+    pub fn read_frame(
+        &self,
+        tenant_id: i64,
+        hour: i64,
+        offset: u64,
+        committed: u64,
+    ) -> Result<Vec<Event>> {
         let path = self.segment_path(tenant_id, hour);
         if offset >= committed {
-            return Err(err(&path, format!("offset {offset} is past the committed length {committed}")));
+            return Err(err(
+                &path,
+                format!("offset {offset} is past the committed length {committed}"),
+            ));
         }
         let mut f = File::open(&path).map_err(|e| err(&path, e))?;
         f.seek(SeekFrom::Start(offset)).map_err(|e| err(&path, e))?;
@@ -96,10 +118,17 @@ impl Archive {
     }
 
     /// Reads every event of a segment up to its committed length.
-    pub fn read_segment(&self, tenant_id: i64, hour: i64, committed: u64, each: &mut dyn FnMut(Event)) -> Result<()> {
+    pub fn read_segment(
+        &self,
+        tenant_id: i64,
+        hour: i64,
+        committed: u64,
+        each: &mut dyn FnMut(Event),
+    ) -> Result<()> {
         let path = self.segment_path(tenant_id, hour);
         let f = File::open(&path).map_err(|e| err(&path, e))?;
-        let decoder = zstd::stream::read::Decoder::new(f.take(committed)).map_err(|e| err(&path, e))?;
+        let decoder =
+            zstd::stream::read::Decoder::new(f.take(committed)).map_err(|e| err(&path, e))?;
         for line in BufReader::new(decoder).lines() {
             let line = line.map_err(|e| err(&path, e))?;
             each(serde_json::from_str(&line).map_err(|e| err(&path, e))?);

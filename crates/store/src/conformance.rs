@@ -2,11 +2,15 @@
 //! each backend's tests with a fresh, empty store.
 
 use turncoat_core::{
-    AlertKind, AlertStatus, Ecosystem, Event, Evidence, Finding, Fields, Indicator, IndicatorKind, InventoryChange,
-    InventoryItem, InventoryRecord, Logsource, Observable, ObservableKind, Platform, Severity, TenantName, Time,
+    AlertKind, AlertStatus, Ecosystem, Event, Evidence, Fields, Finding, Indicator, IndicatorKind,
+    InventoryChange, InventoryItem, InventoryRecord, Logsource, Observable, ObservableKind,
+    Platform, Severity, TenantName, Time,
 };
 
-use crate::{AlertFilter, Batch, FindingMode, Scope, SightingDelta, SourceFingerprint, SourceUpdate, Store, StoreError};
+use crate::{
+    AlertFilter, Batch, FindingMode, Scope, SightingDelta, SourceFingerprint, SourceUpdate, Store,
+    StoreError,
+};
 
 fn tenant_name(s: &str) -> TenantName {
     TenantName::new(s).unwrap()
@@ -15,7 +19,12 @@ fn tenant_name(s: &str) -> TenantName {
 fn event(host: &str, t: i64, domain: &str) -> Event {
     let mut fields = Fields::new();
     fields.push("QueryName", domain);
-    Event { time: Time(t), host: host.into(), logsource: Logsource::new(Some("windows"), Some("dns_query"), None), fields }
+    Event {
+        time: Time(t),
+        host: host.into(),
+        logsource: Logsource::new(Some("windows"), Some("dns_query"), None),
+        fields,
+    }
 }
 
 fn finding(endpoint: &str, source: &str, key: &str, count: u64, t: i64) -> Finding {
@@ -30,20 +39,37 @@ fn finding(endpoint: &str, source: &str, key: &str, count: u64, t: i64) -> Findi
         first_seen: Time(t),
         last_seen: Time(t),
         count,
-        evidence: Evidence { observed: source.into(), time: Time(t), file: None, detail: None },
+        evidence: Evidence {
+            observed: source.into(),
+            time: Time(t),
+            file: None,
+            detail: None,
+        },
     }
 }
 
 fn fingerprint(n: u8) -> SourceFingerprint {
-    SourceFingerprint { hash: [n; 32], head: [n; 32], size: 100 }
+    SourceFingerprint {
+        hash: [n; 32],
+        head: [n; 32],
+        size: 100,
+    }
 }
 
 /// Tenants are unique and case-sensitive.
 pub fn tenants(store: &mut dyn Store) {
     store.add_tenant(&tenant_name("acme"), "test").unwrap();
     store.add_tenant(&tenant_name("Acme"), "test").unwrap();
-    assert!(matches!(store.add_tenant(&tenant_name("acme"), "test"), Err(StoreError::TenantExists(_))));
-    let names: Vec<String> = store.tenants().unwrap().into_iter().map(|t| t.name.to_string()).collect();
+    assert!(matches!(
+        store.add_tenant(&tenant_name("acme"), "test"),
+        Err(StoreError::TenantExists(_))
+    ));
+    let names: Vec<String> = store
+        .tenants()
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
     assert_eq!(names, vec!["Acme", "acme"]);
     assert!(store.tenant("ACME").unwrap().is_none());
 }
@@ -52,12 +78,30 @@ pub fn tenants(store: &mut dyn Store) {
 /// back; the same finding key twice is one finding.
 pub fn batches_and_findings(store: &mut dyn Store) {
     let t = store.add_tenant(&tenant_name("t1"), "test").unwrap();
-    let events = vec![event("ws1", 1_000_000, "evil.com"), event("ws1", 2_000_000, "evil.com")];
+    let events = vec![
+        event("ws1", 1_000_000, "evil.com"),
+        event("ws1", 2_000_000, "evil.com"),
+    ];
     let obs = Observable::new(ObservableKind::Domain, "evil.com").unwrap();
     let batch = Batch {
-        source: Some(SourceUpdate { fingerprint: fingerprint(1), name: "a.ndjson".into(), lines: 2, complete: true }),
-        sightings: vec![SightingDelta { observable: obs.clone(), endpoint: "ws1".into(), first: Time(1_000_000), last: Time(2_000_000), count: 2, event: 0 }],
-        findings: vec![(finding("ws1", "evil.com", "domain:evil.com@0", 2, 1_000_000), Some(0))],
+        source: Some(SourceUpdate {
+            fingerprint: fingerprint(1),
+            name: "a.ndjson".into(),
+            lines: 2,
+            complete: true,
+        }),
+        sightings: vec![SightingDelta {
+            observable: obs.clone(),
+            endpoint: "ws1".into(),
+            first: Time(1_000_000),
+            last: Time(2_000_000),
+            count: 2,
+            event: 0,
+        }],
+        findings: vec![(
+            finding("ws1", "evil.com", "domain:evil.com@0", 2, 1_000_000),
+            Some(0),
+        )],
         events,
         ..Default::default()
     };
@@ -68,7 +112,11 @@ pub fn batches_and_findings(store: &mut dyn Store) {
     assert_eq!(src.lines, 2);
 
     let mut seen = Vec::new();
-    store.scan_observables(&t, &[ObservableKind::Domain], &mut |id, _, v| seen.push((id, v.to_owned()))).unwrap();
+    store
+        .scan_observables(&t, &[ObservableKind::Domain], &mut |id, _, v| {
+            seen.push((id, v.to_owned()))
+        })
+        .unwrap();
     assert_eq!(seen.len(), 1);
     let sightings = store.sightings(&t, &[seen[0].0]).unwrap();
     assert_eq!(sightings[0].count, 2);
@@ -78,10 +126,19 @@ pub fn batches_and_findings(store: &mut dyn Store) {
 
     // A retro-hunt re-finding the same thing sets, never adds.
     let again = store
-        .record_findings(&t, &[(finding("ws1", "evil.com", "domain:evil.com@0", 2, 1_000_000), sightings[0].event)], FindingMode::Set)
+        .record_findings(
+            &t,
+            &[(
+                finding("ws1", "evil.com", "domain:evil.com@0", 2, 1_000_000),
+                sightings[0].event,
+            )],
+            FindingMode::Set,
+        )
         .unwrap();
     assert_eq!((again.new_alerts, again.updated_alerts), (0, 0));
-    let alerts = store.alerts(&Scope::tenant(&t), &AlertFilter::default()).unwrap();
+    let alerts = store
+        .alerts(&Scope::tenant(&t), &AlertFilter::default())
+        .unwrap();
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].count, 2);
     assert_eq!(alerts[0].status, AlertStatus::New);
@@ -98,7 +155,12 @@ pub fn ledger(store: &mut dyn Store) {
         platform: Some(Platform::Windows),
         ecosystem: Ecosystem::Generic,
     };
-    let rec = |t: i64, change| InventoryRecord { host: "ws1".into(), time: Time(t), source: "programs".into(), change };
+    let rec = |t: i64, change| InventoryRecord {
+        host: "ws1".into(),
+        time: Time(t),
+        source: "programs".into(),
+        change,
+    };
     let batch = Batch {
         inventory: vec![
             rec(10, InventoryChange::Added(vec![item("18.12.407")])),
@@ -115,8 +177,13 @@ pub fn ledger(store: &mut dyn Store) {
             Vec::new()
         })
         .unwrap();
-    let entries = store.ledger(&t, Some(&["3cx desktop app".to_owned()])).unwrap();
-    let got: Vec<(String, i64, Option<i64>)> = entries.iter().map(|e| (e.version.clone(), e.installed.0, e.removed.map(|r| r.0))).collect();
+    let entries = store
+        .ledger(&t, Some(&["3cx desktop app".to_owned()]))
+        .unwrap();
+    let got: Vec<(String, i64, Option<i64>)> = entries
+        .iter()
+        .map(|e| (e.version.clone(), e.installed.0, e.removed.map(|r| r.0)))
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -125,7 +192,10 @@ pub fn ledger(store: &mut dyn Store) {
             ("18.12.422".into(), 30, None),
         ]
     );
-    assert!(hooked.contains(&("18.12.416".into(), None)) && hooked.contains(&("18.12.416".into(), Some(Time(30)))));
+    assert!(
+        hooked.contains(&("18.12.416".into(), None))
+            && hooked.contains(&("18.12.416".into(), Some(Time(30))))
+    );
 }
 
 /// One tenant never sees another's alerts, events or ledger.
@@ -134,7 +204,10 @@ pub fn isolation(store: &mut dyn Store) {
     let b = store.add_tenant(&tenant_name("iso-b"), "test").unwrap();
     let batch = Batch {
         events: vec![event("secret-host", 5_000_000, "a-only.com")],
-        findings: vec![(finding("secret-host", "a-only.com", "k", 1, 5_000_000), Some(0))],
+        findings: vec![(
+            finding("secret-host", "a-only.com", "k", 1, 5_000_000),
+            Some(0),
+        )],
         sightings: vec![SightingDelta {
             observable: Observable::new(ObservableKind::Domain, "a-only.com").unwrap(),
             endpoint: "secret-host".into(),
@@ -146,27 +219,60 @@ pub fn isolation(store: &mut dyn Store) {
         ..Default::default()
     };
     store.commit_batch(&a, batch, &mut |_| Vec::new()).unwrap();
-    assert!(store.alerts(&Scope::tenant(&b), &AlertFilter::default()).unwrap().is_empty());
+    assert!(
+        store
+            .alerts(&Scope::tenant(&b), &AlertFilter::default())
+            .unwrap()
+            .is_empty()
+    );
     let mut ids = Vec::new();
-    store.scan_observables(&a, &[ObservableKind::Domain], &mut |id, _, _| ids.push(id)).unwrap();
-    assert!(store.sightings(&b, &ids).unwrap().is_empty(), "b reads no sightings of a's observables");
+    store
+        .scan_observables(&a, &[ObservableKind::Domain], &mut |id, _, _| ids.push(id))
+        .unwrap();
+    assert!(
+        store.sightings(&b, &ids).unwrap().is_empty(),
+        "b reads no sightings of a's observables"
+    );
     let mut b_seen = 0;
-    store.scan_observables(&b, &ObservableKind::ALL, &mut |_, _, _| b_seen += 1).unwrap();
+    store
+        .scan_observables(&b, &ObservableKind::ALL, &mut |_, _, _| b_seen += 1)
+        .unwrap();
     assert_eq!(b_seen, 0);
     let a_sighting = &store.sightings(&a, &ids).unwrap()[0];
-    assert!(matches!(store.read_event(&b, a_sighting.event.unwrap()), Err(StoreError::OutOfScope(_))));
-    let alert = &store.alerts(&Scope::tenant(&a), &AlertFilter::default()).unwrap()[0];
-    assert!(matches!(store.set_alert_status(&Scope::tenant(&b), alert.id, AlertStatus::Resolved, "b"), Err(StoreError::OutOfScope(_))));
-    assert!(store.audit_log(&Scope::tenant(&b), 100).unwrap().iter().all(|e| e.tenant.as_ref().is_none_or(|t| t.as_str() == "iso-b")));
+    assert!(matches!(
+        store.read_event(&b, a_sighting.event.unwrap()),
+        Err(StoreError::OutOfScope(_))
+    ));
+    let alert = &store
+        .alerts(&Scope::tenant(&a), &AlertFilter::default())
+        .unwrap()[0];
+    assert!(matches!(
+        store.set_alert_status(&Scope::tenant(&b), alert.id, AlertStatus::Resolved, "b"),
+        Err(StoreError::OutOfScope(_))
+    ));
+    assert!(
+        store
+            .audit_log(&Scope::tenant(&b), 100)
+            .unwrap()
+            .iter()
+            .all(|e| e.tenant.as_ref().is_none_or(|t| t.as_str() == "iso-b"))
+    );
 }
 
 /// Indicator imports report what is new and what changed, idempotently.
 pub fn indicators(store: &mut dyn Store) {
     let mut i = Indicator::new(IndicatorKind::Domain, "evil.com", "feed").unwrap();
-    let first = store.upsert_indicators(std::slice::from_ref(&i), "test").unwrap();
+    let first = store
+        .upsert_indicators(std::slice::from_ref(&i), "test")
+        .unwrap();
     assert_eq!(first.inserted.len(), 1);
-    let again = store.upsert_indicators(std::slice::from_ref(&i), "test").unwrap();
-    assert_eq!((again.inserted.len(), again.changed.len(), again.unchanged), (0, 0, 1));
+    let again = store
+        .upsert_indicators(std::slice::from_ref(&i), "test")
+        .unwrap();
+    assert_eq!(
+        (again.inserted.len(), again.changed.len(), again.unchanged),
+        (0, 0, 1)
+    );
     i.revoked = true;
     let changed = store.upsert_indicators(&[i], "test").unwrap();
     assert_eq!(changed.changed, first.inserted);

@@ -16,8 +16,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use turncoat_core::{
-    AlertKind, AlertStatus, Ecosystem, Event, Evidence, Finding, Indicator, InventoryRecord, Observable,
-    ObservableKind, Platform, Severity, TenantName, Time,
+    AlertKind, AlertStatus, Ecosystem, Event, Evidence, Finding, Indicator, InventoryRecord,
+    Observable, ObservableKind, Platform, Severity, TenantName, Time,
 };
 
 pub use sqlite::SqliteStore;
@@ -33,7 +33,9 @@ pub enum StoreError {
     TenantExists(String),
     #[error("no tenant named {0:?}; create it with `turncoat tenant add {0}`")]
     NoSuchTenant(String),
-    #[error("the data directory was written by a newer turncoat (schema {found}; this build knows up to {known})")]
+    #[error(
+        "the data directory was written by a newer turncoat (schema {found}; this build knows up to {known})"
+    )]
     SchemaTooNew { found: i64, known: i64 },
     #[error("{0} belongs to another tenant")]
     OutOfScope(String),
@@ -61,12 +63,16 @@ pub struct Scope {
 impl Scope {
     /// One tenant: a tenant viewer, or an analyst working one customer.
     pub fn tenant(t: &Tenant) -> Scope {
-        Scope { tenants: vec![t.clone()] }
+        Scope {
+            tenants: vec![t.clone()],
+        }
     }
 
     /// Several tenants: an analyst's list, or every tenant for an MSSP admin.
     pub fn tenants(ts: &[Tenant]) -> Scope {
-        Scope { tenants: ts.to_vec() }
+        Scope {
+            tenants: ts.to_vec(),
+        }
     }
 
     pub fn members(&self) -> &[Tenant] {
@@ -284,15 +290,33 @@ pub trait Store {
     // Ingest.
     fn source(&self, tenant: &Tenant, hash: &[u8; 32]) -> Result<Option<SourceRecord>>;
     /// Complete sources with the same head hash that are shorter, longest first.
-    fn sources_with_head(&self, tenant: &Tenant, head: &[u8; 32], shorter_than: u64) -> Result<Vec<SourceRecord>>;
-    fn commit_batch(&mut self, tenant: &Tenant, batch: Batch, on_ledger: &mut LedgerHook<'_>) -> Result<BatchOutcome>;
+    fn sources_with_head(
+        &self,
+        tenant: &Tenant,
+        head: &[u8; 32],
+        shorter_than: u64,
+    ) -> Result<Vec<SourceRecord>>;
+    fn commit_batch(
+        &mut self,
+        tenant: &Tenant,
+        batch: Batch,
+        on_ledger: &mut LedgerHook<'_>,
+    ) -> Result<BatchOutcome>;
 
     // Intel (global, not tenant-owned).
-    fn upsert_indicators(&mut self, indicators: &[Indicator], actor: &str) -> Result<IndicatorUpsert>;
+    fn upsert_indicators(
+        &mut self,
+        indicators: &[Indicator],
+        actor: &str,
+    ) -> Result<IndicatorUpsert>;
     fn indicators(&self) -> Result<Vec<StoredIndicator>>;
     fn indicators_by_id(&self, ids: &[i64]) -> Result<Vec<StoredIndicator>>;
     /// Stores advisories; returns the ids that are new or changed.
-    fn upsert_advisories(&mut self, advisories: &[turncoat_core::Advisory], actor: &str) -> Result<Vec<String>>;
+    fn upsert_advisories(
+        &mut self,
+        advisories: &[turncoat_core::Advisory],
+        actor: &str,
+    ) -> Result<Vec<String>>;
     fn advisories(&self) -> Result<Vec<turncoat_core::Advisory>>;
 
     // Retro-hunt reads.
@@ -311,18 +335,39 @@ pub trait Store {
 
     // Findings and alerts.
     /// Records findings, each with the archived event that evidences it.
-    fn record_findings(&mut self, tenant: &Tenant, findings: &[(Finding, Option<EventRef>)], mode: FindingMode) -> Result<FindingsOutcome>;
+    fn record_findings(
+        &mut self,
+        tenant: &Tenant,
+        findings: &[(Finding, Option<EventRef>)],
+        mode: FindingMode,
+    ) -> Result<FindingsOutcome>;
     fn alerts(&self, scope: &Scope, filter: &AlertFilter) -> Result<Vec<Alert>>;
-    fn set_alert_status(&mut self, scope: &Scope, id: i64, status: AlertStatus, actor: &str) -> Result<()>;
+    fn set_alert_status(
+        &mut self,
+        scope: &Scope,
+        id: i64,
+        status: AlertStatus,
+        actor: &str,
+    ) -> Result<()>;
     fn stats(&self, tenant: &Tenant) -> Result<TenantStats>;
 
     // Audit.
-    fn audit(&mut self, actor: &str, tenant: Option<&Tenant>, action: &str, detail: &str) -> Result<()>;
+    fn audit(
+        &mut self,
+        actor: &str,
+        tenant: Option<&Tenant>,
+        action: &str,
+        detail: &str,
+    ) -> Result<()>;
     fn audit_log(&self, scope: &Scope, limit: usize) -> Result<Vec<AuditEntry>>;
 }
 
 impl fmt::Display for EventRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "segment {} @{}#{}", self.segment, self.offset, self.index)
+        write!(
+            f,
+            "segment {} @{}#{}",
+            self.segment, self.offset, self.index
+        )
     }
 }

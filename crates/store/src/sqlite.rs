@@ -7,16 +7,17 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use turncoat_core::advisory::normalize_product_name;
 use turncoat_core::{
-    Advisory, AlertKind, AlertStatus, Ecosystem, Event, Evidence, Finding, Indicator, InventoryChange, InventoryItem,
-    Observable, ObservableKind, Platform, Severity, TenantName, Time,
+    Advisory, AlertKind, AlertStatus, Ecosystem, Event, Evidence, Finding, Indicator,
+    InventoryChange, InventoryItem, Observable, ObservableKind, Platform, Severity, TenantName,
+    Time,
 };
 
 use crate::archive::Archive;
 use crate::schema::MIGRATIONS;
 use crate::{
-    Alert, AlertFilter, AuditEntry, Batch, BatchOutcome, EventRef, FindingMode, FindingsOutcome, IndicatorUpsert,
-    LedgerEntry, LedgerHook, Result, Scope, Sighting, SourceFingerprint, SourceRecord, Store, StoreError,
-    StoredIndicator, Tenant, TenantStats,
+    Alert, AlertFilter, AuditEntry, Batch, BatchOutcome, EventRef, FindingMode, FindingsOutcome,
+    IndicatorUpsert, LedgerEntry, LedgerHook, Result, Scope, Sighting, SourceFingerprint,
+    SourceRecord, Store, StoreError, StoredIndicator, Tenant, TenantStats,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -47,7 +48,10 @@ impl SqliteStore {
     /// Opens (creating when needed) the store in `dir`, migrates it, and
     /// cuts archive segments back to their committed lengths.
     pub fn open(dir: &Path) -> Result<SqliteStore> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Archive { path: dir.display().to_string(), message: e.to_string() })?;
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Archive {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        })?;
         let conn = Connection::open(dir.join("turncoat.db"))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -71,10 +75,15 @@ impl SqliteStore {
     }
 
     fn migrate(&mut self) -> Result<()> {
-        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
         let known = MIGRATIONS.len() as i64;
         if version > known {
-            return Err(StoreError::SchemaTooNew { found: version, known });
+            return Err(StoreError::SchemaTooNew {
+                found: version,
+                known,
+            });
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self.conn.transaction()?;
@@ -86,9 +95,12 @@ impl SqliteStore {
     }
 
     fn recover_archive(&mut self) -> Result<()> {
-        let mut stmt = self.conn.prepare("SELECT tenant_id, hour, committed_len FROM segments")?;
-        let rows: Vec<(i64, i64, i64)> =
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<std::result::Result<_, _>>()?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT tenant_id, hour, committed_len FROM segments")?;
+        let rows: Vec<(i64, i64, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<std::result::Result<_, _>>()?;
         for (tenant, hour, len) in rows {
             self.archive.truncate(tenant, hour, len as u64)?;
         }
@@ -111,11 +123,15 @@ impl SqliteStore {
 
     /// Reads every archived event of a tenant, hour by hour.
     pub fn scan_archive(&self, tenant: &Tenant, each: &mut dyn FnMut(Event)) -> Result<()> {
-        let mut stmt = self.conn.prepare("SELECT hour, committed_len FROM segments WHERE tenant_id = ? ORDER BY hour")?;
-        let segs: Vec<(i64, i64)> =
-            stmt.query_map([tenant.id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<std::result::Result<_, _>>()?;
+        let mut stmt = self.conn.prepare(
+            "SELECT hour, committed_len FROM segments WHERE tenant_id = ? ORDER BY hour",
+        )?;
+        let segs: Vec<(i64, i64)> = stmt
+            .query_map([tenant.id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<std::result::Result<_, _>>()?;
         for (hour, len) in segs {
-            self.archive.read_segment(tenant.id, hour, len as u64, each)?;
+            self.archive
+                .read_segment(tenant.id, hour, len as u64, each)?;
         }
         Ok(())
     }
@@ -155,13 +171,20 @@ fn endpoint_id(
     Ok(id)
 }
 
-fn observable_id(tx: &Transaction, cache: &mut HashMap<(i64, u8, String), i64>, tenant: i64, o: &Observable) -> Result<i64> {
+fn observable_id(
+    tx: &Transaction,
+    cache: &mut HashMap<(i64, u8, String), i64>,
+    tenant: i64,
+    o: &Observable,
+) -> Result<i64> {
     let key = (tenant, o.kind as u8, o.value.clone());
     if let Some(id) = cache.get(&key) {
         return Ok(*id);
     }
     let existing: Option<i64> = tx
-        .prepare_cached("SELECT id FROM observables WHERE tenant_id = ? AND kind = ? AND value = ?")?
+        .prepare_cached(
+            "SELECT id FROM observables WHERE tenant_id = ? AND kind = ? AND value = ?",
+        )?
         .query_row(params![tenant, o.kind as u8, o.value], |r| r.get(0))
         .optional()?;
     let id = match existing {
@@ -180,7 +203,10 @@ fn observable_id(tx: &Transaction, cache: &mut HashMap<(i64, u8, String), i64>, 
 }
 
 fn kind_from_u8(k: u8) -> Result<ObservableKind> {
-    ObservableKind::ALL.get(k as usize).copied().ok_or_else(|| StoreError::Corrupt(format!("observable kind {k}")))
+    ObservableKind::ALL
+        .get(k as usize)
+        .copied()
+        .ok_or_else(|| StoreError::Corrupt(format!("observable kind {k}")))
 }
 
 fn severity_rank(s: Severity) -> i64 {
@@ -265,9 +291,14 @@ fn record_findings_tx(
                     OR count != excluded.count OR evidence != excluded.evidence"
             }
         };
-        let changed = tx
-            .prepare_cached(sql)?
-            .execute(params![alert_id, f.key, f.first_seen.0, f.last_seen.0, f.count as i64, evidence])?;
+        let changed = tx.prepare_cached(sql)?.execute(params![
+            alert_id,
+            f.key,
+            f.first_seen.0,
+            f.last_seen.0,
+            f.count as i64,
+            evidence
+        ])?;
         if changed > 0 {
             touched.insert(alert_id);
         }
@@ -289,9 +320,17 @@ fn record_findings_tx(
     Ok(outcome)
 }
 
-fn audit_tx(tx: &Transaction, actor: &str, tenant: Option<i64>, action: &str, detail: &str) -> Result<()> {
-    tx.prepare_cached("INSERT INTO audit (time, actor, tenant_id, action, detail) VALUES (?, ?, ?, ?, ?)")?
-        .execute(params![Time::now().0, actor, tenant, action, detail])?;
+fn audit_tx(
+    tx: &Transaction,
+    actor: &str,
+    tenant: Option<i64>,
+    action: &str,
+    detail: &str,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO audit (time, actor, tenant_id, action, detail) VALUES (?, ?, ?, ?, ?)",
+    )?
+    .execute(params![Time::now().0, actor, tenant, action, detail])?;
     Ok(())
 }
 
@@ -305,7 +344,15 @@ struct LedgerWriter<'a, 'h> {
 }
 
 impl LedgerWriter<'_, '_> {
-    fn open(&mut self, endpoint_id: i64, endpoint: &str, source: &str, item: &InventoryItem, at: Time, file: Option<&str>) -> Result<()> {
+    fn open(
+        &mut self,
+        endpoint_id: i64,
+        endpoint: &str,
+        source: &str,
+        item: &InventoryItem,
+        at: Time,
+        file: Option<&str>,
+    ) -> Result<()> {
         let norm = normalize_product_name(&item.name);
         let open: Option<i64> = self
             .tx
@@ -343,7 +390,15 @@ impl LedgerWriter<'_, '_> {
 
     /// Closes the open interval of `item`; a removal of something never
     /// seen installed is recorded as an interval that ends where it starts.
-    fn close(&mut self, endpoint_id: i64, endpoint: &str, source: &str, item: &InventoryItem, at: Time, file: Option<&str>) -> Result<()> {
+    fn close(
+        &mut self,
+        endpoint_id: i64,
+        endpoint: &str,
+        source: &str,
+        item: &InventoryItem,
+        at: Time,
+        file: Option<&str>,
+    ) -> Result<()> {
         let norm = normalize_product_name(&item.name);
         let open: Option<(i64, i64)> = self
             .tx
@@ -354,7 +409,9 @@ impl LedgerWriter<'_, '_> {
             .optional()?;
         let installed = match open {
             Some((id, installed)) => {
-                self.tx.prepare_cached("UPDATE ledger SET removed = ? WHERE id = ?")?.execute(params![at.0.max(installed), id])?;
+                self.tx
+                    .prepare_cached("UPDATE ledger SET removed = ? WHERE id = ?")?
+                    .execute(params![at.0.max(installed), id])?;
                 Time(installed)
             }
             None => {
@@ -381,22 +438,45 @@ impl LedgerWriter<'_, '_> {
             }
         };
         self.changes += 1;
-        let entry = entry_of(endpoint, source, item, installed, Some(at.max(installed)), file);
+        let entry = entry_of(
+            endpoint,
+            source,
+            item,
+            installed,
+            Some(at.max(installed)),
+            file,
+        );
         self.findings.extend((self.hook)(&entry));
         Ok(())
     }
 
     /// A snapshot: opens what is new, closes what the source no longer lists.
-    fn snapshot(&mut self, endpoint_id: i64, endpoint: &str, source: &str, items: &[InventoryItem], at: Time, file: Option<&str>) -> Result<()> {
-        let present: HashSet<(String, &str)> =
-            items.iter().map(|i| (normalize_product_name(&i.name), i.version.as_str())).collect();
+    fn snapshot(
+        &mut self,
+        endpoint_id: i64,
+        endpoint: &str,
+        source: &str,
+        items: &[InventoryItem],
+        at: Time,
+        file: Option<&str>,
+    ) -> Result<()> {
+        let present: HashSet<(String, &str)> = items
+            .iter()
+            .map(|i| (normalize_product_name(&i.name), i.version.as_str()))
+            .collect();
         let open: Vec<InventoryItem> = {
             let mut stmt = self.tx.prepare_cached(
                 "SELECT name, version, vendor, platform, ecosystem FROM ledger
                  WHERE tenant_id = ? AND endpoint_id = ? AND source = ? AND removed IS NULL",
             )?;
             let rows = stmt.query_map(params![self.tenant, endpoint_id, source], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, Option<String>>(3)?, r.get::<_, String>(4)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
             })?;
             let mut v = Vec::new();
             for row in rows {
@@ -411,7 +491,10 @@ impl LedgerWriter<'_, '_> {
             }
             v
         };
-        for gone in open.iter().filter(|i| !present.contains(&(normalize_product_name(&i.name), i.version.as_str()))) {
+        for gone in open
+            .iter()
+            .filter(|i| !present.contains(&(normalize_product_name(&i.name), i.version.as_str())))
+        {
             self.close(endpoint_id, endpoint, source, gone, at, file)?;
         }
         for item in items {
@@ -421,7 +504,14 @@ impl LedgerWriter<'_, '_> {
     }
 }
 
-fn entry_of(endpoint: &str, source: &str, item: &InventoryItem, installed: Time, removed: Option<Time>, file: Option<&str>) -> LedgerEntry {
+fn entry_of(
+    endpoint: &str,
+    source: &str,
+    item: &InventoryItem,
+    installed: Time,
+    removed: Option<Time>,
+    file: Option<&str>,
+) -> LedgerEntry {
     LedgerEntry {
         endpoint: endpoint.to_owned(),
         source: source.to_owned(),
@@ -440,32 +530,56 @@ impl Store for SqliteStore {
     fn add_tenant(&mut self, name: &TenantName, actor: &str) -> Result<Tenant> {
         let tx = self.conn.transaction()?;
         let now = Time::now();
-        let inserted = tx.execute("INSERT OR IGNORE INTO tenants (name, created) VALUES (?, ?)", params![name.as_str(), now.0])?;
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO tenants (name, created) VALUES (?, ?)",
+            params![name.as_str(), now.0],
+        )?;
         if inserted == 0 {
             return Err(StoreError::TenantExists(name.to_string()));
         }
         let id = tx.last_insert_rowid();
         audit_tx(&tx, actor, Some(id), "tenant.add", name.as_str())?;
         tx.commit()?;
-        Ok(Tenant { id, name: name.clone(), created: now })
+        Ok(Tenant {
+            id,
+            name: name.clone(),
+            created: now,
+        })
     }
 
     fn tenants(&self) -> Result<Vec<Tenant>> {
-        let mut stmt = self.conn.prepare("SELECT id, name, created FROM tenants ORDER BY name")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, name, created FROM tenants ORDER BY name")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
         rows.map(|r| {
             let (id, name, created) = r?;
-            Ok(Tenant { id, name: TenantName::new(&name).map_err(|e| StoreError::Corrupt(e.to_string()))?, created: Time(created) })
+            Ok(Tenant {
+                id,
+                name: TenantName::new(&name).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                created: Time(created),
+            })
         })
         .collect()
     }
 
     fn tenant(&self, name: &str) -> Result<Option<Tenant>> {
-        Ok(self.tenants()?.into_iter().find(|t| t.name.as_str() == name))
+        Ok(self
+            .tenants()?
+            .into_iter()
+            .find(|t| t.name.as_str() == name))
     }
 
     fn addresses(&self, tenant: &Tenant) -> Result<Vec<(String, String)>> {
-        let mut stmt = self.conn.prepare("SELECT ip, host FROM addresses WHERE tenant_id = ?")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT ip, host FROM addresses WHERE tenant_id = ?")?;
         let rows = stmt.query_map([tenant.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
@@ -474,19 +588,34 @@ impl Store for SqliteStore {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, name, hash, head, size, lines, complete FROM sources WHERE tenant_id = ? AND hash = ?",
         )?;
-        Ok(stmt.query_row(params![tenant.id, &hash[..]], source_row).optional()?)
+        Ok(stmt
+            .query_row(params![tenant.id, &hash[..]], source_row)
+            .optional()?)
     }
 
-    fn sources_with_head(&self, tenant: &Tenant, head: &[u8; 32], shorter_than: u64) -> Result<Vec<SourceRecord>> {
+    fn sources_with_head(
+        &self,
+        tenant: &Tenant,
+        head: &[u8; 32],
+        shorter_than: u64,
+    ) -> Result<Vec<SourceRecord>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, name, hash, head, size, lines, complete FROM sources
              WHERE tenant_id = ? AND head = ? AND size < ? AND complete = 1 ORDER BY size DESC",
         )?;
-        let rows = stmt.query_map(params![tenant.id, &head[..], shorter_than as i64], source_row)?;
+        let rows = stmt.query_map(
+            params![tenant.id, &head[..], shorter_than as i64],
+            source_row,
+        )?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
-    fn commit_batch(&mut self, tenant: &Tenant, batch: Batch, on_ledger: &mut LedgerHook<'_>) -> Result<BatchOutcome> {
+    fn commit_batch(
+        &mut self,
+        tenant: &Tenant,
+        batch: Batch,
+        on_ledger: &mut LedgerHook<'_>,
+    ) -> Result<BatchOutcome> {
         let result = self.commit_batch_inner(tenant, batch, on_ledger);
         if result.is_err() {
             self.forget_cached_ids();
@@ -494,7 +623,11 @@ impl Store for SqliteStore {
         result
     }
 
-    fn upsert_indicators(&mut self, indicators: &[Indicator], actor: &str) -> Result<IndicatorUpsert> {
+    fn upsert_indicators(
+        &mut self,
+        indicators: &[Indicator],
+        actor: &str,
+    ) -> Result<IndicatorUpsert> {
         let tx = self.conn.transaction()?;
         let now = Time::now();
         let mut out = IndicatorUpsert::default();
@@ -514,7 +647,8 @@ impl Store for SqliteStore {
                     out.inserted.push(tx.last_insert_rowid());
                 }
                 Some((id, old)) if old != doc => {
-                    tx.prepare_cached("UPDATE indicators SET doc = ?, updated = ? WHERE id = ?")?.execute(params![doc, now.0, id])?;
+                    tx.prepare_cached("UPDATE indicators SET doc = ?, updated = ? WHERE id = ?")?
+                        .execute(params![doc, now.0, id])?;
                     out.changed.push(id);
                 }
                 Some(_) => out.unchanged += 1,
@@ -525,31 +659,60 @@ impl Store for SqliteStore {
             actor,
             None,
             "intel.indicators",
-            &format!("{} new, {} changed, {} unchanged", out.inserted.len(), out.changed.len(), out.unchanged),
+            &format!(
+                "{} new, {} changed, {} unchanged",
+                out.inserted.len(),
+                out.changed.len(),
+                out.unchanged
+            ),
         )?;
         tx.commit()?;
         Ok(out)
     }
 
     fn indicators(&self) -> Result<Vec<StoredIndicator>> {
-        let mut stmt = self.conn.prepare("SELECT id, doc, added FROM indicators ORDER BY id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, doc, added FROM indicators ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
         rows.map(|r| {
             let (id, doc, added) = r?;
-            Ok(StoredIndicator { id, indicator: serde_json::from_str(&doc).map_err(json_err)?, added: Time(added) })
+            Ok(StoredIndicator {
+                id,
+                indicator: serde_json::from_str(&doc).map_err(json_err)?,
+                added: Time(added),
+            })
         })
         .collect()
     }
 
     fn indicators_by_id(&self, ids: &[i64]) -> Result<Vec<StoredIndicator>> {
-        let mut stmt = self.conn.prepare_cached("SELECT id, doc, added FROM indicators WHERE id = ?")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, doc, added FROM indicators WHERE id = ?")?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some((id, doc, added)) = stmt
-                .query_row([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
+                .query_row([id], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
                 .optional()?
             {
-                out.push(StoredIndicator { id, indicator: serde_json::from_str(&doc).map_err(json_err)?, added: Time(added) });
+                out.push(StoredIndicator {
+                    id,
+                    indicator: serde_json::from_str(&doc).map_err(json_err)?,
+                    added: Time(added),
+                });
             }
         }
         Ok(out)
@@ -561,37 +724,61 @@ impl Store for SqliteStore {
         let mut changed = Vec::new();
         for a in advisories {
             let doc = serde_json::to_string(a).map_err(json_err)?;
-            let old: Option<String> =
-                tx.prepare_cached("SELECT doc FROM advisories WHERE id = ?")?.query_row([&a.id], |r| r.get(0)).optional()?;
+            let old: Option<String> = tx
+                .prepare_cached("SELECT doc FROM advisories WHERE id = ?")?
+                .query_row([&a.id], |r| r.get(0))
+                .optional()?;
             match old {
                 Some(o) if o == doc => continue,
                 Some(_) => {
-                    tx.prepare_cached("UPDATE advisories SET doc = ?, updated = ? WHERE id = ?")?.execute(params![doc, now.0, a.id])?;
+                    tx.prepare_cached("UPDATE advisories SET doc = ?, updated = ? WHERE id = ?")?
+                        .execute(params![doc, now.0, a.id])?;
                 }
                 None => {
-                    tx.prepare_cached("INSERT INTO advisories (id, doc, added, updated) VALUES (?, ?, ?, ?)")?
-                        .execute(params![a.id, doc, now.0, now.0])?;
+                    tx.prepare_cached(
+                        "INSERT INTO advisories (id, doc, added, updated) VALUES (?, ?, ?, ?)",
+                    )?
+                    .execute(params![a.id, doc, now.0, now.0])?;
                 }
             }
             changed.push(a.id.clone());
         }
-        audit_tx(&tx, actor, None, "intel.advisories", &format!("{} new or changed: {}", changed.len(), changed.join(", ")))?;
+        audit_tx(
+            &tx,
+            actor,
+            None,
+            "intel.advisories",
+            &format!("{} new or changed: {}", changed.len(), changed.join(", ")),
+        )?;
         tx.commit()?;
         Ok(changed)
     }
 
     fn advisories(&self) -> Result<Vec<Advisory>> {
-        let mut stmt = self.conn.prepare("SELECT doc FROM advisories ORDER BY id")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT doc FROM advisories ORDER BY id")?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        rows.map(|r| serde_json::from_str(&r?).map_err(json_err)).collect()
+        rows.map(|r| serde_json::from_str(&r?).map_err(json_err))
+            .collect()
     }
 
-    fn scan_observables(&self, tenant: &Tenant, kinds: &[ObservableKind], each: &mut dyn FnMut(i64, ObservableKind, &str)) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached("SELECT id, value FROM observables WHERE tenant_id = ? AND kind = ?")?;
+    fn scan_observables(
+        &self,
+        tenant: &Tenant,
+        kinds: &[ObservableKind],
+        each: &mut dyn FnMut(i64, ObservableKind, &str),
+    ) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, value FROM observables WHERE tenant_id = ? AND kind = ?")?;
         for kind in kinds {
             let mut rows = stmt.query(params![tenant.id, *kind as u8])?;
             while let Some(row) = rows.next()? {
-                let value = row.get_ref(1)?.as_str().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let value = row
+                    .get_ref(1)?
+                    .as_str()
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 each(row.get(0)?, *kind, value);
             }
         }
@@ -629,13 +816,20 @@ impl Store for SqliteStore {
                 let (oid, kind, value, endpoint, first, last, count, seg, off, idx, file) = row?;
                 out.push(Sighting {
                     observable_id: oid,
-                    observable: Observable { kind: kind_from_u8(kind)?, value },
+                    observable: Observable {
+                        kind: kind_from_u8(kind)?,
+                        value,
+                    },
                     endpoint,
                     first_seen: Time(first),
                     last_seen: Time(last),
                     count: count as u64,
                     event: match (seg, off, idx) {
-                        (Some(segment), Some(offset), Some(index)) => Some(EventRef { segment, offset: offset as u64, index: index as u32 }),
+                        (Some(segment), Some(offset), Some(index)) => Some(EventRef {
+                            segment,
+                            offset: offset as u64,
+                            index: index as u32,
+                        }),
                         _ => None,
                     },
                     file,
@@ -649,19 +843,45 @@ impl Store for SqliteStore {
         let base = "SELECT e.name, l.source, l.name, l.version, l.vendor, l.platform, l.ecosystem, l.installed, l.removed, l.file
                     FROM ledger l JOIN endpoints e ON e.id = l.endpoint_id AND e.tenant_id = l.tenant_id
                     WHERE l.tenant_id = ?";
-        let map = |r: &rusqlite::Row| -> rusqlite::Result<(String, String, String, String, Option<String>, Option<String>, String, i64, Option<i64>, Option<String>)> {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
+        let map = |r: &rusqlite::Row| -> rusqlite::Result<(
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            i64,
+            Option<i64>,
+            Option<String>,
+        )> {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+            ))
         };
         let mut raw = Vec::new();
         match names {
             None => {
-                let mut stmt = self.conn.prepare(&format!("{base} ORDER BY e.name, l.installed"))?;
+                let mut stmt = self
+                    .conn
+                    .prepare(&format!("{base} ORDER BY e.name, l.installed"))?;
                 for r in stmt.query_map([tenant.id], map)? {
                     raw.push(r?);
                 }
             }
             Some(names) => {
-                let mut stmt = self.conn.prepare_cached(&format!("{base} AND l.name_norm = ? ORDER BY e.name, l.installed"))?;
+                let mut stmt = self.conn.prepare_cached(&format!(
+                    "{base} AND l.name_norm = ? ORDER BY e.name, l.installed"
+                ))?;
                 for n in names {
                     for r in stmt.query_map(params![tenant.id, normalize_product_name(n)], map)? {
                         raw.push(r?);
@@ -670,20 +890,33 @@ impl Store for SqliteStore {
             }
         }
         raw.into_iter()
-            .map(|(endpoint, source, name, version, vendor, platform, eco, installed, removed, file)| {
-                Ok(LedgerEntry {
+            .map(
+                |(
                     endpoint,
                     source,
                     name,
                     version,
                     vendor,
-                    platform: platform.map(|p| parse(&p)).transpose()?,
-                    ecosystem: parse::<Ecosystem>(&eco)?,
-                    installed: Time(installed),
-                    removed: removed.map(Time),
+                    platform,
+                    eco,
+                    installed,
+                    removed,
                     file,
-                })
-            })
+                )| {
+                    Ok(LedgerEntry {
+                        endpoint,
+                        source,
+                        name,
+                        version,
+                        vendor,
+                        platform: platform.map(|p| parse(&p)).transpose()?,
+                        ecosystem: parse::<Ecosystem>(&eco)?,
+                        installed: Time(installed),
+                        removed: removed.map(Time),
+                        file,
+                    })
+                },
+            )
             .collect()
     }
 
@@ -697,19 +930,39 @@ impl Store for SqliteStore {
             return Err(StoreError::Corrupt(format!("no segment {}", at.segment)));
         };
         if owner != tenant.id {
-            return Err(StoreError::OutOfScope(format!("archive segment {}", at.segment)));
+            return Err(StoreError::OutOfScope(format!(
+                "archive segment {}",
+                at.segment
+            )));
         }
-        let mut events = self.archive.read_frame(owner, hour, at.offset, len as u64)?;
+        let mut events = self
+            .archive
+            .read_frame(owner, hour, at.offset, len as u64)?;
         let i = at.index as usize;
         if i >= events.len() {
-            return Err(StoreError::Corrupt(format!("{at} is past the frame's {} events", events.len())));
+            return Err(StoreError::Corrupt(format!(
+                "{at} is past the frame's {} events",
+                events.len()
+            )));
         }
         Ok(events.swap_remove(i))
     }
 
-    fn record_findings(&mut self, tenant: &Tenant, findings: &[(Finding, Option<EventRef>)], mode: FindingMode) -> Result<FindingsOutcome> {
+    fn record_findings(
+        &mut self,
+        tenant: &Tenant,
+        findings: &[(Finding, Option<EventRef>)],
+        mode: FindingMode,
+    ) -> Result<FindingsOutcome> {
         let tx = self.conn.transaction()?;
-        let result = record_findings_tx(&tx, &mut self.endpoint_ids, tenant.id, findings, mode, Time::now());
+        let result = record_findings_tx(
+            &tx,
+            &mut self.endpoint_ids,
+            tenant.id,
+            findings,
+            mode,
+            Time::now(),
+        );
         match result {
             Ok(outcome) => {
                 if outcome.new_alerts + outcome.updated_alerts > 0 {
@@ -718,7 +971,10 @@ impl Store for SqliteStore {
                         "turncoat",
                         Some(tenant.id),
                         "alerts.retro",
-                        &format!("{} new, {} updated", outcome.new_alerts, outcome.updated_alerts),
+                        &format!(
+                            "{} new, {} updated",
+                            outcome.new_alerts, outcome.updated_alerts
+                        ),
                     )?;
                 }
                 tx.commit()?;
@@ -743,7 +999,12 @@ impl Store for SqliteStore {
         )?;
         for tenant in scope.members() {
             let rows = stmt.query_map(
-                params![tenant.id, filter.kind.map(AlertKind::as_str), filter.status.map(AlertStatus::as_str), filter.endpoint],
+                params![
+                    tenant.id,
+                    filter.kind.map(AlertKind::as_str),
+                    filter.status.map(AlertStatus::as_str),
+                    filter.endpoint
+                ],
                 |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
@@ -764,7 +1025,22 @@ impl Store for SqliteStore {
                 },
             )?;
             for row in rows {
-                let (id, endpoint, kind, source, title, sev, status, campaign, first, last, count, evidence, created, updated) = row?;
+                let (
+                    id,
+                    endpoint,
+                    kind,
+                    source,
+                    title,
+                    sev,
+                    status,
+                    campaign,
+                    first,
+                    last,
+                    count,
+                    evidence,
+                    created,
+                    updated,
+                ) = row?;
                 out.push(Alert {
                     id,
                     tenant: tenant.name.clone(),
@@ -784,20 +1060,44 @@ impl Store for SqliteStore {
                 });
             }
         }
-        out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.first_seen.cmp(&b.first_seen)).then(a.id.cmp(&b.id)));
+        out.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(a.first_seen.cmp(&b.first_seen))
+                .then(a.id.cmp(&b.id))
+        });
         if let Some(limit) = filter.limit {
             out.truncate(limit);
         }
         Ok(out)
     }
 
-    fn set_alert_status(&mut self, scope: &Scope, id: i64, status: AlertStatus, actor: &str) -> Result<()> {
+    fn set_alert_status(
+        &mut self,
+        scope: &Scope,
+        id: i64,
+        status: AlertStatus,
+        actor: &str,
+    ) -> Result<()> {
         let tx = self.conn.transaction()?;
-        let owner: Option<i64> = tx.query_row("SELECT tenant_id FROM alerts WHERE id = ?", [id], |r| r.get(0)).optional()?;
+        let owner: Option<i64> = tx
+            .query_row("SELECT tenant_id FROM alerts WHERE id = ?", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
         match owner {
             Some(t) if scope.contains(t) => {
-                tx.execute("UPDATE alerts SET status = ?, updated = ? WHERE id = ?", params![status.as_str(), Time::now().0, id])?;
-                audit_tx(&tx, actor, Some(t), "alert.status", &format!("alert {id} -> {status}"))?;
+                tx.execute(
+                    "UPDATE alerts SET status = ?, updated = ? WHERE id = ?",
+                    params![status.as_str(), Time::now().0, id],
+                )?;
+                audit_tx(
+                    &tx,
+                    actor,
+                    Some(t),
+                    "alert.status",
+                    &format!("alert {id} -> {status}"),
+                )?;
                 tx.commit()?;
                 Ok(())
             }
@@ -806,7 +1106,11 @@ impl Store for SqliteStore {
     }
 
     fn stats(&self, tenant: &Tenant) -> Result<TenantStats> {
-        let count = |sql: &str| -> Result<u64> { Ok(self.conn.query_row(sql, [tenant.id], |r| r.get::<_, i64>(0))? as u64) };
+        let count = |sql: &str| -> Result<u64> {
+            Ok(self
+                .conn
+                .query_row(sql, [tenant.id], |r| r.get::<_, i64>(0))? as u64)
+        };
         Ok(TenantStats {
             endpoints: count("SELECT count(*) FROM endpoints WHERE tenant_id = ?")?,
             events: count("SELECT coalesce(sum(events), 0) FROM segments WHERE tenant_id = ?")?,
@@ -816,7 +1120,13 @@ impl Store for SqliteStore {
         })
     }
 
-    fn audit(&mut self, actor: &str, tenant: Option<&Tenant>, action: &str, detail: &str) -> Result<()> {
+    fn audit(
+        &mut self,
+        actor: &str,
+        tenant: Option<&Tenant>,
+        action: &str,
+        detail: &str,
+    ) -> Result<()> {
         let tx = self.conn.transaction()?;
         audit_tx(&tx, actor, tenant.map(|t| t.id), action, detail)?;
         tx.commit()?;
@@ -824,9 +1134,17 @@ impl Store for SqliteStore {
     }
 
     fn audit_log(&self, scope: &Scope, limit: usize) -> Result<Vec<AuditEntry>> {
-        let mut stmt = self.conn.prepare("SELECT time, actor, tenant_id, action, detail FROM audit ORDER BY id DESC")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT time, actor, tenant_id, action, detail FROM audit ORDER BY id DESC")?;
         let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
@@ -839,7 +1157,13 @@ impl Store for SqliteStore {
                 },
                 None => None,
             };
-            out.push(AuditEntry { time: Time(time), actor, tenant, action, detail });
+            out.push(AuditEntry {
+                time: Time(time),
+                actor,
+                tenant,
+                action,
+                detail,
+            });
             if out.len() >= limit {
                 break;
             }
@@ -859,14 +1183,23 @@ fn source_row(r: &rusqlite::Row) -> rusqlite::Result<SourceRecord> {
     Ok(SourceRecord {
         id: r.get(0)?,
         name: r.get(1)?,
-        fingerprint: SourceFingerprint { hash: arr(&hash), head: arr(&head), size: r.get::<_, i64>(4)? as u64 },
+        fingerprint: SourceFingerprint {
+            hash: arr(&hash),
+            head: arr(&head),
+            size: r.get::<_, i64>(4)? as u64,
+        },
         lines: r.get::<_, i64>(5)? as u64,
         complete: r.get::<_, i64>(6)? != 0,
     })
 }
 
 impl SqliteStore {
-    fn commit_batch_inner(&mut self, tenant: &Tenant, batch: Batch, on_ledger: &mut LedgerHook<'_>) -> Result<BatchOutcome> {
+    fn commit_batch_inner(
+        &mut self,
+        tenant: &Tenant,
+        batch: Batch,
+        on_ledger: &mut LedgerHook<'_>,
+    ) -> Result<BatchOutcome> {
         let now = Time::now();
         let tx = self.conn.transaction()?;
         let tid = tenant.id;
@@ -888,7 +1221,11 @@ impl SqliteStore {
                     s.complete,
                     now.0
                 ])?;
-                Some(tx.query_row("SELECT id FROM sources WHERE tenant_id = ? AND hash = ?", params![tid, &s.fingerprint.hash[..]], |r| r.get::<_, i64>(0))?)
+                Some(tx.query_row(
+                    "SELECT id FROM sources WHERE tenant_id = ? AND hash = ?",
+                    params![tid, &s.fingerprint.hash[..]],
+                    |r| r.get::<_, i64>(0),
+                )?)
             }
             None => None,
         };
@@ -901,7 +1238,9 @@ impl SqliteStore {
         let mut refs: Vec<Option<EventRef>> = vec![None; batch.events.len()];
         for (hour, idxs) in &by_hour {
             let seg: Option<(i64, i64)> = tx
-                .prepare_cached("SELECT id, committed_len FROM segments WHERE tenant_id = ? AND hour = ?")?
+                .prepare_cached(
+                    "SELECT id, committed_len FROM segments WHERE tenant_id = ? AND hour = ?",
+                )?
                 .query_row(params![tid, hour], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
             let (seg_id, offset) = match seg {
@@ -915,10 +1254,20 @@ impl SqliteStore {
             let events: Vec<&Event> = idxs.iter().map(|&i| &batch.events[i]).collect();
             let frame = Archive::encode(&events)?;
             self.archive.append(tid, *hour, offset as u64, &frame)?;
-            tx.prepare_cached("UPDATE segments SET committed_len = ?, events = events + ? WHERE id = ?")?
-                .execute(params![offset + frame.len() as i64, idxs.len() as i64, seg_id])?;
+            tx.prepare_cached(
+                "UPDATE segments SET committed_len = ?, events = events + ? WHERE id = ?",
+            )?
+            .execute(params![
+                offset + frame.len() as i64,
+                idxs.len() as i64,
+                seg_id
+            ])?;
             for (k, &i) in idxs.iter().enumerate() {
-                refs[i] = Some(EventRef { segment: seg_id, offset: offset as u64, index: k as u32 });
+                refs[i] = Some(EventRef {
+                    segment: seg_id,
+                    offset: offset as u64,
+                    index: k as u32,
+                });
             }
         }
 
@@ -968,7 +1317,13 @@ impl SqliteStore {
 
         // Ledger, with exposure findings from the hook.
         let file = batch.source.as_ref().map(|s| s.name.clone());
-        let mut ledger = LedgerWriter { tx: &tx, tenant: tid, hook: on_ledger, findings: Vec::new(), changes: 0 };
+        let mut ledger = LedgerWriter {
+            tx: &tx,
+            tenant: tid,
+            hook: on_ledger,
+            findings: Vec::new(),
+            changes: 0,
+        };
         let mut inventory = batch.inventory;
         inventory.sort_by_key(|r| r.time);
         for rec in &inventory {
@@ -976,15 +1331,36 @@ impl SqliteStore {
             match &rec.change {
                 InventoryChange::Added(items) => {
                     for item in items {
-                        ledger.open(eid, &rec.host, &rec.source, item, rec.time, file.as_deref())?;
+                        ledger.open(
+                            eid,
+                            &rec.host,
+                            &rec.source,
+                            item,
+                            rec.time,
+                            file.as_deref(),
+                        )?;
                     }
                 }
                 InventoryChange::Removed(items) => {
                     for item in items {
-                        ledger.close(eid, &rec.host, &rec.source, item, rec.time, file.as_deref())?;
+                        ledger.close(
+                            eid,
+                            &rec.host,
+                            &rec.source,
+                            item,
+                            rec.time,
+                            file.as_deref(),
+                        )?;
                     }
                 }
-                InventoryChange::Snapshot(items) => ledger.snapshot(eid, &rec.host, &rec.source, items, rec.time, file.as_deref())?,
+                InventoryChange::Snapshot(items) => ledger.snapshot(
+                    eid,
+                    &rec.host,
+                    &rec.source,
+                    items,
+                    rec.time,
+                    file.as_deref(),
+                )?,
             }
         }
         let ledger_changes = ledger.changes;
@@ -992,11 +1368,29 @@ impl SqliteStore {
 
         // Findings: live IOC matches (added) and exposure (set: the
         // interval is the whole truth).
-        let live: Vec<(Finding, Option<EventRef>)> =
-            batch.findings.into_iter().map(|(f, i)| (f, i.and_then(|i| refs.get(i).copied().flatten()))).collect();
-        let a = record_findings_tx(&tx, &mut self.endpoint_ids, tid, &live, FindingMode::Add, now)?;
-        let exposure: Vec<(Finding, Option<EventRef>)> = exposure.into_iter().map(|f| (f, None)).collect();
-        let b = record_findings_tx(&tx, &mut self.endpoint_ids, tid, &exposure, FindingMode::Set, now)?;
+        let live: Vec<(Finding, Option<EventRef>)> = batch
+            .findings
+            .into_iter()
+            .map(|(f, i)| (f, i.and_then(|i| refs.get(i).copied().flatten())))
+            .collect();
+        let a = record_findings_tx(
+            &tx,
+            &mut self.endpoint_ids,
+            tid,
+            &live,
+            FindingMode::Add,
+            now,
+        )?;
+        let exposure: Vec<(Finding, Option<EventRef>)> =
+            exposure.into_iter().map(|f| (f, None)).collect();
+        let b = record_findings_tx(
+            &tx,
+            &mut self.endpoint_ids,
+            tid,
+            &exposure,
+            FindingMode::Set,
+            now,
+        )?;
 
         let outcome = BatchOutcome {
             events: batch.events.len() as u64,

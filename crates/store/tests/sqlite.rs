@@ -22,9 +22,18 @@ fn uncommitted_archive_bytes_are_cut_on_open() {
     }
     // A crash after writing a frame but before the commit leaves a tail.
     let seg_dir = dir.path().join("archive").join("1");
-    let seg = std::fs::read_dir(&seg_dir).unwrap().next().unwrap().unwrap().path();
+    let seg = std::fs::read_dir(&seg_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let len = std::fs::metadata(&seg).unwrap().len();
-    std::fs::OpenOptions::new().append(true).open(&seg).and_then(|mut f| std::io::Write::write_all(&mut f, b"garbage")).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&seg)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"garbage"))
+        .unwrap();
     let store = SqliteStore::open(dir.path()).unwrap();
     assert_eq!(std::fs::metadata(&seg).unwrap().len(), len);
     let t = store.tenant("t1").unwrap().unwrap();

@@ -55,8 +55,13 @@ struct IndicatorEntry {
 
 /// Reads one advisory TOML file.
 pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| ReadIssue::new(name, Location::Offset(e.valid_up_to() as u64), "advisory is not UTF-8"))?;
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        ReadIssue::new(
+            name,
+            Location::Offset(e.valid_up_to() as u64),
+            "advisory is not UTF-8",
+        )
+    })?;
     let file: AdvisoryFile = toml::from_str(text).map_err(|e| {
         let location = e
             .span()
@@ -65,10 +70,16 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
         ReadIssue::new(name, location, e.message().to_owned())
     })?;
     if file.id.trim().is_empty() {
-        return Err(ReadIssue::new(name, Location::Unknown, "advisory id is empty"));
+        return Err(ReadIssue::new(
+            name,
+            Location::Unknown,
+            "advisory id is empty",
+        ));
     }
     let severity = match &file.severity {
-        Some(s) => s.parse::<Severity>().map_err(|e| ReadIssue::new(name, Location::Unknown, e))?,
+        Some(s) => s
+            .parse::<Severity>()
+            .map_err(|e| ReadIssue::new(name, Location::Unknown, e))?,
         None => Severity::High,
     };
     let mut intel = Intel::default();
@@ -77,14 +88,19 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
         let location = Location::Record(i as u64 + 1);
         let hint = kind_label(&entry.kind);
         if hint.is_none() {
-            intel.rejected.push(ReadIssue::new(name, location, format!("unknown indicator type {:?}", entry.kind)));
+            intel.rejected.push(ReadIssue::new(
+                name,
+                location,
+                format!("unknown indicator type {:?}", entry.kind),
+            ));
             continue;
         }
         // The analyst's type is authoritative unless the value says
         // otherwise (a hash given as "sha256" that is really an MD5).
         match resolve(hint, &refang(&entry.value)) {
             Some((kind, value)) => {
-                let mut ind = Indicator::new(kind, &value, &feed).expect("resolve returns valid values");
+                let mut ind =
+                    Indicator::new(kind, &value, &feed).expect("resolve returns valid values");
                 ind.advisory = Some(file.id.clone());
                 ind.campaign = file.campaign.clone().or_else(|| Some(file.title.clone()));
                 ind.description = entry.description.clone();
@@ -99,7 +115,14 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
     }
     for a in &file.affected {
         if a.versions.is_empty() && a.ranges.is_empty() {
-            return Err(ReadIssue::new(name, Location::Unknown, format!("affected product {:?} lists no versions or ranges", a.product)));
+            return Err(ReadIssue::new(
+                name,
+                Location::Unknown,
+                format!(
+                    "affected product {:?} lists no versions or ranges",
+                    a.product
+                ),
+            ));
         }
     }
     intel.advisories.push(Advisory {
@@ -152,10 +175,18 @@ value = "x"
         assert_eq!(a.id, "TC-2023-0001");
         assert_eq!(a.published.as_deref(), Some("2023-03-30"));
         assert_eq!(a.affected[0].platforms, vec![Platform::Windows]);
-        assert!(a.affected[1].matches("3CX Desktop App.app", "18.12.402", Some(Platform::Macos), Ecosystem::Generic));
+        assert!(a.affected[1].matches(
+            "3CX Desktop App.app",
+            "18.12.402",
+            Some(Platform::Macos),
+            Ecosystem::Generic
+        ));
         assert_eq!(intel.indicators.len(), 1);
         assert_eq!(intel.indicators[0].kind, IndicatorKind::Domain);
-        assert_eq!(intel.indicators[0].advisory.as_deref(), Some("TC-2023-0001"));
+        assert_eq!(
+            intel.indicators[0].advisory.as_deref(),
+            Some("TC-2023-0001")
+        );
         assert_eq!(intel.rejected.len(), 1);
     }
 

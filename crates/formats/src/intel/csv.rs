@@ -32,7 +32,11 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
             }
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
-                intel.rejected.push(ReadIssue::new(name, Location::Line(line), format!("unreadable CSV row: {e}")));
+                intel.rejected.push(ReadIssue::new(
+                    name,
+                    Location::Line(line),
+                    format!("unreadable CSV row: {e}"),
+                ));
             }
         }
     }
@@ -41,16 +45,41 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
     }
     let columns = rows.iter().map(|(_, c)| c.len()).max().unwrap_or(0);
     let value_col = best_column(&rows, columns, |cell| {
-        split_values(&refang(cell)).iter().filter(|v| infer(v).is_some()).count() > 0
+        split_values(&refang(cell))
+            .iter()
+            .filter(|v| infer(v).is_some())
+            .count()
+            > 0
     })
     .ok_or_else(|| ReadIssue::new(name, Location::Unknown, "no column holds indicator values"))?;
-    let type_col = best_column(&rows, columns, |cell| kind_label(cell).is_some() || is_informational_label(cell))
-        .filter(|c| *c != value_col);
+    let type_col = best_column(&rows, columns, |cell| {
+        kind_label(cell).is_some() || is_informational_label(cell)
+    })
+    .filter(|c| *c != value_col);
     // The description is the remaining column with the most text.
     let description_col = (0..columns)
-        .filter(|c| *c != value_col && Some(*c) != type_col)
-        .max_by_key(|c| rows.iter().map(|(_, r)| r.get(*c).map_or(0, String::len)).sum::<usize>());
+        .filter(|c| {
+            *c != value_col
+                && Some(*c) != type_col
+                && !is_campaign_header(rows.first().and_then(|r| r.1.get(*c)))
+        })
+        .max_by_key(|c| {
+            rows.iter()
+                .map(|(_, r)| r.get(*c).map_or(0, String::len))
+                .sum::<usize>()
+        });
     let header_row = is_header(&rows[0].1, value_col, type_col);
+    // A named campaign column is honoured; other extra columns are not guessed at.
+    let campaign_col = header_row
+        .then(|| {
+            rows[0].1.iter().position(|h| {
+                matches!(
+                    h.trim().to_ascii_lowercase().as_str(),
+                    "campaign" | "malware" | "threat" | "actor" | "threat_actor"
+                )
+            })
+        })
+        .flatten();
 
     let feed = feed_name(name);
     for (i, (line, cells)) in rows.iter().enumerate() {
@@ -73,17 +102,25 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
         for value in values {
             match resolve(hint, &value) {
                 Some((kind, normalized)) => {
-                    let mut ind = Indicator::new(kind, &normalized, &feed).expect("resolve returns valid values");
+                    let mut ind = Indicator::new(kind, &normalized, &feed)
+                        .expect("resolve returns valid values");
                     ind.description = description_col
                         .and_then(|c| cells.get(c))
                         .map(|d| refang(d))
                         .filter(|d| !d.is_empty());
+                    ind.campaign = campaign_col
+                        .and_then(|c| cells.get(c))
+                        .filter(|c| !c.is_empty())
+                        .cloned();
                     intel.indicators.push(ind);
                 }
                 None => intel.rejected.push(ReadIssue::new(
                     name,
                     location,
-                    format!("{value:?} is not a recognisable indicator{}", label.map(|l| format!(" (type {l:?})")).unwrap_or_default()),
+                    format!(
+                        "{value:?} is not a recognisable indicator{}",
+                        label.map(|l| format!(" (type {l:?})")).unwrap_or_default()
+                    ),
                 )),
             }
         }
@@ -91,23 +128,54 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
     Ok(intel)
 }
 
+fn is_campaign_header(cell: Option<&String>) -> bool {
+    cell.is_some_and(|h| {
+        matches!(
+            h.trim().to_ascii_lowercase().as_str(),
+            "campaign" | "malware" | "threat" | "actor" | "threat_actor"
+        )
+    })
+}
+
 /// `,` unless another delimiter splits the first lines more consistently.
 fn sniff_delimiter(text: &str) -> u8 {
-    let sample: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).take(20).collect();
+    let sample: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .take(20)
+        .collect();
     [b',', b'\t', b';', b'|']
         .into_iter()
         .max_by_key(|d| {
-            let counts: Vec<usize> = sample.iter().map(|l| l.bytes().filter(|b| b == d).count()).collect();
+            let counts: Vec<usize> = sample
+                .iter()
+                .map(|l| l.bytes().filter(|b| b == d).count())
+                .collect();
             let consistent = counts.windows(2).all(|w| w[0] == w[1]);
-            (counts.iter().all(|c| *c > 0) as usize, consistent as usize, counts.first().copied().unwrap_or(0))
+            (
+                counts.iter().all(|c| *c > 0) as usize,
+                consistent as usize,
+                counts.first().copied().unwrap_or(0),
+            )
         })
         .unwrap_or(b',')
 }
 
 /// The column where `test` holds for the most rows.
-fn best_column(rows: &[(u64, Vec<String>)], columns: usize, test: impl Fn(&str) -> bool) -> Option<usize> {
+fn best_column(
+    rows: &[(u64, Vec<String>)],
+    columns: usize,
+    test: impl Fn(&str) -> bool,
+) -> Option<usize> {
     (0..columns)
-        .map(|c| (c, rows.iter().filter(|(_, r)| r.get(c).is_some_and(|v| test(v))).count()))
+        .map(|c| {
+            (
+                c,
+                rows.iter()
+                    .filter(|(_, r)| r.get(c).is_some_and(|v| test(v)))
+                    .count(),
+            )
+        })
         .filter(|(_, n)| *n > 0)
         .max_by_key(|(c, n)| (*n, std::cmp::Reverse(*c)))
         .map(|(c, _)| c)
@@ -118,14 +186,21 @@ fn best_column(rows: &[(u64, Vec<String>)], columns: usize, test: impl Fn(&str) 
 fn is_header(row: &[String], value_col: usize, type_col: Option<usize>) -> bool {
     let value = row.get(value_col).map(|v| refang(v)).unwrap_or_default();
     let no_value = split_values(&value).iter().all(|v| infer(v).is_none());
-    let no_type = type_col.is_none_or(|c| row.get(c).is_none_or(|t| kind_label(t).is_none() && !is_informational_label(t)));
+    let no_type = type_col.is_none_or(|c| {
+        row.get(c)
+            .is_none_or(|t| kind_label(t).is_none() && !is_informational_label(t))
+    });
     no_value && no_type
 }
 
 /// Cells sometimes hold several values (`sha256,sha1,md5` in one quoted
 /// cell): split on separators when every part is itself a value.
 fn split_values(cell: &str) -> Vec<String> {
-    let parts: Vec<&str> = cell.split([',', ';', '|', ' ']).map(str::trim).filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> = cell
+        .split([',', ';', '|', ' '])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
     if parts.len() > 1 && parts.iter().all(|p| infer(p).is_some()) {
         parts.into_iter().map(str::to_owned).collect()
     } else {
@@ -147,16 +222,29 @@ URL,akamaicontainer[.]com,C2 (malware/callhome)\r\n";
         let intel = read("sophos.csv", text.as_bytes()).unwrap();
         assert!(intel.rejected.is_empty(), "{:?}", intel.rejected);
         assert_eq!(intel.informational, 1);
-        let kinds: Vec<_> = intel.indicators.iter().map(|i| (i.kind, i.value.as_str())).collect();
+        let kinds: Vec<_> = intel
+            .indicators
+            .iter()
+            .map(|i| (i.kind, i.value.as_str()))
+            .collect();
         assert_eq!(
             kinds,
             vec![
-                (IndicatorKind::Sha256, "aa124a4b4df12b34e74ee7f6c683b2ebec4ce9a8edcf9be345823b4fdcf5d868"),
-                (IndicatorKind::UrlPrefix, "raw.githubusercontent.com/IconStorages/images/main/"),
+                (
+                    IndicatorKind::Sha256,
+                    "aa124a4b4df12b34e74ee7f6c683b2ebec4ce9a8edcf9be345823b4fdcf5d868"
+                ),
+                (
+                    IndicatorKind::UrlPrefix,
+                    "raw.githubusercontent.com/IconStorages/images/main/"
+                ),
                 (IndicatorKind::Domain, "akamaicontainer.com"),
             ]
         );
-        assert_eq!(intel.indicators[2].description.as_deref(), Some("C2 (malware/callhome)"));
+        assert_eq!(
+            intel.indicators[2].description.as_deref(),
+            Some("C2 (malware/callhome)")
+        );
     }
 
     #[test]
@@ -177,6 +265,18 @@ URL,akamaicontainer[.]com,C2 (malware/callhome)\r\n";
         assert_eq!(intel.indicators.len(), 3);
         assert_eq!(intel.rejected.len(), 1);
         assert_eq!(intel.rejected[0].location, Location::Line(3));
+    }
+
+    #[test]
+    fn a_campaign_column_names_the_campaign() {
+        let text =
+            "type,value,campaign,description\ndomain,akamaicontainer.com,SmoothOperator,C2\n";
+        let intel = read("pack.csv", text.as_bytes()).unwrap();
+        assert_eq!(
+            intel.indicators[0].campaign.as_deref(),
+            Some("SmoothOperator")
+        );
+        assert_eq!(intel.indicators[0].description.as_deref(), Some("C2"));
     }
 
     #[test]

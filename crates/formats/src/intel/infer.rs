@@ -14,7 +14,11 @@ pub fn refang(raw: &str) -> String {
         .chars()
         .filter(|c| !matches!(c, '\u{200b}'..='\u{200f}' | '\u{feff}' | '\u{2060}' | '\u{202a}'..='\u{202e}'))
         .collect();
-    s = s.trim().trim_matches(['"', '\'', '<', '>']).trim().to_owned();
+    s = s
+        .trim()
+        .trim_matches(['"', '\'', '<', '>'])
+        .trim()
+        .to_owned();
     for (from, to) in [
         ("[.]", "."),
         ("(.)", "."),
@@ -66,17 +70,25 @@ pub fn infer(value: &str) -> Option<(IndicatorKind, String)> {
         return Some((IndicatorKind::Ip, ip));
     }
     if v.contains('/') && v.parse::<ipnet::IpNet>().is_ok() {
-        return normalize_indicator_value(IndicatorKind::Cidr, v).ok().map(|c| (IndicatorKind::Cidr, c));
+        return normalize_indicator_value(IndicatorKind::Cidr, v)
+            .ok()
+            .map(|c| (IndicatorKind::Cidr, c));
     }
     if v.contains('@') && !v.contains('/') && !v.contains(' ') {
         let domain = v.rsplit('@').next()?;
         if normalize_domain(domain).is_some() {
-            return normalize_indicator_value(IndicatorKind::Email, v).ok().map(|e| (IndicatorKind::Email, e));
+            return normalize_indicator_value(IndicatorKind::Email, v)
+                .ok()
+                .map(|e| (IndicatorKind::Email, e));
         }
     }
     let has_scheme = v.contains("://");
     let (host, path) = {
-        let rest = if has_scheme { &v[v.find("://")? + 3..] } else { v };
+        let rest = if has_scheme {
+            &v[v.find("://")? + 3..]
+        } else {
+            v
+        };
         match rest.find(['/', '?']) {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
@@ -98,9 +110,13 @@ pub fn infer(value: &str) -> Option<(IndicatorKind, String)> {
         }
     }
     if path.ends_with('/') {
-        return normalize_indicator_value(IndicatorKind::UrlPrefix, v).ok().map(|p| (IndicatorKind::UrlPrefix, p));
+        return normalize_indicator_value(IndicatorKind::UrlPrefix, v)
+            .ok()
+            .map(|p| (IndicatorKind::UrlPrefix, p));
     }
-    normalize_indicator_value(IndicatorKind::Url, v).ok().map(|u| (IndicatorKind::Url, u))
+    normalize_indicator_value(IndicatorKind::Url, v)
+        .ok()
+        .map(|u| (IndicatorKind::Url, u))
 }
 
 /// Reads a type label as feeds write them (`SHA256`, `hostname`,
@@ -119,7 +135,9 @@ pub fn kind_label(label: &str) -> Option<IndicatorKind> {
         "domain" | "hostname" | "host" | "fqdn" | "domain-name" => IndicatorKind::Domain,
         "url" | "uri" | "link" => IndicatorKind::Url,
         "url-prefix" => IndicatorKind::UrlPrefix,
-        "ip" | "ipv4" | "ipv6" | "ip-dst" | "ip-src" | "ip-address" | "ipaddress" | "address" => IndicatorKind::Ip,
+        "ip" | "ipv4" | "ipv6" | "ip-dst" | "ip-src" | "ip-address" | "ipaddress" | "address" => {
+            IndicatorKind::Ip
+        }
         "cidr" | "network" | "subnet" => IndicatorKind::Cidr,
         "filename" | "file-name" => IndicatorKind::Filename,
         _ => return None,
@@ -130,7 +148,15 @@ pub fn kind_label(label: &str) -> Option<IndicatorKind> {
 pub fn is_informational_label(label: &str) -> bool {
     matches!(
         label.trim().to_ascii_lowercase().as_str(),
-        "description" | "comment" | "note" | "notes" | "reference" | "references" | "source" | "title" | "text"
+        "description"
+            | "comment"
+            | "note"
+            | "notes"
+            | "reference"
+            | "references"
+            | "source"
+            | "title"
+            | "text"
     )
 }
 
@@ -140,19 +166,26 @@ pub fn is_informational_label(label: &str) -> bool {
 pub fn resolve(label: Option<IndicatorKind>, value: &str) -> Option<(IndicatorKind, String)> {
     let inferred = infer(value);
     match (label, inferred) {
-        (Some(IndicatorKind::Email), _) => {
-            normalize_indicator_value(IndicatorKind::Email, value).ok().map(|v| (IndicatorKind::Email, v))
-        }
+        (Some(IndicatorKind::Email), _) => normalize_indicator_value(IndicatorKind::Email, value)
+            .ok()
+            .map(|v| (IndicatorKind::Email, v)),
         (Some(IndicatorKind::Filename), Some((k, v)))
-            if matches!(k, IndicatorKind::Sha256 | IndicatorKind::Sha1 | IndicatorKind::Md5) =>
+            if matches!(
+                k,
+                IndicatorKind::Sha256 | IndicatorKind::Sha1 | IndicatorKind::Md5
+            ) =>
         {
             Some((k, v))
         }
         (Some(IndicatorKind::Filename), _) => {
-            normalize_indicator_value(IndicatorKind::Filename, value).ok().map(|v| (IndicatorKind::Filename, v))
+            normalize_indicator_value(IndicatorKind::Filename, value)
+                .ok()
+                .map(|v| (IndicatorKind::Filename, v))
         }
         (_, Some(found)) => Some(found),
-        (Some(kind), None) => normalize_indicator_value(kind, value).ok().map(|v| (kind, v)),
+        (Some(kind), None) => normalize_indicator_value(kind, value)
+            .ok()
+            .map(|v| (kind, v)),
         (None, None) => None,
     }
 }
@@ -168,7 +201,10 @@ mod tests {
         assert_eq!(refang("evil[dot]com"), "evil.com");
         assert_eq!(refang("hXXp://1.2.3[.]4[:]8080/"), "http://1.2.3.4:8080/");
         assert_eq!(refang("x@evil[.]com"), "x@evil.com");
-        assert_eq!(refang("https://news.example/a \u{200e}"), "https://news.example/a");
+        assert_eq!(
+            refang("https://news.example/a \u{200e}"),
+            "https://news.example/a"
+        );
     }
 
     #[test]
@@ -178,7 +214,10 @@ mod tests {
         assert_eq!(k(&"a".repeat(64)), Some(Sha256));
         assert_eq!(k("akamaicontainer.com"), Some(Domain));
         assert_eq!(k("http://akamaicontainer.com"), Some(Domain));
-        assert_eq!(k("raw.githubusercontent.com/IconStorages/images/main/"), Some(UrlPrefix));
+        assert_eq!(
+            k("raw.githubusercontent.com/IconStorages/images/main/"),
+            Some(UrlPrefix)
+        );
         assert_eq!(k("https://x.com/a.ico"), Some(Url));
         assert_eq!(k("10.0.0.0/8"), Some(Cidr));
         assert_eq!(k("8.8.8.8"), Some(Ip));
@@ -190,9 +229,27 @@ mod tests {
 
     #[test]
     fn value_beats_a_wrong_label() {
-        assert_eq!(resolve(Some(IndicatorKind::Url), "akamaicontainer.com").unwrap().0, IndicatorKind::Domain);
-        assert_eq!(resolve(Some(IndicatorKind::Sha256), &"b".repeat(32)).unwrap().0, IndicatorKind::Md5);
-        assert_eq!(resolve(Some(IndicatorKind::Filename), "ffmpeg.dll").unwrap().0, IndicatorKind::Filename);
-        assert_eq!(resolve(Some(IndicatorKind::Email), "a@b.com").unwrap().0, IndicatorKind::Email);
+        assert_eq!(
+            resolve(Some(IndicatorKind::Url), "akamaicontainer.com")
+                .unwrap()
+                .0,
+            IndicatorKind::Domain
+        );
+        assert_eq!(
+            resolve(Some(IndicatorKind::Sha256), &"b".repeat(32))
+                .unwrap()
+                .0,
+            IndicatorKind::Md5
+        );
+        assert_eq!(
+            resolve(Some(IndicatorKind::Filename), "ffmpeg.dll")
+                .unwrap()
+                .0,
+            IndicatorKind::Filename
+        );
+        assert_eq!(
+            resolve(Some(IndicatorKind::Email), "a@b.com").unwrap().0,
+            IndicatorKind::Email
+        );
     }
 }

@@ -11,8 +11,13 @@ use crate::{Location, ReadIssue};
 /// Reads a MISP event (`{"Event": …}`), a list of them, or a REST
 /// `{"response": [...]}`.
 pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
-    let doc: Json = serde_json::from_slice(bytes)
-        .map_err(|e| ReadIssue::new(name, Location::Line(e.line() as u64), format!("invalid JSON: {e}")))?;
+    let doc: Json = serde_json::from_slice(bytes).map_err(|e| {
+        ReadIssue::new(
+            name,
+            Location::Line(e.line() as u64),
+            format!("invalid JSON: {e}"),
+        )
+    })?;
     let events: Vec<&Json> = match &doc {
         Json::Array(items) => items.iter().map(|i| i.get("Event").unwrap_or(i)).collect(),
         Json::Object(o) if o.contains_key("response") => o["response"]
@@ -28,17 +33,34 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
     let mut intel = Intel::default();
     let mut n = 0u64;
     for event in events {
-        let campaign = galaxy_name(event).or_else(|| event.get("info").and_then(Json::as_str).map(str::to_owned));
-        let attrs = event.get("Attribute").and_then(Json::as_array).into_iter().flatten();
+        let campaign = galaxy_name(event)
+            .or_else(|| event.get("info").and_then(Json::as_str).map(str::to_owned));
+        let attrs = event
+            .get("Attribute")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten();
         let object_attrs = event
             .get("Object")
             .and_then(Json::as_array)
             .into_iter()
             .flatten()
-            .flat_map(|o| o.get("Attribute").and_then(Json::as_array).into_iter().flatten());
+            .flat_map(|o| {
+                o.get("Attribute")
+                    .and_then(Json::as_array)
+                    .into_iter()
+                    .flatten()
+            });
         for attr in attrs.chain(object_attrs) {
             n += 1;
-            attribute(name, &feed, attr, campaign.as_deref(), Location::Record(n), &mut intel);
+            attribute(
+                name,
+                &feed,
+                attr,
+                campaign.as_deref(),
+                Location::Record(n),
+                &mut intel,
+            );
         }
     }
     Ok(intel)
@@ -50,14 +72,28 @@ fn galaxy_name(event: &Json) -> Option<String> {
         if !matches!(ty, "threat-actor" | "mitre-intrusion-set" | "campaign") {
             return None;
         }
-        g.get("GalaxyCluster")?.as_array()?.first()?.get("value")?.as_str().map(str::to_owned)
+        g.get("GalaxyCluster")?
+            .as_array()?
+            .first()?
+            .get("value")?
+            .as_str()
+            .map(str::to_owned)
     })
 }
 
-fn attribute(name: &str, feed: &str, attr: &Json, campaign: Option<&str>, location: Location, intel: &mut Intel) {
+fn attribute(
+    name: &str,
+    feed: &str,
+    attr: &Json,
+    campaign: Option<&str>,
+    location: Location,
+    intel: &mut Intel,
+) {
     let ty = attr.get("type").and_then(Json::as_str).unwrap_or("");
     let Some(value) = attr.get("value").and_then(Json::as_str) else {
-        intel.rejected.push(ReadIssue::new(name, location, "attribute without a value"));
+        intel
+            .rejected
+            .push(ReadIssue::new(name, location, "attribute without a value"));
         return;
     };
     if attr.get("to_ids").and_then(Json::as_bool) == Some(false) {
@@ -67,7 +103,11 @@ fn attribute(name: &str, feed: &str, attr: &Json, campaign: Option<&str>, locati
     // Composite types (`filename|sha256`, `domain|ip`, `ip-dst|port`) hold
     // one value per part.
     let type_parts: Vec<&str> = ty.split('|').collect();
-    let value_parts: Vec<&str> = if type_parts.len() > 1 { value.splitn(type_parts.len(), '|').collect() } else { vec![value] };
+    let value_parts: Vec<&str> = if type_parts.len() > 1 {
+        value.splitn(type_parts.len(), '|').collect()
+    } else {
+        vec![value]
+    };
     let mut produced = 0;
     for (t, v) in type_parts.iter().zip(value_parts) {
         if *t == "port" || (*t == "filename" && type_parts.len() > 1) {
@@ -76,17 +116,32 @@ fn attribute(name: &str, feed: &str, attr: &Json, campaign: Option<&str>, locati
         let Some(kind) = misp_kind(t) else { continue };
         match resolve(Some(kind), &refang(v)) {
             Some((kind, normalized)) => {
-                let mut ind = Indicator::new(kind, &normalized, feed).expect("resolve returns valid values");
+                let mut ind =
+                    Indicator::new(kind, &normalized, feed).expect("resolve returns valid values");
                 ind.external_id = attr.get("uuid").and_then(Json::as_str).map(str::to_owned);
-                ind.description = attr.get("comment").and_then(Json::as_str).filter(|c| !c.is_empty()).map(str::to_owned);
+                ind.description = attr
+                    .get("comment")
+                    .and_then(Json::as_str)
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_owned);
                 ind.campaign = campaign.map(str::to_owned);
-                ind.valid_from = attr.get("first_seen").and_then(Json::as_str).and_then(|t| Time::parse(t).ok());
-                ind.valid_until = attr.get("last_seen").and_then(Json::as_str).and_then(|t| Time::parse(t).ok());
+                ind.valid_from = attr
+                    .get("first_seen")
+                    .and_then(Json::as_str)
+                    .and_then(|t| Time::parse(t).ok());
+                ind.valid_until = attr
+                    .get("last_seen")
+                    .and_then(Json::as_str)
+                    .and_then(|t| Time::parse(t).ok());
                 intel.indicators.push(ind);
                 produced += 1;
             }
             None => {
-                intel.rejected.push(ReadIssue::new(name, location, format!("{v:?} is not a valid {t} value")));
+                intel.rejected.push(ReadIssue::new(
+                    name,
+                    location,
+                    format!("{v:?} is not a valid {t} value"),
+                ));
                 produced += 1;
             }
         }
@@ -124,8 +179,18 @@ mod tests {
           "Object":[{"name":"file","Attribute":[{"type":"filename|sha256","value":"ffmpeg.dll|7986bbaee8940da11ce089383521ab420c443ab7b15ed42aed91fd31ce833896","to_ids":true}]}]}}"#;
         let intel = read("misp.json", text.as_bytes()).unwrap();
         let kinds: Vec<_> = intel.indicators.iter().map(|i| i.kind).collect();
-        assert_eq!(kinds, vec![IndicatorKind::Domain, IndicatorKind::Ip, IndicatorKind::Sha256]);
-        assert_eq!(intel.indicators[0].campaign.as_deref(), Some("3CX supply chain"));
+        assert_eq!(
+            kinds,
+            vec![
+                IndicatorKind::Domain,
+                IndicatorKind::Ip,
+                IndicatorKind::Sha256
+            ]
+        );
+        assert_eq!(
+            intel.indicators[0].campaign.as_deref(),
+            Some("3CX supply chain")
+        );
         assert_eq!(intel.informational, 2);
         assert_eq!(intel.rejected.len(), 1);
         assert_eq!(intel.rejected[0].location, Location::Record(5));

@@ -48,8 +48,13 @@ pub enum IntelFormat {
 }
 
 impl IntelFormat {
-    pub const ALL: [IntelFormat; 5] =
-        [IntelFormat::Stix, IntelFormat::Misp, IntelFormat::Csv, IntelFormat::Osv, IntelFormat::Advisory];
+    pub const ALL: [IntelFormat; 5] = [
+        IntelFormat::Stix,
+        IntelFormat::Misp,
+        IntelFormat::Csv,
+        IntelFormat::Osv,
+        IntelFormat::Advisory,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -107,7 +112,11 @@ impl FromStr for IntelFormat {
 }
 
 /// Reads one intel input. `source` names the feed in every indicator.
-pub fn read_intel(input: &mut Input, format: Option<IntelFormat>, limits: &Limits) -> Result<(IntelFormat, Intel), ReadIssue> {
+pub fn read_intel(
+    input: &mut Input,
+    format: Option<IntelFormat>,
+    limits: &Limits,
+) -> Result<(IntelFormat, Intel), ReadIssue> {
     let format = match format {
         Some(f) => f,
         None => IntelFormat::sniff(input.peek()?),
@@ -135,11 +144,26 @@ mod tests {
 
     #[test]
     fn sniffs_intel() {
-        assert_eq!(IntelFormat::sniff(br#"{"type":"bundle","objects":[]}"#), IntelFormat::Stix);
-        assert_eq!(IntelFormat::sniff(br#"{"Event":{"info":"x","Attribute":[]}}"#), IntelFormat::Misp);
-        assert_eq!(IntelFormat::sniff(br#"{"id":"MAL-2022-1","affected":[]}"#), IntelFormat::Osv);
-        assert_eq!(IntelFormat::sniff(b"id = \"TC-1\"\ntitle = \"x\"\n[[affected]]\n"), IntelFormat::Advisory);
-        assert_eq!(IntelFormat::sniff(b"value,type\nx.com,domain\n"), IntelFormat::Csv);
+        assert_eq!(
+            IntelFormat::sniff(br#"{"type":"bundle","objects":[]}"#),
+            IntelFormat::Stix
+        );
+        assert_eq!(
+            IntelFormat::sniff(br#"{"Event":{"info":"x","Attribute":[]}}"#),
+            IntelFormat::Misp
+        );
+        assert_eq!(
+            IntelFormat::sniff(br#"{"id":"MAL-2022-1","affected":[]}"#),
+            IntelFormat::Osv
+        );
+        assert_eq!(
+            IntelFormat::sniff(b"id = \"TC-1\"\ntitle = \"x\"\n[[affected]]\n"),
+            IntelFormat::Advisory
+        );
+        assert_eq!(
+            IntelFormat::sniff(b"value,type\nx.com,domain\n"),
+            IntelFormat::Csv
+        );
         assert_eq!(IntelFormat::sniff(b"PK\x03\x04...."), IntelFormat::Osv);
     }
 }

@@ -16,14 +16,19 @@ const MAX_ZIP_ENTRIES: usize = 1_000_000;
 pub fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Intel, ReadIssue> {
     let mut intel = Intel::default();
     if bytes.starts_with(b"PK\x03\x04") {
-        let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
-            .map_err(|e| ReadIssue::new(name, Location::Offset(0), format!("unreadable zip: {e}")))?;
+        let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
+            ReadIssue::new(name, Location::Offset(0), format!("unreadable zip: {e}"))
+        })?;
         let mut budget = limits.max_document_bytes as u64;
         for i in 0..zip.len().min(MAX_ZIP_ENTRIES) {
             let mut entry = match zip.by_index(i) {
                 Ok(e) => e,
                 Err(e) => {
-                    intel.rejected.push(ReadIssue::new(name, Location::Record(i as u64 + 1), format!("zip entry: {e}")));
+                    intel.rejected.push(ReadIssue::new(
+                        name,
+                        Location::Record(i as u64 + 1),
+                        format!("zip entry: {e}"),
+                    ));
                     continue;
                 }
             };
@@ -34,11 +39,19 @@ pub fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Intel, ReadIssu
             let mut buf = Vec::new();
             // The declared size is not trusted: read at most the budget left.
             if let Err(e) = (&mut entry).take(budget + 1).read_to_end(&mut buf) {
-                intel.rejected.push(ReadIssue::new(&entry_name, Location::Unknown, format!("unreadable: {e}")));
+                intel.rejected.push(ReadIssue::new(
+                    &entry_name,
+                    Location::Unknown,
+                    format!("unreadable: {e}"),
+                ));
                 continue;
             }
             if buf.len() as u64 > budget {
-                intel.rejected.push(ReadIssue::new(name, Location::Unknown, "zip holds more than the document limit; the rest is skipped"));
+                intel.rejected.push(ReadIssue::new(
+                    name,
+                    Location::Unknown,
+                    "zip holds more than the document limit; the rest is skipped",
+                ));
                 break;
             }
             budget -= buf.len() as u64;
@@ -54,7 +67,11 @@ fn record_file(name: &str, bytes: &[u8], intel: &mut Intel) {
     let doc: Json = match serde_json::from_slice(bytes) {
         Ok(d) => d,
         Err(e) => {
-            intel.rejected.push(ReadIssue::new(name, Location::Line(e.line() as u64), format!("invalid JSON: {e}")));
+            intel.rejected.push(ReadIssue::new(
+                name,
+                Location::Line(e.line() as u64),
+                format!("invalid JSON: {e}"),
+            ));
             return;
         }
     };
@@ -65,39 +82,67 @@ fn record_file(name: &str, bytes: &[u8], intel: &mut Intel) {
     for (i, r) in records.into_iter().enumerate() {
         match advisory(r) {
             Ok(a) => intel.advisories.push(a),
-            Err(e) => intel.rejected.push(ReadIssue::new(name, Location::Record(i as u64 + 1), e)),
+            Err(e) => intel
+                .rejected
+                .push(ReadIssue::new(name, Location::Record(i as u64 + 1), e)),
         }
     }
 }
 
 /// Maps one OSV record.
 pub fn advisory(r: &Json) -> Result<Advisory, String> {
-    let id = r.get("id").and_then(Json::as_str).ok_or("OSV record without an id")?;
+    let id = r
+        .get("id")
+        .and_then(Json::as_str)
+        .ok_or("OSV record without an id")?;
     let malicious = id.starts_with("MAL-");
     let mut affected = Vec::new();
-    for a in r.get("affected").and_then(Json::as_array).into_iter().flatten() {
-        let Some(pkg) = a.get("package") else { continue };
-        let (Some(eco_name), Some(pkg_name)) =
-            (pkg.get("ecosystem").and_then(Json::as_str), pkg.get("name").and_then(Json::as_str))
-        else {
+    for a in r
+        .get("affected")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(pkg) = a.get("package") else {
             continue;
         };
-        let Some(ecosystem) = Ecosystem::from_osv(eco_name) else { continue };
+        let (Some(eco_name), Some(pkg_name)) = (
+            pkg.get("ecosystem").and_then(Json::as_str),
+            pkg.get("name").and_then(Json::as_str),
+        ) else {
+            continue;
+        };
+        let Some(ecosystem) = Ecosystem::from_osv(eco_name) else {
+            continue;
+        };
         let mut ranges = Vec::new();
-        for range in a.get("ranges").and_then(Json::as_array).into_iter().flatten() {
+        for range in a
+            .get("ranges")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+        {
             if range.get("type").and_then(Json::as_str) == Some("GIT") {
                 continue;
             }
             // Events come in order: each `introduced` opens a range that the
             // next `fixed`/`last_affected` closes.
             let mut open: Option<VersionRange> = None;
-            for ev in range.get("events").and_then(Json::as_array).into_iter().flatten() {
+            for ev in range
+                .get("events")
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let get = |k: &str| ev.get(k).and_then(Json::as_str).map(str::to_owned);
                 if let Some(v) = get("introduced") {
                     if let Some(r) = open.take() {
                         ranges.push(r);
                     }
-                    open = Some(VersionRange { introduced: Some(v), ..Default::default() });
+                    open = Some(VersionRange {
+                        introduced: Some(v),
+                        ..Default::default()
+                    });
                 } else if let Some(v) = get("fixed") {
                     let mut r = open.take().unwrap_or_default();
                     r.fixed = Some(v);
@@ -149,7 +194,11 @@ pub fn advisory(r: &Json) -> Result<Advisory, String> {
             .filter_map(|x| x.get("url").and_then(Json::as_str).map(str::to_owned))
             .collect(),
         campaign: None,
-        severity: if malicious { Severity::Critical } else { Severity::High },
+        severity: if malicious {
+            Severity::Critical
+        } else {
+            Severity::High
+        },
         affected,
         indicators: Vec::new(),
         malicious,
@@ -178,9 +227,11 @@ mod tests {
         let mut buf = Cursor::new(Vec::new());
         {
             let mut w = zip::ZipWriter::new(&mut buf);
-            w.start_file("a.json", zip::write::SimpleFileOptions::default()).unwrap();
+            w.start_file("a.json", zip::write::SimpleFileOptions::default())
+                .unwrap();
             std::io::Write::write_all(&mut w, rec.as_bytes()).unwrap();
-            w.start_file("bad.json", zip::write::SimpleFileOptions::default()).unwrap();
+            w.start_file("bad.json", zip::write::SimpleFileOptions::default())
+                .unwrap();
             std::io::Write::write_all(&mut w, b"{").unwrap();
             w.finish().unwrap();
         }

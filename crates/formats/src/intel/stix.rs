@@ -20,15 +20,29 @@ use crate::{Location, ReadIssue};
 
 /// Reads a STIX 2.1 bundle (or a bare array of objects, or one object).
 pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
-    let doc: Json = serde_json::from_slice(bytes)
-        .map_err(|e| ReadIssue::new(name, Location::Line(e.line() as u64), format!("invalid JSON: {e}")))?;
+    let doc: Json = serde_json::from_slice(bytes).map_err(|e| {
+        ReadIssue::new(
+            name,
+            Location::Line(e.line() as u64),
+            format!("invalid JSON: {e}"),
+        )
+    })?;
     let objects: Vec<&Json> = match &doc {
         Json::Array(items) => items.iter().collect(),
-        Json::Object(o) if o.get("type").and_then(Json::as_str) == Some("bundle") => {
-            o.get("objects").and_then(Json::as_array).into_iter().flatten().collect()
-        }
+        Json::Object(o) if o.get("type").and_then(Json::as_str) == Some("bundle") => o
+            .get("objects")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .collect(),
         Json::Object(_) => vec![&doc],
-        _ => return Err(ReadIssue::new(name, Location::Unknown, "not a STIX bundle, object or array of objects")),
+        _ => {
+            return Err(ReadIssue::new(
+                name,
+                Location::Unknown,
+                "not a STIX bundle, object or array of objects",
+            ));
+        }
     };
     let feed = feed_name(name);
     let mut intel = Intel::default();
@@ -37,9 +51,13 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
     let mut names: HashMap<&str, (&str, &str)> = HashMap::new();
     for o in &objects {
         let ty = o.get("type").and_then(Json::as_str).unwrap_or("");
-        if matches!(ty, "campaign" | "intrusion-set" | "malware" | "threat-actor")
-            && let (Some(id), Some(n)) = (o.get("id").and_then(Json::as_str), o.get("name").and_then(Json::as_str))
-        {
+        if matches!(
+            ty,
+            "campaign" | "intrusion-set" | "malware" | "threat-actor"
+        ) && let (Some(id), Some(n)) = (
+            o.get("id").and_then(Json::as_str),
+            o.get("name").and_then(Json::as_str),
+        ) {
             names.insert(id, (ty, n));
         }
     }
@@ -50,8 +68,10 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
         {
             continue;
         }
-        let (Some(src), Some(dst)) = (o.get("source_ref").and_then(Json::as_str), o.get("target_ref").and_then(Json::as_str))
-        else {
+        let (Some(src), Some(dst)) = (
+            o.get("source_ref").and_then(Json::as_str),
+            o.get("target_ref").and_then(Json::as_str),
+        ) else {
             continue;
         };
         if let Some((ty, n)) = names.get(dst) {
@@ -79,11 +99,19 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
         let location = Location::Record(i as u64 + 1);
         let id = o.get("id").and_then(Json::as_str);
         let Some(pattern) = o.get("pattern").and_then(Json::as_str) else {
-            intel.rejected.push(ReadIssue::new(name, location, format!("indicator {} has no pattern", id.unwrap_or("?"))));
+            intel.rejected.push(ReadIssue::new(
+                name,
+                location,
+                format!("indicator {} has no pattern", id.unwrap_or("?")),
+            ));
             continue;
         };
         let time = |k: &str| -> Result<Option<Time>, String> {
-            o.get(k).and_then(Json::as_str).map(Time::parse).transpose().map_err(|e| format!("{k}: {e}"))
+            o.get(k)
+                .and_then(Json::as_str)
+                .map(Time::parse)
+                .transpose()
+                .map_err(|e| format!("{k}: {e}"))
         };
         let (valid_from, valid_until) = match (time("valid_from"), time("valid_until")) {
             (Ok(f), Ok(u)) => (f, u),
@@ -92,13 +120,20 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
                 continue;
             }
         };
-        let pattern_type = o.get("pattern_type").and_then(Json::as_str).unwrap_or("stix");
+        let pattern_type = o
+            .get("pattern_type")
+            .and_then(Json::as_str)
+            .unwrap_or("stix");
         let parsed = if pattern_type == "stix" {
             compile(pattern)
         } else {
-            vec![Err(format!("pattern_type {pattern_type:?} is not evaluated"))]
+            vec![Err(format!(
+                "pattern_type {pattern_type:?} is not evaluated"
+            ))]
         };
-        let campaign = id.and_then(|id| attribution.get(id)).map(|(_, n)| (*n).to_owned());
+        let campaign = id
+            .and_then(|id| attribution.get(id))
+            .map(|(_, n)| (*n).to_owned());
         let description = o
             .get("name")
             .or_else(|| o.get("description"))
@@ -114,7 +149,10 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
             ind.valid_from = valid_from;
             ind.valid_until = valid_until;
             ind.revoked = o.get("revoked").and_then(Json::as_bool).unwrap_or(false);
-            ind.confidence = o.get("confidence").and_then(Json::as_u64).map(|c| c.min(100) as u8);
+            ind.confidence = o
+                .get("confidence")
+                .and_then(Json::as_u64)
+                .map(|c| c.min(100) as u8);
             ind.campaign = campaign.clone();
             ind.description = description.clone();
             intel.indicators.push(ind);
@@ -133,10 +171,17 @@ pub fn compile(pattern: &str) -> Vec<Result<Indicator, String>> {
     let mut p = Parser { tokens, pos: 0 };
     let dnf = match p.pattern() {
         Ok(d) if p.pos == p.tokens.len() => d,
-        Ok(_) => return vec![Err(format!("unexpected {:?} after the pattern", p.tokens[p.pos]))],
+        Ok(_) => {
+            return vec![Err(format!(
+                "unexpected {:?} after the pattern",
+                p.tokens[p.pos]
+            ))];
+        }
         Err(e) => return vec![Err(e)],
     };
-    dnf.into_iter().map(|branch| branch.and_then(conjunction)).collect()
+    dnf.into_iter()
+        .map(|branch| branch.and_then(conjunction))
+        .collect()
 }
 
 /// One comparison: `object:path op 'value'`.
@@ -150,7 +195,10 @@ struct Comparison {
 type Conjunction = Result<Vec<Comparison>, String>;
 
 fn conjunction(parts: Vec<Comparison>) -> Result<Indicator, String> {
-    let mut conditions = parts.iter().map(comparison).collect::<Result<Vec<_>, _>>()?;
+    let mut conditions = parts
+        .iter()
+        .map(comparison)
+        .collect::<Result<Vec<_>, _>>()?;
     let rank = |k: IndicatorKind| match k {
         IndicatorKind::Sha256 | IndicatorKind::Sha1 | IndicatorKind::Md5 => 0,
         IndicatorKind::Url => 1,
@@ -168,23 +216,40 @@ fn conjunction(parts: Vec<Comparison>) -> Result<Indicator, String> {
 }
 
 fn comparison(c: &Comparison) -> Result<Condition, String> {
-    let unsupported = || format!("comparison `{} {} '{}'` is not evaluated", c.path, c.op, c.value);
+    let unsupported = || {
+        format!(
+            "comparison `{} {} '{}'` is not evaluated",
+            c.path, c.op, c.value
+        )
+    };
     let (object, property) = c.path.split_once(':').ok_or_else(unsupported)?;
     let property = property.replace('\'', "");
     let kind = match (object, property.as_str(), c.op.as_str()) {
         ("domain-name", "value", "=") => IndicatorKind::Domain,
         ("domain-name", "value", "LIKE") => {
             // `%.x.com` is "every subdomain of x.com"; other shapes are not.
-            let rest = c.value.strip_prefix("%.").filter(|r| !r.contains(['%', '_'])).ok_or_else(unsupported)?;
+            let rest = c
+                .value
+                .strip_prefix("%.")
+                .filter(|r| !r.contains(['%', '_']))
+                .ok_or_else(unsupported)?;
             return value_condition(IndicatorKind::Domain, rest);
         }
         ("url", "value", "=") => IndicatorKind::Url,
         ("url", "value", "LIKE") => {
-            let prefix = c.value.strip_suffix('%').filter(|r| !r.contains(['%', '_']));
+            let prefix = c
+                .value
+                .strip_suffix('%')
+                .filter(|r| !r.contains(['%', '_']));
             return match prefix {
                 Some(p) => value_condition(IndicatorKind::UrlPrefix, p),
-                None if !c.value.contains(['%', '_']) => value_condition(IndicatorKind::Url, &c.value),
-                None => Err(format!("{}: LIKE with wildcards inside the URL is not evaluated", unsupported())),
+                None if !c.value.contains(['%', '_']) => {
+                    value_condition(IndicatorKind::Url, &c.value)
+                }
+                None => Err(format!(
+                    "{}: LIKE with wildcards inside the URL is not evaluated",
+                    unsupported()
+                )),
             };
         }
         ("ipv4-addr" | "ipv6-addr", "value", "=") if c.value.contains('/') => IndicatorKind::Cidr,
@@ -274,7 +339,8 @@ fn lex(s: &str) -> Result<Vec<Token>, String> {
                         word.push_str(&text);
                         word.push('\'');
                         i = next;
-                    } else if c.is_alphanumeric() || matches!(c, '_' | '-' | ':' | '.' | '*' | '%') {
+                    } else if c.is_alphanumeric() || matches!(c, '_' | '-' | ':' | '.' | '*' | '%')
+                    {
                         word.push(c);
                         i += 1;
                     } else {
@@ -350,9 +416,13 @@ impl Parser {
                 // Two observations in one pattern need a correlation of
                 // separate events: not evaluated.
                 self.observation()?;
-                return Ok(vec![Err("AND/FOLLOWEDBY between observations is not evaluated".into())]);
+                return Ok(vec![Err(
+                    "AND/FOLLOWEDBY between observations is not evaluated".into(),
+                )]);
             } else if let Some(q) = self.peek_word().filter(|w| {
-                ["WITHIN", "REPEATS", "START", "STOP"].iter().any(|k| w.eq_ignore_ascii_case(k))
+                ["WITHIN", "REPEATS", "START", "STOP"]
+                    .iter()
+                    .any(|k| w.eq_ignore_ascii_case(k))
             }) {
                 return Err(format!("qualifier {q} is not evaluated"));
             } else {
@@ -435,7 +505,11 @@ impl Parser {
         let negated = self.eat_word("NOT");
         let op = match self.tokens.get(self.pos) {
             Some(Token::Word(w)) => w.to_ascii_uppercase(),
-            other => return Err(format!("expected an operator after {path} but found {other:?}")),
+            other => {
+                return Err(format!(
+                    "expected an operator after {path} but found {other:?}"
+                ));
+            }
         };
         self.pos += 1;
         let value = match self.tokens.get(self.pos) {
@@ -448,7 +522,11 @@ impl Parser {
                 }
                 String::from("(...)")
             }
-            other => return Err(format!("expected a value after {path} {op} but found {other:?}")),
+            other => {
+                return Err(format!(
+                    "expected a value after {path} {op} but found {other:?}"
+                ));
+            }
         };
         self.pos += 1;
         if negated {
@@ -463,25 +541,46 @@ mod tests {
     use super::*;
 
     fn kinds(p: &str) -> Vec<Result<(IndicatorKind, String, usize), String>> {
-        compile(p).into_iter().map(|r| r.map(|i| (i.kind, i.value, i.also.len()))).collect()
+        compile(p)
+            .into_iter()
+            .map(|r| r.map(|i| (i.kind, i.value, i.also.len())))
+            .collect()
     }
 
     #[test]
     fn or_of_supported_comparisons() {
-        let got = kinds("[domain-name:value = 'AkamaiContainer.com' OR file:hashes.'SHA-256' = 'AA124A4B4DF12B34E74EE7F6C683B2EBEC4CE9A8EDCF9BE345823B4FDCF5D868']");
+        let got = kinds(
+            "[domain-name:value = 'AkamaiContainer.com' OR file:hashes.'SHA-256' = 'AA124A4B4DF12B34E74EE7F6C683B2EBEC4CE9A8EDCF9BE345823B4FDCF5D868']",
+        );
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].as_ref().unwrap().0, IndicatorKind::Domain);
         assert_eq!(got[0].as_ref().unwrap().1, "akamaicontainer.com");
         assert_eq!(got[1].as_ref().unwrap().0, IndicatorKind::Sha256);
-        let got = kinds("[url:value = 'http://a.example/x'] OR [ipv4-addr:value ISSUBSET '198.51.100.0/24']");
-        assert_eq!(got[1].as_ref().unwrap(), &(IndicatorKind::Cidr, "198.51.100.0/24".to_owned(), 0));
+        let got = kinds(
+            "[url:value = 'http://a.example/x'] OR [ipv4-addr:value ISSUBSET '198.51.100.0/24']",
+        );
+        assert_eq!(
+            got[1].as_ref().unwrap(),
+            &(IndicatorKind::Cidr, "198.51.100.0/24".to_owned(), 0)
+        );
     }
 
     #[test]
     fn and_within_an_observation_keeps_conditions() {
-        let got = kinds("[file:name = 'ffmpeg.dll' AND file:hashes.MD5 = '74bc2d0b6680faa1a5a76b27e5479cbc']");
-        assert_eq!(got, vec![Ok((IndicatorKind::Md5, "74bc2d0b6680faa1a5a76b27e5479cbc".to_owned(), 1))]);
-        let got = kinds("[(domain-name:value = 'a.com' OR domain-name:value = 'b.com') AND file:name = 'x.exe']");
+        let got = kinds(
+            "[file:name = 'ffmpeg.dll' AND file:hashes.MD5 = '74bc2d0b6680faa1a5a76b27e5479cbc']",
+        );
+        assert_eq!(
+            got,
+            vec![Ok((
+                IndicatorKind::Md5,
+                "74bc2d0b6680faa1a5a76b27e5479cbc".to_owned(),
+                1
+            ))]
+        );
+        let got = kinds(
+            "[(domain-name:value = 'a.com' OR domain-name:value = 'b.com') AND file:name = 'x.exe']",
+        );
         assert_eq!(got.len(), 2);
     }
 
@@ -491,11 +590,16 @@ mod tests {
         assert_eq!(got[0].as_ref().unwrap().0, IndicatorKind::UrlPrefix);
         assert!(kinds("[process:name = 'x.exe']")[0].is_err());
         assert!(kinds("[domain-name:value = 'a.com'] WITHIN 10 SECONDS")[0].is_err());
-        assert!(kinds("[domain-name:value = 'a.com'] AND [ipv4-addr:value = '1.2.3.4']")[0].is_err());
+        assert!(
+            kinds("[domain-name:value = 'a.com'] AND [ipv4-addr:value = '1.2.3.4']")[0].is_err()
+        );
         assert!(kinds("[domain-name:value NOT = 'a.com']")[0].is_err());
         assert!(kinds("[domain-name:value = 'unterminated]")[0].is_err());
         let mixed = kinds("[domain-name:value = 'a.com' OR process:pid = 4]");
-        assert!(mixed[0].is_ok() && mixed[1].is_err(), "supported branches survive beside unsupported ones");
+        assert!(
+            mixed[0].is_ok() && mixed[1].is_err(),
+            "supported branches survive beside unsupported ones"
+        );
     }
 
     #[test]
@@ -513,11 +617,24 @@ mod tests {
         let intel = read("feed.json", bundle.as_bytes()).unwrap();
         assert_eq!(intel.indicators.len(), 3);
         let first = &intel.indicators[0];
-        assert_eq!(first.campaign.as_deref(), Some("SmoothOperator"), "a campaign outranks malware");
+        assert_eq!(
+            first.campaign.as_deref(),
+            Some("SmoothOperator"),
+            "a campaign outranks malware"
+        );
         assert_eq!(first.confidence, Some(90));
-        assert_eq!(first.valid_until, Some(Time::parse("2024-03-29T00:00:00Z").unwrap()));
+        assert_eq!(
+            first.valid_until,
+            Some(Time::parse("2024-03-29T00:00:00Z").unwrap())
+        );
         assert_eq!(intel.indicators[1].kind, IndicatorKind::Unsupported);
         assert!(intel.indicators[1].revoked);
-        assert!(intel.indicators[2].unsupported_reason.as_deref().unwrap().contains("yara"));
+        assert!(
+            intel.indicators[2]
+                .unsupported_reason
+                .as_deref()
+                .unwrap()
+                .contains("yara")
+        );
     }
 }

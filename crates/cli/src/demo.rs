@@ -1,0 +1,380 @@
+//! `turncoat demo`: a simulated multi-tenant fleet through the whole
+//! pipeline, checked against the simulator's own record of what it planted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use serde::Serialize;
+use turncoat_core::{AlertKind, TenantName};
+use turncoat_engine::IngestOptions;
+use turncoat_sim::truth::Truth;
+use turncoat_sim::{Config, Scenario};
+use turncoat_store::{Alert, AlertFilter, Scope, SqliteStore, Store};
+
+use crate::output::{OutputFormat, Table, print_json};
+use crate::progress::Bar;
+
+/// The intel pack shipped with the project, built into the binary.
+pub const PACK: [(&str, &str); 2] = [
+    (
+        "advisory.toml",
+        include_str!("../../../intel/3cx/advisory.toml"),
+    ),
+    (
+        "indicators.csv",
+        include_str!("../../../intel/3cx/indicators.csv"),
+    ),
+];
+
+/// Found, missed and false alerts of one kind against the truth.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Score {
+    pub kind: String,
+    pub planted: usize,
+    pub found: usize,
+    pub missed: Vec<String>,
+    pub false_alerts: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct TenantSummary {
+    tenant: String,
+    endpoints: u64,
+    exposed: usize,
+    contacted_iocs: usize,
+    alerts: BTreeMap<String, usize>,
+}
+
+#[derive(Serialize)]
+struct DemoReport {
+    data_dir: PathBuf,
+    events: u64,
+    simulate_seconds: f64,
+    ingest_seconds: f64,
+    retro_hunt_seconds: f64,
+    tenants: Vec<TenantSummary>,
+    scores: Vec<Score>,
+}
+
+/// Compares one kind of alert, keyed by (tenant, endpoint, what), with the truth.
+fn score(
+    kind: &str,
+    planted: BTreeSet<(String, String, String)>,
+    alerted: BTreeSet<(String, String, String)>,
+) -> Score {
+    let show = |(t, e, s): &(String, String, String)| format!("{t}/{e}: {s}");
+    Score {
+        kind: kind.to_owned(),
+        planted: planted.len(),
+        found: planted.intersection(&alerted).count(),
+        missed: planted.difference(&alerted).map(show).collect(),
+        false_alerts: alerted.difference(&planted).map(show).collect(),
+    }
+}
+
+/// Scores IOC and exposure alerts against the simulator's truth.
+pub fn scores(truth: &Truth, alerts: &[Alert], advisory: &str) -> Vec<Score> {
+    let of_kind = |k: AlertKind| -> BTreeSet<(String, String, String)> {
+        alerts
+            .iter()
+            .filter(|a| a.kind == k)
+            .map(|a| (a.tenant.to_string(), a.endpoint.clone(), a.source.clone()))
+            .collect()
+    };
+    let ioc_truth = truth
+        .ioc_contacts
+        .iter()
+        .map(|c| (c.tenant.clone(), c.endpoint.clone(), c.indicator.clone()))
+        .collect();
+    let exposure_truth = truth
+        .exposures
+        .iter()
+        .map(|e| (e.tenant.clone(), e.endpoint.clone(), advisory.to_owned()))
+        .collect();
+    vec![
+        score("ioc", ioc_truth, of_kind(AlertKind::Ioc)),
+        score("exposure", exposure_truth, of_kind(AlertKind::Exposure)),
+    ]
+}
+
+pub struct DemoOptions {
+    pub tenants: usize,
+    pub endpoints: usize,
+    pub days: u64,
+    pub seed: u64,
+    pub events_per_endpoint_day: u64,
+    pub format: OutputFormat,
+}
+
+struct Style {
+    on: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.on {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_owned()
+        }
+    }
+    fn head(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+}
+
+/// Runs the demo; returns whether every planted fact was found and nothing
+/// else was raised.
+pub fn run(options: &DemoOptions) -> anyhow::Result<bool> {
+    let style = Style {
+        on: std::io::stdout().is_terminal() && options.format == OutputFormat::Table,
+    };
+    let table = options.format == OutputFormat::Table;
+    let dir = tempfile::Builder::new()
+        .prefix("turncoat-demo-")
+        .tempdir()?
+        .keep();
+    let fleet = dir.join("fleet");
+    let data = dir.join("data");
+    if table {
+        println!("{} {}", style.head("turncoat demo:"), dir.display());
+    }
+
+    let cfg = Config {
+        tenants: options.tenants,
+        endpoints: options.endpoints,
+        days: options.days,
+        seed: options.seed,
+        scenario: Scenario::ThreeCx,
+        events_per_endpoint_day: options.events_per_endpoint_day,
+        ..Config::default()
+    };
+    let bar = Bar::new();
+    turncoat_engine::Progress::start(&bar, "simulate", Some(cfg.days));
+    let (truth, sim) = turncoat_sim::simulate(&cfg, &fleet, &mut |_| {
+        turncoat_engine::Progress::advance(&bar, 1)
+    })?;
+    turncoat_engine::Progress::finish(&bar);
+    if table {
+        println!(
+            "1. simulated {} tenants, {} endpoints, {} days from {}: {} events ({:.0}/s)",
+            cfg.tenants,
+            cfg.tenants * cfg.endpoints,
+            cfg.days,
+            cfg.start.date_string(),
+            sim.events,
+            sim.events_per_second()
+        );
+    }
+
+    let mut store = SqliteStore::open(&data)?;
+    let started = Instant::now();
+    let mut ingested = 0;
+    for t in &truth.tenants {
+        let tenant = store.add_tenant(&TenantName::new(&t.name)?, "demo")?;
+        let report = turncoat_engine::ingest(
+            &mut store,
+            &tenant,
+            &[fleet.join(&t.name)],
+            &IngestOptions::default(),
+            &bar,
+        )?;
+        ingested += report.events + report.inventory_records;
+        anyhow::ensure!(
+            report.skipped_records == 0,
+            "the simulator wrote records the readers skipped: {:?}",
+            report.issues
+        );
+    }
+    let ingest_seconds = started.elapsed().as_secs_f64();
+    let alerts_before = store
+        .alerts(&Scope::tenants(&store.tenants()?), &AlertFilter::default())?
+        .len();
+    if table {
+        println!(
+            "2. ingested {ingested} records in {ingest_seconds:.1}s ({:.0}/s); alerts before any intel: {alerts_before}",
+            ingested as f64 / ingest_seconds.max(1e-9)
+        );
+    }
+
+    let pack = write_pack(&dir)?;
+    let report = turncoat_engine::import_intel(&mut store, &[pack], None, &bar)?;
+    let advisory = report
+        .advisories_changed
+        .first()
+        .cloned()
+        .context("the intel pack holds no advisory")?;
+    if table {
+        println!(
+            "3. imported the 3CX intel pack ({} indicators, advisory {advisory}); retro-hunt raised {} alerts in {:.3}s",
+            report.indicators_new,
+            report.new_alerts(),
+            report.retro_seconds
+        );
+    }
+
+    let tenants = store.tenants()?;
+    let scope = Scope::tenants(&tenants);
+    let alerts = store.alerts(&scope, &AlertFilter::default())?;
+    let exposure = turncoat_engine::exposure(&store, &scope, Some(&advisory))?;
+    let mut summaries = Vec::new();
+    for t in &tenants {
+        let mine: Vec<&Alert> = alerts.iter().filter(|a| a.tenant == t.name).collect();
+        let mut by_kind = BTreeMap::new();
+        for a in &mine {
+            *by_kind.entry(a.kind.to_string()).or_insert(0) += 1;
+        }
+        summaries.push(TenantSummary {
+            tenant: t.name.to_string(),
+            endpoints: store.stats(t)?.endpoints,
+            exposed: exposure
+                .iter()
+                .filter(|r| r.tenant == t.name)
+                .map(|r| &r.endpoint)
+                .collect::<BTreeSet<_>>()
+                .len(),
+            contacted_iocs: mine
+                .iter()
+                .filter(|a| a.kind == AlertKind::Ioc)
+                .map(|a| &a.endpoint)
+                .collect::<BTreeSet<_>>()
+                .len(),
+            alerts: by_kind,
+        });
+    }
+    let scores = scores(&truth, &alerts, &advisory);
+    let clean = scores
+        .iter()
+        .all(|s| s.missed.is_empty() && s.false_alerts.is_empty());
+
+    if !table {
+        print_json(&DemoReport {
+            data_dir: data.clone(),
+            events: sim.events,
+            simulate_seconds: sim.seconds,
+            ingest_seconds,
+            retro_hunt_seconds: report.retro_seconds,
+            tenants: summaries,
+            scores,
+        })?;
+        return Ok(clean);
+    }
+
+    println!("\n{}", style.head("Per tenant"));
+    let mut t = Table::new(&[
+        "tenant",
+        "endpoints",
+        "exposed",
+        "contacted iocs",
+        "alerts by kind",
+    ]);
+    for s in &summaries {
+        let kinds: Vec<String> = s.alerts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        t.row(vec![
+            s.tenant.clone(),
+            s.endpoints.to_string(),
+            s.exposed.to_string(),
+            s.contacted_iocs.to_string(),
+            kinds.join(", "),
+        ]);
+    }
+    t.print()?;
+
+    println!(
+        "\n{}",
+        style.head("Exposure: who ran an affected 3CX version, and when")
+    );
+    let mut t = Table::new(&["tenant", "endpoint", "version", "platform", "from", "to"]);
+    for r in &exposure {
+        t.row(vec![
+            r.tenant.to_string(),
+            r.endpoint.clone(),
+            r.version.clone(),
+            r.platform.map(|p| p.to_string()).unwrap_or_default(),
+            r.from.to_string(),
+            r.to.map(|x| x.to_string())
+                .unwrap_or_else(|| "installed".into()),
+        ]);
+    }
+    t.print()?;
+
+    println!(
+        "\n{}",
+        style.head("Contact with the attacker's infrastructure, before the advisory existed")
+    );
+    let mut t = Table::new(&["tenant", "endpoint", "first seen", "count", "what"]);
+    for a in alerts
+        .iter()
+        .filter(|a| a.kind == AlertKind::Ioc && !a.source.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        t.row(vec![
+            a.tenant.to_string(),
+            a.endpoint.clone(),
+            a.first_seen.to_string(),
+            a.count.to_string(),
+            a.title.clone(),
+        ]);
+    }
+    t.print()?;
+
+    println!("\n{}", style.head("Top alerts"));
+    let mut t = Table::new(&[
+        "id", "tenant", "endpoint", "kind", "severity", "count", "title",
+    ]);
+    for a in alerts.iter().take(12) {
+        t.row(vec![
+            a.id.to_string(),
+            a.tenant.to_string(),
+            a.endpoint.clone(),
+            a.kind.to_string(),
+            a.severity.to_string(),
+            a.count.to_string(),
+            a.title.clone(),
+        ]);
+    }
+    t.print()?;
+    println!("({} alerts in all)", alerts.len());
+
+    println!("\n{}", style.head("Against the simulator's truth"));
+    let mut t = Table::new(&["kind", "planted", "found", "missed", "false"]);
+    for s in &scores {
+        let mark = |n: usize| {
+            if n == 0 {
+                style.paint("32", "0")
+            } else {
+                style.paint("31", &n.to_string())
+            }
+        };
+        t.row(vec![
+            s.kind.clone(),
+            s.planted.to_string(),
+            s.found.to_string(),
+            mark(s.missed.len()),
+            mark(s.false_alerts.len()),
+        ]);
+    }
+    t.print()?;
+    for s in &scores {
+        for m in &s.missed {
+            println!("missed {}: {m}", s.kind);
+        }
+        for f in &s.false_alerts {
+            println!("false {}: {f}", s.kind);
+        }
+    }
+    println!("\nExplore: turncoat --data {} alerts", data.display());
+    Ok(clean)
+}
+
+/// Writes the built-in intel pack to `dir/intel/3cx` and returns its path.
+fn write_pack(dir: &Path) -> anyhow::Result<PathBuf> {
+    let pack = dir.join("intel").join("3cx");
+    std::fs::create_dir_all(&pack)?;
+    for (name, text) in PACK {
+        std::fs::write(pack.join(name), text)?;
+    }
+    Ok(pack)
+}
