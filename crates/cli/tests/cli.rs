@@ -346,8 +346,22 @@ fn alerts_exit_codes() {
 #[test]
 fn demo_finds_every_planted_fact_and_nothing_else() {
     let env = Env::new();
-    let out = env.run(&["demo", "--no-serve", "--format", "json", "--endpoints", "10", "--events-per-endpoint-day", "30"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = env.run(&[
+        "demo",
+        "--no-serve",
+        "--format",
+        "json",
+        "--endpoints",
+        "10",
+        "--events-per-endpoint-day",
+        "30",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let scores = report["scores"].as_array().unwrap();
     assert_eq!(scores.len(), 2);
@@ -357,17 +371,42 @@ fn demo_finds_every_planted_fact_and_nothing_else() {
         assert_eq!(s["missed"].as_array().unwrap().len(), 0, "{s:#}");
         assert_eq!(s["false_alerts"].as_array().unwrap().len(), 0, "{s:#}");
     }
-    let _ = std::fs::remove_dir_all(Path::new(report["data_dir"].as_str().unwrap()).parent().unwrap());
+    let _ = std::fs::remove_dir_all(
+        Path::new(report["data_dir"].as_str().unwrap())
+            .parent()
+            .unwrap(),
+    );
 }
 
 #[test]
 fn a_clean_fleet_raises_nothing() {
     let env = Env::new();
     let fleet = env.dir.path().join("fleet");
-    env.ok(&["simulate", "--out", path(&fleet), "--scenario", "clean", "--tenants", "2", "--endpoints", "8", "--days", "10", "--events-per-endpoint-day", "30"]);
+    env.ok(&[
+        "simulate",
+        "--out",
+        path(&fleet),
+        "--scenario",
+        "clean",
+        "--tenants",
+        "2",
+        "--endpoints",
+        "8",
+        "--days",
+        "10",
+        "--events-per-endpoint-day",
+        "30",
+    ]);
     for t in ["acme-corp", "globex"] {
         env.ok(&["tenant", "add", t]);
-        let report = env.json(&["ingest", "--tenant", t, "--output", "json", path(&fleet.join(t))]);
+        let report = env.json(&[
+            "ingest",
+            "--tenant",
+            t,
+            "--output",
+            "json",
+            path(&fleet.join(t)),
+        ]);
         assert_eq!(report["skipped_records"], 0, "{report:#}");
         assert!(report["events"].as_u64().unwrap() > 1000);
     }

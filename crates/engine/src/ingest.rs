@@ -372,7 +372,9 @@ fn ingest_file(
 /// Per-batch rollups, keyed for aggregation.
 #[derive(Default)]
 struct Pending {
-    sightings: HashMap<(Observable, String, i64), SightingDelta>,
+    /// host → day → observable → rollup: nested so that a repeat sighting
+    /// is found by reference, without building an owned key.
+    sightings: HashMap<String, HashMap<i64, HashMap<Observable, SightingDelta>>>,
     /// (indicator, observable, endpoint, day) → finding so far.
     findings: HashMap<(usize, Observable, String, i64), (Finding, usize)>,
     endpoints: HashMap<String, (Option<Platform>, Time)>,
@@ -425,26 +427,41 @@ impl BatchSink<'_, '_> {
         observable::extract(&event, &mut self.observables);
         let index = self.batch.events.len();
         let day = event.time.day();
-        for obs in &self.observables {
-            let key = (obs.clone(), event.host.clone(), day);
-            let s = self
+        if !self.observables.is_empty() {
+            if !self.pending.sightings.contains_key(event.host.as_str()) {
+                self.pending
+                    .sightings
+                    .insert(event.host.clone(), HashMap::new());
+            }
+            let by_day = self
                 .pending
                 .sightings
-                .entry(key)
-                .or_insert_with(|| SightingDelta {
-                    observable: obs.clone(),
-                    endpoint: event.host.clone(),
-                    first: event.time,
-                    last: event.time,
-                    count: 0,
-                    event: index,
-                });
-            s.count += 1;
-            if event.time < s.first {
-                s.first = event.time;
-                s.event = index;
+                .get_mut(event.host.as_str())
+                .expect("inserted above");
+            let by_obs = by_day.entry(day).or_default();
+            for obs in &self.observables {
+                match by_obs.get_mut(obs) {
+                    Some(s) => {
+                        s.count += 1;
+                        if event.time < s.first {
+                            s.first = event.time;
+                            s.event = index;
+                        }
+                        s.last = s.last.max(event.time);
+                    }
+                    None => {
+                        let delta = SightingDelta {
+                            observable: obs.clone(),
+                            endpoint: event.host.clone(),
+                            first: event.time,
+                            last: event.time,
+                            count: 1,
+                            event: index,
+                        };
+                        by_obs.insert(obs.clone(), delta);
+                    }
+                }
             }
-            s.last = s.last.max(event.time);
         }
         if !self.ctx.indicators.is_empty() {
             self.ctx
@@ -537,7 +554,12 @@ impl BatchSink<'_, '_> {
         }
         let mut batch = std::mem::take(&mut self.batch);
         let pending = std::mem::take(&mut self.pending);
-        batch.sightings = pending.sightings.into_values().collect();
+        batch.sightings = pending
+            .sightings
+            .into_values()
+            .flat_map(|d| d.into_values())
+            .flat_map(|o| o.into_values())
+            .collect();
         batch.findings = pending
             .findings
             .into_values()

@@ -298,6 +298,16 @@ impl Contacts {
     }
 }
 
+/// The SHA-256 stand-in of a benign file: the same binary has the same
+/// hash on every host, as on a real fleet.
+fn file_hash(path: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in path.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    Rng::new(h).hex64()
+}
+
 /// IP a name resolves to in the simulation: C2 names in TEST-NET-3,
 /// everything else in the benchmarking range 198.18.0.0/15.
 pub fn resolve(domain: &str) -> String {
@@ -479,7 +489,7 @@ fn background(
                 Platform::Macos => rng.pick(&MAC_PROCESSES).to_string(),
                 Platform::Linux => rng.pick(&LINUX_PROCESSES).to_string(),
             };
-            let hash = rng.hex64();
+            let hash = file_hash(&image);
             w.process_start(t, h, &image, &hash)?;
         } else if roll < 0.55 {
             let domain = if rng.chance(0.05) {
@@ -505,7 +515,7 @@ fn background(
             )?;
         } else if roll < 0.85 && h.platform == Platform::Windows {
             let dll = rng.pick(&WINDOWS_DLLS);
-            let hash = rng.hex64();
+            let hash = file_hash(dll);
             w.image_load(t, h, "C:\\Windows\\explorer.exe", dll, &hash)?;
         } else if roll < 0.95 {
             let path = match h.platform {
@@ -664,12 +674,12 @@ fn app_activity(
             let ffmpeg = if bad {
                 FFMPEG_DLL_SHA256.to_owned()
             } else {
-                rng.hex64()
+                file_hash(&format!("{version}/ffmpeg.dll"))
             };
             let d3d = if bad {
                 D3DCOMPILER_SHA256.to_owned()
             } else {
-                rng.hex64()
+                file_hash("d3dcompiler_47.dll")
             };
             w.image_load(
                 Time(start.0 + 800_000),
@@ -693,12 +703,12 @@ fn app_activity(
         Platform::Macos => {
             let image =
                 "/Applications/3CX Desktop App.app/Contents/MacOS/3CX Desktop App".to_owned();
-            let clean = rng.hex64();
-            w.process_start(start, h, &image, &clean)?;
+            let app_hash = file_hash(&format!("{version}/3CX Desktop App"));
+            w.process_start(start, h, &image, &app_hash)?;
             let lib = if bad {
                 LIBFFMPEG_SHA256.to_owned()
             } else {
-                rng.hex64()
+                file_hash(&format!("{version}/libffmpeg.dylib"))
             };
             w.image_load(
                 Time(start.0 + 700_000),

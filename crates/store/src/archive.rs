@@ -1,5 +1,5 @@
 //! The event archive: per tenant and hour, a segment file of zstd frames,
-//! each frame one batch's events of that hour as JSON lines.
+//! each frame one batch's events of that hour in the [`codec`] encoding.
 //!
 //! A segment's committed length lives in the database and moves in the
 //! same transaction as the rows that point into it; on open, anything past
@@ -7,11 +7,12 @@
 //! leaves a half-written batch visible.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use turncoat_core::Event;
 
+use crate::codec::{self, Decoder};
 use crate::{Result, StoreError};
 
 /// zstd level: 3 is zstd's default, a good ratio at several hundred MB/s.
@@ -45,9 +46,9 @@ impl Archive {
     /// Compresses `events` into one frame.
     pub fn encode(events: &[&Event]) -> Result<Vec<u8>> {
         let mut raw = Vec::with_capacity(events.len() * 400);
+        let mut scratch = Vec::with_capacity(1024);
         for e in events {
-            serde_json::to_writer(&mut raw, e).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            raw.push(b'\n');
+            codec::encode(e, &mut raw, &mut scratch);
         }
         zstd::bulk::compress(&raw, LEVEL).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
@@ -86,14 +87,15 @@ impl Archive {
         }
     }
 
-    /// Reads the events of the frame at `offset`.
-    pub fn read_frame(
+    /// Reads the `index`-th event of the frame at `offset`.
+    pub fn read_event(
         &self,
         tenant_id: i64,
         hour: i64,
         offset: u64,
         committed: u64,
-    ) -> Result<Vec<Event>> {
+        index: u32,
+    ) -> Result<Event> {
         let path = self.segment_path(tenant_id, hour);
         if offset >= committed {
             return Err(err(
@@ -106,15 +108,32 @@ impl Archive {
         let decoder = zstd::stream::read::Decoder::new(f.take(committed - offset))
             .map_err(|e| err(&path, e))?
             .single_frame();
-        let reader = BufReader::new(decoder.take(MAX_FRAME_BYTES));
-        let mut events = Vec::new();
-        for (i, line) in reader.lines().enumerate() {
-            let line = line.map_err(|e| err(&path, format!("frame at {offset}: {e}")))?;
-            let event = serde_json::from_str(&line)
-                .map_err(|e| err(&path, format!("frame at {offset}, event {i}: {e}")))?;
-            events.push(event);
+        let mut raw = Vec::new();
+        decoder
+            .take(MAX_FRAME_BYTES)
+            .read_to_end(&mut raw)
+            .map_err(|e| err(&path, format!("frame at {offset}: {e}")))?;
+        let mut d = Decoder::new(&raw);
+        for _ in 0..index {
+            match d.skip() {
+                Some(Ok(())) => {}
+                Some(Err(e)) => return Err(err(&path, format!("frame at {offset}: {e}"))),
+                None => {
+                    return Err(err(
+                        &path,
+                        format!("frame at {offset} has fewer than {index} events"),
+                    ));
+                }
+            }
         }
-        Ok(events)
+        match d.next_event() {
+            Some(Ok(e)) => Ok(e),
+            Some(Err(e)) => Err(err(&path, format!("frame at {offset}, event {index}: {e}"))),
+            None => Err(err(
+                &path,
+                format!("frame at {offset} has no event {index}"),
+            )),
+        }
     }
 
     /// Reads every event of a segment up to its committed length.
@@ -127,11 +146,14 @@ impl Archive {
     ) -> Result<()> {
         let path = self.segment_path(tenant_id, hour);
         let f = File::open(&path).map_err(|e| err(&path, e))?;
-        let decoder =
-            zstd::stream::read::Decoder::new(f.take(committed)).map_err(|e| err(&path, e))?;
-        for line in BufReader::new(decoder).lines() {
-            let line = line.map_err(|e| err(&path, e))?;
-            each(serde_json::from_str(&line).map_err(|e| err(&path, e))?);
+        let mut raw = Vec::new();
+        zstd::stream::read::Decoder::new(f.take(committed))
+            .map_err(|e| err(&path, e))?
+            .read_to_end(&mut raw)
+            .map_err(|e| err(&path, e))?;
+        let mut d = Decoder::new(&raw);
+        while let Some(e) = d.next_event() {
+            each(e.map_err(|e| err(&path, e))?);
         }
         Ok(())
     }

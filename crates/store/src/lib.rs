@@ -8,6 +8,7 @@
 //! - findings are idempotent: the same finding key updates, never duplicates.
 
 mod archive;
+mod codec;
 pub mod conformance;
 mod schema;
 mod sqlite;

@@ -935,17 +935,8 @@ impl Store for SqliteStore {
                 at.segment
             )));
         }
-        let mut events = self
-            .archive
-            .read_frame(owner, hour, at.offset, len as u64)?;
-        let i = at.index as usize;
-        if i >= events.len() {
-            return Err(StoreError::Corrupt(format!(
-                "{at} is past the frame's {} events",
-                events.len()
-            )));
-        }
-        Ok(events.swap_remove(i))
+        self.archive
+            .read_event(owner, hour, at.offset, len as u64, at.index)
     }
 
     fn record_findings(
