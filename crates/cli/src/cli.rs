@@ -48,9 +48,41 @@ enum Command {
     Audit(AuditArgs),
     /// Write a simulated multi-tenant fleet's telemetry, inventory and network logs.
     Simulate(SimulateArgs),
+    /// Benchmarks on simulator data (see BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Simulate a fleet hit by the 3CX compromise, detect it, and check the result
     /// against what was planted (exit 1 when anything was missed or falsely raised).
     Demo(DemoArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// ECS ingest end to end on one core, beside a plain JSON parse.
+    Ingest {
+        /// About this many ECS events.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Indicators loaded for live matching.
+        #[arg(long, default_value_t = 10_000)]
+        indicators: usize,
+        /// Work directory (default: a temporary one, removed afterwards).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Retro-hunt of new indicators against stored sightings, beside a full scan.
+    Retro {
+        #[arg(long, default_value_t = 10_000_000)]
+        sightings: u64,
+        #[arg(long, default_value_t = 10_000)]
+        indicators: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
 }
 
 #[derive(Parser, Debug)]
@@ -475,6 +507,41 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Simulate(args) => simulate(&args),
+        Command::Bench(cmd) => {
+            let work =
+                |dir: Option<PathBuf>| -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
+                    match dir {
+                        Some(d) => Ok((d, None)),
+                        None => {
+                            let t = tempfile::Builder::new()
+                                .prefix("turncoat-bench-")
+                                .tempdir()?;
+                            Ok((t.path().to_owned(), Some(t)))
+                        }
+                    }
+                };
+            match cmd {
+                BenchCommand::Ingest {
+                    events,
+                    indicators,
+                    dir,
+                    format,
+                } => {
+                    let (dir, _guard) = work(dir)?;
+                    crate::bench::ingest(events, indicators, &dir, format)?;
+                }
+                BenchCommand::Retro {
+                    sightings,
+                    indicators,
+                    dir,
+                    format,
+                } => {
+                    let (dir, _guard) = work(dir)?;
+                    crate::bench::retro(sightings, indicators, &dir, format)?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo(args) => {
             let clean = crate::demo::run(&crate::demo::DemoOptions {
                 tenants: args.tenants,

@@ -3,6 +3,7 @@
 //! Exit status: 0 clean, 1 findings (for commands that report them), 2
 //! error.
 
+mod bench;
 mod cli;
 mod demo;
 mod output;

@@ -80,12 +80,12 @@ impl Time {
         {
             return Ok(Time(ts.timestamp().as_microsecond()));
         }
-        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-            if let Ok(secs) = s.parse::<f64>()
-                && let Some(t) = Time::from_epoch_secs_f64(secs)
-            {
-                return Ok(t);
-            }
+        if !s.is_empty()
+            && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            && let Ok(secs) = s.parse::<f64>()
+            && let Some(t) = Time::from_epoch_secs_f64(secs)
+        {
+            return Ok(t);
         }
         Err(TimeParseError(text.chars().take(64).collect()))
     }

@@ -408,6 +408,16 @@ pub fn compare_pep440(a: &str, b: &str) -> Ordering {
     }
 }
 
+/// Epoch, release, pre-release rank, post rank, dev rank, local parts.
+type Pep440Key<'a> = (
+    u64,
+    &'a [u64],
+    (i8, u8, u64),
+    (i8, u64),
+    (i8, u64),
+    &'a [GenericPart],
+);
+
 #[derive(Debug)]
 struct Pep440 {
     epoch: u64,
@@ -509,16 +519,7 @@ impl Pep440 {
 
     /// A sort key per PEP 440: a dev release with no pre or post sorts
     /// before every pre-release of the same version.
-    fn key(
-        &self,
-    ) -> (
-        u64,
-        &[u64],
-        (i8, u8, u64),
-        (i8, u64),
-        (i8, u64),
-        &[GenericPart],
-    ) {
+    fn key(&self) -> Pep440Key<'_> {
         let pre = match (self.pre, self.post, self.dev) {
             (None, None, Some(_)) => (-1, 0, 0),
             (Some((r, n)), _, _) => (0, r, n),

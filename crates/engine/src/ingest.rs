@@ -24,7 +24,7 @@ use crate::{EngineError, Result};
 
 /// Records per committed batch: large enough to amortise a transaction,
 /// small enough that a crash loses little work and memory stays flat.
-pub const BATCH_RECORDS: usize = 16_384;
+pub const BATCH_RECORDS: usize = 32_768;
 
 /// How an ingest runs.
 #[derive(Clone, Debug, Default)]

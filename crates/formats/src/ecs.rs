@@ -91,22 +91,20 @@ fn map_event(flat: &mut Vec<(String, Value)>, default_host: Option<&str>) -> Res
                 continue;
             }
             "host.name" => host_name = value.as_str().map(str::to_owned),
-            "host.hostname" | "agent.hostname" | "winlog.computer_name" => {
-                if host_fallback.is_none() {
-                    host_fallback = value.as_str().map(str::to_owned);
-                }
+            "host.hostname" | "agent.hostname" | "winlog.computer_name"
+                if host_fallback.is_none() =>
+            {
+                host_fallback = value.as_str().map(str::to_owned);
             }
-            "host.os.family" | "host.os.type" | "host.os.platform" => {
-                if os.is_none() {
-                    os = value.as_str().and_then(Platform::from_os_name);
-                }
+            "host.os.family" | "host.os.type" | "host.os.platform" if os.is_none() => {
+                os = value.as_str().and_then(Platform::from_os_name);
             }
             "event.category" => categories.extend(value.strings().map(str::to_owned)),
             "event.type" => types.extend(value.strings().map(str::to_owned)),
-            "event.provider" | "winlog.provider_name" => {
-                if provider.is_none() || key == "winlog.provider_name" {
-                    provider = value.as_str().map(str::to_owned);
-                }
+            "event.provider" | "winlog.provider_name"
+                if (provider.is_none() || key == "winlog.provider_name") =>
+            {
+                provider = value.as_str().map(str::to_owned);
             }
             "winlog.channel" => channel = value.as_str().map(str::to_owned),
             "user.name" => user_name = value.as_str().map(str::to_owned),

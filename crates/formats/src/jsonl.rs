@@ -46,17 +46,17 @@ pub(crate) fn for_each_record(
         let location = Location::Line(input.line());
         if first {
             first = false;
-            if let Err(e) = serde_json::from_slice::<&RawValue>(text) {
-                if e.is_eof() || text.starts_with(b"[") {
-                    // Pretty-printed or an array: the rest is one document.
-                    let start_line = input.line();
-                    let mut doc = std::mem::take(&mut line);
-                    doc.push(b'\n');
-                    let rest =
-                        input.read_document(limits.max_document_bytes.saturating_sub(doc.len()))?;
-                    doc.extend_from_slice(&rest);
-                    return document(input.name(), &doc, start_line, sink, each);
-                }
+            if let Err(e) = serde_json::from_slice::<&RawValue>(text)
+                && (e.is_eof() || text.starts_with(b"["))
+            {
+                // Pretty-printed or an array: the rest is one document.
+                let start_line = input.line();
+                let mut doc = std::mem::take(&mut line);
+                doc.push(b'\n');
+                let rest =
+                    input.read_document(limits.max_document_bytes.saturating_sub(doc.len()))?;
+                doc.extend_from_slice(&rest);
+                return document(input.name(), &doc, start_line, sink, each);
             }
         }
         each(text, location, sink);

@@ -315,10 +315,10 @@ fn tsv_record(
         let ty = header.types.get(i).map(String::as_str).unwrap_or("string");
         let value = tsv_value(raw, ty, header)
             .ok_or_else(|| format!("field {name}: {raw:?} is not a valid {ty}"))?;
-        if name == "ts" {
-            if let Value::Float(x) = value {
-                time = Time::from_epoch_secs_f64(x);
-            }
+        if name == "ts"
+            && let Value::Float(x) = value
+        {
+            time = Time::from_epoch_secs_f64(x);
         }
         fields.push(name.as_str(), value);
     }

@@ -206,7 +206,7 @@ fn plan_tenant(cfg: &Config, t: usize) -> Vec<Host> {
             platform,
             ip,
             mac,
-            user: *rng.pick(&USERS),
+            user: USERS[rng.index(USERS.len())],
             app: Vec::new(),
             chain: None,
             phases: PERIODIC.iter().map(|p| rng.range(0, p.period_s)).collect(),
@@ -268,7 +268,7 @@ fn plan_tenant(cfg: &Config, t: usize) -> Vec<Host> {
                     host.chain = Some(Chain {
                         ico_at,
                         ico_n: rng.range(0, 16),
-                        c2: *rng.pick(&C2_DOMAINS),
+                        c2: C2_DOMAINS[rng.index(C2_DOMAINS.len())],
                         until: to.unwrap_or(end).min(end),
                         second_stage,
                     });
@@ -570,7 +570,7 @@ fn periodic(
         .map(|(p, phase)| (p.domain, p.port, p.period_s, p.jitter, *phase))
         .collect();
     if h.version_at(at(cfg, day, 12 * 3600)).is_some() {
-        flows.push((VENDOR_DOMAINS[0], 443, 3600, 0.0, 1234 % 3600));
+        flows.push((VENDOR_DOMAINS[0], 443, 3600, 0.0, 1234));
     }
     for (domain, port, period, jitter, phase) in flows {
         let ip = resolve(domain);

@@ -47,8 +47,13 @@ impl Rng {
         self.f64() < p
     }
 
+    /// A uniform index below `len`.
+    pub fn index(&mut self, len: usize) -> usize {
+        self.range(0, len as u64) as usize
+    }
+
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.range(0, items.len() as u64) as usize]
+        &items[self.index(items.len())]
     }
 
     /// 64 lowercase hex digits: a stand-in SHA-256 for benign files.

@@ -843,39 +843,14 @@ impl Store for SqliteStore {
         let base = "SELECT e.name, l.source, l.name, l.version, l.vendor, l.platform, l.ecosystem, l.installed, l.removed, l.file
                     FROM ledger l JOIN endpoints e ON e.id = l.endpoint_id AND e.tenant_id = l.tenant_id
                     WHERE l.tenant_id = ?";
-        let map = |r: &rusqlite::Row| -> rusqlite::Result<(
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            String,
-            i64,
-            Option<i64>,
-            Option<String>,
-        )> {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-                r.get(9)?,
-            ))
-        };
-        let mut raw = Vec::new();
+        let mut out = Vec::new();
         match names {
             None => {
                 let mut stmt = self
                     .conn
                     .prepare(&format!("{base} ORDER BY e.name, l.installed"))?;
-                for r in stmt.query_map([tenant.id], map)? {
-                    raw.push(r?);
+                for r in stmt.query_map([tenant.id], ledger_row)? {
+                    out.push(r?);
                 }
             }
             Some(names) => {
@@ -883,41 +858,15 @@ impl Store for SqliteStore {
                     "{base} AND l.name_norm = ? ORDER BY e.name, l.installed"
                 ))?;
                 for n in names {
-                    for r in stmt.query_map(params![tenant.id, normalize_product_name(n)], map)? {
-                        raw.push(r?);
+                    for r in
+                        stmt.query_map(params![tenant.id, normalize_product_name(n)], ledger_row)?
+                    {
+                        out.push(r?);
                     }
                 }
             }
         }
-        raw.into_iter()
-            .map(
-                |(
-                    endpoint,
-                    source,
-                    name,
-                    version,
-                    vendor,
-                    platform,
-                    eco,
-                    installed,
-                    removed,
-                    file,
-                )| {
-                    Ok(LedgerEntry {
-                        endpoint,
-                        source,
-                        name,
-                        version,
-                        vendor,
-                        platform: platform.map(|p| parse(&p)).transpose()?,
-                        ecosystem: parse::<Ecosystem>(&eco)?,
-                        installed: Time(installed),
-                        removed: removed.map(Time),
-                        file,
-                    })
-                },
-            )
-            .collect()
+        Ok(out)
     }
 
     fn read_event(&self, tenant: &Tenant, at: EventRef) -> Result<Event> {
@@ -1161,6 +1110,31 @@ impl Store for SqliteStore {
         }
         Ok(out)
     }
+}
+
+/// A stored text column that does not parse as its type.
+fn bad_column(col: usize, e: StoreError) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, Box::new(e))
+}
+
+fn ledger_row(r: &rusqlite::Row) -> rusqlite::Result<LedgerEntry> {
+    let platform: Option<String> = r.get(5)?;
+    let ecosystem: String = r.get(6)?;
+    Ok(LedgerEntry {
+        endpoint: r.get(0)?,
+        source: r.get(1)?,
+        name: r.get(2)?,
+        version: r.get(3)?,
+        vendor: r.get(4)?,
+        platform: platform
+            .map(|p| parse(&p))
+            .transpose()
+            .map_err(|e| bad_column(5, e))?,
+        ecosystem: parse::<Ecosystem>(&ecosystem).map_err(|e| bad_column(6, e))?,
+        installed: Time(r.get(7)?),
+        removed: r.get::<_, Option<i64>>(8)?.map(Time),
+        file: r.get(9)?,
+    })
 }
 
 fn source_row(r: &rusqlite::Row) -> rusqlite::Result<SourceRecord> {

@@ -1,0 +1,384 @@
+//! `turncoat bench`: the core's benchmarks on simulator data of a chosen
+//! size, each beside a named baseline measured in the same run (ratios
+//! survive noisy machines; absolute numbers do not).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+use turncoat_core::{
+    Event, Indicator, IndicatorKind, Observable, ObservableKind, TenantName, Time,
+};
+use turncoat_detect::{IndicatorIndex, IocMatch};
+use turncoat_engine::{IngestOptions, NoProgress};
+use turncoat_formats::{
+    Format, Input, Location, ReadIssue, ReadOptions, Record, Sink, read_telemetry,
+};
+use turncoat_sim::{Config, Rng, Scenario};
+use turncoat_store::{Batch, SightingDelta, SqliteStore, Store};
+
+use crate::output::{OutputFormat, Table, print_json};
+
+#[derive(Serialize)]
+struct Row {
+    name: String,
+    items: u64,
+    seconds: f64,
+    per_second: f64,
+    /// Against the baseline of the same benchmark.
+    ratio: f64,
+}
+
+fn row(name: &str, items: u64, seconds: f64, baseline: Option<f64>) -> Row {
+    let per_second = items as f64 / seconds.max(1e-9);
+    Row {
+        name: name.to_owned(),
+        items,
+        seconds,
+        per_second,
+        ratio: baseline.map_or(1.0, |b| per_second / b),
+    }
+}
+
+/// Peak resident memory of this process, from `/proc/self/status`.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// `n` synthetic indicators of every kind, plus the 3CX pack's.
+fn indicators(n: usize, seed: u64) -> Vec<Indicator> {
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::with_capacity(n);
+    let kinds = [
+        IndicatorKind::Domain,
+        IndicatorKind::Sha256,
+        IndicatorKind::Ip,
+        IndicatorKind::UrlPrefix,
+        IndicatorKind::Md5,
+    ];
+    while out.len() < n {
+        let kind = *rng.pick(&kinds);
+        let value = match kind {
+            IndicatorKind::Domain => {
+                format!("bad-{:x}.example-{}.com", rng.next_u64(), rng.range(0, 100))
+            }
+            IndicatorKind::Sha256 => rng.hex64(),
+            IndicatorKind::Md5 => rng.hex64()[..32].to_owned(),
+            IndicatorKind::Ip => format!(
+                "100.{}.{}.{}",
+                rng.range(64, 128),
+                rng.range(0, 256),
+                rng.range(1, 255)
+            ),
+            _ => format!("https://cdn-{:x}.example.net/payloads/", rng.next_u64()),
+        };
+        if let Ok(i) = Indicator::new(kind, &value, "bench") {
+            out.push(i);
+        }
+    }
+    out
+}
+
+struct Counter {
+    events: u64,
+    matcher: Option<(IndicatorIndex, Vec<Observable>, Vec<IocMatch>, u64)>,
+}
+
+impl Sink for Counter {
+    fn record(&mut self, record: Record, _: Location) {
+        self.events += 1;
+        if let (Some((index, obs, matches, hits)), Record::Event(e)) = (&mut self.matcher, record) {
+            observe(index, &e, obs, matches);
+            *hits += matches.len() as u64;
+        }
+    }
+    fn skipped(&mut self, _: ReadIssue) {}
+}
+
+fn observe(
+    index: &IndicatorIndex,
+    e: &Event,
+    obs: &mut Vec<Observable>,
+    matches: &mut Vec<IocMatch>,
+) {
+    turncoat_core::observable::extract(e, obs);
+    index.match_event(obs, e.time, matches);
+}
+
+fn read_ecs(path: &Path, sink: &mut dyn Sink) -> anyhow::Result<()> {
+    let mut input = Input::open(path)?;
+    read_telemetry(&mut input, Some(Format::Ecs), &ReadOptions::default(), sink)?;
+    Ok(())
+}
+
+/// Ingest of ECS NDJSON, end to end, on one core.
+pub fn ingest(
+    events: u64,
+    indicator_count: usize,
+    dir: &Path,
+    format: OutputFormat,
+) -> anyhow::Result<()> {
+    let (tenants, endpoints, days) = (1usize, 50usize, 21u64);
+    let per_day = (events / (tenants as u64 * endpoints as u64 * days)).max(1);
+    let cfg = Config {
+        tenants,
+        endpoints,
+        days,
+        seed: 7,
+        scenario: Scenario::ThreeCx,
+        events_per_endpoint_day: per_day,
+        ..Config::default()
+    };
+    let fleet = dir.join("fleet");
+    let (truth, _) = turncoat_sim::simulate(&cfg, &fleet, &mut |_| {})?;
+    let ecs = fleet.join(&truth.tenants[0].name).join("ecs.ndjson");
+    let n = truth.events.ecs;
+    let bytes = std::fs::metadata(&ecs)?.len();
+    let intel = indicators(indicator_count, 11);
+
+    // Baseline: parsing each line as generic JSON, nothing else.
+    let started = Instant::now();
+    let mut parsed = 0u64;
+    for line in BufReader::with_capacity(1 << 20, std::fs::File::open(&ecs)?).split(b'\n') {
+        let line = line?;
+        if serde_json::from_slice::<serde_json::Value>(&line).is_ok() {
+            parsed += 1;
+        }
+    }
+    let baseline = row(
+        "baseline: serde_json::Value parse",
+        parsed,
+        started.elapsed().as_secs_f64(),
+        None,
+    );
+    let b = Some(baseline.per_second);
+
+    let started = Instant::now();
+    let mut c = Counter {
+        events: 0,
+        matcher: None,
+    };
+    read_ecs(&ecs, &mut c)?;
+    let read = row(
+        "read + map to Event",
+        c.events,
+        started.elapsed().as_secs_f64(),
+        b,
+    );
+
+    let started = Instant::now();
+    let mut c = Counter {
+        events: 0,
+        matcher: Some((
+            IndicatorIndex::new(intel.clone()),
+            Vec::new(),
+            Vec::new(),
+            0,
+        )),
+    };
+    read_ecs(&ecs, &mut c)?;
+    let matched = row(
+        &format!("+ observables + match {} indicators", intel.len()),
+        c.events,
+        started.elapsed().as_secs_f64(),
+        b,
+    );
+
+    let data = dir.join("data");
+    let mut store = SqliteStore::open(&data)?;
+    store.upsert_indicators(&intel, "bench")?;
+    let tenant = store.add_tenant(&TenantName::new("bench")?, "bench")?;
+    let started = Instant::now();
+    let report = turncoat_engine::ingest(
+        &mut store,
+        &tenant,
+        std::slice::from_ref(&ecs),
+        &IngestOptions::default(),
+        &NoProgress,
+    )?;
+    let full = row(
+        "+ archive + sightings + findings (full ingest)",
+        report.events,
+        started.elapsed().as_secs_f64(),
+        b,
+    );
+    let disk = store.disk_usage();
+    let rows = vec![baseline, read, matched, full];
+    let summary = serde_json::json!({
+        "events": n,
+        "input_mb": bytes as f64 / 1e6,
+        "store_mb": disk as f64 / 1e6,
+        "store_mb_per_million_events": disk as f64 / 1e6 / (n as f64 / 1e6),
+        "peak_rss_mb": peak_rss_mb(),
+        "rows": rows,
+    });
+    match format {
+        OutputFormat::Json => print_json(&summary)?,
+        OutputFormat::Table => {
+            println!(
+                "ingest of {n} ECS events ({:.0} MB), one core, {} indicators loaded",
+                bytes as f64 / 1e6,
+                intel.len()
+            );
+            print_rows(&rows)?;
+            println!(
+                "store: {:.1} MB ({:.1} MB per million events); peak RSS {:.0} MB",
+                disk as f64 / 1e6,
+                disk as f64 / 1e6 / (n as f64 / 1e6),
+                peak_rss_mb().unwrap_or(0.0)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_rows(rows: &[Row]) -> anyhow::Result<()> {
+    let mut t = Table::new(&["phase", "items", "seconds", "per second", "vs baseline"]);
+    for r in rows {
+        t.row(vec![
+            r.name.clone(),
+            r.items.to_string(),
+            format!("{:.3}", r.seconds),
+            format!("{:.0}", r.per_second),
+            format!("{:.2}x", r.ratio),
+        ]);
+    }
+    t.print()?;
+    Ok(())
+}
+
+/// Retro-hunt of new indicators against stored sightings.
+pub fn retro(
+    sightings: u64,
+    indicator_count: usize,
+    dir: &Path,
+    format: OutputFormat,
+) -> anyhow::Result<()> {
+    let mut store = SqliteStore::open(&dir.join("data"))?;
+    let tenant = store.add_tenant(&TenantName::new("bench")?, "bench")?;
+    // Each distinct observable is seen on 8 (endpoint, day) pairs.
+    let per_observable = 8u64;
+    let distinct = (sightings / per_observable).max(1);
+    let mut rng = Rng::new(5);
+    let started = Instant::now();
+    let mut written = 0u64;
+    let mut batch = Batch::default();
+    let base = Time::parse("2023-03-01T00:00:00Z")?;
+    let observable = |i: u64| -> Observable {
+        match i % 10 {
+            0..=5 => Observable {
+                kind: ObservableKind::Domain,
+                value: format!("h{}.site-{}.com", i % 7, i),
+            },
+            6..=8 => Observable {
+                kind: ObservableKind::Sha256,
+                value: format!("{:064x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            },
+            _ => Observable {
+                kind: ObservableKind::Ip,
+                value: format!("10.{}.{}.{}", (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff),
+            },
+        }
+    };
+    for i in 0..distinct {
+        let obs = observable(i);
+        for k in 0..per_observable {
+            let t = Time(
+                base.0 + (rng.range(0, 30) as i64) * turncoat_core::time::MICROS_PER_DAY + k as i64,
+            );
+            batch.sightings.push(SightingDelta {
+                observable: obs.clone(),
+                endpoint: format!("ep-{}", (i * 31 + k * 7) % 1000),
+                first: t,
+                last: t,
+                count: 1 + rng.range(0, 5),
+                event: 0,
+            });
+        }
+        if batch.sightings.len() >= 200_000 {
+            written += batch.sightings.len() as u64;
+            store.commit_batch(&tenant, std::mem::take(&mut batch), &mut |_| Vec::new())?;
+        }
+    }
+    written += batch.sightings.len() as u64;
+    store.commit_batch(&tenant, batch, &mut |_| Vec::new())?;
+    let load_seconds = started.elapsed().as_secs_f64();
+    let stored = store.stats(&tenant)?.sightings;
+
+    // New intel: mostly misses, 1% hitting stored values (parent domains
+    // of stored names, and stored hashes).
+    let mut intel = indicators(indicator_count, 13);
+    for (n, slot) in intel.iter_mut().enumerate().filter(|(n, _)| n % 100 == 0) {
+        let i = (n as u64 * 7919) % distinct;
+        let obs = observable(i);
+        *slot = match obs.kind {
+            ObservableKind::Domain => Indicator::new(
+                IndicatorKind::Domain,
+                obs.value.split_once('.').map_or(&obs.value[..], |(_, p)| p),
+                "bench",
+            )?,
+            ObservableKind::Sha256 => Indicator::new(IndicatorKind::Sha256, &obs.value, "bench")?,
+            _ => Indicator::new(IndicatorKind::Ip, &obs.value, "bench")?,
+        };
+    }
+
+    // Baseline: the naive retro-hunt, every stored sighting fetched and
+    // checked against the index.
+    let started = Instant::now();
+    let index = IndicatorIndex::new(intel.clone());
+    let mut ids = Vec::new();
+    store.scan_observables(&tenant, &ObservableKind::ALL, &mut |id, _, _| ids.push(id))?;
+    let mut naive_hits = 0u64;
+    for chunk in ids.chunks(10_000) {
+        for s in store.sightings(&tenant, chunk)? {
+            index.lookup(&s.observable, |_| naive_hits += 1);
+        }
+    }
+    let naive = row(
+        "baseline: scan every sighting",
+        stored,
+        started.elapsed().as_secs_f64(),
+        None,
+    );
+
+    let started = Instant::now();
+    let outcome = turncoat_engine::retro::hunt_indicators(&mut store, &tenant, &intel)?;
+    let hunt = row(
+        "retro-hunt (dictionary, then matching sightings)",
+        stored,
+        started.elapsed().as_secs_f64(),
+        Some(naive.per_second),
+    );
+    let rows = vec![naive, hunt];
+    let summary = serde_json::json!({
+        "sightings": stored,
+        "distinct_observables": distinct,
+        "indicators": intel.len(),
+        "alerts_raised": outcome.new_alerts,
+        "sightings_matched_naively": naive_hits,
+        "load_seconds": load_seconds,
+        "written": written,
+        "peak_rss_mb": peak_rss_mb(),
+        "rows": rows,
+    });
+    match format {
+        OutputFormat::Json => print_json(&summary)?,
+        OutputFormat::Table => {
+            println!(
+                "retro-hunt of {} new indicators against {stored} stored sightings ({distinct} distinct observables; loaded in {load_seconds:.1}s)",
+                intel.len()
+            );
+            print_rows(&rows)?;
+            println!(
+                "alerts raised: {}; peak RSS {:.0} MB",
+                outcome.new_alerts,
+                peak_rss_mb().unwrap_or(0.0)
+            );
+        }
+    }
+    Ok(())
+}
