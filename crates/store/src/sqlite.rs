@@ -35,14 +35,51 @@ pub struct SqliteStore {
     conn: Connection,
     dir: PathBuf,
     archive: Archive,
-    /// (tenant, kind, value) → observable id; cleared when a commit fails,
+    /// Observable and endpoint ids by name; cleared when a commit fails,
     /// since ids handed out inside a rolled-back transaction are void.
-    observable_ids: HashMap<(i64, u8, String), i64>,
-    endpoint_ids: HashMap<(i64, String), i64>,
+    observable_ids: IdCache,
+    endpoint_ids: IdCache,
 }
 
 /// Cached ids beyond this are dropped rather than grown without bound.
 const MAX_CACHED_IDS: usize = 2_000_000;
+
+/// Ids by (tenant, kind) and name, looked up by `&str` without building
+/// an owned key on the hot path.
+#[derive(Default)]
+struct IdCache {
+    maps: HashMap<(i64, u8), HashMap<String, i64>>,
+    len: usize,
+}
+
+impl IdCache {
+    fn get(&self, tenant: i64, kind: u8, name: &str) -> Option<i64> {
+        self.maps.get(&(tenant, kind))?.get(name).copied()
+    }
+
+    fn insert(&mut self, tenant: i64, kind: u8, name: &str, id: i64) {
+        if self.len >= MAX_CACHED_IDS {
+            self.clear();
+        }
+        if self
+            .maps
+            .entry((tenant, kind))
+            .or_default()
+            .insert(name.to_owned(), id)
+            .is_none()
+        {
+            self.len += 1;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.maps.clear();
+        self.len = 0;
+    }
+}
+
+/// The [`IdCache`] kind of endpoint names (observable kinds are 0..7).
+const ENDPOINT: u8 = u8::MAX;
 
 impl SqliteStore {
     /// Opens (creating when needed) the store in `dir`, migrates it, and
@@ -62,8 +99,8 @@ impl SqliteStore {
             conn,
             dir: dir.to_owned(),
             archive: Archive::new(dir.join("archive"))?,
-            observable_ids: HashMap::new(),
-            endpoint_ids: HashMap::new(),
+            observable_ids: IdCache::default(),
+            endpoint_ids: IdCache::default(),
         };
         store.migrate()?;
         store.recover_archive()?;
@@ -142,64 +179,66 @@ impl SqliteStore {
     }
 }
 
+/// The id of `name` from the cache, or from `fetch` (which finds or
+/// creates the row) on a miss.
+fn cached_id(
+    cache: &mut IdCache,
+    tenant: i64,
+    kind: u8,
+    name: &str,
+    fetch: impl FnOnce() -> Result<i64>,
+) -> Result<i64> {
+    if let Some(id) = cache.get(tenant, kind, name) {
+        return Ok(id);
+    }
+    let id = fetch()?;
+    cache.insert(tenant, kind, name, id);
+    Ok(id)
+}
+
 fn endpoint_id(
     tx: &Transaction,
-    cache: &mut HashMap<(i64, String), i64>,
+    cache: &mut IdCache,
     tenant: i64,
     name: &str,
     time: Time,
 ) -> Result<i64> {
-    if let Some(id) = cache.get(&(tenant, name.to_owned())) {
-        return Ok(*id);
-    }
-    let existing: Option<i64> = tx
-        .prepare_cached("SELECT id FROM endpoints WHERE tenant_id = ? AND name = ?")?
-        .query_row(params![tenant, name], |r| r.get(0))
-        .optional()?;
-    let id = match existing {
-        Some(id) => id,
-        None => {
-            tx.prepare_cached("INSERT INTO endpoints (tenant_id, name, first_seen, last_seen) VALUES (?, ?, ?, ?)")?
-                .execute(params![tenant, name, time.0, time.0])?;
-            tx.last_insert_rowid()
+    cached_id(cache, tenant, ENDPOINT, name, || {
+        let existing: Option<i64> = tx
+            .prepare_cached("SELECT id FROM endpoints WHERE tenant_id = ? AND name = ?")?
+            .query_row(params![tenant, name], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = existing {
+            return Ok(id);
         }
-    };
-    if cache.len() > MAX_CACHED_IDS {
-        cache.clear();
-    }
-    cache.insert((tenant, name.to_owned()), id);
-    Ok(id)
+        tx.prepare_cached(
+            "INSERT INTO endpoints (tenant_id, name, first_seen, last_seen) VALUES (?, ?, ?, ?)",
+        )?
+        .execute(params![tenant, name, time.0, time.0])?;
+        Ok(tx.last_insert_rowid())
+    })
 }
 
 fn observable_id(
     tx: &Transaction,
-    cache: &mut HashMap<(i64, u8, String), i64>,
+    cache: &mut IdCache,
     tenant: i64,
     o: &Observable,
 ) -> Result<i64> {
-    let key = (tenant, o.kind as u8, o.value.clone());
-    if let Some(id) = cache.get(&key) {
-        return Ok(*id);
-    }
-    let existing: Option<i64> = tx
-        .prepare_cached(
-            "SELECT id FROM observables WHERE tenant_id = ? AND kind = ? AND value = ?",
-        )?
-        .query_row(params![tenant, o.kind as u8, o.value], |r| r.get(0))
-        .optional()?;
-    let id = match existing {
-        Some(id) => id,
-        None => {
-            tx.prepare_cached("INSERT INTO observables (tenant_id, kind, value) VALUES (?, ?, ?)")?
-                .execute(params![tenant, o.kind as u8, o.value])?;
-            tx.last_insert_rowid()
+    cached_id(cache, tenant, o.kind as u8, &o.value, || {
+        let existing: Option<i64> = tx
+            .prepare_cached(
+                "SELECT id FROM observables WHERE tenant_id = ? AND kind = ? AND value = ?",
+            )?
+            .query_row(params![tenant, o.kind as u8, o.value], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = existing {
+            return Ok(id);
         }
-    };
-    if cache.len() > MAX_CACHED_IDS {
-        cache.clear();
-    }
-    cache.insert(key, id);
-    Ok(id)
+        tx.prepare_cached("INSERT INTO observables (tenant_id, kind, value) VALUES (?, ?, ?)")?
+            .execute(params![tenant, o.kind as u8, o.value])?;
+        Ok(tx.last_insert_rowid())
+    })
 }
 
 fn kind_from_u8(k: u8) -> Result<ObservableKind> {
@@ -225,7 +264,7 @@ fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T> {
 /// retro-hunts so that both keep the same deduplication.
 fn record_findings_tx(
     tx: &Transaction,
-    endpoints: &mut HashMap<(i64, String), i64>,
+    endpoints: &mut IdCache,
     tenant: i64,
     findings: &[(Finding, Option<EventRef>)],
     mode: FindingMode,
