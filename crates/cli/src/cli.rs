@@ -284,7 +284,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = open()?;
             let tenants = store.tenants()?;
             match format {
-                OutputFormat::Json => print_json(&tenants)?,
+                OutputFormat::Json => {
+                    let rows = tenants
+                        .iter()
+                        .map(|t| Ok(serde_json::json!({ "name": t.name, "created": t.created, "stats": store.stats(t)? })))
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    print_json(&rows)?;
+                }
                 OutputFormat::Table => {
                     let mut t = Table::new(&["tenant", "created", "endpoints", "events", "alerts"]);
                     for tenant in &tenants {

@@ -415,3 +415,53 @@ fn a_clean_fleet_raises_nothing() {
     assert!(env.alerts(&[]).is_empty(), "{:#?}", env.alerts(&[]));
     assert_eq!(env.run(&["exposure"]).status.code(), Some(0));
 }
+
+#[test]
+fn a_killed_ingest_loses_nothing_and_resumes() {
+    let env = Env::new();
+    env.ok(&["tenant", "add", "acme"]);
+    let lines: Vec<String> = (0..120_000)
+        .map(|i| {
+            dns(
+                &format!("ws-{}", i % 50),
+                "2023-03-20T10:00:00Z",
+                &format!("host-{i}.example.com"),
+            )
+        })
+        .collect();
+    let f = env.file("big.ndjson", &lines.join("\n"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_turncoat"))
+        .arg("--data")
+        .arg(env.data())
+        .args(["ingest", "--tenant", "acme", path(&f)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it mid-run: after the first batch commits, before the last.
+    let events = |env: &Env| {
+        env.json(&["tenant", "list", "--format", "json"])[0]["stats"]["events"]
+            .as_u64()
+            .unwrap()
+    };
+    let started = std::time::Instant::now();
+    while events(&env) == 0 && started.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let committed = events(&env);
+    assert!(committed > 0, "nothing committed before the kill");
+    let report = env.json(&["ingest", "--tenant", "acme", "--output", "json", path(&f)]);
+    assert!(
+        committed < 120_000,
+        "the kill came after the whole file was in"
+    );
+    assert_eq!(report["files"][0]["status"], "resumed", "{report:#}");
+    assert_eq!(
+        report["events"].as_u64().unwrap(),
+        120_000 - committed,
+        "exactly the uncommitted rest is read"
+    );
+    assert_eq!(events(&env), 120_000, "every event stored exactly once");
+}
