@@ -380,6 +380,22 @@ struct Pending {
     endpoints: HashMap<String, (Option<Platform>, Time)>,
 }
 
+impl Pending {
+    /// Notes an endpoint's platform and latest time, allocating its name
+    /// only the first time in a batch.
+    fn see_endpoint(&mut self, host: &str, platform: Option<Platform>, at: Time) {
+        match self.endpoints.get_mut(host) {
+            Some(slot) => {
+                slot.0 = slot.0.or(platform);
+                slot.1 = slot.1.max(at);
+            }
+            None => {
+                self.endpoints.insert(host.to_owned(), (platform, at));
+            }
+        }
+    }
+}
+
 struct BatchSink<'a, 'c> {
     store: &'a mut dyn Store,
     tenant: &'a Tenant,
@@ -416,13 +432,7 @@ impl BatchSink<'_, '_> {
             .product
             .as_deref()
             .and_then(Platform::from_os_name);
-        let slot = self
-            .pending
-            .endpoints
-            .entry(event.host.clone())
-            .or_insert((platform, event.time));
-        slot.0 = slot.0.or(platform);
-        slot.1 = slot.1.max(event.time);
+        self.pending.see_endpoint(&event.host, platform, event.time);
 
         observable::extract(&event, &mut self.observables);
         let index = self.batch.events.len();
@@ -505,6 +515,11 @@ impl BatchSink<'_, '_> {
     /// teach which host holds which address.
     fn learn_addresses(&mut self, event: &Event) {
         let mut learn = |ip: &str, host: &str, at: Time| {
+            // Agents repeat their address on every event: the common case
+            // is a lookup, no allocation.
+            if self.ctx.addresses.get(ip).is_some_and(|h| h == host) {
+                return;
+            }
             if let Some(ip) = normalize_ip(ip)
                 && !host.is_empty()
                 && self.ctx.addresses.get(&ip).is_none_or(|h| h != host)
@@ -538,12 +553,7 @@ impl BatchSink<'_, '_> {
             | turncoat_core::InventoryChange::Removed(i)
             | turncoat_core::InventoryChange::Snapshot(i) => i.iter().find_map(|i| i.platform),
         };
-        let slot = self
-            .pending
-            .endpoints
-            .entry(record.host.clone())
-            .or_insert((platform, record.time));
-        slot.0 = slot.0.or(platform);
+        self.pending.see_endpoint(&record.host, platform, record.time);
         self.batch.inventory.push(record);
         self.file_report.inventory_records += 1;
     }
