@@ -553,7 +553,8 @@ impl BatchSink<'_, '_> {
             | turncoat_core::InventoryChange::Removed(i)
             | turncoat_core::InventoryChange::Snapshot(i) => i.iter().find_map(|i| i.platform),
         };
-        self.pending.see_endpoint(&record.host, platform, record.time);
+        self.pending
+            .see_endpoint(&record.host, platform, record.time);
         self.batch.inventory.push(record);
         self.file_report.inventory_records += 1;
     }
