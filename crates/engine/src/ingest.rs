@@ -564,21 +564,24 @@ impl BatchSink<'_, '_> {
             return;
         }
         let mut batch = std::mem::take(&mut self.batch);
-        let pending = std::mem::take(&mut self.pending);
-        batch.sightings = pending
-            .sightings
-            .into_values()
-            .flat_map(|d| d.into_values())
-            .flat_map(|o| o.into_values())
-            .collect();
-        batch.findings = pending
+        // The rollup maps are drained, not dropped: their capacity carries
+        // over to the next batch instead of being grown (and rehashed) again.
+        for by_day in self.pending.sightings.values_mut() {
+            by_day.retain(|_, by_obs| !by_obs.is_empty());
+            for by_obs in by_day.values_mut() {
+                batch.sightings.extend(by_obs.drain().map(|(_, s)| s));
+            }
+        }
+        batch.findings = self
+            .pending
             .findings
-            .into_values()
-            .map(|(f, i)| (f, Some(i)))
+            .drain()
+            .map(|(_, (f, i))| (f, Some(i)))
             .collect();
-        batch.endpoints = pending
+        batch.endpoints = self
+            .pending
             .endpoints
-            .into_iter()
+            .drain()
             .map(|(h, (p, t))| (h, p, t))
             .collect();
         batch.source = Some(self.source.clone());

@@ -23,6 +23,11 @@ const MAX_FRAME_BYTES: u64 = 512 << 20;
 
 pub struct Archive {
     root: PathBuf,
+    /// Encoding and compression state reused across frames: a batch's
+    /// frames would otherwise allocate (and page-fault in) fresh buffers.
+    raw: Vec<u8>,
+    scratch: Vec<u8>,
+    compressor: zstd::bulk::Compressor<'static>,
 }
 
 fn err(path: &Path, e: impl std::fmt::Display) -> StoreError {
@@ -35,7 +40,13 @@ fn err(path: &Path, e: impl std::fmt::Display) -> StoreError {
 impl Archive {
     pub fn new(root: PathBuf) -> Result<Archive> {
         fs::create_dir_all(&root).map_err(|e| err(&root, e))?;
-        Ok(Archive { root })
+        let compressor = zstd::bulk::Compressor::new(LEVEL).map_err(|e| err(&root, e))?;
+        Ok(Archive {
+            root,
+            raw: Vec::new(),
+            scratch: Vec::new(),
+            compressor,
+        })
     }
 
     pub fn segment_path(&self, tenant_id: i64, hour: i64) -> PathBuf {
@@ -45,13 +56,14 @@ impl Archive {
     }
 
     /// Compresses `events` into one frame.
-    pub fn encode(events: &[&Event]) -> Result<Vec<u8>> {
-        let mut raw = Vec::with_capacity(events.len() * 400);
-        let mut scratch = Vec::with_capacity(1024);
+    pub fn encode<'e>(&mut self, events: impl Iterator<Item = &'e Event>) -> Result<Vec<u8>> {
+        self.raw.clear();
         for e in events {
-            codec::encode(e, &mut raw, &mut scratch);
+            codec::encode(e, &mut self.raw, &mut self.scratch);
         }
-        zstd::bulk::compress(&raw, LEVEL).map_err(|e| StoreError::Corrupt(e.to_string()))
+        self.compressor
+            .compress(&self.raw)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
     /// Appends a frame at `offset` (the segment's committed length);

@@ -1255,8 +1255,9 @@ impl SqliteStore {
                     (tx.last_insert_rowid(), 0)
                 }
             };
-            let events: Vec<&Event> = idxs.iter().map(|&i| &batch.events[i]).collect();
-            let frame = Archive::encode(&events)?;
+            let frame = self
+                .archive
+                .encode(idxs.iter().map(|&i| &batch.events[i]))?;
             self.archive.append(tid, *hour, offset as u64, &frame)?;
             tx.prepare_cached(
                 "UPDATE segments SET committed_len = ?, events = events + ? WHERE id = ?",
