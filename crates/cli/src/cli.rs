@@ -46,6 +46,9 @@ enum Command {
     Exposure(ExposureArgs),
     /// Show the audit log.
     Audit(AuditArgs),
+    /// Rank (source, destination) pairs by how much they beacon: offline over
+    /// log files, or over a tenant's stored records (exit 1 when any rank above --min-score).
+    Beacons(BeaconsArgs),
     /// Write a simulated multi-tenant fleet's telemetry, inventory and network logs.
     Simulate(SimulateArgs),
     /// Benchmarks on simulator data (see BENCHMARKS.md).
@@ -253,6 +256,23 @@ struct ExposureArgs {
     tenant: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     format: OutputFormat,
+}
+
+#[derive(Parser, Debug)]
+struct BeaconsArgs {
+    /// The tenant whose stored records to analyse (when no paths are given).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Only connections at or after this time (RFC 3339 or a date).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only pairs whose ranked score reaches this.
+    #[arg(long, default_value_t = 0.5)]
+    min_score: f64,
+    #[arg(long, value_enum, default_value_t)]
+    format: OutputFormat,
+    /// Log files or directories to analyse without a data directory.
+    paths: Vec<PathBuf>,
 }
 
 #[derive(Parser, Debug)]
@@ -558,6 +578,95 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 format: args.format,
             })?;
             Ok(if clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(FINDINGS)
+            })
+        }
+        Command::Beacons(args) => {
+            let since = args
+                .since
+                .as_deref()
+                .map(turncoat_core::Time::parse)
+                .transpose()?;
+            let report = if args.paths.is_empty() {
+                let Some(name) = &args.tenant else {
+                    bail!(
+                        "give log files to analyse, or --tenant to analyse a tenant's stored records"
+                    );
+                };
+                let store = open()?;
+                let tenant = tenant(&store, name)?;
+                let mut analyzer = turncoat_engine::beacons::Analyzer::new(since);
+                store.scan_archive(&tenant, &mut |e| analyzer.event(&e))?;
+                analyzer.finish(args.min_score)
+            } else {
+                turncoat_engine::beacons::beacons_offline(&args.paths, since, args.min_score)?
+            };
+            match args.format {
+                OutputFormat::Json => print_json(&report.beacons)?,
+                OutputFormat::Table => {
+                    let mut t = Table::new(&[
+                        "src",
+                        "dst",
+                        "fqdn",
+                        "count",
+                        "score",
+                        "ts",
+                        "ds",
+                        "dur",
+                        "hist",
+                        "prevalence",
+                        "rank",
+                        "median gap s",
+                    ]);
+                    for b in &report.beacons {
+                        t.row(vec![
+                            b.src.clone(),
+                            b.dst.clone(),
+                            b.fqdn.clone().unwrap_or_default(),
+                            b.count.to_string(),
+                            format!("{:.3}", b.score),
+                            format!("{:.2}", b.ts_score),
+                            format!("{:.2}", b.ds_score),
+                            format!("{:.2}", b.dur_score),
+                            format!("{:.2}", b.hist_score),
+                            format!("{:.2}", b.prevalence),
+                            format!("{:.3}", b.rank_score),
+                            format!("{:.0}", b.median_interval_s),
+                        ]);
+                    }
+                    t.print()?;
+                    println!(
+                        "{} connections, {} pairs, {} ranked at or above {}; {} strobes, {} long connections",
+                        report.connections,
+                        report.pairs,
+                        report.beacons.len(),
+                        args.min_score,
+                        report.strobes.len(),
+                        report.long_connections.len()
+                    );
+                    for s in &report.strobes {
+                        println!(
+                            "strobe: {} -> {} ({}) {} connections",
+                            s.src,
+                            s.dst,
+                            s.fqdn.as_deref().unwrap_or("-"),
+                            s.count
+                        );
+                    }
+                    for l in report.long_connections.iter().take(10) {
+                        println!(
+                            "long connection: {} -> {} ({}) {:.0}s",
+                            l.src,
+                            l.dst,
+                            l.fqdn.as_deref().unwrap_or("-"),
+                            l.longest_s
+                        );
+                    }
+                }
+            }
+            Ok(if report.beacons.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(FINDINGS)

@@ -11,6 +11,7 @@
 //! - [`findings`] turns matches into [`turncoat_core::Finding`]s with stable
 //!   deduplication keys.
 
+pub mod beacon;
 pub mod exposure;
 pub mod findings;
 pub mod ioc;

@@ -9,6 +9,7 @@
 //! is new or changed: indicators against every tenant's observable
 //! dictionary and sightings, advisories against every tenant's ledger.
 
+pub mod beacons;
 pub mod exposure;
 pub mod ingest;
 pub mod intel;

@@ -1,0 +1,350 @@
+//! Beacon analysis over connection records: offline over log files, or
+//! over a tenant's archive.
+//!
+//! Connections come from Zeek `conn` and from endpoint network events (ECS
+//! or Sysmon event 3, under Sigma names); Zeek `ssl` (SNI), `http` (Host)
+//! and `dns` (answers) name the destination IPs; Zeek `dhcp` names the
+//! sources. Pairs with a known name are grouped by (source, FQDN), so a
+//! beacon rotating over a CDN's addresses stays one pair; the rest by
+//! (source, destination IP). Memory is bounded by the number of pairs.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+
+use serde::Serialize;
+use turncoat_core::{Event, Time, Value};
+use turncoat_detect::beacon::{self, Series};
+use turncoat_formats::{Input, Location, ReadIssue, ReadOptions, Record, Sink, read_telemetry};
+
+use crate::ingest::expand_paths;
+use crate::{EngineError, Result};
+
+/// One scored pair, most suspicious first in a report.
+#[derive(Clone, Debug, Serialize)]
+pub struct BeaconRow {
+    pub src: String,
+    /// The destination IP (or, for name-only records, the name).
+    pub dst: String,
+    pub fqdn: Option<String>,
+    pub count: u64,
+    pub score: f64,
+    pub ts_score: f64,
+    pub ds_score: f64,
+    pub dur_score: f64,
+    pub hist_score: f64,
+    /// Share of all sources that talk to this destination.
+    pub prevalence: f64,
+    /// `score / √(sources talking to this destination)`: what many hosts
+    /// poll alike is probably an update or time service; what one host
+    /// polls is not.
+    pub rank_score: f64,
+    pub first_seen: Time,
+    pub last_seen: Time,
+    pub median_interval_s: f64,
+}
+
+/// A pair connecting too often to be a beacon.
+#[derive(Clone, Debug, Serialize)]
+pub struct StrobeRow {
+    pub src: String,
+    pub dst: String,
+    pub fqdn: Option<String>,
+    pub count: u64,
+}
+
+/// A connection held open for a long time.
+#[derive(Clone, Debug, Serialize)]
+pub struct LongConnectionRow {
+    pub src: String,
+    pub dst: String,
+    pub fqdn: Option<String>,
+    pub longest_s: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BeaconReport {
+    pub beacons: Vec<BeaconRow>,
+    pub strobes: Vec<StrobeRow>,
+    pub long_connections: Vec<LongConnectionRow>,
+    pub pairs: usize,
+    pub connections: u64,
+    pub skipped_records: u64,
+}
+
+/// Connections held open longer than this are reported apart.
+const LONG_CONNECTION_S: f64 = 3600.0;
+
+/// Accumulates connection records.
+#[derive(Default)]
+pub struct Analyzer {
+    since: Option<Time>,
+    /// (source, destination IP or name) → series.
+    pairs: HashMap<(String, String), Series>,
+    /// (source, IP) → name from SNI, Host or DNS answers.
+    names: HashMap<(String, String), String>,
+    /// Source IP → host name from DHCP.
+    hosts: HashMap<String, String>,
+    window: Option<(Time, Time)>,
+    connections: u64,
+}
+
+fn num(v: Option<&Value>) -> Option<f64> {
+    match v? {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(x) => Some(*x),
+        Value::Str(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+impl Analyzer {
+    pub fn new(since: Option<Time>) -> Analyzer {
+        Analyzer {
+            since,
+            ..Default::default()
+        }
+    }
+
+    fn source(&self, e: &Event) -> String {
+        self.hosts
+            .get(&e.host)
+            .cloned()
+            .unwrap_or_else(|| e.host.clone())
+    }
+
+    /// Takes one event: a connection, a name for one, or neither.
+    pub fn event(&mut self, e: &Event) {
+        if self.since.is_some_and(|s| e.time < s) {
+            return;
+        }
+        let f = &e.fields;
+        let zeek = e.logsource.product.as_deref() == Some("zeek");
+        let service = e.logsource.service.as_deref().unwrap_or("");
+        if zeek && service == "dhcp" {
+            if let (Some(ip), Some(host)) = (f.get_str("assigned_addr"), f.get_str("host_name")) {
+                self.hosts.insert(ip.to_owned(), host.to_owned());
+            }
+            return;
+        }
+        let src = self.source(e);
+        if zeek {
+            let Some(dst) = f.get_str("id.resp_h") else {
+                return;
+            };
+            match service {
+                "conn" => self.connection(
+                    src,
+                    dst.to_owned(),
+                    None,
+                    e.time,
+                    num(f.get("orig_bytes")),
+                    num(f.get("duration")),
+                ),
+                "ssl" => self.name(src, dst, f.get_str("server_name")),
+                "http" => self.name(src, dst, f.get_str("host")),
+                "dns" => {
+                    if let (Some(query), Some(answers)) = (f.get_str("query"), f.get("answers")) {
+                        for a in answers.strings() {
+                            self.names
+                                .insert((src.clone(), a.to_owned()), query.to_ascii_lowercase());
+                        }
+                    }
+                }
+                _ => {}
+            }
+            return;
+        }
+        if e.logsource.category.as_deref() == Some("network_connection")
+            && let Some(dst) = f.get_str("DestinationIp")
+        {
+            let name = f
+                .get_str("DestinationHostname")
+                .map(str::to_ascii_lowercase);
+            self.connection(
+                src,
+                dst.to_owned(),
+                name,
+                e.time,
+                num(f.get("source.bytes")),
+                None,
+            );
+        }
+    }
+
+    fn name(&mut self, src: String, ip: &str, name: Option<&str>) {
+        if let Some(n) = name.filter(|n| !n.is_empty() && *n != "-") {
+            self.names
+                .insert((src, ip.to_owned()), n.to_ascii_lowercase());
+        }
+    }
+
+    fn connection(
+        &mut self,
+        src: String,
+        dst: String,
+        name: Option<String>,
+        time: Time,
+        bytes: Option<f64>,
+        duration: Option<f64>,
+    ) {
+        self.connections += 1;
+        self.window = Some(match self.window {
+            Some((a, b)) => (a.min(time), b.max(time)),
+            None => (time, time),
+        });
+        if let Some(n) = name {
+            self.names.insert((src.clone(), dst.clone()), n);
+        }
+        self.pairs.entry((src, dst)).or_default().add(
+            time,
+            bytes.map(|b| b.max(0.0) as u64),
+            duration,
+        );
+    }
+
+    /// Scores every pair and ranks them.
+    pub fn finish(self, min_score: f64) -> BeaconReport {
+        let Analyzer {
+            pairs,
+            names,
+            window,
+            connections,
+            ..
+        } = self;
+        let mut report = BeaconReport {
+            pairs: pairs.len(),
+            connections,
+            ..Default::default()
+        };
+        let Some((start, end)) = window else {
+            return report;
+        };
+        // Group by name where one is known.
+        let mut grouped: HashMap<(String, String, Option<String>), Series> = HashMap::new();
+        for ((src, ip), series) in pairs {
+            let fqdn = names.get(&(src.clone(), ip.clone())).cloned();
+            let key = match &fqdn {
+                Some(n) => (src, n.clone(), fqdn),
+                None => (src, ip, None),
+            };
+            grouped.entry(key).or_default().merge(&series);
+        }
+        let sources: BTreeSet<&str> = grouped.keys().map(|k| k.0.as_str()).collect();
+        let mut talkers: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+        for (src, dst, _) in grouped.keys() {
+            talkers
+                .entry(dst.as_str())
+                .or_default()
+                .insert(src.as_str());
+        }
+        let total = sources.len();
+        for ((src, dst, fqdn), series) in &grouped {
+            if series.longest_s > LONG_CONNECTION_S {
+                report.long_connections.push(LongConnectionRow {
+                    src: src.clone(),
+                    dst: dst.clone(),
+                    fqdn: fqdn.clone(),
+                    longest_s: series.longest_s,
+                });
+            }
+            if series.is_strobe() {
+                report.strobes.push(StrobeRow {
+                    src: src.clone(),
+                    dst: dst.clone(),
+                    fqdn: fqdn.clone(),
+                    count: series.count,
+                });
+                continue;
+            }
+            let Some(s) = beacon::score(&series.times, &series.bytes, start, end) else {
+                continue;
+            };
+            let sharing = talkers[dst.as_str()].len();
+            let prevalence = sharing as f64 / total.max(1) as f64;
+            let rank_score = s.score / (sharing as f64).sqrt();
+            if rank_score < min_score {
+                continue;
+            }
+            report.beacons.push(BeaconRow {
+                src: src.clone(),
+                dst: dst.clone(),
+                fqdn: fqdn.clone(),
+                count: series.count,
+                score: s.score,
+                ts_score: s.ts,
+                ds_score: s.ds,
+                dur_score: s.dur,
+                hist_score: s.hist,
+                prevalence,
+                rank_score,
+                first_seen: series.first.unwrap_or(start),
+                last_seen: series.last.unwrap_or(end),
+                median_interval_s: s.median_interval_s,
+            });
+        }
+        report.beacons.sort_by(|a, b| {
+            b.rank_score
+                .total_cmp(&a.rank_score)
+                .then_with(|| (&a.src, &a.dst).cmp(&(&b.src, &b.dst)))
+        });
+        report.strobes.sort_by(|a, b| b.count.cmp(&a.count));
+        report
+            .long_connections
+            .sort_by(|a, b| b.longest_s.total_cmp(&a.longest_s));
+        report
+    }
+}
+
+struct AnalyzerSink<'a> {
+    analyzer: &'a mut Analyzer,
+    skipped: u64,
+}
+
+impl Sink for AnalyzerSink<'_> {
+    fn record(&mut self, record: Record, _: Location) {
+        if let Record::Event(e) = record {
+            self.analyzer.event(&e);
+        }
+    }
+    fn skipped(&mut self, _: ReadIssue) {
+        self.skipped += 1;
+    }
+}
+
+/// Analyses log files directly, without a data directory. DHCP logs are
+/// read first so that sources are named whatever the order given.
+pub fn beacons_offline(
+    paths: &[PathBuf],
+    since: Option<Time>,
+    min_score: f64,
+) -> Result<BeaconReport> {
+    let mut files = expand_paths(paths).map_err(|e| EngineError::Input {
+        path: format!("{paths:?}"),
+        message: e.to_string(),
+    })?;
+    files.sort_by_key(|p| {
+        !p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("dhcp"))
+    });
+    let mut analyzer = Analyzer::new(since);
+    let mut skipped = 0;
+    for path in &files {
+        let mut input = Input::open(path).map_err(|e| EngineError::Input {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let mut sink = AnalyzerSink {
+            analyzer: &mut analyzer,
+            skipped: 0,
+        };
+        // Files that are no telemetry (a README beside the logs) are skipped.
+        if read_telemetry(&mut input, None, &ReadOptions::default(), &mut sink).is_err() {
+            skipped += 1;
+        }
+        skipped += sink.skipped;
+    }
+    let mut report = analyzer.finish(min_score);
+    report.skipped_records = skipped;
+    Ok(report)
+}
