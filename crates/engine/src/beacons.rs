@@ -287,7 +287,7 @@ impl Analyzer {
                 .total_cmp(&a.rank_score)
                 .then_with(|| (&a.src, &a.dst).cmp(&(&b.src, &b.dst)))
         });
-        report.strobes.sort_by(|a, b| b.count.cmp(&a.count));
+        report.strobes.sort_by_key(|s| std::cmp::Reverse(s.count));
         report
             .long_connections
             .sort_by(|a, b| b.longest_s.total_cmp(&a.longest_s));
