@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use turncoat_core::{AlertKind, AlertStatus, IndicatorKind, TenantName};
+use turncoat_engine::beacons::Allowlist;
 use turncoat_engine::{FileStatus, IngestOptions, IngestReport, IntelReport};
 use turncoat_formats::Format;
 use turncoat_formats::intel::IntelFormat;
-use turncoat_store::{AlertFilter, Scope, SqliteStore, Store, Tenant};
+use turncoat_store::{AlertFilter, AllowKind, Scope, SqliteStore, Store, Tenant};
 
 use crate::output::{OutputFormat, Table, print_json};
 use crate::progress::Bar;
@@ -46,6 +47,10 @@ enum Command {
     Exposure(ExposureArgs),
     /// Show the audit log.
     Audit(AuditArgs),
+    /// Allowlists for network analytics: destinations and sources exempt from
+    /// beacon analysis, per tenant or global; they apply to stored data at once.
+    #[command(subcommand)]
+    Allow(AllowCommand),
     /// Rank (source, destination) pairs by how much they beacon: offline over
     /// log files, or over a tenant's stored records (exit 1 when any rank above --min-score).
     Beacons(BeaconsArgs),
@@ -258,6 +263,34 @@ struct ExposureArgs {
     format: OutputFormat,
 }
 
+#[derive(Subcommand, Debug)]
+enum AllowCommand {
+    /// Add an entry.
+    Add {
+        /// Only for this tenant (default: every tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// A destination: domain (with subdomains), IP or CIDR.
+        #[arg(long, conflicts_with = "source", required_unless_present = "source")]
+        destination: Option<String>,
+        /// A source: host name, IP or CIDR.
+        #[arg(long)]
+        source: Option<String>,
+        /// Why it is allowed.
+        #[arg(long)]
+        reason: String,
+    },
+    /// List entries.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Remove an entry by id.
+    Remove { id: i64 },
+}
+
 #[derive(Parser, Debug)]
 struct BeaconsArgs {
     /// The tenant whose stored records to analyse (when no paths are given).
@@ -269,6 +302,12 @@ struct BeaconsArgs {
     /// Only pairs whose ranked score reaches this.
     #[arg(long, default_value_t = 0.5)]
     min_score: f64,
+    /// With --tenant: record pairs ranked at or above --threshold as alerts of kind beacon.
+    #[arg(long)]
+    raise: bool,
+    /// Ranked score from which --raise makes an alert.
+    #[arg(long, default_value_t = turncoat_engine::beacons::DEFAULT_ALERT_THRESHOLD)]
+    threshold: f64,
     #[arg(long, value_enum, default_value_t)]
     format: OutputFormat,
     /// Log files or directories to analyse without a data directory.
@@ -595,13 +634,42 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         "give log files to analyse, or --tenant to analyse a tenant's stored records"
                     );
                 };
-                let store = open()?;
+                let mut store = open()?;
                 let tenant = tenant(&store, name)?;
-                let mut analyzer = turncoat_engine::beacons::Analyzer::new(since);
+                let allow = Allowlist::new(&store.allowlist(&Scope::tenant(&tenant))?);
+                let mut analyzer = turncoat_engine::beacons::Analyzer::new(since, allow);
                 store.scan_archive(&tenant, &mut |e| analyzer.event(&e))?;
-                analyzer.finish(args.min_score)
+                let report = analyzer.finish(args.min_score);
+                if args.raise {
+                    let outcome = turncoat_engine::beacons::raise(
+                        &mut store,
+                        &tenant,
+                        &report,
+                        args.threshold,
+                    )?;
+                    eprintln!(
+                        "beacon alerts: {} new, {} updated",
+                        outcome.new_alerts, outcome.updated_alerts
+                    );
+                }
+                report
             } else {
-                turncoat_engine::beacons::beacons_offline(&args.paths, since, args.min_score)?
+                if args.raise {
+                    bail!("--raise needs --tenant: alerts belong to a tenant's stored records");
+                }
+                // Log files need no data directory; global allowlist entries apply when one exists.
+                let allow = if cli.data.join("turncoat.db").exists() {
+                    let store = open()?;
+                    Allowlist::new(&store.allowlist(&Scope::tenants(&[]))?)
+                } else {
+                    Allowlist::default()
+                };
+                turncoat_engine::beacons::beacons_offline(
+                    &args.paths,
+                    since,
+                    args.min_score,
+                    allow,
+                )?
             };
             match args.format {
                 OutputFormat::Json => print_json(&report.beacons)?,
@@ -671,6 +739,58 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(FINDINGS)
             })
+        }
+        Command::Allow(AllowCommand::Add {
+            tenant: name,
+            destination,
+            source,
+            reason,
+        }) => {
+            let mut store = open()?;
+            let (kind, raw) = match (destination, source) {
+                (Some(d), _) => (AllowKind::Destination, d),
+                (None, Some(s)) => (AllowKind::Source, s),
+                (None, None) => bail!("give --destination or --source"),
+            };
+            let value = Allowlist::validate(kind, &raw).map_err(anyhow::Error::msg)?;
+            let t = name.as_deref().map(|n| tenant(&store, n)).transpose()?;
+            let id = store.add_allow(t.as_ref(), kind, &value, &reason, turncoat_engine::ACTOR)?;
+            println!("allowlist entry {id}: {} {value}", kind.as_str());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Allow(AllowCommand::List {
+            tenant: name,
+            format,
+        }) => {
+            let store = open()?;
+            let entries = store.allowlist(&scope(&store, name.as_deref())?)?;
+            match format {
+                OutputFormat::Json => print_json(&entries)?,
+                OutputFormat::Table => {
+                    let mut t = Table::new(&["id", "tenant", "kind", "value", "reason", "added"]);
+                    for e in &entries {
+                        t.row(vec![
+                            e.id.to_string(),
+                            e.tenant
+                                .as_ref()
+                                .map_or_else(|| "(all)".to_owned(), |t| t.to_string()),
+                            e.kind.as_str().to_owned(),
+                            e.value.clone(),
+                            e.reason.clone(),
+                            e.added.to_string(),
+                        ]);
+                    }
+                    t.print()?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Allow(AllowCommand::Remove { id }) => {
+            let mut store = open()?;
+            let all = Scope::tenants(&store.tenants()?);
+            store.remove_allow(&all, id, turncoat_engine::ACTOR)?;
+            println!("allowlist entry {id} removed");
+            Ok(ExitCode::SUCCESS)
         }
         Command::Audit(args) => {
             let store = open()?;

@@ -465,3 +465,157 @@ fn a_killed_ingest_loses_nothing_and_resumes() {
     );
     assert_eq!(events(&env), 120_000, "every event stored exactly once");
 }
+
+#[test]
+fn stored_beacons_rank_allowlists_apply_at_once_and_alerts_carry_intel() {
+    let env = Env::new();
+    let fleet = env.dir.path().join("fleet");
+    env.ok(&[
+        "simulate",
+        "--out",
+        path(&fleet),
+        "--tenants",
+        "1",
+        "--endpoints",
+        "12",
+        "--days",
+        "21",
+        "--events-per-endpoint-day",
+        "20",
+    ]);
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(fleet.join("truth.json")).unwrap()).unwrap();
+    let planted: Vec<(String, String)> = truth["beacons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["malicious"] == true)
+        .map(|b| {
+            (
+                b["endpoint"].as_str().unwrap().to_owned(),
+                b["fqdn"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(!planted.is_empty());
+    env.ok(&["tenant", "add", "acme-corp"]);
+    env.ok(&[
+        "ingest",
+        "--tenant",
+        "acme-corp",
+        path(&fleet.join("acme-corp")),
+    ]);
+    let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../intel/3cx");
+    env.ok(&["intel", "import", path(&pack)]);
+
+    // Time sync is a perfect beacon by timing: the analyst allows the time
+    // services once, for every tenant, after the data is in.
+    for time_service in ["ntp.ubuntu.com", "time.windows.com"] {
+        env.ok(&[
+            "allow",
+            "add",
+            "--destination",
+            time_service,
+            "--reason",
+            "time sync",
+        ]);
+    }
+    let ranked = env.json(&[
+        "beacons",
+        "--tenant",
+        "acme-corp",
+        "--min-score",
+        "0",
+        "--format",
+        "json",
+    ]);
+    let ranked = ranked.as_array().unwrap();
+    assert!(ranked.iter().all(|b| b["fqdn"] != "ntp.ubuntu.com"));
+    let top: Vec<(String, String)> = ranked
+        .iter()
+        .take(planted.len())
+        .map(|b| {
+            (
+                b["src"].as_str().unwrap().to_owned(),
+                b["fqdn"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    for p in &planted {
+        assert!(top.contains(p), "{p:?} not in {top:?}");
+    }
+    for key in [
+        "src",
+        "dst",
+        "fqdn",
+        "count",
+        "score",
+        "ts_score",
+        "ds_score",
+        "dur_score",
+        "hist_score",
+        "prevalence",
+        "rank_score",
+        "first_seen",
+        "last_seen",
+        "median_interval_s",
+    ] {
+        assert!(ranked[0].get(key).is_some(), "missing {key}");
+    }
+
+    let out = env.run(&["beacons", "--tenant", "acme-corp", "--raise"]);
+    assert_eq!(out.status.code(), Some(1), "beacons found: exit 1");
+    let beacons = env.alerts(&["--kind", "beacon"]);
+    for (endpoint, fqdn) in &planted {
+        let a = beacons
+            .iter()
+            .find(|a| a["endpoint"] == endpoint.as_str() && a["source"] == fqdn.as_str())
+            .expect("planted beacon raised");
+        assert_eq!(a["campaign"], "SmoothOperator", "intel attached: {a:#}");
+        assert_eq!(a["severity"], "high");
+    }
+
+    // Allowing a destination takes effect on stored data, without re-import.
+    let (_, fqdn) = &planted[0];
+    env.ok(&[
+        "allow",
+        "add",
+        "--tenant",
+        "acme-corp",
+        "--destination",
+        fqdn,
+        "--reason",
+        "test",
+    ]);
+    let after = env.json(&[
+        "beacons",
+        "--tenant",
+        "acme-corp",
+        "--min-score",
+        "0",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        after
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["fqdn"] != fqdn.as_str())
+    );
+    let list = env.json(&["allow", "list", "--format", "json"]);
+    assert_eq!(list.as_array().unwrap().len(), 3);
+    assert_eq!(
+        env.run(&[
+            "allow",
+            "add",
+            "--destination",
+            "not a domain",
+            "--reason",
+            "x"
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+}

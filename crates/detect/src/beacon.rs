@@ -114,8 +114,17 @@ pub fn score(times: &[Time], bytes: &[u64], start: Time, end: Time) -> Option<Sc
     if times.len() < MIN_CONNECTIONS {
         return None;
     }
-    let mut t: Vec<i64> = times.iter().map(|t| t.0).collect();
+    // One connection seen by two sensors (an endpoint agent and Zeek) is
+    // one connection: timestamps are compared at one-second resolution.
+    let mut t: Vec<i64> = times
+        .iter()
+        .map(|t| t.0.div_euclid(MICROS_PER_SEC) * MICROS_PER_SEC)
+        .collect();
     t.sort_unstable();
+    t.dedup();
+    if t.len() < MIN_CONNECTIONS {
+        return None;
+    }
     let mut gaps: Vec<f64> = t
         .windows(2)
         .map(|w| (w[1] - w[0]) as f64 / MICROS_PER_SEC as f64)

@@ -9,12 +9,17 @@
 //! (source, destination IP). Memory is bounded by the number of pairs.
 
 use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::path::PathBuf;
 
+use ipnet::IpNet;
+
 use serde::Serialize;
+use turncoat_core::observable::{domain_within, normalize_domain};
 use turncoat_core::{Event, Time, Value};
 use turncoat_detect::beacon::{self, Series};
 use turncoat_formats::{Input, Location, ReadIssue, ReadOptions, Record, Sink, read_telemetry};
+use turncoat_store::{AllowEntry, AllowKind};
 
 use crate::ingest::expand_paths;
 use crate::{EngineError, Result};
@@ -71,6 +76,71 @@ pub struct BeaconReport {
     pub skipped_records: u64,
 }
 
+/// Destinations and sources exempt from beacon analysis. Built from the
+/// stored entries at analysis time, so a new entry reaches data already
+/// ingested without re-import.
+#[derive(Clone, Debug, Default)]
+pub struct Allowlist {
+    domains: Vec<String>,
+    dst_nets: Vec<IpNet>,
+    sources: Vec<String>,
+    src_nets: Vec<IpNet>,
+}
+
+/// An IP or CIDR as a network.
+fn net(value: &str) -> Option<IpNet> {
+    value
+        .parse::<IpNet>()
+        .ok()
+        .or_else(|| value.parse::<IpAddr>().ok().map(IpNet::from))
+}
+
+impl Allowlist {
+    /// Checks that `value` can be an entry of this kind; returns its normal form.
+    pub fn validate(kind: AllowKind, value: &str) -> std::result::Result<String, String> {
+        if let Some(n) = net(value.trim()) {
+            return Ok(n.trunc().to_string());
+        }
+        match kind {
+            AllowKind::Destination => {
+                normalize_domain(value).ok_or_else(|| format!("{value:?} is no domain, IP or CIDR"))
+            }
+            AllowKind::Source => {
+                let v = value.trim();
+                (!v.is_empty() && !v.contains(char::is_whitespace))
+                    .then(|| v.to_owned())
+                    .ok_or_else(|| format!("{value:?} is no host name, IP or CIDR"))
+            }
+        }
+    }
+
+    pub fn new(entries: &[AllowEntry]) -> Allowlist {
+        let mut a = Allowlist::default();
+        for e in entries {
+            match (e.kind, net(&e.value)) {
+                (AllowKind::Destination, Some(n)) => a.dst_nets.push(n),
+                (AllowKind::Destination, None) => a.domains.extend(normalize_domain(&e.value)),
+                (AllowKind::Source, Some(n)) => a.src_nets.push(n),
+                (AllowKind::Source, None) => a.sources.push(e.value.clone()),
+            }
+        }
+        a
+    }
+
+    fn source_allowed(&self, src: &str) -> bool {
+        self.sources.iter().any(|s| s.eq_ignore_ascii_case(src))
+            || src
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| self.src_nets.iter().any(|n| n.contains(&ip)))
+    }
+
+    fn destination_allowed(&self, ip: &str, fqdn: Option<&str>) -> bool {
+        ip.parse::<IpAddr>()
+            .is_ok_and(|ip| self.dst_nets.iter().any(|n| n.contains(&ip)))
+            || fqdn.is_some_and(|f| self.domains.iter().any(|d| domain_within(f, d)))
+    }
+}
+
 /// Connections held open longer than this are reported apart.
 const LONG_CONNECTION_S: f64 = 3600.0;
 
@@ -86,6 +156,7 @@ pub struct Analyzer {
     hosts: HashMap<String, String>,
     window: Option<(Time, Time)>,
     connections: u64,
+    allow: Allowlist,
 }
 
 fn num(v: Option<&Value>) -> Option<f64> {
@@ -98,9 +169,10 @@ fn num(v: Option<&Value>) -> Option<f64> {
 }
 
 impl Analyzer {
-    pub fn new(since: Option<Time>) -> Analyzer {
+    pub fn new(since: Option<Time>, allow: Allowlist) -> Analyzer {
         Analyzer {
             since,
+            allow,
             ..Default::default()
         }
     }
@@ -209,6 +281,7 @@ impl Analyzer {
             names,
             window,
             connections,
+            allow,
             ..
         } = self;
         let mut report = BeaconReport {
@@ -223,6 +296,9 @@ impl Analyzer {
         let mut grouped: HashMap<(String, String, Option<String>), Series> = HashMap::new();
         for ((src, ip), series) in pairs {
             let fqdn = names.get(&(src.clone(), ip.clone())).cloned();
+            if allow.source_allowed(&src) || allow.destination_allowed(&ip, fqdn.as_deref()) {
+                continue;
+            }
             let key = match &fqdn {
                 Some(n) => (src, n.clone(), fqdn),
                 None => (src, ip, None),
@@ -317,6 +393,7 @@ pub fn beacons_offline(
     paths: &[PathBuf],
     since: Option<Time>,
     min_score: f64,
+    allow: Allowlist,
 ) -> Result<BeaconReport> {
     let mut files = expand_paths(paths).map_err(|e| EngineError::Input {
         path: format!("{paths:?}"),
@@ -327,7 +404,7 @@ pub fn beacons_offline(
             .and_then(|n| n.to_str())
             .is_some_and(|n| n.starts_with("dhcp"))
     });
-    let mut analyzer = Analyzer::new(since);
+    let mut analyzer = Analyzer::new(since, allow);
     let mut skipped = 0;
     for path in &files {
         let mut input = Input::open(path).map_err(|e| EngineError::Input {
@@ -347,4 +424,78 @@ pub fn beacons_offline(
     let mut report = analyzer.finish(min_score);
     report.skipped_records = skipped;
     Ok(report)
+}
+
+/// Ranked score from which `beacons --raise` turns a pair into an alert.
+pub const DEFAULT_ALERT_THRESHOLD: f64 = 0.6;
+
+/// Records the report's pairs ranked at or above `threshold` as alerts of
+/// kind `beacon`, one per (source, destination), with any stored intel on
+/// the destination attached (campaign, and a higher severity).
+pub fn raise(
+    store: &mut dyn turncoat_store::Store,
+    tenant: &turncoat_store::Tenant,
+    report: &BeaconReport,
+    threshold: f64,
+) -> Result<turncoat_store::FindingsOutcome> {
+    use turncoat_core::{AlertKind, Evidence, Finding, Observable, ObservableKind, Severity};
+    let intel = turncoat_detect::IndicatorIndex::new(
+        store
+            .indicators()?
+            .into_iter()
+            .map(|s| s.indicator)
+            .collect(),
+    );
+    let mut findings = Vec::new();
+    for b in report.beacons.iter().filter(|b| b.rank_score >= threshold) {
+        let mut hits = Vec::new();
+        let candidates = [
+            b.fqdn
+                .as_deref()
+                .and_then(|f| Observable::new(ObservableKind::Domain, f)),
+            Observable::new(ObservableKind::Ip, &b.dst),
+        ];
+        for obs in candidates.iter().flatten() {
+            intel.lookup(obs, |i| hits.push(i));
+        }
+        let known = hits.first().map(|&i| intel.get(i));
+        let dst = b.fqdn.clone().unwrap_or_else(|| b.dst.clone());
+        let mut title = format!(
+            "beacon to {dst} about every {:.0} min (rank {:.2})",
+            b.median_interval_s / 60.0,
+            b.rank_score
+        );
+        if let Some(ind) = known {
+            title.push_str(&format!("; known-bad {} {}", ind.kind, ind.value));
+        }
+        findings.push((
+            Finding {
+                endpoint: b.src.clone(),
+                kind: AlertKind::Beacon,
+                source: dst.clone(),
+                title,
+                severity: if known.is_some() {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                },
+                campaign: known.and_then(|i| i.campaign.clone()),
+                key: "pair".into(),
+                first_seen: b.first_seen,
+                last_seen: b.last_seen,
+                count: b.count,
+                evidence: Evidence {
+                    observed: b.dst.clone(),
+                    time: b.first_seen,
+                    file: None,
+                    detail: Some(format!(
+                        "score {:.3} (ts {:.2}, ds {:.2}, dur {:.2}, hist {:.2}), prevalence {:.2}",
+                        b.score, b.ts_score, b.ds_score, b.dur_score, b.hist_score, b.prevalence
+                    )),
+                },
+            },
+            None,
+        ));
+    }
+    Ok(store.record_findings(tenant, &findings, turncoat_store::FindingMode::Set)?)
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use turncoat_engine::beacons::beacons_offline;
+use turncoat_engine::beacons::{Allowlist, beacons_offline};
 use turncoat_sim::{Config, Scenario, simulate};
 
 #[test]
@@ -24,8 +24,13 @@ fn planted_beacons_rank_above_benign_periodic_traffic() {
             .filter(|b| b.malicious && b.tenant == tenant.name)
             .map(|b| (b.endpoint.as_str(), b.fqdn.as_str()))
             .collect();
-        let report =
-            beacons_offline(&[dir.path().join(&tenant.name).join("zeek")], None, 0.0).unwrap();
+        let report = beacons_offline(
+            &[dir.path().join(&tenant.name).join("zeek")],
+            None,
+            0.0,
+            Allowlist::default(),
+        )
+        .unwrap();
         assert_eq!(report.skipped_records, 0);
         assert!(
             report
@@ -80,7 +85,8 @@ fn rita_zeek_logs_analyse_sensibly() {
     let mut connections = 0;
     for sub in std::fs::read_dir(&dir).unwrap() {
         let sub = sub.unwrap().path();
-        let report = beacons_offline(std::slice::from_ref(&sub), None, 0.0).unwrap();
+        let report =
+            beacons_offline(std::slice::from_ref(&sub), None, 0.0, Allowlist::default()).unwrap();
         connections += report.connections;
         let mut last = f64::INFINITY;
         for b in &report.beacons {

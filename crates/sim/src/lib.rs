@@ -574,6 +574,14 @@ fn periodic(
     }
     for (domain, port, period, jitter, phase) in flows {
         let ip = resolve(domain);
+        // Services are looked up once a day here (the resolver caches).
+        w.sensor_dns(
+            at(cfg, day, phase.saturating_sub(1)),
+            h,
+            domain,
+            &ip,
+            &mut rng,
+        )?;
         let mut s = phase;
         while s < 86_400 {
             let time = at(cfg, day, s);

@@ -251,6 +251,18 @@ impl TenantWriter {
         self.line.push_str(ip);
         self.line.push_str("\",\"type\":\"A\"}]}");
         self.ecs_end()?;
+        self.sensor_dns(t, h, domain, ip, rng)
+    }
+
+    /// A DNS lookup only the network sensor sees.
+    pub fn sensor_dns(
+        &mut self,
+        t: Time,
+        h: &Host,
+        domain: &str,
+        ip: &str,
+        rng: &mut Rng,
+    ) -> io::Result<()> {
         let uid = self.next_uid();
         writeln!(
             self.dns,

@@ -8,8 +8,8 @@ use turncoat_core::{
 };
 
 use crate::{
-    AlertFilter, Batch, FindingMode, Scope, SightingDelta, SourceFingerprint, SourceUpdate, Store,
-    StoreError,
+    AlertFilter, AllowKind, Batch, FindingMode, Scope, SightingDelta, SourceFingerprint,
+    SourceUpdate, Store, StoreError,
 };
 
 fn tenant_name(s: &str) -> TenantName {
@@ -279,6 +279,38 @@ pub fn indicators(store: &mut dyn Store) {
     assert!(store.indicators().unwrap()[0].indicator.revoked);
 }
 
+/// Allowlist entries are global or per tenant, and a tenant sees only its own.
+pub fn allowlists(store: &mut dyn Store) {
+    let a = store.add_tenant(&tenant_name("al-a"), "test").unwrap();
+    let b = store.add_tenant(&tenant_name("al-b"), "test").unwrap();
+    store
+        .add_allow(
+            None,
+            AllowKind::Destination,
+            "windowsupdate.com",
+            "update service",
+            "test",
+        )
+        .unwrap();
+    let mine = store
+        .add_allow(Some(&a), AllowKind::Source, "10.0.0.9", "scanner", "test")
+        .unwrap();
+    let seen_by_b: Vec<String> = store
+        .allowlist(&Scope::tenant(&b))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.value)
+        .collect();
+    assert_eq!(seen_by_b, vec!["windowsupdate.com"]);
+    assert_eq!(store.allowlist(&Scope::tenant(&a)).unwrap().len(), 2);
+    assert!(matches!(
+        store.remove_allow(&Scope::tenant(&b), mine, "b"),
+        Err(StoreError::OutOfScope(_))
+    ));
+    store.remove_allow(&Scope::tenant(&a), mine, "a").unwrap();
+    assert_eq!(store.allowlist(&Scope::tenant(&a)).unwrap().len(), 1);
+}
+
 /// Runs every check, each on a fresh store from `fresh`.
 pub fn run_all(mut fresh: impl FnMut() -> Box<dyn Store>) {
     tenants(fresh().as_mut());
@@ -286,4 +318,5 @@ pub fn run_all(mut fresh: impl FnMut() -> Box<dyn Store>) {
     ledger(fresh().as_mut());
     isolation(fresh().as_mut());
     indicators(fresh().as_mut());
+    allowlists(fresh().as_mut());
 }

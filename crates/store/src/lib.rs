@@ -274,6 +274,36 @@ pub struct TenantStats {
     pub alerts: u64,
 }
 
+/// What an allowlist entry exempts from network analytics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AllowKind {
+    /// A destination: a domain (with its subdomains), an IP or a CIDR.
+    Destination,
+    /// A source: a host name, an IP or a CIDR.
+    Source,
+}
+
+impl AllowKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AllowKind::Destination => "destination",
+            AllowKind::Source => "source",
+        }
+    }
+}
+
+/// One allowlist entry; `tenant` is `None` for entries that hold for every tenant.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AllowEntry {
+    pub id: i64,
+    pub tenant: Option<TenantName>,
+    pub kind: AllowKind,
+    pub value: String,
+    pub reason: String,
+    pub added: Time,
+}
+
 /// Called for every ledger interval a batch opens or closes; returns the
 /// exposure findings it raises. Storage does not know advisories.
 pub type LedgerHook<'a> = dyn FnMut(&LedgerEntry) -> Vec<Finding> + 'a;
@@ -351,6 +381,21 @@ pub trait Store {
         actor: &str,
     ) -> Result<()>;
     fn stats(&self, tenant: &Tenant) -> Result<TenantStats>;
+
+    // Allowlists: applied when analysing, so they reach stored data at once.
+    /// Adds an entry for one tenant, or for all when `tenant` is `None`.
+    fn add_allow(
+        &mut self,
+        tenant: Option<&Tenant>,
+        kind: AllowKind,
+        value: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<i64>;
+    /// The global entries and those of the tenants in scope.
+    fn allowlist(&self, scope: &Scope) -> Result<Vec<AllowEntry>>;
+    /// Removes an entry visible in `scope`.
+    fn remove_allow(&mut self, scope: &Scope, id: i64, actor: &str) -> Result<()>;
 
     // Audit.
     fn audit(

@@ -141,4 +141,16 @@ pub const MIGRATIONS: &[&str] = &[
         detail TEXT NOT NULL
     );
     ",
+    // 2: allowlists for network analytics, per tenant or global (NULL tenant).
+    "
+    CREATE TABLE allowlist (
+        id INTEGER PRIMARY KEY,
+        tenant_id INTEGER,
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        added INTEGER NOT NULL,
+        UNIQUE (tenant_id, kind, value)
+    );
+    ",
 ];

@@ -15,9 +15,10 @@ use turncoat_core::{
 use crate::archive::Archive;
 use crate::schema::MIGRATIONS;
 use crate::{
-    Alert, AlertFilter, AuditEntry, Batch, BatchOutcome, EventRef, FindingMode, FindingsOutcome,
-    IndicatorUpsert, LedgerEntry, LedgerHook, Result, Scope, Sighting, SourceFingerprint,
-    SourceRecord, Store, StoreError, StoredIndicator, Tenant, TenantStats,
+    Alert, AlertFilter, AllowEntry, AllowKind, AuditEntry, Batch, BatchOutcome, EventRef,
+    FindingMode, FindingsOutcome, IndicatorUpsert, LedgerEntry, LedgerHook, Result, Scope,
+    Sighting, SourceFingerprint, SourceRecord, Store, StoreError, StoredIndicator, Tenant,
+    TenantStats,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -1097,6 +1098,96 @@ impl Store for SqliteStore {
             ledger_entries: count("SELECT count(*) FROM ledger WHERE tenant_id = ?")?,
             alerts: count("SELECT count(*) FROM alerts WHERE tenant_id = ?")?,
         })
+    }
+
+    fn add_allow(
+        &mut self,
+        tenant: Option<&Tenant>,
+        kind: AllowKind,
+        value: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<i64> {
+        let tx = self.conn.transaction()?;
+        let tid = tenant.map(|t| t.id);
+        tx.execute(
+            "INSERT INTO allowlist (tenant_id, kind, value, reason, added) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (tenant_id, kind, value) DO UPDATE SET reason = excluded.reason",
+            params![tid, kind.as_str(), value, reason, Time::now().0],
+        )?;
+        let id = tx.query_row(
+            "SELECT id FROM allowlist WHERE tenant_id IS ? AND kind = ? AND value = ?",
+            params![tid, kind.as_str(), value],
+            |r| r.get(0),
+        )?;
+        audit_tx(
+            &tx,
+            actor,
+            tid,
+            "allow.add",
+            &format!("{} {value}: {reason}", kind.as_str()),
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    fn allowlist(&self, scope: &Scope) -> Result<Vec<AllowEntry>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, tenant_id, kind, value, reason, added FROM allowlist ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, tenant_id, kind, value, reason, added) = row?;
+            let tenant = match tenant_id {
+                None => None,
+                Some(t) => match scope.members().iter().find(|m| m.id == t) {
+                    Some(m) => Some(m.name.clone()),
+                    None => continue,
+                },
+            };
+            let kind = match kind.as_str() {
+                "destination" => AllowKind::Destination,
+                "source" => AllowKind::Source,
+                other => return Err(StoreError::Corrupt(format!("allowlist kind {other:?}"))),
+            };
+            out.push(AllowEntry {
+                id,
+                tenant,
+                kind,
+                value,
+                reason,
+                added: Time(added),
+            });
+        }
+        Ok(out)
+    }
+
+    fn remove_allow(&mut self, scope: &Scope, id: i64, actor: &str) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let owner: Option<Option<i64>> = tx
+            .query_row("SELECT tenant_id FROM allowlist WHERE id = ?", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        match owner {
+            Some(t) if t.is_none_or(|t| scope.contains(t)) => {
+                tx.execute("DELETE FROM allowlist WHERE id = ?", [id])?;
+                audit_tx(&tx, actor, t, "allow.remove", &format!("entry {id}"))?;
+                tx.commit()?;
+                Ok(())
+            }
+            _ => Err(StoreError::OutOfScope(format!("allowlist entry {id}"))),
+        }
     }
 
     fn audit(
