@@ -80,6 +80,17 @@ enum BenchCommand {
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
+    /// Beacon analysis of stored connection records, beside a plain archive scan.
+    Beacons {
+        #[arg(long, default_value_t = 10_000_000)]
+        records: u64,
+        #[arg(long, default_value_t = 10_000)]
+        pairs: u64,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
     /// Retro-hunt of new indicators against stored sightings, beside a full scan.
     Retro {
         #[arg(long, default_value_t = 10_000_000)]
@@ -594,6 +605,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 } => {
                     let (dir, _guard) = work(dir)?;
                     crate::bench::ingest(events, indicators, &dir, format)?;
+                }
+                BenchCommand::Beacons {
+                    records,
+                    pairs,
+                    dir,
+                    format,
+                } => {
+                    let (dir, _guard) = work(dir)?;
+                    crate::bench::beacons(records, pairs, &dir, format)?;
                 }
                 BenchCommand::Retro {
                     sightings,
