@@ -47,6 +47,9 @@ enum Command {
     Exposure(ExposureArgs),
     /// Show the audit log.
     Audit(AuditArgs),
+    /// New behaviour of an application version across the fleet: modules,
+    /// children, destinations no earlier version showed (exit 1 when any).
+    Drift(DriftArgs),
     /// Allowlists for network analytics: destinations and sources exempt from
     /// beacon analysis, per tenant or global; they apply to stored data at once.
     #[command(subcommand)]
@@ -270,6 +273,21 @@ struct ExposureArgs {
     /// Only this tenant (default: every tenant).
     #[arg(long)]
     tenant: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    format: OutputFormat,
+}
+
+#[derive(Parser, Debug)]
+struct DriftArgs {
+    /// Only this tenant's data (default: every tenant, which is what ranks drift).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Only behaviours seen in at least this many tenants.
+    #[arg(long, default_value_t = 1)]
+    min_tenants: usize,
+    /// Record each drift as an alert of kind drift on every endpoint showing it.
+    #[arg(long)]
+    raise: bool,
     #[arg(long, value_enum, default_value_t)]
     format: OutputFormat,
 }
@@ -755,6 +773,59 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(if report.beacons.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(FINDINGS)
+            })
+        }
+        Command::Drift(args) => {
+            let mut store = open()?;
+            let scope = scope(&store, args.tenant.as_deref())?;
+            let mut analyzer = turncoat_engine::drift::DriftAnalyzer::default();
+            for t in scope.members() {
+                let book = turncoat_engine::drift::VersionBook::new(&store.ledger(t, None)?);
+                let name = t.name.to_string();
+                store.scan_archive(t, &mut |e| analyzer.event(&name, &book, &e))?;
+            }
+            let rows = analyzer.finish(args.min_tenants);
+            if args.raise {
+                let o = turncoat_engine::drift::raise(&mut store, scope.members(), &rows)?;
+                eprintln!(
+                    "drift alerts: {} new, {} updated",
+                    o.new_alerts, o.updated_alerts
+                );
+            }
+            match args.format {
+                OutputFormat::Json => print_json(&rows)?,
+                OutputFormat::Table => {
+                    let mut t = Table::new(&[
+                        "app",
+                        "version",
+                        "new behaviour",
+                        "tenants",
+                        "endpoints",
+                        "first seen",
+                        "baseline",
+                    ]);
+                    for r in &rows {
+                        t.row(vec![
+                            r.app.clone(),
+                            r.version.clone(),
+                            r.behaviour.to_string(),
+                            r.tenants.len().to_string(),
+                            r.endpoints.len().to_string(),
+                            r.first_seen.to_string(),
+                            r.baseline_versions.join(", "),
+                        ]);
+                    }
+                    if t.is_empty() {
+                        println!("no drift");
+                    } else {
+                        t.print()?;
+                    }
+                }
+            }
+            Ok(if rows.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(FINDINGS)

@@ -575,6 +575,30 @@ fn stored_beacons_rank_allowlists_apply_at_once_and_alerts_carry_intel() {
         assert_eq!(a["severity"], "high");
     }
 
+    // Drift: the trojanized releases' new modules and destinations, raised on
+    // the endpoints that ran them and nowhere else.
+    let out = env.run(&["drift", "--raise"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exposed: Vec<&str> = truth["exposures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["endpoint"].as_str().unwrap())
+        .collect();
+    let drift = env.alerts(&["--kind", "drift"]);
+    assert!(!drift.is_empty());
+    for a in &drift {
+        assert!(
+            exposed.contains(&a["endpoint"].as_str().unwrap()),
+            "drift on a clean endpoint: {a:#}"
+        );
+    }
+
     // Allowing a destination takes effect on stored data, without re-import.
     let (_, fqdn) = &planted[0];
     env.ok(&[

@@ -675,6 +675,16 @@ fn app_activity(
             );
             let clean = format!("{:0>64}", version.replace('.', ""));
             w.process_start(start, h, &image, &clean)?;
+            // The app checks in with its vendor when it starts.
+            let vendor = VENDOR_DOMAINS[0];
+            w.dns_from(
+                Time(start.0 + 2_000_000),
+                h,
+                Some(&image),
+                vendor,
+                &resolve(vendor),
+                rng,
+            )?;
             let dir = format!(
                 "C:\\Users\\{}\\AppData\\Local\\Programs\\3CXDesktopApp\\app\\",
                 h.user
@@ -682,7 +692,8 @@ fn app_activity(
             let ffmpeg = if bad {
                 FFMPEG_DLL_SHA256.to_owned()
             } else {
-                file_hash(&format!("{version}/ffmpeg.dll"))
+                // A third-party library: the same build in every clean release.
+                file_hash("ffmpeg.dll")
             };
             let d3d = if bad {
                 D3DCOMPILER_SHA256.to_owned()
@@ -713,10 +724,19 @@ fn app_activity(
                 "/Applications/3CX Desktop App.app/Contents/MacOS/3CX Desktop App".to_owned();
             let app_hash = file_hash(&format!("{version}/3CX Desktop App"));
             w.process_start(start, h, &image, &app_hash)?;
+            let vendor = VENDOR_DOMAINS[0];
+            w.dns_from(
+                Time(start.0 + 2_000_000),
+                h,
+                Some(&image),
+                vendor,
+                &resolve(vendor),
+                rng,
+            )?;
             let lib = if bad {
                 LIBFFMPEG_SHA256.to_owned()
             } else {
-                file_hash(&format!("{version}/libffmpeg.dylib"))
+                file_hash("libffmpeg.dylib")
             };
             w.image_load(
                 Time(start.0 + 700_000),
