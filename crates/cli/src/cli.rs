@@ -50,6 +50,12 @@ enum Command {
     /// New behaviour of an application version across the fleet: modules,
     /// children, destinations no earlier version showed (exit 1 when any).
     Drift(DriftArgs),
+    /// MSSP-level campaign alerts: the same indicator, rule or drift in several
+    /// tenants within a window (re-evaluated with the given thresholds).
+    Campaigns(CampaignsArgs),
+    /// Triage one alert.
+    #[command(subcommand)]
+    Alert(AlertCommand),
     /// Allowlists for network analytics: destinations and sources exempt from
     /// beacon analysis, per tenant or global; they apply to stored data at once.
     #[command(subcommand)]
@@ -275,6 +281,24 @@ struct ExposureArgs {
     tenant: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     format: OutputFormat,
+}
+
+#[derive(Parser, Debug)]
+struct CampaignsArgs {
+    /// Tenants that must show the same detection.
+    #[arg(long, default_value_t = turncoat_engine::campaign::DEFAULT_MIN_TENANTS)]
+    min_tenants: usize,
+    /// Days within which their first sightings must fall.
+    #[arg(long, default_value_t = turncoat_engine::campaign::DEFAULT_WINDOW_DAYS)]
+    window_days: i64,
+    #[arg(long, value_enum, default_value_t)]
+    format: OutputFormat,
+}
+
+#[derive(Subcommand, Debug)]
+enum AlertCommand {
+    /// Set an alert's triage status (new, acknowledged, in-progress, resolved, false-positive, suppressed).
+    Status { id: i64, status: String },
 }
 
 #[derive(Parser, Debug)]
@@ -777,6 +801,60 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(FINDINGS)
             })
+        }
+        Command::Campaigns(args) => {
+            let mut store = open()?;
+            turncoat_engine::campaign::escalate(&mut store, args.min_tenants, args.window_days)?;
+            let campaigns = store.campaigns(&Scope::tenants(&store.tenants()?))?;
+            match args.format {
+                OutputFormat::Json => print_json(&campaigns)?,
+                OutputFormat::Table => {
+                    let mut t = Table::new(&[
+                        "id",
+                        "kind",
+                        "source",
+                        "tenants",
+                        "alerts",
+                        "dismissed in",
+                        "first seen",
+                        "title",
+                    ]);
+                    for c in &campaigns {
+                        t.row(vec![
+                            c.id.to_string(),
+                            c.kind.to_string(),
+                            c.source.clone(),
+                            c.tenants.len().to_string(),
+                            c.member_alerts.len().to_string(),
+                            c.dismissed_tenants.to_string(),
+                            c.first_seen.to_string(),
+                            c.title.clone(),
+                        ]);
+                    }
+                    if t.is_empty() {
+                        println!("no campaigns");
+                    } else {
+                        t.print()?;
+                    }
+                }
+            }
+            Ok(if campaigns.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(FINDINGS)
+            })
+        }
+        Command::Alert(AlertCommand::Status { id, status }) => {
+            let mut store = open()?;
+            let status: AlertStatus = status.parse().map_err(anyhow::Error::msg)?;
+            store.set_alert_status(
+                &Scope::tenants(&store.tenants()?),
+                id,
+                status,
+                turncoat_engine::ACTOR,
+            )?;
+            println!("alert {id}: {status}");
+            Ok(ExitCode::SUCCESS)
         }
         Command::Drift(args) => {
             let mut store = open()?;

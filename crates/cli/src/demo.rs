@@ -338,6 +338,24 @@ pub fn run(options: &DemoOptions) -> anyhow::Result<bool> {
     t.print()?;
     println!("({} alerts in all)", alerts.len());
 
+    println!(
+        "\n{}",
+        style.head("Campaigns: the same detection in several customers")
+    );
+    let mut t = Table::new(&["id", "kind", "source", "tenants", "alerts", "first seen"]);
+    for c in store.campaigns(&scope)? {
+        let names: Vec<String> = c.tenants.iter().map(ToString::to_string).collect();
+        t.row(vec![
+            c.id.to_string(),
+            c.kind.to_string(),
+            c.source.clone(),
+            names.join(", "),
+            c.member_alerts.len().to_string(),
+            c.first_seen.to_string(),
+        ]);
+    }
+    t.print()?;
+
     println!("\n{}", style.head("Against the simulator's truth"));
     let mut t = Table::new(&["kind", "planted", "found", "missed", "false"]);
     for s in &scores {

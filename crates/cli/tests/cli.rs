@@ -643,3 +643,76 @@ fn stored_beacons_rank_allowlists_apply_at_once_and_alerts_carry_intel() {
         Some(2)
     );
 }
+
+#[test]
+fn the_same_indicator_in_several_tenants_is_one_campaign_that_dismissals_do_not_hide() {
+    let env = Env::new();
+    for t in ["t-one", "t-two", "t-three"] {
+        env.ok(&["tenant", "add", t]);
+    }
+    let seen = env.file(
+        "seen.ndjson",
+        &dns("ws-1", "2023-03-20T10:00:00Z", "msstorageazure.com"),
+    );
+    let later = env.file(
+        "later.ndjson",
+        &dns("ws-9", "2023-05-20T10:00:00Z", "msstorageazure.com"),
+    );
+    env.ok(&["ingest", "--tenant", "t-one", path(&seen)]);
+    env.ok(&["ingest", "--tenant", "t-two", path(&seen)]);
+    env.ok(&["ingest", "--tenant", "t-three", path(&later)]);
+    let ioc = env.file("ioc.txt", "msstorageazure[.]com\n");
+    let report = env.json(&["intel", "import", "--output", "json", path(&ioc)]);
+    assert_eq!(report["campaigns"]["new_campaigns"], 1, "{report:#}");
+
+    let campaigns = env.json(&["campaigns", "--format", "json"]);
+    let c = &campaigns.as_array().unwrap()[0];
+    assert_eq!(c["kind"], "ioc");
+    assert_eq!(c["source"], "msstorageazure.com");
+    assert_eq!(
+        c["tenants"].as_array().unwrap().len(),
+        3,
+        "members outside the window still belong: {c:#}"
+    );
+    let alerts = env.alerts(&[]);
+    assert!(
+        alerts.iter().all(|a| a["campaign_alert"] == c["id"]),
+        "members are marked"
+    );
+
+    let first = alerts.iter().find(|a| a["tenant"] == "t-one").unwrap();
+    env.ok(&[
+        "alert",
+        "status",
+        &first["id"].to_string(),
+        "false-positive",
+    ]);
+    let campaigns = env.json(&["campaigns", "--format", "json"]);
+    assert_eq!(
+        campaigns.as_array().unwrap().len(),
+        1,
+        "a dismissal does not hide the campaign"
+    );
+    assert_eq!(campaigns[0]["dismissed_tenants"], 1);
+
+    // Two tenants 61 days apart are no campaign when the window is shorter.
+    let narrow = Env::new();
+    for t in ["a", "b"] {
+        narrow.ok(&["tenant", "add", t]);
+    }
+    narrow.ok(&["ingest", "--tenant", "a", path(&seen)]);
+    narrow.ok(&["ingest", "--tenant", "b", path(&later)]);
+    narrow.ok(&["intel", "import", path(&ioc)]);
+    assert_eq!(
+        narrow.run(&["campaigns"]).status.code(),
+        Some(0),
+        "no campaign"
+    );
+    assert_eq!(
+        narrow
+            .run(&["campaigns", "--window-days", "90"])
+            .status
+            .code(),
+        Some(1)
+    );
+}

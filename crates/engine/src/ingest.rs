@@ -73,6 +73,8 @@ pub struct IngestReport {
     pub skipped_records: u64,
     pub new_alerts: u64,
     pub updated_alerts: u64,
+    /// Cross-tenant campaigns raised or updated afterwards.
+    pub campaigns: crate::campaign::Escalation,
     /// The first problems met, with file and line.
     pub issues: Vec<String>,
     pub seconds: f64,
@@ -234,6 +236,13 @@ pub fn ingest(
         report.skipped_records,
         report.new_alerts
     );
+    if report.new_alerts + report.updated_alerts > 0 {
+        report.campaigns = crate::campaign::escalate(
+            store,
+            crate::campaign::DEFAULT_MIN_TENANTS,
+            crate::campaign::DEFAULT_WINDOW_DAYS,
+        )?;
+    }
     store.audit(crate::ACTOR, Some(tenant), "ingest", &detail)?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)

@@ -47,6 +47,8 @@ pub struct IntelReport {
     pub rejected: Vec<String>,
     pub retro: Vec<RetroReport>,
     pub retro_seconds: f64,
+    /// Cross-tenant campaigns raised or updated by the retro-hunt.
+    pub campaigns: crate::campaign::Escalation,
 }
 
 impl IntelReport {
@@ -157,5 +159,16 @@ pub fn import_intel(
         progress.finish();
     }
     report.retro_seconds = started.elapsed().as_secs_f64();
+    if report
+        .retro
+        .iter()
+        .any(|r| r.new_alerts + r.updated_alerts > 0)
+    {
+        report.campaigns = crate::campaign::escalate(
+            store,
+            crate::campaign::DEFAULT_MIN_TENANTS,
+            crate::campaign::DEFAULT_WINDOW_DAYS,
+        )?;
+    }
     Ok(report)
 }

@@ -10,6 +10,7 @@
 //! dictionary and sightings, advisories against every tenant's ledger.
 
 pub mod beacons;
+pub mod campaign;
 pub mod drift;
 pub mod exposure;
 pub mod ingest;

@@ -311,6 +311,67 @@ pub fn allowlists(store: &mut dyn Store) {
     assert_eq!(store.allowlist(&Scope::tenant(&a)).unwrap().len(), 1);
 }
 
+/// A campaign alert names several tenants: only a scope holding all of them
+/// sees it.
+pub fn campaigns(store: &mut dyn Store) {
+    let a = store.add_tenant(&tenant_name("c-a"), "test").unwrap();
+    let b = store.add_tenant(&tenant_name("c-b"), "test").unwrap();
+    let mut ids = Vec::new();
+    for t in [&a, &b] {
+        store
+            .record_findings(
+                t,
+                &[(finding("ws", "evil.com", "k", 1, 10), None)],
+                FindingMode::Set,
+            )
+            .unwrap();
+        ids.push(
+            store
+                .alerts(&Scope::tenant(t), &AlertFilter::default())
+                .unwrap()[0]
+                .id,
+        );
+    }
+    let (id, new) = store
+        .upsert_campaign(
+            AlertKind::Ioc,
+            "evil.com",
+            "evil.com in 2 tenants",
+            &ids,
+            "test",
+        )
+        .unwrap();
+    assert!(new);
+    assert_eq!(
+        store
+            .upsert_campaign(
+                AlertKind::Ioc,
+                "evil.com",
+                "evil.com in 2 tenants",
+                &ids,
+                "test"
+            )
+            .unwrap(),
+        (id, false)
+    );
+    assert!(
+        store.campaigns(&Scope::tenant(&a)).unwrap().is_empty(),
+        "a tenant never sees another's name"
+    );
+    let both = store
+        .campaigns(&Scope::tenants(&[a.clone(), b.clone()]))
+        .unwrap();
+    assert_eq!(both.len(), 1);
+    assert_eq!(both[0].member_alerts, ids);
+    assert_eq!(
+        store
+            .alerts(&Scope::tenant(&a), &AlertFilter::default())
+            .unwrap()[0]
+            .campaign_alert,
+        Some(id)
+    );
+}
+
 /// Runs every check, each on a fresh store from `fresh`.
 pub fn run_all(mut fresh: impl FnMut() -> Box<dyn Store>) {
     tenants(fresh().as_mut());
@@ -319,4 +380,5 @@ pub fn run_all(mut fresh: impl FnMut() -> Box<dyn Store>) {
     isolation(fresh().as_mut());
     indicators(fresh().as_mut());
     allowlists(fresh().as_mut());
+    campaigns(fresh().as_mut());
 }

@@ -243,6 +243,8 @@ pub struct Alert {
     pub evidence: Evidence,
     pub created: Time,
     pub updated: Time,
+    /// The MSSP-level campaign alert this alert is a member of.
+    pub campaign_alert: Option<i64>,
 }
 
 /// Which alerts to list.
@@ -302,6 +304,23 @@ pub struct AllowEntry {
     pub value: String,
     pub reason: String,
     pub added: Time,
+}
+
+/// An MSSP-level alert: the same detection in several tenants.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CampaignAlert {
+    pub id: i64,
+    /// The kind of the member alerts.
+    pub kind: AlertKind,
+    /// The member alerts' shared source (indicator, rule, drift behaviour).
+    pub source: String,
+    pub title: String,
+    pub tenants: Vec<TenantName>,
+    pub member_alerts: Vec<i64>,
+    /// Tenants where a member alert was closed as a false positive.
+    pub dismissed_tenants: usize,
+    pub first_seen: Time,
+    pub last_seen: Time,
 }
 
 /// Called for every ledger interval a batch opens or closes; returns the
@@ -381,6 +400,19 @@ pub trait Store {
         actor: &str,
     ) -> Result<()>;
     fn stats(&self, tenant: &Tenant) -> Result<TenantStats>;
+
+    // Campaigns (MSSP-level: only a scope holding every member tenant sees one).
+    /// Creates or updates the campaign alert for (kind, source) and marks
+    /// the member alerts; returns its id and whether it is new.
+    fn upsert_campaign(
+        &mut self,
+        kind: AlertKind,
+        source: &str,
+        title: &str,
+        members: &[i64],
+        actor: &str,
+    ) -> Result<(i64, bool)>;
+    fn campaigns(&self, scope: &Scope) -> Result<Vec<CampaignAlert>>;
 
     // Allowlists: applied when analysing, so they reach stored data at once.
     /// Adds an entry for one tenant, or for all when `tenant` is `None`.

@@ -153,4 +153,19 @@ pub const MIGRATIONS: &[&str] = &[
         UNIQUE (tenant_id, kind, value)
     );
     ",
+    // 3: MSSP-level campaign alerts over several tenants' alerts.
+    "
+    CREATE TABLE campaigns (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        source TEXT NOT NULL,
+        title TEXT NOT NULL,
+        first_seen INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        created INTEGER NOT NULL,
+        updated INTEGER NOT NULL,
+        UNIQUE (kind, source)
+    );
+    ALTER TABLE alerts ADD COLUMN campaign_alert INTEGER;
+    ",
 ];

@@ -15,9 +15,9 @@ use turncoat_core::{
 use crate::archive::Archive;
 use crate::schema::MIGRATIONS;
 use crate::{
-    Alert, AlertFilter, AllowEntry, AllowKind, AuditEntry, Batch, BatchOutcome, EventRef,
-    FindingMode, FindingsOutcome, IndicatorUpsert, LedgerEntry, LedgerHook, Result, Scope,
-    Sighting, SourceFingerprint, SourceRecord, Store, StoreError, StoredIndicator, Tenant,
+    Alert, AlertFilter, AllowEntry, AllowKind, AuditEntry, Batch, BatchOutcome, CampaignAlert,
+    EventRef, FindingMode, FindingsOutcome, IndicatorUpsert, LedgerEntry, LedgerHook, Result,
+    Scope, Sighting, SourceFingerprint, SourceRecord, Store, StoreError, StoredIndicator, Tenant,
     TenantStats,
 };
 
@@ -972,72 +972,20 @@ impl Store for SqliteStore {
         let mut out = Vec::new();
         let mut stmt = self.conn.prepare_cached(
             "SELECT a.id, e.name, a.kind, a.source, a.title, a.severity, a.status, a.campaign, a.first_seen, a.last_seen,
-                    a.count, a.evidence, a.created, a.updated
+                    a.count, a.evidence, a.created, a.updated, a.campaign_alert
              FROM alerts a JOIN endpoints e ON e.id = a.endpoint_id AND e.tenant_id = a.tenant_id
              WHERE a.tenant_id = ?1 AND (?2 IS NULL OR a.kind = ?2) AND (?3 IS NULL OR a.status = ?3) AND (?4 IS NULL OR e.name = ?4)
              ORDER BY a.severity DESC, a.first_seen, a.id",
         )?;
         for tenant in scope.members() {
-            let rows = stmt.query_map(
-                params![
-                    tenant.id,
-                    filter.kind.map(AlertKind::as_str),
-                    filter.status.map(AlertStatus::as_str),
-                    filter.endpoint
-                ],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, i64>(5)?,
-                        r.get::<_, String>(6)?,
-                        r.get::<_, Option<String>>(7)?,
-                        r.get::<_, i64>(8)?,
-                        r.get::<_, i64>(9)?,
-                        r.get::<_, i64>(10)?,
-                        r.get::<_, String>(11)?,
-                        r.get::<_, i64>(12)?,
-                        r.get::<_, i64>(13)?,
-                    ))
-                },
-            )?;
-            for row in rows {
-                let (
-                    id,
-                    endpoint,
-                    kind,
-                    source,
-                    title,
-                    sev,
-                    status,
-                    campaign,
-                    first,
-                    last,
-                    count,
-                    evidence,
-                    created,
-                    updated,
-                ) = row?;
-                out.push(Alert {
-                    id,
-                    tenant: tenant.name.clone(),
-                    endpoint,
-                    kind: parse(&kind)?,
-                    source,
-                    title,
-                    severity: severity_from_rank(sev),
-                    status: parse(&status)?,
-                    campaign,
-                    first_seen: Time(first),
-                    last_seen: Time(last),
-                    count: count as u64,
-                    evidence: serde_json::from_str::<Evidence>(&evidence).map_err(json_err)?,
-                    created: Time(created),
-                    updated: Time(updated),
-                });
+            let params = params![
+                tenant.id,
+                filter.kind.map(AlertKind::as_str),
+                filter.status.map(AlertStatus::as_str),
+                filter.endpoint
+            ];
+            for alert in stmt.query_map(params, |r| alert_row(&tenant.name, r))? {
+                out.push(alert?);
             }
         }
         out.sort_by(|a, b| {
@@ -1098,6 +1046,116 @@ impl Store for SqliteStore {
             ledger_entries: count("SELECT count(*) FROM ledger WHERE tenant_id = ?")?,
             alerts: count("SELECT count(*) FROM alerts WHERE tenant_id = ?")?,
         })
+    }
+
+    fn upsert_campaign(
+        &mut self,
+        kind: AlertKind,
+        source: &str,
+        title: &str,
+        members: &[i64],
+        actor: &str,
+    ) -> Result<(i64, bool)> {
+        let tx = self.conn.transaction()?;
+        let now = Time::now();
+        let existing: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM campaigns WHERE kind = ? AND source = ?",
+                params![kind.as_str(), source],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let (id, new) = match existing {
+            Some(id) => (id, false),
+            None => {
+                tx.execute(
+                    "INSERT INTO campaigns (kind, source, title, first_seen, last_seen, created, updated) VALUES (?, ?, ?, 0, 0, ?, ?)",
+                    params![kind.as_str(), source, title, now.0, now.0],
+                )?;
+                (tx.last_insert_rowid(), true)
+            }
+        };
+        for m in members {
+            tx.execute(
+                "UPDATE alerts SET campaign_alert = ? WHERE id = ? AND kind = ? AND source = ?",
+                params![id, m, kind.as_str(), source],
+            )?;
+        }
+        tx.execute(
+            "UPDATE campaigns SET title = ?1, updated = ?2,
+                first_seen = (SELECT min(first_seen) FROM alerts WHERE campaign_alert = ?3),
+                last_seen = (SELECT max(last_seen) FROM alerts WHERE campaign_alert = ?3)
+             WHERE id = ?3",
+            params![title, now.0, id],
+        )?;
+        if new {
+            audit_tx(
+                &tx,
+                actor,
+                None,
+                "campaign.raise",
+                &format!(
+                    "{} {source}: {} member alerts",
+                    kind.as_str(),
+                    members.len()
+                ),
+            )?;
+        }
+        tx.commit()?;
+        Ok((id, new))
+    }
+
+    fn campaigns(&self, scope: &Scope) -> Result<Vec<CampaignAlert>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, kind, source, title, first_seen, last_seen FROM campaigns ORDER BY id",
+        )?;
+        let rows: Vec<(i64, String, String, String, i64, i64)> = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })?
+            .collect::<std::result::Result<_, _>>()?;
+        let mut members = self.conn.prepare(
+            "SELECT id, tenant_id, status FROM alerts WHERE campaign_alert = ? ORDER BY id",
+        )?;
+        let mut out = Vec::new();
+        'campaign: for (id, kind, source, title, first, last) in rows {
+            let list: Vec<(i64, i64, String)> = members
+                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<std::result::Result<_, _>>()?;
+            let mut tenants = Vec::new();
+            let mut dismissed = BTreeMap::new();
+            for (_, tenant_id, status) in &list {
+                // A campaign names tenants: only a scope holding all of them sees it.
+                let Some(t) = scope.members().iter().find(|t| t.id == *tenant_id) else {
+                    continue 'campaign;
+                };
+                if !tenants.contains(&t.name) {
+                    tenants.push(t.name.clone());
+                }
+                if status == AlertStatus::FalsePositive.as_str() {
+                    dismissed.insert(*tenant_id, ());
+                }
+            }
+            out.push(CampaignAlert {
+                id,
+                kind: parse(&kind)?,
+                source,
+                title,
+                tenants,
+                member_alerts: list.iter().map(|m| m.0).collect(),
+                dismissed_tenants: dismissed.len(),
+                first_seen: Time(first),
+                last_seen: Time(last),
+            });
+        }
+        Ok(out)
     }
 
     fn add_allow(
@@ -1240,6 +1298,31 @@ impl Store for SqliteStore {
         }
         Ok(out)
     }
+}
+
+fn alert_row(tenant: &TenantName, r: &rusqlite::Row) -> rusqlite::Result<Alert> {
+    let kind: String = r.get(2)?;
+    let status: String = r.get(6)?;
+    let evidence: String = r.get(11)?;
+    Ok(Alert {
+        id: r.get(0)?,
+        tenant: tenant.clone(),
+        endpoint: r.get(1)?,
+        kind: parse(&kind).map_err(|e| bad_column(2, e))?,
+        source: r.get(3)?,
+        title: r.get(4)?,
+        severity: severity_from_rank(r.get(5)?),
+        status: parse(&status).map_err(|e| bad_column(6, e))?,
+        campaign: r.get(7)?,
+        first_seen: Time(r.get(8)?),
+        last_seen: Time(r.get(9)?),
+        count: r.get::<_, i64>(10)? as u64,
+        evidence: serde_json::from_str::<Evidence>(&evidence)
+            .map_err(|e| bad_column(11, json_err(e)))?,
+        created: Time(r.get(12)?),
+        updated: Time(r.get(13)?),
+        campaign_alert: r.get(14)?,
+    })
 }
 
 /// A stored text column that does not parse as its type.
