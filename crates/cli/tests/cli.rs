@@ -505,9 +505,6 @@ fn stored_beacons_rank_allowlists_apply_at_once_and_alerts_carry_intel() {
         "acme-corp",
         path(&fleet.join("acme-corp")),
     ]);
-    let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../intel/3cx");
-    env.ok(&["intel", "import", path(&pack)]);
-
     // Time sync is a perfect beacon by timing: the analyst allows the time
     // services once, for every tenant, after the data is in.
     for time_service in ["ntp.ubuntu.com", "time.windows.com"] {
@@ -565,14 +562,33 @@ fn stored_beacons_rank_allowlists_apply_at_once_and_alerts_carry_intel() {
 
     let out = env.run(&["beacons", "--tenant", "acme-corp", "--raise"]);
     assert_eq!(out.status.code(), Some(1), "beacons found: exit 1");
-    let beacons = env.alerts(&["--kind", "beacon"]);
-    for (endpoint, fqdn) in &planted {
-        let a = beacons
+    let raised = |env: &Env| {
+        let beacons = env.alerts(&["--kind", "beacon"]);
+        planted
             .iter()
-            .find(|a| a["endpoint"] == endpoint.as_str() && a["source"] == fqdn.as_str())
-            .expect("planted beacon raised");
+            .map(|(endpoint, fqdn)| {
+                beacons
+                    .iter()
+                    .find(|a| a["endpoint"] == endpoint.as_str() && a["source"] == fqdn.as_str())
+                    .expect("planted beacon raised")
+                    .clone()
+            })
+            .collect::<Vec<Value>>()
+    };
+    for a in raised(&env) {
+        assert_eq!(a["severity"], "medium", "timing alone: {a:#}");
+        assert!(a["campaign"].is_null());
+    }
+    // Intel that arrives later is attached to the beacon alerts already raised.
+    let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../intel/3cx");
+    env.ok(&["intel", "import", path(&pack)]);
+    for a in raised(&env) {
         assert_eq!(a["campaign"], "SmoothOperator", "intel attached: {a:#}");
         assert_eq!(a["severity"], "high");
+        assert!(
+            a["title"].as_str().unwrap().contains("known-bad domain"),
+            "{a:#}"
+        );
     }
 
     // Drift: the trojanized releases' new modules and destinations, raised on

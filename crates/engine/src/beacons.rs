@@ -226,6 +226,13 @@ impl Analyzer {
             }
             return;
         }
+        if e.logsource.category.as_deref() == Some("proxy")
+            && let Some(host) = f.get_str("cs-host").and_then(normalize_domain)
+        {
+            // A proxy or agent web record knows the name, not the address.
+            self.connection(src, host.clone(), Some(host), e.time, None, None);
+            return;
+        }
         if e.logsource.category.as_deref() == Some("network_connection")
             && let Some(dst) = f.get_str("DestinationIp")
         {
@@ -424,6 +431,56 @@ pub fn beacons_offline(
     let mut report = analyzer.finish(min_score);
     report.skipped_records = skipped;
     Ok(report)
+}
+
+/// Attaches intel that arrived after a beacon alert was raised: the alert
+/// gains the indicator in its title, the campaign, and a higher severity.
+pub fn attach_intel(
+    store: &mut dyn turncoat_store::Store,
+    tenant: &turncoat_store::Tenant,
+    intel: &turncoat_detect::IndicatorIndex,
+) -> Result<turncoat_store::FindingsOutcome> {
+    use turncoat_core::{AlertKind, Finding, Observable, ObservableKind, Severity};
+    let filter = turncoat_store::AlertFilter {
+        kind: Some(AlertKind::Beacon),
+        ..Default::default()
+    };
+    let mut findings = Vec::new();
+    for a in store.alerts(&turncoat_store::Scope::tenant(tenant), &filter)? {
+        let candidates = [
+            Observable::new(ObservableKind::Domain, &a.source),
+            Observable::new(ObservableKind::Ip, &a.evidence.observed),
+        ];
+        let mut hit = None;
+        for obs in candidates.iter().flatten() {
+            intel.lookup(obs, |i| hit = hit.or(Some(i)));
+        }
+        let Some(ind) = hit.map(|i| intel.get(i)) else {
+            continue;
+        };
+        let title = if a.title.contains("; known-bad") {
+            a.title.clone()
+        } else {
+            format!("{}; known-bad {} {}", a.title, ind.kind, ind.value)
+        };
+        findings.push((
+            Finding {
+                endpoint: a.endpoint.clone(),
+                kind: AlertKind::Beacon,
+                source: a.source.clone(),
+                title,
+                severity: Severity::High,
+                campaign: ind.campaign.clone(),
+                key: "pair".into(),
+                first_seen: a.first_seen,
+                last_seen: a.last_seen,
+                count: a.count,
+                evidence: a.evidence.clone(),
+            },
+            None,
+        ));
+    }
+    Ok(store.record_findings(tenant, &findings, turncoat_store::FindingMode::Set)?)
 }
 
 /// Ranked score from which `beacons --raise` turns a pair into an alert.

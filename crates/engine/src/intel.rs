@@ -144,15 +144,17 @@ pub fn import_intel(
             .collect(),
     );
     let tenants = store.tenants()?;
+    let new_intel = turncoat_detect::IndicatorIndex::new(indicators.clone());
     if !indicators.is_empty() || !advisories.is_empty() {
         progress.start("retro-hunt", Some(tenants.len() as u64));
         for tenant in &tenants {
             let a = retro::hunt_indicators(store, tenant, &indicators)?;
             let b = retro::hunt_advisories(store, tenant, &advisories)?;
+            let c = crate::beacons::attach_intel(store, tenant, &new_intel)?;
             report.retro.push(RetroReport {
                 tenant: tenant.name.to_string(),
                 new_alerts: a.new_alerts + b.new_alerts,
-                updated_alerts: a.updated_alerts + b.updated_alerts,
+                updated_alerts: a.updated_alerts + b.updated_alerts + c.updated_alerts,
             });
             progress.advance(1);
         }

@@ -286,6 +286,20 @@ fn record_findings_tx(
             .query_row(params![tenant, endpoint, f.kind.as_str(), f.source], |r| r.get(0))
             .optional()?;
         let alert_id = match existing {
+            // A re-analysis carries the newest view of the alert: intel
+            // attached since, a higher severity.
+            Some(id) if mode == FindingMode::Set => {
+                let changed = tx
+                    .prepare_cached(
+                        "UPDATE alerts SET title = ?2, severity = max(severity, ?3), campaign = coalesce(?4, campaign), updated = ?5
+                         WHERE id = ?1 AND (title != ?2 OR severity < ?3 OR (?4 IS NOT NULL AND campaign IS NOT ?4))",
+                    )?
+                    .execute(params![id, f.title, severity_rank(f.severity), f.campaign, now.0])?;
+                if changed > 0 {
+                    touched.insert(id);
+                }
+                id
+            }
             Some(id) => id,
             None => {
                 tx.prepare_cached(
