@@ -700,7 +700,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let tenant = tenant(&store, name)?;
                 let allow = Allowlist::new(&store.allowlist(&Scope::tenant(&tenant))?);
                 let mut analyzer = turncoat_engine::beacons::Analyzer::new(since, allow);
-                store.scan_archive(&tenant, &mut |e| analyzer.event(&e))?;
+                store.scan_archive(&tenant, since, &mut |e| analyzer.event(&e))?;
                 let report = analyzer.finish(args.min_score);
                 if args.raise {
                     let outcome = turncoat_engine::beacons::raise(
@@ -863,7 +863,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for t in scope.members() {
                 let book = turncoat_engine::drift::VersionBook::new(&store.ledger(t, None)?);
                 let name = t.name.to_string();
-                store.scan_archive(t, &mut |e| analyzer.event(&name, &book, &e))?;
+                store.scan_archive(t, None, &mut |e| analyzer.event(&name, &book, &e))?;
             }
             let rows = analyzer.finish(args.min_tenants);
             if args.raise {

@@ -33,6 +33,9 @@ pub const PACK: [(&str, &str); 2] = [
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Score {
     pub kind: String,
+    /// Whether the demo's verdict depends on it (beacons, found by timing
+    /// alone, are shown but do not decide it).
+    pub gating: bool,
     pub planted: usize,
     pub found: usize,
     pub missed: Vec<String>,
@@ -68,6 +71,7 @@ fn score(
     let show = |(t, e, s): &(String, String, String)| format!("{t}/{e}: {s}");
     Score {
         kind: kind.to_owned(),
+        gating: true,
         planted: planted.len(),
         found: planted.intersection(&alerted).count(),
         missed: planted.difference(&alerted).map(show).collect(),
@@ -94,9 +98,23 @@ pub fn scores(truth: &Truth, alerts: &[Alert], advisory: &str) -> Vec<Score> {
         .iter()
         .map(|e| (e.tenant.clone(), e.endpoint.clone(), advisory.to_owned()))
         .collect();
+    // The pipeline analyses the last week: planted beacons active in it.
+    let window_start = turncoat_core::Time(
+        truth.start.0 + truth.days as i64 * turncoat_core::time::MICROS_PER_DAY
+            - turncoat_engine::beacons::PIPELINE_WINDOW_DAYS * turncoat_core::time::MICROS_PER_DAY,
+    );
+    let beacon_truth = truth
+        .beacons
+        .iter()
+        .filter(|b| b.malicious && b.last >= window_start)
+        .map(|b| (b.tenant.clone(), b.endpoint.clone(), b.fqdn.clone()))
+        .collect();
+    let mut beacons = score("beacon", beacon_truth, of_kind(AlertKind::Beacon));
+    beacons.gating = false;
     vec![
         score("ioc", ioc_truth, of_kind(AlertKind::Ioc)),
         score("exposure", exposure_truth, of_kind(AlertKind::Exposure)),
+        beacons,
     ]
 }
 
@@ -248,6 +266,7 @@ pub fn run(options: &DemoOptions) -> anyhow::Result<bool> {
     let scores = scores(&truth, &alerts, &advisory);
     let clean = scores
         .iter()
+        .filter(|s| s.gating)
         .all(|s| s.missed.is_empty() && s.false_alerts.is_empty());
 
     if !table {
@@ -366,8 +385,17 @@ pub fn run(options: &DemoOptions) -> anyhow::Result<bool> {
                 style.paint("31", &n.to_string())
             }
         };
+        let kind = if s.gating {
+            s.kind.clone()
+        } else {
+            format!(
+                "{} (timing only, last {} days; informational)",
+                s.kind,
+                turncoat_engine::beacons::PIPELINE_WINDOW_DAYS
+            )
+        };
         t.row(vec![
-            s.kind.clone(),
+            kind,
             s.planted.to_string(),
             s.found.to_string(),
             mark(s.missed.len()),
@@ -382,6 +410,14 @@ pub fn run(options: &DemoOptions) -> anyhow::Result<bool> {
         for f in &s.false_alerts {
             println!("false {}: {f}", s.kind);
         }
+    }
+    if scores
+        .iter()
+        .any(|s| !s.gating && !s.false_alerts.is_empty())
+    {
+        println!(
+            "(time sync and update services beacon too: `turncoat allow add --destination ntp.ubuntu.com --reason \"time sync\"` clears them for stored data at once)"
+        );
     }
     println!("\nExplore: turncoat --data {} alerts", data.display());
     Ok(clean)

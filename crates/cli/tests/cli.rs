@@ -364,8 +364,15 @@ fn demo_finds_every_planted_fact_and_nothing_else() {
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let scores = report["scores"].as_array().unwrap();
-    assert_eq!(scores.len(), 2);
-    for s in scores {
+    assert_eq!(scores.len(), 3);
+    let beacons = scores.iter().find(|s| s["kind"] == "beacon").unwrap();
+    assert_eq!(beacons["gating"], false);
+    assert_eq!(
+        beacons["missed"].as_array().unwrap().len(),
+        0,
+        "planted beacons in the window are found: {beacons:#}"
+    );
+    for s in scores.iter().filter(|s| s["gating"] == true) {
         assert!(s["planted"].as_u64().unwrap() > 0, "{s:#}");
         assert_eq!(s["found"], s["planted"], "{s:#}");
         assert_eq!(s["missed"].as_array().unwrap().len(), 0, "{s:#}");

@@ -483,8 +483,32 @@ pub fn attach_intel(
     Ok(store.record_findings(tenant, &findings, turncoat_store::FindingMode::Set)?)
 }
 
-/// Ranked score from which `beacons --raise` turns a pair into an alert.
+/// Ranked score from which a pair becomes an alert (`beacons --raise`,
+/// and after every ingest of connection records).
 pub const DEFAULT_ALERT_THRESHOLD: f64 = 0.6;
+
+/// The window the pipeline analyses after an ingest: the last week of the
+/// tenant's archive, as RITA analyses a rolling window.
+pub const PIPELINE_WINDOW_DAYS: i64 = 7;
+
+/// The pipeline step: analyses the tenant's last [`PIPELINE_WINDOW_DAYS`]
+/// of stored connections (allowlists applied) and raises the pairs ranked
+/// at or above [`DEFAULT_ALERT_THRESHOLD`]. Reads only the archive hours in
+/// the window, so its cost does not grow with the archive.
+pub fn analyze_recent(
+    store: &mut dyn turncoat_store::Store,
+    tenant: &turncoat_store::Tenant,
+) -> Result<turncoat_store::FindingsOutcome> {
+    let Some((_, end)) = store.archive_span(tenant)? else {
+        return Ok(Default::default());
+    };
+    let since = Time(end.0 - PIPELINE_WINDOW_DAYS * turncoat_core::time::MICROS_PER_DAY);
+    let allow = Allowlist::new(&store.allowlist(&turncoat_store::Scope::tenant(tenant))?);
+    let mut analyzer = Analyzer::new(Some(since), allow);
+    store.scan_archive(tenant, Some(since), &mut |e| analyzer.event(&e))?;
+    let report = analyzer.finish(DEFAULT_ALERT_THRESHOLD);
+    raise(store, tenant, &report, DEFAULT_ALERT_THRESHOLD)
+}
 
 /// Records the report's pairs ranked at or above `threshold` as alerts of
 /// kind `beacon`, one per (source, destination), with any stored intel on

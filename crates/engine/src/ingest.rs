@@ -73,6 +73,10 @@ pub struct IngestReport {
     pub skipped_records: u64,
     pub new_alerts: u64,
     pub updated_alerts: u64,
+    /// Connection records among the events (Zeek conn, network events, proxy).
+    pub connections: u64,
+    /// Beacon alerts the pipeline raised or updated afterwards.
+    pub beacons: turncoat_store::FindingsOutcome,
     /// Cross-tenant campaigns raised or updated afterwards.
     pub campaigns: crate::campaign::Escalation,
     /// The first problems met, with file and line.
@@ -236,6 +240,11 @@ pub fn ingest(
         report.skipped_records,
         report.new_alerts
     );
+    if report.connections > 0 {
+        report.beacons = crate::beacons::analyze_recent(store, tenant)?;
+        report.new_alerts += report.beacons.new_alerts;
+        report.updated_alerts += report.beacons.updated_alerts;
+    }
     if report.new_alerts + report.updated_alerts > 0 {
         report.campaigns = crate::campaign::escalate(
             store,
@@ -378,6 +387,17 @@ fn ingest_file(
     Ok(file_report)
 }
 
+/// Whether an event is a connection record the beacon analysis reads.
+fn is_connection(e: &Event) -> bool {
+    match e.logsource.product.as_deref() {
+        Some("zeek") => e.logsource.service.as_deref() == Some("conn"),
+        _ => matches!(
+            e.logsource.category.as_deref(),
+            Some("network_connection" | "proxy")
+        ),
+    }
+}
+
 /// Per-batch rollups, keyed for aggregation.
 #[derive(Default)]
 struct Pending {
@@ -515,6 +535,9 @@ impl BatchSink<'_, '_> {
                     }
                 }
             }
+        }
+        if is_connection(&event) {
+            self.report.connections += 1;
         }
         self.batch.events.push(event);
         self.file_report.events += 1;

@@ -34,7 +34,7 @@ fn a_trojanized_release_drifts_in_several_tenants_and_clean_releases_do_not() {
         .unwrap();
         let book = VersionBook::new(&store.ledger(&tenant, None).unwrap());
         store
-            .scan_archive(&tenant, &mut |e| analyzer.event(&t.name, &book, &e))
+            .scan_archive(&tenant, None, &mut |e| analyzer.event(&t.name, &book, &e))
             .unwrap();
     }
     let rows = analyzer.finish(1);

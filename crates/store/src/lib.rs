@@ -173,7 +173,7 @@ pub enum FindingMode {
 }
 
 /// What recording findings did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct FindingsOutcome {
     pub new_alerts: u64,
     pub updated_alerts: u64,
@@ -382,6 +382,16 @@ pub trait Store {
     /// (all when `None`).
     fn ledger(&self, tenant: &Tenant, names: Option<&[String]>) -> Result<Vec<LedgerEntry>>;
     fn read_event(&self, tenant: &Tenant, at: EventRef) -> Result<Event>;
+    /// Reads the tenant's archived events hour by hour, from the hour of
+    /// `since` on (all when `None`).
+    fn scan_archive(
+        &self,
+        tenant: &Tenant,
+        since: Option<Time>,
+        each: &mut dyn FnMut(Event),
+    ) -> Result<()>;
+    /// The first and last archived hour of the tenant.
+    fn archive_span(&self, tenant: &Tenant) -> Result<Option<(Time, Time)>>;
 
     // Findings and alerts.
     /// Records findings, each with the archived event that evidences it.

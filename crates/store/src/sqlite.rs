@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use turncoat_core::advisory::normalize_product_name;
+use turncoat_core::time::MICROS_PER_HOUR;
 use turncoat_core::{
     Advisory, AlertKind, AlertStatus, Ecosystem, Event, Evidence, Finding, Indicator,
     InventoryChange, InventoryItem, Observable, ObservableKind, Platform, Severity, TenantName,
@@ -157,21 +158,6 @@ impl SqliteStore {
             }
         }
         walk(&self.dir)
-    }
-
-    /// Reads every archived event of a tenant, hour by hour.
-    pub fn scan_archive(&self, tenant: &Tenant, each: &mut dyn FnMut(Event)) -> Result<()> {
-        let mut stmt = self.conn.prepare(
-            "SELECT hour, committed_len FROM segments WHERE tenant_id = ? ORDER BY hour",
-        )?;
-        let segs: Vec<(i64, i64)> = stmt
-            .query_map([tenant.id], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<std::result::Result<_, _>>()?;
-        for (hour, len) in segs {
-            self.archive
-                .read_segment(tenant.id, hour, len as u64, each)?;
-        }
-        Ok(())
     }
 
     fn forget_cached_ids(&mut self) {
@@ -921,6 +907,42 @@ impl Store for SqliteStore {
             }
         }
         Ok(out)
+    }
+
+    fn scan_archive(
+        &self,
+        tenant: &Tenant,
+        since: Option<Time>,
+        each: &mut dyn FnMut(Event),
+    ) -> Result<()> {
+        let from_hour = since.map_or(i64::MIN, Time::hour);
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT hour, committed_len FROM segments WHERE tenant_id = ? AND hour >= ? ORDER BY hour")?;
+        let segs: Vec<(i64, i64)> = stmt
+            .query_map(params![tenant.id, from_hour], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<std::result::Result<_, _>>()?;
+        for (hour, len) in segs {
+            self.archive
+                .read_segment(tenant.id, hour, len as u64, each)?;
+        }
+        Ok(())
+    }
+
+    fn archive_span(&self, tenant: &Tenant) -> Result<Option<(Time, Time)>> {
+        let span: (Option<i64>, Option<i64>) = self.conn.query_row(
+            "SELECT min(hour), max(hour) FROM segments WHERE tenant_id = ?",
+            [tenant.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(match span {
+            (Some(a), Some(b)) => {
+                Some((Time(a * MICROS_PER_HOUR), Time((b + 1) * MICROS_PER_HOUR)))
+            }
+            _ => None,
+        })
     }
 
     fn read_event(&self, tenant: &Tenant, at: EventRef) -> Result<Event> {
