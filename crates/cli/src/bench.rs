@@ -201,7 +201,7 @@ pub fn ingest(
         &NoProgress,
     )?;
     let full = row(
-        "+ archive + sightings + findings (full ingest)",
+        "+ archive + sightings + findings + beacon step (full ingest)",
         report.events,
         started.elapsed().as_secs_f64(),
         b,
