@@ -210,6 +210,9 @@ struct IngestArgs {
     /// How to print the ingest report.
     #[arg(long, value_enum, default_value_t)]
     output: OutputFormat,
+    /// Ranked beacon score from which the post-ingest beacon step raises alerts.
+    #[arg(long, default_value_t = turncoat_engine::beacons::DEFAULT_ALERT_THRESHOLD)]
+    beacon_threshold: f64,
     /// Files, directories (recursed) or `-` for standard input.
     #[arg(required = true)]
     paths: Vec<PathBuf>,

@@ -493,11 +493,12 @@ pub const PIPELINE_WINDOW_DAYS: i64 = 7;
 
 /// The pipeline step: analyses the tenant's last [`PIPELINE_WINDOW_DAYS`]
 /// of stored connections (allowlists applied) and raises the pairs ranked
-/// at or above [`DEFAULT_ALERT_THRESHOLD`]. Reads only the archive hours in
+/// at or above `threshold` ([`DEFAULT_ALERT_THRESHOLD`] unless configured). Reads only the archive hours in
 /// the window, so its cost does not grow with the archive.
 pub fn analyze_recent(
     store: &mut dyn turncoat_store::Store,
     tenant: &turncoat_store::Tenant,
+    threshold: f64,
 ) -> Result<turncoat_store::FindingsOutcome> {
     let Some((_, end)) = store.archive_span(tenant)? else {
         return Ok(Default::default());
@@ -506,8 +507,8 @@ pub fn analyze_recent(
     let allow = Allowlist::new(&store.allowlist(&turncoat_store::Scope::tenant(tenant))?);
     let mut analyzer = Analyzer::new(Some(since), allow);
     store.scan_archive(tenant, Some(since), &mut |e| analyzer.event(&e))?;
-    let report = analyzer.finish(DEFAULT_ALERT_THRESHOLD);
-    raise(store, tenant, &report, DEFAULT_ALERT_THRESHOLD)
+    let report = analyzer.finish(threshold);
+    raise(store, tenant, &report, threshold)
 }
 
 /// Records the report's pairs ranked at or above `threshold` as alerts of

@@ -140,9 +140,15 @@ impl DriftAnalyzer {
                         .and_then(|h| h.split(',').find_map(|p| p.strip_prefix("SHA256=")))
                         .map(|h| format!("@{}", h.to_ascii_lowercase()))
                         .unwrap_or_default();
+                    // A module's signer, where the sensor reports it, is part of what it is.
+                    let signer = f
+                        .get_str("Signature")
+                        .filter(|s| !s.is_empty() && *s != "-")
+                        .map(|s| format!(" signed by {s}"))
+                        .unwrap_or_default();
                     (
                         image,
-                        Behaviour::Module(format!("{}{hash}", file_name(module))),
+                        Behaviour::Module(format!("{}{hash}{signer}", file_name(module))),
                     )
                 }
                 _ => return,

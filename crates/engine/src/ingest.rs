@@ -34,6 +34,9 @@ pub struct IngestOptions {
     /// Host name for records that name none (an SBOM, a sensor's logs).
     pub endpoint: Option<String>,
     pub read: ReadOptions,
+    /// Ranked score from which the post-ingest beacon step raises alerts;
+    /// `None` for [`crate::beacons::DEFAULT_ALERT_THRESHOLD`].
+    pub beacon_threshold: Option<f64>,
 }
 
 /// What happened to one input file.
@@ -241,7 +244,10 @@ pub fn ingest(
         report.new_alerts
     );
     if report.connections > 0 {
-        report.beacons = crate::beacons::analyze_recent(store, tenant)?;
+        let threshold = options
+            .beacon_threshold
+            .unwrap_or(crate::beacons::DEFAULT_ALERT_THRESHOLD);
+        report.beacons = crate::beacons::analyze_recent(store, tenant, threshold)?;
         report.new_alerts += report.beacons.new_alerts;
         report.updated_alerts += report.beacons.updated_alerts;
     }
