@@ -297,6 +297,66 @@ pub fn raise(
 mod tests {
     use super::*;
 
+    fn load(time: i64, version: &str, module: &str, hash: &str, signer: &str) -> Event {
+        let mut fields = turncoat_core::Fields::new();
+        fields.push("Image", "C:\\Program Files\\App\\App.exe");
+        fields.push("ImageLoaded", module);
+        fields.push("Hashes", format!("SHA256={hash}"));
+        fields.push("Signature", signer);
+        fields.push("FileVersion", version);
+        Event {
+            time: Time(time),
+            host: "ws-1".into(),
+            logsource: turncoat_core::Logsource::new(Some("windows"), Some("image_load"), None),
+            fields,
+        }
+    }
+
+    #[test]
+    fn a_module_that_changes_hash_or_signer_is_drift_the_same_one_is_not() {
+        let book = VersionBook::new(&[]);
+        let mut a = DriftAnalyzer::default();
+        a.event(
+            "t1",
+            &book,
+            &load(1, "1.0", "C:\\x\\ffmpeg.dll", "AA", "Vendor Ltd"),
+        );
+        a.event(
+            "t1",
+            &book,
+            &load(2, "1.1", "C:\\x\\ffmpeg.dll", "AA", "Vendor Ltd"),
+        );
+        a.event(
+            "t1",
+            &book,
+            &load(3, "1.2", "C:\\x\\ffmpeg.dll", "AA", "Someone Else"),
+        );
+        a.event(
+            "t2",
+            &book,
+            &load(4, "1.3", "C:\\x\\ffmpeg.dll", "BB", "Vendor Ltd"),
+        );
+        let rows = a.finish(1);
+        let found: Vec<(&str, String)> = rows
+            .iter()
+            .map(|r| (r.version.as_str(), r.behaviour.to_string()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (
+                    "1.2",
+                    "loads module ffmpeg.dll@aa signed by Someone Else".to_owned()
+                ),
+                (
+                    "1.3",
+                    "loads module ffmpeg.dll@bb signed by Vendor Ltd".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(rows[0].baseline_versions, vec!["1.0", "1.1"]);
+    }
+
     #[test]
     fn app_keys_join_images_and_products() {
         assert_eq!(
