@@ -382,6 +382,15 @@ struct AuditArgs {
 
 const FINDINGS: u8 = 1;
 
+/// Exit 1 when a command reports findings, 0 when it is clean.
+fn findings_exit(found: bool) -> ExitCode {
+    if found {
+        ExitCode::from(FINDINGS)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let open = || {
         SqliteStore::open(&cli.data)
@@ -572,18 +581,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             a.title.clone(),
                         ]);
                     }
-                    if t.is_empty() {
-                        println!("no alerts");
-                    } else {
-                        t.print()?;
-                    }
+                    t.print_or("no alerts")?;
                 }
             }
-            Ok(if alerts.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(FINDINGS)
-            })
+            Ok(findings_exit(!alerts.is_empty()))
         }
         Command::Exposure(args) => {
             let store = open()?;
@@ -597,35 +598,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match args.format {
                 OutputFormat::Json => print_json(&rows)?,
                 OutputFormat::Table => {
-                    let mut t = Table::new(&[
-                        "tenant", "endpoint", "advisory", "product", "version", "platform", "from",
-                        "to",
-                    ]);
-                    for r in &rows {
-                        t.row(vec![
-                            r.tenant.to_string(),
-                            r.endpoint.clone(),
-                            r.advisory.clone(),
-                            r.product.clone(),
-                            r.version.clone(),
-                            r.platform.map(|p| p.to_string()).unwrap_or_default(),
-                            r.from.to_string(),
-                            r.to.map(|t| t.to_string())
-                                .unwrap_or_else(|| "installed".into()),
-                        ]);
-                    }
-                    if t.is_empty() {
-                        println!("no exposure");
-                    } else {
-                        t.print()?;
-                    }
+                    crate::output::exposure_table(&rows).print_or("no exposure")?;
                 }
             }
-            Ok(if rows.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(FINDINGS)
-            })
+            Ok(findings_exit(!rows.is_empty()))
         }
         Command::Simulate(args) => simulate(&args),
         Command::Bench(cmd) => {
@@ -799,11 +775,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            Ok(if report.beacons.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(FINDINGS)
-            })
+            Ok(findings_exit(!report.beacons.is_empty()))
         }
         Command::Campaigns(args) => {
             let mut store = open()?;
@@ -834,18 +806,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             c.title.clone(),
                         ]);
                     }
-                    if t.is_empty() {
-                        println!("no campaigns");
-                    } else {
-                        t.print()?;
-                    }
+                    t.print_or("no campaigns")?;
                 }
             }
-            Ok(if campaigns.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(FINDINGS)
-            })
+            Ok(findings_exit(!campaigns.is_empty()))
         }
         Command::Alert(AlertCommand::Status { id, status }) => {
             let mut store = open()?;
@@ -899,18 +863,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             r.baseline_versions.join(", "),
                         ]);
                     }
-                    if t.is_empty() {
-                        println!("no drift");
-                    } else {
-                        t.print()?;
-                    }
+                    t.print_or("no drift")?;
                 }
             }
-            Ok(if rows.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(FINDINGS)
-            })
+            Ok(findings_exit(!rows.is_empty()))
         }
         Command::Allow(AllowCommand::Add {
             tenant: name,

@@ -306,19 +306,7 @@ pub fn run(options: &DemoOptions) -> anyhow::Result<bool> {
         "\n{}",
         style.head("Exposure: who ran an affected 3CX version, and when")
     );
-    let mut t = Table::new(&["tenant", "endpoint", "version", "platform", "from", "to"]);
-    for r in &exposure {
-        t.row(vec![
-            r.tenant.to_string(),
-            r.endpoint.clone(),
-            r.version.clone(),
-            r.platform.map(|p| p.to_string()).unwrap_or_default(),
-            r.from.to_string(),
-            r.to.map(|x| x.to_string())
-                .unwrap_or_else(|| "installed".into()),
-        ]);
-    }
-    t.print()?;
+    crate::output::exposure_table(&exposure).print()?;
 
     println!(
         "\n{}",

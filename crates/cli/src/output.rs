@@ -89,6 +89,36 @@ impl Table {
     pub fn print(&self) -> io::Result<()> {
         self.write(&mut io::stdout().lock())
     }
+
+    /// Prints the table, or `empty` when it has no rows.
+    pub fn print_or(&self, empty: &str) -> io::Result<()> {
+        if self.is_empty() {
+            writeln!(io::stdout().lock(), "{empty}")
+        } else {
+            self.print()
+        }
+    }
+}
+
+/// The exposure table the `exposure` command and the demo print.
+pub fn exposure_table(rows: &[turncoat_engine::ExposureRow]) -> Table {
+    let mut t = Table::new(&[
+        "tenant", "endpoint", "advisory", "product", "version", "platform", "from", "to",
+    ]);
+    for r in rows {
+        t.row(vec![
+            r.tenant.to_string(),
+            r.endpoint.clone(),
+            r.advisory.clone(),
+            r.product.clone(),
+            r.version.clone(),
+            r.platform.map(|p| p.to_string()).unwrap_or_default(),
+            r.from.to_string(),
+            r.to.map(|t| t.to_string())
+                .unwrap_or_else(|| "installed".into()),
+        ]);
+    }
+    t
 }
 
 /// Prints any serialisable value as pretty JSON on stdout.

@@ -22,15 +22,20 @@ pub struct ExposureRow {
     pub to: Option<Time>,
 }
 
-/// The findings a ledger interval raises against the advisories.
-pub fn ledger_findings(advisories: &AdvisoryIndex, entry: &LedgerEntry) -> Vec<Finding> {
-    let item = turncoat_core::InventoryItem {
+/// The inventory item a ledger interval records.
+fn item_of(entry: &LedgerEntry) -> turncoat_core::InventoryItem {
+    turncoat_core::InventoryItem {
         name: entry.name.clone(),
         version: entry.version.clone(),
         vendor: entry.vendor.clone(),
         platform: entry.platform,
         ecosystem: entry.ecosystem,
-    };
+    }
+}
+
+/// The findings a ledger interval raises against the advisories.
+pub fn ledger_findings(advisories: &AdvisoryIndex, entry: &LedgerEntry) -> Vec<Finding> {
+    let item = item_of(entry);
     advisories
         .matches(&item)
         .into_iter()
@@ -80,13 +85,7 @@ pub fn exposure(
     let mut rows = Vec::new();
     for tenant in scope.members() {
         for entry in store.ledger(tenant, Some(&names))? {
-            let item = turncoat_core::InventoryItem {
-                name: entry.name.clone(),
-                version: entry.version.clone(),
-                vendor: entry.vendor.clone(),
-                platform: entry.platform,
-                ecosystem: entry.ecosystem,
-            };
+            let item = item_of(&entry);
             for m in index.matches(&item) {
                 let a = &index.advisories()[m.advisory];
                 rows.push(ExposureRow {
