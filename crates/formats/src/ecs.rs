@@ -162,13 +162,14 @@ fn map_event(flat: &mut Vec<(String, Value)>, default_host: Option<&str>) -> Res
         fields.push("Hashes", joined.join(","));
     }
 
-    let logsource = match (&provider, &channel, event_id) {
+    let mut logsource = match (&provider, &channel, event_id) {
         (Some(p), _, Some(id)) if p == SYSMON_PROVIDER => {
             logsource::windows(Some(p), channel.as_deref(), Some(id))
         }
         (_, Some(c), id) => logsource::windows(provider.as_deref(), Some(c), id),
         _ => Logsource::new(os.map(Platform::as_str), category, None),
     };
+    logsource::refine(&mut logsource, &fields);
     if let Some(id) = event_id
         && fields.get("EventID").is_none()
     {

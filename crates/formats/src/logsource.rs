@@ -23,7 +23,9 @@ pub fn sysmon_category(event_id: i64) -> Option<&'static str> {
         9 => "raw_access_thread",
         10 => "process_access",
         11 => "file_event",
-        12..=14 => "registry_event",
+        12 => "registry_add",
+        13 => "registry_set",
+        14 => "registry_rename",
         15 => "create_stream_hash",
         16 => "sysmon_status",
         17 | 18 => "pipe_created",
@@ -93,6 +95,18 @@ pub fn windows(provider: Option<&str>, channel: Option<&str>, event_id: Option<i
         category,
         if is_sysmon { Some("sysmon") } else { service },
     )
+}
+
+/// Sysmon files key and value deletions under event 12 with creations;
+/// Sigma tells them apart by `EventType`.
+pub fn refine(logsource: &mut Logsource, fields: &turncoat_core::Fields) {
+    if logsource.category.as_deref() == Some("registry_add")
+        && fields
+            .get_str("EventType")
+            .is_some_and(|t| t.starts_with("Delete"))
+    {
+        logsource.category = Some("registry_delete".into());
+    }
 }
 
 /// Sigma's names for Security 4688's fields, as the SigmaHQ conventions map

@@ -95,7 +95,8 @@ pub fn map_event(doc: &Json, default_host: Option<&str>) -> Result<Event, String
             _ => {}
         }
     }
-    let logsource = logsource::windows(provider.as_deref(), channel.as_deref(), event_id);
+    let mut logsource = logsource::windows(provider.as_deref(), channel.as_deref(), event_id);
+    logsource::refine(&mut logsource, &fields);
     if event_id == Some(4688) && logsource.service.as_deref() == Some("security") {
         rename_4688(&mut fields);
     }
@@ -140,7 +141,17 @@ fn data_fields(map: &Map<String, Json>, fields: &mut Fields) {
             }
             continue;
         }
-        fields.push(key.as_str(), scalar(value));
+        fields.push(sigma_field_name(key), scalar(value));
+    }
+}
+
+/// Some providers (Windows Defender) name fields with spaces; Sigma rules
+/// write them without (`Source Name` is `SourceName`).
+fn sigma_field_name(name: &str) -> String {
+    if name.contains(' ') {
+        name.replace(' ', "")
+    } else {
+        name.to_owned()
     }
 }
 

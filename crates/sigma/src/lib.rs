@@ -1,0 +1,489 @@
+//! Sigma rules over turncoat events: YAML in, compiled matchers out.
+//!
+//! A rule's detection section compiles once into [`detection::Item`]s and
+//! its condition into a [`condition::Cond`] over them; matching an event
+//! checks the logsource, then evaluates the condition. Multi-document
+//! files (`action: global`, `reset`, `repeat`) are merged as the
+//! specification describes. Correlation and filter rules are recognised
+//! and refused with that reason.
+
+pub mod condition;
+pub mod detection;
+
+use std::fmt;
+
+use condition::Cond;
+use detection::{Item, compile_value};
+use turncoat_core::{Event, Fields, Value};
+use yaml_serde::{Mapping, Value as Yaml};
+
+/// Largest rule file read: rules are small, hostile ones are not.
+pub const MAX_RULE_BYTES: usize = 1 << 20;
+
+/// A rule that could not be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}: line {l}: {}", self.file, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl std::error::Error for RuleError {}
+
+/// One selection: an OR over maps, each map an AND over its items.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub maps: Vec<Vec<Item>>,
+}
+
+impl Selection {
+    pub fn matches(&self, fields: &Fields) -> bool {
+        self.maps
+            .iter()
+            .any(|items| items.iter().all(|i| i.matches(fields)))
+    }
+}
+
+/// A compiled Sigma rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: Option<String>,
+    pub title: String,
+    pub status: Option<String>,
+    pub level: Option<String>,
+    pub product: Option<String>,
+    pub category: Option<String>,
+    pub service: Option<String>,
+    pub names: Vec<String>,
+    pub selections: Vec<Selection>,
+    pub condition: Cond,
+}
+
+impl Rule {
+    /// Whether the event's logsource is one this rule is written for.
+    pub fn applies_to(&self, e: &Event) -> bool {
+        let same = |want: &Option<String>, got: &Option<String>| {
+            want.as_ref()
+                .is_none_or(|w| got.as_ref().is_some_and(|g| g.eq_ignore_ascii_case(w)))
+        };
+        // `registry_event` is Sigma's umbrella over the specific registry
+        // categories events are filed under.
+        let category = match (self.category.as_deref(), e.logsource.category.as_deref()) {
+            (Some("registry_event"), Some(c)) => c.starts_with("registry_"),
+            _ => same(&self.category, &e.logsource.category),
+        };
+        same(&self.product, &e.logsource.product)
+            && category
+            && same(&self.service, &e.logsource.service)
+    }
+
+    /// Whether the event matches the rule's detection (logsource included).
+    pub fn matches(&self, e: &Event) -> bool {
+        self.applies_to(e)
+            && self
+                .condition
+                .eval(&mut |i| self.selections[i].matches(&e.fields))
+    }
+}
+
+fn err(file: &str, line: Option<usize>, message: impl Into<String>) -> RuleError {
+    RuleError {
+        file: file.to_owned(),
+        line,
+        message: message.into(),
+    }
+}
+
+/// Reads every rule in one file.
+pub fn parse_file(file: &str, text: &str) -> Vec<Result<Rule, RuleError>> {
+    if text.len() > MAX_RULE_BYTES {
+        return vec![Err(err(file, None, "rule file larger than 1 MiB"))];
+    }
+    let mut docs = Vec::new();
+    for de in yaml_serde::Deserializer::from_str(text) {
+        match <Yaml as serde::Deserialize>::deserialize(de) {
+            Ok(Yaml::Null) => {}
+            Ok(v) => docs.push(v),
+            Err(e) => {
+                return vec![Err(err(
+                    file,
+                    e.location().map(|l| l.line()),
+                    e.to_string(),
+                ))];
+            }
+        }
+    }
+    // Multi-document rules: `global` is merged into every following
+    // document, `reset` drops it, `repeat` builds on the previous rule.
+    let mut global: Option<Mapping> = None;
+    let mut previous: Option<Mapping> = None;
+    let mut out = Vec::new();
+    for doc in docs {
+        let Yaml::Mapping(map) = doc else {
+            out.push(Err(err(file, None, "a rule is a YAML mapping")));
+            continue;
+        };
+        match map.get("action").and_then(Yaml::as_str) {
+            Some("global") => {
+                global = Some(map);
+                continue;
+            }
+            Some("reset") => {
+                global = None;
+                continue;
+            }
+            Some("repeat") => {
+                let mut base = previous.clone().unwrap_or_default();
+                merge(&mut base, &map);
+                base.remove("action");
+                previous = Some(base.clone());
+                out.push(compile(file, &base));
+            }
+            _ => {
+                let mut full = global.clone().unwrap_or_default();
+                merge(&mut full, &map);
+                full.remove("action");
+                previous = Some(full.clone());
+                out.push(compile(file, &full));
+            }
+        }
+    }
+    out
+}
+
+fn merge(base: &mut Mapping, over: &Mapping) {
+    for (k, v) in over {
+        match (base.get_mut(k), v) {
+            (Some(Yaml::Mapping(b)), Yaml::Mapping(o)) => merge(b, o),
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+fn to_value(y: &Yaml) -> Option<Value> {
+    Some(match y {
+        Yaml::Null => Value::Null,
+        Yaml::Bool(b) => Value::Bool(*b),
+        Yaml::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64()?),
+        },
+        Yaml::String(s) => Value::Str(s.clone()),
+        _ => return None,
+    })
+}
+
+fn string(map: &Mapping, key: &str) -> Option<String> {
+    map.get(key).and_then(Yaml::as_str).map(str::to_owned)
+}
+
+fn compile(file: &str, map: &Mapping) -> Result<Rule, RuleError> {
+    let title = string(map, "title").ok_or_else(|| err(file, None, "rule has no title"))?;
+    let context = |m: String| err(file, None, format!("{title}: {m}"));
+    if map.contains_key("correlation") {
+        return Err(context(
+            "correlation rules are not evaluated by this engine yet".into(),
+        ));
+    }
+    if map.contains_key("filter") && !map.contains_key("detection") {
+        return Err(context(
+            "filter (meta) rules are not evaluated by this engine yet".into(),
+        ));
+    }
+    let logsource = map
+        .get("logsource")
+        .and_then(Yaml::as_mapping)
+        .cloned()
+        .unwrap_or_default();
+    let detection = map
+        .get("detection")
+        .and_then(Yaml::as_mapping)
+        .ok_or_else(|| context("no detection section".into()))?;
+    let mut names = Vec::new();
+    let mut selections = Vec::new();
+    let mut conditions = Vec::new();
+    for (k, v) in detection {
+        let Some(name) = k.as_str() else {
+            return Err(context("a detection key is not a string".into()));
+        };
+        if name == "condition" {
+            match v {
+                Yaml::String(s) => conditions.push(s.clone()),
+                Yaml::Sequence(items) => {
+                    conditions.extend(items.iter().filter_map(|i| i.as_str().map(str::to_owned)))
+                }
+                _ => return Err(context("condition is not a string or a list".into())),
+            }
+            continue;
+        }
+        if name == "timeframe" {
+            continue;
+        }
+        selections.push(selection(v).map_err(|m| context(format!("selection {name}: {m}")))?);
+        names.push(name.to_owned());
+    }
+    if conditions.is_empty() {
+        return Err(context("detection has no condition".into()));
+    }
+    let mut parsed = Vec::new();
+    for c in &conditions {
+        if c.contains('|') {
+            return Err(context(format!(
+                "aggregation in condition {c:?} is deprecated; write a correlation rule"
+            )));
+        }
+        parsed.push(condition::parse(c, &names).map_err(|e| context(e.0))?);
+    }
+    let condition = if parsed.len() == 1 {
+        parsed.remove(0)
+    } else {
+        Cond::Or(parsed)
+    };
+    Ok(Rule {
+        id: string(map, "id"),
+        title,
+        status: string(map, "status"),
+        level: string(map, "level"),
+        product: string(&logsource, "product"),
+        category: string(&logsource, "category"),
+        service: string(&logsource, "service"),
+        names,
+        selections,
+        condition,
+    })
+}
+
+fn selection(v: &Yaml) -> Result<Selection, String> {
+    match v {
+        Yaml::Mapping(m) => Ok(Selection {
+            maps: vec![map_items(m)?],
+        }),
+        Yaml::Sequence(items) if items.iter().all(|i| matches!(i, Yaml::Mapping(_))) => {
+            let maps = items
+                .iter()
+                .filter_map(Yaml::as_mapping)
+                .map(map_items)
+                .collect::<Result<_, _>>()?;
+            Ok(Selection { maps })
+        }
+        Yaml::Sequence(items) => Ok(Selection {
+            maps: vec![vec![keywords(items)?]],
+        }),
+        scalar => Ok(Selection {
+            maps: vec![vec![keywords(std::slice::from_ref(scalar))?]],
+        }),
+    }
+}
+
+/// Keywords: values searched in every field, anywhere in the text.
+fn keywords(items: &[Yaml]) -> Result<Item, String> {
+    let mut matchers = Vec::new();
+    for i in items {
+        let v = to_value(i).ok_or("keywords must be scalars")?;
+        matchers.extend(compile_value(&v, &["contains".to_owned()])?);
+    }
+    Ok(Item {
+        field: None,
+        matchers,
+        all: false,
+    })
+}
+
+fn map_items(m: &Mapping) -> Result<Vec<Item>, String> {
+    let mut items = Vec::new();
+    for (k, v) in m {
+        let key = k.as_str().ok_or("a field name is not a string")?;
+        let mut parts = key.split('|');
+        let field = parts.next().unwrap_or("").to_owned();
+        let modifiers: Vec<String> = parts.map(str::to_owned).collect();
+        for m in &modifiers {
+            if !KNOWN_MODIFIERS.contains(&m.as_str()) {
+                return Err(format!("unknown modifier {m:?}"));
+            }
+        }
+        let all = modifiers.iter().any(|m| m == "all");
+        let values: Vec<Value> = match v {
+            Yaml::Sequence(items) => items
+                .iter()
+                .map(|i| to_value(i).ok_or("values must be scalars"))
+                .collect::<Result<_, _>>()?,
+            other => vec![to_value(other).ok_or("values must be scalars")?],
+        };
+        let mut matchers = Vec::new();
+        for value in &values {
+            let compiled = compile_value(value, &modifiers)?;
+            // Several renderings of one value (windash, base64offset) are
+            // alternatives even under `all`: keep them as one OR.
+            if all && compiled.len() > 1 {
+                items.push(Item {
+                    field: (!field.is_empty()).then(|| field.clone()),
+                    matchers: compiled,
+                    all: false,
+                });
+            } else {
+                matchers.extend(compiled);
+            }
+        }
+        if !matchers.is_empty() || values.is_empty() {
+            items.push(Item {
+                field: (!field.is_empty()).then(|| field.clone()),
+                matchers,
+                all,
+            });
+        }
+    }
+    Ok(items)
+}
+
+/// Value modifiers of the Sigma specification.
+const KNOWN_MODIFIERS: [&str; 25] = [
+    "contains",
+    "startswith",
+    "endswith",
+    "all",
+    "re",
+    "i",
+    "m",
+    "s",
+    "cidr",
+    "base64",
+    "base64offset",
+    "utf16le",
+    "utf16be",
+    "utf16",
+    "wide",
+    "windash",
+    "exists",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "fieldref",
+    "expand",
+    "cased",
+    "neq",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use turncoat_core::{Logsource, Time};
+
+    fn event(fields: &[(&str, &str)]) -> Event {
+        let mut f = Fields::new();
+        for (k, v) in fields {
+            f.push(*k, *v);
+        }
+        Event {
+            time: Time(0),
+            host: "h".into(),
+            logsource: Logsource::new(Some("windows"), Some("process_creation"), Some("sysmon")),
+            fields: f,
+        }
+    }
+
+    const RULE: &str = r#"
+title: 3CXDesktopApp spawns a shell
+id: 00000000-0000-0000-0000-000000000001
+status: experimental
+level: high
+logsource:
+    product: windows
+    category: process_creation
+detection:
+    selection_parent:
+        ParentImage|endswith: '\3CXDesktopApp.exe'
+    selection_child:
+        - Image|endswith:
+            - '\cmd.exe'
+            - '\powershell.exe'
+        - CommandLine|contains|all:
+            - 'whoami'
+            - '/all'
+    filter:
+        CommandLine|contains: 'update'
+    condition: selection_parent and 1 of selection_child* and not filter
+"#;
+
+    #[test]
+    fn compiles_and_matches() {
+        let rule = parse_file("r.yml", RULE).remove(0).unwrap();
+        assert_eq!(rule.level.as_deref(), Some("high"));
+        assert!(rule.matches(&event(&[
+            ("ParentImage", "C:\\x\\3CXDesktopApp.exe"),
+            ("Image", "C:\\w\\CMD.EXE"),
+            ("CommandLine", "cmd")
+        ])));
+        assert!(rule.matches(&event(&[
+            ("ParentImage", "C:\\x\\3cxdesktopapp.exe"),
+            ("Image", "C:\\w\\x.exe"),
+            ("CommandLine", "x whoami /all")
+        ])));
+        assert!(!rule.matches(&event(&[
+            ("ParentImage", "C:\\x\\3CXDesktopApp.exe"),
+            ("Image", "C:\\w\\x.exe"),
+            ("CommandLine", "whoami")
+        ])));
+        assert!(!rule.matches(&event(&[
+            ("ParentImage", "C:\\x\\3CXDesktopApp.exe"),
+            ("Image", "C:\\w\\cmd.exe"),
+            ("CommandLine", "update")
+        ])));
+        let mut other = event(&[
+            ("ParentImage", "C:\\x\\3CXDesktopApp.exe"),
+            ("Image", "C:\\w\\cmd.exe"),
+        ]);
+        other.logsource.category = Some("image_load".into());
+        assert!(!rule.matches(&other), "logsource must fit");
+    }
+
+    #[test]
+    fn multi_document_keywords_null_and_errors() {
+        let text = "action: global\ntitle: t\nlogsource:\n  product: windows\ndetection:\n  condition: sel\n---\nlogsource:\n  category: process_creation\ndetection:\n  sel:\n    Image: null\n---\nlogsource:\n  category: image_load\ndetection:\n  sel:\n    - evil\n";
+        let rules: Vec<Rule> = parse_file("m.yml", text)
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0].product.as_deref(), Some("windows"));
+        assert!(
+            rules[0].matches(&event(&[("CommandLine", "x")])),
+            "Image: null matches an absent field"
+        );
+        let mut e = event(&[("ImageLoaded", "C:\\EVIL.dll")]);
+        e.logsource.category = Some("image_load".into());
+        assert!(rules[1].matches(&e), "keywords search every field");
+        let bad = parse_file(
+            "b.yml",
+            "title: x\ndetection:\n  sel:\n    A|nope: 1\n  condition: sel\n",
+        );
+        assert!(
+            bad[0]
+                .as_ref()
+                .unwrap_err()
+                .message
+                .contains("unknown modifier")
+        );
+        let broken = parse_file("c.yml", "title: x\ndetection: [\n");
+        assert!(broken[0].as_ref().unwrap_err().line.is_some());
+        let corr = parse_file("d.yml", "title: x\ncorrelation:\n  type: event_count\n");
+        assert!(
+            corr[0]
+                .as_ref()
+                .unwrap_err()
+                .message
+                .contains("correlation")
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! SigmaHQ conformance: every rule parses, and every regression case fires
+//! its rule on its own event, read from the `.json` and from the `.evtx`. Skipped with a printed reason when
+//! `../shared/data/sigma` is absent.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use turncoat_formats::{Collect, Input, ReadOptions, read_telemetry};
+use turncoat_sigma::{Rule, parse_file};
+
+fn sigma_dir() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sigma");
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("skipped: {} is absent", p.display());
+        None
+    }
+}
+
+fn walk(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            walk(&p, ext, out);
+        } else if p.extension().is_some_and(|x| x == ext) {
+            out.push(p);
+        }
+    }
+}
+
+fn load_rules(dir: &Path) -> (HashMap<String, Rule>, Vec<String>, usize) {
+    let mut files = Vec::new();
+    for sub in ["rules", "rules-emerging-threats", "rules-threat-hunting"] {
+        walk(&dir.join(sub), "yml", &mut files);
+    }
+    let mut rules = HashMap::new();
+    let mut failures = Vec::new();
+    let mut total = 0;
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        for r in parse_file(&f.display().to_string(), &text) {
+            total += 1;
+            match r {
+                Ok(rule) => {
+                    if let Some(id) = rule.id.clone() {
+                        rules.insert(id, rule);
+                    }
+                }
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+    }
+    (rules, failures, total)
+}
+
+#[test]
+fn sigmahq_rules_parse_and_regression_cases_fire() {
+    let Some(dir) = sigma_dir() else { return };
+    let (rules, failures, total) = load_rules(&dir);
+    eprintln!(
+        "{} of {total} rules compiled; {} did not:",
+        rules.len(),
+        failures.len()
+    );
+    for f in failures.iter().take(30) {
+        eprintln!("  {f}");
+    }
+    assert!(total > 3000, "only {total} rules found");
+    // Correlation and filter rules are refused by design for now; every
+    // other rule must compile.
+    let unexpected: Vec<&String> = failures
+        .iter()
+        .filter(|f| !f.contains("correlation rules") && !f.contains("filter (meta) rules"))
+        .collect();
+    assert!(
+        unexpected.len() * 100 <= total,
+        "{} unexpected failures, first: {:?}",
+        unexpected.len(),
+        unexpected.first()
+    );
+
+    let mut infos = Vec::new();
+    walk(&dir.join("regression_data"), "yml", &mut infos);
+    let (mut fired, mut cases, mut missing) = (0, 0, Vec::new());
+    for info in infos
+        .iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "info.yml"))
+    {
+        let text = std::fs::read_to_string(info).unwrap();
+        let doc: yaml_serde::Value = yaml_serde::from_str(&text).unwrap();
+        let Some(id) = doc["rule_metadata"][0]["id"].as_str() else {
+            continue;
+        };
+        let Some(rule) = rules.get(id) else { continue };
+        let folder = info.parent().unwrap();
+        let mut jsons = Vec::new();
+        walk(folder, "json", &mut jsons);
+        walk(folder, "evtx", &mut jsons);
+        for json in jsons {
+            cases += 1;
+            let mut sink = Collect::default();
+            read_telemetry(
+                &mut Input::open(&json).unwrap(),
+                None,
+                &ReadOptions::default(),
+                &mut sink,
+            )
+            .unwrap();
+            if sink.events().any(|e| rule.matches(e)) {
+                fired += 1;
+            } else {
+                missing.push(format!("{} ({})", rule.title, json.display()));
+            }
+        }
+    }
+    eprintln!("regression: {fired} of {cases} cases fire their rule");
+    for m in missing.iter().take(20) {
+        eprintln!("  missed: {m}");
+    }
+    assert!(cases > 300, "only {cases} regression cases");
+    assert_eq!(
+        fired, cases,
+        "every regression case, from .json and .evtx, fires its rule"
+    );
+}
