@@ -757,3 +757,96 @@ fn the_same_indicator_in_several_tenants_is_one_campaign_that_dismissals_do_not_
         Some(1)
     );
 }
+
+#[test]
+fn hunt_runs_rules_and_intel_over_files_without_a_data_directory() {
+    let env = Env::new();
+    let rule = env.file(
+        "rule.yml",
+        r#"
+title: 3CX app spawns a shell
+id: 11111111-2222-3333-4444-555555555555
+level: high
+logsource:
+    category: process_creation
+detection:
+    selection:
+        ParentImage|endswith: '\3CXDesktopApp.exe'
+        Image|endswith: '\cmd.exe'
+    condition: selection
+"#,
+    );
+    let low = env.file("low.yml", "title: any process\nlevel: low\nlogsource:\n    category: process_creation\ndetection:\n    sel:\n        Image|exists: true\n    condition: sel\n");
+    let events = [
+        r#"{"@timestamp":"2023-03-22T10:00:00Z","host":{"name":"ws-1","os":{"family":"windows"}},"event":{"category":["process"],"type":["start"]},"process":{"executable":"C:\\w\\cmd.exe","parent":{"executable":"C:\\a\\3CXDesktopApp.exe"}}}"#.to_owned(),
+        dns("ws-1", "2023-03-22T10:01:00Z", "akamaicontainer.com"),
+    ];
+    let logs = env.file("logs.ndjson", &events.join("\n"));
+    let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../intel/3cx");
+    let out = Command::new(env!("CARGO_BIN_EXE_turncoat"))
+        .args([
+            "hunt",
+            "--rules",
+            path(&rule),
+            path(&low),
+            "--intel",
+            path(&pack),
+            "--format",
+            "jsonl",
+            "--min-level",
+            "medium",
+            path(&logs),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "the low rule is filtered out: {lines:#?}");
+    let sigma = lines
+        .iter()
+        .find(|l| l["rule_id"] == "11111111-2222-3333-4444-555555555555")
+        .unwrap();
+    for key in [
+        "rule_id",
+        "rule_title",
+        "level",
+        "timestamp",
+        "host",
+        "file",
+        "record_id",
+        "event",
+    ] {
+        assert!(sigma.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(sigma["host"], "ws-1");
+    assert_eq!(sigma["event"]["Image"], "C:\\w\\cmd.exe");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["rule_id"] == "ioc:akamaicontainer.com")
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("2 events") && stderr.contains("1 rules loaded"),
+        "{stderr}"
+    );
+
+    let clean = env.file(
+        "clean.ndjson",
+        &dns("ws-2", "2023-03-22T10:01:00Z", "example.com"),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_turncoat"))
+        .args(["hunt", "--rules", path(&rule), "--", path(&clean)])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}

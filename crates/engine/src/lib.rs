@@ -13,6 +13,7 @@ pub mod beacons;
 pub mod campaign;
 pub mod drift;
 pub mod exposure;
+pub mod hunt;
 pub mod ingest;
 pub mod intel;
 pub mod progress;

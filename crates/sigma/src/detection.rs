@@ -16,7 +16,7 @@ use turncoat_core::{Fields, Value};
 
 /// Compiled regexes beyond this size are refused: a hostile rule cannot
 /// make the engine build a huge automaton.
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
+const REGEX_SIZE_LIMIT: usize = 16 << 20;
 
 /// One compiled comparison against a field's value.
 #[derive(Debug, Clone)]

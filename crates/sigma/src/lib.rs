@@ -487,3 +487,105 @@ detection:
         );
     }
 }
+
+/// Rules compiled from files, with the ones that failed and why.
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+    pub failed: Vec<RuleError>,
+}
+
+impl RuleSet {
+    /// Reads rule files (`.yml`, `.yaml`) from files and directories.
+    pub fn load(paths: &[std::path::PathBuf]) -> std::io::Result<RuleSet> {
+        fn walk(p: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+            if p.is_dir() {
+                let mut entries: Vec<_> = std::fs::read_dir(p)?
+                    .map(|e| e.map(|e| e.path()))
+                    .collect::<std::io::Result<_>>()?;
+                entries.sort();
+                for e in entries {
+                    walk(&e, out)?;
+                }
+            } else if p.extension().is_some_and(|x| x == "yml" || x == "yaml") {
+                out.push(p.to_owned());
+            }
+            Ok(())
+        }
+        let mut files = Vec::new();
+        for p in paths {
+            if p.is_file() {
+                files.push(p.clone());
+            } else {
+                walk(p, &mut files)?;
+            }
+        }
+        let mut set = RuleSet::default();
+        for f in files {
+            let name = f.display().to_string();
+            let bytes = std::fs::read(&f)?;
+            let Ok(text) = String::from_utf8(bytes) else {
+                set.failed.push(err(&name, None, "rule file is not UTF-8"));
+                continue;
+            };
+            for r in parse_file(&name, &text) {
+                match r {
+                    Ok(rule) => set.rules.push(rule),
+                    Err(e) => set.failed.push(e),
+                }
+            }
+        }
+        Ok(set)
+    }
+
+    /// Keeps only rules at or above `level` (informational, low, medium,
+    /// high, critical).
+    pub fn retain_level(&mut self, level: &str) {
+        let rank = |l: &str| {
+            ["informational", "low", "medium", "high", "critical"]
+                .iter()
+                .position(|x| x.eq_ignore_ascii_case(l))
+        };
+        let min = rank(level).unwrap_or(0);
+        self.rules
+            .retain(|r| r.level.as_deref().and_then(rank).unwrap_or(0) >= min);
+    }
+
+    /// A router for one thread: events are matched only against the rules
+    /// written for their logsource, found once per distinct logsource.
+    pub fn router(&self) -> Router<'_> {
+        Router {
+            rules: &self.rules,
+            routes: std::collections::HashMap::new(),
+        }
+    }
+}
+
+/// Routes events to the rules their logsource can match.
+pub struct Router<'a> {
+    rules: &'a [Rule],
+    routes: std::collections::HashMap<turncoat_core::Logsource, Vec<usize>>,
+}
+
+impl<'a> Router<'a> {
+    /// Calls `hit` with every rule the event matches.
+    pub fn matches(&mut self, e: &Event, mut hit: impl FnMut(&'a Rule)) {
+        let rules = self.rules;
+        let candidates = self.routes.entry(e.logsource.clone()).or_insert_with(|| {
+            rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.applies_to(e))
+                .map(|(i, _)| i)
+                .collect()
+        });
+        for &i in candidates.iter() {
+            let r = &rules[i];
+            if r.condition
+                .eval(&mut |s| r.selections[s].matches(&e.fields))
+            {
+                hit(r);
+            }
+        }
+    }
+}

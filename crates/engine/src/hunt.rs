@@ -1,0 +1,193 @@
+//! Offline hunting, like Chainsaw or Hayabusa but over every input the
+//! readers take: Sigma rules (and, optionally, intel) against log files,
+//! with no data directory. Files are shared among worker threads.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::mpsc;
+use std::time::Instant;
+
+use serde::Serialize;
+use turncoat_core::{Event, Fields, Time, Value};
+use turncoat_detect::IndicatorIndex;
+use turncoat_formats::{Input, Location, ReadIssue, ReadOptions, Record, Sink, read_telemetry};
+use turncoat_sigma::RuleSet;
+
+use crate::ingest::expand_paths;
+use crate::progress::Progress;
+use crate::{EngineError, Result};
+
+/// One rule (or indicator) matching one event.
+#[derive(Clone, Debug, Serialize)]
+pub struct Detection {
+    pub rule_id: Option<String>,
+    pub rule_title: String,
+    pub level: String,
+    pub timestamp: Time,
+    pub host: String,
+    pub file: String,
+    /// The EVTX record id, for Windows events.
+    pub record_id: Option<i64>,
+    pub event: Fields,
+}
+
+/// What a hunt read and found.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct HuntSummary {
+    pub files: usize,
+    pub events: u64,
+    pub skipped_records: u64,
+    pub rules_loaded: usize,
+    /// Rules that did not compile, with file, line and reason.
+    pub rules_failed: Vec<String>,
+    pub detections: u64,
+    pub detections_per_rule: BTreeMap<String, u64>,
+    /// Inputs that could not be read at all.
+    pub unreadable: Vec<String>,
+    pub seconds: f64,
+}
+
+struct HuntSink<'a, 'r> {
+    router: turncoat_sigma::Router<'r>,
+    intel: Option<&'a IndicatorIndex>,
+    file: String,
+    tx: mpsc::Sender<Detection>,
+    events: u64,
+    skipped: u64,
+    observables: Vec<turncoat_core::Observable>,
+    matches: Vec<turncoat_detect::IocMatch>,
+}
+
+fn record_id(e: &Event) -> Option<i64> {
+    match e.fields.get("EventRecordID") {
+        Some(Value::Int(i)) => Some(*i),
+        Some(Value::Str(s)) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+impl Sink for HuntSink<'_, '_> {
+    fn record(&mut self, record: Record, _: Location) {
+        let Record::Event(e) = record else { return };
+        self.events += 1;
+        let (tx, file) = (&self.tx, &self.file);
+        let detection = |rule_id: Option<String>, rule_title: String, level: String| Detection {
+            rule_id,
+            rule_title,
+            level,
+            timestamp: e.time,
+            host: e.host.clone(),
+            file: file.clone(),
+            record_id: record_id(&e),
+            event: e.fields.clone(),
+        };
+        self.router.matches(&e, |r| {
+            let _ = tx.send(detection(
+                r.id.clone(),
+                r.title.clone(),
+                r.level.clone().unwrap_or_else(|| "informational".into()),
+            ));
+        });
+        if let Some(index) = self.intel {
+            turncoat_core::observable::extract(&e, &mut self.observables);
+            index.match_event(&self.observables, e.time, &mut self.matches);
+            for m in &self.matches {
+                let ind = index.get(m.indicator);
+                let title = format!(
+                    "IOC {} {} seen as {}",
+                    ind.kind, ind.value, self.observables[m.observable].value
+                );
+                let _ = tx.send(detection(
+                    Some(format!("ioc:{}", ind.value)),
+                    title,
+                    "high".into(),
+                ));
+            }
+        }
+    }
+
+    fn skipped(&mut self, _: ReadIssue) {
+        self.skipped += 1;
+    }
+}
+
+/// Hunts `inputs` with `rules` (and `intel`), on `threads` threads, calling
+/// `emit` with every detection as it is found.
+pub fn hunt(
+    rules: &RuleSet,
+    intel: Option<&IndicatorIndex>,
+    inputs: &[PathBuf],
+    threads: usize,
+    progress: &dyn Progress,
+    emit: &mut dyn FnMut(Detection),
+) -> Result<HuntSummary> {
+    let started = Instant::now();
+    let files = expand_paths(inputs).map_err(|e| EngineError::Input {
+        path: format!("{inputs:?}"),
+        message: e.to_string(),
+    })?;
+    let mut summary = HuntSummary {
+        files: files.len(),
+        rules_loaded: rules.rules.len(),
+        rules_failed: rules.failed.iter().map(ToString::to_string).collect(),
+        ..Default::default()
+    };
+    progress.start("hunt", None);
+    let queue = Mutex::new(files.iter());
+    let totals = Mutex::new((0u64, 0u64, Vec::<String>::new()));
+    let (tx, rx) = mpsc::channel::<Detection>();
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            let tx = tx.clone();
+            let (queue, totals) = (&queue, &totals);
+            scope.spawn(move || {
+                loop {
+                    let next = queue.lock().map(|mut q| q.next().cloned()).unwrap_or(None);
+                    let Some(path) = next else { break };
+                    let name = path.display().to_string();
+                    let mut sink = HuntSink {
+                        router: rules.router(),
+                        intel,
+                        file: name.clone(),
+                        tx: tx.clone(),
+                        events: 0,
+                        skipped: 0,
+                        observables: Vec::new(),
+                        matches: Vec::new(),
+                    };
+                    let result =
+                        Input::open(&path)
+                            .map_err(|e| e.to_string())
+                            .and_then(|mut input| {
+                                read_telemetry(&mut input, None, &ReadOptions::default(), &mut sink)
+                                    .map_err(|e| e.to_string())
+                            });
+                    if let Ok(mut t) = totals.lock() {
+                        t.0 += sink.events;
+                        t.1 += sink.skipped;
+                        if let Err(e) = result {
+                            t.2.push(e);
+                        }
+                    }
+                }
+            });
+        }
+        drop(tx);
+        for d in rx {
+            summary.detections += 1;
+            *summary
+                .detections_per_rule
+                .entry(d.rule_title.clone())
+                .or_default() += 1;
+            emit(d);
+        }
+    });
+    let (events, skipped, unreadable) = totals.into_inner().unwrap_or_default();
+    summary.events = events;
+    summary.skipped_records = skipped;
+    summary.unreadable = unreadable;
+    progress.finish();
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
