@@ -51,6 +51,10 @@ enum Command {
     /// New behaviour of an application version across the fleet: modules,
     /// children, destinations no earlier version showed (exit 1 when any).
     Drift(DriftArgs),
+    /// Import and list Sigma rules: they run on every ingested event, and over
+    /// the stored archive when new or changed.
+    #[command(subcommand)]
+    Rules(RulesCommand),
     /// Hunt log files with Sigma rules (and intel), without a data directory
     /// (exit 1 when anything is detected).
     Hunt(HuntArgs),
@@ -288,6 +292,25 @@ struct ExposureArgs {
     tenant: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     format: OutputFormat,
+}
+
+#[derive(Subcommand, Debug)]
+enum RulesCommand {
+    /// Import rule files or directories (recursively), then retro-hunt.
+    Import {
+        /// Leave out rules with these statuses (e.g. deprecated, experimental).
+        #[arg(long, value_delimiter = ',')]
+        exclude_status: Vec<String>,
+        #[arg(long, value_enum, default_value_t)]
+        output: OutputFormat,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// List stored rules.
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
 }
 
 /// `hunt --format`.
@@ -813,6 +836,66 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(findings_exit(!report.beacons.is_empty()))
         }
         Command::Hunt(args) => hunt(args),
+        Command::Rules(RulesCommand::Import {
+            exclude_status,
+            output,
+            paths,
+        }) => {
+            let mut store = open()?;
+            let report =
+                turncoat_engine::rules::import(&mut store, &paths, &exclude_status, &Bar::new())?;
+            for f in report.failed.iter().take(50) {
+                eprintln!("rule failed: {f}");
+            }
+            match output {
+                OutputFormat::Json => print_json(&report)?,
+                OutputFormat::Table => {
+                    println!(
+                        "{} files, {} rules compiled, {} failed, {} excluded by status, {} new or changed",
+                        report.files,
+                        report.compiled,
+                        report.failed.len(),
+                        report.excluded,
+                        report.new_or_changed.len()
+                    );
+                    let mut t = Table::new(&["tenant", "new alerts", "updated alerts"]);
+                    for r in &report.retro {
+                        t.row(vec![
+                            r.tenant.clone(),
+                            r.new_alerts.to_string(),
+                            r.updated_alerts.to_string(),
+                        ]);
+                    }
+                    if !t.is_empty() {
+                        println!("retro-hunt:");
+                        t.print()?;
+                    }
+                }
+            }
+            Ok(if report.compiled == 0 && !report.failed.is_empty() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Rules(RulesCommand::List { format }) => {
+            let store = open()?;
+            let rules = store.rules()?;
+            match format {
+                OutputFormat::Json => {
+                    let rows: Vec<_> = rules.iter().map(|r| serde_json::json!({"id": r.id, "title": r.title, "source": r.source, "updated": r.updated})).collect();
+                    print_json(&rows)?;
+                }
+                OutputFormat::Table => {
+                    let mut t = Table::new(&["id", "title", "source"]);
+                    for r in &rules {
+                        t.row(vec![r.id.clone(), r.title.clone(), r.source.clone()]);
+                    }
+                    t.print_or("no rules")?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Campaigns(args) => {
             let mut store = open()?;
             turncoat_engine::campaign::escalate(&mut store, args.min_tenants, args.window_days)?;

@@ -850,3 +850,91 @@ detection:
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[test]
+fn sigma_rules_match_stored_events_retroactively_and_new_events_live() {
+    let env = Env::new();
+    env.ok(&["tenant", "add", "acme"]);
+    let proc = |host: &str, time: &str| {
+        format!(
+            r#"{{"@timestamp":"{time}","host":{{"name":"{host}","os":{{"family":"windows"}}}},"event":{{"category":["process"],"type":["start"]}},"process":{{"executable":"C:\\w\\cmd.exe","command_line":"cmd /c whoami","parent":{{"executable":"C:\\a\\3CXDesktopApp.exe"}}}}}}"#
+        )
+    };
+    let before = env.file(
+        "before.ndjson",
+        &[
+            proc("ws-1", "2023-03-22T10:00:00Z"),
+            proc("ws-1", "2023-03-22T11:00:00Z"),
+        ]
+        .join("\n"),
+    );
+    env.ok(&["ingest", "--tenant", "acme", path(&before)]);
+    let rules = env.dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("shell.yml"),
+        "title: 3CX app spawns a shell\nid: aaaaaaaa-0000-0000-0000-000000000001\nstatus: test\nlevel: high\nlogsource:\n    product: windows\n    category: process_creation\ndetection:\n    selection:\n        ParentImage|endswith: '\\3CXDesktopApp.exe'\n        Image|endswith: '\\cmd.exe'\n    condition: selection\n",
+    )
+    .unwrap();
+    std::fs::write(
+        rules.join("old.yml"),
+        "title: Deprecated\nid: aaaaaaaa-0000-0000-0000-000000000002\nstatus: deprecated\nlogsource:\n    category: process_creation\ndetection:\n    sel:\n        Image|exists: true\n    condition: sel\n",
+    )
+    .unwrap();
+    std::fs::write(
+        rules.join("broken.yml"),
+        "title: Broken\nid: x\ndetection:\n    sel:\n        A|nope: 1\n    condition: sel\n",
+    )
+    .unwrap();
+    let report = env.json(&[
+        "rules",
+        "import",
+        "--exclude-status",
+        "deprecated",
+        "--output",
+        "json",
+        path(&rules),
+    ]);
+    assert_eq!(report["compiled"], 1, "{report:#}");
+    assert_eq!(report["excluded"], 1);
+    assert_eq!(report["failed"].as_array().unwrap().len(), 1);
+    let alerts = env.alerts(&["--kind", "sigma"]);
+    assert_eq!(alerts.len(), 1, "retro-hunt over the archive: {alerts:#?}");
+    assert_eq!(alerts[0]["source"], "aaaaaaaa-0000-0000-0000-000000000001");
+    assert_eq!(alerts[0]["title"], "3CX app spawns a shell");
+    assert_eq!(alerts[0]["severity"], "high");
+    assert_eq!(alerts[0]["count"], 2);
+    assert!(
+        alerts[0]["evidence"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("whoami")
+    );
+
+    // The same rules again: nothing new, nothing re-counted.
+    let again = env.json(&[
+        "rules",
+        "import",
+        "--exclude-status",
+        "deprecated",
+        "--output",
+        "json",
+        path(&rules),
+    ]);
+    assert!(again["new_or_changed"].as_array().unwrap().is_empty());
+    assert_eq!(env.alerts(&["--kind", "sigma"]), alerts);
+
+    // New telemetry is matched live.
+    let after = env.file("after.ndjson", &proc("ws-2", "2023-03-23T09:00:00Z"));
+    env.ok(&["ingest", "--tenant", "acme", path(&after)]);
+    let alerts = env.alerts(&["--kind", "sigma"]);
+    assert_eq!(alerts.len(), 2);
+    assert!(alerts.iter().any(|a| a["endpoint"] == "ws-2"));
+    assert_eq!(
+        env.json(&["rules", "list", "--format", "json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

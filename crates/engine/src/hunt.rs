@@ -82,7 +82,7 @@ impl Sink for HuntSink<'_, '_> {
             record_id: record_id(&e),
             event: e.fields.clone(),
         };
-        self.router.matches(&e, |r| {
+        self.router.matches(&e, |_, r| {
             let _ = tx.send(detection(
                 r.id.clone(),
                 r.title.clone(),

@@ -189,6 +189,7 @@ pub fn ingest(
             .collect(),
     );
     let advisories = AdvisoryIndex::new(store.advisories()?);
+    let rules = crate::rules::load(store)?;
     let addresses: HashMap<String, String> = store.addresses(tenant)?.into_iter().collect();
     let files = expand_paths(paths).map_err(|e| EngineError::Input {
         path: display(paths),
@@ -198,6 +199,7 @@ pub fn ingest(
     let mut ctx = Context {
         indicators: &indicators,
         advisories: &advisories,
+        rules: &rules,
         addresses,
     };
     // Standard input is spooled to a file first so it is fingerprinted and
@@ -275,6 +277,8 @@ fn display(paths: &[PathBuf]) -> String {
 struct Context<'a> {
     indicators: &'a IndicatorIndex,
     advisories: &'a AdvisoryIndex,
+    /// Stored Sigma rules, matched live.
+    rules: &'a turncoat_sigma::RuleSet,
     /// IP → host name; grows as DHCP and agent records teach it.
     addresses: HashMap<String, String>,
 }
@@ -345,6 +349,7 @@ fn ingest_file(
         read.host = options.endpoint.clone();
     }
     let mut sink = BatchSink {
+        router: ctx.rules.router(),
         store,
         tenant,
         ctx,
@@ -412,6 +417,8 @@ struct Pending {
     sightings: HashMap<String, HashMap<i64, HashMap<Observable, SightingDelta>>>,
     /// (indicator, observable, endpoint, day) → finding so far.
     findings: HashMap<(usize, Observable, String, i64), (Finding, usize)>,
+    /// (rule, endpoint, day) → Sigma finding so far.
+    sigma: HashMap<(usize, String, i64), (Finding, usize)>,
     endpoints: HashMap<String, (Option<Platform>, Time)>,
 }
 
@@ -432,6 +439,7 @@ impl Pending {
 }
 
 struct BatchSink<'a, 'c> {
+    router: turncoat_sigma::Router<'c>,
     store: &'a mut dyn Store,
     tenant: &'a Tenant,
     ctx: &'a mut Context<'c>,
@@ -542,6 +550,26 @@ impl BatchSink<'_, '_> {
                 }
             }
         }
+        if !self.ctx.rules.rules.is_empty() {
+            let mut matched = Vec::new();
+            self.router.matches(&event, |i, _| matched.push(i));
+            for i in matched {
+                match self.pending.sigma.get_mut(&(i, event.host.clone(), day)) {
+                    Some((f, _)) => f.count += 1,
+                    None => {
+                        let f = crate::rules::finding(
+                            &self.ctx.rules.rules[i],
+                            &event,
+                            1,
+                            Some(self.source.name.clone()),
+                        );
+                        self.pending
+                            .sigma
+                            .insert((i, event.host.clone(), day), (f, index));
+                    }
+                }
+            }
+        }
         if is_connection(&event) {
             self.report.connections += 1;
         }
@@ -614,7 +642,9 @@ impl BatchSink<'_, '_> {
             .pending
             .findings
             .drain()
-            .map(|(_, (f, i))| (f, Some(i)))
+            .map(|(_, v)| v)
+            .chain(self.pending.sigma.drain().map(|(_, v)| v))
+            .map(|(f, i)| (f, Some(i)))
             .collect();
         batch.endpoints = self
             .pending

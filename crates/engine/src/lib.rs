@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod intel;
 pub mod progress;
 pub mod retro;
+pub mod rules;
 
 pub use exposure::{ExposureRow, exposure};
 pub use ingest::{FileReport, FileStatus, IngestOptions, IngestReport, ingest};

@@ -568,8 +568,8 @@ pub struct Router<'a> {
 }
 
 impl<'a> Router<'a> {
-    /// Calls `hit` with every rule the event matches.
-    pub fn matches(&mut self, e: &Event, mut hit: impl FnMut(&'a Rule)) {
+    /// Calls `hit` with the index and the rule of every rule the event matches.
+    pub fn matches(&mut self, e: &Event, mut hit: impl FnMut(usize, &'a Rule)) {
         let rules = self.rules;
         let candidates = self.routes.entry(e.logsource.clone()).or_insert_with(|| {
             rules
@@ -584,7 +584,7 @@ impl<'a> Router<'a> {
             if r.condition
                 .eval(&mut |s| r.selections[s].matches(&e.fields))
             {
-                hit(r);
+                hit(i, r);
             }
         }
     }

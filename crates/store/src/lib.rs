@@ -323,6 +323,16 @@ pub struct CampaignAlert {
     pub last_seen: Time,
 }
 
+/// A stored detection rule: its id, title, where it came from, and its text.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StoredRule {
+    pub id: String,
+    pub title: String,
+    pub source: String,
+    pub text: String,
+    pub updated: Time,
+}
+
 /// Called for every ledger interval a batch opens or closes; returns the
 /// exposure findings it raises. Storage does not know advisories.
 pub type LedgerHook<'a> = dyn FnMut(&LedgerEntry) -> Vec<Finding> + 'a;
@@ -410,6 +420,11 @@ pub trait Store {
         actor: &str,
     ) -> Result<()>;
     fn stats(&self, tenant: &Tenant) -> Result<TenantStats>;
+
+    // Detection rules (global, like intel).
+    /// Stores rules by id; returns the ids that are new or whose text changed.
+    fn upsert_rules(&mut self, rules: &[StoredRule], actor: &str) -> Result<Vec<String>>;
+    fn rules(&self) -> Result<Vec<StoredRule>>;
 
     // Campaigns (MSSP-level: only a scope holding every member tenant sees one).
     /// Creates or updates the campaign alert for (kind, source) and marks

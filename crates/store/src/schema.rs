@@ -168,4 +168,15 @@ pub const MIGRATIONS: &[&str] = &[
     );
     ALTER TABLE alerts ADD COLUMN campaign_alert INTEGER;
     ",
+    // 4: Sigma rules, kept as their source text and compiled when loaded.
+    "
+    CREATE TABLE rules (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        source TEXT NOT NULL,
+        text TEXT NOT NULL,
+        added INTEGER NOT NULL,
+        updated INTEGER NOT NULL
+    );
+    ",
 ];

@@ -18,8 +18,8 @@ use crate::schema::MIGRATIONS;
 use crate::{
     Alert, AlertFilter, AllowEntry, AllowKind, AuditEntry, Batch, BatchOutcome, CampaignAlert,
     EventRef, FindingMode, FindingsOutcome, IndicatorUpsert, LedgerEntry, LedgerHook, Result,
-    Scope, Sighting, SourceFingerprint, SourceRecord, Store, StoreError, StoredIndicator, Tenant,
-    TenantStats,
+    Scope, Sighting, SourceFingerprint, SourceRecord, Store, StoreError, StoredIndicator,
+    StoredRule, Tenant, TenantStats,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -1082,6 +1082,52 @@ impl Store for SqliteStore {
             ledger_entries: count("SELECT count(*) FROM ledger WHERE tenant_id = ?")?,
             alerts: count("SELECT count(*) FROM alerts WHERE tenant_id = ?")?,
         })
+    }
+
+    fn upsert_rules(&mut self, rules: &[StoredRule], actor: &str) -> Result<Vec<String>> {
+        let tx = self.conn.transaction()?;
+        let now = Time::now();
+        let mut changed = Vec::new();
+        for r in rules {
+            let old: Option<String> = tx
+                .prepare_cached("SELECT text FROM rules WHERE id = ?")?
+                .query_row([&r.id], |row| row.get(0))
+                .optional()?;
+            if old.as_deref() == Some(r.text.as_str()) {
+                continue;
+            }
+            tx.prepare_cached(
+                "INSERT INTO rules (id, title, source, text, added, updated) VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET title = excluded.title, source = excluded.source, text = excluded.text, updated = excluded.updated",
+            )?
+            .execute(params![r.id, r.title, r.source, r.text, now.0, now.0])?;
+            changed.push(r.id.clone());
+        }
+        audit_tx(
+            &tx,
+            actor,
+            None,
+            "rules.import",
+            &format!("{} new or changed of {}", changed.len(), rules.len()),
+        )?;
+        tx.commit()?;
+        Ok(changed)
+    }
+
+    fn rules(&self) -> Result<Vec<StoredRule>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, title, source, text, updated FROM rules ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(StoredRule {
+                id: r.get(0)?,
+                title: r.get(1)?,
+                source: r.get(2)?,
+                text: r.get(3)?,
+                updated: Time(r.get(4)?),
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
     fn upsert_campaign(
