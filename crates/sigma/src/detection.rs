@@ -156,7 +156,8 @@ impl Item {
             Some(name) => {
                 let value = fields.get(name);
                 if self.all {
-                    self.matchers.iter().all(|m| m.matches(value, fields))
+                    !self.matchers.is_empty()
+                        && self.matchers.iter().all(|m| m.matches(value, fields))
                 } else {
                     self.matchers.iter().any(|m| m.matches(value, fields))
                 }
@@ -320,9 +321,10 @@ pub fn compile_value(value: &Value, modifiers: &[String]) -> Result<Vec<Matcher>
         return Ok(vec![Matcher::Regex(re)]);
     }
     if has("expand") {
-        return Err(format!(
-            "placeholder {text:?} needs a placeholder definition (expand)"
-        ));
+        // A placeholder (`%known_cdcs%`) stands for a list the deployment
+        // defines; with none defined the list is empty and matches nothing
+        // (a filter on it then excludes nothing).
+        return Ok(vec![]);
     }
     // Pattern transformations, in the order written.
     let mut variants: Vec<Vec<u8>> = Vec::new();

@@ -335,13 +335,13 @@ fn map_items(m: &Mapping) -> Result<Vec<Item>, String> {
                 matchers.extend(compiled);
             }
         }
-        if !matchers.is_empty() || values.is_empty() {
-            items.push(Item {
-                field: (!field.is_empty()).then(|| field.clone()),
-                matchers,
-                all,
-            });
-        }
+        // An item left without matchers (an empty list, an undefined
+        // placeholder) matches nothing.
+        items.push(Item {
+            field: (!field.is_empty()).then(|| field.clone()),
+            matchers,
+            all: all && !values.is_empty(),
+        });
     }
     Ok(items)
 }
@@ -446,6 +446,16 @@ detection:
         ]);
         other.logsource.category = Some("image_load".into());
         assert!(!rule.matches(&other), "logsource must fit");
+    }
+
+    #[test]
+    fn an_undefined_placeholder_matches_nothing() {
+        let text = "title: t\nlogsource:\n  category: process_creation\ndetection:\n  sel:\n    Image|endswith: '\\cmd.exe'\n  filter:\n    Computer|expand: '%known_hosts%'\n  condition: sel and not filter\n";
+        let rule = parse_file("p.yml", text).remove(0).unwrap();
+        assert!(
+            rule.matches(&event(&[("Image", "C:\\cmd.exe"), ("Computer", "dc1")])),
+            "an empty list excludes nothing"
+        );
     }
 
     #[test]
