@@ -108,6 +108,19 @@ enum BenchCommand {
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
+    /// Sigma rules over simulator events, routed on one and all cores, beside
+    /// evaluating every rule on every event.
+    Sigma {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Rule files or directories.
+        #[arg(long, required = true, num_args = 1..)]
+        rules: Vec<PathBuf>,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
     /// Retro-hunt of new indicators against stored sightings, beside a full scan.
     Retro {
         #[arg(long, default_value_t = 10_000_000)]
@@ -684,6 +697,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 } => {
                     let (dir, _guard) = work(dir)?;
                     crate::bench::ingest(events, indicators, &dir, format)?;
+                }
+                BenchCommand::Sigma {
+                    events,
+                    rules,
+                    dir,
+                    format,
+                } => {
+                    let (dir, _guard) = work(dir)?;
+                    crate::bench::sigma(events, &rules, &dir, format)?;
                 }
                 BenchCommand::Beacons {
                     records,

@@ -259,6 +259,11 @@ impl Fields {
         Some(self.0.remove(i).1)
     }
 
+    /// The value at a position, as [`Fields::iter`] orders them.
+    pub fn value_at(&self, i: usize) -> Option<&Value> {
+        self.0.get(i).map(|(_, v)| v)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v))
     }

@@ -25,8 +25,12 @@ pub enum Matcher {
     Eq(String),
     Prefix(String),
     Suffix(String),
-    Contains(String),
-    /// Wildcards, compiled to an anchored regex.
+    /// A substring, with its searcher built once (building one per
+    /// comparison dominated matching).
+    Contains(memchr::memmem::Finder<'static>),
+    /// Wildcards, compiled to an anchored regex over the case-folded value.
+    Glob(Regex),
+    /// A `re` pattern (or a `cased` glob), over the value as it is.
     Regex(Regex),
     /// Exact, case-sensitive (`|cased`).
     EqCased(String),
@@ -49,6 +53,43 @@ pub enum NumOp {
     Eq,
 }
 
+/// An event's fields, and the same fields case-folded once, so that
+/// thousands of case-insensitive comparisons share one lowercasing.
+pub struct Target<'a> {
+    pub fields: &'a Fields,
+    pub folded: &'a Fields,
+}
+
+impl<'a> Target<'a> {
+    pub fn new(fields: &'a Fields, folded: &'a Fields) -> Target<'a> {
+        Target { fields, folded }
+    }
+
+    /// A field's value and its case-folded twin. Events carry a few dozen
+    /// fields: a scan beats hashing the name.
+    fn get(&self, name: &str) -> (Option<&'a Value>, Option<&'a Value>) {
+        match self.fields.iter().position(|(k, _)| k == name) {
+            Some(i) => (self.fields.value_at(i), self.folded.value_at(i)),
+            None => (None, None),
+        }
+    }
+}
+
+/// The fields with every string lowercased.
+pub fn fold(fields: &Fields) -> Fields {
+    fn fold_value(v: &Value) -> Value {
+        match v {
+            Value::Str(s) => Value::Str(s.to_lowercase()),
+            Value::List(items) => Value::List(items.iter().map(fold_value).collect()),
+            other => other.clone(),
+        }
+    }
+    fields
+        .iter()
+        .map(|(k, v)| (k.to_owned(), fold_value(v)))
+        .collect()
+}
+
 fn value_text(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
     match v {
         Value::Str(s) => Some(s.as_str().into()),
@@ -59,19 +100,10 @@ fn value_text(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
     }
 }
 
-/// Lowercases into `buf` when needed; ASCII-only text is compared with
-/// `eq_ignore_ascii_case` without copying.
-fn lower(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.bytes().any(|b| b.is_ascii_uppercase()) || !s.is_ascii() {
-        s.to_lowercase().into()
-    } else {
-        s.into()
-    }
-}
-
 impl Matcher {
-    /// Whether `value` (one scalar, or any element of a list) matches.
-    pub fn matches(&self, value: Option<&Value>, fields: &Fields) -> bool {
+    /// Whether `value` (one scalar, or any element of a list) matches;
+    /// `folded` is the same value case-folded.
+    pub fn matches(&self, value: Option<&Value>, folded: Option<&Value>, t: &Target) -> bool {
         match self {
             Matcher::Null => match value {
                 None | Some(Value::Null) => true,
@@ -79,15 +111,18 @@ impl Matcher {
                 _ => false,
             },
             Matcher::Exists(want) => value.is_some_and(|v| *v != Value::Null) == *want,
-            _ => match value {
-                None | Some(Value::Null) => false,
-                Some(Value::List(items)) => items.iter().any(|i| self.scalar(i, fields)),
-                Some(v) => self.scalar(v, fields),
+            _ => match (value, folded) {
+                (None | Some(Value::Null), _) => false,
+                (Some(Value::List(items)), Some(Value::List(folded))) => {
+                    items.iter().zip(folded).any(|(i, f)| self.scalar(i, f, t))
+                }
+                (Some(v), Some(f)) => self.scalar(v, f, t),
+                (Some(v), None) => self.scalar(v, v, t),
             },
         }
     }
 
-    fn scalar(&self, v: &Value, fields: &Fields) -> bool {
+    fn scalar(&self, v: &Value, folded: &Value, t: &Target) -> bool {
         if let Matcher::Num(op, want) = self {
             let got = match v {
                 Value::Int(i) => *i as f64,
@@ -106,36 +141,26 @@ impl Matcher {
                 NumOp::Eq => got == *want,
             };
         }
-        let Some(text) = value_text(v) else {
+        let (Some(text), Some(low)) = (value_text(v), value_text(folded)) else {
             return false;
         };
         match self {
-            Matcher::Eq(p) => {
-                text.len() == p.len() && text.eq_ignore_ascii_case(p) || lower(&text) == p.as_str()
-            }
-            Matcher::Prefix(p) => {
-                text.get(..p.len())
-                    .is_some_and(|h| h.eq_ignore_ascii_case(p))
-                    || lower(&text).starts_with(p.as_str())
-            }
-            Matcher::Suffix(p) => {
-                text.len() >= p.len()
-                    && text
-                        .get(text.len() - p.len()..)
-                        .is_some_and(|t| t.eq_ignore_ascii_case(p))
-                    || lower(&text).ends_with(p.as_str())
-            }
-            Matcher::Contains(p) => lower(&text).contains(p.as_str()),
+            Matcher::Eq(p) => *low == **p,
+            Matcher::Prefix(p) => low.starts_with(p.as_str()),
+            Matcher::Suffix(p) => low.ends_with(p.as_str()),
+            Matcher::Contains(finder) => finder.find(low.as_bytes()).is_some(),
+            Matcher::Glob(re) => re.is_match(&low),
             Matcher::Regex(re) => re.is_match(&text),
             Matcher::EqCased(p) => text == p.as_str(),
             Matcher::Cidr(net) => text
                 .trim()
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| net.contains(&ip)),
-            Matcher::FieldRef(other) => fields
+            Matcher::FieldRef(other) => t
                 .get(other)
+                .1
                 .and_then(value_text)
-                .is_some_and(|o| o.eq_ignore_ascii_case(&text) || lower(&o) == lower(&text)),
+                .is_some_and(|o| o == low),
             Matcher::Num(..) | Matcher::Null | Matcher::Exists(_) => false,
         }
     }
@@ -151,22 +176,27 @@ pub struct Item {
 }
 
 impl Item {
-    pub fn matches(&self, fields: &Fields) -> bool {
+    pub fn matches(&self, t: &Target) -> bool {
         match &self.field {
             Some(name) => {
-                let value = fields.get(name);
+                let (value, folded) = t.get(name);
                 if self.all {
                     !self.matchers.is_empty()
-                        && self.matchers.iter().all(|m| m.matches(value, fields))
+                        && self.matchers.iter().all(|m| m.matches(value, folded, t))
                 } else {
-                    self.matchers.iter().any(|m| m.matches(value, fields))
+                    self.matchers.iter().any(|m| m.matches(value, folded, t))
                 }
             }
             // Keywords: any field's value.
             None => {
-                let hit = |m: &Matcher| fields.iter().any(|(_, v)| m.matches(Some(v), fields));
+                let hit = |m: &Matcher| {
+                    t.fields
+                        .iter()
+                        .zip(t.folded.iter())
+                        .any(|((_, v), (_, f))| m.matches(Some(v), Some(f), t))
+                };
                 if self.all {
-                    self.matchers.iter().all(hit)
+                    !self.matchers.is_empty() && self.matchers.iter().all(hit)
                 } else {
                     self.matchers.iter().any(hit)
                 }
@@ -389,7 +419,9 @@ fn compile_pieces(ps: &[Piece], cased: bool) -> Result<Matcher, ItemError> {
     Ok(match ps {
         [Piece::Text(t)] if cased => Matcher::EqCased(t.clone()),
         [Piece::Text(t)] => Matcher::Eq(fold(t)),
-        [Piece::Star, Piece::Text(t), Piece::Star] if !cased => Matcher::Contains(fold(t)),
+        [Piece::Star, Piece::Text(t), Piece::Star] if !cased => {
+            Matcher::Contains(memchr::memmem::Finder::new(fold(t).as_bytes()).into_owned())
+        }
         [Piece::Text(t), Piece::Star] if !cased => Matcher::Prefix(fold(t)),
         [Piece::Star, Piece::Text(t)] if !cased => Matcher::Suffix(fold(t)),
         [Piece::Star] => Matcher::Exists(true),
@@ -397,7 +429,7 @@ fn compile_pieces(ps: &[Piece], cased: bool) -> Result<Matcher, ItemError> {
             let mut re = String::from("^");
             for p in ps {
                 match p {
-                    Piece::Text(t) => re.push_str(&regex::escape(t)),
+                    Piece::Text(t) => re.push_str(&regex::escape(&fold(t))),
                     Piece::Star => re.push_str("(?s:.*)"),
                     Piece::Question => re.push_str("(?s:.)"),
                 }
@@ -436,8 +468,17 @@ mod tests {
 
     fn hit(ms: &[Matcher], v: &str) -> bool {
         let f = Fields::new();
+        let t = Target::new(&f, &f);
+        let (value, folded) = (Value::Str(v.into()), Value::Str(v.to_lowercase()));
         ms.iter()
-            .any(|m| m.matches(Some(&Value::Str(v.into())), &f))
+            .any(|m| m.matches(Some(&value), Some(&folded), &t))
+    }
+
+    fn on(m: &Matcher, f: &Fields, name: &str) -> bool {
+        let folded = fold(f);
+        let t = Target::new(f, &folded);
+        let (value, folded) = t.get(name);
+        m.matches(value, folded, &t)
     }
 
     #[test]
@@ -484,16 +525,16 @@ mod tests {
     fn numbers_cidr_exists_null_fieldref_regex() {
         let f = ev(&[("User", "bob"), ("TargetUser", "BOB"), ("Port", "445")]);
         let n = compile_value(&Value::Int(400), &["gt".into()]).unwrap();
-        assert!(n[0].matches(f.get("Port"), &f));
-        assert!(
-            compile_value(&Value::Str("10.0.0.0/8".into()), &["cidr".into()]).unwrap()[0]
-                .matches(Some(&Value::Str("10.1.2.3".into())), &f)
-        );
-        assert!(Matcher::Exists(false).matches(f.get("Nope"), &f));
-        assert!(Matcher::Null.matches(f.get("Nope"), &f));
-        assert!(Matcher::FieldRef("TargetUser".into()).matches(f.get("User"), &f));
+        assert!(on(&n[0], &f, "Port"));
+        assert!(hit(
+            &compile_value(&Value::Str("10.0.0.0/8".into()), &["cidr".into()]).unwrap(),
+            "10.1.2.3"
+        ));
+        assert!(on(&Matcher::Exists(false), &f, "Nope"));
+        assert!(on(&Matcher::Null, &f, "Nope"));
+        assert!(on(&Matcher::FieldRef("TargetUser".into()), &f, "User"));
         let re = compile_value(&Value::Str("^b.B$".into()), &["re".into(), "i".into()]).unwrap();
-        assert!(re[0].matches(f.get("User"), &f));
+        assert!(on(&re[0], &f, "User"));
         assert!(compile_value(&Value::Str("(".into()), &["re".into()]).is_err());
         assert!(
             compile_value(&Value::Str("a{100000}{100000}".into()), &["re".into()]).is_err(),

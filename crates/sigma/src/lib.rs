@@ -13,8 +13,8 @@ pub mod detection;
 use std::fmt;
 
 use condition::Cond;
-use detection::{Item, compile_value};
-use turncoat_core::{Event, Fields, Value};
+use detection::{Item, Target, compile_value, fold};
+use turncoat_core::{Event, Value};
 use yaml_serde::{Mapping, Value as Yaml};
 
 /// Largest rule file read: rules are small, hostile ones are not.
@@ -46,10 +46,10 @@ pub struct Selection {
 }
 
 impl Selection {
-    pub fn matches(&self, fields: &Fields) -> bool {
+    pub fn matches(&self, t: &Target) -> bool {
         self.maps
             .iter()
-            .any(|items| items.iter().all(|i| i.matches(fields)))
+            .any(|items| items.iter().all(|i| i.matches(t)))
     }
 }
 
@@ -88,10 +88,16 @@ impl Rule {
 
     /// Whether the event matches the rule's detection (logsource included).
     pub fn matches(&self, e: &Event) -> bool {
-        self.applies_to(e)
-            && self
-                .condition
-                .eval(&mut |i| self.selections[i].matches(&e.fields))
+        if !self.applies_to(e) {
+            return false;
+        }
+        let folded = fold(&e.fields);
+        self.detects(&Target::new(&e.fields, &folded))
+    }
+
+    /// Whether the detection matches, logsource aside.
+    pub fn detects(&self, t: &Target) -> bool {
+        self.condition.eval(&mut |i| self.selections[i].matches(t))
     }
 }
 
@@ -378,7 +384,7 @@ const KNOWN_MODIFIERS: [&str; 25] = [
 #[cfg(test)]
 mod tests {
     use super::*;
-    use turncoat_core::{Logsource, Time};
+    use turncoat_core::{Fields, Logsource, Time};
 
     fn event(fields: &[(&str, &str)]) -> Event {
         let mut f = Fields::new();
@@ -589,11 +595,14 @@ impl<'a> Router<'a> {
                 .map(|(i, _)| i)
                 .collect()
         });
+        if candidates.is_empty() {
+            return;
+        }
+        let folded = fold(&e.fields);
+        let target = Target::new(&e.fields, &folded);
         for &i in candidates.iter() {
             let r = &rules[i];
-            if r.condition
-                .eval(&mut |s| r.selections[s].matches(&e.fields))
-            {
+            if r.detects(&target) {
                 hit(i, r);
             }
         }
