@@ -27,7 +27,7 @@ pub enum Matcher {
     Suffix(String),
     /// A substring, with its searcher built once (building one per
     /// comparison dominated matching).
-    Contains(memchr::memmem::Finder<'static>),
+    Contains(Box<memchr::memmem::Finder<'static>>),
     /// Wildcards, compiled to an anchored regex over the case-folded value.
     Glob(Regex),
     /// A `re` pattern (or a `cased` glob), over the value as it is.
@@ -419,9 +419,9 @@ fn compile_pieces(ps: &[Piece], cased: bool) -> Result<Matcher, ItemError> {
     Ok(match ps {
         [Piece::Text(t)] if cased => Matcher::EqCased(t.clone()),
         [Piece::Text(t)] => Matcher::Eq(fold(t)),
-        [Piece::Star, Piece::Text(t), Piece::Star] if !cased => {
-            Matcher::Contains(memchr::memmem::Finder::new(fold(t).as_bytes()).into_owned())
-        }
+        [Piece::Star, Piece::Text(t), Piece::Star] if !cased => Matcher::Contains(Box::new(
+            memchr::memmem::Finder::new(fold(t).as_bytes()).into_owned(),
+        )),
         [Piece::Text(t), Piece::Star] if !cased => Matcher::Prefix(fold(t)),
         [Piece::Star, Piece::Text(t)] if !cased => Matcher::Suffix(fold(t)),
         [Piece::Star] => Matcher::Exists(true),
