@@ -548,7 +548,7 @@ pub fn sigma(
         router.matches(e, |_, _| routed_hits += 1);
     }
     let one = row(
-        "routed by logsource, one core",
+        "routed by logsource + literal prefilter, one core",
         n,
         started.elapsed().as_secs_f64(),
         Some(naive.per_second),
@@ -575,7 +575,7 @@ pub fn sigma(
         handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
     });
     let all = row(
-        &format!("routed by logsource, {threads} cores"),
+        &format!("routed by logsource + literal prefilter, {threads} cores"),
         n,
         started.elapsed().as_secs_f64(),
         Some(naive.per_second),

@@ -28,8 +28,9 @@ pub enum Matcher {
     /// A substring, with its searcher built once (building one per
     /// comparison dominated matching).
     Contains(Box<memchr::memmem::Finder<'static>>),
-    /// Wildcards, compiled to an anchored regex over the case-folded value.
-    Glob(Regex),
+    /// Wildcards, compiled to an anchored regex over the case-folded value,
+    /// with its longest literal piece (for the prefilter).
+    Glob(Regex, String),
     /// A `re` pattern (or a `cased` glob), over the value as it is.
     Regex(Regex),
     /// Exact, case-sensitive (`|cased`).
@@ -149,7 +150,7 @@ impl Matcher {
             Matcher::Prefix(p) => low.starts_with(p.as_str()),
             Matcher::Suffix(p) => low.ends_with(p.as_str()),
             Matcher::Contains(finder) => finder.find(low.as_bytes()).is_some(),
-            Matcher::Glob(re) => re.is_match(&low),
+            Matcher::Glob(re, _) => re.is_match(&low),
             Matcher::Regex(re) => re.is_match(&text),
             Matcher::EqCased(p) => text == p.as_str(),
             Matcher::Cidr(net) => text

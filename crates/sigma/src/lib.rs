@@ -9,6 +9,7 @@
 
 pub mod condition;
 pub mod detection;
+pub mod prefilter;
 
 use std::fmt;
 
@@ -509,9 +510,19 @@ detection:
 pub struct RuleSet {
     pub rules: Vec<Rule>,
     pub failed: Vec<RuleError>,
+    /// Built on first use, after the rules are final.
+    prefilter: std::sync::OnceLock<prefilter::Prefilter>,
 }
 
 impl RuleSet {
+    /// A rule set of already compiled rules.
+    pub fn from_rules(rules: Vec<Rule>) -> RuleSet {
+        RuleSet {
+            rules,
+            ..Default::default()
+        }
+    }
+
     /// Reads rule files (`.yml`, `.yaml`) from files and directories.
     pub fn load(paths: &[std::path::PathBuf]) -> std::io::Result<RuleSet> {
         fn walk(p: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
@@ -572,7 +583,12 @@ impl RuleSet {
     pub fn router(&self) -> Router<'_> {
         Router {
             rules: &self.rules,
+            prefilter: self
+                .prefilter
+                .get_or_init(|| prefilter::Prefilter::new(&self.rules)),
             routes: std::collections::HashMap::new(),
+            stamp: vec![0; self.rules.len()],
+            generation: 0,
         }
     }
 }
@@ -580,7 +596,12 @@ impl RuleSet {
 /// Routes events to the rules their logsource can match.
 pub struct Router<'a> {
     rules: &'a [Rule],
+    prefilter: &'a prefilter::Prefilter,
     routes: std::collections::HashMap<turncoat_core::Logsource, Vec<usize>>,
+    /// `stamp[i] == generation`: rule `i` passed the prefilter for the
+    /// current event (no clearing between events).
+    stamp: Vec<u32>,
+    generation: u32,
 }
 
 impl<'a> Router<'a> {
@@ -600,9 +621,17 @@ impl<'a> Router<'a> {
         }
         let folded = fold(&e.fields);
         let target = Target::new(&e.fields, &folded);
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.stamp.iter_mut().for_each(|s| *s = 0);
+            self.generation = 1;
+        }
+        let (stamp, generation) = (&mut self.stamp, self.generation);
+        self.prefilter
+            .candidates(&target, &mut |i| stamp[i] = generation);
         for &i in candidates.iter() {
             let r = &rules[i];
-            if r.detects(&target) {
+            if self.stamp[i] == generation && r.detects(&target) {
                 hit(i, r);
             }
         }

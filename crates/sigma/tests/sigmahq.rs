@@ -121,6 +121,39 @@ fn sigmahq_rules_parse_and_regression_cases_fire() {
         }
     }
     eprintln!("regression: {fired} of {cases} cases fire their rule");
+
+    // The router (logsource routing plus the literal prefilter) must find
+    // exactly what evaluating every rule finds, on every regression event.
+    let set = turncoat_sigma::RuleSet::from_rules(rules.values().cloned().collect());
+    let mut router = set.router();
+    let mut events = Vec::new();
+    walk(&dir.join("regression_data"), "json", &mut events);
+    let mut compared = 0;
+    for path in &events {
+        let mut sink = Collect::default();
+        read_telemetry(
+            &mut Input::open(path).unwrap(),
+            None,
+            &ReadOptions::default(),
+            &mut sink,
+        )
+        .unwrap();
+        for e in sink.events() {
+            let naive: Vec<usize> = set
+                .rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.matches(e))
+                .map(|(i, _)| i)
+                .collect();
+            let mut routed = Vec::new();
+            router.matches(e, |i, _| routed.push(i));
+            routed.sort_unstable();
+            assert_eq!(routed, naive, "{}", path.display());
+            compared += 1;
+        }
+    }
+    assert!(compared > 200);
     for m in missing.iter().take(20) {
         eprintln!("  missed: {m}");
     }
