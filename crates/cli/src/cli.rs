@@ -757,10 +757,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 };
                 let mut store = open()?;
                 let tenant = tenant(&store, name)?;
-                let allow = Allowlist::new(&store.allowlist(&Scope::tenant(&tenant))?);
-                let mut analyzer = turncoat_engine::beacons::Analyzer::new(since, allow);
-                store.scan_archive(&tenant, since, &mut |e| analyzer.event(&e))?;
-                let report = analyzer.finish(args.min_score);
+                let report = turncoat_engine::beacons::analyze_stored(
+                    &store,
+                    &tenant,
+                    since,
+                    args.min_score,
+                )?;
                 if args.raise {
                     let outcome = turncoat_engine::beacons::raise(
                         &mut store,
@@ -967,13 +969,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Drift(args) => {
             let mut store = open()?;
             let scope = scope(&store, args.tenant.as_deref())?;
-            let mut analyzer = turncoat_engine::drift::DriftAnalyzer::default();
-            for t in scope.members() {
-                let book = turncoat_engine::drift::VersionBook::new(&store.ledger(t, None)?);
-                let name = t.name.to_string();
-                store.scan_archive(t, None, &mut |e| analyzer.event(&name, &book, &e))?;
-            }
-            let rows = analyzer.finish(args.min_tenants);
+            let rows = turncoat_engine::drift::analyze(&store, scope.members(), args.min_tenants)?;
             if args.raise {
                 let o = turncoat_engine::drift::raise(&mut store, scope.members(), &rows)?;
                 eprintln!(

@@ -504,11 +504,22 @@ pub fn analyze_recent(
         return Ok(Default::default());
     };
     let since = Time(end.0 - PIPELINE_WINDOW_DAYS * turncoat_core::time::MICROS_PER_DAY);
-    let allow = Allowlist::new(&store.allowlist(&turncoat_store::Scope::tenant(tenant))?);
-    let mut analyzer = Analyzer::new(Some(since), allow);
-    store.scan_archive(tenant, Some(since), &mut |e| analyzer.event(&e))?;
-    let report = analyzer.finish(threshold);
+    let report = analyze_stored(store, tenant, Some(since), threshold)?;
     raise(store, tenant, &report, threshold)
+}
+
+/// Analyses a tenant's stored connection records from `since` on, with the
+/// tenant's (and the global) allowlist applied.
+pub fn analyze_stored(
+    store: &dyn turncoat_store::Store,
+    tenant: &turncoat_store::Tenant,
+    since: Option<Time>,
+    min_score: f64,
+) -> Result<BeaconReport> {
+    let allow = Allowlist::new(&store.allowlist(&turncoat_store::Scope::tenant(tenant))?);
+    let mut analyzer = Analyzer::new(since, allow);
+    store.scan_archive(tenant, since, &mut |e| analyzer.event(&e))?;
+    Ok(analyzer.finish(min_score))
 }
 
 /// Records the report's pairs ranked at or above `threshold` as alerts of

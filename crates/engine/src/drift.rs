@@ -243,6 +243,22 @@ impl DriftAnalyzer {
     }
 }
 
+/// Drift across `tenants`' stored events, each placed at its version by
+/// the event or the tenant's ledger.
+pub fn analyze(
+    store: &dyn turncoat_store::Store,
+    tenants: &[turncoat_store::Tenant],
+    min_tenants: usize,
+) -> crate::Result<Vec<DriftRow>> {
+    let mut analyzer = DriftAnalyzer::default();
+    for t in tenants {
+        let book = VersionBook::new(&store.ledger(t, None)?);
+        let name = t.name.to_string();
+        store.scan_archive(t, None, &mut |e| analyzer.event(&name, &book, &e))?;
+    }
+    Ok(analyzer.finish(min_tenants))
+}
+
 /// Records drift rows as alerts of kind `drift`, one per endpoint showing it.
 pub fn raise(
     store: &mut dyn turncoat_store::Store,

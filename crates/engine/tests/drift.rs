@@ -1,7 +1,7 @@
 //! Drift on a simulated fleet where one app version turns bad in several tenants.
 
 use turncoat_core::TenantName;
-use turncoat_engine::drift::{Behaviour, DriftAnalyzer, VersionBook};
+use turncoat_engine::drift::Behaviour;
 use turncoat_engine::{IngestOptions, NoProgress};
 use turncoat_sim::facts::{FFMPEG_DLL_SHA256, FIXED};
 use turncoat_sim::{Config, simulate};
@@ -19,7 +19,6 @@ fn a_trojanized_release_drifts_in_several_tenants_and_clean_releases_do_not() {
     };
     let (truth, _) = simulate(&cfg, &dir.path().join("fleet"), &mut |_| {}).unwrap();
     let mut store = SqliteStore::open(&dir.path().join("data")).unwrap();
-    let mut analyzer = DriftAnalyzer::default();
     for t in &truth.tenants {
         let tenant = store
             .add_tenant(&TenantName::new(&t.name).unwrap(), "test")
@@ -32,12 +31,8 @@ fn a_trojanized_release_drifts_in_several_tenants_and_clean_releases_do_not() {
             &NoProgress,
         )
         .unwrap();
-        let book = VersionBook::new(&store.ledger(&tenant, None).unwrap());
-        store
-            .scan_archive(&tenant, None, &mut |e| analyzer.event(&t.name, &book, &e))
-            .unwrap();
     }
-    let rows = analyzer.finish(1);
+    let rows = turncoat_engine::drift::analyze(&store, &store.tenants().unwrap(), 1).unwrap();
     let bad_module = Behaviour::Module(format!("ffmpeg.dll@{FFMPEG_DLL_SHA256}"));
     let windows_bad: Vec<_> = rows
         .iter()
