@@ -758,6 +758,22 @@ fn the_same_indicator_in_several_tenants_is_one_campaign_that_dismissals_do_not_
     );
 }
 
+/// Runs `turncoat hunt --format jsonl` with `args`: exit code, lines, stderr.
+fn hunt_jsonl(args: &[&str]) -> (Option<i32>, Vec<Value>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_turncoat"))
+        .args(["hunt", "--format", "jsonl"])
+        .args(args)
+        .output()
+        .unwrap();
+    let lines = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), lines, stderr)
+}
+
 #[test]
 fn hunt_runs_rules_and_intel_over_files_without_a_data_directory() {
     let env = Env::new();
@@ -783,33 +799,17 @@ detection:
     ];
     let logs = env.file("logs.ndjson", &events.join("\n"));
     let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../intel/3cx");
-    let out = Command::new(env!("CARGO_BIN_EXE_turncoat"))
-        .args([
-            "hunt",
-            "--rules",
-            path(&rule),
-            path(&low),
-            "--intel",
-            path(&pack),
-            "--format",
-            "jsonl",
-            "--min-level",
-            "medium",
-            path(&logs),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let (code, lines, stderr) = hunt_jsonl(&[
+        "--rules",
+        path(&rule),
+        path(&low),
+        "--intel",
+        path(&pack),
+        "--min-level",
+        "medium",
+        path(&logs),
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(lines.len(), 2, "the low rule is filtered out: {lines:#?}");
     let sigma = lines
         .iter()
@@ -834,7 +834,6 @@ detection:
             .iter()
             .any(|l| l["rule_id"] == "ioc:akamaicontainer.com")
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("2 events") && stderr.contains("1 rules loaded"),
         "{stderr}"
@@ -937,4 +936,109 @@ fn sigma_rules_match_stored_events_retroactively_and_new_events_live() {
             .len(),
         1
     );
+}
+
+const WHOAMI_RULES: &str = r#"
+title: whoami under the 3CX app
+id: bbbbbbbb-0000-0000-0000-000000000001
+name: whoami_3cx
+status: test
+level: medium
+logsource:
+    product: windows
+    category: process_creation
+detection:
+    sel:
+        ParentImage|endswith: '\3CXDesktopApp.exe'
+        CommandLine|contains: whoami
+    condition: sel
+---
+title: repeated discovery under the 3CX app
+id: bbbbbbbb-0000-0000-0000-000000000002
+status: test
+level: high
+correlation:
+    type: event_count
+    rules: [whoami_3cx]
+    group-by: [ParentImage]
+    timespan: 10m
+    condition:
+        gte: 3
+---
+title: the IT inventory script is benign
+id: bbbbbbbb-0000-0000-0000-000000000003
+logsource:
+    product: windows
+    category: process_creation
+filter:
+    rules: [whoami_3cx]
+    inventory:
+        CommandLine|contains: inventory
+    condition: not inventory
+"#;
+
+fn whoami(host: &str, time: &str, command: &str) -> String {
+    format!(
+        r#"{{"@timestamp":"{time}","host":{{"name":"{host}","os":{{"family":"windows"}}}},"event":{{"category":["process"],"type":["start"]}},"process":{{"executable":"C:\\w\\cmd.exe","command_line":"{command}","parent":{{"executable":"C:\\a\\3CXDesktopApp.exe"}}}}}}"#
+    )
+}
+
+#[test]
+fn sigma_correlations_and_filters_in_hunt_retro_and_live() {
+    let env = Env::new();
+    let rules = env.file("corr.yml", WHOAMI_RULES);
+    // Three whoami runs in four minutes, and one the filter excludes.
+    let burst = |host: &str, day: &str| {
+        [
+            whoami(host, &format!("{day}T10:00:00Z"), "whoami /all"),
+            whoami(host, &format!("{day}T10:01:00Z"), "whoami /priv"),
+            whoami(host, &format!("{day}T10:02:00Z"), "whoami inventory"),
+            whoami(host, &format!("{day}T10:04:00Z"), "whoami /groups"),
+        ]
+        .join("\n")
+    };
+    let logs = env.file("burst.ndjson", &burst("ws-1", "2023-03-22"));
+    let (code, lines, stderr) = hunt_jsonl(&["--rules", path(&rules), "--", path(&logs)]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        lines.len(),
+        1,
+        "only the correlation, not its base rule: {lines:#?}"
+    );
+    assert_eq!(lines[0]["rule_id"], "bbbbbbbb-0000-0000-0000-000000000002");
+    assert_eq!(lines[0]["host"], "ws-1");
+    assert_eq!(lines[0]["event"]["correlation_value"], 3.0);
+    // Three runs in three minutes, but the filter excludes one: two remain.
+    let filtered = env.file(
+        "filtered.ndjson",
+        &[
+            whoami("ws-1", "2023-03-22T10:00:00Z", "whoami"),
+            whoami("ws-1", "2023-03-22T10:01:00Z", "whoami inventory"),
+            whoami("ws-1", "2023-03-22T10:02:00Z", "whoami"),
+        ]
+        .join("\n"),
+    );
+    let (code, lines, stderr) = hunt_jsonl(&["--rules", path(&rules), "--", path(&filtered)]);
+    assert_eq!((code, lines.len()), (Some(0), 0), "{lines:#?} {stderr}");
+
+    // Stored telemetry first, then the rules: the retro-hunt correlates.
+    env.ok(&["tenant", "add", "acme"]);
+    env.ok(&["ingest", "--tenant", "acme", path(&logs)]);
+    let report = env.json(&["rules", "import", "--output", "json", path(&rules)]);
+    assert_eq!(report["compiled"], 3, "{report:#}");
+    let alerts = env.alerts(&["--kind", "sigma"]);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0]["source"], "bbbbbbbb-0000-0000-0000-000000000002");
+    assert_eq!(alerts[0]["severity"], "high");
+    assert_eq!(alerts[0]["endpoint"], "ws-1");
+    // New telemetry is correlated live.
+    let later = env.file("later.ndjson", &burst("ws-2", "2023-03-24"));
+    env.ok(&["ingest", "--tenant", "acme", path(&later)]);
+    let alerts = env.alerts(&["--kind", "sigma"]);
+    assert_eq!(alerts.len(), 2, "one alert per endpoint: {alerts:#?}");
+    for a in &alerts {
+        assert_eq!(a["source"], "bbbbbbbb-0000-0000-0000-000000000002");
+        assert_eq!(a["count"], 3, "{a:#?}");
+    }
+    assert!(alerts.iter().any(|a| a["endpoint"] == "ws-2"));
 }

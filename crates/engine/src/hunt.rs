@@ -2,7 +2,7 @@
 //! readers take: Sigma rules (and, optionally, intel) against log files,
 //! with no data directory. Files are shared among worker threads.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::mpsc;
@@ -48,11 +48,21 @@ pub struct HuntSummary {
     pub seconds: f64,
 }
 
+/// What workers send the collecting thread.
+enum Message {
+    Detection(Detection),
+    /// A match of a rule that correlations count, judged once all files
+    /// are read, in time order.
+    Counted(usize, Detection),
+}
+
 struct HuntSink<'a, 'r> {
     router: turncoat_sigma::Router<'r>,
+    /// Per rule: whether it alerts on its own, whether correlations count it.
+    roles: &'a [(bool, bool)],
     intel: Option<&'a IndicatorIndex>,
     file: String,
-    tx: mpsc::Sender<Detection>,
+    tx: mpsc::Sender<Message>,
     events: u64,
     skipped: u64,
     observables: Vec<turncoat_core::Observable>,
@@ -82,12 +92,22 @@ impl Sink for HuntSink<'_, '_> {
             record_id: record_id(&e),
             event: e.fields.clone(),
         };
-        self.router.matches(&e, |_, r| {
-            let _ = tx.send(detection(
-                r.id.clone(),
-                r.title.clone(),
-                r.level.clone().unwrap_or_else(|| "informational".into()),
-            ));
+        let roles = self.roles;
+        self.router.matches(&e, |i, r| {
+            let (alerts, counted) = roles[i];
+            let d = || {
+                detection(
+                    r.id.clone(),
+                    r.title.clone(),
+                    r.level.clone().unwrap_or_else(|| "informational".into()),
+                )
+            };
+            if alerts {
+                let _ = tx.send(Message::Detection(d()));
+            }
+            if counted {
+                let _ = tx.send(Message::Counted(i, d()));
+            }
         });
         if let Some(index) = self.intel {
             turncoat_core::observable::extract(&e, &mut self.observables);
@@ -98,17 +118,72 @@ impl Sink for HuntSink<'_, '_> {
                     "IOC {} {} seen as {}",
                     ind.kind, ind.value, self.observables[m.observable].value
                 );
-                let _ = tx.send(detection(
+                let _ = tx.send(Message::Detection(detection(
                     Some(format!("ioc:{}", ind.value)),
                     title,
                     "high".into(),
-                ));
+                )));
             }
         }
     }
 
     fn skipped(&mut self, _: ReadIssue) {
         self.skipped += 1;
+    }
+}
+
+impl HuntSummary {
+    fn report(&mut self, d: Detection, emit: &mut dyn FnMut(Detection)) {
+        self.detections += 1;
+        *self
+            .detections_per_rule
+            .entry(d.rule_title.clone())
+            .or_default() += 1;
+        emit(d);
+    }
+}
+
+/// Runs the correlations over the matches they count, in time order (files
+/// are read in parallel, so arrival order means nothing).
+fn correlate(
+    rules: &RuleSet,
+    mut correlator: turncoat_sigma::correlation::Correlator<'_>,
+    mut counted: Vec<(usize, Detection)>,
+    emit: &mut dyn FnMut(Detection),
+) {
+    counted.sort_by(|a, b| {
+        (a.1.timestamp, &a.1.file, a.1.record_id).cmp(&(b.1.timestamp, &b.1.file, b.1.record_id))
+    });
+    let mut hits = Vec::new();
+    let mut last_file = HashMap::new();
+    for (i, d) in &counted {
+        correlator.observe(*i, d.timestamp, &d.host, &d.event, &mut hits);
+        last_file.insert(d.host.clone(), d.file.clone());
+    }
+    correlator.flush(None, &mut hits);
+    for hit in hits {
+        let c = &rules.correlations[hit.correlation];
+        if !c.alerts {
+            continue;
+        }
+        let mut event: Fields = hit
+            .group
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+            .collect();
+        event.push("correlation_type", c.kind_name());
+        event.push("correlation_value", Value::Float(hit.value));
+        event.push("first_seen", hit.first.to_rfc3339());
+        emit(Detection {
+            rule_id: c.id.clone(),
+            rule_title: c.title.clone(),
+            level: c.level.clone().unwrap_or_else(|| "informational".into()),
+            timestamp: hit.last,
+            file: last_file.get(&hit.host).cloned().unwrap_or_default(),
+            host: hit.host,
+            record_id: None,
+            event,
+        });
     }
 }
 
@@ -134,13 +209,18 @@ pub fn hunt(
         ..Default::default()
     };
     progress.start("hunt", None);
+    let correlator = rules.correlator();
+    let roles: Vec<(bool, bool)> = (0..rules.rules.len())
+        .map(|i| (rules.rules[i].alerts, correlator.consumes(i)))
+        .collect();
     let queue = Mutex::new(files.iter());
     let totals = Mutex::new((0u64, 0u64, Vec::<String>::new()));
-    let (tx, rx) = mpsc::channel::<Detection>();
+    let (tx, rx) = mpsc::channel::<Message>();
+    let mut counted = Vec::new();
     std::thread::scope(|scope| {
         for _ in 0..threads.max(1) {
             let tx = tx.clone();
-            let (queue, totals) = (&queue, &totals);
+            let (queue, totals, roles) = (&queue, &totals, &roles);
             scope.spawn(move || {
                 loop {
                     let next = queue.lock().map(|mut q| q.next().cloned()).unwrap_or(None);
@@ -148,6 +228,7 @@ pub fn hunt(
                     let name = path.display().to_string();
                     let mut sink = HuntSink {
                         router: rules.router(),
+                        roles,
                         intel,
                         file: name.clone(),
                         tx: tx.clone(),
@@ -174,15 +255,14 @@ pub fn hunt(
             });
         }
         drop(tx);
-        for d in rx {
-            summary.detections += 1;
-            *summary
-                .detections_per_rule
-                .entry(d.rule_title.clone())
-                .or_default() += 1;
-            emit(d);
+        for m in rx {
+            match m {
+                Message::Detection(d) => summary.report(d, emit),
+                Message::Counted(i, d) => counted.push((i, d)),
+            }
         }
     });
+    correlate(rules, correlator, counted, &mut |d| summary.report(d, emit));
     let (events, skipped, unreadable) = totals.into_inner().unwrap_or_default();
     summary.events = events;
     summary.skipped_records = skipped;

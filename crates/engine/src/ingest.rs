@@ -200,6 +200,7 @@ pub fn ingest(
         indicators: &indicators,
         advisories: &advisories,
         rules: &rules,
+        sigma: crate::rules::Evaluation::new(&rules),
         addresses,
     };
     // Standard input is spooled to a file first so it is fingerprinted and
@@ -237,6 +238,16 @@ pub fn ingest(
         report.files.push(file_report);
     }
     drop(spool);
+    // Correlation windows still open when the stream ends are judged now.
+    let mut closing = Vec::new();
+    ctx.sigma.finish(&mut |c, hit| {
+        closing.push((crate::rules::correlation_finding(c, hit, None), None));
+    });
+    if !closing.is_empty() {
+        let o = store.record_findings(tenant, &closing, turncoat_store::FindingMode::Add)?;
+        report.new_alerts += o.new_alerts;
+        report.updated_alerts += o.updated_alerts;
+    }
     let detail = format!(
         "{} files, {} events, {} inventory records, {} skipped, {} new alerts",
         report.files.len(),
@@ -279,6 +290,8 @@ struct Context<'a> {
     advisories: &'a AdvisoryIndex,
     /// Stored Sigma rules, matched live.
     rules: &'a turncoat_sigma::RuleSet,
+    /// Their evaluation, correlation windows included, across every file.
+    sigma: crate::rules::Evaluation<'a>,
     /// IP → host name; grows as DHCP and agent records teach it.
     addresses: HashMap<String, String>,
 }
@@ -349,7 +362,6 @@ fn ingest_file(
         read.host = options.endpoint.clone();
     }
     let mut sink = BatchSink {
-        router: ctx.rules.router(),
         store,
         tenant,
         ctx,
@@ -419,6 +431,8 @@ struct Pending {
     findings: HashMap<(usize, Observable, String, i64), (Finding, usize)>,
     /// (rule, endpoint, day) → Sigma finding so far.
     sigma: HashMap<(usize, String, i64), (Finding, usize)>,
+    /// (correlation, finding key) → correlation finding.
+    correlations: HashMap<(String, String), (Finding, usize)>,
     endpoints: HashMap<String, (Option<Platform>, Time)>,
 }
 
@@ -439,7 +453,6 @@ impl Pending {
 }
 
 struct BatchSink<'a, 'c> {
-    router: turncoat_sigma::Router<'c>,
     store: &'a mut dyn Store,
     tenant: &'a Tenant,
     ctx: &'a mut Context<'c>,
@@ -551,24 +564,26 @@ impl BatchSink<'_, '_> {
             }
         }
         if !self.ctx.rules.rules.is_empty() {
-            let mut matched = Vec::new();
-            self.router.matches(&event, |i, _| matched.push(i));
-            for i in matched {
-                match self.pending.sigma.get_mut(&(i, event.host.clone(), day)) {
+            let (pending, file) = (&mut self.pending, &self.source.name);
+            self.ctx.sigma.evaluate(
+                &event,
+                &mut |i, rule| match pending.sigma.get_mut(&(i, event.host.clone(), day)) {
                     Some((f, _)) => f.count += 1,
                     None => {
-                        let f = crate::rules::finding(
-                            &self.ctx.rules.rules[i],
-                            &event,
-                            1,
-                            Some(self.source.name.clone()),
-                        );
-                        self.pending
+                        let f = crate::rules::finding(rule, &event, 1, Some(file.clone()));
+                        pending
                             .sigma
                             .insert((i, event.host.clone(), day), (f, index));
                     }
-                }
-            }
+                },
+                &mut |c, hit| {
+                    let f = crate::rules::correlation_finding(c, hit, Some(file.clone()));
+                    pending
+                        .correlations
+                        .entry((f.source.clone(), f.key.clone()))
+                        .or_insert((f, index));
+                },
+            );
         }
         if is_connection(&event) {
             self.report.connections += 1;
@@ -644,6 +659,7 @@ impl BatchSink<'_, '_> {
             .drain()
             .map(|(_, v)| v)
             .chain(self.pending.sigma.drain().map(|(_, v)| v))
+            .chain(self.pending.correlations.drain().map(|(_, v)| v))
             .map(|(f, i)| (f, Some(i)))
             .collect();
         batch.endpoints = self

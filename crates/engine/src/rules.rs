@@ -1,13 +1,16 @@
 //! Sigma rules in the product: import (stored as text, compiled on load),
 //! live matching during ingest, and a retro-hunt over every tenant's
-//! archive when rules are new or changed.
+//! archive when rules are new or changed. Correlation rules ride on the
+//! same matches ([`Evaluation`]); filters are folded into the rules they
+//! name when the set is built.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use serde::Serialize;
 use turncoat_core::{AlertKind, Event, Evidence, Finding, Severity};
-use turncoat_sigma::{Rule, RuleSet, parse_file};
+use turncoat_sigma::correlation::{Correlation, CorrelationHit, Correlator};
+use turncoat_sigma::{Document, Router, Rule, RuleSet, parse_file};
 use turncoat_store::{FindingMode, Store, StoredRule};
 
 use crate::intel::RetroReport;
@@ -41,9 +44,7 @@ pub fn severity(level: Option<&str>) -> Severity {
     }
 }
 
-/// A `sigma` finding: one rule on one endpoint on one day.
-pub fn finding(rule: &Rule, event: &Event, count: u64, file: Option<String>) -> Finding {
-    let mut detail = serde_json::to_string(&event.fields).unwrap_or_default();
+fn truncated(mut detail: String) -> String {
     if detail.len() > MAX_EVIDENCE_BYTES {
         let mut cut = MAX_EVIDENCE_BYTES;
         while !detail.is_char_boundary(cut) {
@@ -51,6 +52,12 @@ pub fn finding(rule: &Rule, event: &Event, count: u64, file: Option<String>) -> 
         }
         detail.truncate(cut);
     }
+    detail
+}
+
+/// A `sigma` finding: one rule on one endpoint on one day.
+pub fn finding(rule: &Rule, event: &Event, count: u64, file: Option<String>) -> Finding {
+    let detail = truncated(serde_json::to_string(&event.fields).unwrap_or_default());
     let observed = [
         "CommandLine",
         "Image",
@@ -83,23 +90,136 @@ pub fn finding(rule: &Rule, event: &Event, count: u64, file: Option<String>) -> 
     }
 }
 
-/// Compiles the stored rules.
-pub fn load(store: &dyn Store) -> Result<RuleSet> {
-    let mut set = RuleSet::default();
-    for stored in store.rules()? {
-        for r in parse_file(&stored.source, &stored.text) {
-            match r {
-                Ok(rule) if rule.id.as_deref() == Some(stored.id.as_str()) => set.rules.push(rule),
-                Ok(_) => {}
-                Err(e) => set.failed.push(e),
+/// A `sigma` finding for a correlation that fired: one correlation, group
+/// and day, on the endpoint whose event completed it.
+pub fn correlation_finding(
+    correlation: &Correlation,
+    hit: &CorrelationHit,
+    file: Option<String>,
+) -> Finding {
+    let group = hit
+        .group
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let detail = serde_json::json!({
+        "correlation": correlation.kind_name(),
+        "rules": correlation.rules,
+        "group": hit.group.iter().cloned().collect::<HashMap<_, _>>(),
+        "value": hit.value,
+        "first": hit.first,
+        "last": hit.last,
+    });
+    Finding {
+        endpoint: hit.host.clone(),
+        kind: AlertKind::Sigma,
+        source: correlation
+            .id
+            .clone()
+            .unwrap_or_else(|| correlation.title.clone()),
+        title: correlation.title.clone(),
+        severity: severity(correlation.level.as_deref()),
+        campaign: None,
+        key: format!("correlation:{group}:{}", hit.first.day()),
+        first_seen: hit.first,
+        last_seen: hit.last,
+        count: hit.value as u64,
+        evidence: Evidence {
+            observed: if group.is_empty() {
+                correlation.title.clone()
+            } else {
+                group
+            },
+            time: hit.last,
+            file,
+            detail: Some(truncated(detail.to_string())),
+        },
+    }
+}
+
+/// One stream's Sigma evaluation: the router for detection rules and the
+/// correlator their matches feed.
+pub struct Evaluation<'a> {
+    pub set: &'a RuleSet,
+    router: Router<'a>,
+    correlator: Correlator<'a>,
+    matched: Vec<usize>,
+    hits: Vec<CorrelationHit>,
+}
+
+impl<'a> Evaluation<'a> {
+    pub fn new(set: &'a RuleSet) -> Evaluation<'a> {
+        Evaluation {
+            set,
+            router: set.router(),
+            correlator: set.correlator(),
+            matched: Vec::new(),
+            hits: Vec::new(),
+        }
+    }
+
+    /// Calls `rule` with every alerting rule the event matches, and
+    /// `correlation` with every correlation that fires on it.
+    pub fn evaluate(
+        &mut self,
+        event: &Event,
+        rule: &mut dyn FnMut(usize, &'a Rule),
+        correlation: &mut dyn FnMut(&'a Correlation, &CorrelationHit),
+    ) {
+        self.matched.clear();
+        let matched = &mut self.matched;
+        self.router.matches(event, |i, _| matched.push(i));
+        for &i in &self.matched {
+            let r = &self.set.rules[i];
+            if r.alerts {
+                rule(i, r);
+            }
+            if self.correlator.consumes(i) {
+                self.correlator
+                    .observe(i, event.time, &event.host, &event.fields, &mut self.hits);
+            }
+        }
+        self.report(correlation);
+    }
+
+    /// Judges the windows still open at the end of the stream.
+    pub fn finish(&mut self, correlation: &mut dyn FnMut(&'a Correlation, &CorrelationHit)) {
+        self.correlator.flush(None, &mut self.hits);
+        self.report(correlation);
+    }
+
+    fn report(&mut self, correlation: &mut dyn FnMut(&'a Correlation, &CorrelationHit)) {
+        for hit in self.hits.drain(..) {
+            let c = &self.set.correlations[hit.correlation];
+            if c.alerts {
+                correlation(c, &hit);
             }
         }
     }
-    Ok(set)
+}
+
+/// Compiles the stored rules, correlations and filters.
+pub fn load(store: &dyn Store) -> Result<RuleSet> {
+    let mut documents = Vec::new();
+    let mut failed = Vec::new();
+    for stored in store.rules()? {
+        for r in parse_file(&stored.source, &stored.text) {
+            match r {
+                Ok(doc) if doc.id() == Some(stored.id.as_str()) => {
+                    documents.push((stored.source.clone(), doc))
+                }
+                Ok(_) => {}
+                Err(e) => failed.push(e),
+            }
+        }
+    }
+    Ok(RuleSet::build(documents, failed))
 }
 
 /// Imports rule files, then retro-hunts every tenant's archive with the
-/// rules that are new or changed.
+/// rules and correlations that are new or changed (a changed filter
+/// changes the rules it names; a changed rule, the correlations over it).
 pub fn import(
     store: &mut dyn Store,
     paths: &[PathBuf],
@@ -112,7 +232,7 @@ pub fn import(
     })?;
     let mut report = RulesReport::default();
     let mut stored = Vec::new();
-    let mut compiled = RuleSet::default();
+    let mut imported = Vec::new();
     for path in set_files
         .iter()
         .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
@@ -133,36 +253,75 @@ pub fn import(
         for r in parse_file(&name, &text) {
             match r {
                 Err(e) => report.failed.push(e.to_string()),
-                Ok(rule) if rule.id.is_none() => report
+                Ok(doc) if doc.id().is_none() => report
                     .failed
-                    .push(format!("{name}: {}: rule has no id", rule.title)),
-                Ok(rule)
-                    if rule.status.as_deref().is_some_and(|s| {
+                    .push(format!("{name}: {}: rule has no id", doc.title())),
+                Ok(doc)
+                    if doc.status().is_some_and(|s| {
                         exclude_status.iter().any(|x| x.eq_ignore_ascii_case(s))
                     }) =>
                 {
                     report.excluded += 1;
                 }
-                Ok(rule) => {
+                Ok(doc) => {
                     report.compiled += 1;
                     stored.push(StoredRule {
-                        id: rule.id.clone().unwrap_or_default(),
-                        title: rule.title.clone(),
+                        id: doc.id().unwrap_or_default().to_owned(),
+                        title: doc.title().to_owned(),
                         source: name.clone(),
                         text: text.clone(),
                         updated: turncoat_core::Time::now(),
                     });
-                    compiled.rules.push(rule);
+                    imported.push(doc);
                 }
             }
         }
     }
     report.new_or_changed = store.upsert_rules(&stored, ACTOR)?;
-    compiled.rules.retain(|r| {
-        r.id.as_ref()
+    if report.new_or_changed.is_empty() {
+        return Ok(report);
+    }
+    let set = load(store)?;
+    let files: Vec<&str> = stored.iter().map(|s| s.source.as_str()).collect();
+    report.failed.extend(
+        set.failed
+            .iter()
+            .filter(|e| files.contains(&e.file.as_str()))
+            .map(ToString::to_string),
+    );
+    let changed = |id: &Option<String>| {
+        id.as_ref()
             .is_some_and(|id| report.new_or_changed.contains(id))
-    });
-    if compiled.rules.is_empty() {
+    };
+    let filtered: Vec<&String> = imported
+        .iter()
+        .filter_map(|d| match d {
+            Document::Filter(f) if changed(&f.id) => Some(&f.rules),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let rule_changed: Vec<bool> = set
+        .rules
+        .iter()
+        .map(|r| {
+            changed(&r.id)
+                || filtered
+                    .iter()
+                    .any(|x| r.id.as_ref() == Some(*x) || r.name.as_ref() == Some(*x))
+        })
+        .collect();
+    let correlation_changed: Vec<bool> = set
+        .correlations
+        .iter()
+        .map(|c| {
+            changed(&c.id)
+                || c.sources.iter().any(|s| {
+                    matches!(s, turncoat_sigma::correlation::Source::Rule(i) if rule_changed[*i])
+                })
+        })
+        .collect();
+    if !rule_changed.contains(&true) && !correlation_changed.contains(&true) {
         return Ok(report);
     }
     let tenants = store.tenants()?;
@@ -170,10 +329,31 @@ pub fn import(
     for tenant in &tenants {
         // (rule, endpoint, day) → (first matching event, count)
         let mut hits: HashMap<(usize, String, i64), (Event, u64)> = HashMap::new();
-        let mut router = compiled.router();
+        // (source, key) → correlation finding
+        let mut fired: HashMap<(String, String), Finding> = HashMap::new();
+        let mut evaluation = Evaluation::new(&set);
+        let mut record = |c: &Correlation, hit: &CorrelationHit| {
+            if set
+                .correlations
+                .iter()
+                .position(|x| std::ptr::eq(x, c))
+                .is_some_and(|i| correlation_changed[i])
+            {
+                let f = correlation_finding(c, hit, None);
+                fired.entry((f.source.clone(), f.key.clone())).or_insert(f);
+            }
+        };
         store.scan_archive(tenant, None, &mut |e| {
             let mut matched = Vec::new();
-            router.matches(&e, |i, _| matched.push(i));
+            evaluation.evaluate(
+                &e,
+                &mut |i, _| {
+                    if rule_changed[i] {
+                        matched.push(i)
+                    }
+                },
+                &mut record,
+            );
             for i in matched {
                 let slot = hits
                     .entry((i, e.host.clone(), e.time.day()))
@@ -184,9 +364,11 @@ pub fn import(
                 }
             }
         })?;
+        evaluation.finish(&mut record);
         let findings: Vec<_> = hits
             .into_iter()
-            .map(|((i, _, _), (e, n))| (finding(&compiled.rules[i], &e, n, None), None))
+            .map(|((i, _, _), (e, n))| (finding(&set.rules[i], &e, n, None), None))
+            .chain(fired.into_values().map(|f| (f, None)))
             .collect();
         let o = store.record_findings(tenant, &findings, FindingMode::Set)?;
         report.retro.push(RetroReport {

@@ -21,6 +21,16 @@ impl Cond {
             Cond::Not(c) => !c.eval(sel),
         }
     }
+
+    /// The same condition over selections numbered from `offset`.
+    pub fn shifted(&self, offset: usize) -> Cond {
+        match self {
+            Cond::Sel(i) => Cond::Sel(i + offset),
+            Cond::And(items) => Cond::And(items.iter().map(|c| c.shifted(offset)).collect()),
+            Cond::Or(items) => Cond::Or(items.iter().map(|c| c.shifted(offset)).collect()),
+            Cond::Not(c) => Cond::Not(Box::new(c.shifted(offset))),
+        }
+    }
 }
 
 /// Why a condition did not parse.

@@ -4,16 +4,19 @@
 //! its condition into a [`condition::Cond`] over them; matching an event
 //! checks the logsource, then evaluates the condition. Multi-document
 //! files (`action: global`, `reset`, `repeat`) are merged as the
-//! specification describes. Correlation and filter rules are recognised
-//! and refused with that reason.
+//! specification describes. Filter (meta) rules are folded into the
+//! rules they name when a [`RuleSet`] is built; correlation rules are
+//! resolved there and evaluated by a [`correlation::Correlator`].
 
 pub mod condition;
+pub mod correlation;
 pub mod detection;
 pub mod prefilter;
 
 use std::fmt;
 
 use condition::Cond;
+use correlation::{Correlation, Source};
 use detection::{Item, Target, compile_value, fold};
 use turncoat_core::{Event, Value};
 use yaml_serde::{Mapping, Value as Yaml};
@@ -58,6 +61,8 @@ impl Selection {
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub id: Option<String>,
+    /// The `name` correlations may reference it by.
+    pub name: Option<String>,
     pub title: String,
     pub status: Option<String>,
     pub level: Option<String>,
@@ -67,9 +72,88 @@ pub struct Rule {
     pub names: Vec<String>,
     pub selections: Vec<Selection>,
     pub condition: Cond,
+    /// Whether its matches are alerts of their own: false for a rule that
+    /// only feeds correlations which do not `generate`.
+    pub alerts: bool,
+}
+
+/// A filter (meta) rule: a detection ANDed into the conditions of the
+/// rules it names, typically `not selection` to exclude known-good.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub id: Option<String>,
+    pub title: String,
+    /// The rules it applies to, by id or name.
+    pub rules: Vec<String>,
+    pub logsource: turncoat_core::Logsource,
+    pub names: Vec<String>,
+    pub selections: Vec<Selection>,
+    pub condition: Cond,
+}
+
+/// One document of a rule file.
+#[derive(Debug, Clone)]
+pub enum Document {
+    Rule(Rule),
+    Correlation(Correlation),
+    Filter(Filter),
+}
+
+impl Document {
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Document::Rule(r) => r.id.as_deref(),
+            Document::Correlation(c) => c.id.as_deref(),
+            Document::Filter(f) => f.id.as_deref(),
+        }
+    }
+
+    pub fn title(&self) -> &str {
+        match self {
+            Document::Rule(r) => &r.title,
+            Document::Correlation(c) => &c.title,
+            Document::Filter(f) => &f.title,
+        }
+    }
+
+    /// The `status` (filters have none).
+    pub fn status(&self) -> Option<&str> {
+        match self {
+            Document::Rule(r) => r.status.as_deref(),
+            Document::Correlation(c) => c.status.as_deref(),
+            Document::Filter(_) => None,
+        }
+    }
 }
 
 impl Rule {
+    /// Whether `reference` (an id or a name) names this rule.
+    fn is(&self, reference: &str) -> bool {
+        self.id.as_deref() == Some(reference) || self.name.as_deref() == Some(reference)
+    }
+
+    /// ANDs a filter's detection into this rule's condition.
+    fn apply(&mut self, filter: &Filter) {
+        let offset = self.selections.len();
+        self.selections.extend(filter.selections.iter().cloned());
+        self.names
+            .extend(filter.names.iter().map(|n| format!("{}:{n}", filter.title)));
+        let condition = std::mem::replace(&mut self.condition, Cond::And(Vec::new()));
+        self.condition = Cond::And(vec![condition, filter.condition.shifted(offset)]);
+    }
+
+    /// Whether the filter's logsource fits this rule's (fields both set agree).
+    fn fits(&self, filter: &Filter) -> bool {
+        let agree = |a: &Option<String>, b: &Option<String>| match (a, b) {
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+            _ => true,
+        };
+        let l = &filter.logsource;
+        agree(&self.product, &l.product)
+            && agree(&self.category, &l.category)
+            && agree(&self.service, &l.service)
+    }
+
     /// Whether the event's logsource is one this rule is written for.
     pub fn applies_to(&self, e: &Event) -> bool {
         let same = |want: &Option<String>, got: &Option<String>| {
@@ -110,8 +194,8 @@ fn err(file: &str, line: Option<usize>, message: impl Into<String>) -> RuleError
     }
 }
 
-/// Reads every rule in one file.
-pub fn parse_file(file: &str, text: &str) -> Vec<Result<Rule, RuleError>> {
+/// Reads every document (rule, correlation, filter) in one file.
+pub fn parse_file(file: &str, text: &str) -> Vec<Result<Document, RuleError>> {
     if text.len() > MAX_RULE_BYTES {
         return vec![Err(err(file, None, "rule file larger than 1 MiB"))];
     }
@@ -195,70 +279,73 @@ fn string(map: &Mapping, key: &str) -> Option<String> {
     map.get(key).and_then(Yaml::as_str).map(str::to_owned)
 }
 
-fn compile(file: &str, map: &Mapping) -> Result<Rule, RuleError> {
+fn compile(file: &str, map: &Mapping) -> Result<Document, RuleError> {
     let title = string(map, "title").ok_or_else(|| err(file, None, "rule has no title"))?;
     let context = |m: String| err(file, None, format!("{title}: {m}"));
-    if map.contains_key("correlation") {
-        return Err(context(
-            "correlation rules are not evaluated by this engine yet".into(),
-        ));
-    }
-    if map.contains_key("filter") && !map.contains_key("detection") {
-        return Err(context(
-            "filter (meta) rules are not evaluated by this engine yet".into(),
-        ));
+    if let Some(section) = map.get("correlation") {
+        let section = section
+            .as_mapping()
+            .ok_or_else(|| context("correlation is not a mapping".into()))?;
+        return correlation::compile(title.clone(), map, section)
+            .map(Document::Correlation)
+            .map_err(context);
     }
     let logsource = map
         .get("logsource")
         .and_then(Yaml::as_mapping)
         .cloned()
         .unwrap_or_default();
+    if let Some(section) = map.get("filter")
+        && !map.contains_key("detection")
+    {
+        let section = section
+            .as_mapping()
+            .ok_or_else(|| context("filter is not a mapping".into()))?;
+        let rules = section
+            .get("rules")
+            .map(|v| match v {
+                Yaml::String(s) => Ok(vec![s.clone()]),
+                Yaml::Sequence(items) => items
+                    .iter()
+                    .map(|i| {
+                        i.as_str()
+                            .map(str::to_owned)
+                            .ok_or("filter rules are not strings")
+                    })
+                    .collect(),
+                _ => Err("filter rules are not a list"),
+            })
+            .transpose()
+            .map_err(|m| context(m.into()))?
+            .unwrap_or_default();
+        if rules.is_empty() {
+            return Err(context("filter names no rules".into()));
+        }
+        let mut detection = section.clone();
+        detection.remove("rules");
+        let (names, selections, condition) = compile_detection(&detection).map_err(context)?;
+        return Ok(Document::Filter(Filter {
+            id: string(map, "id"),
+            title,
+            rules,
+            logsource: turncoat_core::Logsource {
+                product: string(&logsource, "product"),
+                category: string(&logsource, "category"),
+                service: string(&logsource, "service"),
+            },
+            names,
+            selections,
+            condition,
+        }));
+    }
     let detection = map
         .get("detection")
         .and_then(Yaml::as_mapping)
         .ok_or_else(|| context("no detection section".into()))?;
-    let mut names = Vec::new();
-    let mut selections = Vec::new();
-    let mut conditions = Vec::new();
-    for (k, v) in detection {
-        let Some(name) = k.as_str() else {
-            return Err(context("a detection key is not a string".into()));
-        };
-        if name == "condition" {
-            match v {
-                Yaml::String(s) => conditions.push(s.clone()),
-                Yaml::Sequence(items) => {
-                    conditions.extend(items.iter().filter_map(|i| i.as_str().map(str::to_owned)))
-                }
-                _ => return Err(context("condition is not a string or a list".into())),
-            }
-            continue;
-        }
-        if name == "timeframe" {
-            continue;
-        }
-        selections.push(selection(v).map_err(|m| context(format!("selection {name}: {m}")))?);
-        names.push(name.to_owned());
-    }
-    if conditions.is_empty() {
-        return Err(context("detection has no condition".into()));
-    }
-    let mut parsed = Vec::new();
-    for c in &conditions {
-        if c.contains('|') {
-            return Err(context(format!(
-                "aggregation in condition {c:?} is deprecated; write a correlation rule"
-            )));
-        }
-        parsed.push(condition::parse(c, &names).map_err(|e| context(e.0))?);
-    }
-    let condition = if parsed.len() == 1 {
-        parsed.remove(0)
-    } else {
-        Cond::Or(parsed)
-    };
-    Ok(Rule {
+    let (names, selections, condition) = compile_detection(detection).map_err(context)?;
+    Ok(Document::Rule(Rule {
         id: string(map, "id"),
+        name: string(map, "name"),
         title,
         status: string(map, "status"),
         level: string(map, "level"),
@@ -268,7 +355,54 @@ fn compile(file: &str, map: &Mapping) -> Result<Rule, RuleError> {
         names,
         selections,
         condition,
-    })
+        alerts: true,
+    }))
+}
+
+/// Compiles a detection section (a rule's, or a filter's): its named
+/// selections and the condition over them.
+fn compile_detection(detection: &Mapping) -> Result<(Vec<String>, Vec<Selection>, Cond), String> {
+    let mut names = Vec::new();
+    let mut selections = Vec::new();
+    let mut conditions = Vec::new();
+    for (k, v) in detection {
+        let Some(name) = k.as_str() else {
+            return Err("a detection key is not a string".into());
+        };
+        if name == "condition" {
+            match v {
+                Yaml::String(s) => conditions.push(s.clone()),
+                Yaml::Sequence(items) => {
+                    conditions.extend(items.iter().filter_map(|i| i.as_str().map(str::to_owned)))
+                }
+                _ => return Err("condition is not a string or a list".into()),
+            }
+            continue;
+        }
+        if name == "timeframe" {
+            continue;
+        }
+        selections.push(selection(v).map_err(|m| format!("selection {name}: {m}"))?);
+        names.push(name.to_owned());
+    }
+    if conditions.is_empty() {
+        return Err("detection has no condition".into());
+    }
+    let mut parsed = Vec::new();
+    for c in &conditions {
+        if c.contains('|') {
+            return Err(format!(
+                "aggregation in condition {c:?} is deprecated; write a correlation rule"
+            ));
+        }
+        parsed.push(condition::parse(c, &names).map_err(|e| e.0)?);
+    }
+    let condition = if parsed.len() == 1 {
+        parsed.remove(0)
+    } else {
+        Cond::Or(parsed)
+    };
+    Ok((names, selections, condition))
 }
 
 fn selection(v: &Yaml) -> Result<Selection, String> {
@@ -400,6 +534,56 @@ mod tests {
         }
     }
 
+    fn only_rule(doc: Result<Document, RuleError>) -> Rule {
+        match doc {
+            Ok(Document::Rule(r)) => r,
+            other => panic!("expected a detection rule, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_filter_excludes_matches_of_the_rules_it_names() {
+        let filter = "title: not the build servers\nlogsource:\n  product: windows\n  category: process_creation\nfilter:\n  rules:\n    - 00000000-0000-0000-0000-000000000001\n  builders:\n    Computer|startswith: 'BUILD-'\n  condition: not builders\n";
+        let other = "title: other\nid: other-rule\nlogsource:\n  product: windows\n  category: process_creation\ndetection:\n  sel:\n    Image|endswith: '\\cmd.exe'\n  condition: sel\n";
+        let docs = [("r.yml", RULE), ("f.yml", filter), ("o.yml", other)]
+            .iter()
+            .flat_map(|(f, t)| {
+                parse_file(f, t)
+                    .into_iter()
+                    .map(|d| (f.to_string(), d.unwrap()))
+            })
+            .collect();
+        let set = RuleSet::build(docs, Vec::new());
+        assert!(set.failed.is_empty(), "{:?}", set.failed);
+        let hit = |computer: &str| {
+            let e = event(&[
+                ("ParentImage", "C:\\x\\3CXDesktopApp.exe"),
+                ("Image", "C:\\w\\cmd.exe"),
+                ("CommandLine", "cmd"),
+                ("Computer", computer),
+            ]);
+            let mut titles = Vec::new();
+            set.router()
+                .matches(&e, |_, r| titles.push(r.title.clone()));
+            titles.sort();
+            titles
+        };
+        assert_eq!(hit("WS-17"), ["3CXDesktopApp spawns a shell", "other"]);
+        assert_eq!(
+            hit("BUILD-02"),
+            ["other"],
+            "the filter applies to the named rule only"
+        );
+        let orphan = RuleSet::build(
+            vec![(
+                "f.yml".into(),
+                parse_file("f.yml", filter).remove(0).unwrap(),
+            )],
+            Vec::new(),
+        );
+        assert!(orphan.failed[0].message.contains("no loaded rule"));
+    }
+
     const RULE: &str = r#"
 title: 3CXDesktopApp spawns a shell
 id: 00000000-0000-0000-0000-000000000001
@@ -425,7 +609,7 @@ detection:
 
     #[test]
     fn compiles_and_matches() {
-        let rule = parse_file("r.yml", RULE).remove(0).unwrap();
+        let rule = only_rule(parse_file("r.yml", RULE).remove(0));
         assert_eq!(rule.level.as_deref(), Some("high"));
         assert!(rule.matches(&event(&[
             ("ParentImage", "C:\\x\\3CXDesktopApp.exe"),
@@ -458,7 +642,7 @@ detection:
     #[test]
     fn an_undefined_placeholder_matches_nothing() {
         let text = "title: t\nlogsource:\n  category: process_creation\ndetection:\n  sel:\n    Image|endswith: '\\cmd.exe'\n  filter:\n    Computer|expand: '%known_hosts%'\n  condition: sel and not filter\n";
-        let rule = parse_file("p.yml", text).remove(0).unwrap();
+        let rule = only_rule(parse_file("p.yml", text).remove(0));
         assert!(
             rule.matches(&event(&[("Image", "C:\\cmd.exe"), ("Computer", "dc1")])),
             "an empty list excludes nothing"
@@ -470,7 +654,7 @@ detection:
         let text = "action: global\ntitle: t\nlogsource:\n  product: windows\ndetection:\n  condition: sel\n---\nlogsource:\n  category: process_creation\ndetection:\n  sel:\n    Image: null\n---\nlogsource:\n  category: image_load\ndetection:\n  sel:\n    - evil\n";
         let rules: Vec<Rule> = parse_file("m.yml", text)
             .into_iter()
-            .map(Result::unwrap)
+            .map(only_rule)
             .collect();
         assert_eq!(rules.len(), 2);
         assert_eq!(rules[0].product.as_deref(), Some("windows"));
@@ -509,6 +693,8 @@ detection:
 #[derive(Debug, Default)]
 pub struct RuleSet {
     pub rules: Vec<Rule>,
+    /// Correlations with their references resolved (see [`RuleSet::build`]).
+    pub correlations: Vec<Correlation>,
     pub failed: Vec<RuleError>,
     /// Built on first use, after the rules are final.
     prefilter: std::sync::OnceLock<prefilter::Prefilter>,
@@ -519,6 +705,63 @@ impl RuleSet {
     pub fn from_rules(rules: Vec<Rule>) -> RuleSet {
         RuleSet {
             rules,
+            ..Default::default()
+        }
+    }
+
+    /// Assembles documents into a rule set: filters are ANDed into the
+    /// rules they name, correlation references are resolved (a correlation
+    /// naming an unknown rule, or chained in a cycle, is refused into
+    /// `failed`), and rules that only feed non-generating correlations
+    /// stop raising alerts of their own.
+    pub fn build(documents: Vec<(String, Document)>, mut failed: Vec<RuleError>) -> RuleSet {
+        let mut rules = Vec::new();
+        let mut filters = Vec::new();
+        let mut correlations = Vec::new();
+        for (file, doc) in documents {
+            match doc {
+                Document::Rule(r) => rules.push(r),
+                Document::Filter(f) => filters.push((file, f)),
+                Document::Correlation(c) => correlations.push((file, c)),
+            }
+        }
+        for (file, filter) in &filters {
+            let mut applied = 0;
+            for rule in rules.iter_mut() {
+                if filter.rules.iter().any(|r| rule.is(r)) && rule.fits(filter) {
+                    rule.apply(filter);
+                    applied += 1;
+                }
+            }
+            if applied == 0 {
+                failed.push(err(
+                    file,
+                    None,
+                    format!("{}: filter applies to no loaded rule", filter.title),
+                ));
+            }
+        }
+        let correlations = resolve(&rules, correlations, &mut failed);
+        for (i, rule) in rules.iter_mut().enumerate() {
+            let feeding: Vec<&Correlation> = correlations
+                .iter()
+                .filter(|c| c.sources.contains(&Source::Rule(i)))
+                .collect();
+            rule.alerts = feeding.is_empty() || feeding.iter().any(|c| c.generate);
+        }
+        let mut correlations = correlations;
+        for i in 0..correlations.len() {
+            let feeding: Vec<bool> = correlations
+                .iter()
+                .filter(|c| c.sources.contains(&Source::Correlation(i)))
+                .map(|c| c.generate)
+                .collect();
+            correlations[i].alerts = feeding.is_empty() || feeding.contains(&true);
+        }
+        RuleSet {
+            rules,
+            correlations,
+            failed,
             ..Default::default()
         }
     }
@@ -547,22 +790,28 @@ impl RuleSet {
                 walk(p, &mut files)?;
             }
         }
-        let mut set = RuleSet::default();
+        let mut documents = Vec::new();
+        let mut failed = Vec::new();
         for f in files {
             let name = f.display().to_string();
             let bytes = std::fs::read(&f)?;
             let Ok(text) = String::from_utf8(bytes) else {
-                set.failed.push(err(&name, None, "rule file is not UTF-8"));
+                failed.push(err(&name, None, "rule file is not UTF-8"));
                 continue;
             };
             for r in parse_file(&name, &text) {
                 match r {
-                    Ok(rule) => set.rules.push(rule),
-                    Err(e) => set.failed.push(e),
+                    Ok(doc) => documents.push((name.clone(), doc)),
+                    Err(e) => failed.push(e),
                 }
             }
         }
-        Ok(set)
+        Ok(RuleSet::build(documents, failed))
+    }
+
+    /// Streaming state for this set's correlations.
+    pub fn correlator(&self) -> correlation::Correlator<'_> {
+        correlation::Correlator::new(&self.correlations)
     }
 
     /// Keeps only rules at or above `level` (informational, low, medium,
@@ -574,8 +823,37 @@ impl RuleSet {
                 .position(|x| x.eq_ignore_ascii_case(l))
         };
         let min = rank(level).unwrap_or(0);
-        self.rules
-            .retain(|r| r.level.as_deref().and_then(rank).unwrap_or(0) >= min);
+        let below = |l: &Option<String>| l.as_deref().and_then(rank).unwrap_or(0) < min;
+        for c in &mut self.correlations {
+            c.alerts &= !below(&c.level);
+        }
+        // Rules below the level stay when a correlation counts them, silent.
+        let mut kept = Vec::with_capacity(self.rules.len());
+        let mut new_index = vec![None; self.rules.len()];
+        for (i, mut rule) in std::mem::take(&mut self.rules).into_iter().enumerate() {
+            let counted = self
+                .correlations
+                .iter()
+                .any(|c| c.sources.contains(&Source::Rule(i)));
+            if below(&rule.level) {
+                if !counted {
+                    continue;
+                }
+                rule.alerts = false;
+            }
+            new_index[i] = Some(kept.len());
+            kept.push(rule);
+        }
+        for c in &mut self.correlations {
+            for s in &mut c.sources {
+                if let Source::Rule(i) = s
+                    && let Some(n) = new_index[*i]
+                {
+                    *i = n;
+                }
+            }
+        }
+        self.rules = kept;
     }
 
     /// A router for one thread: events are matched only against the rules
@@ -591,6 +869,86 @@ impl RuleSet {
             generation: 0,
         }
     }
+}
+
+/// Resolves correlation references to rules and other correlations,
+/// dropping (into `failed`) those that name something unknown or that
+/// chain in a cycle, until what is left is consistent.
+fn resolve(
+    rules: &[Rule],
+    mut pending: Vec<(String, Correlation)>,
+    failed: &mut Vec<RuleError>,
+) -> Vec<Correlation> {
+    loop {
+        let names: Vec<[Option<String>; 2]> = pending
+            .iter()
+            .map(|(_, c)| [c.id.clone(), c.name.clone()])
+            .collect();
+        let mut dropped = None;
+        for (ci, (file, c)) in pending.iter_mut().enumerate() {
+            c.sources.clear();
+            for reference in &c.rules {
+                let known = |n: &[Option<String>; 2]| n.iter().flatten().any(|x| x == reference);
+                let source = rules
+                    .iter()
+                    .position(|r| r.is(reference))
+                    .map(Source::Rule)
+                    .or_else(|| names.iter().position(known).map(Source::Correlation));
+                match source {
+                    Some(s) => c.sources.push(s),
+                    None => {
+                        let m = format!(
+                            "{}: correlation references unknown rule {reference:?}",
+                            c.title
+                        );
+                        dropped = Some((ci, err(file, None, m)));
+                        break;
+                    }
+                }
+            }
+            if dropped.is_some() {
+                break;
+            }
+        }
+        if dropped.is_none() {
+            dropped = cyclic(&pending).map(|ci| {
+                let (file, c) = &pending[ci];
+                let m = format!("{}: correlation chain forms a cycle", c.title);
+                (ci, err(file, None, m))
+            });
+        }
+        match dropped {
+            Some((ci, e)) => {
+                failed.push(e);
+                pending.remove(ci);
+            }
+            None => return pending.into_iter().map(|(_, c)| c).collect(),
+        }
+    }
+}
+
+/// A correlation on a reference cycle, if any (depth-first search).
+fn cyclic(correlations: &[(String, Correlation)]) -> Option<usize> {
+    // 0 unvisited, 1 on the current path, 2 done.
+    fn visit(c: usize, all: &[(String, Correlation)], state: &mut [u8]) -> Option<usize> {
+        match state[c] {
+            1 => return Some(c),
+            2 => return None,
+            _ => {}
+        }
+        state[c] = 1;
+        for s in &all[c].1.sources {
+            if let Source::Correlation(next) = s
+                && let Some(found) = visit(*next, all, state)
+            {
+                return Some(found);
+            }
+        }
+        state[c] = 2;
+        None
+    }
+    let mut state = vec![0u8; correlations.len()];
+    (0..correlations.len()).find_map(|c| visit(c, correlations, &mut state))
 }
 
 /// Routes events to the rules their logsource can match.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use turncoat_formats::{Collect, Input, ReadOptions, read_telemetry};
-use turncoat_sigma::{Rule, parse_file};
+use turncoat_sigma::{Document, Rule, parse_file};
 
 fn sigma_dir() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sigma");
@@ -42,11 +42,13 @@ fn load_rules(dir: &Path) -> (HashMap<String, Rule>, Vec<String>, usize) {
         for r in parse_file(&f.display().to_string(), &text) {
             total += 1;
             match r {
-                Ok(rule) => {
+                Ok(Document::Rule(rule)) => {
                     if let Some(id) = rule.id.clone() {
                         rules.insert(id, rule);
                     }
                 }
+                // SigmaHQ's folders hold detection rules only.
+                Ok(other) => failures.push(format!("{f:?}: unexpected {other:?}")),
                 Err(e) => failures.push(e.to_string()),
             }
         }

@@ -1,0 +1,895 @@
+//! Sigma correlation rules (`event_count`, `value_count`, `temporal`,
+//! `temporal_ordered`) evaluated on a stream of rule matches.
+//!
+//! State is kept per correlation and group-by key, and it is bounded: a
+//! window holds at most [`MAX_WINDOW_ENTRIES`] entries, a correlation at
+//! most [`MAX_GROUPS`] groups (the least recently updated are evicted),
+//! and entries older than the timespan are dropped as time advances.
+//!
+//! Conditions that can only grow true (`gt`, `gte`) are checked on every
+//! match over the sliding window ending at it, and fire as soon as they
+//! hold. Conditions with an upper bound (`lt`, `lte`, `eq`, `neq`) can
+//! only be decided once the window is over: those windows tumble, opened
+//! by a group's first match and judged when a later match falls outside
+//! them or the stream is flushed. A group's state is cleared when it
+//! fires, so one burst raises one alert.
+
+use std::collections::{HashMap, VecDeque};
+
+use turncoat_core::{Fields, Time};
+use yaml_serde::{Mapping, Value as Yaml};
+
+/// Most entries one group's window holds; thresholds above it are refused.
+pub const MAX_WINDOW_ENTRIES: usize = 10_000;
+/// Most live groups per correlation.
+pub const MAX_GROUPS: usize = 100_000;
+
+const MICROS_PER_SEC: i64 = 1_000_000;
+
+/// The correlation types of the specification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    EventCount,
+    ValueCount,
+    Temporal,
+    TemporalOrdered,
+}
+
+/// A comparison in a correlation condition.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Cmp {
+    Gt(f64),
+    Gte(f64),
+    Lt(f64),
+    Lte(f64),
+    Eq(f64),
+    Neq(f64),
+}
+
+impl Cmp {
+    fn holds(self, x: f64) -> bool {
+        match self {
+            Cmp::Gt(v) => x > v,
+            Cmp::Gte(v) => x >= v,
+            Cmp::Lt(v) => x < v,
+            Cmp::Lte(v) => x <= v,
+            Cmp::Eq(v) => x == v,
+            Cmp::Neq(v) => x != v,
+        }
+    }
+
+    fn has_upper_bound(self) -> bool {
+        !matches!(self, Cmp::Gt(_) | Cmp::Gte(_))
+    }
+}
+
+/// What a correlation counts: a detection rule or another correlation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Source {
+    Rule(usize),
+    Correlation(usize),
+}
+
+/// A compiled correlation rule.
+#[derive(Clone, Debug)]
+pub struct Correlation {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub title: String,
+    pub status: Option<String>,
+    pub level: Option<String>,
+    pub kind: Kind,
+    /// The referenced rules, by id or name, as written.
+    pub rules: Vec<String>,
+    pub group_by: Vec<String>,
+    /// Window length in microseconds.
+    pub timespan: i64,
+    /// Every comparison must hold.
+    pub condition: Vec<Cmp>,
+    /// The field whose distinct values `value_count` counts.
+    pub field: Option<String>,
+    /// alias → (rule reference → field in that rule's events).
+    pub aliases: HashMap<String, HashMap<String, String>>,
+    /// Whether the referenced rules also raise alerts of their own.
+    pub generate: bool,
+    /// Whether its firings are alerts (false when it only feeds another
+    /// correlation that does not `generate`, or is below a level filter).
+    pub alerts: bool,
+    /// `rules` resolved by [`crate::RuleSet`]; same order.
+    pub sources: Vec<Source>,
+}
+
+/// Parses `5s`, `10m`, `1h`, `2d`, `1w` into microseconds.
+pub fn parse_timespan(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let unit = text.chars().last().ok_or("empty timespan")?;
+    let secs = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 7 * 86_400,
+        _ => return Err(format!("timespan {text:?} has no unit (s, m, h, d, w)")),
+    };
+    let n: i64 = text[..text.len() - 1]
+        .parse()
+        .map_err(|_| format!("timespan {text:?} is not a whole number and a unit"))?;
+    if n <= 0 {
+        return Err(format!("timespan {text:?} is not positive"));
+    }
+    n.checked_mul(secs * MICROS_PER_SEC)
+        .ok_or_else(|| format!("timespan {text:?} is too long"))
+}
+
+fn strings(v: Option<&Yaml>) -> Result<Vec<String>, String> {
+    match v {
+        None | Some(Yaml::Null) => Ok(Vec::new()),
+        Some(Yaml::String(s)) => Ok(vec![s.clone()]),
+        Some(Yaml::Sequence(items)) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_owned).ok_or("expected strings"))
+            .collect::<Result<_, _>>()
+            .map_err(str::to_owned),
+        Some(_) => Err("expected a string or a list of strings".into()),
+    }
+}
+
+/// Compiles the `correlation` section of a rule document.
+pub(crate) fn compile(
+    title: String,
+    doc: &Mapping,
+    section: &Mapping,
+) -> Result<Correlation, String> {
+    let get = |m: &Mapping, k: &str| m.get(k).and_then(Yaml::as_str).map(str::to_owned);
+    let kind = match get(section, "type").as_deref() {
+        Some("event_count") => Kind::EventCount,
+        Some("value_count") => Kind::ValueCount,
+        Some("temporal") => Kind::Temporal,
+        Some("temporal_ordered") => Kind::TemporalOrdered,
+        Some(other) => return Err(format!("unsupported correlation type {other:?}")),
+        None => return Err("correlation has no type".into()),
+    };
+    let rules = strings(section.get("rules")).map_err(|e| format!("rules: {e}"))?;
+    if rules.is_empty() {
+        return Err("correlation references no rules".into());
+    }
+    let group_by = strings(section.get("group-by")).map_err(|e| format!("group-by: {e}"))?;
+    let timespan = match section.get("timespan").or_else(|| section.get("timeframe")) {
+        Some(Yaml::String(s)) => parse_timespan(s)?,
+        Some(_) => return Err("timespan is not a string".into()),
+        None => return Err("correlation has no timespan".into()),
+    };
+    let mut condition = Vec::new();
+    let mut field = None;
+    match section.get("condition") {
+        None | Some(Yaml::Null) => {}
+        Some(Yaml::Mapping(m)) => {
+            for (k, v) in m {
+                let key = k.as_str().ok_or("condition key is not a string")?;
+                if key == "field" {
+                    field = Some(
+                        v.as_str()
+                            .ok_or("condition field is not a string")?
+                            .to_owned(),
+                    );
+                    continue;
+                }
+                let n = v
+                    .as_f64()
+                    .ok_or_else(|| format!("condition {key} is not a number"))?;
+                let cmp = match key {
+                    "gt" => Cmp::Gt(n),
+                    "gte" => Cmp::Gte(n),
+                    "lt" => Cmp::Lt(n),
+                    "lte" => Cmp::Lte(n),
+                    "eq" => Cmp::Eq(n),
+                    "neq" => Cmp::Neq(n),
+                    other => return Err(format!("unknown condition operator {other:?}")),
+                };
+                if n > MAX_WINDOW_ENTRIES as f64 {
+                    return Err(format!(
+                        "condition {key}: {n} exceeds the window bound of {MAX_WINDOW_ENTRIES}"
+                    ));
+                }
+                condition.push(cmp);
+            }
+        }
+        Some(_) => return Err("condition is not a mapping".into()),
+    }
+    match kind {
+        Kind::EventCount | Kind::ValueCount if condition.is_empty() => {
+            return Err("correlation condition has no comparison".into());
+        }
+        Kind::ValueCount if field.is_none() => {
+            return Err("value_count condition names no field".into());
+        }
+        // Temporal correlations need every referenced rule by default.
+        Kind::Temporal | Kind::TemporalOrdered if condition.is_empty() => {
+            condition.push(Cmp::Gte(rules.len() as f64));
+        }
+        _ => {}
+    }
+    let mut aliases = HashMap::new();
+    if let Some(m) = section.get("aliases") {
+        let m = m.as_mapping().ok_or("aliases is not a mapping")?;
+        for (alias, per_rule) in m {
+            let alias = alias.as_str().ok_or("alias name is not a string")?;
+            let per_rule = per_rule
+                .as_mapping()
+                .ok_or_else(|| format!("alias {alias} is not a mapping"))?;
+            let mut fields = HashMap::new();
+            for (r, f) in per_rule {
+                let (Some(r), Some(f)) = (r.as_str(), f.as_str()) else {
+                    return Err(format!("alias {alias}: rule and field must be strings"));
+                };
+                fields.insert(r.to_owned(), f.to_owned());
+            }
+            aliases.insert(alias.to_owned(), fields);
+        }
+    }
+    Ok(Correlation {
+        id: get(doc, "id"),
+        name: get(doc, "name"),
+        title,
+        status: get(doc, "status"),
+        level: get(doc, "level"),
+        kind,
+        rules,
+        group_by,
+        timespan,
+        condition,
+        field,
+        aliases,
+        generate: section
+            .get("generate")
+            .or_else(|| doc.get("generate"))
+            .and_then(Yaml::as_bool)
+            .unwrap_or(false),
+        alerts: true,
+        sources: Vec::new(),
+    })
+}
+
+impl Correlation {
+    /// The `type` as written in rules.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            Kind::EventCount => "event_count",
+            Kind::ValueCount => "value_count",
+            Kind::Temporal => "temporal",
+            Kind::TemporalOrdered => "temporal_ordered",
+        }
+    }
+
+    /// The field read for `name` (a group-by field, an alias, or the
+    /// counted field) in events of the rule at `position`.
+    fn field_for<'a>(&'a self, name: &'a str, position: usize) -> &'a str {
+        self.aliases
+            .get(name)
+            .and_then(|per_rule| per_rule.get(&self.rules[position]))
+            .map_or(name, String::as_str)
+    }
+
+    fn fires_on_arrival(&self) -> bool {
+        !self.condition.iter().any(|c| c.has_upper_bound())
+    }
+
+    fn holds(&self, x: f64) -> bool {
+        self.condition.iter().all(|c| c.holds(x))
+    }
+}
+
+/// A correlation that fired.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CorrelationHit {
+    /// Index into [`crate::RuleSet::correlations`].
+    pub correlation: usize,
+    /// group-by field → value.
+    pub group: Vec<(String, String)>,
+    /// The first and last match counted.
+    pub first: Time,
+    pub last: Time,
+    /// The measured value: events, distinct values, or rules seen.
+    pub value: f64,
+    /// The host of the last match counted.
+    pub host: String,
+}
+
+#[derive(Debug)]
+enum State {
+    Count(VecDeque<Time>),
+    Values {
+        entries: VecDeque<(Time, String)>,
+        distinct: HashMap<String, u32>,
+    },
+    /// Per referenced rule: last time seen (temporal) or, for ordered,
+    /// the start of the latest in-order run reaching it.
+    Seen(Vec<Option<Time>>),
+}
+
+#[derive(Debug)]
+struct Group {
+    /// Start of a tumbling window (conditions with an upper bound).
+    opened: Time,
+    last: Time,
+    first: Time,
+    /// Host of the latest match.
+    host: String,
+    state: State,
+}
+
+impl Group {
+    fn new(c: &Correlation, t: Time) -> Group {
+        Group {
+            opened: t,
+            last: t,
+            first: t,
+            host: String::new(),
+            state: match c.kind {
+                Kind::EventCount => State::Count(VecDeque::new()),
+                Kind::ValueCount => State::Values {
+                    entries: VecDeque::new(),
+                    distinct: HashMap::new(),
+                },
+                Kind::Temporal | Kind::TemporalOrdered => State::Seen(vec![None; c.rules.len()]),
+            },
+        }
+    }
+
+    /// Drops entries older than `cutoff`.
+    fn evict(&mut self, cutoff: Time) {
+        match &mut self.state {
+            State::Count(times) => {
+                while times.front().is_some_and(|t| *t < cutoff) {
+                    times.pop_front();
+                }
+            }
+            State::Values { entries, distinct } => {
+                while entries.front().is_some_and(|(t, _)| *t < cutoff) {
+                    if let Some((_, v)) = entries.pop_front()
+                        && let Some(n) = distinct.get_mut(&v)
+                    {
+                        *n -= 1;
+                        if *n == 0 {
+                            distinct.remove(&v);
+                        }
+                    }
+                }
+            }
+            State::Seen(seen) => seen
+                .iter_mut()
+                .filter(|s| s.is_some_and(|t| t < cutoff))
+                .for_each(|s| *s = None),
+        }
+    }
+
+    fn add(&mut self, kind: Kind, position: usize, t: Time, value: Option<String>) {
+        self.last = self.last.max(t);
+        self.first = self.first.min(t);
+        match &mut self.state {
+            State::Count(times) => {
+                let at = times.partition_point(|x| *x <= t);
+                times.insert(at, t);
+                if times.len() > MAX_WINDOW_ENTRIES {
+                    times.pop_front();
+                }
+            }
+            State::Values { entries, distinct } => {
+                let Some(v) = value else { return };
+                *distinct.entry(v.clone()).or_default() += 1;
+                let at = entries.partition_point(|(x, _)| *x <= t);
+                entries.insert(at, (t, v));
+                if entries.len() > MAX_WINDOW_ENTRIES
+                    && let Some((_, old)) = entries.pop_front()
+                    && let Some(n) = distinct.get_mut(&old)
+                {
+                    *n -= 1;
+                    if *n == 0 {
+                        distinct.remove(&old);
+                    }
+                }
+            }
+            State::Seen(seen) if kind == Kind::Temporal => {
+                seen[position] = Some(seen[position].map_or(t, |s| s.max(t)));
+            }
+            State::Seen(progress) => {
+                // progress[k]: start of the latest run matching rules 0..=k
+                // in order. A match extends the run ending just before it.
+                let start = if position == 0 {
+                    Some(t)
+                } else {
+                    progress[position - 1].filter(|s| *s <= t)
+                };
+                if let Some(s) = start {
+                    progress[position] = Some(progress[position].map_or(s, |p| p.max(s)));
+                }
+            }
+        }
+    }
+
+    fn value(&self, kind: Kind) -> f64 {
+        match &self.state {
+            State::Count(times) => times.len() as f64,
+            State::Values { distinct, .. } => distinct.len() as f64,
+            State::Seen(seen) if kind == Kind::Temporal => {
+                seen.iter().filter(|s| s.is_some()).count() as f64
+            }
+            // The longest prefix of the sequence completed in order.
+            State::Seen(progress) => progress
+                .iter()
+                .rposition(Option::is_some)
+                .map_or(0.0, |k| (k + 1) as f64),
+        }
+    }
+}
+
+/// Streaming correlation state for one tenant (or one hunt).
+pub struct Correlator<'a> {
+    correlations: &'a [Correlation],
+    /// Source → (correlation, position in its `rules`).
+    consumers: HashMap<Source, Vec<(usize, usize)>>,
+    groups: Vec<HashMap<Vec<String>, Group>>,
+}
+
+impl<'a> Correlator<'a> {
+    pub fn new(correlations: &'a [Correlation]) -> Correlator<'a> {
+        let mut consumers: HashMap<Source, Vec<(usize, usize)>> = HashMap::new();
+        for (c, corr) in correlations.iter().enumerate() {
+            for (p, s) in corr.sources.iter().enumerate() {
+                consumers.entry(*s).or_default().push((c, p));
+            }
+        }
+        Correlator {
+            correlations,
+            consumers,
+            groups: correlations.iter().map(|_| HashMap::new()).collect(),
+        }
+    }
+
+    /// Whether matches of rule `rule` feed any correlation.
+    pub fn consumes(&self, rule: usize) -> bool {
+        self.consumers.contains_key(&Source::Rule(rule))
+    }
+
+    /// Records that rule `rule` matched an event at `time` on `host` with
+    /// `fields`, pushing every correlation that fires (chained ones included).
+    pub fn observe(
+        &mut self,
+        rule: usize,
+        time: Time,
+        host: &str,
+        fields: &Fields,
+        out: &mut Vec<CorrelationHit>,
+    ) {
+        let mut pending = vec![(Source::Rule(rule), time, None::<Fields>)];
+        // Chains are acyclic (checked when the set is built), so this ends.
+        while let Some((source, t, chained)) = pending.pop() {
+            let fields = chained.as_ref().unwrap_or(fields);
+            let Some(consumers) = self.consumers.get(&source).cloned() else {
+                continue;
+            };
+            for (c, position) in consumers {
+                if let Some(hit) = self.update(c, position, t, host, fields) {
+                    let mut group_fields = Fields::with_capacity(hit.group.len());
+                    for (k, v) in &hit.group {
+                        group_fields.push(k.clone(), v.clone());
+                    }
+                    pending.push((Source::Correlation(c), hit.last, Some(group_fields)));
+                    out.push(hit);
+                }
+            }
+        }
+    }
+
+    fn update(
+        &mut self,
+        c: usize,
+        position: usize,
+        t: Time,
+        host: &str,
+        fields: &Fields,
+    ) -> Option<CorrelationHit> {
+        let corr = &self.correlations[c];
+        let read = |name: &str| {
+            fields
+                .get(corr.field_for(name, position))
+                .map(ToString::to_string)
+        };
+        let key: Vec<String> = corr
+            .group_by
+            .iter()
+            .map(|g| read(g).unwrap_or_default())
+            .collect();
+        let value = corr.field.as_deref().and_then(read);
+        if corr.kind == Kind::ValueCount && value.is_none() {
+            return None;
+        }
+        let groups = &mut self.groups[c];
+        let mut hit = None;
+        let on_arrival = corr.fires_on_arrival();
+        // A tumbling window that is over is judged before the new match.
+        if !on_arrival
+            && let Some(g) = groups.get(&key)
+            && t.0 > g.opened.0.saturating_add(corr.timespan)
+            && let Some(g) = groups.remove(&key)
+        {
+            hit = judge(c, corr, &key, &g);
+        }
+        if groups.len() >= MAX_GROUPS && !groups.contains_key(&key) {
+            evict_groups(groups, corr.timespan, t);
+        }
+        let g = groups
+            .entry(key.clone())
+            .or_insert_with(|| Group::new(corr, t));
+        g.add(corr.kind, position, t, value);
+        if g.host != host {
+            host.clone_into(&mut g.host);
+        }
+        if on_arrival {
+            g.evict(Time(g.last.0.saturating_sub(corr.timespan)));
+            if corr.holds(g.value(corr.kind)) {
+                let fired = judge(c, corr, &key, g);
+                groups.remove(&key);
+                return fired;
+            }
+        }
+        hit
+    }
+
+    /// Judges every tumbling window over before `until` (all, when `None`);
+    /// called at the end of a stream.
+    pub fn flush(&mut self, until: Option<Time>, out: &mut Vec<CorrelationHit>) {
+        for (c, corr) in self.correlations.iter().enumerate() {
+            if corr.fires_on_arrival() {
+                continue;
+            }
+            let groups = &mut self.groups[c];
+            let mut done: Vec<Vec<String>> = groups
+                .iter()
+                .filter(|(_, g)| {
+                    until.is_none_or(|u| g.opened.0.saturating_add(corr.timespan) < u.0)
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            done.sort();
+            for key in done {
+                if let Some(g) = groups.remove(&key)
+                    && let Some(hit) = judge(c, corr, &key, &g)
+                {
+                    out.push(hit);
+                }
+            }
+        }
+    }
+
+    /// Live groups, over all correlations.
+    pub fn groups(&self) -> usize {
+        self.groups.iter().map(HashMap::len).sum()
+    }
+}
+
+fn judge(c: usize, corr: &Correlation, key: &[String], g: &Group) -> Option<CorrelationHit> {
+    let value = g.value(corr.kind);
+    corr.holds(value).then(|| CorrelationHit {
+        correlation: c,
+        group: corr
+            .group_by
+            .iter()
+            .cloned()
+            .zip(key.iter().cloned())
+            .collect(),
+        first: g.first,
+        last: g.last,
+        value,
+        host: g.host.clone(),
+    })
+}
+
+/// Makes room: drops groups idle for longer than the timespan, then, if
+/// still full, the least recently updated eighth.
+fn evict_groups(groups: &mut HashMap<Vec<String>, Group>, timespan: i64, now: Time) {
+    let cutoff = Time(now.0.saturating_sub(timespan));
+    groups.retain(|_, g| g.last >= cutoff);
+    if groups.len() < MAX_GROUPS {
+        return;
+    }
+    let mut lasts: Vec<Time> = groups.values().map(|g| g.last).collect();
+    let nth = lasts.len() / 8;
+    let (_, oldest_kept, _) = lasts.select_nth_unstable(nth);
+    let oldest_kept = *oldest_kept;
+    groups.retain(|_, g| g.last > oldest_kept);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{RuleSet, parse_file};
+    use turncoat_core::{Event, Logsource};
+
+    const BASE: &str = r#"
+title: failed logon
+id: failed-logon
+logsource:
+    product: windows
+    service: security
+detection:
+    sel:
+        EventID: 4625
+    condition: sel
+---
+title: dns to paste site
+name: paste_dns
+logsource:
+    product: windows
+    category: dns_query
+detection:
+    sel:
+        QueryName|endswith: '.paste.example'
+    condition: sel
+---
+title: shell from updater
+name: updater_shell
+logsource:
+    product: windows
+    category: process_creation
+detection:
+    sel:
+        ParentImage|endswith: '\Update.exe'
+    condition: sel
+"#;
+
+    fn set(correlations: &str) -> RuleSet {
+        let text = format!("{BASE}\n---\n{correlations}");
+        let docs = parse_file("c.yml", &text)
+            .into_iter()
+            .map(|d| ("c.yml".to_owned(), d.unwrap()))
+            .collect();
+        RuleSet::build(docs, Vec::new())
+    }
+
+    fn at(secs: i64, category: &str, fields: &[(&str, &str)]) -> Event {
+        let mut f = Fields::new();
+        for (k, v) in fields {
+            f.push(*k, *v);
+        }
+        let (cat, svc) = match category {
+            "security" => (None, Some("security")),
+            c => (Some(c), None),
+        };
+        Event {
+            time: Time::from_epoch_secs(secs),
+            host: "h".into(),
+            logsource: Logsource::new(Some("windows"), cat, svc),
+            fields: f,
+        }
+    }
+
+    fn logon(secs: i64, user: &str, ip: &str) -> Event {
+        at(
+            secs,
+            "security",
+            &[
+                ("EventID", "4625"),
+                ("TargetUserName", user),
+                ("IpAddress", ip),
+            ],
+        )
+    }
+
+    /// Every correlation firing: (title, group values, value), flushed at the end.
+    fn run(set: &RuleSet, events: &[Event]) -> Vec<(String, Vec<String>, f64)> {
+        let mut router = set.router();
+        let mut correlator = set.correlator();
+        let mut hits = Vec::new();
+        for e in events {
+            let mut matched = Vec::new();
+            router.matches(e, |i, _| matched.push(i));
+            for i in matched {
+                correlator.observe(i, e.time, &e.host, &e.fields, &mut hits);
+            }
+        }
+        correlator.flush(None, &mut hits);
+        hits.into_iter()
+            .map(|h| {
+                let c = &set.correlations[h.correlation];
+                (
+                    c.title.clone(),
+                    h.group.into_iter().map(|(_, v)| v).collect(),
+                    h.value,
+                )
+            })
+            .collect()
+    }
+
+    const BRUTE: &str = "title: brute force\ncorrelation:\n  type: event_count\n  rules: [failed-logon]\n  group-by: [TargetUserName]\n  timespan: 5m\n  condition:\n    gte: 3\nlevel: high\n";
+
+    #[test]
+    fn event_count_slides_per_group_and_fires_once_per_burst() {
+        let s = set(BRUTE);
+        assert!(s.failed.is_empty(), "{:?}", s.failed);
+        assert!(!s.rules[0].alerts, "generate defaults to false");
+        assert!(s.rules[1].alerts);
+        let burst = [
+            logon(0, "alice", "1"),
+            logon(60, "bob", "1"),
+            logon(100, "alice", "1"),
+            logon(200, "alice", "1"),
+            logon(250, "alice", "1"),
+        ];
+        assert_eq!(
+            run(&s, &burst),
+            [("brute force".into(), vec!["alice".into()], 3.0)]
+        );
+        let slow = [
+            logon(0, "alice", "1"),
+            logon(200, "alice", "1"),
+            logon(400, "alice", "1"),
+        ];
+        assert!(
+            run(&s, &slow).is_empty(),
+            "the first fell out of the 5 minute window"
+        );
+        let out_of_order = [
+            logon(200, "alice", "1"),
+            logon(0, "alice", "1"),
+            logon(100, "alice", "1"),
+        ];
+        assert_eq!(run(&s, &out_of_order).len(), 1);
+    }
+
+    #[test]
+    fn value_count_counts_distinct_values() {
+        let s = set(
+            "title: spray\ncorrelation:\n  type: value_count\n  rules: failed-logon\n  group-by: [IpAddress]\n  timespan: 1h\n  condition:\n    field: TargetUserName\n    gt: 2\n",
+        );
+        let same_user = [
+            logon(0, "a", "9"),
+            logon(1, "a", "9"),
+            logon(2, "a", "9"),
+            logon(3, "a", "9"),
+        ];
+        assert!(run(&s, &same_user).is_empty());
+        let spray = [
+            logon(0, "a", "9"),
+            logon(1, "b", "8"),
+            logon(2, "b", "9"),
+            logon(3, "c", "9"),
+        ];
+        assert_eq!(run(&s, &spray), [("spray".into(), vec!["9".into()], 3.0)]);
+    }
+
+    const CHAIN: &str = "title: paste then shell\nname: paste_then_shell\ncorrelation:\n  type: temporal_ordered\n  rules: [paste_dns, updater_shell]\n  group-by: [host]\n  timespan: 10m\n  aliases:\n    host:\n      paste_dns: Computer\n      updater_shell: Hostname\n";
+
+    #[test]
+    fn temporal_ordered_with_aliases() {
+        let s = set(CHAIN);
+        assert!(s.failed.is_empty(), "{:?}", s.failed);
+        let dns = |t, h| {
+            at(
+                t,
+                "dns_query",
+                &[("QueryName", "x.paste.example"), ("Computer", h)],
+            )
+        };
+        let shell = |t, h| {
+            at(
+                t,
+                "process_creation",
+                &[("ParentImage", "C:\\a\\Update.exe"), ("Hostname", h)],
+            )
+        };
+        assert_eq!(
+            run(&s, &[dns(0, "ws1"), shell(60, "ws1")]),
+            [("paste then shell".into(), vec!["ws1".into()], 2.0)]
+        );
+        assert!(
+            run(&s, &[shell(0, "ws1"), dns(60, "ws1")]).is_empty(),
+            "order matters"
+        );
+        assert!(
+            run(&s, &[dns(0, "ws1"), shell(60, "ws2")]).is_empty(),
+            "one host"
+        );
+        assert!(
+            run(&s, &[dns(0, "ws1"), shell(900, "ws1")]).is_empty(),
+            "within 10 minutes"
+        );
+        let unordered = set(&CHAIN.replace("temporal_ordered", "temporal"));
+        assert_eq!(run(&unordered, &[shell(0, "ws1"), dns(60, "ws1")]).len(), 1);
+    }
+
+    #[test]
+    fn upper_bounds_are_judged_when_the_window_closes() {
+        let s = set(
+            "title: lone failure\ncorrelation:\n  type: event_count\n  rules: [failed-logon]\n  group-by: [TargetUserName]\n  timespan: 1m\n  condition:\n    lt: 2\n",
+        );
+        let events = [
+            logon(0, "a", "1"),
+            logon(0, "b", "1"),
+            logon(10, "b", "1"),
+            logon(100, "b", "1"),
+        ];
+        // a: one failure; b: two in its first minute, then one in the next.
+        let mut got = run(&s, &events);
+        got.sort_by(|x, y| x.1.cmp(&y.1));
+        assert_eq!(
+            got,
+            [
+                ("lone failure".into(), vec!["a".into()], 1.0),
+                ("lone failure".into(), vec!["b".into()], 1.0)
+            ]
+        );
+    }
+
+    #[test]
+    fn correlations_chain_and_generate_keeps_base_alerts() {
+        let s = set(&format!(
+            "{BRUTE}name: brute\n---\ntitle: brute then shell\ncorrelation:\n  type: temporal\n  rules: [brute, updater_shell]\n  timespan: 1h\n  generate: true\n"
+        ));
+        assert!(s.failed.is_empty(), "{:?}", s.failed);
+        assert!(
+            s.rules[2].alerts,
+            "generate: true keeps the shell rule's own alerts"
+        );
+        assert!(s.correlations[0].alerts);
+        let shell = at(
+            400,
+            "process_creation",
+            &[("ParentImage", "C:\\Update.exe")],
+        );
+        let got = run(
+            &s,
+            &[
+                logon(0, "a", "1"),
+                logon(1, "a", "1"),
+                logon(2, "a", "1"),
+                shell,
+            ],
+        );
+        let titles: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
+        assert_eq!(titles, ["brute force", "brute then shell"]);
+    }
+
+    #[test]
+    fn bad_correlations_are_refused_with_reasons() {
+        let s = set(
+            "title: ghost\ncorrelation:\n  type: event_count\n  rules: [nope]\n  timespan: 5m\n  condition:\n    gte: 1\n---\ntitle: a\nname: a\ncorrelation:\n  type: temporal\n  rules: [b]\n  timespan: 5m\n---\ntitle: b\nname: b\ncorrelation:\n  type: temporal\n  rules: [a]\n  timespan: 5m\n",
+        );
+        assert!(s.correlations.is_empty());
+        let reasons: Vec<&str> = s.failed.iter().map(|e| e.message.as_str()).collect();
+        assert!(reasons[0].contains("unknown rule \"nope\""), "{reasons:?}");
+        assert!(reasons[1].contains("cycle"), "{reasons:?}");
+        for (text, reason) in [
+            ("timespan: 5x\n  condition:\n    gte: 1", "no unit"),
+            (
+                "timespan: 5m\n  condition:\n    gte: 1000000",
+                "window bound",
+            ),
+            (
+                "timespan: 5m\n  condition:\n    between: 1",
+                "unknown condition operator",
+            ),
+        ] {
+            let doc = format!(
+                "title: t\ncorrelation:\n  type: event_count\n  rules: [failed-logon]\n  {text}\n"
+            );
+            let e = parse_file("x.yml", &doc).remove(0).unwrap_err();
+            assert!(e.message.contains(reason), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn groups_are_bounded() {
+        let s = set(BRUTE);
+        let mut correlator = s.correlator();
+        let mut hits = Vec::new();
+        let mut fields = Fields::new();
+        fields.push("TargetUserName", "");
+        for i in 0..(MAX_GROUPS + 10) {
+            fields.set("TargetUserName", i.to_string());
+            correlator.observe(0, Time::from_epoch_secs(0), "h", &fields, &mut hits);
+        }
+        assert!(correlator.groups() <= MAX_GROUPS, "{}", correlator.groups());
+        assert!(hits.is_empty());
+    }
+}
