@@ -8,26 +8,8 @@ use std::path::{Path, PathBuf};
 use turncoat_formats::{Collect, Input, ReadOptions, read_telemetry};
 use turncoat_sigma::{Document, Rule, parse_file};
 
-fn sigma_dir() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sigma");
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} is absent", p.display());
-        None
-    }
-}
-
-fn walk(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            walk(&p, ext, out);
-        } else if p.extension().is_some_and(|x| x == ext) {
-            out.push(p);
-        }
-    }
-}
+mod support;
+use support::{sigma_dir, walk};
 
 fn load_rules(dir: &Path) -> (HashMap<String, Rule>, Vec<String>, usize) {
     let mut files = Vec::new();
