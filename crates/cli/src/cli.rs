@@ -1183,6 +1183,9 @@ fn hunt(args: HuntArgs) -> anyhow::Result<ExitCode> {
     for f in summary.rules_failed.iter().take(20) {
         eprintln!("  rule failed: {f}");
     }
+    for r in &summary.rules_over_budget {
+        eprintln!("  rule over time budget: {r}");
+    }
     for u in summary.unreadable.iter().take(10) {
         eprintln!("  unreadable: {u}");
     }
@@ -1260,6 +1263,9 @@ fn scope(store: &SqliteStore, name: Option<&str>) -> anyhow::Result<Scope> {
 }
 
 fn print_ingest(report: &IngestReport, format: OutputFormat) -> anyhow::Result<()> {
+    for r in &report.rules_over_budget {
+        eprintln!("rule over time budget: {r}");
+    }
     for issue in &report.issues {
         eprintln!("skipped: {issue}");
     }

@@ -45,7 +45,18 @@ pub struct HuntSummary {
     pub detections_per_rule: BTreeMap<String, u64>,
     /// Inputs that could not be read at all.
     pub unreadable: Vec<String>,
+    /// Rules disabled for exceeding the per-event time budget, with why.
+    pub rules_over_budget: Vec<String>,
     pub seconds: f64,
+}
+
+/// What the workers read, summed as they finish.
+#[derive(Default)]
+struct Totals {
+    events: u64,
+    skipped: u64,
+    unreadable: Vec<String>,
+    over_budget: Vec<String>,
 }
 
 /// What workers send the collecting thread.
@@ -214,7 +225,7 @@ pub fn hunt(
         .map(|i| (rules.rules[i].alerts, correlator.consumes(i)))
         .collect();
     let queue = Mutex::new(files.iter());
-    let totals = Mutex::new((0u64, 0u64, Vec::<String>::new()));
+    let totals = Mutex::new(Totals::default());
     let (tx, rx) = mpsc::channel::<Message>();
     let mut counted = Vec::new();
     std::thread::scope(|scope| {
@@ -222,21 +233,24 @@ pub fn hunt(
             let tx = tx.clone();
             let (queue, totals, roles) = (&queue, &totals, &roles);
             scope.spawn(move || {
+                // One router per thread, so a rule's budget strikes add up
+                // across files.
+                let mut sink = HuntSink {
+                    router: rules.router(),
+                    roles,
+                    intel,
+                    file: String::new(),
+                    tx,
+                    events: 0,
+                    skipped: 0,
+                    observables: Vec::new(),
+                    matches: Vec::new(),
+                };
+                let mut unreadable = Vec::new();
                 loop {
                     let next = queue.lock().map(|mut q| q.next().cloned()).unwrap_or(None);
                     let Some(path) = next else { break };
-                    let name = path.display().to_string();
-                    let mut sink = HuntSink {
-                        router: rules.router(),
-                        roles,
-                        intel,
-                        file: name.clone(),
-                        tx: tx.clone(),
-                        events: 0,
-                        skipped: 0,
-                        observables: Vec::new(),
-                        matches: Vec::new(),
-                    };
+                    sink.file = path.display().to_string();
                     let result =
                         Input::open(&path)
                             .map_err(|e| e.to_string())
@@ -244,13 +258,16 @@ pub fn hunt(
                                 read_telemetry(&mut input, None, &ReadOptions::default(), &mut sink)
                                     .map_err(|e| e.to_string())
                             });
-                    if let Ok(mut t) = totals.lock() {
-                        t.0 += sink.events;
-                        t.1 += sink.skipped;
-                        if let Err(e) = result {
-                            t.2.push(e);
-                        }
+                    if let Err(e) = result {
+                        unreadable.push(e);
                     }
+                }
+                if let Ok(mut t) = totals.lock() {
+                    t.events += sink.events;
+                    t.skipped += sink.skipped;
+                    t.unreadable.extend(unreadable);
+                    t.over_budget
+                        .extend(sink.router.disabled().iter().map(|(_, why)| why.clone()));
                 }
             });
         }
@@ -263,10 +280,13 @@ pub fn hunt(
         }
     });
     correlate(rules, correlator, counted, &mut |d| summary.report(d, emit));
-    let (events, skipped, unreadable) = totals.into_inner().unwrap_or_default();
-    summary.events = events;
-    summary.skipped_records = skipped;
-    summary.unreadable = unreadable;
+    let totals = totals.into_inner().unwrap_or_default();
+    summary.events = totals.events;
+    summary.skipped_records = totals.skipped;
+    summary.unreadable = totals.unreadable;
+    summary.rules_over_budget = totals.over_budget;
+    summary.rules_over_budget.sort();
+    summary.rules_over_budget.dedup();
     progress.finish();
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)

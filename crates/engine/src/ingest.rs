@@ -84,6 +84,8 @@ pub struct IngestReport {
     pub campaigns: crate::campaign::Escalation,
     /// The first problems met, with file and line.
     pub issues: Vec<String>,
+    /// Sigma rules disabled for exceeding the per-event time budget.
+    pub rules_over_budget: Vec<String>,
     pub seconds: f64,
 }
 
@@ -243,6 +245,7 @@ pub fn ingest(
     ctx.sigma.finish(&mut |c, hit| {
         closing.push((crate::rules::correlation_finding(c, hit, None), None));
     });
+    report.rules_over_budget = ctx.sigma.over_budget();
     if !closing.is_empty() {
         let o = store.record_findings(tenant, &closing, turncoat_store::FindingMode::Add)?;
         report.new_alerts += o.new_alerts;

@@ -183,6 +183,15 @@ impl<'a> Evaluation<'a> {
         self.report(correlation);
     }
 
+    /// Rules disabled for exceeding the time budget, with why.
+    pub fn over_budget(&self) -> Vec<String> {
+        self.router
+            .disabled()
+            .iter()
+            .map(|(_, why)| why.clone())
+            .collect()
+    }
+
     /// Judges the windows still open at the end of the stream.
     pub fn finish(&mut self, correlation: &mut dyn FnMut(&'a Correlation, &CorrelationHit)) {
         self.correlator.flush(None, &mut self.hits);

@@ -428,21 +428,35 @@ fn compile_pieces(ps: &[Piece], cased: bool) -> Result<Matcher, ItemError> {
         [Piece::Star] => Matcher::Exists(true),
         _ => {
             let mut re = String::from("^");
+            let mut longest = String::new();
             for p in ps {
                 match p {
-                    Piece::Text(t) => re.push_str(&regex::escape(&fold(t))),
+                    Piece::Text(t) => {
+                        let t = fold(t);
+                        re.push_str(&regex::escape(&t));
+                        if t.len() > longest.len() {
+                            longest = t;
+                        }
+                    }
                     Piece::Star => re.push_str("(?s:.*)"),
                     Piece::Question => re.push_str("(?s:.)"),
                 }
             }
             re.push('$');
-            Matcher::Regex(
+            let built = |case_insensitive| {
                 RegexBuilder::new(&re)
-                    .case_insensitive(!cased)
+                    .case_insensitive(case_insensitive)
                     .size_limit(REGEX_SIZE_LIMIT)
                     .build()
-                    .map_err(|e| e.to_string())?,
-            )
+                    .map_err(|e| e.to_string())
+            };
+            if cased {
+                Matcher::Regex(built(false)?)
+            } else {
+                // Over the folded value: no case-insensitive automaton
+                // needed, and its longest piece feeds the prefilter.
+                Matcher::Glob(built(false)?, longest)
+            }
         }
     })
 }

@@ -542,6 +542,41 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_over_the_time_budget_is_disabled_and_reported() {
+        // 3,000 substrings searched in a 256 KiB command line, the only
+        // one present last: tens of milliseconds per event.
+        let mut values: String = (0..3000)
+            .map(|i| format!("      - 'needle{i:05}'\n"))
+            .collect();
+        values.push_str("      - 'haystack-end'\n");
+        let slow = format!(
+            "title: slow\nid: slow\nlogsource:\n  category: process_creation\ndetection:\n  sel:\n    CommandLine|contains:\n{values}  condition: sel\n"
+        );
+        let quick = "title: quick\nid: quick\nlogsource:\n  category: process_creation\ndetection:\n  sel:\n    Image|endswith: 'cmd.exe'\n  condition: sel\n";
+        let rules = [slow.as_str(), quick]
+            .iter()
+            .map(|t| only_rule(parse_file("b.yml", t).remove(0)))
+            .collect();
+        let set = RuleSet::from_rules(rules);
+        let mut router = set.router();
+        let line = format!("{}haystack-end", "a b c ".repeat(44 * 1024));
+        let e = event(&[("Image", "C:\\cmd.exe"), ("CommandLine", &line)]);
+        let titles = |router: &mut Router| {
+            let mut hits = Vec::new();
+            router.matches(&e, |_, r| hits.push(r.title.clone()));
+            hits
+        };
+        for _ in 0..BUDGET_STRIKES {
+            assert_eq!(titles(&mut router), ["slow", "quick"]);
+        }
+        assert_eq!(router.disabled().len(), 1, "{:?}", router.disabled());
+        assert!(router.disabled()[0].1.starts_with("slow: disabled"));
+        let started = std::time::Instant::now();
+        assert_eq!(titles(&mut router), ["quick"], "the other rules still run");
+        assert!(started.elapsed() < EVENT_BUDGET, "the slow rule is skipped");
+    }
+
+    #[test]
     fn a_filter_excludes_matches_of_the_rules_it_names() {
         let filter = "title: not the build servers\nlogsource:\n  product: windows\n  category: process_creation\nfilter:\n  rules:\n    - 00000000-0000-0000-0000-000000000001\n  builders:\n    Computer|startswith: 'BUILD-'\n  condition: not builders\n";
         let other = "title: other\nid: other-rule\nlogsource:\n  product: windows\n  category: process_creation\ndetection:\n  sel:\n    Image|endswith: '\\cmd.exe'\n  condition: sel\n";
@@ -867,6 +902,8 @@ impl RuleSet {
             routes: std::collections::HashMap::new(),
             stamp: vec![0; self.rules.len()],
             generation: 0,
+            strikes: vec![0; self.rules.len()],
+            disabled: Vec::new(),
         }
     }
 }
@@ -951,7 +988,17 @@ fn cyclic(correlations: &[(String, Correlation)]) -> Option<usize> {
     (0..correlations.len()).find_map(|c| visit(c, correlations, &mut state))
 }
 
-/// Routes events to the rules their logsource can match.
+/// One event's rule evaluation may take this long before its candidate
+/// rules are timed one by one.
+pub const EVENT_BUDGET: std::time::Duration = std::time::Duration::from_millis(10);
+/// What one rule may spend on one event.
+pub const RULE_BUDGET: std::time::Duration = std::time::Duration::from_millis(2);
+/// Events on which a rule may exceed [`RULE_BUDGET`] before it is disabled.
+pub const BUDGET_STRIKES: u8 = 3;
+
+/// Routes events to the rules their logsource can match, within a time
+/// budget: a rule that keeps exceeding it (a hostile or pathological
+/// rule) is disabled for this router and reported by [`Router::disabled`].
 pub struct Router<'a> {
     rules: &'a [Rule],
     prefilter: &'a prefilter::Prefilter,
@@ -960,20 +1007,26 @@ pub struct Router<'a> {
     /// current event (no clearing between events).
     stamp: Vec<u32>,
     generation: u32,
+    strikes: Vec<u8>,
+    disabled: Vec<(usize, String)>,
 }
 
 impl<'a> Router<'a> {
     /// Calls `hit` with the index and the rule of every rule the event matches.
     pub fn matches(&mut self, e: &Event, mut hit: impl FnMut(usize, &'a Rule)) {
         let rules = self.rules;
-        let candidates = self.routes.entry(e.logsource.clone()).or_insert_with(|| {
-            rules
+        if !self.routes.contains_key(&e.logsource) {
+            let route = rules
                 .iter()
                 .enumerate()
                 .filter(|(_, r)| r.applies_to(e))
                 .map(|(i, _)| i)
-                .collect()
-        });
+                .collect();
+            self.routes.insert(e.logsource.clone(), route);
+        }
+        let Some(candidates) = self.routes.get(&e.logsource) else {
+            return;
+        };
         if candidates.is_empty() {
             return;
         }
@@ -987,11 +1040,47 @@ impl<'a> Router<'a> {
         let (stamp, generation) = (&mut self.stamp, self.generation);
         self.prefilter
             .candidates(&target, &mut |i| stamp[i] = generation);
+        let started = std::time::Instant::now();
+        let live = |i: usize| stamp[i] == generation && self.strikes[i] < BUDGET_STRIKES;
         for &i in candidates.iter() {
             let r = &rules[i];
-            if self.stamp[i] == generation && r.detects(&target) {
+            if live(i) && r.detects(&target) {
                 hit(i, r);
             }
         }
+        if started.elapsed() > EVENT_BUDGET {
+            let slow: Vec<usize> = candidates.iter().copied().filter(|&i| live(i)).collect();
+            self.charge(&slow, &target);
+        }
+    }
+
+    /// Times each of `candidates` on the event that overran the budget,
+    /// striking the rules that exceed theirs.
+    fn charge(&mut self, candidates: &[usize], target: &Target) {
+        for &i in candidates {
+            let started = std::time::Instant::now();
+            self.rules[i].detects(target);
+            let spent = started.elapsed();
+            if spent > RULE_BUDGET {
+                self.strikes[i] += 1;
+                if self.strikes[i] == BUDGET_STRIKES {
+                    let r = &self.rules[i];
+                    self.disabled.push((
+                        i,
+                        format!(
+                            "{}: disabled after exceeding {} ms on {BUDGET_STRIKES} events (last: {:.1} ms)",
+                            r.id.as_deref().unwrap_or(&r.title),
+                            RULE_BUDGET.as_millis(),
+                            spent.as_secs_f64() * 1e3
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Rules disabled for exceeding the time budget, with the reason.
+    pub fn disabled(&self) -> &[(usize, String)] {
+        &self.disabled
     }
 }

@@ -20,33 +20,82 @@ type Atoms = Vec<(Option<String>, String)>;
 /// Shortest substring worth indexing: shorter ones match nearly every event.
 const MIN_ATOM: usize = 3;
 
-fn matcher_atom(m: &Matcher) -> Option<String> {
+/// Substrings one of which every value `m` matches contains, case-folded.
+fn matcher_atoms(m: &Matcher) -> Option<Vec<String>> {
     let s = match m {
         Matcher::Eq(p) | Matcher::Prefix(p) | Matcher::Suffix(p) => p.clone(),
         Matcher::Contains(f) => String::from_utf8(f.needle().to_vec()).ok()?,
         Matcher::Glob(_, lit) => lit.clone(),
+        Matcher::Regex(re) => return regex_atoms(re.as_str()),
         _ => return None,
     };
-    (s.len() >= MIN_ATOM).then_some(s)
+    (s.len() >= MIN_ATOM).then(|| vec![s])
+}
+
+/// Literals one of which every match of `pattern` contains: its prefix or
+/// suffix literals when they are finitely many and all long enough.
+/// Matching is case-insensitive against folded text, so the literals are
+/// lowered; only ASCII ones are kept, whose lowering is exact.
+fn regex_atoms(pattern: &str) -> Option<Vec<String>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+    [ExtractKind::Prefix, ExtractKind::Suffix]
+        .into_iter()
+        .filter_map(|kind| {
+            let seq = Extractor::new().kind(kind).extract(&hir);
+            let literals = seq.literals()?;
+            if literals.is_empty() {
+                return None;
+            }
+            let mut atoms: Vec<String> = literals
+                .iter()
+                .map(|l| {
+                    let text = std::str::from_utf8(l.as_bytes()).ok()?;
+                    (text.is_ascii() && text.len() >= MIN_ATOM).then(|| text.to_ascii_lowercase())
+                })
+                .collect::<Option<_>>()?;
+            atoms.sort();
+            atoms.dedup();
+            Some(atoms)
+        })
+        .min_by_key(|atoms| {
+            (
+                atoms.len(),
+                usize::MAX - atoms.iter().map(String::len).min().unwrap_or(0),
+            )
+        })
 }
 
 fn item_atoms(item: &Item) -> Option<Atoms> {
     if item.matchers.is_empty() {
         return None;
     }
+    let with_field = |atoms: Vec<String>| {
+        atoms
+            .into_iter()
+            .map(|a| (item.field.clone(), a))
+            .collect::<Atoms>()
+    };
     if item.all {
-        // Every value must occur: the longest one alone is necessary.
+        // Every value must match: any one value's atoms are necessary;
+        // take the fewest, longest.
         let best = item
             .matchers
             .iter()
-            .filter_map(matcher_atom)
-            .max_by_key(String::len)?;
-        return Some(vec![(item.field.clone(), best)]);
+            .filter_map(matcher_atoms)
+            .min_by_key(|atoms| {
+                (
+                    atoms.len(),
+                    usize::MAX - atoms.iter().map(String::len).min().unwrap_or(0),
+                )
+            })?;
+        return Some(with_field(best));
     }
-    item.matchers
-        .iter()
-        .map(|m| matcher_atom(m).map(|a| (item.field.clone(), a)))
-        .collect()
+    let mut all = Vec::new();
+    for m in &item.matchers {
+        all.extend(matcher_atoms(m)?);
+    }
+    Some(with_field(all))
 }
 
 fn selection_atoms(sel: &Selection) -> Option<Atoms> {

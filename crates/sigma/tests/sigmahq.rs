@@ -3,7 +3,7 @@
 //! `../shared/data/sigma` is absent.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use turncoat_formats::{Collect, Input, ReadOptions, read_telemetry};
 use turncoat_sigma::{Document, Rule, parse_file};
