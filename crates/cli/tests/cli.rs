@@ -1042,3 +1042,54 @@ fn sigma_correlations_and_filters_in_hunt_retro_and_live() {
     }
     assert!(alerts.iter().any(|a| a["endpoint"] == "ws-2"));
 }
+
+#[test]
+fn sigmahq_linux_and_macos_rules_fire_on_ecs_events_from_those_hosts() {
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sigma/rules");
+    if !rules.exists() {
+        eprintln!("skipped: {} is absent", rules.display());
+        return;
+    }
+    let env = Env::new();
+    let process = |host: &str, os: &str, exe: &str, command: &str| {
+        format!(
+            r#"{{"@timestamp":"2023-03-22T10:00:00Z","host":{{"name":"{host}","os":{{"family":"{os}"}}}},"event":{{"category":["process"],"type":["start"]}},"process":{{"executable":"{exe}","command_line":"{command}","parent":{{"executable":"/bin/sh"}}}}}}"#
+        )
+    };
+    let logs = env.file(
+        "unix.ndjson",
+        &[
+            process(
+                "srv-1",
+                "linux",
+                "/usr/bin/curl",
+                "curl -s http://example.com/x.sh",
+            ),
+            process(
+                "mac-1",
+                "macos",
+                "/usr/bin/osascript",
+                "osascript -e display dialog",
+            ),
+        ]
+        .join("\n"),
+    );
+    let linux = rules.join("linux");
+    let macos = rules.join("macos");
+    let (code, lines, stderr) =
+        hunt_jsonl(&["--rules", path(&linux), path(&macos), "--", path(&logs)]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let fired = |host: &str, title: &str| {
+        lines.iter().any(|l| {
+            l["host"] == host && l["rule_title"].as_str().is_some_and(|t| t.contains(title))
+        })
+    };
+    assert!(fired("srv-1", "Curl Usage on Linux"), "{lines:#?}");
+    assert!(fired("mac-1", "AppleScript"), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["host"] != "srv-1" || !l["rule_title"].as_str().unwrap().contains("MacOS")),
+        "a macOS rule fired on a Linux host: {lines:#?}"
+    );
+}
