@@ -1041,6 +1041,37 @@ fn sigma_correlations_and_filters_in_hunt_retro_and_live() {
         assert_eq!(a["count"], 3, "{a:#?}");
     }
     assert!(alerts.iter().any(|a| a["endpoint"] == "ws-2"));
+    // A burst split over two ingest runs: the window carries over.
+    let part = |name: &str, times: &[&str]| {
+        let lines: Vec<String> = times
+            .iter()
+            .map(|t| whoami("ws-3", &format!("2023-03-25T{t}Z"), "whoami"))
+            .collect();
+        env.file(name, &lines.join("\n"))
+    };
+    env.ok(&[
+        "ingest",
+        "--tenant",
+        "acme",
+        path(&part("p1.ndjson", &["10:00:00", "10:01:00"])),
+    ]);
+    assert!(
+        !env.alerts(&["--kind", "sigma"])
+            .iter()
+            .any(|a| a["endpoint"] == "ws-3")
+    );
+    env.ok(&[
+        "ingest",
+        "--tenant",
+        "acme",
+        path(&part("p2.ndjson", &["10:02:00"])),
+    ]);
+    assert!(
+        env.alerts(&["--kind", "sigma"])
+            .iter()
+            .any(|a| a["endpoint"] == "ws-3"),
+        "the second run completes the burst"
+    );
 }
 
 #[test]

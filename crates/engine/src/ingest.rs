@@ -205,6 +205,7 @@ pub fn ingest(
         sigma: crate::rules::Evaluation::new(&rules),
         addresses,
     };
+    ctx.sigma.resume(store, tenant)?;
     // Standard input is spooled to a file first so it is fingerprinted and
     // deduplicated like any other input.
     let mut spool = None;
@@ -240,11 +241,12 @@ pub fn ingest(
         report.files.push(file_report);
     }
     drop(spool);
-    // Correlation windows still open when the stream ends are judged now.
+    // Correlation windows over by the last event are judged now; the
+    // others wait for the tenant's next ingest.
     let mut closing = Vec::new();
-    ctx.sigma.finish(&mut |c, hit| {
+    ctx.sigma.suspend(store, tenant, &mut |c, hit| {
         closing.push((crate::rules::correlation_finding(c, hit, None), None));
-    });
+    })?;
     report.rules_over_budget = ctx.sigma.over_budget();
     if !closing.is_empty() {
         let o = store.record_findings(tenant, &closing, turncoat_store::FindingMode::Add)?;

@@ -146,7 +146,12 @@ pub struct Evaluation<'a> {
     correlator: Correlator<'a>,
     matched: Vec<usize>,
     hits: Vec<CorrelationHit>,
+    /// The latest event time evaluated.
+    latest: Option<turncoat_core::Time>,
 }
+
+/// The stream-state name correlation windows are kept under.
+const CORRELATION_STATE: &str = "sigma-correlation";
 
 impl<'a> Evaluation<'a> {
     pub fn new(set: &'a RuleSet) -> Evaluation<'a> {
@@ -156,7 +161,42 @@ impl<'a> Evaluation<'a> {
             correlator: set.correlator(),
             matched: Vec::new(),
             hits: Vec::new(),
+            latest: None,
         }
+    }
+
+    /// Takes up the correlation windows a tenant's previous run left open.
+    /// Unreadable state is dropped: windows then start empty.
+    pub fn resume(&mut self, store: &dyn Store, tenant: &turncoat_store::Tenant) -> Result<()> {
+        if self.set.correlations.is_empty() {
+            return Ok(());
+        }
+        if let Some(bytes) = store.stream_state(tenant, CORRELATION_STATE)?
+            && let Ok(state) = serde_json::from_slice(&bytes)
+        {
+            self.correlator.restore(state);
+        }
+        Ok(())
+    }
+
+    /// Judges the windows over before the latest event and keeps the rest
+    /// for the tenant's next run.
+    pub fn suspend(
+        &mut self,
+        store: &mut dyn Store,
+        tenant: &turncoat_store::Tenant,
+        correlation: &mut dyn FnMut(&'a Correlation, &CorrelationHit),
+    ) -> Result<()> {
+        if self.set.correlations.is_empty() {
+            return Ok(());
+        }
+        if self.latest.is_some() {
+            self.correlator.flush(self.latest, &mut self.hits);
+            self.report(correlation);
+        }
+        let state = serde_json::to_vec(&self.correlator.snapshot()).unwrap_or_default();
+        store.set_stream_state(tenant, CORRELATION_STATE, &state)?;
+        Ok(())
     }
 
     /// Calls `rule` with every alerting rule the event matches, and
@@ -167,6 +207,7 @@ impl<'a> Evaluation<'a> {
         rule: &mut dyn FnMut(usize, &'a Rule),
         correlation: &mut dyn FnMut(&'a Correlation, &CorrelationHit),
     ) {
+        self.latest = self.latest.max(Some(event.time));
         self.matched.clear();
         let matched = &mut self.matched;
         self.router.matches(event, |i, _| matched.push(i));

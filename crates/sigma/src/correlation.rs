@@ -16,6 +16,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use serde::{Deserialize, Serialize};
 use turncoat_core::{Fields, Time};
 use yaml_serde::{Mapping, Value as Yaml};
 
@@ -295,7 +296,7 @@ pub struct CorrelationHit {
     pub host: String,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 enum State {
     Count(VecDeque<Time>),
     Values {
@@ -307,7 +308,7 @@ enum State {
     Seen(Vec<Option<Time>>),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Group {
     /// Start of a tumbling window (conditions with an upper bound).
     opened: Time,
@@ -420,6 +421,28 @@ impl Group {
                 .rposition(Option::is_some)
                 .map_or(0.0, |k| (k + 1) as f64),
         }
+    }
+}
+
+/// A correlator's windows, to carry them from one run to the next.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct CorrelatorState {
+    correlations: Vec<SavedCorrelation>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedCorrelation {
+    /// The correlation's id (or title), type and rule references: state is
+    /// restored only into the same correlation.
+    key: String,
+    kind: String,
+    rules: Vec<String>,
+    groups: Vec<(Vec<String>, Group)>,
+}
+
+impl Correlation {
+    fn state_key(&self) -> &str {
+        self.id.as_deref().unwrap_or(&self.title)
     }
 }
 
@@ -558,6 +581,38 @@ impl<'a> Correlator<'a> {
                 {
                     out.push(hit);
                 }
+            }
+        }
+    }
+
+    /// The open windows, to be restored by [`Correlator::restore`] in a
+    /// later run.
+    pub fn snapshot(&mut self) -> CorrelatorState {
+        CorrelatorState {
+            correlations: self
+                .correlations
+                .iter()
+                .zip(self.groups.iter_mut())
+                .filter(|(_, groups)| !groups.is_empty())
+                .map(|(c, groups)| SavedCorrelation {
+                    key: c.state_key().to_owned(),
+                    kind: c.kind_name().to_owned(),
+                    rules: c.rules.clone(),
+                    groups: groups.drain().collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Takes up the windows a snapshot saved, for the correlations that are
+    /// still the same (id, type and rules); the others start empty.
+    pub fn restore(&mut self, state: CorrelatorState) {
+        for saved in state.correlations {
+            let same = self.correlations.iter().position(|c| {
+                c.state_key() == saved.key && c.kind_name() == saved.kind && c.rules == saved.rules
+            });
+            if let Some(i) = same {
+                self.groups[i] = saved.groups.into_iter().take(MAX_GROUPS).collect();
             }
         }
     }
@@ -876,6 +931,36 @@ detection:
             let e = parse_file("x.yml", &doc).remove(0).unwrap_err();
             assert!(e.message.contains(reason), "{}", e.message);
         }
+    }
+
+    #[test]
+    fn windows_carry_over_between_runs_through_a_snapshot() {
+        let s = set(BRUTE);
+        let observe = |c: &mut Correlator, e: &Event, hits: &mut Vec<CorrelationHit>| {
+            c.observe(0, e.time, &e.host, &e.fields, hits)
+        };
+        let mut hits = Vec::new();
+        let mut first = s.correlator();
+        observe(&mut first, &logon(0, "alice", "1"), &mut hits);
+        observe(&mut first, &logon(10, "alice", "1"), &mut hits);
+        let saved = first.snapshot();
+        let text = serde_json::to_string(&saved).unwrap();
+        let mut second = s.correlator();
+        second.restore(serde_json::from_str(&text).unwrap());
+        observe(&mut second, &logon(20, "alice", "1"), &mut hits);
+        assert_eq!(
+            hits.len(),
+            1,
+            "the third failure, in the next run, completes the burst"
+        );
+        // A changed correlation (another threshold keeps the id; another
+        // type does not) starts empty.
+        let changed = set(&BRUTE
+            .replace("event_count", "value_count")
+            .replace("gte: 3", "field: IpAddress\n    gte: 3"));
+        let mut third = changed.correlator();
+        third.restore(serde_json::from_str(&text).unwrap());
+        assert_eq!(third.groups(), 0);
     }
 
     #[test]

@@ -373,6 +373,21 @@ pub fn campaigns(store: &mut dyn Store) {
 }
 
 /// Runs every check, each on a fresh store from `fresh`.
+/// Stream state is per tenant: one tenant's state is never another's.
+pub fn stream_state(store: &mut dyn Store) {
+    let a = store.add_tenant(&tenant_name("ss-a"), "test").unwrap();
+    let b = store.add_tenant(&tenant_name("ss-b"), "test").unwrap();
+    assert_eq!(store.stream_state(&a, "sigma").unwrap(), None);
+    store.set_stream_state(&a, "sigma", b"one").unwrap();
+    store.set_stream_state(&a, "sigma", b"two").unwrap();
+    assert_eq!(
+        store.stream_state(&a, "sigma").unwrap().as_deref(),
+        Some(&b"two"[..])
+    );
+    assert_eq!(store.stream_state(&b, "sigma").unwrap(), None, "isolation");
+    assert_eq!(store.stream_state(&a, "other").unwrap(), None);
+}
+
 pub fn run_all(mut fresh: impl FnMut() -> Box<dyn Store>) {
     tenants(fresh().as_mut());
     batches_and_findings(fresh().as_mut());
@@ -381,4 +396,5 @@ pub fn run_all(mut fresh: impl FnMut() -> Box<dyn Store>) {
     indicators(fresh().as_mut());
     allowlists(fresh().as_mut());
     campaigns(fresh().as_mut());
+    stream_state(fresh().as_mut());
 }

@@ -454,6 +454,12 @@ pub trait Store {
     /// Removes an entry visible in `scope`.
     fn remove_allow(&mut self, scope: &Scope, id: i64, actor: &str) -> Result<()>;
 
+    // Stream state: what a streaming analysis (Sigma correlation windows)
+    // carries from one ingest run to the next, opaque to the store.
+    fn stream_state(&self, tenant: &Tenant, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Replaces the state atomically.
+    fn set_stream_state(&mut self, tenant: &Tenant, name: &str, state: &[u8]) -> Result<()>;
+
     // Audit.
     fn audit(
         &mut self,

@@ -179,4 +179,15 @@ pub const MIGRATIONS: &[&str] = &[
         updated INTEGER NOT NULL
     );
     ",
+    // 5: state a streaming analysis keeps between runs (Sigma correlation
+    // windows), per tenant and analysis.
+    "
+    CREATE TABLE stream_state (
+        tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+        name TEXT NOT NULL,
+        state BLOB NOT NULL,
+        updated INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, name)
+    );
+    ",
 ];

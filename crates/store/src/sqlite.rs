@@ -1240,6 +1240,26 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
+    fn stream_state(&self, tenant: &Tenant, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT state FROM stream_state WHERE tenant_id = ? AND name = ?",
+                params![tenant.id, name],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn set_stream_state(&mut self, tenant: &Tenant, name: &str, state: &[u8]) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO stream_state (tenant_id, name, state, updated) VALUES (?, ?, ?, ?)
+             ON CONFLICT (tenant_id, name) DO UPDATE SET state = excluded.state, updated = excluded.updated",
+            params![tenant.id, name, state, Time::now().0],
+        )?;
+        Ok(())
+    }
+
     fn add_allow(
         &mut self,
         tenant: Option<&Tenant>,
