@@ -76,6 +76,9 @@ enum Command {
     /// Benchmarks on simulator data (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Vet a release before rollout: unpack it, analyse its binaries and
+    /// signatures, diff it against the previous one (exit 1 unless clean).
+    Vet(crate::vet::VetArgs),
     /// Simulate a fleet hit by the 3CX compromise, detect it, and check the result
     /// against what was planted (exit 1 when anything was missed or falsely raised).
     Demo(DemoArgs),
@@ -454,7 +457,7 @@ struct AuditArgs {
 const FINDINGS: u8 = 1;
 
 /// Exit 1 when a command reports findings, 0 when it is clean.
-fn findings_exit(found: bool) -> ExitCode {
+pub fn findings_exit(found: bool) -> ExitCode {
     if found {
         ExitCode::from(FINDINGS)
     } else {
@@ -860,6 +863,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(findings_exit(!report.beacons.is_empty()))
         }
         Command::Hunt(args) => hunt(args),
+        Command::Vet(args) => crate::vet::run(args),
         Command::Rules(RulesCommand::Import {
             exclude_status,
             output,

@@ -8,6 +8,7 @@ mod cli;
 mod demo;
 mod output;
 mod progress;
+mod vet;
 
 use std::process::ExitCode;
 

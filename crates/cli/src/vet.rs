@@ -1,0 +1,60 @@
+//! `turncoat vet`: a release before rollout, alone or against the last one.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use turncoat_vet::{Options, Report, Verdict};
+
+use crate::output::{OutputFormat, Table, print_json};
+
+#[derive(Parser, Debug)]
+pub struct VetArgs {
+    /// The release: a file, a directory, or an archive (zip family, tar, tgz).
+    pub artifact: PathBuf,
+    /// The previous release, to diff against.
+    #[arg(long)]
+    pub against: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+fn print_table(report: &Report) -> anyhow::Result<()> {
+    if let Some(d) = &report.diff {
+        println!(
+            "diff against {}: {} new, {} removed, {} changed, {} unchanged",
+            d.against,
+            d.new.len(),
+            d.removed.len(),
+            d.changed.len(),
+            d.unchanged
+        );
+    }
+    let mut table = Table::new(&["SEVERITY", "ID", "FILE", "MESSAGE"]);
+    for f in &report.findings {
+        table.row(vec![
+            format!("{:?}", f.severity).to_lowercase(),
+            f.id.to_owned(),
+            f.file.clone(),
+            f.message.clone(),
+        ]);
+    }
+    table.print_or("no findings")?;
+    println!(
+        "{}: {} files, verdict {}",
+        report.artifact,
+        report.files.len(),
+        format!("{:?}", report.verdict).to_lowercase()
+    );
+    Ok(())
+}
+
+/// Exit 0 when clean, 1 when there are findings beyond informational ones.
+pub fn run(args: VetArgs) -> anyhow::Result<ExitCode> {
+    let report = turncoat_vet::vet(&args.artifact, args.against.as_deref(), &Options::default())?;
+    match args.format {
+        OutputFormat::Json => print_json(&report)?,
+        OutputFormat::Table => print_table(&report)?,
+    }
+    Ok(crate::cli::findings_exit(report.verdict != Verdict::Clean))
+}

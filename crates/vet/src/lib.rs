@@ -1,0 +1,439 @@
+//! Vetting a release before rollout: unpack it, analyse every file, and
+//! diff it against the previous release, the way the trojanized 3CX
+//! update gave itself away (an `ffmpeg.dll` whose code changed while its
+//! version did not; a signed `d3dcompiler_47.dll` carrying a payload after
+//! its signature).
+//!
+//! [`vet`] returns a [`Report`]: findings with the stable ids of
+//! [`FINDING_IDS`], and a verdict. No data directory is involved.
+
+pub mod authenticode;
+pub mod binary;
+pub mod strings;
+pub mod unpack;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::Serialize;
+pub use turncoat_core::Severity;
+
+use binary::{FileInfo, Kind};
+pub use unpack::{Limits, UnpackError};
+
+/// Every finding id, its severity and what it means: the documented table.
+pub const FINDING_IDS: &[(&str, Severity, &str)] = &[
+    (
+        "authenticode.data-after-signature",
+        Severity::Critical,
+        "bytes after the PKCS#7 SignedData inside the certificate entry, or after the certificate table: the signature still verifies (CVE-2013-3900)",
+    ),
+    (
+        "authenticode.digest-mismatch",
+        Severity::High,
+        "the PE image digest recomputed differs from the signed one: modified after signing",
+    ),
+    (
+        "authenticode.malformed",
+        Severity::Medium,
+        "a certificate table that is not a readable Authenticode signature",
+    ),
+    (
+        "authenticode.unsigned-module",
+        Severity::Medium,
+        "an unsigned PE beside signed ones in the same directory",
+    ),
+    (
+        "authenticode.signer-changed",
+        Severity::High,
+        "signed by another subject than in the previous release",
+    ),
+    (
+        "authenticode.signature-removed",
+        Severity::High,
+        "signed in the previous release, unsigned now",
+    ),
+    (
+        "diff.new-file",
+        Severity::Low,
+        "a file the previous release did not have (informational unless executable)",
+    ),
+    (
+        "diff.removed-file",
+        Severity::Info,
+        "a file the previous release had",
+    ),
+    (
+        "diff.changed-same-version",
+        Severity::High,
+        "code changed while the version resource did not",
+    ),
+    (
+        "diff.new-imports",
+        Severity::Medium,
+        "imported functions the previous build did not import",
+    ),
+    (
+        "diff.new-network-strings",
+        Severity::Medium,
+        "URLs, domains or IPs the previous build did not contain",
+    ),
+    (
+        "entropy.high",
+        Severity::Low,
+        "a section over 7.2 bits per byte: packed or encrypted content",
+    ),
+    (
+        "binary.malformed",
+        Severity::Low,
+        "looks like an executable but does not parse",
+    ),
+    (
+        "archive.path-traversal",
+        Severity::High,
+        "an archive entry naming a path outside the archive",
+    ),
+    (
+        "archive.symlink",
+        Severity::Medium,
+        "a link inside the artifact: not followed",
+    ),
+    (
+        "archive.bomb",
+        Severity::High,
+        "an entry expanding beyond the compression-ratio limit",
+    ),
+    (
+        "archive.limit",
+        Severity::Medium,
+        "depth, size or entry-count limit reached: part not analysed",
+    ),
+    (
+        "archive.malformed",
+        Severity::Low,
+        "an archive or entry that does not read",
+    ),
+    (
+        "info.signed",
+        Severity::Info,
+        "signed, with the signer named",
+    ),
+];
+
+/// Entropy above which a section is reported.
+const HIGH_ENTROPY: f64 = 7.2;
+/// Sections smaller than this are too small for entropy to mean much.
+const MIN_ENTROPY_SECTION: u64 = 4096;
+
+/// One finding.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Finding {
+    pub id: &'static str,
+    pub severity: Severity,
+    /// The inner path, e.g. `setup.zip!/app/ffmpeg.dll`.
+    pub file: String,
+    pub message: String,
+    pub evidence: serde_json::Value,
+}
+
+/// The overall judgement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Clean,
+    Suspicious,
+    Malicious,
+}
+
+/// What the diff against the previous release found, by inner path.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Diff {
+    pub against: String,
+    pub new: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    pub unchanged: usize,
+}
+
+/// A vetted artifact.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub verdict: Verdict,
+    pub artifact: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<Diff>,
+    pub findings: Vec<Finding>,
+    pub files: Vec<FileInfo>,
+}
+
+/// Options of one vet run.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub limits: Limits,
+}
+
+pub(crate) fn finding(
+    id: &'static str,
+    file: &str,
+    message: String,
+    evidence: serde_json::Value,
+) -> Finding {
+    let severity = FINDING_IDS
+        .iter()
+        .find(|(i, ..)| *i == id)
+        .map_or(Severity::Medium, |(_, s, _)| *s);
+    Finding {
+        id,
+        severity,
+        file: file.to_owned(),
+        message,
+        evidence,
+    }
+}
+
+/// Unpacks and analyses an artifact.
+fn analyse(
+    artifact: &Path,
+    options: &Options,
+) -> Result<(Vec<FileInfo>, Vec<Finding>), UnpackError> {
+    let unpacked = unpack::unpack(artifact, &options.limits)?;
+    let files = unpacked
+        .entries
+        .iter()
+        .map(|e| binary::analyse(&e.path, &e.data))
+        .collect();
+    Ok((files, unpacked.findings))
+}
+
+/// Findings about one release on its own.
+fn release_findings(files: &[FileInfo], out: &mut Vec<Finding>) {
+    for f in files {
+        if let Some(e) = &f.parse_error {
+            out.push(finding(
+                "binary.malformed",
+                &f.path,
+                format!("does not parse: {e}"),
+                serde_json::Value::Null,
+            ));
+        }
+        if let Some(sig) = &f.signature {
+            if sig.trailing_bytes > 0 || sig.bytes_after_table > 0 {
+                out.push(finding(
+                    "authenticode.data-after-signature",
+                    &f.path,
+                    format!(
+                        "{} bytes after the signature inside the certificate entry, {} after the certificate table",
+                        sig.trailing_bytes, sig.bytes_after_table
+                    ),
+                    serde_json::json!({"trailing_bytes": sig.trailing_bytes, "bytes_after_table": sig.bytes_after_table, "signer": sig.signer}),
+                ));
+            }
+            if sig.digest_matches == Some(false) {
+                out.push(finding(
+                    "authenticode.digest-mismatch",
+                    &f.path,
+                    "the image digest does not match the signed digest".into(),
+                    serde_json::json!({"algorithm": sig.digest_algorithm, "signer": sig.signer}),
+                ));
+            }
+            match (&sig.error, &sig.signer) {
+                (Some(e), _) => out.push(finding(
+                    "authenticode.malformed",
+                    &f.path,
+                    e.clone(),
+                    serde_json::Value::Null,
+                )),
+                (None, signer) => out.push(finding(
+                    "info.signed",
+                    &f.path,
+                    format!(
+                        "signed by {}",
+                        signer.as_deref().unwrap_or("an unnamed signer")
+                    ),
+                    serde_json::json!({"issuer": sig.issuer, "serial": sig.serial}),
+                )),
+            }
+        }
+        for s in &f.sections {
+            if s.entropy > HIGH_ENTROPY && s.size >= MIN_ENTROPY_SECTION && s.name != ".rsrc" {
+                out.push(finding(
+                    "entropy.high",
+                    &f.path,
+                    format!("section {} has entropy {:.2}", s.name, s.entropy),
+                    serde_json::json!({"section": s.name, "entropy": s.entropy, "size": s.size}),
+                ));
+            }
+        }
+    }
+    // Unsigned modules among signed siblings.
+    let mut by_dir: BTreeMap<&str, Vec<&FileInfo>> = BTreeMap::new();
+    for f in files
+        .iter()
+        .filter(|f| f.kind == Kind::Pe && f.parse_error.is_none())
+    {
+        let dir = f.path.rsplit_once('/').map_or("", |(d, _)| d);
+        by_dir.entry(dir).or_default().push(f);
+    }
+    for siblings in by_dir.values() {
+        let signed = siblings.iter().filter(|f| f.signature.is_some()).count();
+        if signed == 0 {
+            continue;
+        }
+        for f in siblings.iter().filter(|f| f.signature.is_none()) {
+            out.push(finding(
+                "authenticode.unsigned-module",
+                &f.path,
+                format!(
+                    "unsigned, while {signed} of its {} sibling modules are signed",
+                    siblings.len() - 1
+                ),
+                serde_json::Value::Null,
+            ));
+        }
+    }
+}
+
+/// The path of a file relative to its artifact, so that the same file in
+/// two releases (`app-1.0.zip!/x.dll`, `app-1.1.zip!/x.dll`) pairs up.
+fn relative(path: &str) -> &str {
+    path.split_once("!/").map_or(path, |(_, rest)| rest)
+}
+
+fn diff(before: &[FileInfo], after: &[FileInfo], against: &str, out: &mut Vec<Finding>) -> Diff {
+    let old: BTreeMap<&str, &FileInfo> = before.iter().map(|f| (relative(&f.path), f)).collect();
+    let new: BTreeMap<&str, &FileInfo> = after.iter().map(|f| (relative(&f.path), f)).collect();
+    let mut d = Diff {
+        against: against.to_owned(),
+        ..Diff::default()
+    };
+    for (key, f) in &new {
+        let Some(prev) = old.get(key) else {
+            d.new.push(f.path.clone());
+            let mut nf = finding(
+                "diff.new-file",
+                &f.path,
+                format!("new {:?} file", f.kind).to_lowercase(),
+                serde_json::json!({"sha256": f.sha256}),
+            );
+            if !matches!(f.kind, Kind::Pe | Kind::Elf | Kind::MachO | Kind::Script) {
+                nf.severity = Severity::Info;
+            }
+            out.push(nf);
+            continue;
+        };
+        if prev.sha256 == f.sha256 {
+            d.unchanged += 1;
+            continue;
+        }
+        d.changed.push(f.path.clone());
+        if f.code_sha256.is_some()
+            && f.code_sha256 != prev.code_sha256
+            && f.file_version.is_some()
+            && f.file_version == prev.file_version
+        {
+            out.push(finding(
+                "diff.changed-same-version",
+                &f.path,
+                format!("code changed but the version stayed {}", f.file_version.as_deref().unwrap_or("")),
+                serde_json::json!({"version": f.file_version, "code_sha256_before": prev.code_sha256, "code_sha256_after": f.code_sha256}),
+            ));
+        }
+        let added: BTreeSet<&String> = f.imports.difference(&prev.imports).collect();
+        if !added.is_empty() && !prev.imports.is_empty() {
+            out.push(finding(
+                "diff.new-imports",
+                &f.path,
+                format!("{} new imports", added.len()),
+                serde_json::json!({"imports": added}),
+            ));
+        }
+        let strings: BTreeSet<&String> = f.network.difference(&prev.network).collect();
+        if !strings.is_empty() {
+            out.push(finding(
+                "diff.new-network-strings",
+                &f.path,
+                format!("{} new network strings", strings.len()),
+                serde_json::json!({"strings": strings}),
+            ));
+        }
+        match (&prev.signature, &f.signature) {
+            (Some(a), Some(b))
+                if a.signer.is_some() && b.signer.is_some() && a.signer != b.signer =>
+            {
+                out.push(finding(
+                    "authenticode.signer-changed",
+                    &f.path,
+                    format!(
+                        "signer changed from {} to {}",
+                        a.signer.as_deref().unwrap_or(""),
+                        b.signer.as_deref().unwrap_or("")
+                    ),
+                    serde_json::json!({"before": a.signer, "after": b.signer}),
+                ))
+            }
+            (Some(a), None) => out.push(finding(
+                "authenticode.signature-removed",
+                &f.path,
+                format!(
+                    "was signed by {}, now unsigned",
+                    a.signer.as_deref().unwrap_or("an unnamed signer")
+                ),
+                serde_json::Value::Null,
+            )),
+            _ => {}
+        }
+    }
+    for (key, f) in &old {
+        if !new.contains_key(key) {
+            d.removed.push(f.path.clone());
+            out.push(finding(
+                "diff.removed-file",
+                &f.path,
+                "removed".into(),
+                serde_json::Value::Null,
+            ));
+        }
+    }
+    d
+}
+
+/// The verdict findings give: critical is malicious, anything above
+/// informational suspicious.
+pub fn verdict(findings: &[Finding]) -> Verdict {
+    match findings.iter().map(|f| f.severity).max() {
+        Some(Severity::Critical) => Verdict::Malicious,
+        Some(Severity::Info) | None => Verdict::Clean,
+        Some(_) => Verdict::Suspicious,
+    }
+}
+
+/// Vets `artifact`, diffing it against `previous` when given.
+pub fn vet(
+    artifact: &Path,
+    previous: Option<&Path>,
+    options: &Options,
+) -> Result<Report, UnpackError> {
+    let (files, mut findings) = analyse(artifact, options)?;
+    release_findings(&files, &mut findings);
+    let mut diff_report = None;
+    if let Some(prev) = previous {
+        let (old, _) = analyse(prev, options)?;
+        let mut diff_findings = Vec::new();
+        diff_report = Some(diff(
+            &old,
+            &files,
+            &prev.display().to_string(),
+            &mut diff_findings,
+        ));
+        // The diff comes first.
+        diff_findings.append(&mut findings);
+        findings = diff_findings;
+    }
+    Ok(Report {
+        verdict: verdict(&findings),
+        artifact: artifact.display().to_string(),
+        diff: diff_report,
+        findings,
+        files,
+    })
+}

@@ -1,0 +1,361 @@
+//! Unpacking an artifact into its files: directories, ZIP-family archives
+//! (zip, nupkg, jar, whl, vsix, apk), tar, gzip (so tgz and tar.gz),
+//! recursively. Every file gets an inner path such as
+//! `app.zip!/lib/ffmpeg.dll`.
+//!
+//! Hostile archives are expected: nesting depth, file size, total size,
+//! entry count and compression ratio are bounded, and path traversal,
+//! absolute paths and links are reported as findings, never followed.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::Finding;
+
+/// Limits on what one artifact may unpack to.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Archives inside archives, counting the artifact itself.
+    pub max_depth: usize,
+    /// Largest single file kept, in bytes.
+    pub max_file_bytes: u64,
+    /// All files together.
+    pub max_total_bytes: u64,
+    pub max_entries: usize,
+    /// Uncompressed / compressed size above which an entry is a bomb.
+    pub max_ratio: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_depth: 8,
+            max_file_bytes: 512 << 20,
+            max_total_bytes: 4 << 30,
+            max_entries: 200_000,
+            max_ratio: 250,
+        }
+    }
+}
+
+/// One unpacked file.
+#[derive(Debug)]
+pub struct Entry {
+    /// `outer.zip!/dir/file.dll`; for a directory artifact, the path
+    /// relative to it.
+    pub path: String,
+    pub data: Vec<u8>,
+}
+
+/// What unpacking produced: files, and the findings met on the way.
+#[derive(Debug, Default)]
+pub struct Unpacked {
+    pub entries: Vec<Entry>,
+    pub findings: Vec<Finding>,
+    total: u64,
+    /// The entry limit was reached (reported once).
+    capped: bool,
+}
+
+/// Why an artifact could not be read at all.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct UnpackError {
+    pub path: String,
+    pub message: String,
+}
+
+impl Unpacked {
+    fn note(&mut self, id: &'static str, file: &str, message: String) {
+        self.findings
+            .push(crate::finding(id, file, message, serde_json::Value::Null));
+    }
+
+    /// Records a file, recursing into it when it is an archive.
+    fn add(&mut self, path: String, data: Vec<u8>, depth: usize, limits: &Limits) {
+        if self.entries.len() >= limits.max_entries {
+            if !self.capped {
+                self.capped = true;
+                self.note(
+                    "archive.limit",
+                    &path,
+                    format!(
+                        "more than {} files: the rest is not analysed",
+                        limits.max_entries
+                    ),
+                );
+            }
+            return;
+        }
+        self.total += data.len() as u64;
+        if self.total > limits.max_total_bytes {
+            self.note(
+                "archive.limit",
+                &path,
+                format!(
+                    "unpacked size passes {} bytes: not analysed",
+                    limits.max_total_bytes
+                ),
+            );
+            return;
+        }
+        let kind = container(&path, &data);
+        if kind.is_some() && depth >= limits.max_depth {
+            self.note(
+                "archive.limit",
+                &path,
+                format!(
+                    "archives nested deeper than {}: not unpacked",
+                    limits.max_depth
+                ),
+            );
+        }
+        let inner = match kind {
+            Some(kind) if depth < limits.max_depth => Some(kind),
+            _ => None,
+        };
+        match inner {
+            Some(Container::Zip) => self.zip(&path, &data, depth, limits),
+            Some(Container::Tar) => self.tar(&path, &data, depth, limits),
+            Some(Container::Gzip) => self.gzip(&path, &data, depth, limits),
+            None => {}
+        }
+        self.entries.push(Entry { path, data });
+    }
+
+    fn zip(&mut self, outer: &str, data: &[u8], depth: usize, limits: &Limits) {
+        let mut archive = match zip::ZipArchive::new(std::io::Cursor::new(data)) {
+            Ok(a) => a,
+            Err(e) => {
+                self.note("archive.malformed", outer, format!("unreadable zip: {e}"));
+                return;
+            }
+        };
+        for i in 0..archive.len() {
+            let mut file = match archive.by_index(i) {
+                Ok(f) => f,
+                Err(e) => {
+                    self.note("archive.malformed", outer, format!("entry {i}: {e}"));
+                    continue;
+                }
+            };
+            let name = file.name().to_owned();
+            if file.is_dir() {
+                continue;
+            }
+            if file.is_symlink() {
+                self.note(
+                    "archive.symlink",
+                    &format!("{outer}!/{name}"),
+                    "a link inside the archive: not followed".into(),
+                );
+                continue;
+            }
+            let Some(inner) = self.safe_name(outer, &name) else {
+                continue;
+            };
+            let declared = file.size();
+            let compressed = file.compressed_size().max(1);
+            if let Some(data) = self.read_bounded(&inner, &mut file, declared, compressed, limits) {
+                self.add(inner, data, depth + 1, limits);
+            }
+        }
+    }
+
+    fn tar(&mut self, outer: &str, data: &[u8], depth: usize, limits: &Limits) {
+        let mut archive = tar::Archive::new(data);
+        let entries = match archive.entries() {
+            Ok(e) => e,
+            Err(e) => {
+                self.note("archive.malformed", outer, format!("unreadable tar: {e}"));
+                return;
+            }
+        };
+        for entry in entries {
+            let mut entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    self.note("archive.malformed", outer, format!("tar entry: {e}"));
+                    break;
+                }
+            };
+            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let kind = entry.header().entry_type();
+            if kind.is_symlink() || kind.is_hard_link() {
+                self.note(
+                    "archive.symlink",
+                    &format!("{outer}!/{name}"),
+                    "a link inside the archive: not followed".into(),
+                );
+                continue;
+            }
+            if !kind.is_file() {
+                continue;
+            }
+            let Some(inner) = self.safe_name(outer, &name) else {
+                continue;
+            };
+            let size = entry.size();
+            if let Some(data) = self.read_bounded(&inner, &mut entry, size, size.max(1), limits) {
+                self.add(inner, data, depth + 1, limits);
+            }
+        }
+    }
+
+    fn gzip(&mut self, outer: &str, data: &[u8], depth: usize, limits: &Limits) {
+        let mut decoder = flate2::read::GzDecoder::new(data);
+        let name = Path::new(outer.rsplit("!/").next().unwrap_or(outer))
+            .file_stem()
+            .map_or_else(|| "data".to_owned(), |s| s.to_string_lossy().into_owned());
+        let name = match name.strip_suffix(".tar") {
+            Some(_) => name,
+            None if outer.ends_with(".tgz") => format!("{name}.tar"),
+            None => name,
+        };
+        let inner = format!("{outer}!/{name}");
+        if let Some(bytes) = self.read_bounded(
+            &inner,
+            &mut decoder,
+            u64::MAX,
+            data.len().max(1) as u64,
+            limits,
+        ) {
+            self.add(inner, bytes, depth + 1, limits);
+        }
+    }
+
+    /// The inner path for `name`, or `None` (with a finding) when it would
+    /// climb out of the archive or is absolute.
+    fn safe_name(&mut self, outer: &str, name: &str) -> Option<String> {
+        let normal = name.replace('\\', "/");
+        let climbs = normal.split('/').any(|c| c == "..");
+        let absolute = normal.starts_with('/') || normal.get(1..2) == Some(":");
+        if climbs || absolute {
+            self.note(
+                "archive.path-traversal",
+                &format!("{outer}!/{name}"),
+                format!("entry name {name:?} points outside the archive"),
+            );
+            return None;
+        }
+        Some(format!("{outer}!/{}", normal.trim_start_matches("./")))
+    }
+
+    /// Reads at most the file limit, reporting bombs (ratio) and oversize.
+    fn read_bounded(
+        &mut self,
+        path: &str,
+        reader: &mut dyn Read,
+        declared: u64,
+        compressed: u64,
+        limits: &Limits,
+    ) -> Option<Vec<u8>> {
+        let cap = limits
+            .max_file_bytes
+            .min(compressed.saturating_mul(limits.max_ratio).max(1 << 20));
+        let mut data = Vec::new();
+        if let Err(e) = reader.take(cap + 1).read_to_end(&mut data) {
+            self.note("archive.malformed", path, format!("unreadable entry: {e}"));
+            return None;
+        }
+        if data.len() as u64 > cap {
+            let (id, why) = if cap < limits.max_file_bytes {
+                (
+                    "archive.bomb",
+                    format!(
+                        "expands more than {}x ({} compressed bytes, {} declared): not unpacked",
+                        limits.max_ratio, compressed, declared
+                    ),
+                )
+            } else {
+                (
+                    "archive.limit",
+                    format!("larger than {} bytes: not analysed", limits.max_file_bytes),
+                )
+            };
+            self.note(id, path, why);
+            return None;
+        }
+        Some(data)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Container {
+    Zip,
+    Tar,
+    Gzip,
+}
+
+/// Which container `data` is, by content (the name only breaks ties).
+fn container(_name: &str, data: &[u8]) -> Option<Container> {
+    if data.starts_with(b"PK\x03\x04") || data.starts_with(b"PK\x05\x06") {
+        Some(Container::Zip)
+    } else if data.starts_with(&[0x1f, 0x8b]) {
+        Some(Container::Gzip)
+    } else if data.get(257..262) == Some(b"ustar") {
+        Some(Container::Tar)
+    } else {
+        None
+    }
+}
+
+/// Unpacks a file, directory or archive.
+pub fn unpack(artifact: &Path, limits: &Limits) -> Result<Unpacked, UnpackError> {
+    let mut out = Unpacked::default();
+    let err = |e: std::io::Error| UnpackError {
+        path: artifact.display().to_string(),
+        message: e.to_string(),
+    };
+    let meta = std::fs::symlink_metadata(artifact).map_err(err)?;
+    if meta.is_dir() {
+        walk(artifact, artifact, &mut out, limits).map_err(err)?;
+    } else {
+        let name = artifact.file_name().map_or_else(
+            || artifact.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        if meta.len() > limits.max_file_bytes {
+            return Err(UnpackError {
+                path: name,
+                message: format!("larger than {} bytes", limits.max_file_bytes),
+            });
+        }
+        let data = std::fs::read(artifact).map_err(err)?;
+        out.add(name, data, 0, limits);
+    }
+    out.entries.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Unpacked, limits: &Limits) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let path = e.path();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let kind = e.file_type()?;
+        if kind.is_symlink() {
+            out.note(
+                "archive.symlink",
+                &rel,
+                "a link in the release tree: not followed".into(),
+            );
+        } else if kind.is_dir() {
+            walk(root, &path, out, limits)?;
+        } else if e.metadata()?.len() > limits.max_file_bytes {
+            out.note(
+                "archive.limit",
+                &rel,
+                format!("larger than {} bytes: not analysed", limits.max_file_bytes),
+            );
+        } else {
+            out.add(rel, std::fs::read(&path)?, 1, limits);
+        }
+    }
+    Ok(())
+}
