@@ -606,3 +606,228 @@ pub fn sigma(
     }
     Ok(())
 }
+
+/// Writes `files` files totalling about `megabytes` MB under `dir`: random
+/// (compressed-looking) data, text with URLs, and structured binary-like
+/// data with embedded strings, in equal parts. Deterministic.
+fn write_release_tree(dir: &Path, files: usize, megabytes: u64, seed: u64) -> anyhow::Result<u64> {
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let average = (megabytes << 20) / files.max(1) as u64;
+    let mut total = 0;
+    for i in 0..files {
+        let size = (average / 2 + next() % average.max(1)) as usize;
+        let mut data = Vec::with_capacity(size);
+        match i % 3 {
+            0 => {
+                while data.len() < size {
+                    data.extend_from_slice(&next().to_le_bytes());
+                }
+            }
+            1 => {
+                while data.len() < size {
+                    let line = format!(
+                        "line {} of the release notes; see https://updates{}.example.com/path/{} for details\n",
+                        next() % 100_000,
+                        next() % 50,
+                        next() % 1000
+                    );
+                    data.extend_from_slice(line.as_bytes());
+                }
+            }
+            _ => {
+                while data.len() < size {
+                    let word = next();
+                    data.extend_from_slice(&[0u8; 12]);
+                    data.extend_from_slice(&word.to_le_bytes());
+                    if word % 16 == 0 {
+                        data.extend_from_slice(b"kernel32.dll\0GetProcAddress\0LoadLibraryA\0");
+                    }
+                }
+            }
+        }
+        data.truncate(size);
+        let sub = dir.join(format!("d{:02}", i % 40));
+        std::fs::create_dir_all(&sub)?;
+        std::fs::write(sub.join(format!("f{i:05}.bin")), &data)?;
+        total += data.len() as u64;
+    }
+    Ok(total)
+}
+
+/// `vet` with YARA beside `yara -p THREADS -r` on the same tree and the same
+/// rule files (those both engines compile), then a diff of two releases.
+pub fn vet(
+    files: usize,
+    megabytes: u64,
+    yara_paths: &[std::path::PathBuf],
+    threads: usize,
+    dir: &Path,
+    format: OutputFormat,
+) -> anyhow::Result<()> {
+    use std::process::Command;
+    let tree = dir.join("release");
+    let bytes = write_release_tree(&tree, files, megabytes, 7)?;
+    let mb = bytes as f64 / (1 << 20) as f64;
+
+    // Rule files both engines compile.
+    let all = turncoat_vet::yara::YaraRules::compile(yara_paths)?;
+    let failed_x: std::collections::HashSet<String> =
+        all.failed.iter().map(|f| f.file.clone()).collect();
+    let rule_files = turncoat_vet::yara::rule_files(yara_paths)?;
+    let externals = ["filename", "filepath", "extension", "filetype", "owner"];
+    let yara = |args: &[&std::ffi::OsStr]| -> anyhow::Result<std::process::Output> {
+        let mut cmd = Command::new("yara");
+        for x in externals {
+            cmd.arg("-d").arg(format!("{x}="));
+        }
+        Ok(cmd.args(args).output()?)
+    };
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty)?;
+    let mut common = Vec::new();
+    for f in &rule_files {
+        if failed_x.contains(&f.display().to_string()) {
+            continue;
+        }
+        if yara(&[f.as_os_str(), empty.as_os_str()])?.status.success() {
+            common.push(f.clone());
+        }
+    }
+    anyhow::ensure!(!common.is_empty(), "no rule file compiles in both engines");
+
+    let mut args: Vec<&std::ffi::OsStr> = vec!["-p".as_ref(), "-r".as_ref()];
+    let threads_arg = threads.to_string();
+    args.insert(1, threads_arg.as_ref());
+    args.extend(common.iter().map(|p| p.as_os_str()));
+    let mut compile_only = args.clone();
+    compile_only.push(empty.as_os_str());
+    args.push(tree.as_os_str());
+    // Runs yara, timed; fails unless it succeeds.
+    let timed = |args: &[&std::ffi::OsStr]| -> anyhow::Result<(std::process::Output, f64)> {
+        let started = Instant::now();
+        let out = yara(args)?;
+        anyhow::ensure!(
+            out.status.success(),
+            "yara: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok((out, started.elapsed().as_secs_f64()))
+    };
+    let (_, yara_compile) = timed(&compile_only)?;
+    let (out, yara_total) = timed(&args)?;
+    let yara_matches = out
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+
+    let started = Instant::now();
+    let rules = turncoat_vet::yara::YaraRules::compile(&common)?;
+    let our_compile = started.elapsed().as_secs_f64();
+    let options = turncoat_vet::Options {
+        threads,
+        yara: Some(rules),
+        ..turncoat_vet::Options::default()
+    };
+    let started = Instant::now();
+    let report = turncoat_vet::vet(&tree, None, &options)?;
+    let our_scan = started.elapsed().as_secs_f64();
+    let our_matches = report
+        .findings
+        .iter()
+        .filter(|f| f.id == "yara.match")
+        .count();
+
+    // A second release: every tenth file changed, a few added and removed.
+    let next_tree = dir.join("release-next");
+    write_release_tree(&next_tree, files, megabytes, 7)?;
+    for (i, e) in walk_files(&next_tree)?.into_iter().enumerate() {
+        if i % 10 == 0 {
+            let mut data = std::fs::read(&e)?;
+            data.extend_from_slice(b" https://new-endpoint.example.net/x ");
+            std::fs::write(&e, data)?;
+        }
+    }
+    let diff_options = turncoat_vet::Options {
+        threads,
+        ..turncoat_vet::Options::default()
+    };
+    let started = Instant::now();
+    let diffed = turncoat_vet::vet(&next_tree, Some(&tree), &diff_options)?;
+    let diff_seconds = started.elapsed().as_secs_f64();
+    let changed = diffed.diff.as_ref().map_or(0, |d| d.changed.len());
+
+    let yara_scan = (yara_total - yara_compile).max(1e-9);
+    let rows = vec![
+        row(
+            &format!("baseline: yara 4 -p {threads}, scan (total minus compile)"),
+            bytes >> 20,
+            yara_scan,
+            None,
+        ),
+        row(
+            &format!("turncoat vet, {threads} threads: unpack + analyse + YARA"),
+            bytes >> 20,
+            our_scan,
+            Some((bytes >> 20) as f64 / yara_scan),
+        ),
+    ];
+    let summary = serde_json::json!({
+        "files": files,
+        "megabytes": mb,
+        "rule_files": common.len(),
+        "rules_compiled": options.yara.as_ref().map(|r| r.compiled),
+        "threads": threads,
+        "yara_compile_seconds": yara_compile,
+        "yara_total_seconds": yara_total,
+        "yara_matches": yara_matches,
+        "turncoat_compile_seconds": our_compile,
+        "turncoat_seconds": our_scan,
+        "turncoat_yara_matches": our_matches,
+        "diff_seconds": diff_seconds,
+        "diff_changed_files": changed,
+        "peak_rss_mb": peak_rss_mb(),
+        "rows": rows,
+    });
+    match format {
+        OutputFormat::Json => print_json(&summary)?,
+        OutputFormat::Table => {
+            println!(
+                "{files} files, {mb:.0} MB; {} rule files both engines compile ({} rules in yara-x); {threads} threads",
+                common.len(),
+                options.yara.as_ref().map_or(0, |r| r.compiled)
+            );
+            print_rows(&rows)?;
+            println!(
+                "compile: yara {yara_compile:.2}s, yara-x {our_compile:.2}s; matches: yara {yara_matches}, turncoat {our_matches}"
+            );
+            println!(
+                "diff of two {mb:.0} MB releases ({changed} files changed): {diff_seconds:.2}s; peak RSS {:.0} MB",
+                peak_rss_mb().unwrap_or(0.0)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn walk_files(dir: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            for e in std::fs::read_dir(&p)? {
+                stack.push(e?.path());
+            }
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    Ok(out)
+}

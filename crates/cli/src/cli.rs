@@ -124,6 +124,25 @@ enum BenchCommand {
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
+    /// `vet` with YARA over a generated tree of mixed files, beside the
+    /// `yara` command-line tool on the same files and rules; and a diff of
+    /// two such releases.
+    Vet {
+        #[arg(long, default_value_t = 2_000)]
+        files: usize,
+        #[arg(long, default_value_t = 200)]
+        megabytes: u64,
+        /// YARA rule files or directories.
+        #[arg(long, required = true, num_args = 1..)]
+        yara: Vec<PathBuf>,
+        /// Threads for both (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
     /// Retro-hunt of new indicators against stored sightings, beside a full scan.
     Retro {
         #[arg(long, default_value_t = 10_000_000)]
@@ -719,6 +738,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     let (dir, _guard) = work(dir)?;
                     crate::bench::beacons(records, pairs, &dir, format)?;
                 }
+                BenchCommand::Vet {
+                    files,
+                    megabytes,
+                    yara,
+                    threads,
+                    dir,
+                    format,
+                } => {
+                    let (dir, _guard) = work(dir)?;
+                    let threads = threads.unwrap_or_else(|| {
+                        std::thread::available_parallelism().map_or(1, |n| n.get())
+                    });
+                    crate::bench::vet(files, megabytes, &yara, threads, &dir, format)?;
+                }
                 BenchCommand::Retro {
                     sightings,
                     indicators,
@@ -1095,6 +1128,25 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// Every indicator in intel files or directories (advisories' included),
+/// for commands that match without a data directory.
+pub fn load_indicators(paths: &[PathBuf]) -> anyhow::Result<Vec<turncoat_core::Indicator>> {
+    let mut indicators = Vec::new();
+    for path in turncoat_engine::ingest::expand_paths(paths)? {
+        let mut input = turncoat_formats::Input::open(&path)?;
+        let (_, mut found) = turncoat_formats::intel::read_intel(
+            &mut input,
+            None,
+            &turncoat_formats::Limits::default(),
+        )?;
+        for a in &mut found.advisories {
+            found.indicators.append(&mut a.indicators);
+        }
+        indicators.extend(found.indicators);
+    }
+    Ok(indicators)
+}
+
 fn hunt(args: HuntArgs) -> anyhow::Result<ExitCode> {
     let mut rules = turncoat_sigma::RuleSet::load(&args.rules)?;
     if let Some(level) = &args.min_level {
@@ -1103,20 +1155,9 @@ fn hunt(args: HuntArgs) -> anyhow::Result<ExitCode> {
     let intel = if args.intel.is_empty() {
         None
     } else {
-        let mut indicators = Vec::new();
-        for path in turncoat_engine::ingest::expand_paths(&args.intel)? {
-            let mut input = turncoat_formats::Input::open(&path)?;
-            let (_, mut found) = turncoat_formats::intel::read_intel(
-                &mut input,
-                None,
-                &turncoat_formats::Limits::default(),
-            )?;
-            for a in &mut found.advisories {
-                found.indicators.append(&mut a.indicators);
-            }
-            indicators.extend(found.indicators);
-        }
-        Some(turncoat_detect::IndicatorIndex::new(indicators))
+        Some(turncoat_detect::IndicatorIndex::new(load_indicators(
+            &args.intel,
+        )?))
     };
     let threads = args
         .threads

@@ -15,6 +15,13 @@ pub struct VetArgs {
     /// The previous release, to diff against.
     #[arg(long)]
     pub against: Option<PathBuf>,
+    /// Intel (STIX, MISP, CSV, advisories): known-bad hashes and network
+    /// indicators to look for.
+    #[arg(long, num_args = 1..)]
+    pub intel: Vec<PathBuf>,
+    /// YARA rule files or directories (`.yar`, `.yara`).
+    #[arg(long, num_args = 1..)]
+    pub yara: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,
 }
@@ -51,7 +58,27 @@ fn print_table(report: &Report) -> anyhow::Result<()> {
 
 /// Exit 0 when clean, 1 when there are findings beyond informational ones.
 pub fn run(args: VetArgs) -> anyhow::Result<ExitCode> {
-    let report = turncoat_vet::vet(&args.artifact, args.against.as_deref(), &Options::default())?;
+    let yara = if args.yara.is_empty() {
+        None
+    } else {
+        let rules = turncoat_vet::yara::YaraRules::compile(&args.yara)?;
+        let lost: usize = rules.failed.iter().map(|f| f.rules).sum();
+        eprintln!(
+            "yara: {} rules compiled; {} files did not compile ({lost} rules)",
+            rules.compiled,
+            rules.failed.len()
+        );
+        for f in rules.failed.iter().take(10) {
+            eprintln!("  {}: {}", f.file, f.error);
+        }
+        Some(rules)
+    };
+    let options = Options {
+        indicators: crate::cli::load_indicators(&args.intel)?,
+        yara,
+        ..Options::default()
+    };
+    let report = turncoat_vet::vet(&args.artifact, args.against.as_deref(), &options)?;
     match args.format {
         OutputFormat::Json => print_json(&report)?,
         OutputFormat::Table => print_table(&report)?,

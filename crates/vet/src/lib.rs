@@ -9,8 +9,11 @@
 
 pub mod authenticode;
 pub mod binary;
+pub mod package;
 pub mod strings;
 pub mod unpack;
+#[cfg(feature = "yara")]
+pub mod yara;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -77,6 +80,31 @@ pub const FINDING_IDS: &[(&str, Severity, &str)] = &[
         "diff.new-network-strings",
         Severity::Medium,
         "URLs, domains or IPs the previous build did not contain",
+    ),
+    (
+        "ioc.hash",
+        Severity::Critical,
+        "the file's SHA-256, SHA-1 or MD5 is a known-bad indicator in the intel given",
+    ),
+    (
+        "ioc.network",
+        Severity::Critical,
+        "a URL, domain or IP embedded in the file is a known-bad indicator",
+    ),
+    (
+        "package.install-script",
+        Severity::Medium,
+        "code run on install: npm install scripts, setup.py, pyproject build hooks (high when it reaches the network or runs commands)",
+    ),
+    (
+        "yara.match",
+        Severity::High,
+        "a YARA rule matched (critical at a `score` of 75 or more, medium below 60)",
+    ),
+    (
+        "yara.error",
+        Severity::Low,
+        "a YARA scan that did not finish (timeout)",
     ),
     (
         "entropy.high",
@@ -167,9 +195,16 @@ pub struct Report {
 }
 
 /// Options of one vet run.
-#[derive(Clone, Debug, Default)]
 pub struct Options {
     pub limits: Limits,
+    /// Threads analysing and scanning files.
+    pub threads: usize,
+    /// Indicators (from `--intel`) that file hashes and embedded network
+    /// strings are matched against.
+    pub indicators: Vec<turncoat_core::Indicator>,
+    /// YARA rules every unpacked file of the artifact is scanned with.
+    #[cfg(feature = "yara")]
+    pub yara: Option<yara::YaraRules>,
 }
 
 pub(crate) fn finding(
@@ -191,18 +226,145 @@ pub(crate) fn finding(
     }
 }
 
-/// Unpacks and analyses an artifact.
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            limits: Limits::default(),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            indicators: Vec::new(),
+            #[cfg(feature = "yara")]
+            yara: None,
+        }
+    }
+}
+
+/// Scans one file's content as it is unpacked: YARA, when rules are given.
+struct ContentScan<'r> {
+    #[cfg(feature = "yara")]
+    yara: Option<yara::YaraScanner<'r>>,
+    _options: std::marker::PhantomData<&'r Options>,
+}
+
+impl<'r> ContentScan<'r> {
+    #[cfg_attr(not(feature = "yara"), allow(unused_variables))]
+    fn new(options: Option<&'r Options>) -> ContentScan<'r> {
+        ContentScan {
+            #[cfg(feature = "yara")]
+            yara: options
+                .and_then(|o| o.yara.as_ref())
+                .map(yara::YaraRules::scanner),
+            _options: std::marker::PhantomData,
+        }
+    }
+
+    fn scan(&mut self, info: &FileInfo, data: &[u8], out: &mut Vec<Finding>) {
+        for hook in package::install_hooks(&info.path, data) {
+            let mut f = finding(
+                "package.install-script",
+                &info.path,
+                format!(
+                    "{} runs on install: {}",
+                    hook.hook,
+                    hook.code.lines().next().unwrap_or("")
+                ),
+                serde_json::json!({"hook": hook.hook, "code": hook.code}),
+            );
+            if hook.risky {
+                f.severity = Severity::High;
+            }
+            out.push(f);
+        }
+        #[cfg(feature = "yara")]
+        if let Some(scanner) = &mut self.yara {
+            yara_findings(scanner, info, data, out);
+        }
+    }
+}
+
+/// Unpacks and analyses an artifact; `options` (the artifact's, not the
+/// previous release's) adds content scans.
 fn analyse(
     artifact: &Path,
     options: &Options,
+    scan_content: bool,
 ) -> Result<(Vec<FileInfo>, Vec<Finding>), UnpackError> {
     let unpacked = unpack::unpack(artifact, &options.limits)?;
-    let files = unpacked
-        .entries
-        .iter()
-        .map(|e| binary::analyse(&e.path, &e.data))
-        .collect();
-    Ok((files, unpacked.findings))
+    let mut findings = unpacked.findings;
+    let entries = &unpacked.entries;
+    // Files are shared out among threads, each with its own scanner; the
+    // results are put back in path order.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = options.threads.max(1).min(entries.len().max(1));
+    let mut results: Vec<(usize, FileInfo, Vec<Finding>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut content = ContentScan::new(scan_content.then_some(options));
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(e) = entries.get(i) else { break };
+                        let info = binary::analyse(&e.path, &e.data);
+                        let mut found = Vec::new();
+                        content.scan(&info, &e.data, &mut found);
+                        done.push((i, info, found));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    results.sort_by_key(|(i, ..)| *i);
+    let mut files = Vec::with_capacity(results.len());
+    for (_, info, found) in results {
+        files.push(info);
+        findings.extend(found);
+    }
+    Ok((files, findings))
+}
+
+#[cfg(feature = "yara")]
+fn yara_findings(
+    scanner: &mut yara::YaraScanner,
+    info: &FileInfo,
+    data: &[u8],
+    out: &mut Vec<Finding>,
+) {
+    match scanner.scan(&info.path, info.kind, data) {
+        Ok(matches) => {
+            for m in matches {
+                let mut f = finding(
+                    "yara.match",
+                    &info.path,
+                    format!(
+                        "{}{}",
+                        m.rule,
+                        m.description
+                            .as_deref()
+                            .map(|d| format!(": {d}"))
+                            .unwrap_or_default()
+                    ),
+                    serde_json::json!({"rule": m.rule, "namespace": m.namespace, "score": m.score}),
+                );
+                f.severity = match m.score {
+                    Some(s) if s >= 75 => Severity::Critical,
+                    Some(s) if s < 60 => Severity::Medium,
+                    _ => Severity::High,
+                };
+                out.push(f);
+            }
+        }
+        Err(e) => out.push(finding(
+            "yara.error",
+            &info.path,
+            e,
+            serde_json::Value::Null,
+        )),
+    }
 }
 
 /// Findings about one release on its own.
@@ -288,6 +450,57 @@ fn release_findings(files: &[FileInfo], out: &mut Vec<Finding>) {
                     siblings.len() - 1
                 ),
                 serde_json::Value::Null,
+            ));
+        }
+    }
+}
+
+/// Files whose hashes, or whose embedded URLs, domains and IPs, are
+/// known-bad indicators.
+fn intel_findings(
+    files: &[FileInfo],
+    indicators: &[turncoat_core::Indicator],
+    out: &mut Vec<Finding>,
+) {
+    use turncoat_core::{Observable, ObservableKind};
+    if indicators.is_empty() {
+        return;
+    }
+    let index = turncoat_detect::IndicatorIndex::new(indicators.to_vec());
+    let now = turncoat_core::Time::now();
+    let mut matches = Vec::new();
+    for f in files {
+        let mut observables: Vec<Observable> = [
+            (ObservableKind::Sha256, &f.sha256),
+            (ObservableKind::Sha1, &f.sha1),
+            (ObservableKind::Md5, &f.md5),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Observable::new(k, v))
+        .collect();
+        for s in &f.network {
+            let kind = if s.contains("://") {
+                ObservableKind::Url
+            } else if s.parse::<std::net::IpAddr>().is_ok() {
+                ObservableKind::Ip
+            } else {
+                ObservableKind::Domain
+            };
+            observables.extend(Observable::new(kind, s));
+        }
+        index.match_event(&observables, now, &mut matches);
+        for m in &matches {
+            let ind = index.get(m.indicator);
+            let observed = &observables[m.observable];
+            let hash = matches!(
+                observed.kind,
+                ObservableKind::Sha256 | ObservableKind::Sha1 | ObservableKind::Md5
+            );
+            out.push(finding(
+                if hash { "ioc.hash" } else { "ioc.network" },
+                &f.path,
+                format!("{} {} is a known-bad {} indicator", observed.kind.as_str(), observed.value, ind.kind),
+                serde_json::json!({"indicator": ind.value, "source": ind.source, "campaign": ind.campaign}),
             ));
         }
     }
@@ -413,11 +626,12 @@ pub fn vet(
     previous: Option<&Path>,
     options: &Options,
 ) -> Result<Report, UnpackError> {
-    let (files, mut findings) = analyse(artifact, options)?;
+    let (files, mut findings) = analyse(artifact, options, true)?;
     release_findings(&files, &mut findings);
+    intel_findings(&files, &options.indicators, &mut findings);
     let mut diff_report = None;
     if let Some(prev) = previous {
-        let (old, _) = analyse(prev, options)?;
+        let (old, _) = analyse(prev, options, false)?;
         let mut diff_findings = Vec::new();
         diff_report = Some(diff(
             &old,
@@ -436,4 +650,55 @@ pub fn vet(
         findings,
         files,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// README's table documents every id with its severity, and nothing else.
+    #[test]
+    fn readme_documents_every_finding_id() {
+        let readme = include_str!("../../../README.md");
+        let documented: BTreeSet<(String, String)> = readme
+            .lines()
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                let id = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                Some((id.to_owned(), cells.get(2)?.to_string()))
+            })
+            .filter(|(id, _)| id.contains('.'))
+            .collect();
+        let defined: BTreeSet<(String, String)> = FINDING_IDS
+            .iter()
+            .map(|(id, s, _)| (id.to_string(), format!("{s:?}").to_lowercase()))
+            .collect();
+        let only_readme: Vec<_> = documented.difference(&defined).collect();
+        let only_code: Vec<_> = defined.difference(&documented).collect();
+        assert!(
+            only_readme.is_empty() && only_code.is_empty(),
+            "README only: {only_readme:?}; code only: {only_code:?}"
+        );
+    }
+
+    #[test]
+    fn verdicts() {
+        let f = |s| Finding {
+            id: "x",
+            severity: s,
+            file: String::new(),
+            message: String::new(),
+            evidence: serde_json::Value::Null,
+        };
+        assert_eq!(verdict(&[]), Verdict::Clean);
+        assert_eq!(verdict(&[f(Severity::Info)]), Verdict::Clean);
+        assert_eq!(
+            verdict(&[f(Severity::Info), f(Severity::Low)]),
+            Verdict::Suspicious
+        );
+        assert_eq!(
+            verdict(&[f(Severity::High), f(Severity::Critical)]),
+            Verdict::Malicious
+        );
+    }
 }

@@ -300,6 +300,14 @@ fn container(_name: &str, data: &[u8]) -> Option<Container> {
     }
 }
 
+/// Unpacks one file's bytes (an archive, or a file on its own) named `name`.
+pub fn unpack_bytes(name: &str, data: Vec<u8>, limits: &Limits) -> Unpacked {
+    let mut out = Unpacked::default();
+    out.add(name.to_owned(), data, 0, limits);
+    out.entries.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
 /// Unpacks a file, directory or archive.
 pub fn unpack(artifact: &Path, limits: &Limits) -> Result<Unpacked, UnpackError> {
     let mut out = Unpacked::default();

@@ -1,0 +1,12 @@
+#![no_main]
+//! Malformed executables: PE (with its certificate table and Authenticode
+//! signature), ELF and Mach-O headers, sections, imports, strings.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = turncoat_vet::binary::analyse("fuzz.dll", data);
+    let mut pe = b"MZ".to_vec();
+    pe.extend_from_slice(data);
+    let _ = turncoat_vet::binary::analyse("fuzz.exe", &pe);
+});
