@@ -407,6 +407,38 @@ fn npm_and_pypi_packages_with_install_hooks() {
             .ends_with("package/package.json"),
         "{hook:#}"
     );
+    // Intel: a known-bad hash, and a C2 domain of the 3CX pack embedded in code.
+    let beacon = pack(
+        "beacon",
+        &[(
+            "package/index.js",
+            "fetch('https://akamaicontainer.com/x')\n",
+        )],
+    );
+    let digest = String::from_utf8(
+        Command::new("sha256sum")
+            .arg(&clean)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let intel = dir.path().join("iocs.csv");
+    std::fs::write(&intel, format!("type,value\nsha256,{}\n", &digest[..64])).unwrap();
+    let (code, report) = vet(&[&clean, Path::new("--intel"), &intel]);
+    assert_eq!(code, Some(1));
+    assert_eq!(report["verdict"], "malicious", "{report:#}");
+    assert_eq!(report["findings"][0]["id"], "ioc.hash");
+    let pack_3cx = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../intel/3cx");
+    let (_, report) = vet(&[&beacon, Path::new("--intel"), &pack_3cx]);
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "ioc.network" && f["file"].as_str().unwrap().ends_with("index.js")),
+        "{report:#}"
+    );
     let sdist = pack(
         "sdist",
         &[(

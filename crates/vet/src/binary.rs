@@ -38,8 +38,12 @@ pub struct FileInfo {
     pub path: String,
     pub size: u64,
     pub sha256: String,
-    pub sha1: String,
-    pub md5: String,
+    /// SHA-1 and MD5, computed only when intel is matched (see
+    /// [`FileInfo::legacy_hashes`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha1: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
     pub kind: Kind,
     pub entropy: f64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -130,6 +134,15 @@ fn kind_of(path: &str, data: &[u8]) -> Kind {
     }
 }
 
+impl FileInfo {
+    /// Adds SHA-1 and MD5, which intel still publishes; skipped otherwise,
+    /// as they cost as much as the rest of the hashing.
+    pub fn legacy_hashes(&mut self, data: &[u8]) {
+        self.sha1 = Some(hex(&sha1::Sha1::digest(data)));
+        self.md5 = Some(hex(&md5::Md5::digest(data)));
+    }
+}
+
 /// Analyses one unpacked file.
 pub fn analyse(path: &str, data: &[u8]) -> FileInfo {
     let kind = kind_of(path, data);
@@ -137,8 +150,8 @@ pub fn analyse(path: &str, data: &[u8]) -> FileInfo {
         path: path.to_owned(),
         size: data.len() as u64,
         sha256: hex(&Sha256::digest(data)),
-        sha1: hex(&sha1::Sha1::digest(data)),
-        md5: hex(&md5::Md5::digest(data)),
+        sha1: None,
+        md5: None,
         kind,
         entropy: entropy(data),
         sections: Vec::new(),

@@ -304,7 +304,10 @@ fn analyse(
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(e) = entries.get(i) else { break };
-                        let info = binary::analyse(&e.path, &e.data);
+                        let mut info = binary::analyse(&e.path, &e.data);
+                        if scan_content && !options.indicators.is_empty() {
+                            info.legacy_hashes(&e.data);
+                        }
                         let mut found = Vec::new();
                         content.scan(&info, &e.data, &mut found);
                         done.push((i, info, found));
@@ -471,22 +474,30 @@ fn intel_findings(
     let mut matches = Vec::new();
     for f in files {
         let mut observables: Vec<Observable> = [
-            (ObservableKind::Sha256, &f.sha256),
-            (ObservableKind::Sha1, &f.sha1),
-            (ObservableKind::Md5, &f.md5),
+            (ObservableKind::Sha256, Some(&f.sha256)),
+            (ObservableKind::Sha1, f.sha1.as_ref()),
+            (ObservableKind::Md5, f.md5.as_ref()),
         ]
         .into_iter()
-        .filter_map(|(k, v)| Observable::new(k, v))
+        .filter_map(|(k, v)| Observable::new(k, v?))
         .collect();
         for s in &f.network {
-            let kind = if s.contains("://") {
-                ObservableKind::Url
+            if s.contains("://") {
+                // A URL is seen by URL indicators and, through its host,
+                // by domain and IP ones.
+                observables.extend(Observable::new(ObservableKind::Url, s));
+                let host = turncoat_core::observable::url_host(s);
+                let kind = if host.parse::<std::net::IpAddr>().is_ok() {
+                    ObservableKind::Ip
+                } else {
+                    ObservableKind::Domain
+                };
+                observables.extend(Observable::new(kind, host));
             } else if s.parse::<std::net::IpAddr>().is_ok() {
-                ObservableKind::Ip
+                observables.extend(Observable::new(ObservableKind::Ip, s));
             } else {
-                ObservableKind::Domain
-            };
-            observables.extend(Observable::new(kind, s));
+                observables.extend(Observable::new(ObservableKind::Domain, s));
+            }
         }
         index.match_event(&observables, now, &mut matches);
         for m in &matches {

@@ -1,5 +1,7 @@
 //! Unpacking an artifact into its files: directories, ZIP-family archives
-//! (zip, nupkg, jar, whl, vsix, apk), tar, gzip (so tgz and tar.gz),
+//! (zip, nupkg, jar, whl, vsix, apk), tar, gzip (so tgz and tar.gz), MSI
+//! (a compound file and the cabinets in its streams), cabinets, Electron
+//! `app.asar`,
 //! recursively. Every file gets an inner path such as
 //! `app.zip!/lib/ffmpeg.dll`.
 //!
@@ -118,6 +120,9 @@ impl Unpacked {
             Some(Container::Zip) => self.zip(&path, &data, depth, limits),
             Some(Container::Tar) => self.tar(&path, &data, depth, limits),
             Some(Container::Gzip) => self.gzip(&path, &data, depth, limits),
+            Some(Container::Asar) => self.asar(&path, &data, depth, limits),
+            Some(Container::Msi) => self.msi(&path, &data, depth, limits),
+            Some(Container::Cab) => self.cab(&path, &data, depth, limits),
             None => {}
         }
         self.entries.push(Entry { path, data });
@@ -224,6 +229,165 @@ impl Unpacked {
         }
     }
 
+    /// An MSI (or any compound file): every stream, by its decoded name;
+    /// the cabinets among them are unpacked in turn, and custom-action
+    /// binaries are analysed like any file.
+    fn msi(&mut self, outer: &str, data: &[u8], depth: usize, limits: &Limits) {
+        let mut file = match cfb::CompoundFile::open(std::io::Cursor::new(data)) {
+            Ok(f) => f,
+            Err(e) => {
+                self.note(
+                    "archive.malformed",
+                    outer,
+                    format!("unreadable compound file: {e}"),
+                );
+                return;
+            }
+        };
+        let streams: Vec<(std::path::PathBuf, u64)> = file
+            .walk()
+            .filter(|e| e.is_stream())
+            .map(|e| (e.path().to_owned(), e.len()))
+            .collect();
+        for (path, len) in streams {
+            let name: String = path
+                .to_string_lossy()
+                .trim_start_matches('/')
+                .split('/')
+                .map(msi_stream_name)
+                .collect::<Vec<_>>()
+                .join("/");
+            let inner = format!("{outer}!/{name}");
+            let Ok(mut stream) = file.open_stream(&path) else {
+                self.note("archive.malformed", &inner, "unreadable stream".into());
+                continue;
+            };
+            if let Some(bytes) = self.read_bounded(&inner, &mut stream, len, len.max(1), limits) {
+                self.add(inner, bytes, depth + 1, limits);
+            }
+        }
+    }
+
+    /// A cabinet (MSZIP, LZX or stored).
+    fn cab(&mut self, outer: &str, data: &[u8], depth: usize, limits: &Limits) {
+        let mut cabinet = match cab::Cabinet::new(std::io::Cursor::new(data)) {
+            Ok(c) => c,
+            Err(e) => {
+                self.note(
+                    "archive.malformed",
+                    outer,
+                    format!("unreadable cabinet: {e}"),
+                );
+                return;
+            }
+        };
+        let names: Vec<String> = cabinet
+            .folder_entries()
+            .flat_map(|f| {
+                f.file_entries()
+                    .map(|e| e.name().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for name in names {
+            let Some(inner) = self.safe_name(outer, &name) else {
+                continue;
+            };
+            let mut reader = match cabinet.read_file(&name) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.note(
+                        "archive.malformed",
+                        &inner,
+                        format!("unreadable entry: {e}"),
+                    );
+                    continue;
+                }
+            };
+            if let Some(bytes) = self.read_bounded(
+                &inner,
+                &mut reader,
+                u64::MAX,
+                data.len().max(1) as u64,
+                limits,
+            ) {
+                self.add(inner, bytes, depth + 1, limits);
+            }
+        }
+    }
+
+    /// Electron's `app.asar`: a little-endian pickle header holding a JSON
+    /// tree of files (`offset` as a string, `size`), then their bytes.
+    fn asar(&mut self, outer: &str, data: &[u8], depth: usize, limits: &Limits) {
+        let word = |at: usize| {
+            data.get(at..at + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        };
+        let parsed = (|| {
+            let header_size = word(4)?;
+            let json_len = word(12)?;
+            let json = data.get(16..16usize.checked_add(json_len)?)?;
+            let tree: serde_json::Value = serde_json::from_slice(json).ok()?;
+            Some((8usize.checked_add(header_size)?, tree))
+        })();
+        let Some((base, tree)) = parsed else {
+            self.note("archive.malformed", outer, "unreadable asar header".into());
+            return;
+        };
+        // Depth-first over the JSON tree, bounded like any archive.
+        let mut stack = vec![(String::new(), &tree, 0usize)];
+        while let Some((prefix, node, level)) = stack.pop() {
+            let Some(files) = node.get("files").and_then(|f| f.as_object()) else {
+                continue;
+            };
+            for (name, entry) in files {
+                let Some(rel) = self.safe_name(outer, &format!("{prefix}{name}")) else {
+                    continue;
+                };
+                if entry.get("files").is_some() {
+                    if level < 64 {
+                        stack.push((format!("{prefix}{name}/"), entry, level + 1));
+                    }
+                } else if entry.get("link").is_some() {
+                    self.note(
+                        "archive.symlink",
+                        &rel,
+                        "a link inside the archive: not followed".into(),
+                    );
+                } else if entry.get("unpacked").and_then(|u| u.as_bool()) == Some(true) {
+                    // Kept beside the archive in `app.asar.unpacked/`.
+                    continue;
+                } else {
+                    let offset = entry
+                        .get("offset")
+                        .and_then(|o| o.as_str())
+                        .and_then(|o| o.parse::<usize>().ok());
+                    let size = entry.get("size").and_then(|s| s.as_u64());
+                    let bytes = offset.zip(size).and_then(|(o, n)| {
+                        data.get(
+                            base.checked_add(o)?..base.checked_add(o)?.checked_add(n as usize)?,
+                        )
+                    });
+                    match bytes {
+                        Some(b) if (b.len() as u64) <= limits.max_file_bytes => {
+                            self.add(rel, b.to_vec(), depth + 1, limits)
+                        }
+                        Some(_) => self.note(
+                            "archive.limit",
+                            &rel,
+                            format!("larger than {} bytes: not analysed", limits.max_file_bytes),
+                        ),
+                        None => self.note(
+                            "archive.malformed",
+                            &rel,
+                            "offset or size outside the archive".into(),
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
     /// The inner path for `name`, or `None` (with a finding) when it would
     /// climb out of the archive or is absolute.
     fn safe_name(&mut self, outer: &str, name: &str) -> Option<String> {
@@ -285,11 +449,42 @@ enum Container {
     Zip,
     Tar,
     Gzip,
+    Asar,
+    Msi,
+    Cab,
+}
+
+/// An MSI stream name as written: characters 0x3800-0x47FF pack two
+/// characters of a 64-letter alphabet, 0x4800-0x483F one, 0x4840 marks a
+/// table (`!`).
+fn msi_stream_name(raw: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._";
+    let mut out = String::new();
+    for ch in raw.chars() {
+        let c = ch as u32;
+        match c {
+            0x3800..0x4800 => {
+                let v = c - 0x3800;
+                out.push(ALPHABET[(v & 0x3f) as usize] as char);
+                out.push(ALPHABET[((v >> 6) & 0x3f) as usize] as char);
+            }
+            0x4800..0x4840 => out.push(ALPHABET[(c - 0x4800) as usize] as char),
+            0x4840 => out.push('!'),
+            _ => out.push(ch),
+        }
+    }
+    out
 }
 
 /// Which container `data` is, by content (the name only breaks ties).
-fn container(_name: &str, data: &[u8]) -> Option<Container> {
-    if data.starts_with(b"PK\x03\x04") || data.starts_with(b"PK\x05\x06") {
+fn container(name: &str, data: &[u8]) -> Option<Container> {
+    if name.ends_with(".asar") && data.starts_with(&4u32.to_le_bytes()) {
+        Some(Container::Asar)
+    } else if data.starts_with(&[0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]) {
+        Some(Container::Msi)
+    } else if data.starts_with(b"MSCF") {
+        Some(Container::Cab)
+    } else if data.starts_with(b"PK\x03\x04") || data.starts_with(b"PK\x05\x06") {
         Some(Container::Zip)
     } else if data.starts_with(&[0x1f, 0x8b]) {
         Some(Container::Gzip)
@@ -366,4 +561,115 @@ fn walk(root: &Path, dir: &Path, out: &mut Unpacked, limits: &Limits) -> std::io
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An asar archive as Electron writes it.
+    fn asar(tree: &str, data: &[u8]) -> Vec<u8> {
+        let json = tree.as_bytes();
+        let mut payload = (json.len() as u32).to_le_bytes().to_vec();
+        payload.extend_from_slice(json);
+        while !payload.len().is_multiple_of(4) {
+            payload.push(0);
+        }
+        let mut header = (payload.len() as u32).to_le_bytes().to_vec();
+        header.extend(payload);
+        let mut out = 4u32.to_le_bytes().to_vec();
+        out.extend((header.len() as u32).to_le_bytes());
+        out.extend(header);
+        out.extend_from_slice(data);
+        out
+    }
+
+    #[test]
+    fn asar_files_links_and_traversal() {
+        let tree = r#"{"files":{"dist":{"files":{"main.js":{"offset":"0","size":5},"icon.ico":{"offset":"5","size":3}}},"node.dll":{"size":9,"unpacked":true},"up":{"link":"../x"},"..":{"files":{"evil.js":{"offset":"0","size":1}}},"bad.js":{"offset":"99","size":4}}}"#;
+        let out = unpack_bytes(
+            "app.asar",
+            asar(tree, b"hello\x00\x01\x02"),
+            &Limits::default(),
+        );
+        let paths: Vec<&str> = out.entries.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "app.asar",
+                "app.asar!/dist/icon.ico",
+                "app.asar!/dist/main.js"
+            ]
+        );
+        assert_eq!(out.entries[2].data, b"hello");
+        let ids: Vec<&str> = out.findings.iter().map(|f| f.id).collect();
+        for id in [
+            "archive.symlink",
+            "archive.path-traversal",
+            "archive.malformed",
+        ] {
+            assert!(ids.contains(&id), "{id}: {ids:?}");
+        }
+    }
+
+    #[test]
+    fn msi_stream_names_decode() {
+        assert_eq!(msi_stream_name("\u{3ACA}"), "AB");
+        assert_eq!(msi_stream_name("\u{4840}\u{480A}x"), "!Ax");
+    }
+
+    #[test]
+    fn msi_streams_and_their_cabinets() {
+        use std::io::Write;
+        let mut builder = cab::CabinetBuilder::new();
+        builder
+            .add_folder(cab::CompressionType::MsZip)
+            .add_file("ffmpeg.dll");
+        let mut writer = builder.build(std::io::Cursor::new(Vec::new())).unwrap();
+        while let Some(mut file) = writer.next_file().unwrap() {
+            file.write_all(b"MZ pretend dll").unwrap();
+        }
+        let cabinet = writer.finish().unwrap().into_inner();
+        let mut msi = cfb::CompoundFile::create(std::io::Cursor::new(Vec::new())).unwrap();
+        msi.create_stream("/\u{3ACA}.cab")
+            .unwrap()
+            .write_all(&cabinet)
+            .unwrap();
+        msi.create_stream("/\u{4840}Property")
+            .unwrap()
+            .write_all(b"table")
+            .unwrap();
+        msi.flush().unwrap();
+        let bytes = msi.into_inner().into_inner();
+        let out = unpack_bytes("setup.msi", bytes, &Limits::default());
+        let paths: Vec<&str> = out.entries.iter().map(|e| e.path.as_str()).collect();
+        assert!(
+            paths.contains(&"setup.msi!/AB.cab!/ffmpeg.dll"),
+            "{paths:?}"
+        );
+        assert!(paths.contains(&"setup.msi!/!Property"), "{paths:?}");
+        let dll = out
+            .entries
+            .iter()
+            .find(|e| e.path.ends_with("ffmpeg.dll"))
+            .unwrap();
+        assert_eq!(dll.data, b"MZ pretend dll");
+    }
+
+    #[test]
+    fn a_zip_bomb_is_reported_not_expanded() {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        zip.start_file("zeros.bin", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut zip, &vec![0u8; 64 << 20]).unwrap();
+        let bytes = zip.finish().unwrap().into_inner();
+        assert!(bytes.len() < 1 << 20, "the archive is small");
+        let out = unpack_bytes("bomb.zip", bytes, &Limits::default());
+        assert!(
+            out.findings.iter().any(|f| f.id == "archive.bomb"),
+            "{:?}",
+            out.findings
+        );
+        assert_eq!(out.entries.len(), 1, "only the archive itself");
+    }
 }
