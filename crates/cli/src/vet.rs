@@ -3,10 +3,20 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use turncoat_vet::{Options, Report, Verdict};
 
-use crate::output::{OutputFormat, Table, print_json};
+use crate::output::{Table, print_json};
+
+/// `--format table|json|sarif`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum VetFormat {
+    #[default]
+    Table,
+    Json,
+    /// SARIF 2.1.0, for GitHub code scanning and other SARIF consumers.
+    Sarif,
+}
 
 #[derive(Parser, Debug)]
 pub struct VetArgs {
@@ -23,7 +33,7 @@ pub struct VetArgs {
     #[arg(long, num_args = 1..)]
     pub yara: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t)]
-    pub format: OutputFormat,
+    pub format: VetFormat,
 }
 
 fn print_table(report: &Report) -> anyhow::Result<()> {
@@ -80,8 +90,9 @@ pub fn run(args: VetArgs) -> anyhow::Result<ExitCode> {
     };
     let report = turncoat_vet::vet(&args.artifact, args.against.as_deref(), &options)?;
     match args.format {
-        OutputFormat::Json => print_json(&report)?,
-        OutputFormat::Table => print_table(&report)?,
+        VetFormat::Json => print_json(&report)?,
+        VetFormat::Sarif => print_json(&turncoat_vet::sarif::sarif(&report))?,
+        VetFormat::Table => print_table(&report)?,
     }
     Ok(crate::cli::findings_exit(report.verdict != Verdict::Clean))
 }

@@ -439,6 +439,23 @@ fn npm_and_pypi_packages_with_install_hooks() {
             .any(|f| f["id"] == "ioc.network" && f["file"].as_str().unwrap().ends_with("index.js")),
         "{report:#}"
     );
+    // The same findings as SARIF 2.1.0.
+    let out = Command::new(env!("CARGO_BIN_EXE_turncoat"))
+        .args(["vet", "--format", "sarif"])
+        .arg(&hooked)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let log: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    let (_, json) = vet(&[&hooked]);
+    assert_eq!(results.len(), json["findings"].as_array().unwrap().len());
+    assert!(
+        results
+            .iter()
+            .any(|r| r["ruleId"] == "package.install-script" && r["level"] == "error")
+    );
     let sdist = pack(
         "sdist",
         &[(

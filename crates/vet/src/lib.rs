@@ -10,6 +10,7 @@
 pub mod authenticode;
 pub mod binary;
 pub mod package;
+pub mod sarif;
 pub mod strings;
 pub mod unpack;
 #[cfg(feature = "yara")]
