@@ -383,12 +383,7 @@ pub fn import(
         let mut fired: HashMap<(String, String), Finding> = HashMap::new();
         let mut evaluation = Evaluation::new(&set);
         let mut record = |c: &Correlation, hit: &CorrelationHit| {
-            if set
-                .correlations
-                .iter()
-                .position(|x| std::ptr::eq(x, c))
-                .is_some_and(|i| correlation_changed[i])
-            {
+            if correlation_changed[hit.correlation] {
                 let f = correlation_finding(c, hit, None);
                 fired.entry((f.source.clone(), f.key.clone())).or_insert(f);
             }

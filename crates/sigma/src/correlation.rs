@@ -488,11 +488,12 @@ impl<'a> Correlator<'a> {
         // Chains are acyclic (checked when the set is built), so this ends.
         while let Some((source, t, chained)) = pending.pop() {
             let fields = chained.as_ref().unwrap_or(fields);
-            let Some(consumers) = self.consumers.get(&source).cloned() else {
+            let Some(consumers) = self.consumers.get(&source) else {
                 continue;
             };
-            for (c, position) in consumers {
-                if let Some(hit) = self.update(c, position, t, host, fields) {
+            for &(c, position) in consumers {
+                let corr = &self.correlations[c];
+                if let Some(hit) = update(c, corr, &mut self.groups[c], position, t, host, fields) {
                     let mut group_fields = Fields::with_capacity(hit.group.len());
                     for (k, v) in &hit.group {
                         group_fields.push(k.clone(), v.clone());
@@ -502,61 +503,6 @@ impl<'a> Correlator<'a> {
                 }
             }
         }
-    }
-
-    fn update(
-        &mut self,
-        c: usize,
-        position: usize,
-        t: Time,
-        host: &str,
-        fields: &Fields,
-    ) -> Option<CorrelationHit> {
-        let corr = &self.correlations[c];
-        let read = |name: &str| {
-            fields
-                .get(corr.field_for(name, position))
-                .map(ToString::to_string)
-        };
-        let key: Vec<String> = corr
-            .group_by
-            .iter()
-            .map(|g| read(g).unwrap_or_default())
-            .collect();
-        let value = corr.field.as_deref().and_then(read);
-        if corr.kind == Kind::ValueCount && value.is_none() {
-            return None;
-        }
-        let groups = &mut self.groups[c];
-        let mut hit = None;
-        let on_arrival = corr.fires_on_arrival();
-        // A tumbling window that is over is judged before the new match.
-        if !on_arrival
-            && let Some(g) = groups.get(&key)
-            && t.0 > g.opened.0.saturating_add(corr.timespan)
-            && let Some(g) = groups.remove(&key)
-        {
-            hit = judge(c, corr, &key, &g);
-        }
-        if groups.len() >= MAX_GROUPS && !groups.contains_key(&key) {
-            evict_groups(groups, corr.timespan, t);
-        }
-        let g = groups
-            .entry(key.clone())
-            .or_insert_with(|| Group::new(corr, t));
-        g.add(corr.kind, position, t, value);
-        if g.host != host {
-            host.clone_into(&mut g.host);
-        }
-        if on_arrival {
-            g.evict(Time(g.last.0.saturating_sub(corr.timespan)));
-            if corr.holds(g.value(corr.kind)) {
-                let fired = judge(c, corr, &key, g);
-                groups.remove(&key);
-                return fired;
-            }
-        }
-        hit
     }
 
     /// Judges every tumbling window over before `until` (all, when `None`);
@@ -621,6 +567,61 @@ impl<'a> Correlator<'a> {
     pub fn groups(&self) -> usize {
         self.groups.iter().map(HashMap::len).sum()
     }
+}
+
+/// Adds one match to correlation `c`'s groups; the hit when it fires.
+fn update(
+    c: usize,
+    corr: &Correlation,
+    groups: &mut HashMap<Vec<String>, Group>,
+    position: usize,
+    t: Time,
+    host: &str,
+    fields: &Fields,
+) -> Option<CorrelationHit> {
+    let read = |name: &str| {
+        fields
+            .get(corr.field_for(name, position))
+            .map(ToString::to_string)
+    };
+    let key: Vec<String> = corr
+        .group_by
+        .iter()
+        .map(|g| read(g).unwrap_or_default())
+        .collect();
+    let value = corr.field.as_deref().and_then(read);
+    if corr.kind == Kind::ValueCount && value.is_none() {
+        return None;
+    }
+    let mut hit = None;
+    let on_arrival = corr.fires_on_arrival();
+    // A tumbling window that is over is judged before the new match.
+    if !on_arrival
+        && let Some(g) = groups.get(&key)
+        && t.0 > g.opened.0.saturating_add(corr.timespan)
+        && let Some(g) = groups.remove(&key)
+    {
+        hit = judge(c, corr, &key, &g);
+    }
+    if groups.len() >= MAX_GROUPS && !groups.contains_key(&key) {
+        evict_groups(groups, corr.timespan, t);
+    }
+    let g = groups
+        .entry(key.clone())
+        .or_insert_with(|| Group::new(corr, t));
+    g.add(corr.kind, position, t, value);
+    if g.host != host {
+        host.clone_into(&mut g.host);
+    }
+    if on_arrival {
+        g.evict(Time(g.last.0.saturating_sub(corr.timespan)));
+        if corr.holds(g.value(corr.kind)) {
+            let fired = judge(c, corr, &key, g);
+            groups.remove(&key);
+            return fired;
+        }
+    }
+    hit
 }
 
 fn judge(c: usize, corr: &Correlation, key: &[String], g: &Group) -> Option<CorrelationHit> {
