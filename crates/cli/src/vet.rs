@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use turncoat_vet::{Options, Report, Verdict};
+use turncoat_vet::{Options, OsvIndex, Report, Verdict};
 
 use crate::output::{Table, print_json};
 
@@ -29,6 +29,11 @@ pub struct VetArgs {
     /// indicators to look for.
     #[arg(long, num_args = 1..)]
     pub intel: Vec<PathBuf>,
+    /// OSV records (`.json` files, directories of them, or zips such as
+    /// an ecosystem's `all.zip`) that the packages the release pins are
+    /// matched against.
+    #[arg(long, num_args = 1..)]
+    pub osv: Vec<PathBuf>,
     /// YARA rule files or directories (`.yar`, `.yara`).
     #[arg(long, num_args = 1..)]
     pub yara: Vec<PathBuf>,
@@ -66,6 +71,43 @@ fn print_table(report: &Report) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Reads OSV records; records that do not read are counted on stderr, a
+/// file that does not open is an error.
+fn load_osv(paths: &[PathBuf]) -> anyhow::Result<OsvIndex> {
+    use turncoat_formats::intel::{IntelFormat, read_intel};
+    let mut advisories = Vec::new();
+    let mut rejected = Vec::new();
+    // OSV's per-ecosystem exports run to gigabytes unpacked (npm's holds
+    // every malicious-package record).
+    let limits = turncoat_formats::Limits {
+        max_document_bytes: 4 << 30,
+        ..turncoat_formats::Limits::default()
+    };
+    for path in turncoat_engine::ingest::expand_paths(paths)? {
+        let is_record_file = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("json") || e.eq_ignore_ascii_case("zip"));
+        // Inside a directory only record files count; named ones always do.
+        if !is_record_file && !paths.contains(&path) {
+            continue;
+        }
+        let mut input = turncoat_formats::Input::open(&path)?;
+        let (_, mut intel) = read_intel(&mut input, Some(IntelFormat::Osv), &limits)?;
+        advisories.append(&mut intel.advisories);
+        rejected.append(&mut intel.rejected);
+    }
+    eprintln!(
+        "osv: {} records read, {} skipped",
+        advisories.len(),
+        rejected.len()
+    );
+    for r in rejected.iter().take(5) {
+        eprintln!("  {r}");
+    }
+    Ok(OsvIndex::new(advisories))
+}
+
 /// Exit 0 when clean, 1 when there are findings beyond informational ones.
 pub fn run(args: VetArgs) -> anyhow::Result<ExitCode> {
     let yara = if args.yara.is_empty() {
@@ -85,6 +127,11 @@ pub fn run(args: VetArgs) -> anyhow::Result<ExitCode> {
     };
     let options = Options {
         indicators: crate::cli::load_indicators(&args.intel)?,
+        osv: if args.osv.is_empty() {
+            None
+        } else {
+            Some(load_osv(&args.osv)?)
+        },
         yara,
         ..Options::default()
     };

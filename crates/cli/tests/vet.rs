@@ -473,3 +473,176 @@ fn npm_and_pypi_packages_with_install_hooks() {
         "{report:#}"
     );
 }
+
+/// Lockfiles and manifests in a release, matched offline against OSV
+/// records: a malicious crate makes the release malicious, a vulnerable
+/// npm or PyPI version suspicious, a fixed version nothing; against the
+/// previous release, the packages it adds are listed.
+#[test]
+fn dependencies_are_matched_against_osv_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |path: &str, text: &str| {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    let release = |root: &str, lodash: &str, extra_npm: &str| {
+        write(
+            &format!("{root}/Cargo.lock"),
+            "version = 3\n\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\n\n\
+             [[package]]\nname = \"rustdecimal\"\nversion = \"1.23.1\"\n\
+             source = \"registry+https://github.com/rust-lang/crates.io-index\"\n",
+        );
+        write(
+            &format!("{root}/web/package-lock.json"),
+            &format!(
+                r#"{{"lockfileVersion":3,"packages":{{"":{{"name":"web"}},
+                "node_modules/lodash":{{"version":"{lodash}"}}{extra_npm}}}}}"#
+            ),
+        );
+        write(
+            &format!("{root}/requirements.txt"),
+            "Django==3.2.0\nflask>=2.0\n",
+        );
+        dir.path().join(root)
+    };
+    let v1 = release("v1", "4.17.19", "");
+    let v2 = release(
+        "v2",
+        "4.17.20",
+        r#","node_modules/left-pad":{"version":"1.3.0"}"#,
+    );
+    let fixed = release("fixed", "4.17.21", "");
+
+    // OSV: the shared MAL record when present (else the same facts), a
+    // GitHub advisory for lodash, and one for Django inside a zip.
+    let osv = dir.path().join("osv");
+    std::fs::create_dir_all(&osv).unwrap();
+    let shared =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/osv/MAL-2022-1.json");
+    let mal = std::fs::read_to_string(&shared).unwrap_or_else(|_| {
+        println!("{} is absent: writing the record's facts", shared.display());
+        r#"{"id":"MAL-2022-1","summary":"Malicious code in rustdecimal (crates.io)","affected":[{"package":{"ecosystem":"crates.io","name":"rustdecimal"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"}]}]}]}"#.into()
+    });
+    std::fs::write(osv.join("MAL-2022-1.json"), mal).unwrap();
+    std::fs::write(
+        osv.join("GHSA-35jh-r3h4-6jhm.json"),
+        r#"{"id":"GHSA-35jh-r3h4-6jhm","summary":"Command Injection in lodash","database_specific":{"severity":"HIGH"},
+        "affected":[{"package":{"ecosystem":"npm","name":"lodash"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"4.17.21"}]}]}]}"#,
+    )
+    .unwrap();
+    std::fs::write(osv.join("SOURCE"), "not a record\n").unwrap();
+    run(Command::new("python3").current_dir(&osv).args(["-c",
+        "import zipfile\nz = zipfile.ZipFile('pypi.zip', 'w')\nz.writestr('PYSEC-2021-x.json', '{\"id\":\"GHSA-django-x\",\"summary\":\"SQL injection in Django\",\"database_specific\":{\"severity\":\"MODERATE\"},\"affected\":[{\"package\":{\"ecosystem\":\"PyPI\",\"name\":\"django\"},\"ranges\":[{\"type\":\"ECOSYSTEM\",\"events\":[{\"introduced\":\"3.2\"},{\"fixed\":\"3.2.2\"}]}]}]}')\nz.close()\n"]));
+
+    let (code, report) = vet(&[&v2, Path::new("--osv"), &osv]);
+    assert_eq!(code, Some(1));
+    assert_eq!(report["verdict"], "malicious", "{report:#}");
+    let found = |id: &str| -> Vec<(String, String, String)> {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["id"] == id)
+            .map(|f| {
+                (
+                    f["file"]
+                        .as_str()
+                        .unwrap()
+                        .rsplit('/')
+                        .next()
+                        .unwrap()
+                        .to_owned(),
+                    f["evidence"]["package"].as_str().unwrap_or("").to_owned(),
+                    f["severity"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let own = |f: &str, p: &str, s: &str| (f.to_owned(), p.to_owned(), s.to_owned());
+    assert_eq!(
+        found("osv.malicious"),
+        [own("Cargo.lock", "rustdecimal", "critical")]
+    );
+    assert_eq!(
+        found("osv.vulnerable"),
+        [
+            own("requirements.txt", "Django", "medium"),
+            own("package-lock.json", "lodash", "high"),
+        ]
+    );
+    let lodash = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["evidence"]["package"] == "lodash")
+        .unwrap();
+    assert_eq!(lodash["evidence"]["fixed"], "4.17.21");
+    assert!(ids_for(&report, "requirements.txt").contains(&"info.unpinned-dependencies"));
+
+    // Without the MAL record, vulnerabilities alone are suspicious; a
+    // release on the fixed lodash has only the others.
+    std::fs::remove_file(osv.join("MAL-2022-1.json")).unwrap();
+    let (code, report) = vet(&[&v2, Path::new("--osv"), &osv]);
+    assert_eq!(
+        (code, report["verdict"].as_str()),
+        (Some(1), Some("suspicious"))
+    );
+    let (_, report) = vet(&[&fixed, Path::new("--osv"), &osv]);
+    assert!(
+        !ids_for(&report, "package-lock.json").contains(&"osv.vulnerable"),
+        "{report:#}"
+    );
+    // No OSV data: nothing to match, and unpinned requirements are only
+    // informational.
+    let (code, report) = vet(&[&v2]);
+    assert_eq!(
+        (code, report["verdict"].as_str()),
+        (Some(0), Some("clean")),
+        "{report:#}"
+    );
+
+    // Against the previous release: left-pad is new, lodash moved.
+    let (_, report) = vet(&[&v2, Path::new("--against"), &v1]);
+    let change = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "diff.new-dependencies")
+        .expect("the new dependencies");
+    assert_eq!(
+        change["evidence"]["added"],
+        serde_json::json!(["left-pad@1.3.0"])
+    );
+    assert_eq!(change["evidence"]["updated"][0]["to"], "4.17.20");
+    assert_eq!(change["severity"], "info");
+
+    // An SBOM is a manifest too: OWASP Juice Shop's CycloneDX SBOM ships
+    // two lodash versions below the fix.
+    let juice = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/sbom/cyclonedx/SBOM/juice-shop/v11.1.2/bom.json");
+    if juice.exists() {
+        let (code, report) = vet(&[&juice, Path::new("--osv"), &osv]);
+        assert_eq!(code, Some(1));
+        let mut versions: Vec<&str> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["id"] == "osv.vulnerable")
+            .map(|f| f["evidence"]["version"].as_str().unwrap())
+            .collect();
+        versions.sort();
+        assert_eq!(versions, ["2.4.2", "4.17.19"], "{report:#}");
+    } else {
+        println!("skipped the SBOM part: {} is absent", juice.display());
+    }
+
+    // A lockfile that does not parse is reported, not fatal.
+    write("broken/Cargo.lock", "[[package]\nname = ");
+    let (code, report) = vet(&[&dir.path().join("broken")]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        ids_for(&report, "Cargo.lock"),
+        ["package.manifest-malformed"]
+    );
+}

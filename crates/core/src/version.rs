@@ -31,10 +31,11 @@ pub enum Ecosystem {
     Maven,
     Rubygems,
     Nuget,
+    Packagist,
 }
 
 impl Ecosystem {
-    pub const ALL: [Ecosystem; 11] = [
+    pub const ALL: [Ecosystem; 12] = [
         Ecosystem::Generic,
         Ecosystem::Semver,
         Ecosystem::Npm,
@@ -46,6 +47,7 @@ impl Ecosystem {
         Ecosystem::Maven,
         Ecosystem::Rubygems,
         Ecosystem::Nuget,
+        Ecosystem::Packagist,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +63,7 @@ impl Ecosystem {
             Ecosystem::Maven => "maven",
             Ecosystem::Rubygems => "rubygems",
             Ecosystem::Nuget => "nuget",
+            Ecosystem::Packagist => "packagist",
         }
     }
 
@@ -77,6 +80,7 @@ impl Ecosystem {
             "maven" => Ecosystem::Maven,
             "rubygems" => Ecosystem::Rubygems,
             "nuget" => Ecosystem::Nuget,
+            "packagist" => Ecosystem::Packagist,
             _ => return None,
         })
     }
@@ -88,11 +92,40 @@ impl Ecosystem {
             | Ecosystem::Npm
             | Ecosystem::Crates
             | Ecosystem::Go
-            | Ecosystem::Nuget => compare_semver(a, b),
+            | Ecosystem::Nuget
+            | Ecosystem::Packagist => compare_semver(a, b),
             Ecosystem::Pypi => compare_pep440(a, b),
             Ecosystem::Debian => compare_debian(a, b),
             Ecosystem::Rpm => compare_rpm(a, b),
-            Ecosystem::Generic | Ecosystem::Maven | Ecosystem::Rubygems => compare_generic(a, b),
+            Ecosystem::Maven => compare_maven(a, b),
+            Ecosystem::Rubygems => compare_rubygems(a, b),
+            Ecosystem::Generic => compare_generic(a, b),
+        }
+    }
+
+    /// The form a package name is compared in: the ecosystem's own
+    /// equivalences (PEP 503 for PyPI, `-`/`_` for crates.io, case where
+    /// the registry ignores it), so that a lockfile's spelling finds the
+    /// advisory's.
+    pub fn package_key(self, name: &str) -> String {
+        let name = name.trim();
+        match self {
+            Ecosystem::Pypi => {
+                let mut out = String::with_capacity(name.len());
+                for c in name.chars() {
+                    if matches!(c, '-' | '_' | '.') {
+                        if !out.ends_with('-') {
+                            out.push('-');
+                        }
+                    } else {
+                        out.push(c.to_ascii_lowercase());
+                    }
+                }
+                out
+            }
+            Ecosystem::Crates => name.to_ascii_lowercase().replace('_', "-"),
+            Ecosystem::Npm | Ecosystem::Nuget | Ecosystem::Packagist => name.to_ascii_lowercase(),
+            _ => name.to_owned(),
         }
     }
 
@@ -133,8 +166,10 @@ impl FromStr for Ecosystem {
 /// trailing zero parts are equal (`1.0` = `1.0.0`). A trailing text run
 /// marks a pre-release (`1.0rc1` < `1.0`).
 pub fn compare_generic(a: &str, b: &str) -> Ordering {
-    let pa = generic_parts(a);
-    let pb = generic_parts(b);
+    compare_parts(&generic_parts(a), &generic_parts(b))
+}
+
+fn compare_parts(pa: &[GenericPart], pb: &[GenericPart]) -> Ordering {
     let n = pa.len().max(pb.len());
     for i in 0..n {
         let x = pa.get(i);
@@ -195,6 +230,99 @@ fn generic_parts(v: &str) -> Vec<GenericPart> {
         }
     }
     parts
+}
+
+/// RubyGems' `Gem::Version#<=>`: numeric and letter segments, a letter
+/// segment marks a pre-release, and trailing zeros of the release part and
+/// of the pre-release part do not count (`1.0.0.a` = `1.0.a`).
+pub fn compare_rubygems(a: &str, b: &str) -> Ordering {
+    fn canonical(v: &str) -> Vec<GenericPart> {
+        let parts = generic_parts(v);
+        let split = parts
+            .iter()
+            .position(|p| matches!(p, GenericPart::Text(_)))
+            .unwrap_or(parts.len());
+        let mut release: Vec<GenericPart> = Vec::with_capacity(parts.len());
+        let mut rest = parts;
+        let pre = rest.split_off(split);
+        release.extend(rest);
+        let trim = |v: &mut Vec<GenericPart>| {
+            while matches!(v.last(), Some(GenericPart::Num(0))) {
+                v.pop();
+            }
+        };
+        trim(&mut release);
+        let mut pre = pre;
+        trim(&mut pre);
+        release.extend(pre);
+        release
+    }
+    compare_parts(&canonical(a), &canonical(b))
+}
+
+/// Maven's `ComparableVersion`, in its common cases: numbers compare as
+/// numbers and sort after qualifiers; qualifiers order `alpha` < `beta` <
+/// `milestone` < `rc` = `cr` < `snapshot` < release (`""`, `ga`, `final`,
+/// `release`) < `sp` < anything else (alphabetically); a missing part is
+/// `0` against a number and a release against a qualifier, so `1.0` =
+/// `1.0.0` = `1.0.Final` and `1.0-rc1` < `1.0` < `1.0-sp1`.
+pub fn compare_maven(a: &str, b: &str) -> Ordering {
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    enum Item {
+        // Declared first so that qualifiers sort before numbers.
+        Qualifier(u8, String),
+        Num(u128),
+    }
+    const RELEASE: u8 = 5;
+    fn items(v: &str) -> Vec<Item> {
+        let parts = generic_parts(v);
+        let mut out = Vec::with_capacity(parts.len());
+        for (i, p) in parts.iter().enumerate() {
+            out.push(match p {
+                GenericPart::Num(n) => Item::Num(*n),
+                GenericPart::Text(t) => {
+                    let before_digit = matches!(parts.get(i + 1), Some(GenericPart::Num(_)));
+                    let rank = match t.as_str() {
+                        "alpha" => 0,
+                        "a" if before_digit => 0,
+                        "beta" => 1,
+                        "b" if before_digit => 1,
+                        "milestone" => 2,
+                        "m" if before_digit => 2,
+                        "rc" | "cr" => 3,
+                        "snapshot" => 4,
+                        "ga" | "final" | "release" => RELEASE,
+                        "sp" => 6,
+                        _ => 7,
+                    };
+                    let text = if rank == 7 { t.clone() } else { String::new() };
+                    Item::Qualifier(rank, text)
+                }
+            });
+        }
+        out
+    }
+    let (x, y) = (items(a), items(b));
+    for i in 0..x.len().max(y.len()) {
+        let ord = match (x.get(i), y.get(i)) {
+            (Some(p), Some(q)) => p.cmp(q),
+            (Some(p), None) => missing_vs(p).reverse(),
+            (None, Some(q)) => missing_vs(q),
+            (None, None) => Ordering::Equal,
+        };
+        if ord != Ordering::Equal {
+            return ord;
+        }
+    }
+    return Ordering::Equal;
+
+    /// How a missing part compares with a present one.
+    fn missing_vs(present: &Item) -> Ordering {
+        match present {
+            Item::Num(n) => 0.cmp(n),
+            Item::Qualifier(rank, _) => RELEASE.cmp(rank),
+        }
+    }
 }
 
 fn compare_semver(a: &str, b: &str) -> Ordering {
@@ -627,5 +755,59 @@ mod tests {
             assert_eq!(compare_pep440(w[0], w[1]), Less, "{} < {}", w[0], w[1]);
         }
         assert_eq!(compare_pep440("1.0", "1.0.0"), Equal);
+    }
+
+    #[test]
+    fn maven_qualifiers() {
+        check(
+            Ecosystem::Maven,
+            &[
+                ("1.0", "1.0.0", Equal),
+                ("1.0.Final", "1.0", Equal),
+                ("1.0-ga", "1.0", Equal),
+                ("1.0-alpha1", "1.0-beta1", Less),
+                ("1.0-a1", "1.0-b1", Less),
+                ("1.0-beta2", "1.0-M1", Less),
+                ("1.0-M3", "1.0-rc1", Less),
+                ("1.0-cr1", "1.0-RC1", Equal),
+                ("1.0-rc1", "1.0-SNAPSHOT", Less),
+                ("1.0-SNAPSHOT", "1.0", Less),
+                ("1.0", "1.0-sp1", Less),
+                ("1.0-sp1", "1.0-custom", Less),
+                ("1.0-custom", "1.0.1", Less),
+                ("2.9.10.8", "2.10.0", Less),
+            ],
+        );
+    }
+
+    #[test]
+    fn rubygems_prereleases() {
+        check(
+            Ecosystem::Rubygems,
+            &[
+                ("1.0.a", "1.0", Less),
+                ("1.0.0.pre1", "1.0.0", Less),
+                ("1.0.0.a", "1.0.a", Equal),
+                ("1.0.rc1", "1.0.rc2", Less),
+                ("5.2.4.3", "5.2.10", Less),
+                ("1.0", "1.0.0", Equal),
+            ],
+        );
+    }
+
+    #[test]
+    fn package_keys_follow_each_registry() {
+        let k = Ecosystem::package_key;
+        assert_eq!(k(Ecosystem::Pypi, "Zope.Interface"), "zope-interface");
+        assert_eq!(
+            k(Ecosystem::Pypi, "typing__extensions"),
+            "typing-extensions"
+        );
+        assert_eq!(k(Ecosystem::Crates, "Serde_JSON"), "serde-json");
+        assert_eq!(
+            k(Ecosystem::Go, "github.com/BurntSushi/toml"),
+            "github.com/BurntSushi/toml"
+        );
+        assert_eq!(k(Ecosystem::Npm, "@Babel/Core"), "@babel/core");
     }
 }

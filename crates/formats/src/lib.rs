@@ -18,6 +18,7 @@ pub mod input;
 pub mod intel;
 mod jsonl;
 pub mod logsource;
+pub mod manifest;
 pub mod osquery;
 pub mod sbom;
 pub mod winevent;

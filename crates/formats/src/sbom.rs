@@ -234,6 +234,7 @@ impl Purl {
             "maven" => Ecosystem::Maven,
             "gem" => Ecosystem::Rubygems,
             "nuget" => Ecosystem::Nuget,
+            "composer" => Ecosystem::Packagist,
             _ => Ecosystem::Generic,
         }
     }

@@ -73,6 +73,12 @@ pub struct FileInfo {
     /// Why the binary could not be parsed, when it looked like one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parse_error: Option<String>,
+    /// For a lockfile, manifest or SBOM: which kind, and the packages it
+    /// pins (see [`crate::dependencies`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<turncoat_formats::manifest::ManifestKind>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<turncoat_core::InventoryItem>,
 }
 
 /// Shannon entropy of `data` in bits per byte.
@@ -165,6 +171,8 @@ pub fn analyse(path: &str, data: &[u8]) -> FileInfo {
         macho_signed: None,
         network: BTreeSet::new(),
         parse_error: None,
+        manifest: None,
+        packages: Vec::new(),
     };
     if matches!(
         kind,

@@ -9,6 +9,7 @@
 
 pub mod authenticode;
 pub mod binary;
+pub mod dependencies;
 pub mod package;
 pub mod sarif;
 pub mod strings;
@@ -23,6 +24,7 @@ use serde::Serialize;
 pub use turncoat_core::Severity;
 
 use binary::{FileInfo, Kind};
+pub use dependencies::OsvIndex;
 pub use unpack::{Limits, UnpackError};
 
 /// Every finding id, its severity and what it means: the documented table.
@@ -93,6 +95,26 @@ pub const FINDING_IDS: &[(&str, Severity, &str)] = &[
         "a URL, domain or IP embedded in the file is a known-bad indicator",
     ),
     (
+        "diff.new-dependencies",
+        Severity::Info,
+        "packages a changed lockfile or manifest adds, or pins at another version",
+    ),
+    (
+        "osv.malicious",
+        Severity::Critical,
+        "a package the release ships is malicious in the OSV data given (a `MAL-` record)",
+    ),
+    (
+        "osv.vulnerable",
+        Severity::High,
+        "a package version the release ships has an OSV vulnerability (the advisory's own severity, at most high)",
+    ),
+    (
+        "package.manifest-malformed",
+        Severity::Low,
+        "a lockfile, manifest or SBOM, or some of its entries, that does not read",
+    ),
+    (
         "package.install-script",
         Severity::Medium,
         "code run on install: npm install scripts, setup.py, pyproject build hooks (high when it reaches the network or runs commands)",
@@ -146,6 +168,11 @@ pub const FINDING_IDS: &[(&str, Severity, &str)] = &[
         "info.signed",
         Severity::Info,
         "signed, with the signer named",
+    ),
+    (
+        "info.unpinned-dependencies",
+        Severity::Info,
+        "requirements without an exact version: they cannot be matched, and what installs can change",
     ),
 ];
 
@@ -203,6 +230,9 @@ pub struct Options {
     /// Indicators (from `--intel`) that file hashes and embedded network
     /// strings are matched against.
     pub indicators: Vec<turncoat_core::Indicator>,
+    /// OSV records (from `--osv`) the packages the release pins are
+    /// matched against.
+    pub osv: Option<OsvIndex>,
     /// YARA rules every unpacked file of the artifact is scanned with.
     #[cfg(feature = "yara")]
     pub yara: Option<yara::YaraRules>,
@@ -233,6 +263,7 @@ impl Default for Options {
             limits: Limits::default(),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             indicators: Vec::new(),
+            osv: None,
             #[cfg(feature = "yara")]
             yara: None,
         }
@@ -310,6 +341,7 @@ fn analyse(
                             info.legacy_hashes(&e.data);
                         }
                         let mut found = Vec::new();
+                        dependencies::read(&mut info, &e.data, &mut found);
                         content.scan(&info, &e.data, &mut found);
                         done.push((i, info, found));
                     }
@@ -551,6 +583,7 @@ fn diff(before: &[FileInfo], after: &[FileInfo], against: &str, out: &mut Vec<Fi
             continue;
         }
         d.changed.push(f.path.clone());
+        dependencies::diff(prev, f, out);
         if f.code_sha256.is_some()
             && f.code_sha256 != prev.code_sha256
             && f.file_version.is_some()
@@ -641,6 +674,9 @@ pub fn vet(
     let (files, mut findings) = analyse(artifact, options, true)?;
     release_findings(&files, &mut findings);
     intel_findings(&files, &options.indicators, &mut findings);
+    if let Some(osv) = &options.osv {
+        dependencies::osv_findings(&files, osv, &mut findings);
+    }
     let mut diff_report = None;
     if let Some(prev) = previous {
         let (old, _) = analyse(prev, options, false)?;

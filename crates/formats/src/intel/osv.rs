@@ -197,7 +197,18 @@ pub fn advisory(r: &Json) -> Result<Advisory, String> {
         severity: if malicious {
             Severity::Critical
         } else {
-            Severity::High
+            // GitHub's advisories say how bad; others are taken as high.
+            match r
+                .pointer("/database_specific/severity")
+                .and_then(Json::as_str)
+                .map(str::to_ascii_uppercase)
+                .as_deref()
+            {
+                Some("CRITICAL") => Severity::Critical,
+                Some("MODERATE" | "MEDIUM") => Severity::Medium,
+                Some("LOW") => Severity::Low,
+                _ => Severity::High,
+            }
         },
         affected,
         indicators: Vec::new(),
@@ -222,7 +233,7 @@ mod tests {
 
     #[test]
     fn ranges_and_zip() {
-        let rec = r#"{"id":"GHSA-x","affected":[{"package":{"ecosystem":"PyPI","name":"pkg"},
+        let rec = r#"{"id":"GHSA-x","database_specific":{"severity":"MODERATE"},"affected":[{"package":{"ecosystem":"PyPI","name":"pkg"},
           "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"1.0"},{"fixed":"1.2"},{"introduced":"2.0"},{"last_affected":"2.1"}]}]}]}"#;
         let mut buf = Cursor::new(Vec::new());
         {
@@ -238,6 +249,7 @@ mod tests {
         let intel = read("osv.zip", buf.get_ref(), &Limits::default()).unwrap();
         assert_eq!(intel.advisories.len(), 1);
         assert_eq!(intel.rejected.len(), 1);
+        assert_eq!(intel.advisories[0].severity, Severity::Medium);
         let a = &intel.advisories[0].affected[0];
         assert!(a.version_affected("1.1"));
         assert!(!a.version_affected("1.2"));
