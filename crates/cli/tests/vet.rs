@@ -157,6 +157,59 @@ fn vet(args: &[&Path]) -> (Option<i32>, Value) {
     (out.status.code(), report)
 }
 
+/// `turncoat vet --format sarif`, which must exit 1 and, where CI
+/// provides the official schema (`TURNCOAT_TEST_SARIF_SCHEMA`), be valid
+/// SARIF 2.1.0.
+fn sarif(args: &[&Path]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_turncoat"))
+        .args(["vet", "--format", "sarif"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let log: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    match std::env::var_os("TURNCOAT_TEST_SARIF_SCHEMA") {
+        Some(path) => {
+            let mut schema: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            // Its `language` patterns end `{2}]?$`: a literal `]` to
+            // ECMAScript, a syntax error to Rust's regex. Escaping it keeps
+            // their meaning.
+            fn escape_brackets(v: &mut Value) {
+                match v {
+                    Value::Object(m) => {
+                        for (k, x) in m.iter_mut() {
+                            match x {
+                                Value::String(p) if k == "pattern" => {
+                                    *p = p.replace("{2}]?$", "{2}\\]?$")
+                                }
+                                _ => escape_brackets(x),
+                            }
+                        }
+                    }
+                    Value::Array(items) => items.iter_mut().for_each(escape_brackets),
+                    _ => {}
+                }
+            }
+            escape_brackets(&mut schema);
+            let validator = jsonschema::draft4::new(&schema).unwrap();
+            let errors: Vec<String> = validator
+                .iter_errors(&log)
+                .map(|e| format!("{}: {e}", e.instance_path()))
+                .collect();
+            assert!(errors.is_empty(), "not valid SARIF 2.1.0: {errors:#?}");
+            // The validator does reject what the schema forbids.
+            let mut broken = log.clone();
+            broken["runs"][0]["results"][0]["level"] = "severe".into();
+            assert!(!validator.is_valid(&broken));
+        }
+        None => println!(
+            "SARIF schema validation skipped: TURNCOAT_TEST_SARIF_SCHEMA is unset (.ci/run sets it)"
+        ),
+    }
+    log
+}
+
 fn ids_for<'a>(report: &'a Value, file_suffix: &str) -> Vec<&'a str> {
     report["findings"]
         .as_array()
@@ -228,6 +281,11 @@ fn a_release_pair_with_the_3cx_tampering_is_caught_and_a_clean_one_is_not() {
     let (code, report) = vet(&[&new, Path::new("--against"), &old]);
     assert_eq!(code, Some(1));
     assert_eq!(report["verdict"], "malicious", "{report:#}");
+    let log = sarif(&[&new, Path::new("--against"), &old]);
+    assert_eq!(
+        log["runs"][0]["results"].as_array().unwrap().len(),
+        report["findings"].as_array().unwrap().len()
+    );
     let d3d = ids_for(&report, "d3dcompiler_47.dll");
     assert!(
         d3d.contains(&"authenticode.data-after-signature"),
@@ -440,14 +498,7 @@ fn npm_and_pypi_packages_with_install_hooks() {
         "{report:#}"
     );
     // The same findings as SARIF 2.1.0.
-    let out = Command::new(env!("CARGO_BIN_EXE_turncoat"))
-        .args(["vet", "--format", "sarif"])
-        .arg(&hooked)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let log: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(log["version"], "2.1.0");
+    let log = sarif(&[&hooked]);
     let results = log["runs"][0]["results"].as_array().unwrap();
     let (_, json) = vet(&[&hooked]);
     assert_eq!(results.len(), json["findings"].as_array().unwrap().len());
@@ -636,6 +687,17 @@ fn dependencies_are_matched_against_osv_records() {
     } else {
         println!("skipped the SBOM part: {} is absent", juice.display());
     }
+
+    // OSV findings in SARIF: GitHub shows them on the lockfile.
+    let log = sarif(&[&v2, Path::new("--osv"), &osv]);
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    assert!(results.iter().any(|r| {
+        r["ruleId"] == "osv.vulnerable"
+            && r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap()
+                .ends_with("package-lock.json")
+    }));
 
     // A lockfile that does not parse is reported, not fatal.
     write("broken/Cargo.lock", "[[package]\nname = ");
