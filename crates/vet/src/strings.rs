@@ -15,14 +15,19 @@ const MAX_RUN: usize = 4096;
 /// Most strings kept from one file.
 const MAX_STRINGS: usize = 5_000;
 
+// Runs are printable ASCII, so ASCII word boundaries (`(?-u:\b)`) mean the
+// same as Unicode ones, and unlike them let the regex crate use its DFA.
 static URL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:https?|ftps?|wss?)://[^\s\x22'<>`{}|\\^]{3,512}").unwrap()
+    Regex::new(r"(?i)(?-u:\b)(?:https?|ftps?|wss?)://[^\s\x22'<>`{}|\\^]{3,512}").unwrap()
 });
 static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,23}\b").unwrap()
+    Regex::new(
+        r"(?i)(?-u:\b)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,23}(?-u:\b)",
+    )
+    .unwrap()
 });
 static IPV4: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b(?:\d{1,3}\.){3}\d{1,3}\b").unwrap());
+    LazyLock::new(|| Regex::new(r"(?-u:\b)(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?-u:\b)").unwrap());
 
 /// Printable ASCII runs and UTF-16LE runs of `data`, at least `MIN_RUN` long.
 fn runs(data: &[u8], mut each: impl FnMut(&str)) {
