@@ -229,14 +229,11 @@ fn json(name: &str, text: &str) -> Result<Json, ReadIssue> {
 
 fn toml_table(name: &str, text: &str) -> Result<toml::Table, ReadIssue> {
     toml::from_str(text).map_err(|e| {
-        let line = e
+        let location = e
             .span()
-            .map(|s| text[..s.start.min(text.len())].lines().count().max(1) as u64);
-        ReadIssue::new(
-            name,
-            line.map_or(Location::Unknown, Location::Line),
-            format!("invalid TOML: {}", e.message()),
-        )
+            .map(|s| Location::Line(crate::input::line_of_offset(text.as_bytes(), s.start)))
+            .unwrap_or_default();
+        ReadIssue::new(name, location, format!("invalid TOML: {}", e.message()))
     })
 }
 
