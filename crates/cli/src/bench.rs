@@ -2,6 +2,7 @@
 //! size, each beside a named baseline measured in the same run (ratios
 //! survive noisy machines; absolute numbers do not).
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::Instant;
@@ -673,7 +674,6 @@ pub fn vet(
     use std::process::Command;
     let tree = dir.join("release");
     let bytes = write_release_tree(&tree, files, megabytes, 7)?;
-    let mb = bytes as f64 / (1 << 20) as f64;
 
     // Rule files both engines compile.
     let all = turncoat_vet::yara::YaraRules::compile(yara_paths)?;
@@ -700,6 +700,19 @@ pub fn vet(
         }
     }
     anyhow::ensure!(!common.is_empty(), "no rule file compiles in both engines");
+    // Content the rules do match, so that the two engines' match sets can
+    // be compared: the rule files themselves, whose text holds most of
+    // their rules' strings.
+    let samples = tree.join("rules");
+    std::fs::create_dir_all(&samples)?;
+    let mut bytes = bytes;
+    for (i, f) in common.iter().enumerate() {
+        let name = f
+            .file_name()
+            .map_or_else(|| "rule".into(), |n| n.to_string_lossy().into_owned());
+        bytes += std::fs::copy(f, samples.join(format!("{i:04}-{name}")))?;
+    }
+    let mb = bytes as f64 / (1 << 20) as f64;
 
     let mut args: Vec<&std::ffi::OsStr> = vec!["-p".as_ref(), "-r".as_ref()];
     let threads_arg = threads.to_string();
@@ -721,11 +734,15 @@ pub fn vet(
     };
     let (_, yara_compile) = timed(&compile_only)?;
     let (out, yara_total) = timed(&args)?;
-    let yara_matches = out
-        .stdout
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .count();
+    // `RULE PATH` per match; paths made relative to the tree as vet's are.
+    let prefix = format!("{}/", tree.display());
+    let yara_set: BTreeSet<(String, String)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (rule, path) = l.split_once(' ')?;
+            Some((rule.to_owned(), path.strip_prefix(&prefix)?.to_owned()))
+        })
+        .collect();
 
     let started = Instant::now();
     let rules = turncoat_vet::yara::YaraRules::compile(&common)?;
@@ -738,11 +755,18 @@ pub fn vet(
     let started = Instant::now();
     let report = turncoat_vet::vet(&tree, None, &options)?;
     let our_scan = started.elapsed().as_secs_f64();
-    let our_matches = report
+    let our_set: BTreeSet<(String, String)> = report
         .findings
         .iter()
         .filter(|f| f.id == "yara.match")
-        .count();
+        .filter_map(|f| Some((f.evidence["rule"].as_str()?.to_owned(), f.file.clone())))
+        .collect();
+    let (yara_matches, our_matches) = (yara_set.len(), our_set.len());
+    let agreed = yara_set.intersection(&our_set).count();
+    // The first disagreements, to explain the difference: rules reading
+    // the `filename`/`extension` externals see real values only in vet.
+    let only_yara: Vec<_> = yara_set.difference(&our_set).take(5).collect();
+    let only_ours: Vec<_> = our_set.difference(&yara_set).take(5).collect();
 
     // A second release: every tenth file changed, a few added and removed.
     let next_tree = dir.join("release-next");
@@ -790,6 +814,9 @@ pub fn vet(
         "turncoat_compile_seconds": our_compile,
         "turncoat_seconds": our_scan,
         "turncoat_yara_matches": our_matches,
+        "matches_in_both": agreed,
+        "only_yara": only_yara,
+        "only_turncoat": only_ours,
         "diff_seconds": diff_seconds,
         "diff_changed_files": changed,
         "peak_rss_mb": peak_rss_mb(),
@@ -799,14 +826,19 @@ pub fn vet(
         OutputFormat::Json => print_json(&summary)?,
         OutputFormat::Table => {
             println!(
-                "{files} files, {mb:.0} MB; {} rule files both engines compile ({} rules in yara-x); {threads} threads",
+                "{files} generated files and the {} rule files both engines compile as samples, {mb:.0} MB ({} rules in yara-x); {threads} threads",
                 common.len(),
                 options.yara.as_ref().map_or(0, |r| r.compiled)
             );
             print_rows(&rows)?;
             println!(
-                "compile: yara {yara_compile:.2}s, yara-x {our_compile:.2}s; matches: yara {yara_matches}, turncoat {our_matches}"
+                "compile: yara {yara_compile:.2}s, yara-x {our_compile:.2}s; matches (rule, file): yara {yara_matches}, turncoat {our_matches}, both {agreed}"
             );
+            if !only_yara.is_empty() || !only_ours.is_empty() {
+                println!(
+                    "first only in yara: {only_yara:?}; first only in turncoat: {only_ours:?}"
+                );
+            }
             println!(
                 "diff of two {mb:.0} MB releases ({changed} files changed): {diff_seconds:.2}s; peak RSS {:.0} MB",
                 peak_rss_mb().unwrap_or(0.0)

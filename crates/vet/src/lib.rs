@@ -320,22 +320,21 @@ fn analyse(
     options: &Options,
     scan_content: bool,
 ) -> Result<(Vec<FileInfo>, Vec<Finding>), UnpackError> {
-    let unpacked = unpack::unpack(artifact, &options.limits)?;
-    let mut findings = unpacked.findings;
-    let entries = &unpacked.entries;
-    // Files are shared out among threads, each with its own scanner; the
-    // results are put back in path order.
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let threads = options.threads.max(1).min(entries.len().max(1));
-    let mut results: Vec<(usize, FileInfo, Vec<Finding>)> = std::thread::scope(|scope| {
+    // Unpacking feeds the analysis threads as it goes (each with its own
+    // scanner): reading overlaps scanning, and a file's bytes are dropped
+    // as soon as it is analysed. Results are put back in path order.
+    let threads = options.threads.max(1);
+    let (send, receive) = std::sync::mpsc::sync_channel::<(usize, unpack::Entry)>(threads * 4);
+    let receive = std::sync::Mutex::new(receive);
+    let (unpacked, mut results) = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
                     let mut content = ContentScan::new(scan_content.then_some(options));
                     let mut done = Vec::new();
                     loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(e) = entries.get(i) else { break };
+                        let next = receive.lock().map(|r| r.recv());
+                        let Ok(Ok((seq, e))) = next else { break };
                         let mut info = binary::analyse(&e.path, &e.data);
                         if scan_content && !options.indicators.is_empty() {
                             info.legacy_hashes(&e.data);
@@ -343,18 +342,28 @@ fn analyse(
                         let mut found = Vec::new();
                         dependencies::read(&mut info, &e.data, &mut found);
                         content.scan(&info, &e.data, &mut found);
-                        done.push((i, info, found));
+                        done.push((seq, info, found));
                     }
                     done
                 })
             })
             .collect();
-        workers
+        let mut seq = 0;
+        let unpacked = unpack::unpack_each(artifact, &options.limits, &mut |e| {
+            // A worker only stops early by panicking; the join reports it.
+            let _ = send.send((seq, e));
+            seq += 1;
+        });
+        drop(send);
+        let results: Vec<(usize, FileInfo, Vec<Finding>)> = workers
             .into_iter()
             .flat_map(|w| w.join().unwrap_or_default())
-            .collect()
+            .collect();
+        (unpacked, results)
     });
-    results.sort_by_key(|(i, ..)| *i);
+    let mut findings = unpacked?;
+    // Sorted by path, and in unpacking order where an archive repeats one.
+    results.sort_by(|(a, info_a, _), (b, info_b, _)| info_a.path.cmp(&info_b.path).then(a.cmp(b)));
     let mut files = Vec::with_capacity(results.len());
     for (_, info, found) in results {
         files.push(info);

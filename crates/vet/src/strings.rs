@@ -1,114 +1,227 @@
 //! Network strings embedded in binaries and scripts: URLs, domain names
-//! with a known top-level domain, and IP addresses, from printable ASCII
-//! runs and UTF-16LE runs (Windows binaries keep many strings wide).
+//! with a known top-level domain, and IP addresses, in ASCII text and in
+//! UTF-16LE text (Windows binaries keep many strings wide).
+//!
+//! Every domain and IP contains a dot and every URL contains `://`, so the
+//! scan jumps between those anchors with `memchr` and reads the text around
+//! each one, instead of cutting the whole file into strings first: on a
+//! binary that is most of the time of a vet besides YARA.
 
 use std::collections::BTreeSet;
-use std::sync::LazyLock;
 
-use regex::Regex;
+use memchr::memmem;
 use turncoat_core::observable::{has_known_tld, normalize_domain, normalize_ip};
 
-/// Shortest run worth searching.
+/// Shortest printable text a string must sit in: shorter runs in binary
+/// data are mostly chance bytes.
 const MIN_RUN: usize = 6;
-/// Longest run kept whole: longer ones are searched in pieces.
-const MAX_RUN: usize = 4096;
+/// Longest URL kept, in characters after `://`.
+const MAX_URL_BODY: usize = 512;
+/// Longest host-name token read around a dot (a DNS name is at most 253).
+const MAX_TOKEN: usize = 256;
 /// Most strings kept from one file.
 const MAX_STRINGS: usize = 5_000;
 
-// Runs are printable ASCII, so ASCII word boundaries (`(?-u:\b)`) mean the
-// same as Unicode ones, and unlike them let the regex crate use its DFA.
-static URL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?-u:\b)(?:https?|ftps?|wss?)://[^\s\x22'<>`{}|\\^]{3,512}").unwrap()
-});
-static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?i)(?-u:\b)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,23}(?-u:\b)",
-    )
-    .unwrap()
-});
-static IPV4: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?-u:\b)(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?-u:\b)").unwrap());
+/// Text read one character per `stride` bytes: 1 for ASCII, 2 for UTF-16LE
+/// (where each character's high byte must be zero).
+#[derive(Clone, Copy)]
+struct Text<'a> {
+    data: &'a [u8],
+    stride: usize,
+}
 
-/// Printable ASCII runs and UTF-16LE runs of `data`, at least `MIN_RUN` long.
-fn runs(data: &[u8], mut each: impl FnMut(&str)) {
-    let printable = |b: u8| (0x20..0x7f).contains(&b);
-    let mut start = None;
-    for (i, &b) in data.iter().enumerate() {
-        match (printable(b), start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                if i - s >= MIN_RUN {
-                    emit(&data[s..i], &mut each);
-                }
-                start = None;
-            }
-            _ => {}
+impl Text<'_> {
+    /// The character at byte offset `at`, if there is one in this encoding.
+    fn char_at(&self, at: usize) -> Option<u8> {
+        let b = *self.data.get(at)?;
+        if self.stride == 2 && self.data.get(at + 1) != Some(&0) {
+            return None;
         }
+        (0x20..0x7f).contains(&b).then_some(b)
     }
-    if let Some(s) = start
-        && data.len() - s >= MIN_RUN
-    {
-        emit(&data[s..], &mut each);
-    }
-    // UTF-16LE: printable bytes at even offsets, zeros between.
-    for parity in 0..2 {
-        let mut text = Vec::new();
-        let mut i = parity;
-        while i + 1 < data.len() {
-            let (lo, hi) = (data[i], data[i + 1]);
-            if hi == 0 && printable(lo) {
-                text.push(lo);
+
+    /// Byte offsets of the characters around `at` satisfying `keep`, at
+    /// most `max` each way: (first, one past the last).
+    fn extent(&self, at: usize, max: usize, keep: impl Fn(u8) -> bool) -> (usize, usize) {
+        let mut start = at;
+        for _ in 0..max {
+            match start.checked_sub(self.stride) {
+                Some(p) if self.char_at(p).is_some_and(&keep) => start = p,
+                _ => break,
+            }
+        }
+        let mut end = at;
+        for _ in 0..max {
+            if self.char_at(end).is_some_and(&keep) {
+                end += self.stride;
             } else {
-                if text.len() >= MIN_RUN {
-                    emit(&text, &mut each);
-                }
-                text.clear();
+                break;
             }
-            i += 2;
         }
-        if text.len() >= MIN_RUN {
-            emit(&text, &mut each);
+        (start, end)
+    }
+
+    /// Whether the printable text around `start..end` is at least
+    /// [`MIN_RUN`] characters long.
+    fn in_long_run(&self, start: usize, end: usize) -> bool {
+        let len = (end - start) / self.stride;
+        if len >= MIN_RUN {
+            return true;
         }
+        let need = MIN_RUN - len;
+        let (before, _) = self.extent(start, need, |_| true);
+        let (_, after) = self.extent(end, need, |_| true);
+        (after - before) / self.stride >= MIN_RUN
+    }
+
+    /// The characters in `start..end` as a string.
+    fn read(&self, start: usize, end: usize) -> String {
+        (start..end)
+            .step_by(self.stride)
+            .map(|i| self.data[i] as char)
+            .collect()
     }
 }
 
-fn emit(run: &[u8], each: &mut impl FnMut(&str)) {
-    for piece in run.chunks(MAX_RUN) {
-        // Printable ASCII only, so always UTF-8.
-        if let Ok(s) = std::str::from_utf8(piece) {
-            each(s);
-        }
+/// Characters of a host-name token; `_` is read too so that `a_b.c` is
+/// one token (whose `a_b` label is then not valid).
+fn is_host_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_'
+}
+
+/// Characters a URL runs over: printable, no space, no quotes or brackets
+/// that end it in code and markup.
+fn is_url_char(b: u8) -> bool {
+    b > b' ' && !b"\"'<>`{}|\\^".contains(&b)
+}
+
+const SCHEMES: [&str; 6] = ["http", "https", "ftp", "ftps", "ws", "wss"];
+
+/// The URL whose `://` starts at byte `at`, and its byte range.
+fn url_at(text: Text<'_>, at: usize) -> Option<(String, usize, usize)> {
+    let (start, _) = text.extent(at, 5, |b| b.is_ascii_alphabetic());
+    // The scheme starts a word: `xhttp://` is not a URL.
+    if start
+        .checked_sub(text.stride)
+        .and_then(|p| text.char_at(p))
+        .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return None;
     }
+    let scheme = text.read(start, at).to_ascii_lowercase();
+    if !SCHEMES.contains(&scheme.as_str()) {
+        return None;
+    }
+    let body = at + 3 * text.stride;
+    let (_, end) = text.extent(body, MAX_URL_BODY, is_url_char);
+    if (end - body) / text.stride < 3 {
+        return None;
+    }
+    let url = text.read(start, end);
+    let url = url.trim_end_matches(['.', ',', ';', ')']).to_owned();
+    Some((url, start, end))
+}
+
+/// The domain or IPv4 address in the host-name token around the dot at
+/// byte `dot`, and where the token ends.
+fn host_at(text: Text<'_>, dot: usize) -> (Option<String>, usize) {
+    let (start, end) = text.extent(dot, MAX_TOKEN, is_host_char);
+    if !text.in_long_run(start, end) {
+        return (None, end);
+    }
+    let token = text.read(start, end);
+    let token = token.trim_matches(['.', '-']);
+    if token.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        let parts: Vec<&str> = token.split('.').collect();
+        let ip = (parts.len() == 4 && parts.iter().all(|p| (1..=3).contains(&p.len())))
+            .then(|| normalize_ip(token))
+            .flatten();
+        return (ip, end);
+    }
+    (domain_in(token), end)
+}
+
+/// The longest run of valid labels in `token` that ends in a known
+/// top-level domain: `foo.com.123` holds `foo.com`, `a..b.net` holds `b.net`.
+fn domain_in(token: &str) -> Option<String> {
+    let valid = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let labels: Vec<&str> = token.split('.').collect();
+    let mut best: Option<String> = None;
+    let mut first = 0;
+    while first < labels.len() {
+        let run_end = (first..labels.len())
+            .find(|&i| !valid(labels[i]))
+            .unwrap_or(labels.len());
+        // Shorten the run from the right until its last label is a TLD.
+        for last in (first + 1..run_end).rev() {
+            let tld = labels[last];
+            if !(2..=24).contains(&tld.len()) || !tld.as_bytes()[0].is_ascii_alphabetic() {
+                continue;
+            }
+            let candidate = labels[first..=last].join(".");
+            if let Some(d) = normalize_domain(&candidate)
+                && has_known_tld(&d)
+            {
+                if best.as_ref().is_none_or(|b| d.len() > b.len()) {
+                    best = Some(d);
+                }
+                break;
+            }
+        }
+        first = run_end + 1;
+    }
+    best
 }
 
 /// URLs, domains and IPs found in `data`, normalised.
 pub fn network_strings(data: &[u8]) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    runs(data, |s| {
-        if out.len() >= MAX_STRINGS || !s.contains('.') {
-            return;
+    for stride in [1, 2] {
+        let text = Text { data, stride };
+        let anchor: &[u8] = if stride == 1 { b"://" } else { b":\0/\0/\0" };
+        // URLs first: a dot inside one is part of the URL, not a host of
+        // its own.
+        let mut urls = Vec::new();
+        for at in memmem::find_iter(data, anchor) {
+            if out.len() >= MAX_STRINGS {
+                return out;
+            }
+            if let Some((url, start, end)) = url_at(text, at) {
+                out.insert(url);
+                urls.push(start..end);
+            }
         }
-        let mut in_urls = Vec::new();
-        for m in URL.find_iter(s) {
-            out.insert(m.as_str().trim_end_matches(['.', ',', ';', ')']).to_owned());
-            in_urls.push(m.range());
-        }
-        for m in DOMAIN.find_iter(s) {
-            if in_urls.iter().any(|r| r.contains(&m.start())) {
+        let mut next_url = 0;
+        let mut from = 0;
+        while let Some(found) = memchr::memchr(b'.', &data[from..]) {
+            let dot = from + found;
+            from = dot + 1;
+            let wide_dot = data.get(dot + 1) == Some(&0);
+            if (stride == 2) != wide_dot {
                 continue;
             }
-            if let Some(d) = normalize_domain(m.as_str())
-                && has_known_tld(&d)
-            {
-                out.insert(d);
+            while urls.get(next_url).is_some_and(|u| u.end <= dot) {
+                next_url += 1;
+            }
+            if urls.get(next_url).is_some_and(|u| u.contains(&dot)) {
+                from = urls[next_url].end;
+                continue;
+            }
+            let (host, end) = host_at(text, dot);
+            from = from.max(end);
+            if let Some(h) = host {
+                out.insert(h);
+                if out.len() >= MAX_STRINGS {
+                    return out;
+                }
             }
         }
-        for m in IPV4.find_iter(s) {
-            if let Some(ip) = normalize_ip(m.as_str()) {
-                out.insert(ip);
-            }
-        }
-    });
+    }
     out
 }
 
@@ -116,13 +229,15 @@ pub fn network_strings(data: &[u8]) -> BTreeSet<String> {
 mod tests {
     use super::*;
 
+    fn wide(s: &str) -> Vec<u8> {
+        s.bytes().flat_map(|c| [c, 0]).collect()
+    }
+
     #[test]
     fn ascii_and_wide_strings() {
         let mut data =
             b"\x00\x01https://akamaicontainer.com/x?y=1\x00junk ffmpeg.dll \x00".to_vec();
-        for c in "msedgepackageinfo.com".bytes() {
-            data.extend([c, 0]);
-        }
+        data.extend(wide("msedgepackageinfo.com"));
         data.extend(b"\x00\x00 connect 203.0.113.7 now\x00 version 1.2.3 README.txt");
         let found = network_strings(&data);
         assert!(
@@ -140,6 +255,75 @@ mod tests {
         assert!(
             !found.contains("akamaicontainer.com"),
             "a URL's host is not listed twice"
+        );
+    }
+
+    #[test]
+    fn wide_urls_and_hosts_beside_ascii_ones() {
+        let mut data = b"\xff\xfe".to_vec();
+        data.extend(wide("GET https://Pbxsources.com/update.json\""));
+        data.extend(b"\x00\x00");
+        data.extend(wide("host: raw.githubusercontent.com;"));
+        data.extend(b"\x00 see https://example.org/a). Then 10.0.0.300 and 192.168.1.10.");
+        let found: Vec<String> = network_strings(&data).into_iter().collect();
+        assert_eq!(
+            found,
+            [
+                "192.168.1.10",
+                "https://Pbxsources.com/update.json",
+                "https://example.org/a",
+                "raw.githubusercontent.com",
+            ],
+        );
+    }
+
+    #[test]
+    fn hosts_are_cut_out_of_longer_tokens() {
+        assert_eq!(domain_in("foo.com.123").as_deref(), Some("foo.com"));
+        assert_eq!(domain_in("a..b.net").as_deref(), Some("b.net"));
+        assert_eq!(
+            domain_in("Sub.Example.CO.uk").as_deref(),
+            Some("sub.example.co.uk")
+        );
+        assert_eq!(domain_in("-bad-.com"), None);
+        assert_eq!(domain_in("kernel32.dll"), None);
+        assert_eq!(domain_in("1.2.3"), None);
+        let found: Vec<String> =
+            network_strings(b"\x00x = 'my_server.example.com' or notxhttp://evil.com/x\x00")
+                .into_iter()
+                .collect();
+        assert_eq!(
+            found,
+            ["evil.com", "example.com"],
+            "no URL without a scheme word"
+        );
+    }
+
+    #[test]
+    fn short_runs_in_binary_data_are_chance() {
+        // "a.com" alone between control bytes is five characters: too
+        // short to be more than chance; inside a longer run it counts.
+        assert!(network_strings(b"\x01\x02a.com\x03\x04").is_empty());
+        assert!(network_strings(b"\x01\x02(a.com)\x03").contains("a.com"));
+    }
+
+    #[test]
+    fn random_bytes_give_few_strings() {
+        // A fixed xorshift stream standing in for compressed data.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let data: Vec<u8> = (0..4 << 20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let found = network_strings(&data);
+        assert!(
+            found.len() < 20,
+            "{} strings from noise: {found:?}",
+            found.len()
         );
     }
 }

@@ -54,6 +54,15 @@ pub struct Entry {
 pub struct Unpacked {
     pub entries: Vec<Entry>,
     pub findings: Vec<Finding>,
+}
+
+/// Unpacks, handing every file to `each` as soon as it is read, so that
+/// analysis can run beside unpacking and a file's bytes are freed once
+/// analysed.
+struct Unpacker<'a> {
+    each: &'a mut dyn FnMut(Entry),
+    findings: Vec<Finding>,
+    entries: usize,
     total: u64,
     /// The entry limit was reached (reported once).
     capped: bool,
@@ -67,7 +76,17 @@ pub struct UnpackError {
     pub message: String,
 }
 
-impl Unpacked {
+impl Unpacker<'_> {
+    fn new(each: &mut dyn FnMut(Entry)) -> Unpacker<'_> {
+        Unpacker {
+            each,
+            findings: Vec::new(),
+            entries: 0,
+            total: 0,
+            capped: false,
+        }
+    }
+
     fn note(&mut self, id: &'static str, file: &str, message: String) {
         self.findings
             .push(crate::finding(id, file, message, serde_json::Value::Null));
@@ -75,7 +94,7 @@ impl Unpacked {
 
     /// Records a file, recursing into it when it is an archive.
     fn add(&mut self, path: String, data: Vec<u8>, depth: usize, limits: &Limits) {
-        if self.entries.len() >= limits.max_entries {
+        if self.entries >= limits.max_entries {
             if !self.capped {
                 self.capped = true;
                 self.note(
@@ -125,7 +144,8 @@ impl Unpacked {
             Some(Container::Cab) => self.cab(&path, &data, depth, limits),
             None => {}
         }
-        self.entries.push(Entry { path, data });
+        self.entries += 1;
+        (self.each)(Entry { path, data });
     }
 
     fn zip(&mut self, outer: &str, data: &[u8], depth: usize, limits: &Limits) {
@@ -497,15 +517,23 @@ fn container(name: &str, data: &[u8]) -> Option<Container> {
 
 /// Unpacks one file's bytes (an archive, or a file on its own) named `name`.
 pub fn unpack_bytes(name: &str, data: Vec<u8>, limits: &Limits) -> Unpacked {
-    let mut out = Unpacked::default();
-    out.add(name.to_owned(), data, 0, limits);
-    out.entries.sort_by(|a, b| a.path.cmp(&b.path));
-    out
+    let mut entries = Vec::new();
+    let mut each = |e| entries.push(e);
+    let mut unpacker = Unpacker::new(&mut each);
+    unpacker.add(name.to_owned(), data, 0, limits);
+    let findings = unpacker.findings;
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    Unpacked { entries, findings }
 }
 
-/// Unpacks a file, directory or archive.
-pub fn unpack(artifact: &Path, limits: &Limits) -> Result<Unpacked, UnpackError> {
-    let mut out = Unpacked::default();
+/// Unpacks a file, directory or archive, handing each file to `each` in
+/// the order met (directories sorted by name), and returns the findings.
+pub fn unpack_each(
+    artifact: &Path,
+    limits: &Limits,
+    each: &mut dyn FnMut(Entry),
+) -> Result<Vec<Finding>, UnpackError> {
+    let mut out = Unpacker::new(each);
     let err = |e: std::io::Error| UnpackError {
         path: artifact.display().to_string(),
         message: e.to_string(),
@@ -527,11 +555,10 @@ pub fn unpack(artifact: &Path, limits: &Limits) -> Result<Unpacked, UnpackError>
         let data = std::fs::read(artifact).map_err(err)?;
         out.add(name, data, 0, limits);
     }
-    out.entries.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
+    Ok(out.findings)
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Unpacked, limits: &Limits) -> std::io::Result<()> {
+fn walk(root: &Path, dir: &Path, out: &mut Unpacker<'_>, limits: &Limits) -> std::io::Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
