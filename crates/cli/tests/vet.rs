@@ -407,6 +407,97 @@ fn archives_are_unpacked_and_hostile_entries_reported() {
     assert!(ids_for(&report, "evil.txt").contains(&"archive.path-traversal"));
 }
 
+/// A Windows Installer package as a vendor ships one: built by wixl with
+/// its cabinet embedded, and signed.
+const SETUP_WXS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
+  <Product Id="*" Name="Turncoat Test Phone" Language="1033" Version="18.12.416.0" Manufacturer="Turncoat Tests" UpgradeCode="8b1f3a52-2f9e-4c3b-9a55-2d0c6f1e7a01">
+    <Package InstallerVersion="200" Compressed="yes" />
+    <Media Id="1" Cabinet="app.cab" EmbedCab="yes" />
+    <Directory Id="TARGETDIR" Name="SourceDir">
+      <Directory Id="ProgramFilesFolder">
+        <Directory Id="INSTALLDIR" Name="TestPhone">
+          <Component Id="Main" Guid="3c1e0f4a-7d7b-4a3e-8d0e-1f2a3b4c5d6e">
+            <File Id="d3dcompiler_47.dll" Source="d3dcompiler_47.dll" />
+            <File Id="ffmpeg.dll" Source="ffmpeg.dll" />
+          </Component>
+        </Directory>
+      </Directory>
+    </Directory>
+    <Feature Id="All" Level="1"><ComponentRef Id="Main" /></Feature>
+  </Product>
+</Wix>
+"#;
+
+#[test]
+fn a_signed_msi_is_verified_and_unpacked_down_to_its_dlls() {
+    let Some(fx) = Fixtures::new() else { return };
+    if !have("wixl") {
+        eprintln!("skipped: wixl is not installed");
+        return;
+    }
+    let d3d = fx.dll("d3dcompiler_47.dll", D3D, "10,0,20348,1", &[]);
+    fx.sign(&d3d);
+    hide_in_certificate_table(&d3d, &[0x41; 64]);
+    fx.dll("ffmpeg.dll", FFMPEG_1, "18,12,416,0", &[]);
+    std::fs::write(fx.path("setup.wxs"), SETUP_WXS).unwrap();
+    run(Command::new("wixl")
+        .current_dir(fx.dir.path())
+        .args(["-o", "setup.msi", "setup.wxs"]));
+    let msi = fx.path("setup.msi");
+    fx.sign(&msi);
+
+    let (code, report) = vet(&[&msi]);
+    assert_eq!(code, Some(1));
+    let file = |path: &str| {
+        report["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"] == path)
+            .unwrap_or_else(|| panic!("no {path} in {:#}", report["files"]))
+            .clone()
+    };
+    let package = file("setup.msi");
+    assert_eq!(package["signature"]["digest_matches"], true, "{package:#}");
+    assert!(
+        package["signature"]["signer"]
+            .as_str()
+            .is_some_and(|s| s.contains("Turncoat Test Signer")),
+        "{package:#}"
+    );
+    assert_eq!(ids_for(&report, "setup.msi"), ["info.signed"]);
+    // The DLLs come out of the cabinet inside the package.
+    file("setup.msi!/[5]SummaryInformation");
+    assert!(
+        ids_for(&report, "setup.msi!/app.cab!/d3dcompiler_47.dll")
+            .contains(&"authenticode.data-after-signature"),
+        "{report:#}"
+    );
+    assert!(
+        ids_for(&report, "setup.msi!/app.cab!/ffmpeg.dll")
+            .contains(&"authenticode.unsigned-module"),
+        "{report:#}"
+    );
+
+    // One byte changed in a signed stream (a file name in the cabinet):
+    // the signature no longer covers the content.
+    let mut bytes = std::fs::read(&msi).unwrap();
+    let at = bytes
+        .windows(11)
+        .position(|w| w == b"ffmpeg.dll\0")
+        .expect("the cabinet names its files");
+    bytes[at + 9] = b'x';
+    let tampered = fx.path("tampered.msi");
+    std::fs::write(&tampered, bytes).unwrap();
+    let (code, report) = vet(&[&tampered]);
+    assert_eq!(code, Some(1));
+    assert!(
+        ids_for(&report, "tampered.msi").contains(&"authenticode.digest-mismatch"),
+        "{report:#}"
+    );
+}
+
 #[test]
 fn npm_and_pypi_packages_with_install_hooks() {
     let dir = tempfile::tempdir().unwrap();

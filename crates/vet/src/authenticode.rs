@@ -2,11 +2,17 @@
 //! signer, the image digest recomputed and compared, and bytes hidden
 //! after the signature (CVE-2013-3900, the 3CX `d3dcompiler_47.dll` trick:
 //! the certificate table is not covered by the digest, so data appended
-//! inside it leaves the signature valid).
+//! inside it leaves the signature valid). MSI packages carry the same
+//! SignedData in their `\x05DigitalSignature` stream, over a digest of
+//! every other stream.
+
+use std::io::{Read, Seek};
+use std::path::Path;
 
 use authenticode::{AttributeCertificateIterator, AuthenticodeSignature, PeTrait};
 use cms::signed_data::SignerIdentifier;
 use serde::Serialize;
+use sha2::digest::Update;
 
 /// What the certificate table holds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -81,39 +87,107 @@ pub fn signature(pe: &dyn PeTrait) -> Signature {
             return out;
         }
     };
-    if let Some(used) = der_length(cert.data) {
-        let trailing = cert.data.len().saturating_sub(used);
-        let padding_only = trailing < 8
-            && cert.data[used.min(cert.data.len())..]
-                .iter()
-                .all(|&b| b == 0);
+    if let Some(sig) = read_signed_data(cert.data, &mut out) {
+        out.digest_matches =
+            digest_matches(&sig, |h| authenticode::authenticode_digest(pe, h).is_ok());
+    }
+    out
+}
+
+/// The stream of an MSI that holds its signature, and the one holding a
+/// digest of the file's metadata that the signature then also covers.
+const MSI_SIGNATURE: &str = "\u{5}DigitalSignature";
+const MSI_SIGNATURE_EX: &str = "\u{5}MsiDigitalSignatureEx";
+
+/// Reads the signature of an MSI (any compound file), if it has one.
+pub fn msi_signature(data: &[u8]) -> Option<Signature> {
+    let mut file = cfb::CompoundFile::open(std::io::Cursor::new(data)).ok()?;
+    let path = Path::new("/").join(MSI_SIGNATURE);
+    if !file.is_stream(&path) {
+        return None;
+    }
+    let mut out = Signature::default();
+    let mut der = Vec::new();
+    if let Err(e) = file
+        .open_stream(&path)
+        .and_then(|mut s| s.read_to_end(&mut der))
+    {
+        out.error = Some(format!("signature stream: {e}"));
+        return Some(out);
+    }
+    if let Some(sig) = read_signed_data(&der, &mut out) {
+        // With MsiDigitalSignatureEx the signed digest also covers the
+        // entries' metadata; that form is not recomputed here.
+        let extended = file.is_stream(Path::new("/").join(MSI_SIGNATURE_EX));
+        if !extended {
+            out.digest_matches =
+                digest_matches(&sig, |h| msi_digest(&mut file, Path::new("/"), h).is_ok());
+        }
+    }
+    Some(out)
+}
+
+/// The MSI content digest: every stream's bytes, depth first with the
+/// entries of each storage in the order of their UTF-16LE names compared
+/// bytewise, the signature streams left out, then the storage's CLSID.
+fn msi_digest<F: Read + Seek>(
+    file: &mut cfb::CompoundFile<F>,
+    storage: &Path,
+    h: &mut dyn Update,
+) -> std::io::Result<()> {
+    let mut entries: Vec<(Vec<u8>, std::path::PathBuf, bool)> = file
+        .read_storage(storage)?
+        .map(|e| {
+            let name = e.name().encode_utf16().flat_map(u16::to_le_bytes).collect();
+            (name, e.path().to_owned(), e.is_stream())
+        })
+        .collect();
+    entries.sort();
+    let root = storage == Path::new("/");
+    for (_, path, is_stream) in entries {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if root && (name == MSI_SIGNATURE || name == MSI_SIGNATURE_EX) {
+            continue;
+        }
+        if is_stream {
+            let mut stream = file.open_stream(&path)?;
+            let mut buf = vec![0u8; 64 << 10];
+            loop {
+                let n = stream.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+            }
+        } else {
+            msi_digest(file, &path, h)?;
+        }
+    }
+    h.update(&file.entry(storage)?.clsid().to_bytes_le());
+    Ok(())
+}
+
+/// Reads the PKCS#7 SignedData at the start of `der` into `out`: bytes
+/// after it, the digest algorithm, and the signer.
+fn read_signed_data(der: &[u8], out: &mut Signature) -> Option<AuthenticodeSignature> {
+    if let Some(used) = der_length(der) {
+        let trailing = der.len().saturating_sub(used);
+        let padding_only = trailing < 8 && der[used.min(der.len())..].iter().all(|&b| b == 0);
         if !padding_only {
             out.trailing_bytes = trailing as u64;
         }
     }
-    let sig = match AuthenticodeSignature::from_bytes(cert.data) {
+    let sig = match AuthenticodeSignature::from_bytes(der) {
         Ok(s) => s,
         Err(e) => {
             out.error = Some(format!("signature: {e}"));
-            return out;
+            return None;
         }
     };
     let algorithm = sig.digest_algorithm().oid.to_string();
-    out.digest_matches = match algorithm.as_str() {
-        SHA256 => {
-            let mut h = sha2::Sha256::default();
-            authenticode::authenticode_digest(pe, &mut h)
-                .ok()
-                .map(|()| sha2::Digest::finalize(h).as_slice() == sig.digest())
-        }
-        SHA1 => {
-            let mut h = sha1::Sha1::default();
-            authenticode::authenticode_digest(pe, &mut h)
-                .ok()
-                .map(|()| sha1::Digest::finalize(h).as_slice() == sig.digest())
-        }
-        _ => None,
-    };
     out.digest_algorithm = Some(match algorithm.as_str() {
         SHA256 => "sha256".into(),
         SHA1 => "sha1".into(),
@@ -127,7 +201,27 @@ pub fn signature(pe: &dyn PeTrait) -> Signature {
             .find(|c| c.tbs_certificate.serial_number == id.serial_number)
             .map(|c| c.tbs_certificate.subject.to_string());
     }
-    out
+    Some(sig)
+}
+
+/// Whether the digest `feed` computes equals the signed one; `None` for an
+/// algorithm not known here or content that could not be read.
+fn digest_matches(
+    sig: &AuthenticodeSignature,
+    feed: impl FnOnce(&mut dyn Update) -> bool,
+) -> Option<bool> {
+    fn finish<D: sha2::Digest + Update>(
+        mut h: D,
+        feed: impl FnOnce(&mut dyn Update) -> bool,
+        expected: &[u8],
+    ) -> Option<bool> {
+        feed(&mut h).then(|| h.finalize().as_slice() == expected)
+    }
+    match sig.digest_algorithm().oid.to_string().as_str() {
+        SHA256 => finish(sha2::Sha256::default(), feed, sig.digest()),
+        SHA1 => finish(sha1::Sha1::default(), feed, sig.digest()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

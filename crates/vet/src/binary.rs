@@ -8,7 +8,7 @@ use object::{Object, ObjectSection, SectionKind};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::authenticode::{Signature, signature};
+use crate::authenticode::{Signature, msi_signature, signature};
 use crate::strings::network_strings;
 
 /// What a file is, by content.
@@ -105,6 +105,9 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The magic of a compound file (MSI and other OLE documents).
+const COMPOUND_FILE: &[u8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1";
+
 fn kind_of(path: &str, data: &[u8]) -> Kind {
     let lower = path.to_ascii_lowercase();
     if data.starts_with(b"MZ") {
@@ -124,6 +127,7 @@ fn kind_of(path: &str, data: &[u8]) -> Kind {
         Kind::MachO
     } else if data.starts_with(b"PK\x03\x04")
         || data.starts_with(&[0x1f, 0x8b])
+        || data.starts_with(COMPOUND_FILE)
         || data.get(257..262) == Some(b"ustar")
     {
         Kind::Archive
@@ -184,6 +188,9 @@ pub fn analyse(path: &str, data: &[u8]) -> FileInfo {
         && let Err(e) = executable(data, &mut info)
     {
         info.parse_error = Some(e.to_string());
+    }
+    if data.starts_with(COMPOUND_FILE) {
+        info.signature = msi_signature(data);
     }
     info
 }

@@ -439,7 +439,7 @@ fn release_findings(files: &[FileInfo], out: &mut Vec<Finding>) {
                 out.push(finding(
                     "authenticode.digest-mismatch",
                     &f.path,
-                    "the image digest does not match the signed digest".into(),
+                    "the digest of the signed content does not match the signed digest".into(),
                     serde_json::json!({"algorithm": sig.digest_algorithm, "signer": sig.signer}),
                 ));
             }

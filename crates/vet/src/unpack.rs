@@ -476,7 +476,8 @@ enum Container {
 
 /// An MSI stream name as written: characters 0x3800-0x47FF pack two
 /// characters of a 64-letter alphabet, 0x4800-0x483F one, 0x4840 marks a
-/// table (`!`).
+/// table (`!`); control characters, which name OLE property streams, are
+/// written `[5]`.
 fn msi_stream_name(raw: &str) -> String {
     const ALPHABET: &[u8; 64] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._";
     let mut out = String::new();
@@ -490,6 +491,8 @@ fn msi_stream_name(raw: &str) -> String {
             }
             0x4800..0x4840 => out.push(ALPHABET[(c - 0x4800) as usize] as char),
             0x4840 => out.push('!'),
+            // `\x05SummaryInformation` and the like, shown as 7-Zip does.
+            0..0x20 => out.push_str(&format!("[{c}]")),
             _ => out.push(ch),
         }
     }
