@@ -295,6 +295,50 @@ fn exposure_history_survives_removal() {
 }
 
 #[test]
+fn packages_match_osv_records_under_any_spelling_their_registry_allows() {
+    let env = Env::new();
+    env.ok(&["tenant", "add", "acme"]);
+    let row = |host: &str, time: u64, name: &str| {
+        format!(
+            r#"{{"name":"pack_inventory_python_packages","hostIdentifier":"{host}","unixTime":{time},"columns":{{"name":"{name}","version":"2.8.0","path":"/usr/lib/python3/dist-packages"}},"action":"added"}}"#
+        )
+    };
+    let before = env.file(
+        "before.log",
+        &[
+            row("ws-01", 1679000000, "python_dateutil"),
+            row("ws-03", 1679000000, "python-dateutils"),
+        ]
+        .join("\n"),
+    );
+    env.ok(&["ingest", "--tenant", "acme", path(&before)]);
+    let osv = env.file(
+        "GHSA-test.json",
+        r#"{"id":"GHSA-test-dateutil","summary":"python-dateutil test advisory","affected":[{"package":{"ecosystem":"PyPI","name":"python-dateutil"},"versions":["2.8.0"]}]}"#,
+    );
+    env.ok(&["intel", "import", "--format", "osv", path(&osv)]);
+    // Retro: the ledger entry spelled with `_` is found.
+    let rows = env.json(&["exposure", "--format", "json"]);
+    let hosts: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["endpoint"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, ["ws-01"], "{rows:#}");
+    // Live: another spelling installed later raises exposure at once.
+    let later = env.file("later.log", &row("ws-02", 1680300000, "Python.DateUtil"));
+    env.ok(&["ingest", "--tenant", "acme", path(&later)]);
+    let mut alerted: Vec<String> = env
+        .alerts(&["--kind", "exposure"])
+        .iter()
+        .map(|a| a["endpoint"].as_str().unwrap().to_owned())
+        .collect();
+    alerted.sort();
+    assert_eq!(alerted, ["ws-01", "ws-02"]);
+}
+
+#[test]
 fn zeek_connections_are_named_by_dhcp_leases() {
     let env = Env::new();
     env.ok(&["tenant", "add", "acme"]);

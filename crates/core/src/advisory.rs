@@ -114,20 +114,28 @@ pub struct Affected {
 }
 
 impl Affected {
-    /// Every name this product is known by, normalised.
-    pub fn normalized_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::iter::once(&self.product)
+    /// The lookup keys ([`product_lookup_key`]) of every name this
+    /// product is known by.
+    pub fn lookup_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = std::iter::once(&self.product)
             .chain(&self.names)
-            .map(|n| normalize_product_name(n))
+            .map(|n| product_lookup_key(n))
             .filter(|n| !n.is_empty())
             .collect();
-        names.sort();
-        names.dedup();
-        names
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    /// A name as this entry's ecosystem compares names: normalised, with
+    /// the registry's own equivalences (PEP 503 for PyPI, `-`/`_` for
+    /// crates.io).
+    fn name_key(&self, name: &str) -> String {
+        normalize_product_name(&self.ecosystem.package_key(name))
     }
 
     /// Whether this entry covers an installed product, compared exactly on
-    /// the normalised name, never by substring.
+    /// the name (by its ecosystem's rules), never by substring.
     pub fn matches(
         &self,
         name: &str,
@@ -135,8 +143,10 @@ impl Affected {
         platform: Option<Platform>,
         eco: Ecosystem,
     ) -> bool {
-        let name = normalize_product_name(name);
-        self.normalized_names().contains(&name)
+        let name = self.name_key(name);
+        std::iter::once(&self.product)
+            .chain(&self.names)
+            .any(|n| self.name_key(n) == name)
             && self.ecosystem_applies(eco)
             && (self.platforms.is_empty() || platform.is_none_or(|p| self.platforms.contains(&p)))
             && self.version_affected(version)
@@ -182,6 +192,15 @@ pub struct Advisory {
     /// `malicious` for OSV `MAL-` records: every affected version is hostile.
     #[serde(default)]
     pub malicious: bool,
+}
+
+/// The key installed products and advisories are looked up by (and the
+/// ledger is indexed on): the normalised name with every run of `-`, `_`
+/// and `.` written `-`. As loose as the loosest registry's rule (PEP 503),
+/// so that a lookup never misses; [`Affected::matches`] then decides by the
+/// advisory's ecosystem.
+pub fn product_lookup_key(name: &str) -> String {
+    Ecosystem::Pypi.package_key(&normalize_product_name(name))
 }
 
 /// Case-folded, whitespace-collapsed, macOS bundle suffix removed: the
@@ -240,9 +259,42 @@ mod tests {
             Ecosystem::Generic
         ));
         assert!(
-            !a.matches("3CX Desktop App", "18.12.416", None, Ecosystem::Pypi)
-                || a.ecosystem == Ecosystem::Generic
+            a.matches("3CX Desktop App", "18.12.416", None, Ecosystem::Nuget),
+            "a generic advisory covers every inventory source"
         );
+        assert!(!a.matches("3CX-Desktop-App", "18.12.416", None, Ecosystem::Generic));
+    }
+
+    #[test]
+    fn package_names_compare_by_their_registry_rules() {
+        let pypi = Affected {
+            product: "python-dateutil".into(),
+            vendor: None,
+            names: vec![],
+            platforms: vec![],
+            ecosystem: Ecosystem::Pypi,
+            versions: vec!["2.8.0".into()],
+            ranges: vec![],
+        };
+        for spelling in ["python_dateutil", "Python.DateUtil", "python--dateutil"] {
+            assert!(
+                pypi.matches(spelling, "2.8.0", None, Ecosystem::Pypi),
+                "{spelling}"
+            );
+            assert_eq!(product_lookup_key(spelling), "python-dateutil");
+        }
+        assert!(!pypi.matches("python-dateutils", "2.8.0", None, Ecosystem::Pypi));
+        assert!(!pypi.matches("python_dateutil", "2.8.0", None, Ecosystem::Npm));
+        let npm = Affected {
+            product: "node-ipc".into(),
+            ecosystem: Ecosystem::Npm,
+            versions: vec!["10.1.1".into()],
+            ..pypi
+        };
+        // npm keeps `_` and `-` apart, though the lookup key joins them.
+        assert!(npm.matches("Node-IPC", "10.1.1", None, Ecosystem::Npm));
+        assert!(!npm.matches("node_ipc", "10.1.1", None, Ecosystem::Npm));
+        assert_eq!(npm.lookup_keys(), [product_lookup_key("node_ipc")]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use turncoat_core::advisory::normalize_product_name;
+use turncoat_core::advisory::product_lookup_key;
 use turncoat_core::{Advisory, InventoryItem};
 
 /// One advisory entry covering one installed item.
@@ -14,7 +14,7 @@ pub struct ExposureMatch {
     pub affected: usize,
 }
 
-/// Advisories indexed by every normalised product name they cover.
+/// Advisories indexed by the lookup key of every product name they cover.
 #[derive(Default)]
 pub struct AdvisoryIndex {
     advisories: Vec<Advisory>,
@@ -26,7 +26,7 @@ impl AdvisoryIndex {
         let mut by_name: HashMap<String, Vec<ExposureMatch>> = HashMap::new();
         for (ai, a) in advisories.iter().enumerate() {
             for (fi, f) in a.affected.iter().enumerate() {
-                for name in f.normalized_names() {
+                for name in f.lookup_keys() {
                     by_name.entry(name).or_default().push(ExposureMatch {
                         advisory: ai,
                         affected: fi,
@@ -51,7 +51,7 @@ impl AdvisoryIndex {
     /// Every advisory entry that covers `item`, one per advisory.
     pub fn matches(&self, item: &InventoryItem) -> Vec<ExposureMatch> {
         let mut out: Vec<ExposureMatch> = Vec::new();
-        if let Some(candidates) = self.by_name.get(&normalize_product_name(&item.name)) {
+        if let Some(candidates) = self.by_name.get(&product_lookup_key(&item.name)) {
             for m in candidates {
                 let affected = &self.advisories[m.advisory].affected[m.affected];
                 if affected.matches(&item.name, &item.version, item.platform, item.ecosystem)

@@ -80,7 +80,7 @@ pub fn exposure(
     let names: Vec<String> = index
         .advisories()
         .iter()
-        .flat_map(|a| a.affected.iter().flat_map(|f| f.normalized_names()))
+        .flat_map(|a| a.affected.iter().flat_map(|f| f.lookup_keys()))
         .collect();
     let mut rows = Vec::new();
     for tenant in scope.members() {

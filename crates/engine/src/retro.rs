@@ -91,7 +91,7 @@ pub fn hunt_advisories(
     let names: Vec<String> = advisories
         .advisories()
         .iter()
-        .flat_map(|a| a.affected.iter().flat_map(|f| f.normalized_names()))
+        .flat_map(|a| a.affected.iter().flat_map(|f| f.lookup_keys()))
         .collect();
     if names.is_empty() {
         return Ok(FindingsOutcome::default());

@@ -196,6 +196,28 @@ pub fn ledger(store: &mut dyn Store) {
         hooked.contains(&("18.12.416".into(), None))
             && hooked.contains(&("18.12.416".into(), Some(Time(30))))
     );
+
+    // A package is found under any spelling its registry treats as one.
+    let package = InventoryItem {
+        name: "Python_DateUtil".into(),
+        version: "2.8.0".into(),
+        vendor: None,
+        platform: None,
+        ecosystem: Ecosystem::Pypi,
+    };
+    let batch = Batch {
+        inventory: vec![InventoryRecord {
+            source: "python_packages".into(),
+            ..rec(40, InventoryChange::Added(vec![package]))
+        }],
+        ..Default::default()
+    };
+    store.commit_batch(&t, batch, &mut |_| Vec::new()).unwrap();
+    let found = store
+        .ledger(&t, Some(&["python-dateutil".to_owned()]))
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].name, "Python_DateUtil");
 }
 
 /// One tenant never sees another's alerts, events or ledger.

@@ -388,7 +388,8 @@ pub trait Store {
         each: &mut dyn FnMut(i64, ObservableKind, &str),
     ) -> Result<()>;
     fn sightings(&self, tenant: &Tenant, observable_ids: &[i64]) -> Result<Vec<Sighting>>;
-    /// Ledger intervals whose normalised product name is one of `names`
+    /// Ledger intervals whose product name has one of these lookup keys
+    /// ([`turncoat_core::advisory::product_lookup_key`])
     /// (all when `None`).
     fn ledger(&self, tenant: &Tenant, names: Option<&[String]>) -> Result<Vec<LedgerEntry>>;
     fn read_event(&self, tenant: &Tenant, at: EventRef) -> Result<Event>;

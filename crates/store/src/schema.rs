@@ -4,9 +4,18 @@
 //! Every tenant-owned table leads with `tenant_id`, so that the same
 //! layout distributes by tenant in a clustered database.
 
-pub const MIGRATIONS: &[&str] = &[
+use rusqlite::Transaction;
+use turncoat_core::advisory::product_lookup_key;
+
+/// One schema step: SQL, or Rust where the change needs our own functions.
+pub enum Migration {
+    Sql(&'static str),
+    Rust(fn(&Transaction<'_>) -> rusqlite::Result<()>),
+}
+
+pub const MIGRATIONS: &[Migration] = &[
     // 1: the core.
-    "
+    Migration::Sql("
     CREATE TABLE tenants (
         id INTEGER PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,
@@ -140,9 +149,9 @@ pub const MIGRATIONS: &[&str] = &[
         action TEXT NOT NULL,
         detail TEXT NOT NULL
     );
-    ",
+    "),
     // 2: allowlists for network analytics, per tenant or global (NULL tenant).
-    "
+    Migration::Sql("
     CREATE TABLE allowlist (
         id INTEGER PRIMARY KEY,
         tenant_id INTEGER,
@@ -152,9 +161,9 @@ pub const MIGRATIONS: &[&str] = &[
         added INTEGER NOT NULL,
         UNIQUE (tenant_id, kind, value)
     );
-    ",
+    "),
     // 3: MSSP-level campaign alerts over several tenants' alerts.
-    "
+    Migration::Sql("
     CREATE TABLE campaigns (
         id INTEGER PRIMARY KEY,
         kind TEXT NOT NULL,
@@ -167,9 +176,9 @@ pub const MIGRATIONS: &[&str] = &[
         UNIQUE (kind, source)
     );
     ALTER TABLE alerts ADD COLUMN campaign_alert INTEGER;
-    ",
+    "),
     // 4: Sigma rules, kept as their source text and compiled when loaded.
-    "
+    Migration::Sql("
     CREATE TABLE rules (
         id TEXT PRIMARY KEY,
         title TEXT NOT NULL,
@@ -178,10 +187,10 @@ pub const MIGRATIONS: &[&str] = &[
         added INTEGER NOT NULL,
         updated INTEGER NOT NULL
     );
-    ",
+    "),
     // 5: state a streaming analysis keeps between runs (Sigma correlation
     // windows), per tenant and analysis.
-    "
+    Migration::Sql("
     CREATE TABLE stream_state (
         tenant_id INTEGER NOT NULL REFERENCES tenants(id),
         name TEXT NOT NULL,
@@ -189,5 +198,20 @@ pub const MIGRATIONS: &[&str] = &[
         updated INTEGER NOT NULL,
         PRIMARY KEY (tenant_id, name)
     );
-    ",
+    "),
+    // 6: ledger names keyed by `product_lookup_key`, which also joins the
+    // spellings package registries treat as one (`a_b`, `A.B`, `a-b`).
+    Migration::Rust(rekey_ledger_names),
 ];
+
+fn rekey_ledger_names(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let names: Vec<(i64, String)> = tx
+        .prepare("SELECT id, name FROM ledger")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut update = tx.prepare("UPDATE ledger SET name_norm = ? WHERE id = ?")?;
+    for (id, name) in names {
+        update.execute(rusqlite::params![product_lookup_key(&name), id])?;
+    }
+    Ok(())
+}

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use turncoat_core::advisory::normalize_product_name;
+use turncoat_core::advisory::product_lookup_key;
 use turncoat_core::time::MICROS_PER_HOUR;
 use turncoat_core::{
     Advisory, AlertKind, AlertStatus, Ecosystem, Event, Evidence, Finding, Indicator,
@@ -14,7 +14,7 @@ use turncoat_core::{
 };
 
 use crate::archive::Archive;
-use crate::schema::MIGRATIONS;
+use crate::schema::{MIGRATIONS, Migration};
 use crate::{
     Alert, AlertFilter, AllowEntry, AllowKind, AuditEntry, Batch, BatchOutcome, CampaignAlert,
     EventRef, FindingMode, FindingsOutcome, IndicatorUpsert, LedgerEntry, LedgerHook, Result,
@@ -124,9 +124,12 @@ impl SqliteStore {
                 known,
             });
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self.conn.transaction()?;
-            tx.execute_batch(sql)?;
+            match step {
+                Migration::Sql(sql) => tx.execute_batch(sql)?,
+                Migration::Rust(run) => run(&tx)?,
+            }
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
             tx.commit()?;
         }
@@ -393,7 +396,7 @@ impl LedgerWriter<'_, '_> {
         at: Time,
         file: Option<&str>,
     ) -> Result<()> {
-        let norm = normalize_product_name(&item.name);
+        let norm = product_lookup_key(&item.name);
         let open: Option<i64> = self
             .tx
             .prepare_cached(
@@ -439,7 +442,7 @@ impl LedgerWriter<'_, '_> {
         at: Time,
         file: Option<&str>,
     ) -> Result<()> {
-        let norm = normalize_product_name(&item.name);
+        let norm = product_lookup_key(&item.name);
         let open: Option<(i64, i64)> = self
             .tx
             .prepare_cached(
@@ -502,7 +505,7 @@ impl LedgerWriter<'_, '_> {
     ) -> Result<()> {
         let present: HashSet<(String, &str)> = items
             .iter()
-            .map(|i| (normalize_product_name(&i.name), i.version.as_str()))
+            .map(|i| (product_lookup_key(&i.name), i.version.as_str()))
             .collect();
         let open: Vec<InventoryItem> = {
             let mut stmt = self.tx.prepare_cached(
@@ -533,7 +536,7 @@ impl LedgerWriter<'_, '_> {
         };
         for gone in open
             .iter()
-            .filter(|i| !present.contains(&(normalize_product_name(&i.name), i.version.as_str())))
+            .filter(|i| !present.contains(&(product_lookup_key(&i.name), i.version.as_str())))
         {
             self.close(endpoint_id, endpoint, source, gone, at, file)?;
         }
@@ -899,7 +902,7 @@ impl Store for SqliteStore {
                 ))?;
                 for n in names {
                     for r in
-                        stmt.query_map(params![tenant.id, normalize_product_name(n)], ledger_row)?
+                        stmt.query_map(params![tenant.id, product_lookup_key(n)], ledger_row)?
                     {
                         out.push(r?);
                     }

@@ -39,3 +39,28 @@ fn uncommitted_archive_bytes_are_cut_on_open() {
     let t = store.tenant("t1").unwrap().unwrap();
     assert_eq!(store.stats(&t).unwrap().events, 2);
 }
+
+#[test]
+fn ledger_names_are_rekeyed_when_an_older_schema_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        conformance::ledger(&mut store);
+    }
+    // Back to schema 5, whose ledger keyed names without joining `_`/`.`.
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("turncoat.db")).unwrap();
+        conn.execute(
+            "UPDATE ledger SET name_norm = lower(name) WHERE name = 'Python_DateUtil'",
+            [],
+        )
+        .unwrap();
+        conn.pragma_update(None, "user_version", 5).unwrap();
+    }
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let t = store.tenant("t2").unwrap().unwrap();
+    let found = store
+        .ledger(&t, Some(&["python-dateutil".to_owned()]))
+        .unwrap();
+    assert_eq!(found.len(), 1, "re-keyed by migration 6");
+}
