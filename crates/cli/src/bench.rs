@@ -417,7 +417,7 @@ pub fn beacons(records: u64, pairs: u64, dir: &Path, format: OutputFormat) -> an
                 fields.push("id.resp_p", Value::Int(443));
                 fields.push("orig_bytes", Value::Int(500 + (k % 7) as i64));
                 fields.push("duration", Value::Float(0.5));
-                batch.events.push(turncoat_core::Event {
+                batch.events.push(&turncoat_core::Event {
                     time: t,
                     host: format!("10.0.{}.{}", (p / 100) % 250, p % 100),
                     logsource: Logsource::new(Some("zeek"), None, Some("conn")),

@@ -217,7 +217,11 @@ impl<'de> Deserialize<'de> for Value {
 /// An event's fields in arrival order. Events carry a few dozen fields at
 /// most, so a vector beats a map for both building and scanning.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Fields(Vec<(String, Value)>);
+pub struct Fields(Vec<(FieldName, Value)>);
+
+/// A field's name: the readers' fixed names (Sigma's `Image`, ECS's dotted
+/// ones) are borrowed, so that mapping an event does not allocate them.
+pub type FieldName = std::borrow::Cow<'static, str>;
 
 impl Fields {
     pub fn new() -> Fields {
@@ -239,7 +243,7 @@ impl Fields {
     }
 
     /// Sets `name`, replacing an earlier value of the same name.
-    pub fn set(&mut self, name: impl Into<String>, value: impl Into<Value>) {
+    pub fn set(&mut self, name: impl Into<FieldName>, value: impl Into<Value>) {
         let name = name.into();
         let value = value.into();
         match self.0.iter_mut().find(|(k, _)| *k == name) {
@@ -250,7 +254,7 @@ impl Fields {
 
     /// Appends without looking for an earlier value: for readers that know
     /// their names are distinct.
-    pub fn push(&mut self, name: impl Into<String>, value: impl Into<Value>) {
+    pub fn push(&mut self, name: impl Into<FieldName>, value: impl Into<Value>) {
         self.0.push((name.into(), value.into()));
     }
 
@@ -265,7 +269,7 @@ impl Fields {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v))
+        self.0.iter().map(|(k, v)| (k.as_ref(), v))
     }
 
     pub fn len(&self) -> usize {
@@ -298,7 +302,7 @@ impl<'de> Deserialize<'de> for Fields {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
                 let mut fields = Fields::with_capacity(map.size_hint().unwrap_or(16));
                 while let Some((k, v)) = map.next_entry::<String, Value>()? {
-                    fields.0.push((k, v));
+                    fields.0.push((k.into(), v));
                 }
                 Ok(fields)
             }
@@ -309,7 +313,7 @@ impl<'de> Deserialize<'de> for Fields {
 
 impl FromIterator<(String, Value)> for Fields {
     fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Fields {
-        Fields(iter.into_iter().collect())
+        Fields(iter.into_iter().map(|(k, v)| (k.into(), v)).collect())
     }
 }
 

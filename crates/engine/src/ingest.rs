@@ -593,7 +593,7 @@ impl BatchSink<'_, '_> {
         if is_connection(&event) {
             self.report.connections += 1;
         }
-        self.batch.events.push(event);
+        self.batch.events.push(&event);
         self.file_report.events += 1;
     }
 

@@ -191,10 +191,14 @@ fn map_event(flat: &mut Vec<(String, Value)>, default_host: Option<&str>) -> Res
 /// Collects `process.hash.*`, `dll.hash.*` and `file.hash.*` for the
 /// `Hashes` field; the ECS fields themselves are kept as they are.
 fn gather_hash(key: &str, value: &Value, hashes: &mut Hashes) {
-    let Some((parent, algo)) = key.rsplit_once(".hash.") else {
+    // Split at the last dot first (a byte search): every field passes
+    // here, and a substring search for `.hash.` costs a searcher each.
+    let Some((head, algo)) = key.rsplit_once('.') else {
         return;
     };
-    let (Some(label), Some(v)) = (hash_label(algo), value.as_str()) else {
+    let (Some(label), Some(parent), Some(v)) =
+        (hash_label(algo), head.strip_suffix(".hash"), value.as_str())
+    else {
         return;
     };
     let v = v.to_ascii_uppercase();

@@ -123,9 +123,10 @@ fn data_fields(map: &Map<String, Json>, fields: &mut Fields) {
             let mut unnamed = Vec::new();
             for item in items {
                 match attr(item, "Name") {
-                    Some(name) => {
-                        fields.push(name, item.get("#text").map(scalar).unwrap_or(Value::Null))
-                    }
+                    Some(name) => fields.push(
+                        name.to_owned(),
+                        item.get("#text").map(scalar).unwrap_or(Value::Null),
+                    ),
                     None => unnamed.push(scalar(item)),
                 }
             }

@@ -320,7 +320,7 @@ fn tsv_record(
         {
             time = Time::from_epoch_secs_f64(x);
         }
-        fields.push(name.as_str(), value);
+        fields.push(name.clone(), value);
     }
     let time = time
         .or(header.opened)

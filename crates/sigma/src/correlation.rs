@@ -706,7 +706,7 @@ detection:
     fn at(secs: i64, category: &str, fields: &[(&str, &str)]) -> Event {
         let mut f = Fields::new();
         for (k, v) in fields {
-            f.push(*k, *v);
+            f.push(k.to_string(), *v);
         }
         let (cat, svc) = match category {
             "security" => (None, Some("security")),

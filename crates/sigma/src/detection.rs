@@ -468,7 +468,7 @@ mod tests {
     fn ev(pairs: &[(&str, &str)]) -> Fields {
         let mut f = Fields::new();
         for (k, v) in pairs {
-            f.push(*k, *v);
+            f.push(k.to_string(), *v);
         }
         f
     }

@@ -524,7 +524,7 @@ mod tests {
     fn event(fields: &[(&str, &str)]) -> Event {
         let mut f = Fields::new();
         for (k, v) in fields {
-            f.push(*k, *v);
+            f.push(k.to_string(), *v);
         }
         Event {
             time: Time(0),

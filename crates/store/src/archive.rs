@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use turncoat_core::Event;
 
-use crate::codec::{self, Decoder};
+use crate::codec::Decoder;
 use crate::{Result, StoreError};
 
 /// zstd level 1: about twice level 3's speed for a slightly larger
@@ -23,10 +23,7 @@ const MAX_FRAME_BYTES: u64 = 512 << 20;
 
 pub struct Archive {
     root: PathBuf,
-    /// Encoding and compression state reused across frames: a batch's
-    /// frames would otherwise allocate (and page-fault in) fresh buffers.
-    raw: Vec<u8>,
-    scratch: Vec<u8>,
+    /// Compression state reused across frames.
     compressor: zstd::bulk::Compressor<'static>,
 }
 
@@ -41,12 +38,7 @@ impl Archive {
     pub fn new(root: PathBuf) -> Result<Archive> {
         fs::create_dir_all(&root).map_err(|e| err(&root, e))?;
         let compressor = zstd::bulk::Compressor::new(LEVEL).map_err(|e| err(&root, e))?;
-        Ok(Archive {
-            root,
-            raw: Vec::new(),
-            scratch: Vec::new(),
-            compressor,
-        })
+        Ok(Archive { root, compressor })
     }
 
     pub fn segment_path(&self, tenant_id: i64, hour: i64) -> PathBuf {
@@ -55,14 +47,10 @@ impl Archive {
             .join(format!("{hour}.zst"))
     }
 
-    /// Compresses `events` into one frame.
-    pub fn encode<'e>(&mut self, events: impl Iterator<Item = &'e Event>) -> Result<Vec<u8>> {
-        self.raw.clear();
-        for e in events {
-            codec::encode(e, &mut self.raw, &mut self.scratch);
-        }
+    /// Compresses encoded records into one frame.
+    pub fn compress(&mut self, records: &[u8]) -> Result<Vec<u8>> {
         self.compressor
-            .compress(&self.raw)
+            .compress(records)
             .map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 

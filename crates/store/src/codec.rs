@@ -69,21 +69,99 @@ fn put_value(out: &mut Vec<u8>, v: &Value) {
     }
 }
 
-/// Appends one length-prefixed record.
-pub fn encode(event: &Event, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
-    scratch.clear();
-    scratch.extend_from_slice(&event.time.0.to_le_bytes());
-    put_str(scratch, &event.host);
-    put_opt(scratch, event.logsource.product.as_deref());
-    put_opt(scratch, event.logsource.category.as_deref());
-    put_opt(scratch, event.logsource.service.as_deref());
-    varint(scratch, event.fields.len() as u64);
-    for (name, value) in event.fields.iter() {
-        put_str(scratch, name);
-        put_value(scratch, value);
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+fn str_len(s: &str) -> usize {
+    varint_len(s.len() as u64) + s.len()
+}
+
+fn opt_len(s: Option<&str>) -> usize {
+    s.map_or(1, |s| varint_len(s.len() as u64 + 1) + s.len())
+}
+
+fn value_len(v: &Value) -> usize {
+    1 + match v {
+        Value::Null | Value::Bool(_) => 0,
+        Value::Int(i) => varint_len(((*i << 1) ^ (*i >> 63)) as u64),
+        Value::Float(_) => 8,
+        Value::Str(s) => str_len(s),
+        Value::List(items) => {
+            varint_len(items.len() as u64) + items.iter().map(value_len).sum::<usize>()
+        }
     }
-    varint(out, scratch.len() as u64);
-    out.extend_from_slice(scratch);
+}
+
+/// Appends one length-prefixed record. The body's length is computed
+/// first so that the body is written once, in place.
+pub fn encode(event: &Event, out: &mut Vec<u8>) {
+    let len = 8
+        + str_len(&event.host)
+        + opt_len(event.logsource.product.as_deref())
+        + opt_len(event.logsource.category.as_deref())
+        + opt_len(event.logsource.service.as_deref())
+        + varint_len(event.fields.len() as u64)
+        + event
+            .fields
+            .iter()
+            .map(|(name, value)| str_len(name) + value_len(value))
+            .sum::<usize>();
+    varint(out, len as u64);
+    out.reserve(len);
+    let start = out.len();
+    out.extend_from_slice(&event.time.0.to_le_bytes());
+    put_str(out, &event.host);
+    put_opt(out, event.logsource.product.as_deref());
+    put_opt(out, event.logsource.category.as_deref());
+    put_opt(out, event.logsource.service.as_deref());
+    varint(out, event.fields.len() as u64);
+    for (name, value) in event.fields.iter() {
+        put_str(out, name);
+        put_value(out, value);
+    }
+    debug_assert_eq!(out.len() - start, len, "record length computed ahead");
+}
+
+/// A batch's events, encoded as they are added — while the event is still
+/// in cache, instead of re-reading a whole batch from memory at commit —
+/// and grouped by hour, the archive's unit.
+#[derive(Debug, Default)]
+pub struct EncodedEvents {
+    /// Hour → (its records, how many).
+    pub(crate) hours: std::collections::BTreeMap<i64, (Vec<u8>, u32)>,
+    /// Every event's hour and index within that hour, in order added.
+    pub(crate) places: Vec<(i64, u32)>,
+}
+
+impl EncodedEvents {
+    /// Encodes `event`; returns its index in the batch.
+    pub fn push(&mut self, event: &Event) -> usize {
+        let hour = event.time.hour();
+        let (raw, count) = self.hours.entry(hour).or_default();
+        encode(event, raw);
+        self.places.push((hour, *count));
+        *count += 1;
+        self.places.len() - 1
+    }
+
+    pub fn len(&self) -> usize {
+        self.places.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.places.is_empty()
+    }
+}
+
+impl From<Vec<Event>> for EncodedEvents {
+    fn from(events: Vec<Event>) -> EncodedEvents {
+        let mut out = EncodedEvents::default();
+        for e in &events {
+            out.push(e);
+        }
+        out
+    }
 }
 
 /// Reads records from an encoded frame.
@@ -242,6 +320,9 @@ mod tests {
         fields.push("Image", "C:\\x\\\"quoted\".exe");
         fields.push("ProcessId", Value::Int(-42));
         fields.push("Ratio", Value::Float(0.5));
+        // Lengths and numbers past one varint byte.
+        fields.push("CommandLine", "x".repeat(300));
+        fields.push("Big", Value::Int(i64::MIN));
         fields.push(
             "Flags",
             Value::List(vec![
@@ -260,9 +341,9 @@ mod tests {
 
     #[test]
     fn round_trips_and_skips() {
-        let (mut buf, mut scratch) = (Vec::new(), Vec::new());
-        encode(&sample(), &mut buf, &mut scratch);
-        encode(&sample(), &mut buf, &mut scratch);
+        let mut buf = Vec::new();
+        encode(&sample(), &mut buf);
+        encode(&sample(), &mut buf);
         let mut d = Decoder::new(&buf);
         assert!(d.skip().unwrap().is_ok());
         assert_eq!(d.next_event().unwrap().unwrap(), sample());
@@ -271,8 +352,8 @@ mod tests {
 
     #[test]
     fn corrupt_frames_are_errors_not_panics() {
-        let (mut buf, mut scratch) = (Vec::new(), Vec::new());
-        encode(&sample(), &mut buf, &mut scratch);
+        let mut buf = Vec::new();
+        encode(&sample(), &mut buf);
         for cut in 0..buf.len() {
             let _ = Decoder::new(&buf[..cut]).next_event();
         }

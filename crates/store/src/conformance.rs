@@ -102,7 +102,7 @@ pub fn batches_and_findings(store: &mut dyn Store) {
             finding("ws1", "evil.com", "domain:evil.com@0", 2, 1_000_000),
             Some(0),
         )],
-        events,
+        events: events.into(),
         ..Default::default()
     };
     let out = store.commit_batch(&t, batch, &mut |_| Vec::new()).unwrap();
@@ -225,7 +225,7 @@ pub fn isolation(store: &mut dyn Store) {
     let a = store.add_tenant(&tenant_name("iso-a"), "test").unwrap();
     let b = store.add_tenant(&tenant_name("iso-b"), "test").unwrap();
     let batch = Batch {
-        events: vec![event("secret-host", 5_000_000, "a-only.com")],
+        events: vec![event("secret-host", 5_000_000, "a-only.com")].into(),
         findings: vec![(
             finding("secret-host", "a-only.com", "k", 1, 5_000_000),
             Some(0),

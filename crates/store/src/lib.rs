@@ -21,6 +21,7 @@ use turncoat_core::{
     Observable, ObservableKind, Platform, Severity, TenantName, Time,
 };
 
+pub use codec::EncodedEvents;
 pub use sqlite::SqliteStore;
 
 /// Why a store call failed.
@@ -142,8 +143,8 @@ pub struct SourceUpdate {
 #[derive(Debug, Default)]
 pub struct Batch {
     pub source: Option<SourceUpdate>,
-    /// Events to archive.
-    pub events: Vec<Event>,
+    /// Events to archive, encoded as added.
+    pub events: EncodedEvents,
     pub sightings: Vec<SightingDelta>,
     pub inventory: Vec<InventoryRecord>,
     /// Live findings, each with the index of its evidence event if any.

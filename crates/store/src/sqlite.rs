@@ -1514,12 +1514,8 @@ impl SqliteStore {
         };
 
         // Archive: one frame per hour touched; event refs for the rows below.
-        let mut by_hour: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
-        for (i, e) in batch.events.iter().enumerate() {
-            by_hour.entry(e.time.hour()).or_default().push(i);
-        }
-        let mut refs: Vec<Option<EventRef>> = vec![None; batch.events.len()];
-        for (hour, idxs) in &by_hour {
+        let mut placed: HashMap<i64, (i64, u64)> = HashMap::new();
+        for (hour, (records, count)) in &batch.events.hours {
             let seg: Option<(i64, i64)> = tx
                 .prepare_cached(
                     "SELECT id, committed_len FROM segments WHERE tenant_id = ? AND hour = ?",
@@ -1534,26 +1530,26 @@ impl SqliteStore {
                     (tx.last_insert_rowid(), 0)
                 }
             };
-            let frame = self
-                .archive
-                .encode(idxs.iter().map(|&i| &batch.events[i]))?;
+            let frame = self.archive.compress(records)?;
             self.archive.append(tid, *hour, offset as u64, &frame)?;
             tx.prepare_cached(
                 "UPDATE segments SET committed_len = ?, events = events + ? WHERE id = ?",
             )?
-            .execute(params![
-                offset + frame.len() as i64,
-                idxs.len() as i64,
-                seg_id
-            ])?;
-            for (k, &i) in idxs.iter().enumerate() {
-                refs[i] = Some(EventRef {
-                    segment: seg_id,
-                    offset: offset as u64,
-                    index: k as u32,
-                });
-            }
+            .execute(params![offset + frame.len() as i64, *count as i64, seg_id])?;
+            placed.insert(*hour, (seg_id, offset as u64));
         }
+        let refs: Vec<Option<EventRef>> = batch
+            .events
+            .places
+            .iter()
+            .map(|(hour, index)| {
+                placed.get(hour).map(|&(segment, offset)| EventRef {
+                    segment,
+                    offset,
+                    index: *index,
+                })
+            })
+            .collect();
 
         // Endpoints and addresses.
         for (name, platform, at) in &batch.endpoints {
