@@ -120,8 +120,9 @@ pub fn msi_signature(data: &[u8]) -> Option<Signature> {
         // entries' metadata; that form is not recomputed here.
         let extended = file.is_stream(Path::new("/").join(MSI_SIGNATURE_EX));
         if !extended {
-            out.digest_matches =
-                digest_matches(&sig, |h| msi_digest(&mut file, Path::new("/"), h).is_ok());
+            out.digest_matches = digest_matches(&sig, |h| {
+                msi_digest(&mut file, Path::new("/"), 0, h).is_ok()
+            });
         }
     }
     Some(out)
@@ -130,11 +131,18 @@ pub fn msi_signature(data: &[u8]) -> Option<Signature> {
 /// The MSI content digest: every stream's bytes, depth first with the
 /// entries of each storage in the order of their UTF-16LE names compared
 /// bytewise, the signature streams left out, then the storage's CLSID.
+/// Storages nest a level or two in real packages; a hostile file nesting
+/// them thousands deep gets no digest rather than a stack overflow.
 fn msi_digest<F: Read + Seek>(
     file: &mut cfb::CompoundFile<F>,
     storage: &Path,
+    depth: usize,
     h: &mut dyn Update,
 ) -> std::io::Result<()> {
+    const MAX_DEPTH: usize = 16;
+    if depth > MAX_DEPTH {
+        return Err(std::io::Error::other("storages nested too deep"));
+    }
     let mut entries: Vec<(Vec<u8>, std::path::PathBuf, bool)> = file
         .read_storage(storage)?
         .map(|e| {
@@ -163,7 +171,7 @@ fn msi_digest<F: Read + Seek>(
                 h.update(&buf[..n]);
             }
         } else {
-            msi_digest(file, &path, h)?;
+            msi_digest(file, &path, depth + 1, h)?;
         }
     }
     h.update(&file.entry(storage)?.clsid().to_bytes_le());
@@ -227,6 +235,31 @@ fn digest_matches(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A compound file with `depth` storages nested and a stream in each.
+    fn nested(depth: usize) -> cfb::CompoundFile<std::io::Cursor<Vec<u8>>> {
+        let mut file = cfb::CompoundFile::create(std::io::Cursor::new(Vec::new())).unwrap();
+        let mut path = std::path::PathBuf::from("/");
+        for i in 0..depth {
+            path.push(format!("s{i}"));
+            file.create_storage(&path).unwrap();
+            let mut stream = file.create_stream(path.join("data")).unwrap();
+            std::io::Write::write_all(&mut stream, &[i as u8; 10]).unwrap();
+        }
+        file
+    }
+
+    #[test]
+    fn msi_digests_are_deterministic_and_bounded_in_depth() {
+        let digest = |depth| {
+            let mut h = sha2::Sha256::default();
+            msi_digest(&mut nested(depth), Path::new("/"), 0, &mut h)
+                .map(|()| sha2::Digest::finalize(h).to_vec())
+        };
+        assert_eq!(digest(3).unwrap(), digest(3).unwrap());
+        assert_ne!(digest(3).unwrap(), digest(2).unwrap());
+        assert!(digest(40).is_err(), "deep nesting is refused");
+    }
 
     #[test]
     fn der_lengths() {
