@@ -325,11 +325,14 @@ fn analyse(
     // as soon as it is analysed. Results are put back in path order.
     let threads = options.threads.max(1);
     let (send, receive) = std::sync::mpsc::sync_channel::<(usize, unpack::Entry)>(threads * 4);
-    let receive = std::sync::Mutex::new(receive);
-    let (unpacked, mut results) = std::thread::scope(|scope| {
+    // Each worker holds the receiver: should every one of them die, it is
+    // dropped and unpacking stops sending instead of waiting forever.
+    let receive = std::sync::Arc::new(std::sync::Mutex::new(receive));
+    let (unpacked, joined) = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
-                scope.spawn(|| {
+                let receive = std::sync::Arc::clone(&receive);
+                scope.spawn(move || {
                     let mut content = ContentScan::new(scan_content.then_some(options));
                     let mut done = Vec::new();
                     loop {
@@ -348,19 +351,26 @@ fn analyse(
                 })
             })
             .collect();
+        drop(receive);
         let mut seq = 0;
         let unpacked = unpack::unpack_each(artifact, &options.limits, &mut |e| {
-            // A worker only stops early by panicking; the join reports it.
+            // Fails only when no worker is left; the joins below say why.
             let _ = send.send((seq, e));
             seq += 1;
         });
         drop(send);
-        let results: Vec<(usize, FileInfo, Vec<Finding>)> = workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
-            .collect();
-        (unpacked, results)
+        let joined: Vec<_> = workers.into_iter().map(|w| w.join()).collect();
+        (unpacked, joined)
     });
+    let mut results: Vec<(usize, FileInfo, Vec<Finding>)> = Vec::new();
+    for done in joined {
+        // A bug, not bad input: fail the run rather than drop files from
+        // the report.
+        results.extend(done.map_err(|_| UnpackError {
+            path: artifact.display().to_string(),
+            message: "an analysis thread panicked; the report would be incomplete".into(),
+        })?);
+    }
     let mut findings = unpacked?;
     // Sorted by path, and in unpacking order where an archive repeats one.
     results.sort_by(|(a, info_a, _), (b, info_b, _)| info_a.path.cmp(&info_b.path).then(a.cmp(b)));
