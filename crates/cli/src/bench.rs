@@ -436,7 +436,7 @@ pub fn beacons(records: u64, pairs: u64, dir: &Path, format: OutputFormat) -> an
 
     let started = Instant::now();
     let mut scanned = 0u64;
-    store.scan_archive(&tenant, None, &mut |_| scanned += 1)?;
+    store.scan_archive(&tenant, None, &|_| true, &mut |_| scanned += 1)?;
     let scan = row(
         "baseline: read every stored record",
         scanned,
@@ -446,7 +446,12 @@ pub fn beacons(records: u64, pairs: u64, dir: &Path, format: OutputFormat) -> an
 
     let started = Instant::now();
     let mut analyzer = turncoat_engine::beacons::Analyzer::new(None, Default::default());
-    store.scan_archive(&tenant, None, &mut |e| analyzer.event(&e))?;
+    store.scan_archive(
+        &tenant,
+        None,
+        &turncoat_engine::beacons::beacon_records,
+        &mut |e| analyzer.event(&e),
+    )?;
     let report = analyzer.finish(0.0);
     let analysed = row(
         "beacon analysis (read + pair series + scores)",

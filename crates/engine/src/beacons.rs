@@ -518,8 +518,15 @@ pub fn analyze_stored(
 ) -> Result<BeaconReport> {
     let allow = Allowlist::new(&store.allowlist(&turncoat_store::Scope::tenant(tenant))?);
     let mut analyzer = Analyzer::new(since, allow);
-    store.scan_archive(tenant, since, &mut |e| analyzer.event(&e))?;
+    store.scan_archive(tenant, since, &beacon_records, &mut |e| analyzer.event(&e))?;
     Ok(analyzer.finish(min_score))
+}
+
+/// The archived records [`Analyzer::event`] reads: Zeek's (connections,
+/// and the DNS, TLS, HTTP and DHCP records that name their ends), proxy
+/// and network-connection events. The rest are not decoded.
+pub fn beacon_records(head: &turncoat_store::RecordHead<'_>) -> bool {
+    head.product == Some("zeek") || matches!(head.category, Some("proxy" | "network_connection"))
 }
 
 /// Records the report's pairs ranked at or above `threshold` as alerts of

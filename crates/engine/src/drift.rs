@@ -254,7 +254,9 @@ pub fn analyze(
     for t in tenants {
         let book = VersionBook::new(&store.ledger(t, None)?);
         let name = t.name.to_string();
-        store.scan_archive(t, None, &mut |e| analyzer.event(&name, &book, &e))?;
+        store.scan_archive(t, None, &|_| true, &mut |e| {
+            analyzer.event(&name, &book, &e)
+        })?;
     }
     Ok(analyzer.finish(min_tenants))
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use turncoat_core::Event;
 
-use crate::codec::Decoder;
+use crate::codec::{Decoder, RecordHead};
 use crate::{Result, StoreError};
 
 /// zstd level 1: about twice level 3's speed for a slightly larger
@@ -143,6 +143,7 @@ impl Archive {
         tenant_id: i64,
         hour: i64,
         committed: u64,
+        keep: &dyn Fn(&RecordHead<'_>) -> bool,
         each: &mut dyn FnMut(Event),
     ) -> Result<()> {
         let path = self.segment_path(tenant_id, hour);
@@ -153,8 +154,10 @@ impl Archive {
             .read_to_end(&mut raw)
             .map_err(|e| err(&path, e))?;
         let mut d = Decoder::new(&raw);
-        while let Some(e) = d.next_event() {
-            each(e.map_err(|e| err(&path, e))?);
+        while let Some(e) = d.next_event_where(keep) {
+            if let Some(e) = e.map_err(|e| err(&path, e))? {
+                each(e);
+            }
         }
         Ok(())
     }

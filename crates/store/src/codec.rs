@@ -207,24 +207,24 @@ impl<'a> Decoder<'a> {
         Ok(s)
     }
 
-    fn string(&mut self) -> R<String> {
+    fn str_ref(&mut self) -> R<&'a str> {
         let n = self.varint()?;
         let b = self.bytes(n)?;
-        std::str::from_utf8(b)
-            .map(str::to_owned)
-            .map_err(|e| e.to_string())
+        std::str::from_utf8(b).map_err(|e| e.to_string())
     }
 
-    fn opt(&mut self) -> R<Option<String>> {
+    fn opt_ref(&mut self) -> R<Option<&'a str>> {
         match self.varint()? {
             0 => Ok(None),
             n => {
                 let b = self.bytes(n - 1)?;
-                std::str::from_utf8(b)
-                    .map(|s| Some(s.to_owned()))
-                    .map_err(|e| e.to_string())
+                std::str::from_utf8(b).map(Some).map_err(|e| e.to_string())
             }
         }
+    }
+
+    fn string(&mut self) -> R<String> {
+        self.str_ref().map(str::to_owned)
     }
 
     fn value(&mut self, depth: usize) -> R<Value> {
@@ -270,25 +270,39 @@ impl<'a> Decoder<'a> {
 
     /// Decodes the next record; `None` at the end of the frame.
     pub fn next_event(&mut self) -> Option<R<Event>> {
+        self.next_event_where(&|_| true)
+            .map(|r| r.and_then(|e| e.ok_or_else(|| "record skipped".to_owned())))
+    }
+
+    /// The next record, decoded in full only when `keep` accepts its head
+    /// (`Ok(None)` otherwise): a scan for a few kinds of events skips the
+    /// fields of the rest.
+    pub fn next_event_where(
+        &mut self,
+        keep: &dyn Fn(&RecordHead<'_>) -> bool,
+    ) -> Option<R<Option<Event>>> {
         if self.pos >= self.buf.len() {
             return None;
         }
-        Some(self.record())
+        Some(self.record(keep))
     }
 
-    fn record(&mut self) -> R<Event> {
+    fn record(&mut self, keep: &dyn Fn(&RecordHead<'_>) -> bool) -> R<Option<Event>> {
         let len = self.varint()?;
         let body = self.bytes(len)?;
         let mut d = Decoder::new(body);
-        let time = Time(i64::from_le_bytes(
-            d.bytes(8)?.try_into().map_err(|_| "bad time")?,
-        ));
-        let host = d.string()?;
-        let logsource = Logsource {
-            product: d.opt()?,
-            category: d.opt()?,
-            service: d.opt()?,
+        let head = RecordHead {
+            time: Time(i64::from_le_bytes(
+                d.bytes(8)?.try_into().map_err(|_| "bad time")?,
+            )),
+            host: d.str_ref()?,
+            product: d.opt_ref()?,
+            category: d.opt_ref()?,
+            service: d.opt_ref()?,
         };
+        if !keep(&head) {
+            return Ok(None);
+        }
         let n = d.varint()?;
         if n > body.len() as u64 {
             return Err("more fields than bytes".into());
@@ -302,13 +316,23 @@ impl<'a> Decoder<'a> {
         if d.pos != body.len() {
             return Err("trailing bytes in record".into());
         }
-        Ok(Event {
-            time,
-            host,
-            logsource,
+        Ok(Some(Event {
+            time: head.time,
+            host: head.host.to_owned(),
+            logsource: Logsource::new(head.product, head.category, head.service),
             fields,
-        })
+        }))
     }
+}
+
+/// What an archived record says before its fields.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordHead<'a> {
+    pub time: Time,
+    pub host: &'a str,
+    pub product: Option<&'a str>,
+    pub category: Option<&'a str>,
+    pub service: Option<&'a str>,
 }
 
 #[cfg(test)]

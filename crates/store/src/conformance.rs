@@ -124,6 +124,24 @@ pub fn batches_and_findings(store: &mut dyn Store) {
     let back = store.read_event(&t, sightings[0].event.unwrap()).unwrap();
     assert_eq!(back.fields.get_str("QueryName"), Some("evil.com"));
 
+    // Archive scans decode what the filter keeps, in order, and nothing else.
+    let scan = |keep: &dyn Fn(&crate::RecordHead<'_>) -> bool| {
+        let mut times = Vec::new();
+        store
+            .scan_archive(&t, None, keep, &mut |e| {
+                assert_eq!(e.fields.get_str("QueryName"), Some("evil.com"));
+                times.push(e.time.0);
+            })
+            .unwrap();
+        times
+    };
+    assert_eq!(scan(&|_| true), [1_000_000, 2_000_000]);
+    assert_eq!(
+        scan(&|h| h.time.0 > 1_500_000 && h.host == "ws1"),
+        [2_000_000]
+    );
+    assert!(scan(&|h| h.category == Some("network_connection")).is_empty());
+
     // A retro-hunt re-finding the same thing sets, never adds.
     let again = store
         .record_findings(

@@ -13,6 +13,7 @@ use turncoat_core::{
     Time,
 };
 
+use crate::RecordHead;
 use crate::archive::Archive;
 use crate::schema::{MIGRATIONS, Migration};
 use crate::{
@@ -916,6 +917,7 @@ impl Store for SqliteStore {
         &self,
         tenant: &Tenant,
         since: Option<Time>,
+        keep: &dyn Fn(&RecordHead<'_>) -> bool,
         each: &mut dyn FnMut(Event),
     ) -> Result<()> {
         let from_hour = since.map_or(i64::MIN, Time::hour);
@@ -929,7 +931,7 @@ impl Store for SqliteStore {
             .collect::<std::result::Result<_, _>>()?;
         for (hour, len) in segs {
             self.archive
-                .read_segment(tenant.id, hour, len as u64, each)?;
+                .read_segment(tenant.id, hour, len as u64, keep, each)?;
         }
         Ok(())
     }
