@@ -27,6 +27,11 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// Signed integers as varints: small magnitudes, either sign, stay short.
+fn zigzag(i: i64) -> u64 {
+    ((i << 1) ^ (i >> 63)) as u64
+}
+
 fn put_str(out: &mut Vec<u8>, s: &str) {
     varint(out, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
@@ -49,7 +54,7 @@ fn put_value(out: &mut Vec<u8>, v: &Value) {
         Value::Bool(true) => out.push(2),
         Value::Int(i) => {
             out.push(3);
-            varint(out, ((*i << 1) ^ (*i >> 63)) as u64);
+            varint(out, zigzag(*i));
         }
         Value::Float(x) => {
             out.push(4);
@@ -84,7 +89,7 @@ fn opt_len(s: Option<&str>) -> usize {
 fn value_len(v: &Value) -> usize {
     1 + match v {
         Value::Null | Value::Bool(_) => 0,
-        Value::Int(i) => varint_len(((*i << 1) ^ (*i >> 63)) as u64),
+        Value::Int(i) => varint_len(zigzag(*i)),
         Value::Float(_) => 8,
         Value::Str(s) => str_len(s),
         Value::List(items) => {
