@@ -29,6 +29,11 @@ struct Row {
     per_second: f64,
     /// Against the baseline of the same benchmark.
     ratio: f64,
+    /// Processor time (user + system) of the phase, where measured: wall
+    /// time on this shared machine also counts waits for the disk and for
+    /// other guests, processor time counts the work.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpu_seconds: Option<f64>,
 }
 
 fn row(name: &str, items: u64, seconds: f64, baseline: Option<f64>) -> Row {
@@ -39,6 +44,41 @@ fn row(name: &str, items: u64, seconds: f64, baseline: Option<f64>) -> Row {
         seconds,
         per_second,
         ratio: baseline.map_or(1.0, |b| per_second / b),
+        cpu_seconds: None,
+    }
+}
+
+/// Processor time this process has used so far (user + system), seconds.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes the struct it is given and nothing else.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+/// A phase's start: wall clock and processor time.
+struct Clock {
+    wall: Instant,
+    cpu: f64,
+}
+
+impl Clock {
+    fn start() -> Clock {
+        Clock {
+            wall: Instant::now(),
+            cpu: cpu_seconds(),
+        }
+    }
+
+    /// The phase's row, with its processor time.
+    fn row(&self, name: &str, items: u64, baseline: Option<f64>) -> Row {
+        let mut r = row(name, items, self.wall.elapsed().as_secs_f64(), baseline);
+        r.cpu_seconds = Some(cpu_seconds() - self.cpu);
+        r
     }
 }
 
@@ -142,7 +182,7 @@ pub fn ingest(
     let intel = indicators(indicator_count, 11);
 
     // Baseline: parsing each line as generic JSON, nothing else.
-    let started = Instant::now();
+    let clock = Clock::start();
     let mut parsed = 0u64;
     for line in BufReader::with_capacity(1 << 20, std::fs::File::open(&ecs)?).split(b'\n') {
         let line = line?;
@@ -150,28 +190,18 @@ pub fn ingest(
             parsed += 1;
         }
     }
-    let baseline = row(
-        "baseline: serde_json::Value parse",
-        parsed,
-        started.elapsed().as_secs_f64(),
-        None,
-    );
+    let baseline = clock.row("baseline: serde_json::Value parse", parsed, None);
     let b = Some(baseline.per_second);
 
-    let started = Instant::now();
+    let clock = Clock::start();
     let mut c = Counter {
         events: 0,
         matcher: None,
     };
     read_ecs(&ecs, &mut c)?;
-    let read = row(
-        "read + map to Event",
-        c.events,
-        started.elapsed().as_secs_f64(),
-        b,
-    );
+    let read = clock.row("read + map to Event", c.events, b);
 
-    let started = Instant::now();
+    let clock = Clock::start();
     let mut c = Counter {
         events: 0,
         matcher: Some((
@@ -182,10 +212,9 @@ pub fn ingest(
         )),
     };
     read_ecs(&ecs, &mut c)?;
-    let matched = row(
+    let matched = clock.row(
         &format!("+ observables + match {} indicators", intel.len()),
         c.events,
-        started.elapsed().as_secs_f64(),
         b,
     );
 
@@ -193,7 +222,7 @@ pub fn ingest(
     let mut store = SqliteStore::open(&data)?;
     store.upsert_indicators(&intel, "bench")?;
     let tenant = store.add_tenant(&TenantName::new("bench")?, "bench")?;
-    let started = Instant::now();
+    let clock = Clock::start();
     let report = turncoat_engine::ingest(
         &mut store,
         &tenant,
@@ -201,10 +230,9 @@ pub fn ingest(
         &IngestOptions::default(),
         &NoProgress,
     )?;
-    let full = row(
+    let full = clock.row(
         "+ archive + sightings + findings + beacon step (full ingest)",
         report.events,
-        started.elapsed().as_secs_f64(),
         b,
     );
     let disk = store.disk_usage();
@@ -238,15 +266,25 @@ pub fn ingest(
 }
 
 fn print_rows(rows: &[Row]) -> anyhow::Result<()> {
-    let mut t = Table::new(&["phase", "items", "seconds", "per second", "vs baseline"]);
+    let timed = rows.iter().any(|r| r.cpu_seconds.is_some());
+    let mut head = vec!["phase", "items", "seconds", "per second", "vs baseline"];
+    if timed {
+        head.extend(["cpu seconds", "per cpu second"]);
+    }
+    let mut t = Table::new(&head);
     for r in rows {
-        t.row(vec![
+        let mut cells = vec![
             r.name.clone(),
             r.items.to_string(),
             format!("{:.3}", r.seconds),
             format!("{:.0}", r.per_second),
             format!("{:.2}x", r.ratio),
-        ]);
+        ];
+        if let Some(cpu) = r.cpu_seconds {
+            cells.push(format!("{cpu:.3}"));
+            cells.push(format!("{:.0}", r.items as f64 / cpu.max(1e-9)));
+        }
+        t.row(cells);
     }
     t.print()?;
     Ok(())
