@@ -311,8 +311,8 @@ impl<'de> Deserialize<'de> for Fields {
     }
 }
 
-impl FromIterator<(String, Value)> for Fields {
-    fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Fields {
+impl<K: Into<FieldName>> FromIterator<(K, Value)> for Fields {
+    fn from_iter<I: IntoIterator<Item = (K, Value)>>(iter: I) -> Fields {
         Fields(iter.into_iter().map(|(k, v)| (k.into(), v)).collect())
     }
 }

@@ -199,92 +199,87 @@ pub fn normalize_filename(raw: &str) -> Option<String> {
     (!base.is_empty() && base.len() <= 255).then(|| base.to_lowercase())
 }
 
-/// Fields whose values are domain names, across the event shapes the
-/// readers produce (Sysmon/ECS under Sigma names, Zeek under its own).
-const DOMAIN_FIELDS: &[&str] = &[
-    "QueryName",
-    "DestinationHostname",
-    "cs-host",
-    "query",
-    "host",
-    "server_name",
-];
-const IP_FIELDS: &[&str] = &["DestinationIp", "id.resp_h", "dst_ip"];
-const URL_FIELDS: &[&str] = &["c-uri"];
-const FILE_FIELDS: &[&str] = &["Image", "ImageLoaded", "TargetFilename"];
-/// Fields holding lists of DNS answers: IPs that a name resolved to.
-const ANSWER_FIELDS: &[&str] = &["QueryResults", "answers"];
+/// What a field's values are, by the field's name, across the event
+/// shapes the readers produce (Sysmon/ECS under Sigma names, Zeek under
+/// its own).
+enum FieldRole {
+    /// Sysmon's `SHA256=…,MD5=…,IMPHASH=…`.
+    Hashes,
+    /// A bare hash, its kind told by its length.
+    Hash,
+    Domain,
+    Ip,
+    /// Lists of DNS answers: the IPs a name resolved to.
+    Answers,
+    Url,
+    File,
+}
+
+fn field_role(name: &str) -> Option<FieldRole> {
+    Some(match name {
+        "Hashes" => FieldRole::Hashes,
+        "sha256" | "sha1" | "md5" => FieldRole::Hash,
+        "QueryName" | "DestinationHostname" | "cs-host" | "query" | "host" | "server_name" => {
+            FieldRole::Domain
+        }
+        "DestinationIp" | "id.resp_h" | "dst_ip" => FieldRole::Ip,
+        "QueryResults" | "answers" => FieldRole::Answers,
+        "c-uri" => FieldRole::Url,
+        "Image" | "ImageLoaded" | "TargetFilename" => FieldRole::File,
+        _ => return None,
+    })
+}
 
 /// Every observable in an event, normalised and deduplicated.
 ///
 /// The hash fields follow Sysmon's `Hashes` convention
 /// (`SHA256=…,MD5=…,IMPHASH=…`); Zeek HTTP records yield their URL from
-/// `host` and `uri`.
+/// `host` and `uri`. One pass over the fields: this runs for every event
+/// ingested.
 pub fn extract(event: &Event, out: &mut Vec<Observable>) {
     out.clear();
-    let fields = &event.fields;
-    if let Some(hashes) = fields.get("Hashes") {
-        for s in hashes.strings() {
-            push_hashes(s, out);
+    let (mut http_host, mut http_uri, mut tls_port) = (None, None, None);
+    for (name, value) in event.fields.iter() {
+        match name {
+            "host" if http_host.is_none() => http_host = value.as_str(),
+            "uri" if http_uri.is_none() => http_uri = value.as_str(),
+            "id.resp_p" if tls_port.is_none() => tls_port = Some(value == &Value::Int(443)),
+            _ => {}
         }
-    }
-    for name in ["sha256", "sha1", "md5"] {
-        if let Some(v) = fields.get(name) {
-            for s in v.strings() {
-                if let Some(kind) = hash_kind_of(s) {
-                    push(out, kind, s);
-                }
-            }
-        }
-    }
-    for name in DOMAIN_FIELDS {
-        if let Some(v) = fields.get(name) {
-            for s in v.strings() {
-                push(out, ObservableKind::Domain, s);
-            }
-        }
-    }
-    for name in IP_FIELDS {
-        if let Some(v) = fields.get(name) {
-            for s in v.strings() {
-                push(out, ObservableKind::Ip, s);
-            }
-        }
-    }
-    for name in ANSWER_FIELDS {
-        if let Some(v) = fields.get(name) {
-            for s in v.strings() {
-                // Sysmon writes `type:  5 name;::ffff:1.2.3.4;` - keep the addresses.
-                for part in s.split([';', ',', ' ']) {
-                    let part = part.trim().trim_start_matches("::ffff:");
-                    if part.parse::<IpAddr>().is_ok() {
-                        push(out, ObservableKind::Ip, part);
+        let Some(role) = field_role(name) else {
+            continue;
+        };
+        for s in value.strings() {
+            match role {
+                FieldRole::Hashes => push_hashes(s, out),
+                FieldRole::Hash => {
+                    if let Some(kind) = hash_kind_of(s) {
+                        push(out, kind, s);
                     }
                 }
+                FieldRole::Domain => push(out, ObservableKind::Domain, s),
+                FieldRole::Ip => push(out, ObservableKind::Ip, s),
+                FieldRole::Answers => {
+                    // Sysmon writes `type:  5 name;::ffff:1.2.3.4;` - keep the addresses.
+                    for part in s.split([';', ',', ' ']) {
+                        let part = part.trim().trim_start_matches("::ffff:");
+                        if part.parse::<IpAddr>().is_ok() {
+                            push(out, ObservableKind::Ip, part);
+                        }
+                    }
+                }
+                FieldRole::Url => push(out, ObservableKind::Url, s),
+                FieldRole::File => push(out, ObservableKind::Filename, s),
             }
         }
     }
-    for name in URL_FIELDS {
-        if let Some(v) = fields.get(name) {
-            for s in v.strings() {
-                push(out, ObservableKind::Url, s);
-            }
-        }
-    }
-    if let (Some(host), Some(uri)) = (fields.get_str("host"), fields.get_str("uri")) {
-        let scheme = if fields.get("id.resp_p") == Some(&Value::Int(443)) {
+    if let (Some(host), Some(uri)) = (http_host, http_uri) {
+        let scheme = if tls_port == Some(true) {
             "https"
         } else {
             "http"
         };
         push(out, ObservableKind::Url, &format!("{scheme}://{host}{uri}"));
-    }
-    for name in FILE_FIELDS {
-        if let Some(v) = fields.get(name) {
-            for s in v.strings() {
-                push(out, ObservableKind::Filename, s);
-            }
-        }
     }
     out.sort_unstable();
     out.dedup();

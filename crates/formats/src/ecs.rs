@@ -6,7 +6,11 @@
 //! `dns.question.name`, ...) are renamed to the Sigma fields Sysmon would
 //! have written. Fields with no Sigma counterpart keep their ECS name.
 
-use turncoat_core::{Event, Fields, Logsource, Platform, Time, Value};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use foldhash::fast::FixedState;
+use turncoat_core::{Event, FieldName, Fields, Logsource, Platform, Time, Value};
 
 use crate::flatten::flatten_object;
 use crate::input::Input;
@@ -37,12 +41,12 @@ pub fn read(
 pub fn parse_event(
     bytes: &[u8],
     default_host: Option<&str>,
-    flat: &mut Vec<(String, Value)>,
+    flat: &mut Vec<(FieldName, Value)>,
 ) -> Result<Event, String> {
     if !bytes.starts_with(b"{") {
         return Err("not a JSON object".into());
     }
-    flatten_object(bytes, flat).map_err(|e| format!("invalid JSON: {e}"))?;
+    flatten_object(bytes, known_name, flat).map_err(|e| format!("invalid JSON: {e}"))?;
     map_event(flat, default_host)
 }
 
@@ -64,7 +68,10 @@ fn hash_label(algo: &str) -> Option<&'static str> {
     })
 }
 
-fn map_event(flat: &mut Vec<(String, Value)>, default_host: Option<&str>) -> Result<Event, String> {
+fn map_event(
+    flat: &mut Vec<(FieldName, Value)>,
+    default_host: Option<&str>,
+) -> Result<Event, String> {
     let mut time = None;
     let mut host_name = None;
     let mut host_fallback = None;
@@ -81,7 +88,7 @@ fn map_event(flat: &mut Vec<(String, Value)>, default_host: Option<&str>) -> Res
 
     for (key, value) in flat.drain(..) {
         // Special cases first: fields that decide the event's identity.
-        match key.as_str() {
+        match key.as_ref() {
             "@timestamp" => {
                 time = value
                     .as_str()
@@ -210,53 +217,121 @@ fn gather_hash(key: &str, value: &Value, hashes: &mut Hashes) {
     }
 }
 
+/// The ECS fields this reader knows: each with Sigma's name where Sysmon
+/// has one. Known names are not allocated per event (see `flatten`).
+const ECS_FIELDS: &[(&str, Option<&str>)] = &[
+    ("process.executable", Some("Image")),
+    ("process.command_line", Some("CommandLine")),
+    ("process.pid", Some("ProcessId")),
+    ("process.entity_id", Some("ProcessGuid")),
+    ("process.working_directory", Some("CurrentDirectory")),
+    ("process.parent.executable", Some("ParentImage")),
+    ("process.parent.command_line", Some("ParentCommandLine")),
+    ("process.parent.pid", Some("ParentProcessId")),
+    ("process.parent.entity_id", Some("ParentProcessGuid")),
+    ("process.pe.original_file_name", Some("OriginalFileName")),
+    ("process.pe.company", Some("Company")),
+    ("process.pe.description", Some("Description")),
+    ("process.pe.product", Some("Product")),
+    ("process.pe.file_version", Some("FileVersion")),
+    (
+        "process.Ext.token.integrity_level_name",
+        Some("IntegrityLevel"),
+    ),
+    ("dll.path", Some("ImageLoaded")),
+    ("dll.pe.original_file_name", Some("OriginalFileName")),
+    ("dll.code_signature.subject_name", Some("Signature")),
+    ("dll.code_signature.status", Some("SignatureStatus")),
+    ("dll.code_signature.signed", Some("Signed")),
+    ("dns.question.name", Some("QueryName")),
+    ("dns.answers.data", Some("QueryResults")),
+    ("dns.response_code", Some("QueryStatus")),
+    ("destination.ip", Some("DestinationIp")),
+    ("destination.port", Some("DestinationPort")),
+    ("destination.domain", Some("DestinationHostname")),
+    ("source.ip", Some("SourceIp")),
+    ("source.port", Some("SourcePort")),
+    ("source.domain", Some("SourceHostname")),
+    ("network.transport", Some("Protocol")),
+    ("file.path", Some("TargetFilename")),
+    ("registry.path", Some("TargetObject")),
+    ("registry.data.strings", Some("Details")),
+    ("url.full", Some("c-uri")),
+    ("url.domain", Some("cs-host")),
+    ("url.path", Some("c-uri-stem")),
+    ("url.query", Some("c-uri-query")),
+    ("url.extension", Some("c-uri-extension")),
+    ("http.request.method", Some("cs-method")),
+    ("http.request.referrer", Some("cs-referrer")),
+    ("http.response.status_code", Some("sc-status")),
+    ("user_agent.original", Some("c-useragent")),
+    // Kept under their ECS names; most decide the event's identity.
+    ("@timestamp", None),
+    ("host.name", None),
+    ("host.hostname", None),
+    ("host.ip", None),
+    ("host.os.family", None),
+    ("host.os.type", None),
+    ("host.os.platform", None),
+    ("agent.type", None),
+    ("agent.hostname", None),
+    ("event.kind", None),
+    ("event.category", None),
+    ("event.type", None),
+    ("event.code", None),
+    ("event.action", None),
+    ("event.provider", None),
+    ("event.module", None),
+    ("event.dataset", None),
+    ("winlog.channel", None),
+    ("winlog.event_id", None),
+    ("winlog.provider_name", None),
+    ("winlog.computer_name", None),
+    ("user.name", None),
+    ("user.domain", None),
+    ("process.name", None),
+    ("process.parent.name", None),
+    ("process.hash.md5", None),
+    ("process.hash.sha1", None),
+    ("process.hash.sha256", None),
+    ("dll.name", None),
+    ("dll.hash.md5", None),
+    ("dll.hash.sha1", None),
+    ("dll.hash.sha256", None),
+    ("file.name", None),
+    ("file.hash.md5", None),
+    ("file.hash.sha1", None),
+    ("file.hash.sha256", None),
+    ("dns.question.type", None),
+    ("dns.answers.type", None),
+    ("network.direction", None),
+    ("network.protocol", None),
+    ("source.bytes", None),
+    ("destination.bytes", None),
+];
+
+type NameMap = HashMap<&'static str, (&'static str, Option<&'static str>), FixedState>;
+
+/// [`ECS_FIELDS`] by name. The table is fixed, so a fixed hasher is safe:
+/// hostile names can only probe it, never grow it.
+fn ecs_fields() -> &'static NameMap {
+    static MAP: OnceLock<NameMap> = OnceLock::new();
+    MAP.get_or_init(|| {
+        ECS_FIELDS
+            .iter()
+            .map(|&(ecs, sigma)| (ecs, (ecs, sigma)))
+            .collect()
+    })
+}
+
+/// The static copy of a known ECS name.
+fn known_name(name: &str) -> Option<&'static str> {
+    ecs_fields().get(name).map(|&(ecs, _)| ecs)
+}
+
 /// Sigma's name for an ECS field, where Sysmon has one.
 fn sigma_name(ecs: &str) -> Option<&'static str> {
-    Some(match ecs {
-        "process.executable" => "Image",
-        "process.command_line" => "CommandLine",
-        "process.pid" => "ProcessId",
-        "process.entity_id" => "ProcessGuid",
-        "process.working_directory" => "CurrentDirectory",
-        "process.parent.executable" => "ParentImage",
-        "process.parent.command_line" => "ParentCommandLine",
-        "process.parent.pid" => "ParentProcessId",
-        "process.parent.entity_id" => "ParentProcessGuid",
-        "process.pe.original_file_name" => "OriginalFileName",
-        "process.pe.company" => "Company",
-        "process.pe.description" => "Description",
-        "process.pe.product" => "Product",
-        "process.pe.file_version" => "FileVersion",
-        "process.Ext.token.integrity_level_name" => "IntegrityLevel",
-        "dll.path" => "ImageLoaded",
-        "dll.pe.original_file_name" => "OriginalFileName",
-        "dll.code_signature.subject_name" => "Signature",
-        "dll.code_signature.status" => "SignatureStatus",
-        "dll.code_signature.signed" => "Signed",
-        "dns.question.name" => "QueryName",
-        "dns.answers.data" => "QueryResults",
-        "dns.response_code" => "QueryStatus",
-        "destination.ip" => "DestinationIp",
-        "destination.port" => "DestinationPort",
-        "destination.domain" => "DestinationHostname",
-        "source.ip" => "SourceIp",
-        "source.port" => "SourcePort",
-        "source.domain" => "SourceHostname",
-        "network.transport" => "Protocol",
-        "file.path" => "TargetFilename",
-        "registry.path" => "TargetObject",
-        "registry.data.strings" => "Details",
-        "url.full" => "c-uri",
-        "url.domain" => "cs-host",
-        "url.path" => "c-uri-stem",
-        "url.query" => "c-uri-query",
-        "url.extension" => "c-uri-extension",
-        "http.request.method" => "cs-method",
-        "http.request.referrer" => "cs-referrer",
-        "http.response.status_code" => "sc-status",
-        "user_agent.original" => "c-useragent",
-        _ => return None,
-    })
+    ecs_fields().get(ecs).and_then(|&(_, sigma)| sigma)
 }
 
 /// Sigma's category for an ECS event.
