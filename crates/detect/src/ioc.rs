@@ -1,12 +1,11 @@
 //! The indicator index.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 use turncoat_core::indicator::Condition;
 use turncoat_core::observable::{url_host, url_without_scheme};
-use turncoat_core::{Indicator, IndicatorKind, Observable, ObservableKind, Time};
+use turncoat_core::{FastHashMap, Indicator, IndicatorKind, Observable, ObservableKind, Time};
 
 /// Position of an indicator in the slice the index was built from.
 pub type IndicatorId = usize;
@@ -24,12 +23,12 @@ pub struct IocMatch {
 pub struct IndicatorIndex {
     indicators: Vec<Indicator>,
     /// Hashes, IPs, file names and exact URLs, per observable kind.
-    exact: [HashMap<String, Vec<IndicatorId>>; ObservableKind::ALL.len()],
-    domains: HashMap<String, Vec<IndicatorId>>,
+    exact: [FastHashMap<String, Vec<IndicatorId>>; ObservableKind::ALL.len()],
+    domains: FastHashMap<String, Vec<IndicatorId>>,
     /// URL prefixes by host: (prefix without scheme, required scheme, id).
-    url_prefixes: HashMap<String, Vec<(String, Option<String>, IndicatorId)>>,
+    url_prefixes: FastHashMap<String, Vec<(String, Option<String>, IndicatorId)>>,
     /// CIDR networks by prefix length, keyed by the network address.
-    cidrs: HashMap<(bool, u8), HashMap<IpAddr, Vec<IndicatorId>>>,
+    cidrs: FastHashMap<(bool, u8), FastHashMap<IpAddr, Vec<IndicatorId>>>,
 }
 
 impl IndicatorIndex {

@@ -1,6 +1,5 @@
 //! Ingest: files into one tenant, with live matching.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -8,7 +7,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 use turncoat_core::observable::{self, normalize_ip};
-use turncoat_core::{Event, Finding, InventoryRecord, Observable, Platform, Time, Value};
+use turncoat_core::{
+    Event, FastHashMap, Finding, InventoryRecord, Observable, Platform, Time, Value,
+};
 use turncoat_detect::findings::IocFinding;
 use turncoat_detect::{AdvisoryIndex, IndicatorIndex, IocMatch};
 use turncoat_formats::{
@@ -193,7 +194,7 @@ pub fn ingest(
     );
     let advisories = AdvisoryIndex::new(store.advisories()?);
     let rules = crate::rules::load(store)?;
-    let addresses: HashMap<String, String> = store.addresses(tenant)?.into_iter().collect();
+    let addresses: FastHashMap<String, String> = store.addresses(tenant)?.into_iter().collect();
     let files = expand_paths(paths).map_err(|e| EngineError::Input {
         path: display(paths),
         message: e.to_string(),
@@ -299,7 +300,7 @@ struct Context<'a> {
     /// Their evaluation, correlation windows included, across every file.
     sigma: crate::rules::Evaluation<'a>,
     /// IP → host name; grows as DHCP and agent records teach it.
-    addresses: HashMap<String, String>,
+    addresses: FastHashMap<String, String>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -432,14 +433,14 @@ fn is_connection(e: &Event) -> bool {
 struct Pending {
     /// host → day → observable → rollup: nested so that a repeat sighting
     /// is found by reference, without building an owned key.
-    sightings: HashMap<String, HashMap<i64, HashMap<Observable, SightingDelta>>>,
+    sightings: FastHashMap<String, FastHashMap<i64, FastHashMap<Observable, SightingDelta>>>,
     /// (indicator, observable, endpoint, day) → finding so far.
-    findings: HashMap<(usize, Observable, String, i64), (Finding, usize)>,
+    findings: FastHashMap<(usize, Observable, String, i64), (Finding, usize)>,
     /// (rule, endpoint, day) → Sigma finding so far.
-    sigma: HashMap<(usize, String, i64), (Finding, usize)>,
+    sigma: FastHashMap<(usize, String, i64), (Finding, usize)>,
     /// (correlation, finding key) → correlation finding.
-    correlations: HashMap<(String, String), (Finding, usize)>,
-    endpoints: HashMap<String, (Option<Platform>, Time)>,
+    correlations: FastHashMap<(String, String), (Finding, usize)>,
+    endpoints: FastHashMap<String, (Option<Platform>, Time)>,
 }
 
 impl Pending {
@@ -503,7 +504,7 @@ impl BatchSink<'_, '_> {
             if !self.pending.sightings.contains_key(event.host.as_str()) {
                 self.pending
                     .sightings
-                    .insert(event.host.clone(), HashMap::new());
+                    .insert(event.host.clone(), FastHashMap::default());
             }
             let by_day = self
                 .pending

@@ -139,11 +139,55 @@ pub struct EncodedEvents {
     pub(crate) places: Vec<(i64, u32)>,
 }
 
+/// Record buffers of dropped batches, kept for the next ones on the same
+/// thread: a batch's buffers add up to tens of MB, and growing fresh ones
+/// for every batch cost ingest the copies of each doubling and the kernel's
+/// zeroing of new pages (about 4% of it; BENCHMARKS.md). Bounded in bytes,
+/// so that the pool never holds more than one large batch's worth.
+const MAX_SPARE_BYTES: usize = 64 << 20;
+
+#[derive(Default)]
+struct SpareBuffers {
+    buffers: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+thread_local! {
+    static SPARE: std::cell::RefCell<SpareBuffers> = std::cell::RefCell::default();
+}
+
+fn spare_buffer() -> Vec<u8> {
+    SPARE.with(|spare| {
+        let mut spare = spare.borrow_mut();
+        let buf = spare.buffers.pop().unwrap_or_default();
+        spare.bytes -= buf.capacity();
+        buf
+    })
+}
+
+impl Drop for EncodedEvents {
+    fn drop(&mut self) {
+        SPARE.with(|spare| {
+            let mut spare = spare.borrow_mut();
+            for (_, (mut buf, _)) in std::mem::take(&mut self.hours) {
+                if spare.bytes + buf.capacity() <= MAX_SPARE_BYTES {
+                    buf.clear();
+                    spare.bytes += buf.capacity();
+                    spare.buffers.push(buf);
+                }
+            }
+        });
+    }
+}
+
 impl EncodedEvents {
     /// Encodes `event`; returns its index in the batch.
     pub fn push(&mut self, event: &Event) -> usize {
         let hour = event.time.hour();
-        let (raw, count) = self.hours.entry(hour).or_default();
+        let (raw, count) = self
+            .hours
+            .entry(hour)
+            .or_insert_with(|| (spare_buffer(), 0));
         encode(event, raw);
         self.places.push((hour, *count));
         *count += 1;
@@ -366,6 +410,35 @@ mod tests {
             logsource: Logsource::new(Some("windows"), None, Some("sysmon")),
             fields,
         }
+    }
+
+    #[test]
+    fn dropped_batches_lend_their_buffers_to_the_next_within_a_bound() {
+        let mut first = EncodedEvents::default();
+        for _ in 0..100 {
+            first.push(&sample());
+        }
+        let grown = first.hours.values().next().unwrap().0.capacity();
+        drop(first);
+        let mut second = EncodedEvents::default();
+        second.push(&sample());
+        let (raw, count) = second.hours.values().next().unwrap();
+        assert_eq!(*count, 1, "a lent buffer starts empty");
+        assert_eq!(
+            raw.capacity(),
+            grown,
+            "the dropped batch's buffer is reused"
+        );
+        let mut d = Decoder::new(raw);
+        assert_eq!(d.next_event().unwrap().unwrap(), sample());
+        drop(second);
+
+        let mut huge = EncodedEvents::default();
+        huge.hours
+            .insert(0, (Vec::with_capacity(MAX_SPARE_BYTES + 1), 0));
+        drop(huge);
+        let held = SPARE.with(|s| s.borrow().bytes);
+        assert!(held <= MAX_SPARE_BYTES, "{held} bytes held");
     }
 
     #[test]
