@@ -256,6 +256,11 @@ struct IngestArgs {
     /// Ranked beacon score from which the post-ingest beacon step raises alerts.
     #[arg(long, default_value_t = turncoat_engine::beacons::DEFAULT_ALERT_THRESHOLD)]
     beacon_threshold: f64,
+    /// Records per committed batch: a crash redoes at most this many, and
+    /// memory grows with it (about 100 MB of ECS events at the default).
+    #[arg(long, default_value_t = turncoat_engine::BATCH_RECORDS as u32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    batch_records: u32,
     /// Files, directories (recursed) or `-` for standard input.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -531,6 +536,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let options = IngestOptions {
                 format: args.format.to_format(),
                 endpoint: args.endpoint,
+                beacon_threshold: Some(args.beacon_threshold),
+                batch_records: Some(args.batch_records as usize),
                 ..Default::default()
             };
             let report =

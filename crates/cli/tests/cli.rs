@@ -502,7 +502,14 @@ fn a_killed_ingest_loses_nothing_and_resumes() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_turncoat"))
         .arg("--data")
         .arg(env.data())
-        .args(["ingest", "--tenant", "acme", path(&f)])
+        .args([
+            "ingest",
+            "--tenant",
+            "acme",
+            "--batch-records",
+            "20000",
+            path(&f),
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -533,6 +540,45 @@ fn a_killed_ingest_loses_nothing_and_resumes() {
         "exactly the uncommitted rest is read"
     );
     assert_eq!(events(&env), 120_000, "every event stored exactly once");
+}
+
+#[test]
+fn the_ingest_beacon_threshold_decides_which_pairs_the_pipeline_raises() {
+    let env = Env::new();
+    let fleet = env.dir.path().join("fleet");
+    env.ok(&[
+        "simulate",
+        "--out",
+        path(&fleet),
+        "--tenants",
+        "1",
+        "--endpoints",
+        "12",
+        "--days",
+        "21",
+        "--events-per-endpoint-day",
+        "20",
+    ]);
+    let tenant_dir = std::fs::read_dir(&fleet)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .unwrap();
+    let beacons_raised = |tenant: &str, threshold: Option<&str>| {
+        env.ok(&["tenant", "add", tenant]);
+        let mut args = vec!["ingest", "--tenant", tenant, "--output", "json"];
+        if let Some(t) = threshold {
+            args.extend(["--beacon-threshold", t]);
+        }
+        args.push(path(&tenant_dir));
+        env.json(&args)["beacons"]["new_alerts"].as_u64().unwrap()
+    };
+    assert!(
+        beacons_raised("default", None) > 0,
+        "planted beacons raised"
+    );
+    // Scores are at most 1: nothing reaches 1.5.
+    assert_eq!(beacons_raised("strict", Some("1.5")), 0);
 }
 
 #[test]

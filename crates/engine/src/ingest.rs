@@ -23,10 +23,13 @@ use crate::exposure::exposure_hook;
 use crate::progress::Progress;
 use crate::{EngineError, Result};
 
-/// Records per committed batch: large enough to amortise a transaction
-/// (65,536 ran 5% faster than 32,768 and as fast as 131,072; BENCHMARKS.md),
-/// small enough that a crash loses little work and memory stays flat.
-pub const BATCH_RECORDS: usize = 65_536;
+/// Records per committed batch: large enough to amortise a transaction,
+/// small enough that a crash loses little work and memory stays flat
+/// (about 100 MB of encoded ECS events). Commits are what grow with the
+/// store: each rewrites the sightings pages the batch touched, which once
+/// the store is large is most of them; at 10 million events 262,144 ran
+/// 1.3x as fast as 65,536 (BENCHMARKS.md), at 1 million alike.
+pub const BATCH_RECORDS: usize = 262_144;
 
 /// How an ingest runs.
 #[derive(Clone, Debug, Default)]
@@ -39,6 +42,8 @@ pub struct IngestOptions {
     /// Ranked score from which the post-ingest beacon step raises alerts;
     /// `None` for [`crate::beacons::DEFAULT_ALERT_THRESHOLD`].
     pub beacon_threshold: Option<f64>,
+    /// Records per committed batch; `None` for [`BATCH_RECORDS`].
+    pub batch_records: Option<usize>,
 }
 
 /// What happened to one input file.
@@ -379,6 +384,7 @@ fn ingest_file(
             complete: false,
         },
         skip_lines,
+        batch_records: options.batch_records.unwrap_or(BATCH_RECORDS).max(1),
         batch: Batch::default(),
         pending: Pending::default(),
         records: 0,
@@ -465,6 +471,7 @@ struct BatchSink<'a, 'c> {
     ctx: &'a mut Context<'c>,
     source: SourceUpdate,
     skip_lines: u64,
+    batch_records: usize,
     batch: Batch,
     pending: Pending,
     records: usize,
@@ -708,7 +715,7 @@ impl Sink for BatchSink<'_, '_> {
         }
         self.records += 1;
         self.progress.advance(1);
-        if self.records >= BATCH_RECORDS {
+        if self.records >= self.batch_records {
             self.flush();
         }
     }

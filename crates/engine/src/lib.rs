@@ -21,7 +21,7 @@ pub mod retro;
 pub mod rules;
 
 pub use exposure::{ExposureRow, exposure};
-pub use ingest::{FileReport, FileStatus, IngestOptions, IngestReport, ingest};
+pub use ingest::{BATCH_RECORDS, FileReport, FileStatus, IngestOptions, IngestReport, ingest};
 pub use intel::{IntelReport, import_intel};
 pub use progress::{NoProgress, Progress};
 
