@@ -310,28 +310,23 @@ const ECS_FIELDS: &[(&str, Option<&str>)] = &[
     ("destination.bytes", None),
 ];
 
-type NameMap = HashMap<&'static str, (&'static str, Option<&'static str>), FixedState>;
+type NameMap = HashMap<&'static str, Option<&'static str>, FixedState>;
 
 /// [`ECS_FIELDS`] by name. The table is fixed, so a fixed hasher is safe:
 /// hostile names can only probe it, never grow it.
 fn ecs_fields() -> &'static NameMap {
     static MAP: OnceLock<NameMap> = OnceLock::new();
-    MAP.get_or_init(|| {
-        ECS_FIELDS
-            .iter()
-            .map(|&(ecs, sigma)| (ecs, (ecs, sigma)))
-            .collect()
-    })
+    MAP.get_or_init(|| ECS_FIELDS.iter().copied().collect())
 }
 
 /// The static copy of a known ECS name.
 fn known_name(name: &str) -> Option<&'static str> {
-    ecs_fields().get(name).map(|&(ecs, _)| ecs)
+    ecs_fields().get_key_value(name).map(|(&ecs, _)| ecs)
 }
 
 /// Sigma's name for an ECS field, where Sysmon has one.
 fn sigma_name(ecs: &str) -> Option<&'static str> {
-    ecs_fields().get(ecs).and_then(|&(_, sigma)| sigma)
+    ecs_fields().get(ecs).copied().flatten()
 }
 
 /// Sigma's category for an ECS event.
