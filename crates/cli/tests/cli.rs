@@ -542,9 +542,9 @@ fn a_killed_ingest_loses_nothing_and_resumes() {
     assert_eq!(events(&env), 120_000, "every event stored exactly once");
 }
 
-#[test]
-fn the_ingest_beacon_threshold_decides_which_pairs_the_pipeline_raises() {
-    let env = Env::new();
+/// A one-tenant simulated fleet small enough for debug builds, with the
+/// simulator's planted beacons.
+fn small_fleet(env: &Env) -> PathBuf {
     let fleet = env.dir.path().join("fleet");
     env.ok(&[
         "simulate",
@@ -559,6 +559,13 @@ fn the_ingest_beacon_threshold_decides_which_pairs_the_pipeline_raises() {
         "--events-per-endpoint-day",
         "20",
     ]);
+    fleet
+}
+
+#[test]
+fn the_ingest_beacon_threshold_decides_which_pairs_the_pipeline_raises() {
+    let env = Env::new();
+    let fleet = small_fleet(&env);
     let tenant_dir = std::fs::read_dir(&fleet)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -584,20 +591,7 @@ fn the_ingest_beacon_threshold_decides_which_pairs_the_pipeline_raises() {
 #[test]
 fn stored_beacons_rank_allowlists_apply_at_once_and_alerts_carry_intel() {
     let env = Env::new();
-    let fleet = env.dir.path().join("fleet");
-    env.ok(&[
-        "simulate",
-        "--out",
-        path(&fleet),
-        "--tenants",
-        "1",
-        "--endpoints",
-        "12",
-        "--days",
-        "21",
-        "--events-per-endpoint-day",
-        "20",
-    ]);
+    let fleet = small_fleet(&env);
     let truth: Value =
         serde_json::from_str(&std::fs::read_to_string(fleet.join("truth.json")).unwrap()).unwrap();
     let planted: Vec<(String, String)> = truth["beacons"]
