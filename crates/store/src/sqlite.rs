@@ -1577,24 +1577,27 @@ impl SqliteStore {
         // dictionary sorted by value and the rows upserted sorted by their
         // primary key, so that consecutive B-tree writes land on the same
         // pages instead of all over both trees.
-        let mut new: Vec<&Observable> = batch
-            .sightings
-            .iter()
-            .map(|s| &s.observable)
-            .filter(|o| {
-                self.observable_ids
-                    .get(tid, o.kind as u8, &o.value)
-                    .is_none()
-            })
-            .collect();
-        new.sort_unstable_by(|a, b| (a.kind as u8, &a.value).cmp(&(b.kind as u8, &b.value)));
+        let mut ids: Vec<Option<i64>> = Vec::with_capacity(batch.sightings.len());
+        let mut new: Vec<&Observable> = Vec::new();
+        for s in &batch.sightings {
+            let o = &s.observable;
+            let id = self.observable_ids.get(tid, o.kind as u8, &o.value);
+            if id.is_none() {
+                new.push(o);
+            }
+            ids.push(id);
+        }
+        new.sort_unstable();
         new.dedup();
         for o in new {
             observable_id(&tx, &mut self.observable_ids, tid, o)?;
         }
         let mut rows = Vec::with_capacity(batch.sightings.len());
-        for s in &batch.sightings {
-            let oid = observable_id(&tx, &mut self.observable_ids, tid, &s.observable)?;
+        for (s, id) in batch.sightings.iter().zip(ids) {
+            let oid = match id {
+                Some(id) => id,
+                None => observable_id(&tx, &mut self.observable_ids, tid, &s.observable)?,
+            };
             let eid = endpoint_id(&tx, &mut self.endpoint_ids, tid, &s.endpoint, s.first)?;
             rows.push((oid, eid, s.first.day(), s));
         }
