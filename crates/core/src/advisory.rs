@@ -31,18 +31,21 @@ impl Platform {
     /// Reads the spellings telemetry uses (`windows`, `Darwin`, `macOS`,
     /// `ubuntu`, ...).
     pub fn from_os_name(s: &str) -> Option<Platform> {
-        let l = s.trim().to_ascii_lowercase();
-        if l.starts_with("win") {
+        // Compared without a lowercase copy: every ECS event names its OS.
+        let s = s.trim();
+        let starts = |p: &str| s.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
+        if starts("win") {
             Some(Platform::Windows)
-        } else if l.starts_with("mac") || l == "darwin" || l == "osx" {
+        } else if starts("mac") || s.eq_ignore_ascii_case("darwin") || s.eq_ignore_ascii_case("osx")
+        {
             Some(Platform::Macos)
-        } else if l == "linux"
+        } else if s.eq_ignore_ascii_case("linux")
             || [
                 "ubuntu", "debian", "rhel", "centos", "fedora", "redhat", "suse", "alpine", "amzn",
                 "rocky",
             ]
             .iter()
-            .any(|d| l.starts_with(d))
+            .any(|d| starts(d))
         {
             Some(Platform::Linux)
         } else {
@@ -222,6 +225,27 @@ pub fn normalize_product_name(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn os_names_are_read_whatever_their_case() {
+        for (name, platform) in [
+            ("windows", Some(Platform::Windows)),
+            (" Windows 10 ", Some(Platform::Windows)),
+            ("macOS", Some(Platform::Macos)),
+            ("Darwin", Some(Platform::Macos)),
+            ("OSX", Some(Platform::Macos)),
+            ("Linux", Some(Platform::Linux)),
+            ("ubuntu 22.04", Some(Platform::Linux)),
+            ("Amzn", Some(Platform::Linux)),
+            ("linuxish", None),
+            ("freebsd", None),
+            ("wi", None),
+            ("é", None),
+            ("", None),
+        ] {
+            assert_eq!(Platform::from_os_name(name), platform, "{name:?}");
+        }
+    }
 
     fn threecx() -> Affected {
         Affected {

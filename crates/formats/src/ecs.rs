@@ -46,7 +46,7 @@ pub fn parse_event(
     if !bytes.starts_with(b"{") {
         return Err("not a JSON object".into());
     }
-    flatten_object(bytes, known_name, flat).map_err(|e| format!("invalid JSON: {e}"))?;
+    flatten_object(bytes, field_name, flat).map_err(|e| format!("invalid JSON: {e}"))?;
     map_event(flat, default_host)
 }
 
@@ -56,16 +56,6 @@ struct Hashes {
     process: Vec<(&'static str, String)>,
     dll: Vec<(&'static str, String)>,
     file: Vec<(&'static str, String)>,
-}
-
-fn hash_label(algo: &str) -> Option<&'static str> {
-    Some(match algo {
-        "md5" => "MD5",
-        "sha1" => "SHA1",
-        "sha256" => "SHA256",
-        "imphash" => "IMPHASH",
-        _ => return None,
-    })
 }
 
 fn map_event(
@@ -133,10 +123,7 @@ fn map_event(
             continue;
         }
         gather_hash(&key, &value, &mut hashes);
-        match sigma_name(&key) {
-            Some(sigma) => fields.push(sigma, value),
-            None => fields.push(key, value),
-        }
+        fields.push(key, value);
     }
 
     if let Some(name) = user_name
@@ -196,24 +183,26 @@ fn map_event(
 }
 
 /// Collects `process.hash.*`, `dll.hash.*` and `file.hash.*` for the
-/// `Hashes` field; the ECS fields themselves are kept as they are.
+/// `Hashes` field; the ECS fields themselves are kept as they are. Every
+/// field passes here, so the name is matched whole, without splitting it.
 fn gather_hash(key: &str, value: &Value, hashes: &mut Hashes) {
-    // Split at the last dot first (a byte search): every field passes
-    // here, and a substring search for `.hash.` costs a searcher each.
-    let Some((head, algo)) = key.rsplit_once('.') else {
-        return;
+    let (list, label) = match key {
+        "process.hash.md5" => (&mut hashes.process, "MD5"),
+        "process.hash.sha1" => (&mut hashes.process, "SHA1"),
+        "process.hash.sha256" => (&mut hashes.process, "SHA256"),
+        "process.hash.imphash" => (&mut hashes.process, "IMPHASH"),
+        "dll.hash.md5" => (&mut hashes.dll, "MD5"),
+        "dll.hash.sha1" => (&mut hashes.dll, "SHA1"),
+        "dll.hash.sha256" => (&mut hashes.dll, "SHA256"),
+        "dll.hash.imphash" => (&mut hashes.dll, "IMPHASH"),
+        "file.hash.md5" => (&mut hashes.file, "MD5"),
+        "file.hash.sha1" => (&mut hashes.file, "SHA1"),
+        "file.hash.sha256" => (&mut hashes.file, "SHA256"),
+        "file.hash.imphash" => (&mut hashes.file, "IMPHASH"),
+        _ => return,
     };
-    let (Some(label), Some(parent), Some(v)) =
-        (hash_label(algo), head.strip_suffix(".hash"), value.as_str())
-    else {
-        return;
-    };
-    let v = v.to_ascii_uppercase();
-    match parent {
-        "process" => hashes.process.push((label, v)),
-        "dll" => hashes.dll.push((label, v)),
-        "file" => hashes.file.push((label, v)),
-        _ => {}
+    if let Some(v) = value.as_str() {
+        list.push((label, v.to_ascii_uppercase()));
     }
 }
 
@@ -310,23 +299,22 @@ const ECS_FIELDS: &[(&str, Option<&str>)] = &[
     ("destination.bytes", None),
 ];
 
-type NameMap = HashMap<&'static str, Option<&'static str>, FixedState>;
+type NameMap = HashMap<&'static str, &'static str, FixedState>;
 
-/// [`ECS_FIELDS`] by name. The table is fixed, so a fixed hasher is safe:
-/// hostile names can only probe it, never grow it.
-fn ecs_fields() -> &'static NameMap {
+/// The name a known ECS field is kept under: Sigma's where Sysmon has one,
+/// else its own. Renaming here, while flattening, saves a second lookup per
+/// field; the fields `map_event` decides on all keep their ECS names. The
+/// table is fixed, so a fixed hasher is safe: hostile names can only probe
+/// it, never grow it.
+fn field_name(ecs: &str) -> Option<&'static str> {
     static MAP: OnceLock<NameMap> = OnceLock::new();
-    MAP.get_or_init(|| ECS_FIELDS.iter().copied().collect())
-}
-
-/// The static copy of a known ECS name.
-fn known_name(name: &str) -> Option<&'static str> {
-    ecs_fields().get_key_value(name).map(|(&ecs, _)| ecs)
-}
-
-/// Sigma's name for an ECS field, where Sysmon has one.
-fn sigma_name(ecs: &str) -> Option<&'static str> {
-    ecs_fields().get(ecs).copied().flatten()
+    let map = MAP.get_or_init(|| {
+        ECS_FIELDS
+            .iter()
+            .map(|&(ecs, sigma)| (ecs, sigma.unwrap_or(ecs)))
+            .collect()
+    });
+    map.get(ecs).copied()
 }
 
 /// Sigma's category for an ECS event.
@@ -376,8 +364,8 @@ mod tests {
             r#"{"@timestamp":"2023-03-22T10:00:00.000Z","host":{"name":"WS-01","os":{"family":"windows"}},
             "event":{"category":["process"],"type":["start"],"code":"1"},
             "process":{"executable":"C:\\Program Files\\3CXDesktopApp\\3CXDesktopApp.exe","command_line":"3CXDesktopApp.exe --update","pid":42,
-              "hash":{"sha256":"aa","md5":"bb"},
-              "parent":{"executable":"C:\\Windows\\explorer.exe"}},
+              "hash":{"sha256":"aa","md5":"bb","imphash":"cc"},
+              "parent":{"executable":"C:\\Windows\\explorer.exe","hash":{"md5":"dd"}}},
             "user":{"name":"bob","domain":"CORP"}}"#,
         );
         assert_eq!(e.host, "WS-01");
@@ -396,7 +384,10 @@ mod tests {
             Some("3CXDesktopApp.exe --update")
         );
         assert_eq!(e.fields.get("ProcessId"), Some(&Value::Int(42)));
-        assert_eq!(e.fields.get_str("Hashes"), Some("SHA256=AA,MD5=BB"));
+        assert_eq!(
+            e.fields.get_str("Hashes"),
+            Some("SHA256=AA,MD5=BB,IMPHASH=CC")
+        );
         assert_eq!(e.fields.get_str("User"), Some("CORP\\bob"));
         assert_eq!(
             e.fields.get_str("process.executable"),

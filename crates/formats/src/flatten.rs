@@ -17,8 +17,9 @@ use turncoat_core::{FieldName, Value};
 /// make the flattener recurse without bound (serde_json also stops at 128).
 const MAX_DEPTH: usize = 32;
 
-/// A reader's fixed names for dotted fields, handed out without
-/// allocating; `None` for names it does not know.
+/// A reader's names for the dotted fields it knows, handed out without
+/// allocating (a reader may rename a field here, as ECS does to Sigma's
+/// names); `None` for names it does not know, which are kept as they are.
 pub type KnownNames = fn(&str) -> Option<&'static str>;
 
 /// Flattens the JSON object in `text` into `out` (cleared first).

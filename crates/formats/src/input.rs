@@ -54,13 +54,15 @@ impl Input {
     pub fn from_reader(name: &str, reader: Box<dyn Read + Send>) -> io::Result<Input> {
         let mut buffered = BufReader::with_capacity(256 * 1024, reader);
         let gzip = buffered.fill_buf()?.starts_with(&GZIP_MAGIC);
+        // Plain input is read through the buffer that peeked at it: a
+        // second buffer on top would copy every byte once more.
         let reader = if gzip {
             BufReader::with_capacity(
                 256 * 1024,
                 Box::new(flate2::bufread::MultiGzDecoder::new(buffered)) as Box<dyn Read + Send>,
             )
         } else {
-            BufReader::with_capacity(256 * 1024, Box::new(buffered) as Box<dyn Read + Send>)
+            buffered
         };
         Ok(Input {
             name: name.to_owned(),

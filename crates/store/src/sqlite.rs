@@ -53,6 +53,10 @@ const MAX_CACHED_IDS: usize = 2_000_000;
 struct IdCache {
     maps: FastHashMap<(i64, u8), FastHashMap<String, i64>>,
     len: usize,
+    /// Tenants whose every row is in the cache (the cache was filled from
+    /// an empty table): a miss is a new row, so it can be inserted without
+    /// a search first. Forgotten with the cache.
+    complete: Vec<i64>,
 }
 
 impl IdCache {
@@ -78,6 +82,17 @@ impl IdCache {
     fn clear(&mut self) {
         self.maps.clear();
         self.len = 0;
+        self.complete.clear();
+    }
+
+    fn is_complete(&self, tenant: i64) -> bool {
+        self.complete.contains(&tenant)
+    }
+
+    fn set_complete(&mut self, tenant: i64) {
+        if !self.is_complete(tenant) {
+            self.complete.push(tenant);
+        }
     }
 }
 
@@ -214,26 +229,60 @@ fn endpoint_id(
     })
 }
 
-fn observable_id(
+/// Adds observables missing from the cache to the dictionary (finding
+/// those another handle added) and caches their ids. The statements are
+/// prepared once: `prepare_cached` copies and hashes the SQL text per call.
+fn add_observables(
     tx: &Transaction,
     cache: &mut IdCache,
     tenant: i64,
-    o: &Observable,
-) -> Result<i64> {
-    cached_id(cache, tenant, o.kind as u8, &o.value, || {
-        let existing: Option<i64> = tx
-            .prepare_cached(
-                "SELECT id FROM observables WHERE tenant_id = ? AND kind = ? AND value = ?",
-            )?
-            .query_row(params![tenant, o.kind as u8, o.value], |r| r.get(0))
-            .optional()?;
-        if let Some(id) = existing {
-            return Ok(id);
+    observables: &[&Observable],
+) -> Result<()> {
+    if observables.is_empty() {
+        return Ok(());
+    }
+    if !cache.is_complete(tenant) {
+        let any: bool = tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM observables WHERE tenant_id = ?)")?
+            .query_row([tenant], |r| r.get(0))?;
+        if !any {
+            cache.set_complete(tenant);
         }
-        tx.prepare_cached("INSERT INTO observables (tenant_id, kind, value) VALUES (?, ?, ?)")?
-            .execute(params![tenant, o.kind as u8, o.value])?;
-        Ok(tx.last_insert_rowid())
-    })
+    }
+    // With the tenant's whole dictionary cached a miss is a new row, so it
+    // is inserted without a search first; one another handle added
+    // meanwhile is then found by the search (completeness is a hint, never
+    // trusted for ids).
+    let insert_first = cache.is_complete(tenant);
+    let mut add_new = tx.prepare_cached(
+        "INSERT INTO observables (tenant_id, kind, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+    )?;
+    let mut find = tx.prepare_cached(
+        "SELECT id FROM observables WHERE tenant_id = ? AND kind = ? AND value = ?",
+    )?;
+    for o in observables {
+        let kind = o.kind as u8;
+        if cache.get(tenant, kind, &o.value).is_some() {
+            continue;
+        }
+        let added = insert_first && add_new.execute(params![tenant, kind, o.value])? == 1;
+        let id = if added {
+            tx.last_insert_rowid()
+        } else {
+            let existing: Option<i64> = find
+                .query_row(params![tenant, kind, o.value], |r| r.get(0))
+                .optional()?;
+            match existing {
+                Some(id) => id,
+                None => {
+                    add_new.execute(params![tenant, kind, o.value])?;
+                    tx.last_insert_rowid()
+                }
+            }
+        };
+        cache.insert(tenant, kind, &o.value, id);
+    }
+    Ok(())
 }
 
 fn kind_from_u8(k: u8) -> Result<ObservableKind> {
@@ -1577,42 +1626,48 @@ impl SqliteStore {
         // dictionary sorted by value and the rows upserted sorted by their
         // primary key, so that consecutive B-tree writes land on the same
         // pages instead of all over both trees.
-        let mut ids: Vec<Option<i64>> = Vec::with_capacity(batch.sightings.len());
-        let mut new: Vec<&Observable> = Vec::new();
-        for s in &batch.sightings {
-            let o = &s.observable;
-            let id = self.observable_ids.get(tid, o.kind as u8, &o.value);
-            if id.is_none() {
-                new.push(o);
-            }
-            ids.push(id);
-        }
+        let mut new: Vec<&Observable> = batch
+            .sightings
+            .iter()
+            .map(|s| &s.observable)
+            .filter(|o| {
+                self.observable_ids
+                    .get(tid, o.kind as u8, &o.value)
+                    .is_none()
+            })
+            .collect();
         new.sort_unstable();
         new.dedup();
-        for o in new {
-            observable_id(&tx, &mut self.observable_ids, tid, o)?;
-        }
+        add_observables(&tx, &mut self.observable_ids, tid, &new)?;
         let mut rows = Vec::with_capacity(batch.sightings.len());
-        for (s, id) in batch.sightings.iter().zip(ids) {
-            let oid = match id {
+        for s in &batch.sightings {
+            let o = &s.observable;
+            let cached = self.observable_ids.get(tid, o.kind as u8, &o.value);
+            let oid = match cached {
                 Some(id) => id,
-                None => observable_id(&tx, &mut self.observable_ids, tid, &s.observable)?,
+                // Dropped when the cache hit its bound mid-batch.
+                None => {
+                    add_observables(&tx, &mut self.observable_ids, tid, &[o])?;
+                    self.observable_ids
+                        .get(tid, o.kind as u8, &o.value)
+                        .ok_or_else(|| StoreError::Corrupt(format!("observable {o:?} has no id")))?
+                }
             };
             let eid = endpoint_id(&tx, &mut self.endpoint_ids, tid, &s.endpoint, s.first)?;
             rows.push((oid, eid, s.first.day(), s));
         }
         rows.sort_unstable_by_key(|&(oid, eid, day, _)| (oid, eid, day));
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO sightings (tenant_id, observable_id, endpoint_id, day, first_seen, last_seen, count, segment_id, frame_offset, frame_index, source_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (tenant_id, observable_id, endpoint_id, day) DO UPDATE SET
+                first_seen = min(first_seen, excluded.first_seen),
+                last_seen = max(last_seen, excluded.last_seen),
+                count = count + excluded.count",
+        )?;
         for (oid, eid, day, s) in rows {
             let r = refs.get(s.event).copied().flatten();
-            tx.prepare_cached(
-                "INSERT INTO sightings (tenant_id, observable_id, endpoint_id, day, first_seen, last_seen, count, segment_id, frame_offset, frame_index, source_id)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (tenant_id, observable_id, endpoint_id, day) DO UPDATE SET
-                    first_seen = min(first_seen, excluded.first_seen),
-                    last_seen = max(last_seen, excluded.last_seen),
-                    count = count + excluded.count",
-            )?
-            .execute(params![
+            upsert.execute(params![
                 tid,
                 oid,
                 eid,
@@ -1626,6 +1681,7 @@ impl SqliteStore {
                 source_id
             ])?;
         }
+        drop(upsert);
 
         // Ledger, with exposure findings from the hook.
         let file = batch.source.as_ref().map(|s| s.name.clone());

@@ -64,3 +64,55 @@ fn ledger_names_are_rekeyed_when_an_older_schema_is_opened() {
         .unwrap();
     assert_eq!(found.len(), 1, "re-keyed by migration 6");
 }
+
+/// A store that created a tenant's observable dictionary inserts new
+/// observables without searching for them first; one another handle (or
+/// process) added meanwhile must still be found, neither refused nor
+/// duplicated.
+#[test]
+fn observables_another_handle_added_are_found_not_duplicated() {
+    use turncoat_core::{Observable, ObservableKind, TenantName, Time};
+    use turncoat_store::{Batch, SightingDelta};
+
+    let batch = |domain: &str, endpoint: &str| Batch {
+        sightings: vec![SightingDelta {
+            observable: Observable::new(ObservableKind::Domain, domain).unwrap(),
+            endpoint: endpoint.into(),
+            first: Time(1_000_000),
+            last: Time(1_000_000),
+            count: 1,
+            event: 0,
+        }],
+        ..Default::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = SqliteStore::open(dir.path()).unwrap();
+    let t = a
+        .add_tenant(&TenantName::new("t1").unwrap(), "test")
+        .unwrap();
+    let mut b = SqliteStore::open(dir.path()).unwrap();
+    let mut no_ledger = |_: &_| Vec::new();
+    a.commit_batch(&t, batch("first.example", "ws1"), &mut no_ledger)
+        .unwrap();
+    b.commit_batch(&t, batch("second.example", "ws2"), &mut no_ledger)
+        .unwrap();
+    a.commit_batch(&t, batch("second.example", "ws1"), &mut no_ledger)
+        .unwrap();
+
+    let mut ids = Vec::new();
+    a.scan_observables(&t, &[ObservableKind::Domain], &mut |id, _, v| {
+        ids.push((v.to_owned(), id))
+    })
+    .unwrap();
+    ids.sort();
+    let values: Vec<&str> = ids.iter().map(|(v, _)| v.as_str()).collect();
+    assert_eq!(values, ["first.example", "second.example"]);
+    let mut endpoints: Vec<String> = a
+        .sightings(&t, &[ids[1].1])
+        .unwrap()
+        .into_iter()
+        .map(|s| s.endpoint)
+        .collect();
+    endpoints.sort();
+    assert_eq!(endpoints, ["ws1", "ws2"]);
+}
