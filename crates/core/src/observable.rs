@@ -63,7 +63,7 @@ impl FromStr for ObservableKind {
     }
 }
 
-/// A normalised (kind, value) pair, plus the event field it came from.
+/// A normalised (kind, value) pair: what indicators match and sightings count.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Observable {
     pub kind: ObservableKind,
