@@ -285,6 +285,23 @@ fn add_observables(
     Ok(())
 }
 
+/// An observable's id from the cache, added to the dictionary when the
+/// cache does not hold it (it was new, or dropped at the cache's bound).
+fn observable_id(
+    tx: &Transaction,
+    cache: &mut IdCache,
+    tenant: i64,
+    o: &Observable,
+) -> Result<i64> {
+    if let Some(id) = cache.get(tenant, o.kind as u8, &o.value) {
+        return Ok(id);
+    }
+    add_observables(tx, cache, tenant, &[o])?;
+    cache
+        .get(tenant, o.kind as u8, &o.value)
+        .ok_or_else(|| StoreError::Corrupt(format!("observable {o:?} has no id")))
+}
+
 fn kind_from_u8(k: u8) -> Result<ObservableKind> {
     ObservableKind::ALL
         .get(k as usize)
@@ -1626,32 +1643,24 @@ impl SqliteStore {
         // dictionary sorted by value and the rows upserted sorted by their
         // primary key, so that consecutive B-tree writes land on the same
         // pages instead of all over both trees.
-        let mut new: Vec<&Observable> = batch
-            .sightings
-            .iter()
-            .map(|s| &s.observable)
-            .filter(|o| {
-                self.observable_ids
-                    .get(tid, o.kind as u8, &o.value)
-                    .is_none()
-            })
-            .collect();
+        let mut ids: Vec<Option<i64>> = Vec::with_capacity(batch.sightings.len());
+        let mut new: Vec<&Observable> = Vec::new();
+        for s in &batch.sightings {
+            let o = &s.observable;
+            let id = self.observable_ids.get(tid, o.kind as u8, &o.value);
+            if id.is_none() {
+                new.push(o);
+            }
+            ids.push(id);
+        }
         new.sort_unstable();
         new.dedup();
         add_observables(&tx, &mut self.observable_ids, tid, &new)?;
         let mut rows = Vec::with_capacity(batch.sightings.len());
-        for s in &batch.sightings {
-            let o = &s.observable;
-            let cached = self.observable_ids.get(tid, o.kind as u8, &o.value);
-            let oid = match cached {
+        for (s, id) in batch.sightings.iter().zip(ids) {
+            let oid = match id {
                 Some(id) => id,
-                // Dropped when the cache hit its bound mid-batch.
-                None => {
-                    add_observables(&tx, &mut self.observable_ids, tid, &[o])?;
-                    self.observable_ids
-                        .get(tid, o.kind as u8, &o.value)
-                        .ok_or_else(|| StoreError::Corrupt(format!("observable {o:?} has no id")))?
-                }
+                None => observable_id(&tx, &mut self.observable_ids, tid, &s.observable)?,
             };
             let eid = endpoint_id(&tx, &mut self.endpoint_ids, tid, &s.endpoint, s.first)?;
             rows.push((oid, eid, s.first.day(), s));
