@@ -146,7 +146,10 @@ pub fn normalize_ip(raw: &str) -> Option<String> {
             Some(v4) => v4.to_string(),
             None => v6.to_string(),
         },
-        v4 => v4.to_string(),
+        // The parser takes only the canonical dotted quad (no leading
+        // zeros, no short forms), so the text is already the canonical
+        // form: copying it saves formatting every address of every event.
+        IpAddr::V4(_) => s.to_owned(),
     })
 }
 
@@ -380,6 +383,14 @@ mod tests {
         assert_eq!(normalize_ip("::ffff:1.2.3.4").as_deref(), Some("1.2.3.4"));
         assert_eq!(normalize_ip("2001:DB8::1").as_deref(), Some("2001:db8::1"));
         assert_eq!(normalize_ip("1.2.3"), None);
+        // IPv4 text is kept as given: only canonical text may pass.
+        for odd in ["010.1.1.1", "1.2.3.04", "0x7f.0.0.1", "127.1", "1.2.3.4 5"] {
+            assert_eq!(normalize_ip(odd), None, "{odd}");
+        }
+        for v4 in ["0.0.0.0", "10.1.0.20", "255.255.255.255", " 198.19.1.2 "] {
+            let canonical = v4.trim().parse::<std::net::Ipv4Addr>().unwrap().to_string();
+            assert_eq!(normalize_ip(v4), Some(canonical), "{v4}");
+        }
         assert_eq!(
             hash_kind_of("AB".repeat(32).as_str()),
             Some(ObservableKind::Sha256)

@@ -6,16 +6,15 @@
 //! `dns.question.name`, ...) are renamed to the Sigma fields Sysmon would
 //! have written. Fields with no Sigma counterpart keep their ECS name.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use foldhash::fast::FixedState;
 use turncoat_core::{Event, FieldName, Fields, Logsource, Platform, Time, Value};
 
 use crate::flatten::flatten_object;
 use crate::input::Input;
 use crate::jsonl::for_each_record;
 use crate::logsource::{self, SYSMON_PROVIDER};
+use crate::names::NameTable;
 use crate::{ReadIssue, ReadOptions, Record, Sink};
 
 /// Reads ECS NDJSON.
@@ -50,12 +49,92 @@ pub fn parse_event(
     map_event(flat, default_host)
 }
 
-/// Hash fields gathered into Sysmon's `Hashes` string, by ECS parent.
+/// Hash fields gathered for Sysmon's `Hashes` string, by ECS parent: each
+/// as its label and its position in the event's fields.
 #[derive(Default)]
 struct Hashes {
-    process: Vec<(&'static str, String)>,
-    dll: Vec<(&'static str, String)>,
-    file: Vec<(&'static str, String)>,
+    process: HashList,
+    dll: HashList,
+    file: HashList,
+}
+
+/// Up to four hashes in arrival order (MD5, SHA-1, SHA-256, IMPHASH: a
+/// repeated name beyond that is kept as a field but not joined).
+#[derive(Default)]
+struct HashList {
+    items: [(&'static str, usize); 4],
+    len: usize,
+}
+
+impl HashList {
+    fn push(&mut self, label: &'static str, field: usize) {
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = (label, field);
+            self.len += 1;
+        }
+    }
+
+    fn as_slice(&self) -> &[(&'static str, usize)] {
+        &self.items[..self.len]
+    }
+}
+
+/// The `event.category` and `event.type` values Sigma's category is told
+/// by, as bits: read without keeping the strings.
+#[derive(Clone, Copy, Default)]
+struct Kinds(u16);
+
+impl Kinds {
+    const PROCESS: u16 = 1 << 0;
+    const LIBRARY: u16 = 1 << 1;
+    const DRIVER: u16 = 1 << 2;
+    const WEB: u16 = 1 << 3;
+    const NETWORK: u16 = 1 << 4;
+    const FILE: u16 = 1 << 5;
+    const REGISTRY: u16 = 1 << 6;
+    const START: u16 = 1 << 7;
+    const END: u16 = 1 << 8;
+    const DELETION: u16 = 1 << 9;
+    const CHANGE: u16 = 1 << 10;
+
+    fn add_category(&mut self, value: &str) {
+        self.0 |= match value {
+            "process" => Kinds::PROCESS,
+            "library" => Kinds::LIBRARY,
+            "driver" => Kinds::DRIVER,
+            "web" => Kinds::WEB,
+            "network" => Kinds::NETWORK,
+            "file" => Kinds::FILE,
+            "registry" => Kinds::REGISTRY,
+            _ => 0,
+        };
+    }
+
+    fn add_type(&mut self, value: &str) {
+        self.0 |= match value {
+            "start" => Kinds::START,
+            "end" => Kinds::END,
+            "deletion" => Kinds::DELETION,
+            "change" => Kinds::CHANGE,
+            _ => 0,
+        };
+    }
+
+    fn has(self, bit: u16) -> bool {
+        self.0 & bit != 0
+    }
+}
+
+/// Fields whose presence decides the category, noted while mapping so
+/// that nothing searches the fields afterwards.
+#[derive(Default)]
+struct Present {
+    user: bool,
+    hashes: bool,
+    event_id: bool,
+    image_loaded: bool,
+    query_name: bool,
+    uri: bool,
 }
 
 fn map_event(
@@ -66,15 +145,15 @@ fn map_event(
     let mut host_name = None;
     let mut host_fallback = None;
     let mut os = None;
-    let mut categories: Vec<String> = Vec::new();
-    let mut types: Vec<String> = Vec::new();
+    let mut kinds = Kinds::default();
     let mut provider = None;
     let mut channel = None;
     let mut event_id = None;
     let mut user_name = None;
     let mut user_domain = None;
     let mut hashes = Hashes::default();
-    let mut fields = Fields::with_capacity(flat.len());
+    let mut present = Present::default();
+    let mut fields = Fields::with_capacity(flat.len() + 2);
 
     for (key, value) in flat.drain(..) {
         // Special cases first: fields that decide the event's identity.
@@ -96,8 +175,8 @@ fn map_event(
             "host.os.family" | "host.os.type" | "host.os.platform" if os.is_none() => {
                 os = value.as_str().and_then(Platform::from_os_name);
             }
-            "event.category" => categories.extend(value.strings().map(str::to_owned)),
-            "event.type" => types.extend(value.strings().map(str::to_owned)),
+            "event.category" => value.strings().for_each(|v| kinds.add_category(v)),
+            "event.type" => value.strings().for_each(|v| kinds.add_type(v)),
             "event.provider" | "winlog.provider_name"
                 if (provider.is_none() || key == "winlog.provider_name") =>
             {
@@ -106,28 +185,39 @@ fn map_event(
             "winlog.channel" => channel = value.as_str().map(str::to_owned),
             "user.name" => user_name = value.as_str().map(str::to_owned),
             "user.domain" => user_domain = value.as_str().map(str::to_owned),
+            "winlog.event_id" | "event.code" => {
+                let id = match &value {
+                    Value::Int(i) => Some(*i),
+                    Value::Str(s) => s.parse().ok(),
+                    _ => None,
+                };
+                if key == "winlog.event_id" || event_id.is_none() {
+                    event_id = id;
+                }
+            }
             _ => {}
         }
-        if key == "winlog.event_id" || key == "event.code" {
-            let id = match &value {
-                Value::Int(i) => Some(*i),
-                Value::Str(s) => s.parse().ok(),
-                _ => None,
-            };
-            if key == "winlog.event_id" || event_id.is_none() {
-                event_id = id;
+        let name: FieldName = match key.strip_prefix("winlog.event_data.") {
+            Some(rest) => rest.to_owned().into(),
+            None => {
+                gather_hash(&key, fields.len(), &mut hashes);
+                key
             }
+        };
+        match name.as_ref() {
+            "User" => present.user = true,
+            "Hashes" => present.hashes = true,
+            "EventID" => present.event_id = true,
+            "ImageLoaded" => present.image_loaded = true,
+            "QueryName" => present.query_name = true,
+            "c-uri" => present.uri = true,
+            _ => {}
         }
-        if let Some(rest) = key.strip_prefix("winlog.event_data.") {
-            fields.push(rest.to_owned(), value);
-            continue;
-        }
-        gather_hash(&key, &value, &mut hashes);
-        fields.push(key, value);
+        fields.push(name, value);
     }
 
     if let Some(name) = user_name
-        && fields.get("User").is_none()
+        && !present.user
     {
         let user = match user_domain {
             Some(d) => format!("{d}\\{name}"),
@@ -135,25 +225,23 @@ fn map_event(
         };
         fields.push("User", user);
     }
-    let category = ecs_category(&categories, &types, &fields);
+    let category = ecs_category(kinds, &present);
     let is_library = category == Some("image_load");
-    let hash_source = if is_library && !hashes.dll.is_empty() {
+    let hash_source = if is_library && hashes.dll.len > 0 {
         &hashes.dll
-    } else if category == Some("file_event") && !hashes.file.is_empty() {
+    } else if category == Some("file_event") && hashes.file.len > 0 {
         &hashes.file
-    } else if !hashes.process.is_empty() {
+    } else if hashes.process.len > 0 {
         &hashes.process
-    } else if !hashes.dll.is_empty() {
+    } else if hashes.dll.len > 0 {
         &hashes.dll
     } else {
         &hashes.file
     };
-    if !hash_source.is_empty() && fields.get("Hashes").is_none() {
-        let joined: Vec<String> = hash_source
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        fields.push("Hashes", joined.join(","));
+    if !present.hashes
+        && let Some(joined) = join_hashes(hash_source.as_slice(), &fields)
+    {
+        fields.push("Hashes", joined);
     }
 
     let mut logsource = match (&provider, &channel, event_id) {
@@ -165,7 +253,7 @@ fn map_event(
     };
     logsource::refine(&mut logsource, &fields);
     if let Some(id) = event_id
-        && fields.get("EventID").is_none()
+        && !present.event_id
     {
         fields.push("EventID", id);
     }
@@ -182,10 +270,28 @@ fn map_event(
     })
 }
 
-/// Collects `process.hash.*`, `dll.hash.*` and `file.hash.*` for the
-/// `Hashes` field; the ECS fields themselves are kept as they are. Every
-/// field passes here, so the name is matched whole, without splitting it.
-fn gather_hash(key: &str, value: &Value, hashes: &mut Hashes) {
+/// Sysmon's `Hashes` text (`SHA256=…,MD5=…`, values in upper case) of the
+/// hash fields at these positions; `None` when none is a string.
+fn join_hashes(list: &[(&'static str, usize)], fields: &Fields) -> Option<String> {
+    let mut joined = String::new();
+    for &(label, i) in list {
+        if let Some(v) = fields.value_at(i).and_then(Value::as_str) {
+            if !joined.is_empty() {
+                joined.push(',');
+            }
+            joined.push_str(label);
+            joined.push('=');
+            joined.extend(v.chars().map(|c| c.to_ascii_uppercase()));
+        }
+    }
+    (!joined.is_empty()).then_some(joined)
+}
+
+/// Notes `process.hash.*`, `dll.hash.*` and `file.hash.*`, about to be
+/// pushed at position `field`, for the `Hashes` field; the ECS fields
+/// themselves are kept as they are. Every field passes here, so the name
+/// is matched whole, without splitting it.
+fn gather_hash(key: &str, field: usize, hashes: &mut Hashes) {
     let (list, label) = match key {
         "process.hash.md5" => (&mut hashes.process, "MD5"),
         "process.hash.sha1" => (&mut hashes.process, "SHA1"),
@@ -201,9 +307,7 @@ fn gather_hash(key: &str, value: &Value, hashes: &mut Hashes) {
         "file.hash.imphash" => (&mut hashes.file, "IMPHASH"),
         _ => return,
     };
-    if let Some(v) = value.as_str() {
-        list.push((label, v.to_ascii_uppercase()));
-    }
+    list.push(label, field);
 }
 
 /// The ECS fields this reader knows: each with Sigma's name where Sysmon
@@ -299,49 +403,46 @@ const ECS_FIELDS: &[(&str, Option<&str>)] = &[
     ("destination.bytes", None),
 ];
 
-type NameMap = HashMap<&'static str, &'static str, FixedState>;
-
 /// The name a known ECS field is kept under: Sigma's where Sysmon has one,
 /// else its own. Renaming here, while flattening, saves a second lookup per
-/// field; the fields `map_event` decides on all keep their ECS names. The
-/// table is fixed, so a fixed hasher is safe: hostile names can only probe
-/// it, never grow it.
+/// field; the fields `map_event` decides on all keep their ECS names.
 fn field_name(ecs: &str) -> Option<&'static str> {
-    static MAP: OnceLock<NameMap> = OnceLock::new();
-    let map = MAP.get_or_init(|| {
-        ECS_FIELDS
-            .iter()
-            .map(|&(ecs, sigma)| (ecs, sigma.unwrap_or(ecs)))
-            .collect()
-    });
-    map.get(ecs).copied()
+    static TABLE: OnceLock<NameTable> = OnceLock::new();
+    TABLE
+        .get_or_init(|| {
+            NameTable::new(
+                ECS_FIELDS
+                    .iter()
+                    .map(|&(ecs, sigma)| (ecs, sigma.unwrap_or(ecs))),
+            )
+        })
+        .get(ecs)
 }
 
 /// Sigma's category for an ECS event.
-fn ecs_category(categories: &[String], types: &[String], fields: &Fields) -> Option<&'static str> {
-    let has_cat = |c: &str| categories.iter().any(|x| x == c);
-    let has_type = |t: &str| types.iter().any(|x| x == t);
-    if has_cat("process") && has_type("start") {
+fn ecs_category(kinds: Kinds, present: &Present) -> Option<&'static str> {
+    let cat = |c| kinds.has(c);
+    if cat(Kinds::PROCESS) && cat(Kinds::START) {
         Some("process_creation")
-    } else if has_cat("process") && has_type("end") {
+    } else if cat(Kinds::PROCESS) && cat(Kinds::END) {
         Some("process_termination")
-    } else if has_cat("library") || fields.get("ImageLoaded").is_some() && has_cat("process") {
+    } else if cat(Kinds::LIBRARY) || present.image_loaded && cat(Kinds::PROCESS) {
         Some("image_load")
-    } else if has_cat("driver") {
+    } else if cat(Kinds::DRIVER) {
         Some("driver_load")
-    } else if fields.get("QueryName").is_some() {
+    } else if present.query_name {
         Some("dns_query")
-    } else if fields.get("c-uri").is_some() || has_cat("web") {
+    } else if present.uri || cat(Kinds::WEB) {
         Some("proxy")
-    } else if has_cat("network") {
+    } else if cat(Kinds::NETWORK) {
         Some("network_connection")
-    } else if has_cat("file") && has_type("deletion") {
+    } else if cat(Kinds::FILE) && cat(Kinds::DELETION) {
         Some("file_delete")
-    } else if has_cat("file") && has_type("change") {
+    } else if cat(Kinds::FILE) && cat(Kinds::CHANGE) {
         Some("file_change")
-    } else if has_cat("file") {
+    } else if cat(Kinds::FILE) {
         Some("file_event")
-    } else if has_cat("registry") {
+    } else if cat(Kinds::REGISTRY) {
         Some("registry_event")
     } else {
         None
@@ -452,6 +553,37 @@ mod tests {
         assert_eq!(
             web.fields.get_str("cs-host"),
             Some("raw.githubusercontent.com")
+        );
+    }
+
+    #[test]
+    fn categories_come_from_category_and_type_values_in_their_own_fields() {
+        let category = |event: &str| {
+            let e = one(&format!(
+                r#"{{"@timestamp":"2023-03-22T10:00:00Z","host":{{"name":"h"}},"event":{event}}}"#
+            ));
+            e.logsource.category
+        };
+        assert_eq!(
+            category(r#"{"category":["file"],"type":["deletion"]}"#).as_deref(),
+            Some("file_delete")
+        );
+        assert_eq!(
+            category(r#"{"category":"file","type":"change"}"#).as_deref(),
+            Some("file_change")
+        );
+        assert_eq!(
+            category(r#"{"category":["process"],"type":["end"]}"#).as_deref(),
+            Some("process_termination")
+        );
+        assert_eq!(
+            category(r#"{"category":["start"],"type":["process"]}"#),
+            None,
+            "a type value in the category field is not a type"
+        );
+        assert_eq!(
+            category(r#"{"category":["registry"]}"#).as_deref(),
+            Some("registry_event")
         );
     }
 

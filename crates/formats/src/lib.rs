@@ -19,6 +19,7 @@ pub mod intel;
 mod jsonl;
 pub mod logsource;
 pub mod manifest;
+mod names;
 pub mod osquery;
 pub mod sbom;
 pub mod winevent;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use turncoat_core::Event;
 
-use crate::codec::{Decoder, RecordHead};
+use crate::codec::{Decoder, EncodedEvents, RecordHead};
 use crate::{Result, StoreError};
 
 /// zstd level 1: about twice level 3's speed for a slightly larger
@@ -25,6 +25,9 @@ pub struct Archive {
     root: PathBuf,
     /// Compression state reused across frames.
     compressor: zstd::bulk::Compressor<'static>,
+    /// One hour's records, then its frame: buffers reused across frames.
+    body: Vec<u8>,
+    frame: Vec<u8>,
 }
 
 fn err(path: &Path, e: impl std::fmt::Display) -> StoreError {
@@ -38,7 +41,12 @@ impl Archive {
     pub fn new(root: PathBuf) -> Result<Archive> {
         fs::create_dir_all(&root).map_err(|e| err(&root, e))?;
         let compressor = zstd::bulk::Compressor::new(LEVEL).map_err(|e| err(&root, e))?;
-        Ok(Archive { root, compressor })
+        Ok(Archive {
+            root,
+            compressor,
+            body: Vec::new(),
+            frame: Vec::new(),
+        })
     }
 
     pub fn segment_path(&self, tenant_id: i64, hour: i64) -> PathBuf {
@@ -47,17 +55,24 @@ impl Archive {
             .join(format!("{hour}.zst"))
     }
 
-    /// Compresses encoded records into one frame.
-    pub fn compress(&mut self, records: &[u8]) -> Result<Vec<u8>> {
-        self.compressor
-            .compress(records)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))
-    }
-
-    /// Appends a frame at `offset` (the segment's committed length);
-    /// anything after it is an aborted batch's leftovers and is overwritten.
-    pub fn append(&self, tenant_id: i64, hour: i64, offset: u64, frame: &[u8]) -> Result<()> {
+    /// Appends `events`' records of `hour` as one frame at `offset` (the
+    /// segment's committed length); anything after it is an aborted
+    /// batch's leftovers and is overwritten. Returns the frame's length.
+    pub fn append_hour(
+        &mut self,
+        tenant_id: i64,
+        hour: i64,
+        offset: u64,
+        events: &EncodedEvents,
+    ) -> Result<u64> {
         let path = self.segment_path(tenant_id, hour);
+        events.gather(hour, &mut self.body);
+        self.frame.clear();
+        self.frame
+            .reserve(zstd::zstd_safe::compress_bound(self.body.len()));
+        self.compressor
+            .compress_to_buffer(&self.body, &mut self.frame)
+            .map_err(|e| err(&path, e))?;
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
         }
@@ -69,8 +84,8 @@ impl Archive {
             .map_err(|e| err(&path, e))?;
         f.set_len(offset).map_err(|e| err(&path, e))?;
         f.seek(SeekFrom::Start(offset)).map_err(|e| err(&path, e))?;
-        f.write_all(frame).map_err(|e| err(&path, e))?;
-        Ok(())
+        f.write_all(&self.frame).map_err(|e| err(&path, e))?;
+        Ok(self.frame.len() as u64)
     }
 
     /// Cuts a segment back to its committed length.

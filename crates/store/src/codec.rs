@@ -98,11 +98,9 @@ fn value_len(v: &Value) -> usize {
     }
 }
 
-/// Appends one length-prefixed record. The body's length is computed
-/// first so that the body is written once, in place.
-pub fn encode(event: &Event, out: &mut Vec<u8>) {
-    let len = 8
-        + str_len(&event.host)
+/// The length of `event`'s record body.
+fn body_len(event: &Event) -> usize {
+    8 + str_len(&event.host)
         + opt_len(event.logsource.product.as_deref())
         + opt_len(event.logsource.category.as_deref())
         + opt_len(event.logsource.service.as_deref())
@@ -111,7 +109,12 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) {
             .fields
             .iter()
             .map(|(name, value)| str_len(name) + value_len(value))
-            .sum::<usize>();
+            .sum::<usize>()
+}
+
+/// Appends one record whose body is `len` bytes long: computing it first
+/// lets the body be written once, in place.
+fn encode_body(event: &Event, len: usize, out: &mut Vec<u8>) {
     varint(out, len as u64);
     out.reserve(len);
     let start = out.len();
@@ -129,51 +132,50 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) {
 }
 
 /// A batch's events, encoded as they are added — while the event is still
-/// in cache, instead of re-reading a whole batch from memory at commit —
-/// and grouped by hour, the archive's unit.
+/// in cache, instead of re-reading a whole batch from memory at commit.
+///
+/// Records go end to end into fixed-size blocks, whatever their hour; the
+/// archive's unit, the hour, is gathered from them at commit. Blocks never
+/// grow, and a dropped batch leaves them to the next one: per-hour buffers
+/// grown by doubling cost every batch the copies and the kernel's zeroing
+/// of fresh pages, over a tenth of ingest (BENCHMARKS.md).
 #[derive(Debug, Default)]
 pub struct EncodedEvents {
-    /// Hour → (its records, how many).
-    pub(crate) hours: std::collections::BTreeMap<i64, (Vec<u8>, u32)>,
-    /// Every event's hour and index within that hour, in order added.
+    blocks: Vec<Vec<u8>>,
+    /// Hour → where its records lie, in the order added.
+    hours: std::collections::BTreeMap<i64, Vec<Span>>,
+    /// Every event's hour and index within that hour, in the order added.
     pub(crate) places: Vec<(i64, u32)>,
 }
 
-/// Record buffers of dropped batches, kept for the next ones on the same
-/// thread: a batch's buffers add up to tens of MB, and growing fresh ones
-/// for every batch cost ingest the copies of each doubling and the kernel's
-/// zeroing of new pages (about 4% of it; BENCHMARKS.md). Bounded in bytes,
-/// so that the pool never holds more than one large batch's worth.
-const MAX_SPARE_BYTES: usize = 64 << 20;
-
-#[derive(Default)]
-struct SpareBuffers {
-    buffers: Vec<Vec<u8>>,
-    bytes: usize,
+/// One record's bytes: `blocks[block][start..end]`.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    block: u32,
+    start: usize,
+    end: usize,
 }
+
+/// A block's size. A record longer than that gets a block of its own,
+/// which is freed with its batch.
+const BLOCK_BYTES: usize = 4 << 20;
+
+/// Blocks held for the next batch on the same thread, at most: a full
+/// batch of ECS events, with room.
+const MAX_SPARE_BLOCKS: usize = 64;
 
 thread_local! {
-    static SPARE: std::cell::RefCell<SpareBuffers> = std::cell::RefCell::default();
-}
-
-fn spare_buffer() -> Vec<u8> {
-    SPARE.with(|spare| {
-        let mut spare = spare.borrow_mut();
-        let buf = spare.buffers.pop().unwrap_or_default();
-        spare.bytes -= buf.capacity();
-        buf
-    })
+    static SPARE: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Drop for EncodedEvents {
     fn drop(&mut self) {
         SPARE.with(|spare| {
             let mut spare = spare.borrow_mut();
-            for (_, (mut buf, _)) in std::mem::take(&mut self.hours) {
-                if spare.bytes + buf.capacity() <= MAX_SPARE_BYTES {
-                    buf.clear();
-                    spare.bytes += buf.capacity();
-                    spare.buffers.push(buf);
+            for mut block in self.blocks.drain(..) {
+                if block.capacity() == BLOCK_BYTES && spare.len() < MAX_SPARE_BLOCKS {
+                    block.clear();
+                    spare.push(block);
                 }
             }
         });
@@ -183,14 +185,35 @@ impl Drop for EncodedEvents {
 impl EncodedEvents {
     /// Encodes `event`; returns its index in the batch.
     pub fn push(&mut self, event: &Event) -> usize {
+        let len = body_len(event);
+        let record = varint_len(len as u64) + len;
+        let fits = self
+            .blocks
+            .last()
+            .is_some_and(|b| b.capacity() - b.len() >= record);
+        if !fits {
+            let block = if record <= BLOCK_BYTES {
+                SPARE
+                    .with(|spare| spare.borrow_mut().pop())
+                    .unwrap_or_else(|| Vec::with_capacity(BLOCK_BYTES))
+            } else {
+                Vec::with_capacity(record)
+            };
+            self.blocks.push(block);
+        }
+        let index = self.blocks.len() - 1;
+        let block = &mut self.blocks[index];
+        let start = block.len();
+        encode_body(event, len, block);
+        let span = Span {
+            block: index as u32,
+            start,
+            end: block.len(),
+        };
         let hour = event.time.hour();
-        let (raw, count) = self
-            .hours
-            .entry(hour)
-            .or_insert_with(|| (spare_buffer(), 0));
-        encode(event, raw);
-        self.places.push((hour, *count));
-        *count += 1;
+        let spans = self.hours.entry(hour).or_default();
+        self.places.push((hour, spans.len() as u32));
+        spans.push(span);
         self.places.len() - 1
     }
 
@@ -200,6 +223,20 @@ impl EncodedEvents {
 
     pub fn is_empty(&self) -> bool {
         self.places.is_empty()
+    }
+
+    /// The hours the batch touches, in order, with their event counts.
+    pub fn hours(&self) -> impl Iterator<Item = (i64, u32)> + '_ {
+        self.hours.iter().map(|(h, r)| (*h, r.len() as u32))
+    }
+
+    /// Copies the records of `hour` into `out` (cleared first), in the
+    /// order added: the body of that hour's archive frame.
+    pub fn gather(&self, hour: i64, out: &mut Vec<u8>) {
+        out.clear();
+        for s in self.hours.get(&hour).into_iter().flatten() {
+            out.extend_from_slice(&self.blocks[s.block as usize][s.start..s.end]);
+        }
     }
 }
 
@@ -388,6 +425,10 @@ pub struct RecordHead<'a> {
 mod tests {
     use super::*;
 
+    fn encode(event: &Event, out: &mut Vec<u8>) {
+        encode_body(event, body_len(event), out);
+    }
+
     fn sample() -> Event {
         let mut fields = Fields::new();
         fields.push("Image", "C:\\x\\\"quoted\".exe");
@@ -413,32 +454,69 @@ mod tests {
     }
 
     #[test]
-    fn dropped_batches_lend_their_buffers_to_the_next_within_a_bound() {
+    fn records_are_gathered_by_hour_and_blocks_are_lent_to_the_next_batch() {
+        let at = |hour: i64| {
+            let mut e = sample();
+            e.time = Time(hour * 3_600_000_000 + 5);
+            e.host = format!("h{hour}");
+            e
+        };
         let mut first = EncodedEvents::default();
-        for _ in 0..100 {
-            first.push(&sample());
+        for hour in [7, 3, 7, 7, 3] {
+            first.push(&at(hour));
         }
-        let grown = first.hours.values().next().unwrap().0.capacity();
+        assert_eq!(first.hours().collect::<Vec<_>>(), vec![(3, 2), (7, 3)]);
+        assert_eq!(first.places[2], (7, 1), "third event: second of hour 7");
+        let mut frame = Vec::new();
+        first.gather(7, &mut frame);
+        let mut d = Decoder::new(&frame);
+        for _ in 0..3 {
+            assert_eq!(d.next_event().unwrap().unwrap(), at(7));
+        }
+        assert!(d.next_event().is_none());
+        first.gather(99, &mut frame);
+        assert!(frame.is_empty());
+
+        let lent = first.blocks[0].as_ptr();
         drop(first);
         let mut second = EncodedEvents::default();
-        second.push(&sample());
-        let (raw, count) = second.hours.values().next().unwrap();
-        assert_eq!(*count, 1, "a lent buffer starts empty");
+        second.push(&at(1));
         assert_eq!(
-            raw.capacity(),
-            grown,
-            "the dropped batch's buffer is reused"
+            second.blocks[0].as_ptr(),
+            lent,
+            "the dropped batch's block is reused"
         );
-        let mut d = Decoder::new(raw);
-        assert_eq!(d.next_event().unwrap().unwrap(), sample());
+        second.gather(1, &mut frame);
+        assert_eq!(Decoder::new(&frame).next_event().unwrap().unwrap(), at(1));
         drop(second);
 
-        let mut huge = EncodedEvents::default();
-        huge.hours
-            .insert(0, (Vec::with_capacity(MAX_SPARE_BYTES + 1), 0));
-        drop(huge);
-        let held = SPARE.with(|s| s.borrow().bytes);
-        assert!(held <= MAX_SPARE_BYTES, "{held} bytes held");
+        // A record longer than a block gets one of its own, not pooled.
+        let mut long = at(2);
+        long.fields.push("Blob", "x".repeat(BLOCK_BYTES + 10));
+        let mut third = EncodedEvents::default();
+        third.push(&at(2));
+        third.push(&long);
+        third.push(&at(2));
+        assert_eq!(
+            third.blocks.len(),
+            3,
+            "the long record does not fit the first"
+        );
+        third.gather(2, &mut frame);
+        let mut d = Decoder::new(&frame);
+        assert_eq!(d.next_event().unwrap().unwrap(), at(2));
+        assert_eq!(d.next_event().unwrap().unwrap(), long);
+        assert_eq!(d.next_event().unwrap().unwrap(), at(2));
+        drop(third);
+        let held = SPARE.with(|s| {
+            let s = s.borrow();
+            assert!(
+                s.iter()
+                    .all(|b| b.capacity() == BLOCK_BYTES && b.is_empty())
+            );
+            s.len()
+        });
+        assert!(held <= MAX_SPARE_BLOCKS, "{held} blocks held");
     }
 
     #[test]

@@ -1587,7 +1587,7 @@ impl SqliteStore {
 
         // Archive: one frame per hour touched; event refs for the rows below.
         let mut placed: HashMap<i64, (i64, u64)> = HashMap::new();
-        for (hour, (records, count)) in &batch.events.hours {
+        for (hour, count) in batch.events.hours() {
             let seg: Option<(i64, i64)> = tx
                 .prepare_cached(
                     "SELECT id, committed_len FROM segments WHERE tenant_id = ? AND hour = ?",
@@ -1602,13 +1602,14 @@ impl SqliteStore {
                     (tx.last_insert_rowid(), 0)
                 }
             };
-            let frame = self.archive.compress(records)?;
-            self.archive.append(tid, *hour, offset as u64, &frame)?;
+            let frame_len = self
+                .archive
+                .append_hour(tid, hour, offset as u64, &batch.events)?;
             tx.prepare_cached(
                 "UPDATE segments SET committed_len = ?, events = events + ? WHERE id = ?",
             )?
-            .execute(params![offset + frame.len() as i64, *count as i64, seg_id])?;
-            placed.insert(*hour, (seg_id, offset as u64));
+            .execute(params![offset + frame_len as i64, count as i64, seg_id])?;
+            placed.insert(hour, (seg_id, offset as u64));
         }
         let refs: Vec<Option<EventRef>> = batch
             .events
