@@ -4,6 +4,7 @@
 //! `QueryName`, `DestinationIp`, ...) so that Sigma rules run unchanged;
 //! Zeek records keep Zeek's own names, as Sigma's `product: zeek` rules expect.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{MapAccess, Visitor};
@@ -25,23 +26,40 @@ pub struct Event {
     pub fields: Fields,
 }
 
-/// Sigma's logsource triple.
+/// Sigma's logsource triple. The readers' names are fixed (`windows`,
+/// `process_creation`, ...) and borrowed, so that mapping an event does
+/// not allocate them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Logsource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub product: Option<String>,
+    pub product: Option<Cow<'static, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub category: Option<String>,
+    pub category: Option<Cow<'static, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service: Option<String>,
+    pub service: Option<Cow<'static, str>>,
 }
 
 impl Logsource {
-    pub fn new(product: Option<&str>, category: Option<&str>, service: Option<&str>) -> Self {
+    /// A logsource of fixed names, borrowed.
+    pub fn fixed(
+        product: Option<&'static str>,
+        category: Option<&'static str>,
+        service: Option<&'static str>,
+    ) -> Self {
         Logsource {
-            product: product.map(str::to_owned),
-            category: category.map(str::to_owned),
-            service: service.map(str::to_owned),
+            product: product.map(Cow::Borrowed),
+            category: category.map(Cow::Borrowed),
+            service: service.map(Cow::Borrowed),
+        }
+    }
+
+    /// A logsource of names read at run time, copied.
+    pub fn new(product: Option<&str>, category: Option<&str>, service: Option<&str>) -> Self {
+        let owned = |s: Option<&str>| s.map(|s| Cow::Owned(s.to_owned()));
+        Logsource {
+            product: owned(product),
+            category: owned(category),
+            service: owned(service),
         }
     }
 }

@@ -249,7 +249,7 @@ fn map_event(
             logsource::windows(Some(p), channel.as_deref(), Some(id))
         }
         (_, Some(c), id) => logsource::windows(provider.as_deref(), Some(c), id),
-        _ => Logsource::new(os.map(Platform::as_str), category, None),
+        _ => Logsource::fixed(os.map(Platform::as_str), category, None),
     };
     logsource::refine(&mut logsource, &fields);
     if let Some(id) = event_id

@@ -90,7 +90,7 @@ pub fn windows(provider: Option<&str>, channel: Option<&str>, event_id: Option<i
         (false, Some(400), Some("powershell-classic")) => Some("ps_classic_start"),
         _ => None,
     };
-    Logsource::new(
+    Logsource::fixed(
         Some("windows"),
         category,
         if is_sysmon { Some("sysmon") } else { service },

@@ -144,31 +144,31 @@ impl Rule {
 
     /// Whether the filter's logsource fits this rule's (fields both set agree).
     fn fits(&self, filter: &Filter) -> bool {
-        let agree = |a: &Option<String>, b: &Option<String>| match (a, b) {
+        let agree = |a: &Option<String>, b: Option<&str>| match (a, b) {
             (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
             _ => true,
         };
         let l = &filter.logsource;
-        agree(&self.product, &l.product)
-            && agree(&self.category, &l.category)
-            && agree(&self.service, &l.service)
+        agree(&self.product, l.product.as_deref())
+            && agree(&self.category, l.category.as_deref())
+            && agree(&self.service, l.service.as_deref())
     }
 
     /// Whether the event's logsource is one this rule is written for.
     pub fn applies_to(&self, e: &Event) -> bool {
-        let same = |want: &Option<String>, got: &Option<String>| {
+        let same = |want: &Option<String>, got: Option<&str>| {
             want.as_ref()
-                .is_none_or(|w| got.as_ref().is_some_and(|g| g.eq_ignore_ascii_case(w)))
+                .is_none_or(|w| got.is_some_and(|g| g.eq_ignore_ascii_case(w)))
         };
         // `registry_event` is Sigma's umbrella over the specific registry
         // categories events are filed under.
         let category = match (self.category.as_deref(), e.logsource.category.as_deref()) {
             (Some("registry_event"), Some(c)) => c.starts_with("registry_"),
-            _ => same(&self.category, &e.logsource.category),
+            _ => same(&self.category, e.logsource.category.as_deref()),
         };
-        same(&self.product, &e.logsource.product)
+        same(&self.product, e.logsource.product.as_deref())
             && category
-            && same(&self.service, &e.logsource.service)
+            && same(&self.service, e.logsource.service.as_deref())
     }
 
     /// Whether the event matches the rule's detection (logsource included).
@@ -329,9 +329,9 @@ fn compile(file: &str, map: &Mapping) -> Result<Document, RuleError> {
             title,
             rules,
             logsource: turncoat_core::Logsource {
-                product: string(&logsource, "product"),
-                category: string(&logsource, "category"),
-                service: string(&logsource, "service"),
+                product: string(&logsource, "product").map(Into::into),
+                category: string(&logsource, "category").map(Into::into),
+                service: string(&logsource, "service").map(Into::into),
             },
             names,
             selections,

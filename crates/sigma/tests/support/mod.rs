@@ -110,9 +110,9 @@ pub fn to_json(e: &Event) -> serde_json::Value {
 
 pub fn rsigma_logsource(e: &Event) -> rsigma_parser::LogSource {
     rsigma_parser::LogSource {
-        category: e.logsource.category.clone(),
-        product: e.logsource.product.clone(),
-        service: e.logsource.service.clone(),
+        category: e.logsource.category.as_deref().map(str::to_owned),
+        product: e.logsource.product.as_deref().map(str::to_owned),
+        service: e.logsource.service.as_deref().map(str::to_owned),
         ..Default::default()
     }
 }
