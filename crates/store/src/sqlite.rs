@@ -274,9 +274,17 @@ fn add_observables(
                 .optional()?;
             match existing {
                 Some(id) => id,
-                None => {
-                    add_new.execute(params![tenant, kind, o.value])?;
+                // Not found under the commit's write lock, so the insert
+                // cannot conflict; were it to, `last_insert_rowid` would
+                // name some other row, so that is an error, not an id.
+                None if add_new.execute(params![tenant, kind, o.value])? == 1 => {
                     tx.last_insert_rowid()
+                }
+                None => {
+                    return Err(StoreError::Corrupt(format!(
+                        "observable {:?} was neither found nor added",
+                        o.value
+                    )));
                 }
             }
         };
