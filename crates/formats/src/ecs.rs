@@ -58,8 +58,9 @@ struct Hashes {
     file: HashList,
 }
 
-/// Up to four hashes in arrival order (MD5, SHA-1, SHA-256, IMPHASH: a
-/// repeated name beyond that is kept as a field but not joined).
+/// Up to four hashes in arrival order, one per kind (MD5, SHA-1, SHA-256,
+/// IMPHASH); a fifth, which only a repeated name can make, is kept as a
+/// field but not joined.
 #[derive(Default)]
 struct HashList {
     items: [(&'static str, usize); 4],
@@ -200,7 +201,9 @@ fn map_event(
         let name: FieldName = match key.strip_prefix("winlog.event_data.") {
             Some(rest) => rest.to_owned().into(),
             None => {
-                gather_hash(&key, fields.len(), &mut hashes);
+                if value.as_str().is_some() {
+                    gather_hash(&key, fields.len(), &mut hashes);
+                }
                 key
             }
         };
@@ -271,7 +274,7 @@ fn map_event(
 }
 
 /// Sysmon's `Hashes` text (`SHA256=…,MD5=…`, values in upper case) of the
-/// hash fields at these positions; `None` when none is a string.
+/// text fields at these positions; `None` for none.
 fn join_hashes(list: &[(&'static str, usize)], fields: &Fields) -> Option<String> {
     let mut joined = String::new();
     for &(label, i) in list {
@@ -287,8 +290,8 @@ fn join_hashes(list: &[(&'static str, usize)], fields: &Fields) -> Option<String
     (!joined.is_empty()).then_some(joined)
 }
 
-/// Notes `process.hash.*`, `dll.hash.*` and `file.hash.*`, about to be
-/// pushed at position `field`, for the `Hashes` field; the ECS fields
+/// Notes `process.hash.*`, `dll.hash.*` and `file.hash.*` text, about to
+/// be pushed at position `field`, for the `Hashes` field; the ECS fields
 /// themselves are kept as they are. Every field passes here, so the name
 /// is matched whole, without splitting it.
 fn gather_hash(key: &str, field: usize, hashes: &mut Hashes) {
@@ -554,6 +557,16 @@ mod tests {
             web.fields.get_str("cs-host"),
             Some("raw.githubusercontent.com")
         );
+    }
+
+    #[test]
+    fn hashes_that_are_not_text_leave_the_choice_to_the_next_parent() {
+        let e = one(
+            r#"{"@timestamp":"2023-03-22T10:00:00Z","host":{"name":"h"},"event":{"category":["network"]},
+            "process":{"hash":{"md5":123}},"dll":{"hash":{"sha256":"ab"}}}"#,
+        );
+        assert_eq!(e.fields.get_str("Hashes"), Some("SHA256=AB"));
+        assert_eq!(e.fields.get("process.hash.md5"), Some(&Value::Int(123)));
     }
 
     #[test]

@@ -23,6 +23,9 @@ use crate::{Result, StoreError};
 const LEVEL: i32 = -1;
 /// Largest frame read back: bounds memory when reading a hostile archive.
 const MAX_FRAME_BYTES: u64 = 512 << 20;
+/// Frame buffers larger than this after an hour's frame (a batch with all
+/// its events in one hour) are freed rather than held for the next.
+const MAX_KEPT_BUFFER: usize = 16 << 20;
 
 pub struct Archive {
     root: PathBuf,
@@ -88,7 +91,13 @@ impl Archive {
         f.set_len(offset).map_err(|e| err(&path, e))?;
         f.seek(SeekFrom::Start(offset)).map_err(|e| err(&path, e))?;
         f.write_all(&self.frame).map_err(|e| err(&path, e))?;
-        Ok(self.frame.len() as u64)
+        let len = self.frame.len() as u64;
+        for buf in [&mut self.body, &mut self.frame] {
+            if buf.capacity() > MAX_KEPT_BUFFER {
+                *buf = Vec::new();
+            }
+        }
+        Ok(len)
     }
 
     /// Cuts a segment back to its committed length.
