@@ -458,7 +458,7 @@ pub fn beacons(records: u64, pairs: u64, dir: &Path, format: OutputFormat) -> an
                 batch.events.push(&turncoat_core::Event {
                     time: t,
                     host: format!("10.0.{}.{}", (p / 100) % 250, p % 100),
-                    logsource: Logsource::new(Some("zeek"), None, Some("conn")),
+                    logsource: Logsource::fixed(Some("zeek"), None, Some("conn")),
                     fields,
                 });
                 if batch.events.len() >= 100_000 {

@@ -348,7 +348,7 @@ mod tests {
         let event = Event {
             time: Time(1_679_480_130_500_000),
             host: "ws-01".into(),
-            logsource: Logsource::new(Some("windows"), Some("process_creation"), None),
+            logsource: Logsource::fixed(Some("windows"), Some("process_creation"), None),
             fields,
         };
         let text = serde_json::to_string(&event).unwrap();

@@ -325,7 +325,7 @@ mod tests {
         Event {
             time: Time(time),
             host: "ws-1".into(),
-            logsource: turncoat_core::Logsource::new(Some("windows"), Some("image_load"), None),
+            logsource: turncoat_core::Logsource::fixed(Some("windows"), Some("image_load"), None),
             fields,
         }
     }

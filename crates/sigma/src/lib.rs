@@ -529,7 +529,7 @@ mod tests {
         Event {
             time: Time(0),
             host: "h".into(),
-            logsource: Logsource::new(Some("windows"), Some("process_creation"), Some("sysmon")),
+            logsource: Logsource::fixed(Some("windows"), Some("process_creation"), Some("sysmon")),
             fields: f,
         }
     }

@@ -448,7 +448,7 @@ mod tests {
         Event {
             time: Time(1_679_480_130_500_000),
             host: "ws-01".into(),
-            logsource: Logsource::new(Some("windows"), None, Some("sysmon")),
+            logsource: Logsource::fixed(Some("windows"), None, Some("sysmon")),
             fields,
         }
     }

@@ -22,7 +22,7 @@ fn event(host: &str, t: i64, domain: &str) -> Event {
     Event {
         time: Time(t),
         host: host.into(),
-        logsource: Logsource::new(Some("windows"), Some("dns_query"), None),
+        logsource: Logsource::fixed(Some("windows"), Some("dns_query"), None),
         fields,
     }
 }
