@@ -284,7 +284,9 @@ fn join_hashes(list: &[(&'static str, usize)], fields: &Fields) -> Option<String
             }
             joined.push_str(label);
             joined.push('=');
-            joined.extend(v.chars().map(|c| c.to_ascii_uppercase()));
+            let start = joined.len();
+            joined.push_str(v);
+            joined[start..].make_ascii_uppercase();
         }
     }
     (!joined.is_empty()).then_some(joined)

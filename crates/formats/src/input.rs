@@ -133,7 +133,7 @@ impl Input {
                 }
                 break;
             }
-            let (take, done) = match memchr_newline(chunk) {
+            let (take, done) = match memchr::memchr(b'\n', chunk) {
                 Some(i) => (i + 1, true),
                 None => (chunk.len(), false),
             };
@@ -188,10 +188,6 @@ pub enum Line {
     /// A line longer than the limit, of this many bytes, was skipped.
     TooLong(usize),
     Eof,
-}
-
-fn memchr_newline(s: &[u8]) -> Option<usize> {
-    s.iter().position(|&b| b == b'\n')
 }
 
 /// 1-based line number of byte `offset` in `text`.

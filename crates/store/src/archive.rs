@@ -164,23 +164,26 @@ impl Archive {
         }
     }
 
-    /// Reads every event of a segment up to its committed length.
+    /// Reads every event of a segment up to its committed length. `raw`
+    /// holds the decompressed segment; a caller reading many segments
+    /// passes the same buffer, so that it grows once, not per segment.
     pub fn read_segment(
         &self,
         tenant_id: i64,
         hour: i64,
         committed: u64,
+        raw: &mut Vec<u8>,
         keep: &dyn Fn(&RecordHead<'_>) -> bool,
         each: &mut dyn FnMut(Event),
     ) -> Result<()> {
         let path = self.segment_path(tenant_id, hour);
         let f = File::open(&path).map_err(|e| err(&path, e))?;
-        let mut raw = Vec::new();
+        raw.clear();
         zstd::stream::read::Decoder::new(f.take(committed))
             .map_err(|e| err(&path, e))?
-            .read_to_end(&mut raw)
+            .read_to_end(raw)
             .map_err(|e| err(&path, e))?;
-        let mut d = Decoder::new(&raw);
+        let mut d = Decoder::new(raw);
         while let Some(e) = d.next_event_where(keep) {
             if let Some(e) = e.map_err(|e| err(&path, e))? {
                 each(e);

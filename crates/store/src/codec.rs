@@ -145,7 +145,7 @@ pub struct EncodedEvents {
     /// Hour → where its records lie, in the order added.
     hours: std::collections::BTreeMap<i64, Vec<Span>>,
     /// Every event's hour and index within that hour, in the order added.
-    pub(crate) places: Vec<(i64, u32)>,
+    places: Vec<(i64, u32)>,
 }
 
 /// One record's bytes: `blocks[block][start..end]`.
@@ -215,6 +215,11 @@ impl EncodedEvents {
         self.places.push((hour, spans.len() as u32));
         spans.push(span);
         self.places.len() - 1
+    }
+
+    /// The hour of the event at `index` and its index within that hour.
+    pub fn place(&self, index: usize) -> Option<(i64, u32)> {
+        self.places.get(index).copied()
     }
 
     pub fn len(&self) -> usize {
@@ -466,7 +471,11 @@ mod tests {
             first.push(&at(hour));
         }
         assert_eq!(first.hours().collect::<Vec<_>>(), vec![(3, 2), (7, 3)]);
-        assert_eq!(first.places[2], (7, 1), "third event: second of hour 7");
+        assert_eq!(
+            first.place(2),
+            Some((7, 1)),
+            "third event: second of hour 7"
+        );
         let mut frame = Vec::new();
         first.gather(7, &mut frame);
         let mut d = Decoder::new(&frame);

@@ -1,7 +1,7 @@
 //! The embedded backend: SQLite in WAL mode plus the file archive, in one
 //! data directory.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -1007,9 +1007,10 @@ impl Store for SqliteStore {
                 Ok((r.get(0)?, r.get(1)?))
             })?
             .collect::<std::result::Result<_, _>>()?;
+        let mut raw = Vec::new();
         for (hour, len) in segs {
             self.archive
-                .read_segment(tenant.id, hour, len as u64, keep, each)?;
+                .read_segment(tenant.id, hour, len as u64, &mut raw, keep, each)?;
         }
         Ok(())
     }
@@ -1593,8 +1594,10 @@ impl SqliteStore {
             None => None,
         };
 
-        // Archive: one frame per hour touched; event refs for the rows below.
-        let mut placed: HashMap<i64, (i64, u64)> = HashMap::new();
+        // Archive: one frame per hour touched. Where an event landed is
+        // looked up for the rows that point at it, not listed for every
+        // event: most events back no row.
+        let mut placed: FastHashMap<i64, (i64, u64)> = FastHashMap::default();
         for (hour, count) in batch.events.hours() {
             let seg: Option<(i64, i64)> = tx
                 .prepare_cached(
@@ -1619,18 +1622,15 @@ impl SqliteStore {
             .execute(params![offset + frame_len as i64, count as i64, seg_id])?;
             placed.insert(hour, (seg_id, offset as u64));
         }
-        let refs: Vec<Option<EventRef>> = batch
-            .events
-            .places
-            .iter()
-            .map(|(hour, index)| {
-                placed.get(hour).map(|&(segment, offset)| EventRef {
-                    segment,
-                    offset,
-                    index: *index,
-                })
+        let event_ref = |event: usize| {
+            let (hour, index) = batch.events.place(event)?;
+            let &(segment, offset) = placed.get(&hour)?;
+            Some(EventRef {
+                segment,
+                offset,
+                index,
             })
-            .collect();
+        };
 
         // Endpoints and addresses.
         for (name, platform, at) in &batch.endpoints {
@@ -1684,7 +1684,7 @@ impl SqliteStore {
                 count = count + excluded.count",
         )?;
         for (oid, eid, day, s) in rows {
-            let r = refs.get(s.event).copied().flatten();
+            let r = event_ref(s.event);
             upsert.execute(params![
                 tid,
                 oid,
@@ -1757,7 +1757,7 @@ impl SqliteStore {
         let live: Vec<(Finding, Option<EventRef>)> = batch
             .findings
             .into_iter()
-            .map(|(f, i)| (f, i.and_then(|i| refs.get(i).copied().flatten())))
+            .map(|(f, i)| (f, i.and_then(event_ref)))
             .collect();
         let a = record_findings_tx(
             &tx,
