@@ -286,6 +286,12 @@ impl Fields {
         self.0.get(i).map(|(_, v)| v)
     }
 
+    /// The fields with their names as held: a borrowed name is one of a
+    /// reader's fixed names.
+    pub fn entries(&self) -> &[(FieldName, Value)] {
+        &self.0
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.0.iter().map(|(k, v)| (k.as_ref(), v))
     }

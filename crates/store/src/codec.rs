@@ -6,18 +6,293 @@
 //! hostile archive yields an error, never a panic or a huge allocation.
 //!
 //! ```text
+//! frame   = [header] record*        header = 0x00 version   (version 1)
 //! record  = varint(len) body
-//! body    = i64-le time, str host, opt product, opt category, opt service,
-//!           varint(n) n × (str name, value)
+//! body    = i64-le time, str host, label product, label category,
+//!           label service, varint(n) n × (name, value)
 //! value   = 0 null | 1 false | 2 true | 3 zigzag-varint int | 4 f64-le
 //!         | 5 str | 6 varint(n) n × value
-//! str     = varint(len) utf-8;   opt = varint(0) | varint(len + 1) utf-8
+//! str     = varint(len) utf-8
 //! ```
+//!
+//! Version 1 (frames that start with the header) writes a field name or a
+//! logsource label as `varint(2 × id + 1)` when it is in [`NAMES`] and as
+//! `varint(2 × (len + 1))` utf-8 otherwise, `varint(0)` for no label: the
+//! names every record repeats were a third of its bytes, and so of the
+//! memory a batch holds, of what zstd reads and of what a scan decodes.
+//! Frames without the header (written before it) hold names as `str` and
+//! labels as `varint(0)` or `varint(len + 1)` utf-8; both kinds of frame
+//! may follow each other in one segment. No record starts with a zero
+//! byte (a body is at least 13 bytes long), so the header is unambiguous.
 
-use turncoat_core::{Event, Fields, Logsource, Time, Value};
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use turncoat_core::{Event, FastHashMap, FieldName, Fields, Logsource, Time, Value};
 
 /// Lists nested deeper than this are refused when decoding.
 const MAX_DEPTH: usize = 32;
+
+/// The header of a version 1 frame.
+const HEADER_V1: [u8; 2] = [0, 1];
+
+/// Field names and logsource labels the readers write all the time, by
+/// id. Ids are stored in the archive: entries are only ever appended,
+/// never reordered or removed.
+static NAMES: &[&str] = &[
+    // Sigma's names for Sysmon and Windows fields.
+    "Image",
+    "CommandLine",
+    "ProcessId",
+    "ProcessGuid",
+    "CurrentDirectory",
+    "ParentImage",
+    "ParentCommandLine",
+    "ParentProcessId",
+    "ParentProcessGuid",
+    "OriginalFileName",
+    "Company",
+    "Description",
+    "Product",
+    "FileVersion",
+    "ImageLoaded",
+    "Signature",
+    "SignatureStatus",
+    "Signed",
+    "QueryName",
+    "QueryResults",
+    "QueryStatus",
+    "DestinationIp",
+    "DestinationPort",
+    "DestinationHostname",
+    "SourceIp",
+    "SourcePort",
+    "SourceHostname",
+    "Protocol",
+    "TargetFilename",
+    "TargetObject",
+    "Details",
+    "User",
+    "Hashes",
+    "EventID",
+    "Provider_Name",
+    "Channel",
+    "Computer",
+    "IntegrityLevel",
+    "LogonId",
+    "ParentUser",
+    "Initiated",
+    "DestinationPortName",
+    "SourceImage",
+    "TargetImage",
+    "GrantedAccess",
+    "CallTrace",
+    "EventType",
+    "RuleName",
+    "UtcTime",
+    // Sigma's web fields.
+    "c-uri",
+    "cs-host",
+    "c-uri-stem",
+    "c-uri-query",
+    "c-uri-extension",
+    "cs-method",
+    "cs-referrer",
+    "sc-status",
+    "c-useragent",
+    // ECS fields kept under their own names.
+    "host.ip",
+    "host.os.family",
+    "host.os.type",
+    "host.os.platform",
+    "host.hostname",
+    "agent.type",
+    "agent.hostname",
+    "event.kind",
+    "event.category",
+    "event.type",
+    "event.code",
+    "event.action",
+    "event.provider",
+    "event.module",
+    "event.dataset",
+    "user.name",
+    "user.domain",
+    "process.name",
+    "process.parent.name",
+    "process.hash.md5",
+    "process.hash.sha1",
+    "process.hash.sha256",
+    "dll.name",
+    "dll.hash.md5",
+    "dll.hash.sha1",
+    "dll.hash.sha256",
+    "file.name",
+    "file.hash.md5",
+    "file.hash.sha1",
+    "file.hash.sha256",
+    "dns.question.type",
+    "dns.answers.type",
+    "network.direction",
+    "network.protocol",
+    "source.bytes",
+    "destination.bytes",
+    "winlog.channel",
+    "winlog.event_id",
+    "winlog.provider_name",
+    "winlog.computer_name",
+    // Zeek's conn, dns, http and ssl fields.
+    "ts",
+    "uid",
+    "id.orig_h",
+    "id.orig_p",
+    "id.resp_h",
+    "id.resp_p",
+    "proto",
+    "service",
+    "duration",
+    "orig_bytes",
+    "resp_bytes",
+    "conn_state",
+    "local_orig",
+    "local_resp",
+    "missed_bytes",
+    "history",
+    "orig_pkts",
+    "orig_ip_bytes",
+    "resp_pkts",
+    "resp_ip_bytes",
+    "query",
+    "qclass",
+    "qclass_name",
+    "qtype",
+    "qtype_name",
+    "rcode",
+    "rcode_name",
+    "answers",
+    "TTLs",
+    "rejected",
+    "trans_id",
+    "rtt",
+    "method",
+    "host",
+    "uri",
+    "referrer",
+    "version",
+    "user_agent",
+    "request_body_len",
+    "response_body_len",
+    "status_code",
+    "status_msg",
+    "resp_mime_types",
+    "server_name",
+    "ja3",
+    "ja3s",
+    "subject",
+    "issuer",
+    "cipher",
+    "curve",
+    "established",
+    "resumed",
+    "validation_status",
+    // Logsource labels.
+    "windows",
+    "linux",
+    "macos",
+    "zeek",
+    "sysmon",
+    "security",
+    "system",
+    "powershell",
+    "process_creation",
+    "network_connection",
+    "dns_query",
+    "image_load",
+    "file_event",
+    "file_change",
+    "file_delete",
+    "process_access",
+    "process_termination",
+    "registry_add",
+    "registry_set",
+    "registry_rename",
+    "driver_load",
+    "create_remote_thread",
+    "pipe_created",
+    "wmi_event",
+    "proxy",
+    "webserver",
+    "dns",
+    "conn",
+    "http",
+    "ssl",
+];
+
+/// Each [`NAMES`] entry's id.
+fn name_ids() -> &'static FastHashMap<&'static str, u32> {
+    static IDS: OnceLock<FastHashMap<&'static str, u32>> = OnceLock::new();
+    IDS.get_or_init(|| {
+        NAMES
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (*n, i as u32))
+            .collect()
+    })
+}
+
+/// How a version 1 record writes a name or label: `varint(code)`, then
+/// the text when it is not in [`NAMES`].
+fn name_code(name: &str) -> u64 {
+    match name_ids().get(name) {
+        Some(&id) => 2 * u64::from(id) + 1,
+        None => 2 * (name.len() as u64 + 1),
+    }
+}
+
+fn put_name(out: &mut Vec<u8>, name: &str, code: u64) {
+    varint(out, code);
+    if code & 1 == 0 {
+        out.extend_from_slice(name.as_bytes());
+    }
+}
+
+fn name_len(name: &str, code: u64) -> usize {
+    varint_len(code) + if code & 1 == 0 { name.len() } else { 0 }
+}
+
+/// Codes of fixed names by address. Readers hand out the same few
+/// `&'static str` names for every record, so after the first record each
+/// is found without hashing its text; static text never moves, so an
+/// address and length stand for one text for good. Names made at run
+/// time are looked up by text.
+#[derive(Debug, Default)]
+struct NameCodes {
+    by_address: Vec<(usize, usize, u64)>,
+}
+
+impl NameCodes {
+    const SLOTS: usize = 256;
+
+    #[expect(clippy::ptr_arg, reason = "whether the name is borrowed is the point")]
+    fn code(&mut self, name: &Cow<'static, str>) -> u64 {
+        let Cow::Borrowed(text) = name else {
+            return name_code(name);
+        };
+        if self.by_address.is_empty() {
+            self.by_address = vec![(0, 0, 0); Self::SLOTS];
+        }
+        let address = text.as_ptr() as usize;
+        let slot = &mut self.by_address[(address >> 3) % Self::SLOTS];
+        if slot.0 != address || slot.1 != text.len() {
+            *slot = (address, text.len(), name_code(text));
+        }
+        slot.2
+    }
+
+    fn label(&mut self, label: &Option<Cow<'static, str>>) -> u64 {
+        label.as_ref().map_or(0, |l| self.code(l))
+    }
+}
 
 fn varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -35,16 +310,6 @@ fn zigzag(i: i64) -> u64 {
 fn put_str(out: &mut Vec<u8>, s: &str) {
     varint(out, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
-}
-
-fn put_opt(out: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        None => varint(out, 0),
-        Some(s) => {
-            varint(out, s.len() as u64 + 1);
-            out.extend_from_slice(s.as_bytes());
-        }
-    }
 }
 
 fn put_value(out: &mut Vec<u8>, v: &Value) {
@@ -82,10 +347,6 @@ fn str_len(s: &str) -> usize {
     varint_len(s.len() as u64) + s.len()
 }
 
-fn opt_len(s: Option<&str>) -> usize {
-    s.map_or(1, |s| varint_len(s.len() as u64 + 1) + s.len())
-}
-
 fn value_len(v: &Value) -> usize {
     1 + match v {
         Value::Null | Value::Bool(_) => 0,
@@ -98,34 +359,43 @@ fn value_len(v: &Value) -> usize {
     }
 }
 
-/// The length of `event`'s record body.
-fn body_len(event: &Event) -> usize {
-    8 + str_len(&event.host)
-        + opt_len(event.logsource.product.as_deref())
-        + opt_len(event.logsource.category.as_deref())
-        + opt_len(event.logsource.service.as_deref())
-        + varint_len(event.fields.len() as u64)
-        + event
-            .fields
-            .iter()
-            .map(|(name, value)| str_len(name) + value_len(value))
-            .sum::<usize>()
+/// The length of `event`'s record body; `codes` receives the codes of its
+/// labels and field names, in the order they are written.
+fn body_len(event: &Event, names: &mut NameCodes, codes: &mut Vec<u64>) -> usize {
+    codes.clear();
+    let source = &event.logsource;
+    let labels = [&source.product, &source.category, &source.service];
+    let mut len = 8 + str_len(&event.host) + varint_len(event.fields.len() as u64);
+    for label in labels {
+        let code = names.label(label);
+        codes.push(code);
+        len += label.as_deref().map_or(1, |l| name_len(l, code));
+    }
+    for (name, value) in event.fields.entries() {
+        let code = names.code(name);
+        codes.push(code);
+        len += name_len(name, code) + value_len(value);
+    }
+    len
 }
 
-/// Appends one record whose body is `len` bytes long: computing it first
-/// lets the body be written once, in place.
-fn encode_body(event: &Event, len: usize, out: &mut Vec<u8>) {
+/// Appends one record whose body is `len` bytes long, with the codes
+/// [`body_len`] gave: computing them first lets the body be written once,
+/// in place.
+fn encode_body(event: &Event, len: usize, codes: &[u64], out: &mut Vec<u8>) {
     varint(out, len as u64);
     out.reserve(len);
     let start = out.len();
     out.extend_from_slice(&event.time.0.to_le_bytes());
     put_str(out, &event.host);
-    put_opt(out, event.logsource.product.as_deref());
-    put_opt(out, event.logsource.category.as_deref());
-    put_opt(out, event.logsource.service.as_deref());
+    let source = &event.logsource;
+    let labels = [&source.product, &source.category, &source.service];
+    for (label, &code) in labels.into_iter().zip(codes) {
+        put_name(out, label.as_deref().unwrap_or_default(), code);
+    }
     varint(out, event.fields.len() as u64);
-    for (name, value) in event.fields.iter() {
-        put_str(out, name);
+    for ((name, value), &code) in event.fields.iter().zip(&codes[3..]) {
+        put_name(out, name, code);
         put_value(out, value);
     }
     debug_assert_eq!(out.len() - start, len, "record length computed ahead");
@@ -146,6 +416,9 @@ pub struct EncodedEvents {
     hours: std::collections::BTreeMap<i64, Vec<Span>>,
     /// Every event's hour and index within that hour, in the order added.
     places: Vec<(i64, u32)>,
+    names: NameCodes,
+    /// The codes of the record being encoded (scratch).
+    codes: Vec<u64>,
 }
 
 /// One record's bytes: `blocks[block][start..end]`.
@@ -185,7 +458,7 @@ impl Drop for EncodedEvents {
 impl EncodedEvents {
     /// Encodes `event`; returns its index in the batch.
     pub fn push(&mut self, event: &Event) -> usize {
-        let len = body_len(event);
+        let len = body_len(event, &mut self.names, &mut self.codes);
         let record = varint_len(len as u64) + len;
         let fits = self
             .blocks
@@ -204,7 +477,7 @@ impl EncodedEvents {
         let index = self.blocks.len() - 1;
         let block = &mut self.blocks[index];
         let start = block.len();
-        encode_body(event, len, block);
+        encode_body(event, len, &self.codes, block);
         let span = Span {
             block: index as u32,
             start,
@@ -236,10 +509,15 @@ impl EncodedEvents {
     }
 
     /// Copies the records of `hour` into `out` (cleared first), in the
-    /// order added: the body of that hour's archive frame.
+    /// order added, after the version header: the body of that hour's
+    /// archive frame (empty when the batch has none of that hour).
     pub fn gather(&self, hour: i64, out: &mut Vec<u8>) {
         out.clear();
-        for s in self.hours.get(&hour).into_iter().flatten() {
+        let Some(spans) = self.hours.get(&hour) else {
+            return;
+        };
+        out.extend_from_slice(&HEADER_V1);
+        for s in spans {
             out.extend_from_slice(&self.blocks[s.block as usize][s.start..s.end]);
         }
     }
@@ -259,13 +537,55 @@ impl From<Vec<Event>> for EncodedEvents {
 pub struct Decoder<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Names are version 1 codes (the frame began with its header).
+    coded: bool,
 }
 
 type R<T> = Result<T, String>;
 
+/// A decoded name or label: from [`NAMES`], or text of the record.
+#[derive(Clone, Copy)]
+enum Name<'a> {
+    Known(&'static str),
+    Read(&'a str),
+}
+
+impl<'a> Name<'a> {
+    fn as_str(self) -> &'a str {
+        match self {
+            Name::Known(s) => s,
+            Name::Read(s) => s,
+        }
+    }
+
+    fn into_owned(self) -> Cow<'static, str> {
+        match self {
+            Name::Known(s) => Cow::Borrowed(s),
+            Name::Read(s) => Cow::Owned(s.to_owned()),
+        }
+    }
+}
+
 impl<'a> Decoder<'a> {
     pub fn new(buf: &'a [u8]) -> Decoder<'a> {
-        Decoder { buf, pos: 0 }
+        Decoder {
+            buf,
+            pos: 0,
+            coded: false,
+        }
+    }
+
+    /// Moves past frame headers to the next record; `None` at the end.
+    fn at_record(&mut self) -> Option<R<()>> {
+        while self.buf.get(self.pos) == Some(&0) {
+            match self.buf.get(self.pos + 1) {
+                Some(1) => self.coded = true,
+                Some(v) => return Some(Err(format!("unknown record format {v}"))),
+                None => return Some(Err("truncated frame header".into())),
+            }
+            self.pos += 2;
+        }
+        (self.pos < self.buf.len()).then_some(Ok(()))
     }
 
     fn byte(&mut self) -> R<u8> {
@@ -304,13 +624,44 @@ impl<'a> Decoder<'a> {
         std::str::from_utf8(b).map_err(|e| e.to_string())
     }
 
-    fn opt_ref(&mut self) -> R<Option<&'a str>> {
+    /// A version 1 name or label code and its text; `None` for code 0.
+    fn code(&mut self) -> R<Option<Name<'a>>> {
+        Ok(match self.varint()? {
+            0 => None,
+            c if c & 1 == 1 => {
+                let name = usize::try_from(c >> 1).ok().and_then(|i| NAMES.get(i));
+                Some(Name::Known(name.ok_or("unknown name id")?))
+            }
+            c => {
+                let b = self.bytes((c >> 1) - 1)?;
+                Some(Name::Read(
+                    std::str::from_utf8(b).map_err(|e| e.to_string())?,
+                ))
+            }
+        })
+    }
+
+    /// A logsource label, if any.
+    fn label(&mut self) -> R<Option<Name<'a>>> {
+        if self.coded {
+            return self.code();
+        }
         match self.varint()? {
             0 => Ok(None),
             n => {
                 let b = self.bytes(n - 1)?;
-                std::str::from_utf8(b).map(Some).map_err(|e| e.to_string())
+                let s = std::str::from_utf8(b).map_err(|e| e.to_string())?;
+                Ok(Some(Name::Read(s)))
             }
+        }
+    }
+
+    fn field_name(&mut self) -> R<Name<'a>> {
+        if self.coded {
+            self.code()?
+                .ok_or_else(|| "a field without a name".to_owned())
+        } else {
+            self.str_ref().map(Name::Read)
         }
     }
 
@@ -353,8 +704,8 @@ impl<'a> Decoder<'a> {
 
     /// Skips one record; `None` at the end of the frame.
     pub fn skip(&mut self) -> Option<R<()>> {
-        if self.pos >= self.buf.len() {
-            return None;
+        if let Err(e) = self.at_record()? {
+            return Some(Err(e));
         }
         Some(self.varint().and_then(|n| self.bytes(n).map(|_| ())))
     }
@@ -372,8 +723,8 @@ impl<'a> Decoder<'a> {
         &mut self,
         keep: &dyn Fn(&RecordHead<'_>) -> bool,
     ) -> Option<R<Option<Event>>> {
-        if self.pos >= self.buf.len() {
-            return None;
+        if let Err(e) = self.at_record()? {
+            return Some(Err(e));
         }
         Some(self.record(keep))
     }
@@ -381,15 +732,22 @@ impl<'a> Decoder<'a> {
     fn record(&mut self, keep: &dyn Fn(&RecordHead<'_>) -> bool) -> R<Option<Event>> {
         let len = self.varint()?;
         let body = self.bytes(len)?;
-        let mut d = Decoder::new(body);
+        let mut d = Decoder {
+            buf: body,
+            pos: 0,
+            coded: self.coded,
+        };
+        let time = Time(i64::from_le_bytes(
+            d.bytes(8)?.try_into().map_err(|_| "bad time")?,
+        ));
+        let host = d.str_ref()?;
+        let [product, category, service] = [d.label()?, d.label()?, d.label()?];
         let head = RecordHead {
-            time: Time(i64::from_le_bytes(
-                d.bytes(8)?.try_into().map_err(|_| "bad time")?,
-            )),
-            host: d.str_ref()?,
-            product: d.opt_ref()?,
-            category: d.opt_ref()?,
-            service: d.opt_ref()?,
+            time,
+            host,
+            product: product.map(Name::as_str),
+            category: category.map(Name::as_str),
+            service: service.map(Name::as_str),
         };
         if !keep(&head) {
             return Ok(None);
@@ -400,7 +758,7 @@ impl<'a> Decoder<'a> {
         }
         let mut fields = Fields::with_capacity(n as usize);
         for _ in 0..n {
-            let name = d.string()?;
+            let name: FieldName = d.field_name()?.into_owned();
             let value = d.value(0)?;
             fields.push(name, value);
         }
@@ -408,9 +766,13 @@ impl<'a> Decoder<'a> {
             return Err("trailing bytes in record".into());
         }
         Ok(Some(Event {
-            time: head.time,
-            host: head.host.to_owned(),
-            logsource: Logsource::new(head.product, head.category, head.service),
+            time,
+            host: host.to_owned(),
+            logsource: Logsource {
+                product: product.map(Name::into_owned),
+                category: category.map(Name::into_owned),
+                service: service.map(Name::into_owned),
+            },
             fields,
         }))
     }
@@ -430,8 +792,54 @@ pub struct RecordHead<'a> {
 mod tests {
     use super::*;
 
-    fn encode(event: &Event, out: &mut Vec<u8>) {
-        encode_body(event, body_len(event), out);
+    /// Appends a frame of `events` as this version writes it.
+    fn encode(events: &[Event], out: &mut Vec<u8>) {
+        let mut batch = EncodedEvents::default();
+        for e in events {
+            batch.push(e);
+        }
+        let hours: Vec<i64> = batch.hours().map(|(hour, _)| hour).collect();
+        assert_eq!(hours.len(), 1, "a frame holds one hour");
+        let mut frame = Vec::new();
+        batch.gather(hours[0], &mut frame);
+        out.extend_from_slice(&frame);
+    }
+
+    /// Appends a frame of `events` as the form before version 1 wrote it:
+    /// names as text, no header.
+    fn encode_unversioned(events: &[Event], out: &mut Vec<u8>) {
+        let str_len = |s: &str| varint_len(s.len() as u64) + s.len();
+        let opt_len = |s: Option<&str>| s.map_or(1, |s| varint_len(s.len() as u64 + 1) + s.len());
+        let put_opt = |out: &mut Vec<u8>, s: Option<&str>| match s {
+            None => varint(out, 0),
+            Some(s) => {
+                varint(out, s.len() as u64 + 1);
+                out.extend_from_slice(s.as_bytes());
+            }
+        };
+        for e in events {
+            let source = &e.logsource;
+            let labels = [&source.product, &source.category, &source.service];
+            let len = 8
+                + str_len(&e.host)
+                + labels.iter().map(|l| opt_len(l.as_deref())).sum::<usize>()
+                + varint_len(e.fields.len() as u64)
+                + e.fields
+                    .iter()
+                    .map(|(n, v)| str_len(n) + value_len(v))
+                    .sum::<usize>();
+            varint(out, len as u64);
+            out.extend_from_slice(&e.time.0.to_le_bytes());
+            put_str(out, &e.host);
+            for l in labels {
+                put_opt(out, l.as_deref());
+            }
+            varint(out, e.fields.len() as u64);
+            for (n, v) in e.fields.iter() {
+                put_str(out, n);
+                put_value(out, v);
+            }
+        }
     }
 
     fn sample() -> Event {
@@ -531,8 +939,7 @@ mod tests {
     #[test]
     fn round_trips_and_skips() {
         let mut buf = Vec::new();
-        encode(&sample(), &mut buf);
-        encode(&sample(), &mut buf);
+        encode(&[sample(), sample()], &mut buf);
         let mut d = Decoder::new(&buf);
         assert!(d.skip().unwrap().is_ok());
         assert_eq!(d.next_event().unwrap().unwrap(), sample());
@@ -540,9 +947,82 @@ mod tests {
     }
 
     #[test]
+    fn names_in_the_table_take_a_code_and_the_rest_their_text() {
+        let e = sample();
+        let mut codes = Vec::new();
+        body_len(&e, &mut NameCodes::default(), &mut codes);
+        let name = |c: u64| (c & 1 == 1).then(|| NAMES[(c >> 1) as usize]);
+        // Labels: windows, none, sysmon; then Image ... Flags.
+        assert_eq!(name(codes[0]), Some("windows"));
+        assert_eq!(codes[1], 0);
+        assert_eq!(name(codes[2]), Some("sysmon"));
+        assert_eq!(name(codes[3]), Some("Image"));
+        assert_eq!(name(codes[4]), Some("ProcessId"));
+        assert_eq!(codes[5], 2 * ("Ratio".len() as u64 + 1), "not in the table");
+        // Names made at run time (looked up by text) get the same codes as
+        // fixed ones (looked up by address), and a cache slot another name
+        // took over is not mistaken for it.
+        let mut owned = e.clone();
+        owned.logsource = Logsource::new(Some("windows"), None, Some("sysmon"));
+        owned.fields = e
+            .fields
+            .iter()
+            .map(|(n, v)| (n.to_owned(), v.clone()))
+            .collect();
+        let mut names = NameCodes::default();
+        let mut again = Vec::new();
+        body_len(&owned, &mut names, &mut again);
+        assert_eq!(again, codes);
+        for _ in 0..2 {
+            body_len(&e, &mut names, &mut again);
+            assert_eq!(again, codes);
+        }
+        let mut buf = Vec::new();
+        encode(std::slice::from_ref(&e), &mut buf);
+        let decoded = Decoder::new(&buf).next_event().unwrap().unwrap();
+        assert_eq!(decoded, e);
+        let image = decoded.fields.iter().next().map(|(name, _)| name.as_ptr());
+        assert_eq!(
+            image,
+            Some(NAMES[0].as_ptr()),
+            "the table's name, not a copy"
+        );
+        assert!(matches!(
+            decoded.logsource.product,
+            Some(Cow::Borrowed("windows"))
+        ));
+
+        let mut seen = std::collections::HashSet::new();
+        assert!(NAMES.iter().all(|n| seen.insert(n)), "no name twice");
+    }
+
+    #[test]
+    fn frames_written_before_the_header_still_decode_beside_new_ones() {
+        let (a, b) = (
+            sample(),
+            Event {
+                host: "ws-02".into(),
+                ..sample()
+            },
+        );
+        let mut segment = Vec::new();
+        // A segment an earlier version began and this one went on with.
+        encode_unversioned(&[a.clone(), b.clone()], &mut segment);
+        encode(&[b.clone(), a.clone()], &mut segment);
+        let mut d = Decoder::new(&segment);
+        let mut got = Vec::new();
+        while let Some(e) = d.next_event() {
+            got.push(e.unwrap());
+        }
+        assert_eq!(got, [a.clone(), b.clone(), b, a]);
+        assert!(Decoder::new(&[0, 9, 1]).next_event().unwrap().is_err());
+        assert!(Decoder::new(&[0]).next_event().unwrap().is_err());
+    }
+
+    #[test]
     fn corrupt_frames_are_errors_not_panics() {
         let mut buf = Vec::new();
-        encode(&sample(), &mut buf);
+        encode(&[sample()], &mut buf);
         for cut in 0..buf.len() {
             let _ = Decoder::new(&buf[..cut]).next_event();
         }
