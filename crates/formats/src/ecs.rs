@@ -78,6 +78,10 @@ impl HashList {
     fn as_slice(&self) -> &[(&'static str, usize)] {
         &self.items[..self.len]
     }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 /// The `event.category` and `event.type` values Sigma's category is told
@@ -230,13 +234,13 @@ fn map_event(
     }
     let category = ecs_category(kinds, &present);
     let is_library = category == Some("image_load");
-    let hash_source = if is_library && hashes.dll.len > 0 {
+    let hash_source = if is_library && !hashes.dll.is_empty() {
         &hashes.dll
-    } else if category == Some("file_event") && hashes.file.len > 0 {
+    } else if category == Some("file_event") && !hashes.file.is_empty() {
         &hashes.file
-    } else if hashes.process.len > 0 {
+    } else if !hashes.process.is_empty() {
         &hashes.process
-    } else if hashes.dll.len > 0 {
+    } else if !hashes.dll.is_empty() {
         &hashes.dll
     } else {
         &hashes.file

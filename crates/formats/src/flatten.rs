@@ -289,16 +289,23 @@ impl<'t> Cursor<'t> {
             self.pos = end + 1;
             return Ok(self.text.get(start..end).unwrap_or_default().to_owned());
         }
-        let mut out = String::new();
-        self.string_into(&mut out)?;
+        // Escapes: the run read so far, then the rest, resolved.
+        let mut out = self.text.get(start..end).unwrap_or_default().to_owned();
+        self.pos = end;
+        self.rest_into(&mut out)?;
         Ok(out)
     }
 
     /// Appends the string at the cursor (at its opening quote) to `out`,
     /// escapes resolved.
     fn string_into(&mut self, out: &mut String) -> Result<(), String> {
-        let bytes = self.bytes();
         self.pos += 1;
+        self.rest_into(out)
+    }
+
+    /// Appends the rest of a string, from the cursor to its closing quote.
+    fn rest_into(&mut self, out: &mut String) -> Result<(), String> {
+        let bytes = self.bytes();
         loop {
             let end = self.pos + plain_run(&bytes[self.pos..]);
             // Both ends are ASCII bytes, so both are character boundaries.

@@ -618,10 +618,14 @@ impl<'a> Decoder<'a> {
         Ok(s)
     }
 
+    /// The next `n` bytes, as text.
+    fn text(&mut self, n: u64) -> R<&'a str> {
+        std::str::from_utf8(self.bytes(n)?).map_err(|e| e.to_string())
+    }
+
     fn str_ref(&mut self) -> R<&'a str> {
         let n = self.varint()?;
-        let b = self.bytes(n)?;
-        std::str::from_utf8(b).map_err(|e| e.to_string())
+        self.text(n)
     }
 
     /// A version 1 name or label code and its text; `None` for code 0.
@@ -632,12 +636,7 @@ impl<'a> Decoder<'a> {
                 let name = usize::try_from(c >> 1).ok().and_then(|i| NAMES.get(i));
                 Some(Name::Known(name.ok_or("unknown name id")?))
             }
-            c => {
-                let b = self.bytes((c >> 1) - 1)?;
-                Some(Name::Read(
-                    std::str::from_utf8(b).map_err(|e| e.to_string())?,
-                ))
-            }
+            c => Some(Name::Read(self.text((c >> 1) - 1)?)),
         })
     }
 
@@ -648,11 +647,7 @@ impl<'a> Decoder<'a> {
         }
         match self.varint()? {
             0 => Ok(None),
-            n => {
-                let b = self.bytes(n - 1)?;
-                let s = std::str::from_utf8(b).map_err(|e| e.to_string())?;
-                Ok(Some(Name::Read(s)))
-            }
+            n => Ok(Some(Name::Read(self.text(n - 1)?))),
         }
     }
 
