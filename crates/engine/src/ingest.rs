@@ -438,8 +438,9 @@ fn is_connection(e: &Event) -> bool {
 #[derive(Default)]
 struct Pending {
     /// host → day → observable → rollup: nested so that a repeat sighting
-    /// is found by reference, without building an owned key.
-    sightings: FastHashMap<String, FastHashMap<i64, FastHashMap<Observable, SightingDelta>>>,
+    /// is found by reference, without building an owned key; the keys
+    /// become the batch's rows at the flush.
+    sightings: FastHashMap<String, FastHashMap<i64, FastHashMap<Observable, Rollup>>>,
     /// (indicator, observable, endpoint, day) → finding so far.
     findings: FastHashMap<(usize, Observable, String, i64), (Finding, usize)>,
     /// (rule, endpoint, day) → Sigma finding so far.
@@ -447,6 +448,15 @@ struct Pending {
     /// (correlation, finding key) → correlation finding.
     correlations: FastHashMap<(String, String), (Finding, usize)>,
     endpoints: FastHashMap<String, (Option<Platform>, Time)>,
+}
+
+/// One (observable, endpoint, day) of a batch so far.
+struct Rollup {
+    first: Time,
+    last: Time,
+    count: u64,
+    /// The batch's index of the earliest event showing it.
+    event: usize,
 }
 
 impl Pending {
@@ -530,15 +540,13 @@ impl BatchSink<'_, '_> {
                         s.last = s.last.max(event.time);
                     }
                     None => {
-                        let delta = SightingDelta {
-                            observable: obs.clone(),
-                            endpoint: event.host.clone(),
+                        let rollup = Rollup {
                             first: event.time,
                             last: event.time,
                             count: 1,
                             event: index,
                         };
-                        by_obs.insert(obs.clone(), delta);
+                        by_obs.insert(obs.clone(), rollup);
                     }
                 }
             }
@@ -668,10 +676,19 @@ impl BatchSink<'_, '_> {
             .map(|by_obs| by_obs.len())
             .sum();
         batch.sightings.reserve_exact(rows);
-        for by_day in self.pending.sightings.values_mut() {
+        for (host, by_day) in self.pending.sightings.iter_mut() {
             by_day.retain(|_, by_obs| !by_obs.is_empty());
             for by_obs in by_day.values_mut() {
-                batch.sightings.extend(by_obs.drain().map(|(_, s)| s));
+                batch
+                    .sightings
+                    .extend(by_obs.drain().map(|(observable, r)| SightingDelta {
+                        observable,
+                        endpoint: host.clone(),
+                        first: r.first,
+                        last: r.last,
+                        count: r.count,
+                        event: r.event,
+                    }));
             }
         }
         batch.findings = self
