@@ -82,6 +82,13 @@ impl fmt::Display for Logsource {
     }
 }
 
+/// A field's text. Most values of telemetry (addresses, host and user
+/// names, event kinds, codes) fit in 24 bytes and are kept inline, so that
+/// reading, archiving and dropping an event does not allocate once per
+/// value (BENCHMARKS.md); longer text is kept on the heap as a `String`
+/// would be.
+pub type Text = compact_str::CompactString;
+
 /// A field value. Lists match when any element matches, as in Sigma.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
@@ -89,7 +96,7 @@ pub enum Value {
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(String),
+    Str(Text),
     List(Vec<Value>),
 }
 
@@ -121,11 +128,11 @@ impl Value {
                 Some(i) => Value::Int(i),
                 None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
             },
-            serde_json::Value::String(s) => Value::Str(s.clone()),
+            serde_json::Value::String(s) => Value::Str(s.as_str().into()),
             serde_json::Value::Array(items) => {
                 Value::List(items.iter().map(Value::from_json).collect())
             }
-            serde_json::Value::Object(_) => Value::Str(v.to_string()),
+            serde_json::Value::Object(_) => Value::Str(v.to_string().into()),
         }
     }
 }
@@ -154,13 +161,13 @@ impl fmt::Display for Value {
 
 impl From<&str> for Value {
     fn from(s: &str) -> Value {
-        Value::Str(s.to_owned())
+        Value::Str(s.into())
     }
 }
 
 impl From<String> for Value {
     fn from(s: String) -> Value {
-        Value::Str(s)
+        Value::Str(s.into())
     }
 }
 
@@ -212,10 +219,10 @@ impl<'de> Deserialize<'de> for Value {
                 Ok(Value::Float(x))
             }
             fn visit_str<E>(self, s: &str) -> Result<Value, E> {
-                Ok(Value::Str(s.to_owned()))
+                Ok(Value::Str(s.into()))
             }
             fn visit_string<E>(self, s: String) -> Result<Value, E> {
-                Ok(Value::Str(s))
+                Ok(Value::Str(s.into()))
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,

@@ -16,7 +16,7 @@ pub mod version;
 
 pub use advisory::{Advisory, Affected, Platform, VersionRange};
 pub use alert::{AlertKind, AlertStatus, Evidence, Finding, Severity};
-pub use event::{Event, FieldName, Fields, Logsource, Value};
+pub use event::{Event, FieldName, Fields, Logsource, Text, Value};
 pub use indicator::{Indicator, IndicatorKind};
 pub use inventory::{InventoryChange, InventoryItem, InventoryRecord};
 pub use observable::{Observable, ObservableKind};

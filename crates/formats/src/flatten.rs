@@ -7,13 +7,14 @@
 //! This is the hot path of ECS ingest, so it is a scanner of its own
 //! rather than a JSON library's deserializer: keys are appended to one
 //! reused prefix buffer straight from the input, a leaf's name is the
-//! reader's own `&'static str` when the reader knows it, and the only
-//! allocation is a leaf's value. On ECS events it runs a fifth fewer
+//! reader's own `&'static str` when the reader knows it, and a leaf's
+//! value is allocated only when its text is longer than 24 bytes (a
+//! [`Text`] keeps shorter text inline). On ECS events it runs a fifth fewer
 //! instructions than sonic-rs's serde deserializer did (BENCHMARKS.md).
 //! A test holds it to serde_json's verdict and values on generated and
 //! broken documents; errors name the byte offset of what it refuses.
 
-use turncoat_core::{FieldName, Value};
+use turncoat_core::{FieldName, Text, Value};
 
 /// Nesting beyond this depth is kept as its JSON text: the scanner
 /// recurses once per level, so hostile input cannot make it recurse
@@ -72,7 +73,7 @@ impl Flatten<'_, '_> {
         match self.cursor.peek() {
             Some(b'{' | b'[') if depth >= MAX_DEPTH => {
                 let text = self.cursor.skip_nested()?;
-                self.leaf(Value::Str(text.to_owned()), in_list);
+                self.leaf(Value::Str(text.into()), in_list);
                 Ok(())
             }
             Some(b'{') => self.object(depth, in_list),
@@ -280,20 +281,20 @@ impl<'t> Cursor<'t> {
     }
 
     /// The string at the cursor (at its opening quote), escapes resolved.
-    fn string(&mut self) -> Result<String, String> {
+    fn string(&mut self) -> Result<Text, String> {
         let bytes = self.bytes();
         let start = self.pos + 1;
         let end = start + plain_run(&bytes[start..]);
         if bytes.get(end) == Some(&b'"') {
-            // No escapes, the common case: one exact allocation.
+            // No escapes, the common case: copied once, inline when short.
             self.pos = end + 1;
-            return Ok(self.text.get(start..end).unwrap_or_default().to_owned());
+            return Ok(Text::from(self.text.get(start..end).unwrap_or_default()));
         }
         // Escapes: the run read so far, then the rest, resolved.
-        let mut out = self.text.get(start..end).unwrap_or_default().to_owned();
+        let mut out = String::from(self.text.get(start..end).unwrap_or_default());
         self.pos = end;
         self.rest_into(&mut out)?;
-        Ok(out)
+        Ok(Text::from(out))
     }
 
     /// Appends the string at the cursor (at its opening quote) to `out`,
@@ -619,7 +620,11 @@ mod tests {
         let f = flat(&deep);
         assert_eq!(f.len(), 1);
         let inner = format!("{}1{}", "{\"a\":".repeat(8), "}".repeat(8));
-        assert_eq!(f[0].1, Value::Str(inner), "kept as its own JSON text");
+        assert_eq!(
+            f[0].1,
+            Value::Str(inner.into()),
+            "kept as its own JSON text"
+        );
         let mut out = Vec::new();
         assert!(flatten_object(b"{\"a\":1} trailing", |_| None, &mut out).is_err());
         assert!(
@@ -864,7 +869,7 @@ mod tests {
                 Ok(())
             }
             fn visit_str<E>(mut self, s: &str) -> Result<(), E> {
-                self.leaf(Value::Str(s.to_owned()));
+                self.leaf(Value::Str(s.into()));
                 Ok(())
             }
             fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {

@@ -7,7 +7,7 @@
 //! originating address, `id.orig_h`, which the store maps to a host name
 //! where it knows one.
 
-use turncoat_core::{Event, Fields, Logsource, Time, Value};
+use turncoat_core::{Event, Fields, Logsource, Text, Time, Value};
 
 use crate::flatten::flatten_object;
 use crate::input::{Input, Line};
@@ -118,7 +118,7 @@ fn read_json(
             .ok_or("no readable \"ts\"")?;
             fields.set("ts", Value::Float(time.as_secs_f64()));
             let path = match fields.remove("_path") {
-                Some(Value::Str(p)) => p,
+                Some(Value::Str(p)) => p.into_string(),
                 _ => stem_path
                     .clone()
                     .unwrap_or_else(|| path_from_fields(&fields).to_owned()),
@@ -393,7 +393,7 @@ fn tsv_value(raw: &str, ty: &str, header: &TsvHeader) -> Option<Value> {
             .map(Value::List);
     }
     if raw == header.empty {
-        return Some(Value::Str(String::new()));
+        return Some(Value::Str(Text::default()));
     }
     Some(match ty {
         "count" | "int" | "port" => raw.parse::<i64>().map(Value::Int).ok()?,
@@ -405,7 +405,7 @@ fn tsv_value(raw: &str, ty: &str, header: &TsvHeader) -> Option<Value> {
             "F" => Value::Bool(false),
             _ => return None,
         },
-        _ => Value::Str(raw.to_owned()),
+        _ => Value::Str(raw.into()),
     })
 }
 

@@ -317,7 +317,7 @@ pub fn compile_value(value: &Value, modifiers: &[String]) -> Result<Vec<Matcher>
         }
     }
     let text = match value {
-        Value::Str(s) => s.clone(),
+        Value::Str(s) => s.to_string(),
         Value::Int(i) => {
             if modifiers.is_empty() {
                 return Ok(vec![
@@ -484,7 +484,7 @@ mod tests {
     fn hit(ms: &[Matcher], v: &str) -> bool {
         let f = Fields::new();
         let t = Target::new(&f, &f);
-        let (value, folded) = (Value::Str(v.into()), Value::Str(v.to_lowercase()));
+        let (value, folded) = (Value::Str(v.into()), Value::Str(v.to_lowercase().into()));
         ms.iter()
             .any(|m| m.matches(Some(&value), Some(&folded), &t))
     }

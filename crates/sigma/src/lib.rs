@@ -270,7 +270,7 @@ fn to_value(y: &Yaml) -> Option<Value> {
             Some(i) => Value::Int(i),
             None => Value::Float(n.as_f64()?),
         },
-        Yaml::String(s) => Value::Str(s.clone()),
+        Yaml::String(s) => Value::Str(s.as_str().into()),
         _ => return None,
     })
 }

@@ -660,10 +660,6 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn string(&mut self) -> R<String> {
-        self.str_ref().map(str::to_owned)
-    }
-
     fn value(&mut self, depth: usize) -> R<Value> {
         Ok(match self.byte()? {
             0 => Value::Null,
@@ -677,7 +673,7 @@ impl<'a> Decoder<'a> {
                 let b = self.bytes(8)?;
                 Value::Float(f64::from_le_bytes(b.try_into().map_err(|_| "bad float")?))
             }
-            5 => Value::Str(self.string()?),
+            5 => Value::Str(self.str_ref()?.into()),
             6 => {
                 if depth >= MAX_DEPTH {
                     return Err("lists nested too deep".into());
