@@ -7,11 +7,15 @@
 //! originating address, `id.orig_h`, which the store maps to a host name
 //! where it knows one.
 
-use turncoat_core::{Event, Fields, Logsource, Text, Time, Value};
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use turncoat_core::{Event, FieldName, Fields, Logsource, Text, Time, Value};
 
 use crate::flatten::flatten_object;
 use crate::input::{Input, Line};
 use crate::jsonl::{for_each_record, trim_ascii};
+use crate::names::NameTable;
 use crate::{Location, ReadIssue, ReadOptions, Record, Sink};
 
 /// Reads a Zeek log, TSV or JSON by content.
@@ -54,6 +58,58 @@ fn path_from_stem(stem: &str) -> Option<String> {
     )
 }
 
+/// Zeek's own field names of the logs it writes most, and its log paths:
+/// handed out as `&'static str`, so that a record does not allocate its
+/// names and the archive finds each name's code by its address. The
+/// archive's own name table lists many of them too, on purpose: its ids
+/// are stored, so it is append-only, while this list may change freely.
+#[rustfmt::skip]
+const ZEEK_NAMES: &[&str] = &[
+    // conn
+    "ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "service",
+    "duration", "orig_bytes", "resp_bytes", "conn_state", "local_orig", "local_resp",
+    "missed_bytes", "history", "orig_pkts", "orig_ip_bytes", "resp_pkts", "resp_ip_bytes",
+    "tunnel_parents", "orig_l2_addr", "resp_l2_addr", "community_id",
+    // dns
+    "trans_id", "rtt", "query", "qclass", "qclass_name", "qtype", "qtype_name", "rcode",
+    "rcode_name", "AA", "TC", "RD", "RA", "Z", "answers", "TTLs", "rejected",
+    // http
+    "trans_depth", "method", "host", "uri", "referrer", "version", "user_agent", "origin",
+    "request_body_len", "response_body_len", "status_code", "status_msg", "info_code",
+    "info_msg", "tags", "username", "password", "proxied", "orig_fuids", "orig_filenames",
+    "orig_mime_types", "resp_fuids", "resp_filenames", "resp_mime_types",
+    // ssl and x509
+    "cipher", "curve", "server_name", "resumed", "last_alert", "next_protocol", "established",
+    "ssl_history", "cert_chain_fps", "client_cert_chain_fps", "cert_chain_fuids",
+    "client_cert_chain_fuids", "subject", "issuer", "client_subject", "client_issuer",
+    "sni_matches_cert", "validation_status", "ja3", "ja3s", "fingerprint",
+    // dhcp
+    "uids", "client_addr", "server_addr", "mac", "host_name", "client_fqdn", "domain",
+    "requested_addr", "assigned_addr", "lease_time", "client_message", "server_message",
+    "msg_types",
+    // files, notice, weird
+    "fuid", "tx_hosts", "rx_hosts", "conn_uids", "source", "depth", "analyzers", "mime_type",
+    "filename", "is_orig", "seen_bytes", "total_bytes", "missing_bytes", "overflow_bytes",
+    "timedout", "md5", "sha1", "sha256", "note", "msg", "sub", "src", "dst", "p", "n",
+    "actions", "suppress_for", "name", "addl", "notice", "peer",
+    // paths
+    "_path", "_write_ts", "conn", "dns", "http", "ssl", "x509", "files", "dhcp", "weird",
+    "smtp", "ssh", "ftp", "known_hosts", "known_services", "software",
+];
+
+static ZEEK_TABLE: LazyLock<NameTable> =
+    LazyLock::new(|| NameTable::new(ZEEK_NAMES.iter().map(|&n| (n, n))));
+
+/// A name Zeek writes, as itself when it is one of [`ZEEK_NAMES`].
+fn zeek_name(name: &str) -> Option<&'static str> {
+    ZEEK_TABLE.get(name)
+}
+
+/// `name`, borrowed from [`ZEEK_NAMES`] where it is there, else copied.
+fn intern(name: &str) -> Cow<'static, str> {
+    zeek_name(name).map_or_else(|| Cow::Owned(name.to_owned()), Cow::Borrowed)
+}
+
 /// The log path implied by the fields present, when the file says nothing.
 fn path_from_fields(fields: &Fields) -> &'static str {
     let has = |k: &str| fields.get(k).is_some();
@@ -72,7 +128,7 @@ fn path_from_fields(fields: &Fields) -> &'static str {
 
 fn finish(
     mut fields: Fields,
-    path: String,
+    path: &str,
     time: Time,
     options: &ReadOptions,
 ) -> Result<Event, String> {
@@ -84,11 +140,16 @@ fn finish(
         .map(str::to_owned)
         .or_else(|| options.host.clone())
         .unwrap_or_else(|| "zeek-sensor".to_owned());
-    fields.set("_path", path.as_str());
+    fields.set("_path", path);
+    let logsource = Logsource {
+        product: Some(Cow::Borrowed("zeek")),
+        category: None,
+        service: Some(intern(path)),
+    };
     Ok(Event {
         time,
         host,
-        logsource: Logsource::new(Some("zeek"), None, Some(&path)),
+        logsource,
         fields,
     })
 }
@@ -106,8 +167,8 @@ fn read_json(
             if !bytes.starts_with(b"{") {
                 return Err("not a JSON object".to_owned());
             }
-            // Zeek names vary by log type: none are interned.
-            flatten_object(bytes, |_| None, &mut flat).map_err(|e| format!("invalid JSON: {e}"))?;
+            flatten_object(bytes, zeek_name, &mut flat)
+                .map_err(|e| format!("invalid JSON: {e}"))?;
             let mut fields: Fields = flat.drain(..).collect();
             let time = match fields.remove("ts") {
                 Some(Value::Float(x)) => Time::from_epoch_secs_f64(x),
@@ -118,12 +179,14 @@ fn read_json(
             .ok_or("no readable \"ts\"")?;
             fields.set("ts", Value::Float(time.as_secs_f64()));
             let path = match fields.remove("_path") {
-                Some(Value::Str(p)) => p.into_string(),
-                _ => stem_path
-                    .clone()
-                    .unwrap_or_else(|| path_from_fields(&fields).to_owned()),
+                Some(Value::Str(p)) => p,
+                _ => Text::from(
+                    stem_path
+                        .as_deref()
+                        .unwrap_or_else(|| path_from_fields(&fields)),
+                ),
             };
-            finish(fields, path, time, options)
+            finish(fields, &path, time, options)
         })();
         match result {
             Ok(event) => sink.record(Record::Event(event), location),
@@ -142,7 +205,7 @@ struct TsvHeader {
     path: Option<String>,
     /// `#open`: the time of records without a `ts` (`loaded_scripts`).
     opened: Option<Time>,
-    fields: Vec<String>,
+    fields: Vec<FieldName>,
     types: Vec<String>,
 }
 
@@ -244,7 +307,12 @@ fn read_tsv(
             continue;
         }
         if let Some(directive) = line.strip_prefix('#') {
-            let (key, value) = directive.split_once([' ', '\t']).unwrap_or((directive, ""));
+            // Zeek writes the directives after `#separator` with that
+            // separator too.
+            let sep = header.separator as char;
+            let (key, value) = directive
+                .split_once([' ', '\t', sep])
+                .unwrap_or((directive, ""));
             match key {
                 "separator" => {
                     let sep = unescape(value.trim());
@@ -256,10 +324,7 @@ fn read_tsv(
                 "path" => header.path = Some(value.to_owned()),
                 "open" => header.opened = open_time(value.trim()),
                 "fields" => {
-                    header.fields = value
-                        .split(header.separator as char)
-                        .map(str::to_owned)
-                        .collect()
+                    header.fields = value.split(header.separator as char).map(intern).collect()
                 }
                 "types" => {
                     header.types = value
@@ -288,7 +353,7 @@ fn tsv_record(
     stem_path: &Option<String>,
     options: &ReadOptions,
 ) -> Result<Event, String> {
-    let values: Vec<&str> = line.split(header.separator as char).collect();
+    let values = split_fields(line, header.separator);
     // A header may declare a field of no Zeek type that the data lines do
     // not carry (a broken script): such lines are read without it.
     let columns: Vec<usize> = if values.len() == header.fields.len() {
@@ -326,12 +391,31 @@ fn tsv_record(
     let time = time
         .or(header.opened)
         .ok_or("no readable ts and no #open time")?;
-    let path = header
-        .path
-        .clone()
-        .or_else(|| stem_path.clone())
-        .unwrap_or_else(|| path_from_fields(&fields).to_owned());
+    let path = match header.path.as_deref().or(stem_path.as_deref()) {
+        Some(p) => p,
+        None => path_from_fields(&fields),
+    };
     finish(fields, path, time, options)
+}
+
+/// A TSV line's values. Zeek's separator is an ASCII byte (a tab unless
+/// the header says otherwise), found byte by byte: `str::split` with a
+/// `char` spent more than the rest of the line's parsing.
+fn split_fields(line: &str, separator: u8) -> Vec<&str> {
+    if !separator.is_ascii() {
+        return line.split(separator as char).collect();
+    }
+    let mut values = Vec::with_capacity(32);
+    let mut start = 0;
+    for (i, &b) in line.as_bytes().iter().enumerate() {
+        if b == separator {
+            // An ASCII byte is a character boundary on both sides.
+            values.push(&line[start..i]);
+            start = i + 1;
+        }
+    }
+    values.push(&line[start..]);
+    values
 }
 
 /// Zeek's default `conn.log` columns, for a log whose header was cut off.
@@ -365,7 +449,7 @@ fn default_header(header: &mut TsvHeader, stem_path: Option<&str>, line: &str) -
     if stem_path != Some("conn") || line.split('\t').count() != CONN_FIELDS.len() {
         return false;
     }
-    header.fields = CONN_FIELDS.iter().map(|(f, _)| (*f).to_owned()).collect();
+    header.fields = CONN_FIELDS.iter().map(|(f, _)| intern(f)).collect();
     header.types = CONN_FIELDS.iter().map(|(_, t)| (*t).to_owned()).collect();
     header.path = Some("conn".into());
     true
@@ -450,6 +534,47 @@ mod tests {
             second.fields.get("tunnel_parents"),
             Some(&Value::List(vec!["a".into(), "b".into()]))
         );
+    }
+
+    #[test]
+    fn known_names_and_paths_are_borrowed_and_others_owned() {
+        let text = "#separator \\x09\n#path\tconn\n#fields\tts\tid.orig_h\tmy_field\n#types\ttime\taddr\tstring\n1.5\t10.0.0.1\tx\n";
+        let json =
+            "{\"ts\":1.5,\"id.orig_h\":\"10.0.0.1\",\"_path\":\"beacons\",\"my_field\":\"x\"}\n";
+        for (name, text) in [("conn.log", text), ("b.log", json)] {
+            let mut input = Input::from_bytes(name, text.as_bytes().to_vec());
+            let mut sink = Collect::default();
+            read(&mut input, &ReadOptions::default(), &mut sink).unwrap();
+            let e = sink.events().next().expect("one record");
+            let names: Vec<_> = e.fields.iter().map(|(n, _)| n).collect();
+            assert!(
+                names.contains(&"id.orig_h") && names.contains(&"my_field"),
+                "{names:?}"
+            );
+            for (n, _) in e.fields.entries() {
+                let known = ZEEK_NAMES.contains(&n.as_ref());
+                assert_eq!(matches!(n, Cow::Borrowed(_)), known, "{name}: {n}");
+            }
+            let service = e.logsource.service.as_ref().unwrap();
+            assert_eq!(
+                matches!(service, Cow::Borrowed(_)),
+                name == "conn.log",
+                "{service}"
+            );
+        }
+    }
+
+    #[test]
+    fn values_split_on_the_header_separator() {
+        assert_eq!(split_fields("a\tb\t\tc", b'\t'), ["a", "b", "", "c"]);
+        assert_eq!(split_fields("\t", b'\t'), ["", ""]);
+        assert_eq!(split_fields("é|ü|", b'|'), ["é", "ü", ""]);
+        let text = "#separator |\n#fields|ts|id.orig_h|query\n#types|time|addr|string\n1.5|10.0.0.1|x.example\n";
+        let mut input = Input::from_bytes("dns.log", text.as_bytes().to_vec());
+        let mut sink = Collect::default();
+        read(&mut input, &ReadOptions::default(), &mut sink).unwrap();
+        let e = sink.events().next().expect("one record");
+        assert_eq!(e.fields.get_str("query"), Some("x.example"));
     }
 
     #[test]
