@@ -474,7 +474,9 @@ pub fn beacons(records: u64, pairs: u64, dir: &Path, format: OutputFormat) -> an
 
     let started = Instant::now();
     let mut scanned = 0u64;
-    store.scan_archive(&tenant, None, &|_| true, &mut |_| scanned += 1)?;
+    store.scan_archive(&tenant, None, turncoat_store::Projection::ALL, &mut |_| {
+        scanned += 1
+    })?;
     let scan = row(
         "baseline: read every stored record",
         scanned,
@@ -487,7 +489,7 @@ pub fn beacons(records: u64, pairs: u64, dir: &Path, format: OutputFormat) -> an
     store.scan_archive(
         &tenant,
         None,
-        &turncoat_engine::beacons::beacon_records,
+        turncoat_engine::beacons::PROJECTION,
         &mut |e| analyzer.event(&e),
     )?;
     let report = analyzer.finish(0.0);

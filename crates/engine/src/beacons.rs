@@ -370,10 +370,16 @@ impl Analyzer {
                 .total_cmp(&a.rank_score)
                 .then_with(|| (&a.src, &a.dst).cmp(&(&b.src, &b.dst)))
         });
-        report.strobes.sort_by_key(|s| std::cmp::Reverse(s.count));
-        report
-            .long_connections
-            .sort_by(|a, b| b.longest_s.total_cmp(&a.longest_s));
+        // Ties are broken by the pair, so that a report reads the same
+        // from run to run whatever the maps' order.
+        report.strobes.sort_by(|a, b| {
+            (b.count.cmp(&a.count)).then_with(|| (&a.src, &a.dst).cmp(&(&b.src, &b.dst)))
+        });
+        report.long_connections.sort_by(|a, b| {
+            b.longest_s
+                .total_cmp(&a.longest_s)
+                .then_with(|| (&a.src, &a.dst).cmp(&(&b.src, &b.dst)))
+        });
         report
     }
 }
@@ -518,15 +524,42 @@ pub fn analyze_stored(
 ) -> Result<BeaconReport> {
     let allow = Allowlist::new(&store.allowlist(&turncoat_store::Scope::tenant(tenant))?);
     let mut analyzer = Analyzer::new(since, allow);
-    store.scan_archive(tenant, since, &beacon_records, &mut |e| analyzer.event(&e))?;
+    store.scan_archive(tenant, since, PROJECTION, &mut |e| analyzer.event(&e))?;
     Ok(analyzer.finish(min_score))
 }
 
+/// What [`Analyzer::event`] reads of the archive; nothing else is decoded.
+pub const PROJECTION: turncoat_store::Projection<'static> = turncoat_store::Projection {
+    records: &beacon_records,
+    fields: &beacon_fields,
+};
+
 /// The archived records [`Analyzer::event`] reads: Zeek's (connections,
 /// and the DNS, TLS, HTTP and DHCP records that name their ends), proxy
-/// and network-connection events. The rest are not decoded.
-pub fn beacon_records(head: &turncoat_store::RecordHead<'_>) -> bool {
+/// and network-connection events.
+fn beacon_records(head: &turncoat_store::RecordHead<'_>) -> bool {
     head.product == Some("zeek") || matches!(head.category, Some("proxy" | "network_connection"))
+}
+
+/// The fields [`Analyzer::event`] reads. A record's other fields (most of
+/// a Zeek `conn` line) are stepped over in the archive, not built.
+fn beacon_fields(name: &str) -> bool {
+    matches!(
+        name,
+        "id.resp_h"
+            | "orig_bytes"
+            | "duration"
+            | "server_name"
+            | "host"
+            | "query"
+            | "answers"
+            | "assigned_addr"
+            | "host_name"
+            | "cs-host"
+            | "DestinationIp"
+            | "DestinationHostname"
+            | "source.bytes"
+    )
 }
 
 /// Records the report's pairs ranked at or above `threshold` as alerts of
@@ -598,4 +631,163 @@ pub fn raise(
         ));
     }
     Ok(store.record_findings(tenant, &findings, turncoat_store::FindingMode::Set)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use turncoat_core::{Fields, Logsource};
+
+    fn event(secs: i64, host: &str, logsource: Logsource, fields: &[(&str, Value)]) -> Event {
+        let fields: Fields = fields
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.clone()))
+            .collect();
+        Event {
+            time: Time::from_epoch_secs(1_700_000_000 + secs),
+            host: host.into(),
+            logsource,
+            fields,
+        }
+    }
+
+    fn zeek(secs: i64, path: &'static str, fields: &[(&str, Value)]) -> Event {
+        let mut all = vec![
+            ("uid", Value::from("C1")),
+            ("id.orig_p", Value::Int(50_000)),
+            ("proto", Value::from("tcp")),
+        ];
+        all.extend(fields.iter().cloned());
+        let host = fields
+            .iter()
+            .find(|(n, _)| *n == "id.orig_h")
+            .and_then(|(_, v)| v.as_str())
+            .unwrap_or("10.0.0.5");
+        event(
+            secs,
+            host,
+            Logsource::fixed(Some("zeek"), None, Some(path)),
+            &all,
+        )
+    }
+
+    /// Records of every kind the analysis reads, each with fields it does
+    /// not, such that every field it does read changes the report.
+    fn records() -> Vec<Event> {
+        let s = |v: &str| Value::from(v);
+        let mut out = vec![zeek(
+            0,
+            "dhcp",
+            &[
+                ("assigned_addr", s("10.0.0.5")),
+                ("host_name", s("ws-a")),
+                ("mac", s("00:11:22:33:44:55")),
+            ],
+        )];
+        for (dst, name_field, name) in [
+            ("203.0.113.9", "server_name", "c2.example"),
+            ("192.0.2.8", "host", "web.example"),
+            ("198.51.100.4", "", ""),
+        ] {
+            for i in 0..40 {
+                out.push(zeek(
+                    60 + i * 300 + (i % 3),
+                    "conn",
+                    &[
+                        ("id.orig_h", s("10.0.0.5")),
+                        ("id.resp_h", s(dst)),
+                        ("orig_bytes", Value::Int(400 + (i % 2))),
+                        ("duration", Value::Float(if i == 7 { 7_200.0 } else { 0.5 })),
+                    ],
+                ));
+            }
+            if !name_field.is_empty() {
+                out.push(zeek(
+                    30,
+                    "ssl",
+                    &[("id.resp_h", s(dst)), (name_field, s(name))],
+                ));
+            }
+        }
+        out[1].logsource = Logsource::fixed(Some("zeek"), None, Some("conn"));
+        out.push(zeek(
+            40,
+            "http",
+            &[("id.resp_h", s("192.0.2.8")), ("host", s("web.example"))],
+        ));
+        out.push(zeek(
+            50,
+            "dns",
+            &[
+                ("id.resp_h", s("10.0.0.1")),
+                ("query", s("Update.Example")),
+                ("answers", Value::List(vec![s("198.51.100.4"), s("x")])),
+            ],
+        ));
+        for i in 0..30 {
+            out.push(event(
+                i * 600,
+                "ws-b",
+                Logsource::fixed(Some("windows"), Some("proxy"), None),
+                &[("cs-host", s("Proxy.Example")), ("c-uri", s("/x"))],
+            ));
+            out.push(event(
+                i * 900 + 5,
+                "ws-c",
+                Logsource::fixed(Some("windows"), Some("network_connection"), None),
+                &[
+                    ("DestinationIp", s("203.0.113.50")),
+                    ("DestinationHostname", s("NC.Example")),
+                    ("source.bytes", Value::Int(900 + i % 4)),
+                    ("Image", s("C:\\x.exe")),
+                ],
+            ));
+        }
+        out
+    }
+
+    fn report(events: &[Event]) -> String {
+        let mut analyzer = Analyzer::new(None, Allowlist::default());
+        for e in events {
+            analyzer.event(e);
+        }
+        serde_json::to_string(&analyzer.finish(0.0)).unwrap()
+    }
+
+    /// The archive scan decodes only `beacon_fields`: the report must be
+    /// the same as from whole records, which it is only while the list
+    /// names every field the analysis reads.
+    #[test]
+    fn the_projection_keeps_every_field_the_analysis_reads() {
+        let whole = records();
+        let projected: Vec<Event> = whole
+            .iter()
+            .map(|e| {
+                let mut e = e.clone();
+                e.fields = e
+                    .fields
+                    .iter()
+                    .filter(|(n, _)| beacon_fields(n))
+                    .map(|(n, v)| (n.to_owned(), v.clone()))
+                    .collect();
+                e
+            })
+            .collect();
+        let dropped: usize = whole.iter().map(|e| e.fields.len()).sum::<usize>()
+            - projected.iter().map(|e| e.fields.len()).sum::<usize>();
+        assert!(dropped > 100, "the projection drops fields ({dropped})");
+        let expected = report(&whole);
+        for needle in [
+            "ws-a",
+            "c2.example",
+            "web.example",
+            "update.example",
+            "proxy.example",
+            "nc.example",
+            "\"longest_s\":7200",
+        ] {
+            assert!(expected.contains(needle), "{needle} in {expected}");
+        }
+        assert_eq!(report(&projected), expected);
+    }
 }

@@ -254,7 +254,7 @@ pub fn analyze(
     for t in tenants {
         let book = VersionBook::new(&store.ledger(t, None)?);
         let name = t.name.to_string();
-        store.scan_archive(t, None, &|_| true, &mut |e| {
+        store.scan_archive(t, None, turncoat_store::Projection::ALL, &mut |e| {
             analyzer.event(&name, &book, &e)
         })?;
     }

@@ -388,7 +388,7 @@ pub fn import(
                 fired.entry((f.source.clone(), f.key.clone())).or_insert(f);
             }
         };
-        store.scan_archive(tenant, None, &|_| true, &mut |e| {
+        store.scan_archive(tenant, None, turncoat_store::Projection::ALL, &mut |e| {
             let mut matched = Vec::new();
             evaluation.evaluate(
                 &e,

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use turncoat_core::Event;
 
-use crate::codec::{Decoder, EncodedEvents, RecordHead};
+use crate::codec::{Decoder, EncodedEvents, Projection};
 use crate::{Result, StoreError};
 
 /// zstd's first fast level (-1): level 1 was about twice level 3's speed
@@ -173,7 +173,7 @@ impl Archive {
         hour: i64,
         committed: u64,
         raw: &mut Vec<u8>,
-        keep: &dyn Fn(&RecordHead<'_>) -> bool,
+        what: Projection<'_>,
         each: &mut dyn FnMut(Event),
     ) -> Result<()> {
         let path = self.segment_path(tenant_id, hour);
@@ -184,7 +184,7 @@ impl Archive {
             .read_to_end(raw)
             .map_err(|e| err(&path, e))?;
         let mut d = Decoder::new(raw);
-        while let Some(e) = d.next_event_where(keep) {
+        while let Some(e) = d.next_event_where(what) {
             if let Some(e) = e.map_err(|e| err(&path, e))? {
                 each(e);
             }

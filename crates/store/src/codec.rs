@@ -28,7 +28,7 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-use turncoat_core::{Event, FastHashMap, FieldName, Fields, Logsource, Time, Value};
+use turncoat_core::{Event, FastHashMap, Fields, Logsource, Time, Value};
 
 /// Lists nested deeper than this are refused when decoding.
 const MAX_DEPTH: usize = 32;
@@ -693,6 +693,33 @@ impl<'a> Decoder<'a> {
         })
     }
 
+    /// Steps over one value without building it.
+    fn skip_value(&mut self, depth: usize) -> R<()> {
+        match self.byte()? {
+            0..=2 => {}
+            3 => {
+                self.varint()?;
+            }
+            4 => {
+                self.bytes(8)?;
+            }
+            5 => {
+                let n = self.varint()?;
+                self.bytes(n)?;
+            }
+            6 => {
+                if depth >= MAX_DEPTH {
+                    return Err("lists nested too deep".into());
+                }
+                for _ in 0..self.varint()? {
+                    self.skip_value(depth + 1)?;
+                }
+            }
+            t => return Err(format!("unknown value tag {t}")),
+        }
+        Ok(())
+    }
+
     /// Skips one record; `None` at the end of the frame.
     pub fn skip(&mut self) -> Option<R<()>> {
         if let Err(e) = self.at_record()? {
@@ -703,24 +730,22 @@ impl<'a> Decoder<'a> {
 
     /// Decodes the next record; `None` at the end of the frame.
     pub fn next_event(&mut self) -> Option<R<Event>> {
-        self.next_event_where(&|_| true)
+        self.next_event_where(Projection::ALL)
             .map(|r| r.and_then(|e| e.ok_or_else(|| "record skipped".to_owned())))
     }
 
-    /// The next record, decoded in full only when `keep` accepts its head
-    /// (`Ok(None)` otherwise): a scan for a few kinds of events skips the
-    /// fields of the rest.
-    pub fn next_event_where(
-        &mut self,
-        keep: &dyn Fn(&RecordHead<'_>) -> bool,
-    ) -> Option<R<Option<Event>>> {
+    /// The next record, decoded only when `what` accepts its head, and
+    /// then with the fields `what` accepts (`Ok(None)` for a record it
+    /// does not): a scan for a few kinds of events and a few of their
+    /// fields skips the rest unread.
+    pub fn next_event_where(&mut self, what: Projection<'_>) -> Option<R<Option<Event>>> {
         if let Err(e) = self.at_record()? {
             return Some(Err(e));
         }
-        Some(self.record(keep))
+        Some(self.record(what))
     }
 
-    fn record(&mut self, keep: &dyn Fn(&RecordHead<'_>) -> bool) -> R<Option<Event>> {
+    fn record(&mut self, what: Projection<'_>) -> R<Option<Event>> {
         let len = self.varint()?;
         let body = self.bytes(len)?;
         let mut d = Decoder {
@@ -740,7 +765,7 @@ impl<'a> Decoder<'a> {
             category: category.map(Name::as_str),
             service: service.map(Name::as_str),
         };
-        if !keep(&head) {
+        if !(what.records)(&head) {
             return Ok(None);
         }
         let n = d.varint()?;
@@ -749,9 +774,13 @@ impl<'a> Decoder<'a> {
         }
         let mut fields = Fields::with_capacity(n as usize);
         for _ in 0..n {
-            let name: FieldName = d.field_name()?.into_owned();
-            let value = d.value(0)?;
-            fields.push(name, value);
+            let name = d.field_name()?;
+            if (what.fields)(name.as_str()) {
+                let value = d.value(0)?;
+                fields.push(name.into_owned(), value);
+            } else {
+                d.skip_value(0)?;
+            }
         }
         if d.pos != body.len() {
             return Err("trailing bytes in record".into());
@@ -767,6 +796,23 @@ impl<'a> Decoder<'a> {
             fields,
         }))
     }
+}
+
+/// What a scan of the archive decodes: the records whose head `records`
+/// accepts, and of those the fields `fields` accepts. The rest are
+/// stepped over unread, without allocating.
+#[derive(Clone, Copy)]
+pub struct Projection<'a> {
+    pub records: &'a dyn Fn(&RecordHead<'_>) -> bool,
+    pub fields: &'a dyn Fn(&str) -> bool,
+}
+
+impl Projection<'_> {
+    /// Every record, whole.
+    pub const ALL: Projection<'static> = Projection {
+        records: &|_| true,
+        fields: &|_| true,
+    };
 }
 
 /// What an archived record says before its fields.

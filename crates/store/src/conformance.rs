@@ -4,7 +4,7 @@
 use turncoat_core::{
     AlertKind, AlertStatus, Ecosystem, Event, Evidence, Fields, Finding, Indicator, IndicatorKind,
     InventoryChange, InventoryItem, InventoryRecord, Logsource, Observable, ObservableKind,
-    Platform, Severity, TenantName, Time,
+    Platform, Severity, TenantName, Time, Value,
 };
 
 use crate::{
@@ -19,6 +19,18 @@ fn tenant_name(s: &str) -> TenantName {
 fn event(host: &str, t: i64, domain: &str) -> Event {
     let mut fields = Fields::new();
     fields.push("QueryName", domain);
+    // Fields of every kind a projection may skip: a known name, a list
+    // (nested), a name written as text, a number, a long string.
+    fields.push("Image", "C:\\Windows\\System32\\nslookup.exe");
+    fields.push(
+        "answers",
+        Value::List(vec![
+            "203.0.113.7".into(),
+            Value::List(vec![Value::Int(-3)]),
+        ]),
+    );
+    fields.push("my.own_field", Value::Float(4.5));
+    fields.push("Count", 12i64);
     Event {
         time: Time(t),
         host: host.into(),
@@ -127,8 +139,12 @@ pub fn batches_and_findings(store: &mut dyn Store) {
     // Archive scans decode what the filter keeps, in order, and nothing else.
     let scan = |keep: &dyn Fn(&crate::RecordHead<'_>) -> bool| {
         let mut times = Vec::new();
+        let what = crate::Projection {
+            records: keep,
+            ..crate::Projection::ALL
+        };
         store
-            .scan_archive(&t, None, keep, &mut |e| {
+            .scan_archive(&t, None, what, &mut |e| {
                 assert_eq!(e.fields.get_str("QueryName"), Some("evil.com"));
                 times.push(e.time.0);
             })
@@ -141,6 +157,32 @@ pub fn batches_and_findings(store: &mut dyn Store) {
         [2_000_000]
     );
     assert!(scan(&|h| h.category == Some("network_connection")).is_empty());
+    // ... and of those, the fields it keeps, equal to the whole event's.
+    let whole = store.read_event(&t, sightings[0].event.unwrap()).unwrap();
+    for wanted in [
+        &["QueryName"][..],
+        &["answers", "my.own_field"],
+        &["Image", "Count", "QueryName"],
+        &[],
+    ] {
+        let mut seen = Vec::new();
+        let fields = |name: &str| wanted.contains(&name);
+        let what = crate::Projection {
+            records: &|h| h.time == whole.time,
+            fields: &fields,
+        };
+        store
+            .scan_archive(&t, None, what, &mut |e| seen.push(e))
+            .unwrap();
+        let mut expected = whole.clone();
+        expected.fields = whole
+            .fields
+            .iter()
+            .filter(|(n, _)| wanted.contains(n))
+            .map(|(n, v)| (n.to_owned(), v.clone()))
+            .collect();
+        assert_eq!(seen, [expected], "fields {wanted:?}");
+    }
 
     // A retro-hunt re-finding the same thing sets, never adds.
     let again = store

@@ -21,7 +21,7 @@ use turncoat_core::{
     Observable, ObservableKind, Platform, Severity, TenantName, Time,
 };
 
-pub use codec::{EncodedEvents, RecordHead};
+pub use codec::{EncodedEvents, Projection, RecordHead};
 pub use sqlite::SqliteStore;
 
 /// Why a store call failed.
@@ -395,13 +395,13 @@ pub trait Store {
     fn ledger(&self, tenant: &Tenant, names: Option<&[String]>) -> Result<Vec<LedgerEntry>>;
     fn read_event(&self, tenant: &Tenant, at: EventRef) -> Result<Event>;
     /// Reads the tenant's archived events hour by hour, from the hour of
-    /// `since` on (all when `None`); only the events whose head `keep`
+    /// `since` on (all when `None`); only the events and fields `what`
     /// accepts are decoded and handed to `each`.
     fn scan_archive(
         &self,
         tenant: &Tenant,
         since: Option<Time>,
-        keep: &dyn Fn(&RecordHead<'_>) -> bool,
+        what: Projection<'_>,
         each: &mut dyn FnMut(Event),
     ) -> Result<()>;
     /// The first and last archived hour of the tenant.

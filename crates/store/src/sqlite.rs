@@ -13,7 +13,7 @@ use turncoat_core::{
     Time,
 };
 
-use crate::RecordHead;
+use crate::Projection;
 use crate::archive::Archive;
 use crate::schema::{MIGRATIONS, Migration};
 use crate::{
@@ -995,7 +995,7 @@ impl Store for SqliteStore {
         &self,
         tenant: &Tenant,
         since: Option<Time>,
-        keep: &dyn Fn(&RecordHead<'_>) -> bool,
+        what: Projection<'_>,
         each: &mut dyn FnMut(Event),
     ) -> Result<()> {
         let from_hour = since.map_or(i64::MIN, Time::hour);
@@ -1010,7 +1010,7 @@ impl Store for SqliteStore {
         let mut raw = Vec::new();
         for (hour, len) in segs {
             self.archive
-                .read_segment(tenant.id, hour, len as u64, &mut raw, keep, each)?;
+                .read_segment(tenant.id, hour, len as u64, &mut raw, what, each)?;
         }
         Ok(())
     }
