@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use turncoat_core::Event;
 
-use crate::codec::{Decoder, EncodedEvents, Projection};
+use crate::codec::{Decoder, EncodedEvents, Projection, decode_records};
 use crate::{Result, StoreError};
 
 /// zstd's first fast level (-1): level 1 was about twice level 3's speed
@@ -183,12 +183,6 @@ impl Archive {
             .map_err(|e| err(&path, e))?
             .read_to_end(raw)
             .map_err(|e| err(&path, e))?;
-        let mut d = Decoder::new(raw);
-        while let Some(e) = d.next_event_where(what) {
-            if let Some(e) = e.map_err(|e| err(&path, e))? {
-                each(e);
-            }
-        }
-        Ok(())
+        decode_records(raw, what, each).map_err(|e| err(&path, e))
     }
 }

@@ -798,6 +798,19 @@ impl<'a> Decoder<'a> {
     }
 }
 
+/// Decodes records end to end, as a segment holds them (frames of either
+/// version one after the other), handing each one `what` accepts to
+/// `each`; the first malformed record ends it with an error.
+pub fn decode_records(bytes: &[u8], what: Projection<'_>, each: &mut dyn FnMut(Event)) -> R<()> {
+    let mut d = Decoder::new(bytes);
+    while let Some(e) = d.next_event_where(what) {
+        if let Some(e) = e? {
+            each(e);
+        }
+    }
+    Ok(())
+}
+
 /// What a scan of the archive decodes: the records whose head `records`
 /// accepts, and of those the fields `fields` accepts. The rest are
 /// stepped over unread, without allocating.

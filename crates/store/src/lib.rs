@@ -21,7 +21,7 @@ use turncoat_core::{
     Observable, ObservableKind, Platform, Severity, TenantName, Time,
 };
 
-pub use codec::{EncodedEvents, Projection, RecordHead};
+pub use codec::{EncodedEvents, Projection, RecordHead, decode_records};
 pub use sqlite::SqliteStore;
 
 /// Why a store call failed.
