@@ -709,7 +709,6 @@ mod tests {
                 ));
             }
         }
-        out[1].logsource = Logsource::fixed(Some("zeek"), None, Some("conn"));
         out.push(zeek(
             40,
             "http",

@@ -58,8 +58,8 @@ fn path_from_stem(stem: &str) -> Option<String> {
     )
 }
 
-/// Zeek's own field names of the logs it writes most, and its log paths:
-/// handed out as `&'static str`, so that a record does not allocate its
+/// Zeek's own field names of the logs it writes most, and the log paths
+/// beyond [`KNOWN_PATHS`]: handed out, with those, as `&'static str`, so that a record does not allocate its
 /// names and the archive finds each name's code by its address. The
 /// archive's own name table lists many of them too, on purpose: its ids
 /// are stored, so it is append-only, while this list may change freely.
@@ -93,19 +93,19 @@ const ZEEK_NAMES: &[&str] = &[
     "timedout", "md5", "sha1", "sha256", "note", "msg", "sub", "src", "dst", "p", "n",
     "actions", "suppress_for", "name", "addl", "notice", "peer",
     // paths
-    "_path", "_write_ts", "conn", "dns", "http", "ssl", "x509", "files", "dhcp", "weird",
-    "smtp", "ssh", "ftp", "known_hosts", "known_services", "software",
+    "_path", "_write_ts", "known_hosts", "known_services", "software",
 ];
 
 static ZEEK_TABLE: LazyLock<NameTable> =
-    LazyLock::new(|| NameTable::new(ZEEK_NAMES.iter().map(|&n| (n, n))));
+    LazyLock::new(|| NameTable::new(ZEEK_NAMES.iter().chain(&KNOWN_PATHS).map(|&n| (n, n))));
 
-/// A name Zeek writes, as itself when it is one of [`ZEEK_NAMES`].
+/// A name Zeek writes, as itself when it is in [`ZEEK_NAMES`] or
+/// [`KNOWN_PATHS`].
 fn zeek_name(name: &str) -> Option<&'static str> {
     ZEEK_TABLE.get(name)
 }
 
-/// `name`, borrowed from [`ZEEK_NAMES`] where it is there, else copied.
+/// `name`, borrowed from the fixed names where it is one, else copied.
 fn intern(name: &str) -> Cow<'static, str> {
     zeek_name(name).map_or_else(|| Cow::Owned(name.to_owned()), Cow::Borrowed)
 }
@@ -324,11 +324,14 @@ fn read_tsv(
                 "path" => header.path = Some(value.to_owned()),
                 "open" => header.opened = open_time(value.trim()),
                 "fields" => {
-                    header.fields = value.split(header.separator as char).map(intern).collect()
+                    header.fields = split_fields(value, header.separator)
+                        .into_iter()
+                        .map(intern)
+                        .collect()
                 }
                 "types" => {
-                    header.types = value
-                        .split(header.separator as char)
+                    header.types = split_fields(value, header.separator)
+                        .into_iter()
                         .map(str::to_owned)
                         .collect()
                 }
