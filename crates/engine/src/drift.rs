@@ -254,11 +254,45 @@ pub fn analyze(
     for t in tenants {
         let book = VersionBook::new(&store.ledger(t, None)?);
         let name = t.name.to_string();
-        store.scan_archive(t, None, turncoat_store::Projection::ALL, &mut |e| {
+        store.scan_archive(t, None, PROJECTION, &mut |e| {
             analyzer.event(&name, &book, &e)
         })?;
     }
     Ok(analyzer.finish(min_tenants))
+}
+
+/// What [`DriftAnalyzer::event`] reads of the archive; nothing else is
+/// decoded.
+pub const PROJECTION: turncoat_store::Projection<'static> = turncoat_store::Projection {
+    records: &drift_records,
+    fields: &drift_fields,
+};
+
+/// The archived records [`DriftAnalyzer::event`] reads: process starts,
+/// module loads and contacts. Zeek's records name no process and are
+/// passed over whole.
+fn drift_records(head: &turncoat_store::RecordHead<'_>) -> bool {
+    matches!(
+        head.category,
+        Some("process_creation" | "image_load" | "dns_query" | "network_connection" | "proxy")
+    )
+}
+
+/// The fields [`DriftAnalyzer::event`] reads.
+fn drift_fields(name: &str) -> bool {
+    matches!(
+        name,
+        "Image"
+            | "ParentImage"
+            | "ImageLoaded"
+            | "Hashes"
+            | "Signature"
+            | "QueryName"
+            | "DestinationHostname"
+            | "cs-host"
+            | "DestinationIp"
+            | "FileVersion"
+    )
 }
 
 /// Records drift rows as alerts of kind `drift`, one per endpoint showing it.
@@ -373,6 +407,152 @@ mod tests {
             ]
         );
         assert_eq!(rows[0].baseline_versions, vec!["1.0", "1.1"]);
+    }
+
+    /// Records of every kind the analysis reads and some it does not,
+    /// each with fields it never reads; versions from the event and from
+    /// the ledger.
+    fn fleet() -> (Vec<(&'static str, Event)>, VersionBook) {
+        use turncoat_core::{Fields, Logsource, Value};
+        let event = |host: &str, logsource: Logsource, fields: &[(&'static str, &str)]| {
+            let mut f: Fields = fields.iter().map(|&(n, v)| (n, Value::from(v))).collect();
+            f.push("CommandLine", "app.exe --update");
+            f.push("User", "CORP\\someone");
+            Event {
+                time: Time(10),
+                host: host.into(),
+                logsource,
+                fields: f,
+            }
+        };
+        let windows = |category| Logsource::fixed(Some("windows"), Some(category), None);
+        let app = "C:\\Program Files\\App\\App.exe";
+        let mut records = Vec::new();
+        // ws-3 reports no FileVersion: its ledger says 1.1.
+        for (tenant, host, version) in [
+            ("t1", "ws-1", Some("1.0")),
+            ("t1", "ws-2", Some("1.1")),
+            ("t2", "ws-3", None),
+        ] {
+            let old = version == Some("1.0");
+            // Each way of naming a destination names its own.
+            let (child, dll, ip, [queried, connected, proxied]) = if old {
+                (
+                    "C:\\Windows\\cmd.exe",
+                    "SHA256=AA,MD5=11",
+                    "192.0.2.1",
+                    [
+                        "update.example",
+                        "nc.update.example",
+                        "proxy.update.example",
+                    ],
+                )
+            } else {
+                (
+                    "C:\\Windows\\powershell.exe",
+                    "SHA256=BB,MD5=22",
+                    "203.0.113.9",
+                    ["C2.Example.", "nc.c2.example", "proxy.c2.example"],
+                )
+            };
+            for (category, mut fields) in [
+                (
+                    "process_creation",
+                    vec![("ParentImage", app), ("Image", child)],
+                ),
+                (
+                    "image_load",
+                    vec![
+                        ("Image", app),
+                        ("ImageLoaded", "C:\\x\\ffmpeg.dll"),
+                        ("Hashes", dll),
+                        ("Signature", "Vendor Ltd"),
+                    ],
+                ),
+                ("dns_query", vec![("Image", app), ("QueryName", queried)]),
+                (
+                    "network_connection",
+                    vec![("Image", app), ("DestinationIp", ip)],
+                ),
+                (
+                    "network_connection",
+                    vec![
+                        ("Image", app),
+                        ("DestinationHostname", connected),
+                        ("DestinationIp", "198.51.100.1"),
+                    ],
+                ),
+                ("proxy", vec![("Image", app), ("cs-host", proxied)]),
+                (
+                    "file_event",
+                    vec![("Image", app), ("TargetFilename", "C:\\x\\y.dat")],
+                ),
+            ] {
+                fields.extend(version.map(|v| ("FileVersion", v)));
+                records.push((tenant, event(host, windows(category), &fields)));
+            }
+        }
+        let zeek = Logsource::fixed(Some("zeek"), None, Some("conn"));
+        records.push((
+            "t1",
+            event("10.0.0.5", zeek, &[("id.resp_h", "203.0.113.9")]),
+        ));
+        let book = VersionBook::new(&[LedgerEntry {
+            endpoint: "ws-3".into(),
+            source: "programs".into(),
+            name: "App".into(),
+            version: "1.1".into(),
+            vendor: None,
+            platform: None,
+            ecosystem: Ecosystem::Generic,
+            installed: Time(0),
+            removed: None,
+            file: None,
+        }]);
+        (records, book)
+    }
+
+    fn drift(records: &[(&str, Event)], book: &VersionBook) -> String {
+        let mut a = DriftAnalyzer::default();
+        for (tenant, e) in records {
+            a.event(tenant, book, e);
+        }
+        serde_json::to_string(&a.finish(1)).unwrap()
+    }
+
+    /// The archive scan decodes only [`PROJECTION`]'s records and fields:
+    /// the rows must be the same as from whole records, which they are
+    /// only while the projection keeps every record and field the
+    /// analysis reads.
+    #[test]
+    fn the_projection_keeps_every_record_and_field_the_analysis_reads() {
+        let (whole, book) = fleet();
+        let projected: Vec<(&str, Event)> = whole
+            .iter()
+            .filter_map(|(t, e)| Some((*t, PROJECTION.apply(e)?)))
+            .collect();
+        assert!(
+            projected.len() < whole.len(),
+            "some records are passed over"
+        );
+        let fields = |r: &[(&str, Event)]| r.iter().map(|(_, e)| e.fields.len()).sum::<usize>();
+        assert!(
+            fields(&projected) + 2 * projected.len() <= fields(&whole),
+            "fields are dropped"
+        );
+        let expected = drift(&whole, &book);
+        for needle in [
+            "powershell.exe",
+            "ffmpeg.dll@bb signed by Vendor Ltd",
+            "\"c2.example\"",
+            "nc.c2.example",
+            "proxy.c2.example",
+            "203.0.113.9",
+            "\"t2\"",
+        ] {
+            assert!(expected.contains(needle), "{needle} in {expected}");
+        }
+        assert_eq!(drift(&projected, &book), expected);
     }
 
     #[test]
