@@ -799,3 +799,77 @@ fn dependencies_are_matched_against_osv_records() {
         ["package.manifest-malformed"]
     );
 }
+
+/// A stored cabinet of `files` (name, bytes, declared start in the
+/// folder), laid out as MS-CAB says, without checksums.
+fn stored_cabinet(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
+    let table: Vec<u8> = files
+        .iter()
+        .flat_map(|(name, data, start)| {
+            let mut entry = Vec::new();
+            entry.extend((data.len() as u32).to_le_bytes());
+            entry.extend(start.to_le_bytes());
+            entry.extend([0, 0, 0x21, 0x5a, 0, 0, 0x20, 0]); // folder 0, date, time, attributes
+            entry.extend(name.as_bytes());
+            entry.push(0);
+            entry
+        })
+        .collect();
+    let data: Vec<u8> = files
+        .iter()
+        .flat_map(|(_, d, _)| d.iter().copied())
+        .collect();
+    let (files_at, blocks_at) = (36 + 8, 36 + 8 + table.len());
+    let total = blocks_at + 8 + data.len();
+    let mut cab = b"MSCF".to_vec();
+    for field in [0, total as u32, 0, files_at as u32, 0] {
+        cab.extend(field.to_le_bytes());
+    }
+    cab.extend([3, 1]); // version 1.3
+    for field in [1u16, files.len() as u16, 0, 0, 0] {
+        cab.extend(field.to_le_bytes()); // folders, files, flags, set id, index
+    }
+    cab.extend((blocks_at as u32).to_le_bytes());
+    cab.extend([1, 0, 0, 0]); // one block, stored
+    cab.extend(table);
+    cab.extend([0; 4]); // no checksum
+    cab.extend((data.len() as u16).to_le_bytes());
+    cab.extend((data.len() as u16).to_le_bytes());
+    cab.extend(data);
+    cab
+}
+
+#[test]
+fn a_hostile_cabinet_is_reported_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    // Vets a cabinet whose b.txt declares `b_start`: the exit code, the
+    // files read and the findings on b.txt.
+    let vet_cabinet = |name: &str, b_start: u32| {
+        let path = dir.path().join(name);
+        let cab = stored_cabinet(&[("a.txt", b"first", 0), ("b.txt", b"second", b_start)]);
+        std::fs::write(&path, cab).unwrap();
+        let (code, report) = vet(&[&path]);
+        let paths: Vec<String> = report["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["path"].as_str().unwrap().to_owned())
+            .collect();
+        let on_b: Vec<String> = ids_for(&report, &format!("{name}!/b.txt"))
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        (code, paths, on_b)
+    };
+    let (code, paths, on_b) = vet_cabinet("good.cab", 5);
+    assert_eq!(code, Some(0));
+    assert_eq!(paths, ["good.cab", "good.cab!/a.txt", "good.cab!/b.txt"]);
+    assert!(on_b.is_empty(), "{on_b:?}");
+
+    // b.txt claims to start far past the folder's 11 bytes: the `cab`
+    // crate would panic seeking there.
+    let (code, paths, on_b) = vet_cabinet("hostile.cab", 5000);
+    assert_eq!(code, Some(1));
+    assert_eq!(paths, ["hostile.cab", "hostile.cab!/a.txt"]);
+    assert_eq!(on_b, ["archive.malformed"]);
+}

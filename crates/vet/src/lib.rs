@@ -9,6 +9,7 @@
 
 pub mod authenticode;
 pub mod binary;
+mod cab_layout;
 pub mod dependencies;
 pub mod package;
 pub mod sarif;

@@ -309,11 +309,30 @@ impl Unpacker<'_> {
                     .collect::<Vec<_>>()
             })
             .collect();
-        for name in names {
-            let Some(inner) = self.safe_name(outer, &name) else {
+        // `cab` finds a file by name: a name is asked for only when every
+        // entry under it is safe to read.
+        let safe = crate::cab_layout::files_within_folders(data)
+            .filter(|safe| safe.len() == names.len())
+            .unwrap_or_else(|| vec![false; names.len()]);
+        let unsafe_names: std::collections::HashSet<&str> = names
+            .iter()
+            .zip(&safe)
+            .filter(|&(_, safe)| !safe)
+            .map(|(name, _)| name.as_str())
+            .collect();
+        for name in &names {
+            let Some(inner) = self.safe_name(outer, name) else {
                 continue;
             };
-            let mut reader = match cabinet.read_file(&name) {
+            if unsafe_names.contains(name.as_str()) {
+                self.note(
+                    "archive.malformed",
+                    &inner,
+                    "unreadable entry: it starts past the end of its folder's data".into(),
+                );
+                continue;
+            }
+            let mut reader = match cabinet.read_file(name) {
                 Ok(r) => r,
                 Err(e) => {
                     self.note(
