@@ -10,6 +10,9 @@ pub enum Cond {
     And(Vec<Cond>),
     Or(Vec<Cond>),
     Not(Box<Cond>),
+    /// At least this many of the items (`n of`, 2 ≤ n ≤ items): counted,
+    /// not expanded into every n-subset, which a rule could make huge.
+    AtLeast(usize, Vec<Cond>),
 }
 
 impl Cond {
@@ -19,6 +22,13 @@ impl Cond {
             Cond::And(items) => items.iter().all(|c| c.eval(sel)),
             Cond::Or(items) => items.iter().any(|c| c.eval(sel)),
             Cond::Not(c) => !c.eval(sel),
+            Cond::AtLeast(n, items) => {
+                let mut held = 0;
+                items.iter().any(|c| {
+                    held += usize::from(c.eval(sel));
+                    held >= *n
+                })
+            }
         }
     }
 
@@ -29,6 +39,9 @@ impl Cond {
             Cond::And(items) => Cond::And(items.iter().map(|c| c.shifted(offset)).collect()),
             Cond::Or(items) => Cond::Or(items.iter().map(|c| c.shifted(offset)).collect()),
             Cond::Not(c) => Cond::Not(Box::new(c.shifted(offset))),
+            Cond::AtLeast(n, items) => {
+                Cond::AtLeast(*n, items.iter().map(|c| c.shifted(offset)).collect())
+            }
         }
     }
 }
@@ -76,18 +89,38 @@ fn lex(s: &str) -> Vec<Tok> {
 }
 
 /// Whether a selection name matches a pattern with `*` wildcards.
+///
+/// Greedy, going back only to the latest `*`: time in the product of the
+/// lengths, where trying every split at every `*` is exponential in the
+/// number of stars. Bytes compare as well as characters: a literal run
+/// starts with a leading byte, which never equals a continuation byte.
 fn name_matches(pattern: &str, name: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == name,
-        Some((head, tail)) => {
-            name.starts_with(head)
-                && name.len() >= head.len()
-                && (0..=name.len() - head.len()).any(|i| {
-                    name.is_char_boundary(head.len() + i)
-                        && name_matches(tail, &name[head.len() + i..])
-                })
+    let (pattern, name) = (pattern.as_bytes(), name.as_bytes());
+    let (mut p, mut n) = (0, 0);
+    // The latest `*` seen, and where in the name its match ends so far.
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, n));
+                p += 1;
+            }
+            Some(&c) if c == name[n] => {
+                p += 1;
+                n += 1;
+            }
+            _ => match star {
+                // Let the `*` take one more byte and try again after it.
+                Some((s, end)) => {
+                    star = Some((s, end + 1));
+                    p = s + 1;
+                    n = end + 1;
+                }
+                None => return false,
+            },
         }
     }
+    pattern[p..].iter().all(|&c| c == b'*')
 }
 
 /// Parses `text` against the rule's selection `names`.
@@ -229,8 +262,11 @@ impl Parser<'_> {
                     let sels: Vec<Cond> = picked.into_iter().map(Cond::Sel).collect();
                     return Ok(match q {
                         None => Cond::And(sels),
+                        // Zero of them always holds; more than there are, never.
+                        Some(0) => Cond::And(vec![]),
                         Some(1) => Cond::Or(sels),
-                        Some(n) => at_least(n, &sels),
+                        Some(n) if n > sels.len() => Cond::Or(vec![]),
+                        Some(n) => Cond::AtLeast(n, sels),
                     });
                 }
                 match self.names.iter().position(|n| *n == w) {
@@ -244,25 +280,6 @@ impl Parser<'_> {
             None => Err(ConditionError("condition ends early".into())),
         }
     }
-}
-
-/// `n of` a set: an OR over every n-subset's AND, bounded.
-fn at_least(n: usize, sels: &[Cond]) -> Cond {
-    if n == 0 {
-        return Cond::And(vec![]);
-    }
-    if n > sels.len() {
-        return Cond::Or(vec![]);
-    }
-    if n == 1 {
-        return Cond::Or(sels.to_vec());
-    }
-    let mut out = Vec::new();
-    for (i, first) in sels.iter().enumerate() {
-        let rest = at_least(n - 1, &sels[i + 1..]);
-        out.push(Cond::And(vec![first.clone(), rest]));
-    }
-    Cond::Or(out)
 }
 
 #[cfg(test)]
@@ -305,5 +322,52 @@ mod tests {
         assert!(parse("nope", &n).is_err());
         assert!(parse("1 of nothing*", &n).is_err());
         assert!(parse(&"(".repeat(100), &n).is_err());
+    }
+
+    #[test]
+    fn wildcards_match_like_globs() {
+        for (pattern, name, expected) in [
+            ("selection_*", "selection_a", true),
+            ("selection_*", "selection_", true),
+            ("selection_*", "selection", false),
+            ("*_a", "selection_a", true),
+            ("sel*ion*b", "selection_b", true),
+            ("sel*ion*b", "selection_a", false),
+            ("*", "", true),
+            ("a*b*c", "aXbYbZc", true),
+            ("a*b*c", "aXbYbZ", false),
+            ("sélection_*", "sélection_1", true),
+            ("*é*", "sélection", true),
+        ] {
+            assert_eq!(name_matches(pattern, name), expected, "{pattern} ~ {name}");
+        }
+    }
+
+    /// A pattern of many stars that nearly matches used to take time
+    /// exponential in the stars (the fuzzer found one taking seconds).
+    #[test]
+    fn many_stars_are_quick() {
+        let n = names(&["selection_with_a_long_name", "filter"]);
+        let pattern = format!("{}selection_with_a_long_namX", "*".repeat(200));
+        assert!(parse(&format!("1 of {pattern}"), &n).is_err());
+        assert!(name_matches(
+            &format!("{}e", "*".repeat(200)),
+            "selection_with_a_long_name"
+        ));
+    }
+
+    /// `n of` is counted: 15 of 30 selections would be 155 million
+    /// 15-subsets written out.
+    #[test]
+    fn n_of_many_selections_is_counted() {
+        let all: Vec<String> = (0..30).map(|i| format!("selection_{i}")).collect();
+        let c = parse("15 of selection_*", &all).unwrap();
+        let holds = |count: usize| c.eval(&mut |i| i < count);
+        assert!(!holds(14));
+        assert!(holds(15) && holds(30));
+        let c = parse("31 of selection_*", &all).unwrap();
+        assert!(!c.eval(&mut |_| true));
+        let c = parse("0 of selection_*", &all).unwrap();
+        assert!(c.eval(&mut |_| false));
     }
 }

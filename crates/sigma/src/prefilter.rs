@@ -115,7 +115,8 @@ fn cond_atoms(c: &Cond, sels: &[Option<Atoms>]) -> Option<Atoms> {
             .iter()
             .filter_map(|c| cond_atoms(c, sels))
             .min_by_key(Vec::len),
-        Cond::Or(items) => {
+        // At least one of `n of`'s items holds too.
+        Cond::Or(items) | Cond::AtLeast(_, items) => {
             let mut all = Vec::new();
             for c in items {
                 all.extend(cond_atoms(c, sels)?);
