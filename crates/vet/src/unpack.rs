@@ -311,9 +311,15 @@ impl Unpacker<'_> {
             .collect();
         // `cab` finds a file by name: a name is asked for only when every
         // entry under it is safe to read.
-        let safe = crate::cab_layout::files_within_folders(data)
-            .filter(|safe| safe.len() == names.len())
-            .unwrap_or_else(|| vec![false; names.len()]);
+        let (safe, why) = match crate::cab_layout::files_within_folders(data) {
+            Some(safe) if safe.len() == names.len() => {
+                (safe, "it starts past the data its folder holds")
+            }
+            _ => (
+                vec![false; names.len()],
+                "the cabinet's file table does not read as MS-CAB lays it out",
+            ),
+        };
         let unsafe_names: std::collections::HashSet<&str> = names
             .iter()
             .zip(&safe)
@@ -328,7 +334,7 @@ impl Unpacker<'_> {
                 self.note(
                     "archive.malformed",
                     &inner,
-                    "unreadable entry: it starts past the end of its folder's data".into(),
+                    format!("unreadable entry: {why}"),
                 );
                 continue;
             }
