@@ -59,10 +59,11 @@ fn path_from_stem(stem: &str) -> Option<String> {
 }
 
 /// Zeek's own field names of the logs it writes most, and the log paths
-/// beyond [`KNOWN_PATHS`]: handed out, with those, as `&'static str`, so that a record does not allocate its
-/// names and the archive finds each name's code by its address. The
-/// archive's own name table lists many of them too, on purpose: its ids
-/// are stored, so it is append-only, while this list may change freely.
+/// beyond [`KNOWN_PATHS`]: handed out, with those, as `&'static str`, so
+/// that a record does not allocate its names and the archive finds each
+/// name's code by its address. The archive's own name table lists many of
+/// them too, on purpose: its ids are stored, so it is append-only, while
+/// this list may change freely.
 #[rustfmt::skip]
 const ZEEK_NAMES: &[&str] = &[
     // conn

@@ -56,7 +56,10 @@ pub(crate) fn files_within_folders(data: &[u8]) -> Option<Vec<bool>> {
         let block_count = r.u16()?;
         let stored = r.u16()? & 0x000f == STORED;
         r.skip(folder_reserve)?;
-        let mut folder = Folder::default();
+        let mut folder = Folder {
+            blocks: Vec::new(),
+            whole: true,
+        };
         let mut blocks = Reader {
             data,
             at: first_block,
@@ -107,15 +110,6 @@ struct Folder {
     blocks: Vec<Block>,
     /// Every block the folder declares has a readable header.
     whole: bool,
-}
-
-impl Default for Folder {
-    fn default() -> Folder {
-        Folder {
-            blocks: Vec::new(),
-            whole: true,
-        }
-    }
 }
 
 struct Block {
