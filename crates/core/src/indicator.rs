@@ -161,7 +161,7 @@ pub struct Indicator {
 
 /// A value that does not make a valid indicator of the kind claimed.
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{value:?} is not a valid {kind} indicator")]
+#[error("{} is not a valid {kind} indicator", crate::quote(value))]
 pub struct InvalidIndicator {
     pub kind: IndicatorKind,
     pub value: String,
@@ -191,12 +191,16 @@ impl Indicator {
         })
     }
 
-    /// A pattern that is kept so that an analyst sees it, but never matched.
-    pub fn unsupported(pattern: &str, reason: &str, source: &str) -> Indicator {
-        let mut i = Indicator::new(IndicatorKind::Unsupported, pattern, source)
-            .expect("unsupported indicators accept any text");
+    /// A pattern that is kept so that an analyst sees it, but never
+    /// matched; a blank one is refused like any invalid value.
+    pub fn unsupported(
+        pattern: &str,
+        reason: &str,
+        source: &str,
+    ) -> Result<Indicator, InvalidIndicator> {
+        let mut i = Indicator::new(IndicatorKind::Unsupported, pattern, source)?;
         i.unsupported_reason = Some(reason.to_owned());
-        i
+        Ok(i)
     }
 
     /// Whether an event at `at` falls within the indicator's validity.
@@ -219,7 +223,7 @@ pub fn normalize_indicator_value(
 ) -> Result<String, InvalidIndicator> {
     let bad = || InvalidIndicator {
         kind,
-        value: raw.chars().take(200).collect(),
+        value: raw.to_owned(),
     };
     let v = match kind {
         IndicatorKind::Domain => observable::normalize_domain(raw),

@@ -30,3 +30,20 @@ pub use version::Ecosystem;
 /// cannot be chosen to collide ahead of time (the same trade hashbrown
 /// makes by default).
 pub type FastHashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Bytes of a value that messages quote; longer values are cut there.
+pub const QUOTED_BYTES: usize = 200;
+
+/// `value` for a message: whole when short, else its first
+/// [`QUOTED_BYTES`] (at a character boundary) and its length, so that a
+/// hostile megabyte-long value cannot flood a report.
+pub fn quote(value: &str) -> String {
+    if value.len() <= QUOTED_BYTES {
+        return format!("{value:?}");
+    }
+    let mut end = QUOTED_BYTES;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{:?}… ({} bytes)", &value[..end], value.len())
+}

@@ -140,9 +140,22 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
             .and_then(Json::as_str)
             .map(str::to_owned);
         for result in parsed {
-            let mut ind = match result {
+            let mut ind = match result.or_else(|reason| {
+                Indicator::unsupported(pattern, &reason, &feed).map_err(|_| reason)
+            }) {
                 Ok(ind) => ind,
-                Err(reason) => Indicator::unsupported(pattern, &reason, &feed),
+                Err(reason) => {
+                    intel.rejected.push(ReadIssue::new(
+                        name,
+                        location,
+                        format!(
+                            "indicator {}: pattern {}: {reason}",
+                            id.unwrap_or("?"),
+                            turncoat_core::quote(pattern)
+                        ),
+                    ));
+                    continue;
+                }
             };
             ind.source = feed.clone();
             ind.external_id = id.map(str::to_owned);
@@ -636,5 +649,24 @@ mod tests {
                 .unwrap()
                 .contains("yara")
         );
+    }
+
+    /// An empty or blank pattern once panicked the whole import; it is a
+    /// rejected record naming the indicator, and the rest still read.
+    #[test]
+    fn blank_patterns_are_rejected_not_a_panic() {
+        for pattern in ["", "   ", "\n\t"] {
+            let bundle = serde_json::json!({"type": "bundle", "id": "bundle--1", "objects": [
+                {"type": "indicator", "id": "indicator--blank", "pattern": pattern, "pattern_type": "stix"},
+                {"type": "indicator", "id": "indicator--ok", "pattern": "[domain-name:value = 'akamaicontainer.com']", "pattern_type": "stix"},
+            ]});
+            let intel = read("feed.json", bundle.to_string().as_bytes()).unwrap();
+            assert_eq!(intel.indicators.len(), 1, "{pattern:?}");
+            assert_eq!(intel.indicators[0].value, "akamaicontainer.com");
+            assert_eq!(intel.rejected.len(), 1);
+            let message = intel.rejected[0].to_string();
+            assert!(message.contains("feed.json"), "{message}");
+            assert!(message.contains("indicator--blank"), "{message}");
+        }
     }
 }
