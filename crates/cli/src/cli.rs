@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -11,7 +12,7 @@ use turncoat_engine::beacons::Allowlist;
 use turncoat_engine::{FileStatus, IngestOptions, IngestReport, IntelReport};
 use turncoat_formats::Format;
 use turncoat_formats::intel::IntelFormat;
-use turncoat_store::{AlertFilter, AllowKind, Scope, SqliteStore, Store, Tenant};
+use turncoat_store::{AlertFilter, AllowKind, LockWait, Scope, SqliteStore, Store, Tenant};
 
 use crate::output::{OutputFormat, Table, print_json};
 use crate::progress::Bar;
@@ -28,6 +29,15 @@ pub struct Cli {
         default_value = "turncoat-data"
     )]
     data: PathBuf,
+    /// Seconds a command that changes the data directory waits for another
+    /// one to finish before giving up.
+    #[arg(
+        long,
+        global = true,
+        env = "TURNCOAT_LOCK_TIMEOUT",
+        default_value_t = turncoat_store::DEFAULT_LOCK_TIMEOUT.as_secs()
+    )]
+    lock_timeout: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -490,9 +500,28 @@ pub fn findings_exit(found: bool) -> ExitCode {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Commands that change the data directory open it as its one writer,
+    // waiting for any other; the others read a committed snapshot.
     let open = || {
-        SqliteStore::open(&cli.data)
+        let purpose = writer_purpose();
+        let mut on_wait = |holder: &turncoat_store::LockHolder, timeout: Duration| {
+            eprintln!(
+                "turncoat: waiting for {holder} to finish with {} (up to {} s)",
+                cli.data.display(),
+                timeout.as_secs()
+            );
+        };
+        let mut wait = LockWait {
+            timeout: Duration::from_secs(cli.lock_timeout),
+            purpose: &purpose,
+            on_wait: &mut on_wait,
+        };
+        SqliteStore::open_writer(&cli.data, &mut wait)
             .with_context(|| format!("opening data directory {}", cli.data.display()))
+    };
+    let read = || {
+        SqliteStore::open_reader(&cli.data)
+            .with_context(|| format!("reading data directory {}", cli.data.display()))
     };
     match cli.command {
         Command::Tenant(TenantCommand::Add { name }) => {
@@ -503,7 +532,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Tenant(TenantCommand::List { format }) => {
-            let store = open()?;
+            let store = read()?;
             let tenants = store.tenants()?;
             match format {
                 OutputFormat::Json => {
@@ -575,7 +604,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             unsupported,
             format,
         }) => {
-            let store = open()?;
+            let store = read()?;
             let list: Vec<_> = store
                 .indicators()?
                 .into_iter()
@@ -611,7 +640,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Intel(IntelCommand::Advisories { format }) => {
-            let store = open()?;
+            let store = read()?;
             let advisories = store.advisories()?;
             match format {
                 OutputFormat::Json => print_json(&advisories)?,
@@ -633,7 +662,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Alerts(args) => {
-            let store = open()?;
+            let store = read()?;
             let scope = scope(&store, args.tenant.as_deref())?;
             let filter = AlertFilter {
                 kind: args
@@ -687,7 +716,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(findings_exit(!alerts.is_empty()))
         }
         Command::Exposure(args) => {
-            let store = open()?;
+            let store = read()?;
             let scope = scope(&store, args.tenant.as_deref())?;
             if let Some(id) = &args.advisory
                 && !store.advisories()?.iter().any(|a| &a.id == id)
@@ -798,7 +827,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         "give log files to analyse, or --tenant to analyse a tenant's stored records"
                     );
                 };
-                let mut store = open()?;
+                let mut store = if args.raise { open()? } else { read()? };
                 let tenant = tenant(&store, name)?;
                 let report = turncoat_engine::beacons::analyze_stored(
                     &store,
@@ -825,7 +854,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 // Log files need no data directory; global allowlist entries apply when one exists.
                 let allow = if cli.data.join("turncoat.db").exists() {
-                    let store = open()?;
+                    let store = read()?;
                     Allowlist::new(&store.allowlist(&Scope::tenants(&[]))?)
                 } else {
                     Allowlist::default()
@@ -837,6 +866,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     allow,
                 )?
             };
+            for unread in &report.unread {
+                eprintln!("turncoat: {unread}");
+            }
             match args.format {
                 OutputFormat::Json => print_json(&report.beacons)?,
                 OutputFormat::Table => {
@@ -947,7 +979,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Rules(RulesCommand::List { format }) => {
-            let store = open()?;
+            let store = read()?;
             let rules = store.rules()?;
             match format {
                 OutputFormat::Json => {
@@ -1011,7 +1043,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Drift(args) => {
-            let mut store = open()?;
+            let mut store = if args.raise { open()? } else { read()? };
             let scope = scope(&store, args.tenant.as_deref())?;
             let rows = turncoat_engine::drift::analyze(&store, scope.members(), args.min_tenants)?;
             if args.raise {
@@ -1071,7 +1103,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tenant: name,
             format,
         }) => {
-            let store = open()?;
+            let store = read()?;
             let entries = store.allowlist(&scope(&store, name.as_deref())?)?;
             match format {
                 OutputFormat::Json => print_json(&entries)?,
@@ -1102,7 +1134,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(args) => {
-            let store = open()?;
+            let store = read()?;
             let scope = scope(&store, args.tenant.as_deref())?;
             let entries = store.audit_log(&scope, args.limit)?;
             match args.format {
@@ -1139,7 +1171,7 @@ fn csv_field(s: &str) -> String {
 /// for commands that match without a data directory.
 pub fn load_indicators(paths: &[PathBuf]) -> anyhow::Result<Vec<turncoat_core::Indicator>> {
     let mut indicators = Vec::new();
-    for path in turncoat_engine::ingest::expand_paths(paths)? {
+    for path in turncoat_engine::walk_inputs(paths)? {
         let mut input = turncoat_formats::Input::open(&path)?;
         let (_, mut found) = turncoat_formats::intel::read_intel(
             &mut input,
@@ -1298,6 +1330,21 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
         ),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a writer records in the lock for others to read: the command
+/// line, shortened.
+fn writer_purpose() -> String {
+    let mut line = std::env::args().take(8).collect::<Vec<_>>().join(" ");
+    if line.len() > 120 {
+        let mut end = 120;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        line.truncate(end);
+        line.push('…');
+    }
+    line
 }
 
 fn tenant(store: &SqliteStore, name: &str) -> anyhow::Result<Tenant> {

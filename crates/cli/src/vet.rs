@@ -83,7 +83,7 @@ fn load_osv(paths: &[PathBuf]) -> anyhow::Result<OsvIndex> {
         max_document_bytes: 4 << 30,
         ..turncoat_formats::Limits::default()
     };
-    for path in turncoat_engine::ingest::expand_paths(paths)? {
+    for path in turncoat_engine::walk_inputs(paths)? {
         let is_record_file = path
             .extension()
             .and_then(|e| e.to_str())

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 
@@ -21,7 +21,6 @@ use turncoat_detect::beacon::{self, Series};
 use turncoat_formats::{Input, Location, ReadIssue, ReadOptions, Record, Sink, read_telemetry};
 use turncoat_store::{AllowEntry, AllowKind};
 
-use crate::ingest::expand_paths;
 use crate::{EngineError, Result};
 
 /// One scored pair, most suspicious first in a report.
@@ -74,6 +73,9 @@ pub struct BeaconReport {
     pub pairs: usize,
     pub connections: u64,
     pub skipped_records: u64,
+    /// Paths inside the directories given that were not read, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unread: Vec<String>,
 }
 
 /// Destinations and sources exempt from beacon analysis. Built from the
@@ -408,10 +410,8 @@ pub fn beacons_offline(
     min_score: f64,
     allow: Allowlist,
 ) -> Result<BeaconReport> {
-    let mut files = expand_paths(paths).map_err(|e| EngineError::Input {
-        path: format!("{paths:?}"),
-        message: e.to_string(),
-    })?;
+    let walk = turncoat_walk::walk(paths, &turncoat_walk::WalkOptions::all_files());
+    let mut files: Vec<&Path> = walk.paths().collect();
     files.sort_by_key(|p| {
         !p.file_name()
             .and_then(|n| n.to_str())
@@ -436,6 +436,7 @@ pub fn beacons_offline(
     }
     let mut report = analyzer.finish(min_score);
     report.skipped_records = skipped;
+    report.unread = walk.unread();
     Ok(report)
 }
 

@@ -3,7 +3,7 @@
 //! with no data directory. Files are shared among worker threads.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::mpsc;
 use std::time::Instant;
@@ -14,9 +14,8 @@ use turncoat_detect::IndicatorIndex;
 use turncoat_formats::{Input, Location, ReadIssue, ReadOptions, Record, Sink, read_telemetry};
 use turncoat_sigma::RuleSet;
 
-use crate::ingest::expand_paths;
+use crate::Result;
 use crate::progress::Progress;
-use crate::{EngineError, Result};
 
 /// One rule (or indicator) matching one event.
 #[derive(Clone, Debug, Serialize)]
@@ -209,10 +208,8 @@ pub fn hunt(
     emit: &mut dyn FnMut(Detection),
 ) -> Result<HuntSummary> {
     let started = Instant::now();
-    let files = expand_paths(inputs).map_err(|e| EngineError::Input {
-        path: format!("{inputs:?}"),
-        message: e.to_string(),
-    })?;
+    let walk = turncoat_walk::walk(inputs, &turncoat_walk::WalkOptions::all_files());
+    let files: Vec<PathBuf> = walk.paths().map(Path::to_owned).collect();
     let mut summary = HuntSummary {
         files: files.len(),
         rules_loaded: rules.rules.len(),
@@ -283,7 +280,8 @@ pub fn hunt(
     let totals = totals.into_inner().unwrap_or_default();
     summary.events = totals.events;
     summary.skipped_records = totals.skipped;
-    summary.unreadable = totals.unreadable;
+    summary.unreadable = walk.unread();
+    summary.unreadable.extend(totals.unreadable);
     summary.rules_over_budget = totals.over_budget;
     summary.rules_over_budget.sort();
     summary.rules_over_budget.dedup();

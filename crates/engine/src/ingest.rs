@@ -3,7 +3,9 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+
 use std::time::Instant;
+use turncoat_walk::WalkOptions;
 
 use serde::Serialize;
 use turncoat_core::observable::{self, normalize_ip};
@@ -91,6 +93,9 @@ pub struct IngestReport {
     pub campaigns: crate::campaign::Escalation,
     /// The first problems met, with file and line.
     pub issues: Vec<String>,
+    /// Paths inside the directories given that were not read (links out
+    /// of the tree or in a loop, FIFOs, sockets, devices).
+    pub unread: u64,
     /// Sigma rules disabled for exceeding the per-event time budget.
     pub rules_over_budget: Vec<String>,
     pub seconds: f64,
@@ -108,40 +113,6 @@ impl IngestReport {
                 .iter()
                 .all(|f| matches!(f.status, FileStatus::Failed { .. }))
     }
-}
-
-/// Expands paths: files as given, directories recursively (sorted, hidden
-/// entries skipped), `-` as standard input.
-pub fn expand_paths(paths: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<io::Result<_>>()?;
-        entries.sort();
-        for p in entries {
-            if p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'))
-            {
-                continue;
-            }
-            if p.is_dir() {
-                walk(&p, out)?;
-            } else {
-                out.push(p);
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    for p in paths {
-        if p.as_os_str() != "-" && p.is_dir() {
-            walk(p, &mut out)?;
-        } else {
-            out.push(p.clone());
-        }
-    }
-    Ok(out)
 }
 
 /// Bytes of a file's head that identify earlier versions of it: short
@@ -175,6 +146,37 @@ pub fn fingerprint(path: &Path) -> io::Result<SourceFingerprint> {
     })
 }
 
+/// Where to start reading a file: `None` when the same content was
+/// ingested whole before, else the lines already committed (of this
+/// content, or of an earlier, shorter version of it).
+fn resume_point(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    path: &Path,
+    fp: &SourceFingerprint,
+) -> Result<Option<u64>> {
+    match store.source(tenant, &fp.hash)? {
+        Some(s) if s.complete => return Ok(None),
+        Some(s) => return Ok(Some(s.lines)),
+        None => {}
+    }
+    // A few candidates at most: each costs a read of its length.
+    for earlier in store
+        .sources_with_head(tenant, &fp.head, fp.size)?
+        .into_iter()
+        .take(8)
+    {
+        if prefix_hash(path, earlier.fingerprint.size).ok() == Some(earlier.fingerprint.hash) {
+            return Ok(Some(earlier.lines));
+        }
+    }
+    Ok(Some(0))
+}
+
+/// How often a stream's records are committed at least, when they come
+/// too slowly to fill a batch.
+pub const STREAM_COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn prefix_hash(path: &Path, len: u64) -> io::Result<[u8; 32]> {
     let mut h = blake3::Hasher::new();
     io::copy(&mut File::open(path)?.take(len), &mut h)?;
@@ -200,11 +202,12 @@ pub fn ingest(
     let advisories = AdvisoryIndex::new(store.advisories()?);
     let rules = crate::rules::load(store)?;
     let addresses: FastHashMap<String, String> = store.addresses(tenant)?.into_iter().collect();
-    let files = expand_paths(paths).map_err(|e| EngineError::Input {
-        path: display(paths),
-        message: e.to_string(),
-    })?;
-    let mut report = IngestReport::default();
+    let walk = turncoat_walk::walk(paths, &WalkOptions::all_files());
+    let mut report = IngestReport {
+        issues: walk.unread(),
+        unread: walk.skipped.len() as u64,
+        ..IngestReport::default()
+    };
     let mut ctx = Context {
         indicators: &indicators,
         advisories: &advisories,
@@ -213,30 +216,11 @@ pub fn ingest(
         addresses,
     };
     ctx.sigma.resume(store, tenant)?;
-    // Standard input is spooled to a file first so it is fingerprinted and
-    // deduplicated like any other input.
-    let mut spool = None;
-    for path in &files {
-        let (real, name) = if path.as_os_str() == "-" {
-            let mut tmp = tempfile::NamedTempFile::new().map_err(|e| EngineError::Input {
-                path: "-".into(),
-                message: e.to_string(),
-            })?;
-            io::copy(&mut io::stdin().lock(), &mut tmp).map_err(|e| EngineError::Input {
-                path: "-".into(),
-                message: e.to_string(),
-            })?;
-            let p = tmp.path().to_owned();
-            spool = Some(tmp);
-            (p, "<stdin>".to_owned())
-        } else {
-            (path.clone(), path.display().to_string())
-        };
-        let file_report = ingest_file(
+    for input in &walk.inputs {
+        let file_report = ingest_input(
             store,
             tenant,
-            &real,
-            &name,
+            input,
             options,
             &mut ctx,
             progress,
@@ -247,7 +231,6 @@ pub fn ingest(
         report.skipped_records += file_report.skipped_records;
         report.files.push(file_report);
     }
-    drop(spool);
     // Correlation windows over by the last event are judged now; the
     // others wait for the tenant's next ingest.
     let mut closing = Vec::new();
@@ -288,14 +271,6 @@ pub fn ingest(
     Ok(report)
 }
 
-fn display(paths: &[PathBuf]) -> String {
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Intel and address book for one ingest run.
 struct Context<'a> {
     indicators: &'a IndicatorIndex,
@@ -308,19 +283,30 @@ struct Context<'a> {
     addresses: FastHashMap<String, String>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn ingest_file(
+/// Ingests one file or stream. A file is fingerprinted first: the same
+/// content ingested before is skipped, and a file that grew (or whose
+/// ingest was cut off) is read from where it was left. A stream is read
+/// once as it comes, with nothing to resume by.
+fn ingest_input(
     store: &mut dyn Store,
     tenant: &Tenant,
-    path: &Path,
-    name: &str,
+    input: &turncoat_walk::Input,
     options: &IngestOptions,
     ctx: &mut Context<'_>,
     progress: &dyn Progress,
     report: &mut IngestReport,
 ) -> Result<FileReport> {
+    let (path, stream) = match input {
+        turncoat_walk::Input::File(p) => (p.as_path(), false),
+        turncoat_walk::Input::Stream(p) => (p.as_path(), true),
+    };
+    let name = if path.as_os_str() == "-" {
+        "<stdin>".to_owned()
+    } else {
+        path.display().to_string()
+    };
     let mut file_report = FileReport {
-        file: name.to_owned(),
+        file: name.clone(),
         format: None,
         status: FileStatus::Ingested,
         events: 0,
@@ -331,33 +317,21 @@ fn ingest_file(
         r.status = FileStatus::Failed { error: e };
         Ok(r)
     };
-    let fp = match fingerprint(path) {
-        Ok(fp) => fp,
-        Err(e) => return fail(file_report, format!("{name}: {e}")),
-    };
-    let mut skip_lines = 0;
-    match store.source(tenant, &fp.hash)? {
-        Some(s) if s.complete => {
-            file_report.status = FileStatus::AlreadyIngested;
-            return Ok(file_report);
-        }
-        Some(s) => skip_lines = s.lines,
-        None => {
-            // A few candidates at most: each costs a read of its length.
-            for earlier in store
-                .sources_with_head(tenant, &fp.head, fp.size)?
-                .into_iter()
-                .take(8)
-            {
-                if prefix_hash(path, earlier.fingerprint.size).ok()
-                    == Some(earlier.fingerprint.hash)
-                {
-                    skip_lines = earlier.lines;
-                    break;
-                }
+    let (fingerprint, skip_lines) = if stream {
+        (None, 0)
+    } else {
+        let fp = match fingerprint(path) {
+            Ok(fp) => fp,
+            Err(e) => return fail(file_report, format!("{name}: {e}")),
+        };
+        match resume_point(store, tenant, path, &fp)? {
+            None => {
+                file_report.status = FileStatus::AlreadyIngested;
+                return Ok(file_report);
             }
+            Some(lines) => (Some(fp), lines),
         }
-    }
+    };
     if skip_lines > 0 {
         file_report.status = FileStatus::Resumed {
             after_line: skip_lines,
@@ -367,7 +341,6 @@ fn ingest_file(
         Ok(i) => i,
         Err(e) => return fail(file_report, format!("{name}: {e}")),
     };
-    let input_name = name.to_owned();
     progress.start(&format!("ingest {name}"), None);
     let mut read = options.read.clone();
     if options.endpoint.is_some() {
@@ -377,12 +350,11 @@ fn ingest_file(
         store,
         tenant,
         ctx,
-        source: SourceUpdate {
-            fingerprint: fp.clone(),
-            name: input_name.clone(),
-            lines: skip_lines,
-            complete: false,
-        },
+        name,
+        fingerprint,
+        lines: skip_lines,
+        complete: false,
+        last_commit: Instant::now(),
         skip_lines,
         batch_records: options.batch_records.unwrap_or(BATCH_RECORDS).max(1),
         batch: Batch::default(),
@@ -404,7 +376,7 @@ fn ingest_file(
         }
     };
     if sink.error.is_none() {
-        sink.source.complete = format.is_some();
+        sink.complete = format.is_some();
         sink.flush();
     }
     if let Some(e) = sink.error.take() {
@@ -479,7 +451,18 @@ struct BatchSink<'a, 'c> {
     store: &'a mut dyn Store,
     tenant: &'a Tenant,
     ctx: &'a mut Context<'c>,
-    source: SourceUpdate,
+    /// The input's name in findings and messages.
+    name: String,
+    /// The file's fingerprint; `None` for a stream, whose progress is not
+    /// recorded since it cannot be read again.
+    fingerprint: Option<SourceFingerprint>,
+    /// Lines (or records) read so far.
+    lines: u64,
+    /// The whole input was read.
+    complete: bool,
+    /// When the last batch was committed: a stream commits at least every
+    /// [`STREAM_COMMIT_INTERVAL`], however slowly it flows.
+    last_commit: Instant,
     skip_lines: u64,
     batch_records: usize,
     batch: Batch,
@@ -576,7 +559,7 @@ impl BatchSink<'_, '_> {
                             first_seen: event.time,
                             last_seen: event.time,
                             count: 1,
-                            file: Some(self.source.name.clone()),
+                            file: Some(self.name.clone()),
                             field: None,
                         }
                         .finding();
@@ -586,7 +569,7 @@ impl BatchSink<'_, '_> {
             }
         }
         if !self.ctx.rules.rules.is_empty() {
-            let (pending, file) = (&mut self.pending, &self.source.name);
+            let (pending, file) = (&mut self.pending, &self.name);
             self.ctx.sigma.evaluate(
                 &event,
                 &mut |i, rule| match pending.sigma.get_mut(&(i, event.host.clone(), day)) {
@@ -706,7 +689,12 @@ impl BatchSink<'_, '_> {
             .drain()
             .map(|(h, (p, t))| (h, p, t))
             .collect();
-        batch.source = Some(self.source.clone());
+        batch.source = self.fingerprint.as_ref().map(|fp| SourceUpdate {
+            fingerprint: fp.clone(),
+            name: self.name.clone(),
+            lines: self.lines,
+            complete: self.complete,
+        });
         let advisories = self.ctx.advisories;
         let mut hook = exposure_hook(advisories);
         match self.store.commit_batch(self.tenant, batch, &mut hook) {
@@ -717,6 +705,7 @@ impl BatchSink<'_, '_> {
             Err(e) => self.error = Some(e),
         }
         self.records = 0;
+        self.last_commit = Instant::now();
     }
 }
 
@@ -727,19 +716,21 @@ impl Sink for BatchSink<'_, '_> {
         }
         let line = match location {
             Location::Line(n) | Location::Record(n) => n,
-            _ => self.source.lines + 1,
+            _ => self.lines + 1,
         };
         if line <= self.skip_lines {
             return;
         }
-        self.source.lines = self.source.lines.max(line);
+        self.lines = self.lines.max(line);
         match record {
             Record::Event(e) => self.add_event(e),
             Record::Inventory(r) => self.add_inventory(r),
         }
         self.records += 1;
         self.progress.advance(1);
-        if self.records >= self.batch_records {
+        if self.records >= self.batch_records
+            || (self.fingerprint.is_none() && self.last_commit.elapsed() >= STREAM_COMMIT_INTERVAL)
+        {
             self.flush();
         }
     }

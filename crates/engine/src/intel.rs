@@ -1,6 +1,6 @@
 //! Intel import: read, store, retro-hunt.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -10,9 +10,8 @@ use turncoat_formats::intel::{Intel, IntelFormat, read_intel};
 use turncoat_formats::{Input, Limits};
 use turncoat_store::Store;
 
-use crate::ingest::expand_paths;
 use crate::progress::Progress;
-use crate::{ACTOR, EngineError, Result, retro};
+use crate::{ACTOR, Result, retro};
 
 /// One intel file's outcome.
 #[derive(Clone, Debug, Serialize)]
@@ -70,11 +69,12 @@ pub fn import_intel(
     format: Option<IntelFormat>,
     progress: &dyn Progress,
 ) -> Result<IntelReport> {
-    let files = expand_paths(paths).map_err(|e| EngineError::Input {
-        path: format!("{paths:?}"),
-        message: e.to_string(),
-    })?;
-    let mut report = IntelReport::default();
+    let walk = turncoat_walk::walk(paths, &turncoat_walk::WalkOptions::all_files());
+    let files: Vec<&Path> = walk.paths().collect();
+    let mut report = IntelReport {
+        rejected: walk.unread(),
+        ..IntelReport::default()
+    };
     let mut all = Intel::default();
     for path in &files {
         let name = path.display().to_string();

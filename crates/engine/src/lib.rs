@@ -38,3 +38,17 @@ pub type Result<T> = std::result::Result<T, EngineError>;
 
 /// Who did it, for the audit log.
 pub const ACTOR: &str = "cli";
+
+/// Every file under `paths`, by the walker's rules (`turncoat_walk`), for
+/// commands that read intel whole or not at all: a path that could not be
+/// read is an error naming it.
+pub fn walk_inputs(paths: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>> {
+    let walk = turncoat_walk::walk(paths, &turncoat_walk::WalkOptions::all_files());
+    if let Some(s) = walk.skipped.first() {
+        return Err(EngineError::Input {
+            path: s.path.display().to_string(),
+            message: s.reason.clone(),
+        });
+    }
+    Ok(walk.paths().map(std::path::Path::to_owned).collect())
+}

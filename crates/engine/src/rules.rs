@@ -15,7 +15,7 @@ use turncoat_store::{FindingMode, Store, StoredRule};
 
 use crate::intel::RetroReport;
 use crate::progress::Progress;
-use crate::{ACTOR, EngineError, Result};
+use crate::{ACTOR, Result};
 
 /// Evidence keeps at most this much of the matched event's JSON.
 const MAX_EVIDENCE_BYTES: usize = 4096;
@@ -276,17 +276,14 @@ pub fn import(
     exclude_status: &[String],
     progress: &dyn Progress,
 ) -> Result<RulesReport> {
-    let set_files = crate::ingest::expand_paths(paths).map_err(|e| EngineError::Input {
-        path: format!("{paths:?}"),
-        message: e.to_string(),
-    })?;
-    let mut report = RulesReport::default();
+    let walk = turncoat_walk::walk(paths, &turncoat_sigma::RuleSet::walk_options());
+    let mut report = RulesReport {
+        failed: walk.unread(),
+        ..RulesReport::default()
+    };
     let mut stored = Vec::new();
     let mut imported = Vec::new();
-    for path in set_files
-        .iter()
-        .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
-    {
+    for path in walk.paths() {
         report.files += 1;
         let name = path.display().to_string();
         let text = match std::fs::read(path).map(String::from_utf8) {

@@ -801,35 +801,27 @@ impl RuleSet {
         }
     }
 
-    /// Reads rule files (`.yml`, `.yaml`) from files and directories.
+    /// How rule files are found under directories: YAML files, hidden
+    /// folders (a checkout's `.github`) left out.
+    pub fn walk_options() -> turncoat_walk::WalkOptions {
+        turncoat_walk::WalkOptions::with_extensions(&["yml", "yaml"])
+    }
+
+    /// Reads rule files from files and directories
+    /// ([`RuleSet::walk_options`]); paths that could not be read are
+    /// reported among the failures.
     pub fn load(paths: &[std::path::PathBuf]) -> std::io::Result<RuleSet> {
-        fn walk(p: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
-            if p.is_dir() {
-                let mut entries: Vec<_> = std::fs::read_dir(p)?
-                    .map(|e| e.map(|e| e.path()))
-                    .collect::<std::io::Result<_>>()?;
-                entries.sort();
-                for e in entries {
-                    walk(&e, out)?;
-                }
-            } else if p.extension().is_some_and(|x| x == "yml" || x == "yaml") {
-                out.push(p.to_owned());
-            }
-            Ok(())
-        }
-        let mut files = Vec::new();
-        for p in paths {
-            if p.is_file() {
-                files.push(p.clone());
-            } else {
-                walk(p, &mut files)?;
-            }
-        }
+        let walk = turncoat_walk::walk(paths, &RuleSet::walk_options());
+        let mut failed: Vec<RuleError> = walk
+            .skipped
+            .iter()
+            .map(|s| err(&s.path.display().to_string(), None, &s.reason))
+            .collect();
+        let files = walk.paths();
         let mut documents = Vec::new();
-        let mut failed = Vec::new();
         for f in files {
             let name = f.display().to_string();
-            let bytes = std::fs::read(&f)?;
+            let bytes = std::fs::read(f)?;
             let Ok(text) = String::from_utf8(bytes) else {
                 failed.push(err(&name, None, "rule file is not UTF-8"));
                 continue;

@@ -10,6 +10,7 @@
 mod archive;
 mod codec;
 pub mod conformance;
+mod lock;
 mod schema;
 mod sqlite;
 
@@ -22,7 +23,8 @@ use turncoat_core::{
 };
 
 pub use codec::{EncodedEvents, Projection, RecordHead, decode_records};
-pub use sqlite::SqliteStore;
+pub use lock::{LockHolder, LockWait, WriterLock};
+pub use sqlite::{DEFAULT_LOCK_TIMEOUT, SqliteStore};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +45,18 @@ pub enum StoreError {
     OutOfScope(String),
     #[error("corrupt stored record: {0}")]
     Corrupt(String),
+    #[error(
+        "the data directory {dir} is held by {holder}; gave up after {waited_s} s (--lock-timeout sets how long to wait)"
+    )]
+    Locked {
+        dir: String,
+        holder: LockHolder,
+        waited_s: u64,
+    },
+    #[error(
+        "no turncoat data directory at {0} (create one with `turncoat tenant add NAME`, or give --data)"
+    )]
+    NoStore(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

@@ -3,8 +3,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use turncoat_core::advisory::product_lookup_key;
 use turncoat_core::time::MICROS_PER_HOUR;
 use turncoat_core::{
@@ -15,6 +16,7 @@ use turncoat_core::{
 
 use crate::Projection;
 use crate::archive::Archive;
+use crate::lock::{LockWait, WriterLock};
 use crate::schema::{MIGRATIONS, Migration};
 use crate::{
     Alert, AlertFilter, AllowEntry, AllowKind, AuditEntry, Batch, BatchOutcome, CampaignAlert,
@@ -34,6 +36,10 @@ fn json_err(e: serde_json::Error) -> StoreError {
 }
 
 /// SQLite database plus archive in one data directory.
+///
+/// Opened as a writer ([`SqliteStore::open_writer`]) it holds the data
+/// directory's [`WriterLock`] until dropped; opened as a reader
+/// ([`SqliteStore::open_reader`]) its connection is read-only.
 pub struct SqliteStore {
     conn: Connection,
     dir: PathBuf,
@@ -42,6 +48,35 @@ pub struct SqliteStore {
     /// since ids handed out inside a rolled-back transaction are void.
     observable_ids: IdCache,
     endpoint_ids: IdCache,
+    /// Held by a writer for as long as it is open; `None` for a reader.
+    _lock: Option<WriterLock>,
+}
+
+/// The database file inside a data directory.
+const DATABASE: &str = "turncoat.db";
+
+/// How long a writer waits for another by default.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How long a statement waits for SQLite's own locks (a reader's brief
+/// lock while it recovers the WAL index, a migration) before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// SQLite's busy handler: waits, saying so once on stderr, up to
+/// [`BUSY_TIMEOUT`]; `database is locked` surfaces only after that.
+fn wait_while_busy(attempt: i32) -> bool {
+    const PAUSE: Duration = Duration::from_millis(20);
+    if attempt == 0 {
+        eprintln!(
+            "turncoat: the database is busy (another process holds a lock); waiting up to {} s",
+            BUSY_TIMEOUT.as_secs()
+        );
+    }
+    if PAUSE * attempt.max(0) as u32 >= BUSY_TIMEOUT {
+        return false;
+    }
+    std::thread::sleep(PAUSE);
+    true
 }
 
 /// Cached ids beyond this are dropped rather than grown without bound.
@@ -100,40 +135,88 @@ impl IdCache {
 const ENDPOINT: u8 = u8::MAX;
 
 impl SqliteStore {
-    /// Opens (creating when needed) the store in `dir`, migrates it, and
-    /// cuts archive segments back to their committed lengths.
+    /// Opens `dir` as a writer, waiting up to [`DEFAULT_LOCK_TIMEOUT`]
+    /// for another writer to finish, silently: for tests, benchmarks and
+    /// the demo, which own their data directories.
     pub fn open(dir: &Path) -> Result<SqliteStore> {
+        SqliteStore::open_writer(
+            dir,
+            &mut LockWait {
+                timeout: DEFAULT_LOCK_TIMEOUT,
+                purpose: "turncoat",
+                on_wait: &mut |_, _| {},
+            },
+        )
+    }
+
+    /// Opens (creating when needed) the store in `dir` for writing: takes
+    /// its writer lock, migrates it, and cuts archive segments back to
+    /// their committed lengths (which only the lock holder may do: another
+    /// writer's uncommitted frames would be cut from under it).
+    pub fn open_writer(dir: &Path, wait: &mut LockWait<'_>) -> Result<SqliteStore> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Archive {
             path: dir.display().to_string(),
             message: e.to_string(),
         })?;
-        let conn = Connection::open(dir.join("turncoat.db"))?;
+        let lock = WriterLock::acquire(dir, wait)?;
+        let conn = Connection::open(dir.join(DATABASE))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "OFF")?;
-        conn.pragma_update(None, "cache_size", -64_000)?;
         // A batch dirties pages all over the sightings tree; checkpointing
         // every 64 MB of WAL instead of every 4 MB copies a page rewritten by
         // several batches into the database once, not once per batch.
         conn.pragma_update(None, "wal_autocheckpoint", 16_384)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        let mut store = SqliteStore {
+        let mut store = SqliteStore::with_connection(conn, dir, Some(lock))?;
+        store.migrate()?;
+        store.recover_archive()?;
+        Ok(store)
+    }
+
+    /// Opens the existing store in `dir` for reading, without a lock:
+    /// readers see the last committed state. A store whose schema is
+    /// older than this build is migrated first, under the writer lock.
+    pub fn open_reader(dir: &Path) -> Result<SqliteStore> {
+        let path = dir.join(DATABASE);
+        if !path.is_file() {
+            return Err(StoreError::NoStore(dir.display().to_string()));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&path, flags)?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version < MIGRATIONS.len() as i64 {
+            drop(conn);
+            drop(SqliteStore::open(dir)?);
+            return SqliteStore::open_reader(dir);
+        }
+        let store = SqliteStore::with_connection(conn, dir, None)?;
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    fn with_connection(
+        conn: Connection,
+        dir: &Path,
+        lock: Option<WriterLock>,
+    ) -> Result<SqliteStore> {
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
+        conn.pragma_update(None, "cache_size", -64_000)?;
+        conn.busy_handler(Some(wait_while_busy))?;
+        Ok(SqliteStore {
             conn,
             dir: dir.to_owned(),
             archive: Archive::new(dir.join("archive"))?,
             observable_ids: IdCache::default(),
             endpoint_ids: IdCache::default(),
-        };
-        store.migrate()?;
-        store.recover_archive()?;
-        Ok(store)
+            _lock: lock,
+        })
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    fn migrate(&mut self) -> Result<()> {
+    /// The schema version, refused when newer than this build knows.
+    fn check_schema(&self) -> Result<i64> {
         let version: i64 = self
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -144,6 +227,11 @@ impl SqliteStore {
                 known,
             });
         }
+        Ok(version)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let version = self.check_schema()?;
         for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self.conn.transaction()?;
             match step {

@@ -1,6 +1,8 @@
 //! The shared conformance suite on the SQLite backend, plus crash recovery.
 
-use turncoat_store::{SqliteStore, Store, conformance};
+use std::time::Duration;
+
+use turncoat_store::{LockHolder, LockWait, SqliteStore, Store, StoreError, conformance};
 
 #[test]
 fn sqlite_conforms() {
@@ -66,11 +68,11 @@ fn ledger_names_are_rekeyed_when_an_older_schema_is_opened() {
 }
 
 /// A store that created a tenant's observable dictionary inserts new
-/// observables without searching for them first; one another handle (or
-/// process) added meanwhile must still be found, neither refused nor
-/// duplicated.
+/// observables without searching for them first; one another process
+/// added meanwhile (a binary from before the writer lock, or a hand
+/// repair) must still be found, neither refused nor duplicated.
 #[test]
-fn observables_another_handle_added_are_found_not_duplicated() {
+fn observables_another_process_added_are_found_not_duplicated() {
     use turncoat_core::{Observable, ObservableKind, TenantName, Time};
     use turncoat_store::{Batch, SightingDelta};
 
@@ -90,12 +92,19 @@ fn observables_another_handle_added_are_found_not_duplicated() {
     let t = a
         .add_tenant(&TenantName::new("t1").unwrap(), "test")
         .unwrap();
-    let mut b = SqliteStore::open(dir.path()).unwrap();
     let mut no_ledger = |_: &_| Vec::new();
     a.commit_batch(&t, batch("first.example", "ws1"), &mut no_ledger)
         .unwrap();
-    b.commit_batch(&t, batch("second.example", "ws2"), &mut no_ledger)
+    let other = rusqlite::Connection::open(dir.path().join("turncoat.db")).unwrap();
+    other
+        .execute(
+            "INSERT INTO observables (tenant_id, kind, value) \
+             SELECT tenant_id, kind, 'second.example' FROM observables \
+             WHERE value = 'first.example'",
+            [],
+        )
         .unwrap();
+    drop(other);
     a.commit_batch(&t, batch("second.example", "ws1"), &mut no_ledger)
         .unwrap();
 
@@ -107,12 +116,85 @@ fn observables_another_handle_added_are_found_not_duplicated() {
     ids.sort();
     let values: Vec<&str> = ids.iter().map(|(v, _)| v.as_str()).collect();
     assert_eq!(values, ["first.example", "second.example"]);
-    let mut endpoints: Vec<String> = a
+    let endpoints: Vec<String> = a
         .sightings(&t, &[ids[1].1])
         .unwrap()
         .into_iter()
         .map(|s| s.endpoint)
         .collect();
-    endpoints.sort();
-    assert_eq!(endpoints, ["ws1", "ws2"]);
+    assert_eq!(endpoints, ["ws1"]);
+}
+
+/// Opens `dir` as a writer, giving up after `timeout`; records who
+/// waited for whom.
+fn writer(
+    dir: &std::path::Path,
+    timeout: Duration,
+    waits: &mut Vec<String>,
+) -> Result<SqliteStore, StoreError> {
+    let mut on_wait = |holder: &LockHolder, _: Duration| waits.push(holder.purpose.clone());
+    SqliteStore::open_writer(
+        dir,
+        &mut LockWait {
+            timeout,
+            purpose: "turncoat test writer",
+            on_wait: &mut on_wait,
+        },
+    )
+}
+
+#[test]
+fn a_second_writer_waits_for_the_first_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut waits = Vec::new();
+    let first = writer(dir.path(), Duration::ZERO, &mut waits).unwrap();
+    assert!(waits.is_empty(), "an unheld lock is taken without waiting");
+    match writer(dir.path(), Duration::from_millis(100), &mut waits) {
+        Err(e @ StoreError::Locked { .. }) => {
+            let message = e.to_string();
+            assert!(message.contains("turncoat test writer"), "{message}");
+            let StoreError::Locked { holder, .. } = e else {
+                unreachable!()
+            };
+            assert_eq!(holder.pid, std::process::id());
+            assert_eq!(holder.purpose, "turncoat test writer");
+        }
+        other => panic!("expected Locked, got {:?}", other.map(|_| ())),
+    }
+    assert_eq!(
+        waits,
+        ["turncoat test writer"],
+        "told once who it waits for"
+    );
+
+    // Readers are not held up by a writer.
+    let reader = SqliteStore::open_reader(dir.path()).unwrap();
+    assert!(reader.tenants().unwrap().is_empty());
+
+    // The lock passes on when its holder is gone, even mid-wait.
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        drop(first);
+    });
+    let mut waits = Vec::new();
+    writer(dir.path(), Duration::from_secs(30), &mut waits).unwrap();
+    release.join().unwrap();
+    assert_eq!(waits.len(), 1);
+}
+
+#[test]
+fn a_reader_never_creates_a_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothing-here");
+    match SqliteStore::open_reader(&missing) {
+        Err(StoreError::NoStore(named)) => assert!(named.contains("nothing-here"), "{named}"),
+        other => panic!("expected NoStore, got {:?}", other.map(|_| ())),
+    }
+    assert!(!missing.exists(), "a reader created {}", missing.display());
+    std::fs::create_dir(&missing).unwrap();
+    assert!(matches!(
+        SqliteStore::open_reader(&missing),
+        Err(StoreError::NoStore(_))
+    ));
+    assert_eq!(std::fs::read_dir(&missing).unwrap().count(), 0);
 }

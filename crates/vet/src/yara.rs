@@ -54,31 +54,18 @@ pub fn declared_rules(text: &str) -> usize {
     RULE_DECL.find_iter(text).count()
 }
 
-/// Rule files: those named, and `.yar`/`.yara` files under directories.
+/// Rule files: those named, and `.yar`/`.yara` files under directories
+/// (hidden folders left out, links kept inside the tree); paths that
+/// could not be read are an error naming them.
 pub fn rule_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<Result<_, _>>()?;
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                walk(&p, out)?;
-            } else if p.extension().is_some_and(|x| x == "yar" || x == "yara") {
-                out.push(p);
-            }
-        }
-        Ok(())
+    let walk = turncoat_walk::walk(
+        paths,
+        &turncoat_walk::WalkOptions::with_extensions(&["yar", "yara"]),
+    );
+    if let Some(s) = walk.skipped.first() {
+        return Err(std::io::Error::other(s.to_string()));
     }
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            walk(p, &mut out)?;
-        } else {
-            out.push(p.clone());
-        }
-    }
-    Ok(out)
+    Ok(walk.paths().map(Path::to_owned).collect())
 }
 
 impl YaraRules {
