@@ -572,7 +572,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report =
                 turncoat_engine::ingest(&mut store, &tenant, &args.paths, &options, &Bar::new())?;
             print_ingest(&report, args.output)?;
-            Ok(if report.nothing_read() {
+            eprintln!("turncoat: ingest: {}", report.summary());
+            Ok(if report.failures() > 0 {
                 ExitCode::from(2)
             } else {
                 ExitCode::SUCCESS
@@ -1335,7 +1336,12 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
 /// What a writer records in the lock for others to read: the command
 /// line, shortened.
 fn writer_purpose() -> String {
-    let mut line = std::env::args().take(8).collect::<Vec<_>>().join(" ");
+    // The program's own path says nothing the pid does not; its name does.
+    let args = std::env::args().skip(1).take(7);
+    let mut line = std::iter::once("turncoat".to_string())
+        .chain(args)
+        .collect::<Vec<_>>()
+        .join(" ");
     if line.len() > 120 {
         let mut end = 120;
         while !line.is_char_boundary(end) {
@@ -1348,9 +1354,10 @@ fn writer_purpose() -> String {
 }
 
 fn tenant(store: &SqliteStore, name: &str) -> anyhow::Result<Tenant> {
-    store
-        .tenant(name)?
-        .ok_or_else(|| turncoat_store::StoreError::NoSuchTenant(name.to_owned()).into())
+    match store.tenant(name)? {
+        Some(t) => Ok(t),
+        None => Err(turncoat_store::StoreError::no_such_tenant(name, &store.tenants()?).into()),
+    }
 }
 
 /// One tenant, or every tenant (the CLI runs as the MSSP admin).
@@ -1364,6 +1371,9 @@ fn scope(store: &SqliteStore, name: Option<&str>) -> anyhow::Result<Scope> {
 fn print_ingest(report: &IngestReport, format: OutputFormat) -> anyhow::Result<()> {
     for r in &report.rules_over_budget {
         eprintln!("rule over time budget: {r}");
+    }
+    for unread in &report.unread {
+        eprintln!("{unread}");
     }
     for issue in &report.issues {
         eprintln!("skipped: {issue}");

@@ -1,78 +1,13 @@
 //! End-to-end tests through the `turncoat` binary.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_turncoat"))
-            .arg("--data")
-            .arg(self.data())
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.run(args);
-        assert!(
-            matches!(out.status.code(), Some(0 | 1)),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
-    }
-
-    fn alerts(&self, extra: &[&str]) -> Vec<Value> {
-        let mut args = vec!["alerts", "--format", "json"];
-        args.extend_from_slice(extra);
-        self.json(&args).as_array().unwrap().clone()
-    }
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn dns(host: &str, time: &str, name: &str) -> String {
-    format!(
-        r#"{{"@timestamp":"{time}","host":{{"name":"{host}","os":{{"family":"windows"}}}},"event":{{"category":["network"]}},"dns":{{"question":{{"name":"{name}"}}}}}}"#
-    )
-}
+use common::{Env, dns, path};
 
 const ADVISORY: &str = r#"
 id = "TC-2023-0001"
@@ -89,15 +24,24 @@ value = "akamaicontainer.com"
 "#;
 
 #[test]
-fn tenants_are_validated_unique_and_case_sensitive() {
+fn tenants_are_validated_and_unique_ignoring_case() {
     let env = Env::new();
     env.ok(&["tenant", "add", "acme"]);
-    env.ok(&["tenant", "add", "Acme"]);
+    let out = env.run(&["tenant", "add", "Acme"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            r#"tenant "Acme" would be the existing tenant "acme": names are compared ignoring case"#
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(env.run(&["tenant", "add", "acme"]).status.code(), Some(2));
     assert_eq!(
         env.run(&["tenant", "add", "bad name"]).status.code(),
         Some(2)
     );
+    env.ok(&["tenant", "add", "Beta"]);
     let list = env.json(&["tenant", "list", "--format", "json"]);
     let names: Vec<&str> = list
         .as_array()
@@ -105,12 +49,37 @@ fn tenants_are_validated_unique_and_case_sensitive() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, vec!["Acme", "acme"]);
-    assert_eq!(
-        env.run(&["ingest", "--tenant", "nobody", "x"])
-            .status
-            .code(),
-        Some(2)
+    assert_eq!(names, vec!["acme", "Beta"]);
+
+    // The hint for an unknown tenant is one that works: the tenant meant,
+    // or a name `tenant add` accepts, or why there can be none.
+    let x = env.file("x.ndjson", "");
+    for (asked, hint) in [
+        ("ACME", r#"no tenant named "ACME"; did you mean "acme"?"#),
+        (
+            "nobody",
+            "no tenant named \"nobody\"; create it with `turncoat tenant add nobody`",
+        ),
+        (
+            "bad name",
+            "no tenant named \"bad name\"; no tenant can be named so: only ASCII letters",
+        ),
+        (
+            "-x",
+            "no tenant can be named so: it must start with a letter or a digit",
+        ),
+    ] {
+        let out = env.run(&["ingest", &format!("--tenant={asked}"), path(&x)]);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(hint), "{asked}: {stderr}");
+    }
+    let long = "x".repeat(5000);
+    let out = env.run(&["ingest", "--tenant", &long, path(&x)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.len() < 1000 && stderr.contains("(5000 bytes)"),
+        "{stderr}"
     );
 }
 
@@ -374,6 +343,20 @@ fn bad_records_are_reported_and_unreadable_input_fails() {
     let out = env.run(&["ingest", "--tenant", "acme", path(&junk)]);
     assert_eq!(out.status.code(), Some(2), "nothing could be read");
     assert!(String::from_utf8_lossy(&out.stdout).contains("cannot tell the format"));
+
+    // One good file and one bad in the same run: the good one is kept, the
+    // run still fails, and the summary line says which way each went.
+    let good = env.file(
+        "good.ndjson",
+        &format!("{}\n", dns("h", "2023-01-02T00:00:00Z", "c.com")),
+    );
+    let out = env.run(&["ingest", "--tenant", "acme", path(&good), path(&junk)]);
+    assert_eq!(out.status.code(), Some(2), "a failed input fails the run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("turncoat: ingest: 2 inputs: 1 ingested, 0 resumed, 0 already ingested, 1 failed; 1 events"),
+        "{stderr}"
+    );
 }
 
 #[test]

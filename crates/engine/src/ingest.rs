@@ -94,8 +94,8 @@ pub struct IngestReport {
     /// The first problems met, with file and line.
     pub issues: Vec<String>,
     /// Paths inside the directories given that were not read (links out
-    /// of the tree or in a loop, FIFOs, sockets, devices).
-    pub unread: u64,
+    /// of the tree or in a loop, FIFOs, sockets, devices), and why.
+    pub unread: Vec<String>,
     /// Sigma rules disabled for exceeding the per-event time budget.
     pub rules_over_budget: Vec<String>,
     pub seconds: f64,
@@ -105,13 +105,46 @@ pub struct IngestReport {
 const MAX_LISTED_ISSUES: usize = 50;
 
 impl IngestReport {
-    /// Whether nothing at all could be read: every input failed.
-    pub fn nothing_read(&self) -> bool {
-        !self.files.is_empty()
-            && self
+    /// Inputs that could not be read: files that failed and paths the
+    /// walk left unread.
+    pub fn failures(&self) -> usize {
+        self.unread.len()
+            + self
                 .files
                 .iter()
-                .all(|f| matches!(f.status, FileStatus::Failed { .. }))
+                .filter(|f| matches!(f.status, FileStatus::Failed { .. }))
+                .count()
+    }
+
+    /// One line for the whole run: how many inputs ended how.
+    pub fn summary(&self) -> String {
+        let count =
+            |want: fn(&FileStatus) -> bool| self.files.iter().filter(|f| want(&f.status)).count();
+        let mut parts = vec![
+            format!("{} ingested", count(|s| matches!(s, FileStatus::Ingested))),
+            format!(
+                "{} resumed",
+                count(|s| matches!(s, FileStatus::Resumed { .. }))
+            ),
+            format!(
+                "{} already ingested",
+                count(|s| matches!(s, FileStatus::AlreadyIngested))
+            ),
+            format!(
+                "{} failed",
+                count(|s| matches!(s, FileStatus::Failed { .. }))
+            ),
+        ];
+        if !self.unread.is_empty() {
+            parts.push(format!("{} not read", self.unread.len()));
+        }
+        format!(
+            "{} inputs: {}; {} events, {} records skipped",
+            self.files.len() + self.unread.len(),
+            parts.join(", "),
+            self.events,
+            self.skipped_records
+        )
     }
 }
 
@@ -204,8 +237,7 @@ pub fn ingest(
     let addresses: FastHashMap<String, String> = store.addresses(tenant)?.into_iter().collect();
     let walk = turncoat_walk::walk(paths, &WalkOptions::all_files());
     let mut report = IngestReport {
-        issues: walk.unread(),
-        unread: walk.skipped.len() as u64,
+        unread: walk.unread(),
         ..IngestReport::default()
     };
     let mut ctx = Context {
@@ -337,7 +369,12 @@ fn ingest_input(
             after_line: skip_lines,
         };
     }
-    let mut input = match Input::open(path) {
+    let opened = if stream {
+        Input::open_stream(path, STREAM_COMMIT_INTERVAL)
+    } else {
+        Input::open(path)
+    };
+    let mut input = match opened {
         Ok(i) => i,
         Err(e) => return fail(file_report, format!("{name}: {e}")),
     };
@@ -731,6 +768,12 @@ impl Sink for BatchSink<'_, '_> {
         if self.records >= self.batch_records
             || (self.fingerprint.is_none() && self.last_commit.elapsed() >= STREAM_COMMIT_INTERVAL)
         {
+            self.flush();
+        }
+    }
+
+    fn idle(&mut self) {
+        if self.error.is_none() && self.records > 0 {
             self.flush();
         }
     }
