@@ -3,6 +3,8 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::time::Duration;
 
 use crate::{Location, ReadIssue};
 
@@ -48,6 +50,27 @@ impl Input {
             input.path = Some(path.to_owned());
         }
         Ok(input)
+    }
+
+    /// Opens a stream (standard input for `-`, or a named pipe) that may
+    /// pause for as long as its writer likes. When no byte has come for
+    /// `idle` at a line boundary, [`Input::next_line`] says
+    /// [`Line::Idle`], so that a consumer can commit what it has instead
+    /// of holding it until the next line. Compressed streams are read
+    /// without pauses: a decoder cannot be interrupted mid-member.
+    pub fn open_stream(path: &Path, idle: Duration) -> io::Result<Input> {
+        let (name, source): (String, Box<dyn Read + Send>) = if path == Path::new("-") {
+            ("<stdin>".into(), Box::new(io::stdin()))
+        } else {
+            (path.display().to_string(), Box::new(File::open(path)?))
+        };
+        let mut chunks = Chunks::spawn(source);
+        let first = chunks.next_blocking()?;
+        let pauses = !first.starts_with(&GZIP_MAGIC);
+        chunks.done = first.is_empty();
+        chunks.current = first;
+        chunks.idle = pauses.then_some(idle);
+        Input::from_reader(&name, Box::new(chunks))
     }
 
     /// Wraps any reader; gzip is undone by content.
@@ -125,6 +148,11 @@ impl Input {
             let chunk = match self.reader.fill_buf() {
                 Ok(c) => c,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A pause mid-line is waited out: only whole lines count.
+                Err(e) if e.kind() == io::ErrorKind::TimedOut && total == 0 => {
+                    return Ok(Line::Idle);
+                }
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => continue,
                 Err(e) => return Err(e),
             };
             if chunk.is_empty() {
@@ -187,7 +215,93 @@ pub enum Line {
     Text,
     /// A line longer than the limit, of this many bytes, was skipped.
     TooLong(usize),
+    /// A stream paused between lines (see [`Input::open_stream`]); more
+    /// may come.
+    Idle,
     Eof,
+}
+
+/// Chunks of a stream read on their own thread, so that a pause can be
+/// noticed without giving up on the read. The channel holds few chunks:
+/// a fast writer waits for the reader, memory stays bounded.
+struct Chunks {
+    receiver: Receiver<io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    at: usize,
+    idle: Option<Duration>,
+    done: bool,
+}
+
+const STREAM_CHUNK_BYTES: usize = 64 * 1024;
+const STREAM_CHUNKS_QUEUED: usize = 4;
+
+impl Chunks {
+    fn spawn(mut source: Box<dyn Read + Send>) -> Chunks {
+        let (sender, receiver) = sync_channel(STREAM_CHUNKS_QUEUED);
+        std::thread::spawn(move || pump(&mut *source, &sender));
+        Chunks {
+            receiver,
+            current: Vec::new(),
+            at: 0,
+            idle: None,
+            done: false,
+        }
+    }
+
+    fn next_blocking(&mut self) -> io::Result<Vec<u8>> {
+        match self.receiver.recv() {
+            Ok(chunk) => chunk,
+            Err(_) => Ok(Vec::new()),
+        }
+    }
+}
+
+/// Reads `source` to its end into `sender`; an empty chunk marks the end.
+fn pump(source: &mut dyn Read, sender: &SyncSender<io::Result<Vec<u8>>>) {
+    loop {
+        let mut chunk = vec![0; STREAM_CHUNK_BYTES];
+        let message = match source.read(&mut chunk) {
+            Ok(n) => {
+                chunk.truncate(n);
+                Ok(chunk)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => Err(e),
+        };
+        let last = !matches!(&message, Ok(c) if !c.is_empty());
+        // The reader may have stopped listening: then there is no one to
+        // tell, and nothing more to read for.
+        if sender.send(message).is_err() || last {
+            return;
+        }
+    }
+}
+
+impl Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.current.len() {
+            if self.done {
+                return Ok(0);
+            }
+            let next = match self.idle {
+                Some(idle) => match self.receiver.recv_timeout(idle) {
+                    Ok(chunk) => chunk,
+                    Err(RecvTimeoutError::Timeout) => {
+                        return Err(io::Error::new(io::ErrorKind::TimedOut, "stream paused"));
+                    }
+                    Err(RecvTimeoutError::Disconnected) => Ok(Vec::new()),
+                },
+                None => self.next_blocking(),
+            }?;
+            self.done = next.is_empty();
+            self.current = next;
+            self.at = 0;
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// 1-based line number of byte `offset` in `text`.
@@ -226,6 +340,73 @@ mod tests {
         input.next_line(&mut buf, 100).unwrap();
         assert_eq!(buf, b"hello");
         assert_eq!(input.stem(), "x");
+    }
+
+    /// A named pipe in a scratch directory, kept while the guard lives.
+    fn fifo() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        (dir, fifo)
+    }
+
+    #[test]
+    fn a_paused_stream_says_idle_between_lines_and_waits_within_one() {
+        let (_dir, fifo) = fifo();
+        let writer_path = fifo.clone();
+        let writer = std::thread::spawn(move || {
+            let mut w = File::options().write(true).open(writer_path).unwrap();
+            w.write_all(b"one\ntw").unwrap();
+            w.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            w.write_all(b"o\n").unwrap();
+        });
+        let mut input = Input::open_stream(&fifo, Duration::from_millis(50)).unwrap();
+        let mut buf = Vec::new();
+        assert_eq!(input.next_line(&mut buf, 100).unwrap(), Line::Text);
+        assert_eq!(buf, b"one");
+        // "tw" has come, "o\n" has not: the pause inside the line is
+        // waited out, and the line comes whole.
+        assert_eq!(input.next_line(&mut buf, 100).unwrap(), Line::Text);
+        assert_eq!(buf, b"two");
+        writer.join().unwrap();
+        let mut idle = 0;
+        loop {
+            match input.next_line(&mut buf, 100).unwrap() {
+                Line::Idle => idle += 1,
+                Line::Eof => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(idle <= 1, "the writer closed at once: {idle} pauses");
+        assert_eq!(input.line(), 2);
+    }
+
+    #[test]
+    fn a_stream_that_pauses_before_its_first_line_is_idle_after_it() {
+        let (_dir, fifo) = fifo();
+        let writer_path = fifo.clone();
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let writer = std::thread::spawn(move || {
+            let mut w = File::options().write(true).open(writer_path).unwrap();
+            w.write_all(b"first\n").unwrap();
+            w.flush().unwrap();
+            wait.recv().unwrap();
+            w.write_all(b"second\n").unwrap();
+        });
+        let mut input = Input::open_stream(&fifo, Duration::from_millis(20)).unwrap();
+        let mut buf = Vec::new();
+        assert_eq!(input.next_line(&mut buf, 100).unwrap(), Line::Text);
+        assert_eq!(input.next_line(&mut buf, 100).unwrap(), Line::Idle);
+        go.send(()).unwrap();
+        let mut next = input.next_line(&mut buf, 100).unwrap();
+        while next == Line::Idle {
+            next = input.next_line(&mut buf, 100).unwrap();
+        }
+        assert_eq!((next, buf.as_slice()), (Line::Text, &b"second"[..]));
+        writer.join().unwrap();
+        assert_eq!(input.next_line(&mut buf, 100).unwrap(), Line::Eof);
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub(crate) fn for_each_record(
                 ));
             }
             Ok(Line::Eof) => return Ok(()),
+            Ok(Line::Idle) => {
+                sink.idle();
+                continue;
+            }
             Ok(Line::TooLong(n)) => {
                 sink.skipped(input.issue(
                     Location::Line(input.line()),

@@ -96,6 +96,9 @@ pub trait Sink {
     fn record(&mut self, record: Record, location: Location);
     /// A record that was skipped, and why.
     fn skipped(&mut self, issue: ReadIssue);
+    /// The input is a stream that has paused between records: a moment
+    /// to commit what has come so far.
+    fn idle(&mut self) {}
 }
 
 /// A sink that collects everything: for tests and small inputs.

@@ -288,6 +288,10 @@ fn read_tsv(
     loop {
         let line = match input.next_line(&mut buf, max) {
             Ok(Line::Eof) => return Ok(()),
+            Ok(Line::Idle) => {
+                sink.idle();
+                continue;
+            }
             Ok(Line::TooLong(n)) => {
                 sink.skipped(input.issue(
                     Location::Line(input.line()),
