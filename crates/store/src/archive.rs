@@ -36,6 +36,16 @@ pub struct Archive {
     frame: Vec<u8>,
 }
 
+/// A write into `path` failed.
+fn write_err(path: &Path, e: std::io::Error) -> StoreError {
+    if e.kind() == std::io::ErrorKind::StorageFull {
+        return StoreError::DiskFull {
+            file: Some(path.display().to_string()),
+        };
+    }
+    err(path, e)
+}
+
 fn err(path: &Path, e: impl std::fmt::Display) -> StoreError {
     StoreError::Archive {
         path: path.display().to_string(),
@@ -90,7 +100,7 @@ impl Archive {
             .map_err(|e| err(&path, e))?;
         f.set_len(offset).map_err(|e| err(&path, e))?;
         f.seek(SeekFrom::Start(offset)).map_err(|e| err(&path, e))?;
-        f.write_all(&self.frame).map_err(|e| err(&path, e))?;
+        f.write_all(&self.frame).map_err(|e| write_err(&path, e))?;
         let len = self.frame.len() as u64;
         for buf in [&mut self.body, &mut self.frame] {
             if buf.capacity() > MAX_KEPT_BUFFER {

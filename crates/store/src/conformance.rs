@@ -68,21 +68,26 @@ fn fingerprint(n: u8) -> SourceFingerprint {
     }
 }
 
-/// Tenants are unique and case-sensitive.
+/// Tenant names are unique ignoring case, and kept as first spelt.
 pub fn tenants(store: &mut dyn Store) {
     store.add_tenant(&tenant_name("acme"), "test").unwrap();
-    store.add_tenant(&tenant_name("Acme"), "test").unwrap();
-    assert!(matches!(
-        store.add_tenant(&tenant_name("acme"), "test"),
-        Err(StoreError::TenantExists(_))
-    ));
+    store.add_tenant(&tenant_name("Beta"), "test").unwrap();
+    for (asked, existing) in [("acme", "acme"), ("Acme", "acme"), ("BETA", "Beta")] {
+        match store.add_tenant(&tenant_name(asked), "test") {
+            Err(StoreError::TenantExists {
+                asked: a,
+                existing: e,
+            }) => assert_eq!((a.as_str(), e.as_str()), (asked, existing)),
+            other => panic!("{asked}: {other:?}"),
+        }
+    }
     let names: Vec<String> = store
         .tenants()
         .unwrap()
         .into_iter()
         .map(|t| t.name.to_string())
         .collect();
-    assert_eq!(names, vec!["Acme", "acme"]);
+    assert_eq!(names, vec!["acme", "Beta"]);
     assert!(store.tenant("ACME").unwrap().is_none());
 }
 

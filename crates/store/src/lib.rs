@@ -19,12 +19,57 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use turncoat_core::{
     AlertKind, AlertStatus, Ecosystem, Event, Evidence, Finding, Indicator, InventoryRecord,
-    Observable, ObservableKind, Platform, Severity, TenantName, Time,
+    Observable, ObservableKind, Platform, Severity, TenantName, Time, quote,
 };
 
 pub use codec::{EncodedEvents, Projection, RecordHead, decode_records};
 pub use lock::{LockHolder, LockWait, WriterLock};
 pub use sqlite::{DEFAULT_LOCK_TIMEOUT, SqliteStore};
+
+fn tenant_exists(asked: &str, existing: &str) -> String {
+    if asked == existing {
+        format!("tenant {} already exists", quote(asked))
+    } else {
+        format!(
+            "tenant {} would be the existing tenant {}: names are compared ignoring case",
+            quote(asked),
+            quote(existing)
+        )
+    }
+}
+
+impl StoreError {
+    /// Names `file` as the one that filled the disk, when the error is
+    /// that and does not name one yet.
+    pub fn in_file(self, file: &std::path::Path) -> StoreError {
+        match self {
+            StoreError::DiskFull { file: None } => StoreError::DiskFull {
+                file: Some(file.display().to_string()),
+            },
+            other => other,
+        }
+    }
+
+    /// No tenant is named `name` among `known`; the hint says what to do
+    /// instead, and never suggests adding a name `tenant add` refuses.
+    pub fn no_such_tenant(name: &str, known: &[Tenant]) -> StoreError {
+        let hint = if let Some(t) = known
+            .iter()
+            .find(|t| t.name.as_str().eq_ignore_ascii_case(name))
+        {
+            format!("did you mean {}?", quote(t.name.as_str()))
+        } else {
+            match TenantName::new(name) {
+                Ok(valid) => format!("create it with `turncoat tenant add {valid}`"),
+                Err(e) => format!("no tenant can be named so: {}", e.reason),
+            }
+        };
+        StoreError::NoSuchTenant {
+            name: name.to_owned(),
+            hint,
+        }
+    }
+}
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -33,10 +78,18 @@ pub enum StoreError {
     Database(String),
     #[error("archive {path}: {message}")]
     Archive { path: String, message: String },
-    #[error("tenant {0:?} already exists")]
-    TenantExists(String),
-    #[error("no tenant named {0:?}; create it with `turncoat tenant add {0}`")]
-    NoSuchTenant(String),
+    /// Out of disk space. The write it stopped was rolled back whole.
+    #[error(
+        "{}: no space left on the device; the batch being written was rolled back, nothing is half-written: free space and run again (an ingest resumes where it stopped)",
+        file.as_deref().unwrap_or("the data directory's database")
+    )]
+    DiskFull { file: Option<String> },
+    /// Tenant names are unique ignoring case: `Acme` and `acme` would be
+    /// one customer to every analyst reading them.
+    #[error("{}", tenant_exists(asked, existing))]
+    TenantExists { asked: String, existing: String },
+    #[error("no tenant named {}; {hint}", quote(name))]
+    NoSuchTenant { name: String, hint: String },
     #[error(
         "the data directory was written by a newer turncoat (schema {found}; this build knows up to {known})"
     )]

@@ -27,8 +27,19 @@ use crate::{
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            // Which file is for the store to say: see `SqliteStore::named`.
+            return StoreError::DiskFull { file: None };
+        }
         StoreError::Database(e.to_string())
     }
+}
+
+/// Commits `tx`, naming the database file in `dir` if the disk is full:
+/// the commit is where SQLite finds out.
+fn commit(tx: Transaction<'_>, dir: &Path) -> Result<()> {
+    tx.commit()
+        .map_err(|e| StoreError::from(e).in_file(&dir.join(DATABASE)))
 }
 
 fn json_err(e: serde_json::Error) -> StoreError {
@@ -239,7 +250,7 @@ impl SqliteStore {
                 Migration::Rust(run) => run(&tx)?,
             }
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
-            tx.commit()?;
+            commit(tx, &self.dir)?;
         }
         Ok(())
     }
@@ -740,16 +751,27 @@ impl Store for SqliteStore {
     fn add_tenant(&mut self, name: &TenantName, actor: &str) -> Result<Tenant> {
         let tx = self.conn.transaction()?;
         let now = Time::now();
-        let inserted = tx.execute(
-            "INSERT OR IGNORE INTO tenants (name, created) VALUES (?, ?)",
+        // Names are ASCII (TenantName), which NOCASE folds exactly.
+        let existing: Option<String> = tx
+            .query_row(
+                "SELECT name FROM tenants WHERE name = ? COLLATE NOCASE LIMIT 1",
+                [name.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(existing) = existing {
+            return Err(StoreError::TenantExists {
+                asked: name.to_string(),
+                existing,
+            });
+        }
+        tx.execute(
+            "INSERT INTO tenants (name, created) VALUES (?, ?)",
             params![name.as_str(), now.0],
         )?;
-        if inserted == 0 {
-            return Err(StoreError::TenantExists(name.to_string()));
-        }
         let id = tx.last_insert_rowid();
         audit_tx(&tx, actor, Some(id), "tenant.add", name.as_str())?;
-        tx.commit()?;
+        commit(tx, &self.dir)?;
         Ok(Tenant {
             id,
             name: name.clone(),
@@ -760,7 +782,7 @@ impl Store for SqliteStore {
     fn tenants(&self) -> Result<Vec<Tenant>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT id, name, created FROM tenants ORDER BY name")?;
+            .prepare("SELECT id, name, created FROM tenants ORDER BY name COLLATE NOCASE, name")?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
@@ -830,7 +852,7 @@ impl Store for SqliteStore {
         if result.is_err() {
             self.forget_cached_ids();
         }
-        result
+        result.map_err(|e| e.in_file(&self.dir.join(DATABASE)))
     }
 
     fn upsert_indicators(
@@ -876,7 +898,7 @@ impl Store for SqliteStore {
                 out.unchanged
             ),
         )?;
-        tx.commit()?;
+        commit(tx, &self.dir)?;
         Ok(out)
     }
 
@@ -960,7 +982,7 @@ impl Store for SqliteStore {
             "intel.advisories",
             &format!("{} new or changed: {}", changed.len(), changed.join(", ")),
         )?;
-        tx.commit()?;
+        commit(tx, &self.dir)?;
         Ok(changed)
     }
 
@@ -1165,7 +1187,7 @@ impl Store for SqliteStore {
                         ),
                     )?;
                 }
-                tx.commit()?;
+                commit(tx, &self.dir)?;
                 Ok(outcome)
             }
             Err(e) => {
@@ -1234,7 +1256,7 @@ impl Store for SqliteStore {
                     "alert.status",
                     &format!("alert {id} -> {status}"),
                 )?;
-                tx.commit()?;
+                commit(tx, &self.dir)?;
                 Ok(())
             }
             _ => Err(StoreError::OutOfScope(format!("alert {id}"))),
@@ -1282,7 +1304,7 @@ impl Store for SqliteStore {
             "rules.import",
             &format!("{} new or changed of {}", changed.len(), rules.len()),
         )?;
-        tx.commit()?;
+        commit(tx, &self.dir)?;
         Ok(changed)
     }
 
@@ -1355,7 +1377,7 @@ impl Store for SqliteStore {
                 ),
             )?;
         }
-        tx.commit()?;
+        commit(tx, &self.dir)?;
         Ok((id, new))
     }
 
@@ -1459,7 +1481,7 @@ impl Store for SqliteStore {
             "allow.add",
             &format!("{} {value}: {reason}", kind.as_str()),
         )?;
-        tx.commit()?;
+        commit(tx, &self.dir)?;
         Ok(id)
     }
 
@@ -1515,7 +1537,7 @@ impl Store for SqliteStore {
             Some(t) if t.is_none_or(|t| scope.contains(t)) => {
                 tx.execute("DELETE FROM allowlist WHERE id = ?", [id])?;
                 audit_tx(&tx, actor, t, "allow.remove", &format!("entry {id}"))?;
-                tx.commit()?;
+                commit(tx, &self.dir)?;
                 Ok(())
             }
             _ => Err(StoreError::OutOfScope(format!("allowlist entry {id}"))),
@@ -1531,7 +1553,7 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         audit_tx(&tx, actor, tenant.map(|t| t.id), action, detail)?;
-        tx.commit()?;
+        commit(tx, &self.dir)?;
         Ok(())
     }
 
@@ -1872,7 +1894,7 @@ impl SqliteStore {
             updated_alerts: a.updated_alerts + b.updated_alerts,
             ledger_changes,
         };
-        tx.commit()?;
+        commit(tx, &self.dir)?;
         Ok(outcome)
     }
 }
