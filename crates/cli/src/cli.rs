@@ -1431,6 +1431,10 @@ fn print_intel(report: &IntelReport, format: OutputFormat) -> anyhow::Result<()>
     for r in &report.rejected {
         eprintln!("rejected: {r}");
     }
+    // In full: the table cuts long cells, and the line is what to fix.
+    for error in report.files.iter().filter_map(|f| f.error.as_ref()) {
+        eprintln!("error: {error}");
+    }
     match format {
         OutputFormat::Json => print_json(report)?,
         OutputFormat::Table => {

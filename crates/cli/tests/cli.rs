@@ -1191,3 +1191,88 @@ fn sigmahq_linux_and_macos_rules_fire_on_ecs_events_from_those_hosts() {
         "a macOS rule fired on a Linux host: {lines:#?}"
     );
 }
+
+#[test]
+fn intel_that_cannot_be_read_is_rejected_never_misread() {
+    let env = Env::new();
+    env.ok(&["tenant", "add", "acme"]);
+    let inventory = env.file(
+        "osq.log",
+        r#"{"name":"programs","hostIdentifier":"ws-01","unixTime":1679000000,"columns":{"name":"3CX Desktop App","version":"18.12.416"},"action":"added"}"#,
+    );
+    env.ok(&["ingest", "--tenant", "acme", path(&inventory)]);
+
+    // A range that does not parse would mean "every version": the whole
+    // advisory is refused with its line, and nothing is exposed. The
+    // file has no .toml name, so the content alone says it is TOML.
+    let unparsable = env.file(
+        "advisory.txt",
+        "id = \"TC-9\"\ntitle = \"t\"\n[[affected]]\nproduct = \"3CX Desktop App\"\nranges = [{ introduced = \"zzz\" }]\n",
+    );
+    let out = env.run(&["intel", "import", path(&unparsable)]);
+    let stderr = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("advisory.txt: line 5:"), "{stderr}");
+    assert!(stderr.contains("\"zzz\""), "{stderr}");
+    let empty_range = env.file(
+        "empty.toml",
+        "id = \"TC-10\"\ntitle = \"t\"\n[[affected]]\nproduct = \"3CX Desktop App\"\nranges = [{}]\n",
+    );
+    assert_eq!(
+        env.run(&["intel", "import", path(&empty_range)])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert!(env.alerts(&["--kind", "exposure"]).is_empty());
+    assert_eq!(
+        env.json(&["exposure", "--format", "json"]),
+        serde_json::json!([])
+    );
+
+    // A TOML syntax error is TOML's error at its line, not a CSV complaint.
+    let broken = env.file(
+        "broken.txt",
+        "# 3CX\nid = \"TC-11\ntitle = \"t\"\n[[affected]]\n",
+    );
+    let out = env.run(&["intel", "import", path(&broken)]);
+    let stderr = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("broken.txt: line 2:"), "{stderr}");
+    assert!(!stderr.contains("recognisable"), "{stderr}");
+
+    // Broken addresses are rejected, withdrawn attributes ignored.
+    let misp = env.file(
+        "misp.json",
+        r#"{"Event":{"info":"x","Attribute":[
+            {"type":"ip-src","value":"1.2.3.4/33","to_ids":true},
+            {"type":"ip-dst","value":"10.0.0.0/-1","to_ids":true},
+            {"type":"domain","value":"withdrawn.example.com","to_ids":true,"deleted":true},
+            {"type":"domain","value":"not-for-ids.example.com","to_ids":"0"},
+            {"type":"domain","value":"kept.example.com","to_ids":"1"}]}}"#,
+    );
+    let out = env.run(&["intel", "import", path(&misp)]);
+    let stderr = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stderr.contains("\"1.2.3.4/33\""), "{stderr}");
+    assert!(stderr.contains("\"10.0.0.0/-1\""), "{stderr}");
+    let listed = env.json(&["intel", "list", "--format", "json"]);
+    let values: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["kept.example.com"], "{listed:#}");
+}

@@ -81,6 +81,47 @@ pub struct VersionRange {
 }
 
 impl VersionRange {
+    /// Checks that every bound is a version of `eco` and that the range
+    /// is not empty. A range with no bounds at all would cover every
+    /// version, which no advisory means by accident; OSV's explicit
+    /// `introduced: "0"` is how "every version" is said on purpose.
+    pub fn check(&self, eco: Ecosystem) -> Result<(), String> {
+        let bounds = [
+            ("introduced", &self.introduced),
+            ("fixed", &self.fixed),
+            ("last_affected", &self.last_affected),
+        ];
+        if bounds.iter().all(|(_, b)| b.is_none()) {
+            return Err("range has no bounds (write introduced = \"0\" for every version)".into());
+        }
+        for (field, bound) in bounds {
+            if let Some(v) = bound
+                && !(field == "introduced" && v == "0")
+            {
+                eco.check_version(v).map_err(|e| format!("{field}: {e}"))?;
+            }
+        }
+        if let (Some(start), Some(end)) = (
+            self.introduced.as_deref().filter(|v| *v != "0"),
+            self.fixed.as_deref(),
+        ) && eco.compare(start, end) != Ordering::Less
+        {
+            return Err(format!(
+                "range is empty: introduced {start} is not before fixed {end}"
+            ));
+        }
+        if let (Some(start), Some(last)) = (
+            self.introduced.as_deref().filter(|v| *v != "0"),
+            self.last_affected.as_deref(),
+        ) && eco.compare(start, last) == Ordering::Greater
+        {
+            return Err(format!(
+                "range is empty: introduced {start} is after last_affected {last}"
+            ));
+        }
+        Ok(())
+    }
+
     pub fn contains(&self, eco: Ecosystem, version: &str) -> bool {
         // OSV writes `introduced: "0"` for "every version".
         let after_start = match self.introduced.as_deref() {
@@ -245,6 +286,24 @@ mod tests {
         ] {
             assert_eq!(Platform::from_os_name(name), platform, "{name:?}");
         }
+    }
+
+    #[test]
+    fn ranges_that_would_cover_everything_by_accident_are_refused() {
+        let range = |i: Option<&str>, f: Option<&str>, l: Option<&str>| VersionRange {
+            introduced: i.map(str::to_owned),
+            fixed: f.map(str::to_owned),
+            last_affected: l.map(str::to_owned),
+        };
+        let eco = Ecosystem::Generic;
+        assert!(range(None, None, None).check(eco).is_err());
+        assert!(range(Some("zzz"), None, None).check(eco).is_err());
+        assert!(range(Some("2.0"), Some("1.0"), None).check(eco).is_err());
+        assert!(range(Some("2.0"), Some("2.0"), None).check(eco).is_err());
+        assert!(range(Some("2.0"), None, Some("1.9")).check(eco).is_err());
+        assert_eq!(range(Some("0"), Some("1.0"), None).check(eco), Ok(()));
+        assert_eq!(range(Some("0"), None, None).check(eco), Ok(()));
+        assert_eq!(range(Some("1.0"), None, Some("1.0")).check(eco), Ok(()));
     }
 
     fn threecx() -> Affected {

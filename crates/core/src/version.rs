@@ -129,6 +129,48 @@ impl Ecosystem {
         }
     }
 
+    /// Whether `v` is a version this ecosystem can order: it starts with a
+    /// digit (after an optional `v`, as Go and some tags write it) and
+    /// uses only the characters the ecosystem allows. Anything else
+    /// (`zzz`, an empty string, a sentence) would compare arbitrarily
+    /// and, in a range, could make every version look affected.
+    pub fn check_version(self, v: &str) -> Result<(), String> {
+        const MAX_VERSION_BYTES: usize = 128;
+        if v.is_empty() {
+            return Err("version is empty".into());
+        }
+        if v.len() > MAX_VERSION_BYTES {
+            return Err(format!(
+                "version is {} bytes, longer than {MAX_VERSION_BYTES}",
+                v.len()
+            ));
+        }
+        let body = v.strip_prefix(['v', 'V']).unwrap_or(v);
+        if !body.starts_with(|c: char| c.is_ascii_digit()) {
+            return Err(format!(
+                "{} is no {self} version: it does not start with a digit",
+                crate::quote(v)
+            ));
+        }
+        let extra: &[char] = match self {
+            Ecosystem::Pypi => &['.', '!', '+', '_', '-'],
+            Ecosystem::Debian => &['.', '+', '~', ':', '-'],
+            Ecosystem::Rpm => &['.', '+', '~', '^', '_', '-', ':'],
+            Ecosystem::Generic | Ecosystem::Maven => &['.', '+', '_', '-', '~'],
+            _ => &['.', '+', '-'],
+        };
+        match body
+            .chars()
+            .find(|c| !c.is_ascii_alphanumeric() && !extra.contains(c))
+        {
+            Some(c) => Err(format!(
+                "{} is no {self} version: {c:?} is not allowed",
+                crate::quote(v)
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Whether two spellings name the same version (`1.0` and `1.0.0` do
     /// in the generic ordering).
     pub fn equal(self, a: &str, b: &str) -> bool {
@@ -669,6 +711,30 @@ impl Pep440 {
 mod tests {
     use super::*;
     use Ordering::*;
+
+    #[test]
+    fn versions_are_checked_in_their_ecosystem() {
+        for (eco, good) in [
+            (Ecosystem::Generic, "18.12.407"),
+            (Ecosystem::Go, "v0.0.0-20230101120000-abcdef123456"),
+            (Ecosystem::Pypi, "1!2.0.post1+local.3"),
+            (Ecosystem::Debian, "1:2.3+dfsg-1ubuntu0.1~22.04"),
+            (Ecosystem::Maven, "1.0-SNAPSHOT"),
+            (Ecosystem::Npm, "1.0.0-beta.2+build.7"),
+        ] {
+            assert_eq!(eco.check_version(good), Ok(()), "{eco} {good}");
+        }
+        for (eco, bad) in [
+            (Ecosystem::Generic, "zzz"),
+            (Ecosystem::Generic, ""),
+            (Ecosystem::Generic, "1.0 and later"),
+            (Ecosystem::Npm, "1.0.0_x"),
+            (Ecosystem::Pypi, "1.0~rc1"),
+        ] {
+            assert!(eco.check_version(bad).is_err(), "{eco} {bad:?}");
+        }
+        assert!(Ecosystem::Generic.check_version(&"1".repeat(500)).is_err());
+    }
 
     fn check(eco: Ecosystem, pairs: &[(&str, &str, Ordering)]) {
         for (a, b, want) in pairs {

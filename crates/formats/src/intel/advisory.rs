@@ -22,7 +22,8 @@
 //! ```
 
 use serde::Deserialize;
-use turncoat_core::{Advisory, Affected, Indicator, Severity};
+use toml::Spanned;
+use turncoat_core::{Advisory, Affected, Indicator, Severity, quote};
 
 use super::infer::{kind_label, refang, resolve};
 use super::{Intel, feed_name};
@@ -42,6 +43,22 @@ struct AdvisoryFile {
     affected: Vec<Affected>,
     #[serde(default)]
     indicators: Vec<IndicatorEntry>,
+}
+
+/// Where each affected entry's versions and ranges are in the file: the
+/// typed read drops spans, and a rejected version must name its line.
+#[derive(Deserialize)]
+struct AffectedSpans {
+    #[serde(default)]
+    affected: Vec<Spanned<AffectedEntrySpans>>,
+}
+
+#[derive(Deserialize)]
+struct AffectedEntrySpans {
+    #[serde(default)]
+    versions: Vec<Spanned<toml::Value>>,
+    #[serde(default)]
+    ranges: Vec<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -91,7 +108,7 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
             intel.rejected.push(ReadIssue::new(
                 name,
                 location,
-                format!("unknown indicator type {:?}", entry.kind),
+                format!("unknown indicator type {}", quote(&entry.kind)),
             ));
             continue;
         }
@@ -109,22 +126,15 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
             None => intel.rejected.push(ReadIssue::new(
                 name,
                 location,
-                format!("{:?} is not a valid {} indicator", entry.value, entry.kind),
+                format!(
+                    "{} is not a valid {} indicator",
+                    quote(&entry.value),
+                    quote(&entry.kind)
+                ),
             )),
         }
     }
-    for a in &file.affected {
-        if a.versions.is_empty() && a.ranges.is_empty() {
-            return Err(ReadIssue::new(
-                name,
-                Location::Unknown,
-                format!(
-                    "affected product {:?} lists no versions or ranges",
-                    a.product
-                ),
-            ));
-        }
-    }
+    check_affected(name, bytes, text, &file.affected)?;
     intel.advisories.push(Advisory {
         id: file.id,
         title: file.title,
@@ -137,6 +147,56 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
         malicious: false,
     });
     Ok(intel)
+}
+
+/// Refuses the whole advisory when an affected entry lists nothing, or a
+/// version or range that its ecosystem cannot order: such an entry would
+/// match every version and raise exposure alerts for all of them.
+fn check_affected(
+    name: &str,
+    bytes: &[u8],
+    text: &str,
+    affected: &[Affected],
+) -> Result<(), ReadIssue> {
+    let line_of = |span: std::ops::Range<usize>| {
+        Location::Line(crate::input::line_of_offset(bytes, span.start))
+    };
+    // Spans are read only when something is wrong, so a good advisory is
+    // parsed once.
+    let spans = || toml::from_str::<AffectedSpans>(text).ok();
+    for (i, a) in affected.iter().enumerate() {
+        let entry = || spans().and_then(|s| s.affected.into_iter().nth(i));
+        let fail = |location: Location, msg: String| {
+            Err(ReadIssue::new(
+                name,
+                location,
+                format!("affected product {}: {msg}", quote(&a.product)),
+            ))
+        };
+        if a.versions.is_empty() && a.ranges.is_empty() {
+            let location = entry().map(|e| line_of(e.span())).unwrap_or_default();
+            return fail(location, "lists no versions or ranges".into());
+        }
+        for (j, v) in a.versions.iter().enumerate() {
+            if let Err(e) = a.ecosystem.check_version(v) {
+                let location = entry()
+                    .and_then(|e| e.into_inner().versions.into_iter().nth(j))
+                    .map(|v| line_of(v.span()))
+                    .unwrap_or_default();
+                return fail(location, e);
+            }
+        }
+        for (j, r) in a.ranges.iter().enumerate() {
+            if let Err(e) = r.check(a.ecosystem) {
+                let location = entry()
+                    .and_then(|e| e.into_inner().ranges.into_iter().nth(j))
+                    .map(|r| line_of(r.span()))
+                    .unwrap_or_default();
+                return fail(location, e);
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -193,6 +253,34 @@ value = "x"
     #[test]
     fn errors_name_the_line() {
         let err = read("bad.toml", b"id = \"x\"\ntitle = \"t\"\nplatforms = 3\n").unwrap_err();
+        assert_eq!(err.location, Location::Line(3), "{err}");
+    }
+
+    #[test]
+    fn versions_that_do_not_parse_reject_the_advisory_at_their_line() {
+        let head = "id = \"TC-9\"\ntitle = \"t\"\n[[affected]]\nproduct = \"App\"\n";
+        for (body, line, needle) in [
+            ("ranges = [{ introduced = \"zzz\" }]\n", 5, "zzz"),
+            (
+                "ranges = [\n  { fixed = \"2.0\" },\n  {},\n]\n",
+                7,
+                "no bounds",
+            ),
+            ("versions = [\"1.0\", \"\"]\n", 5, "empty"),
+            (
+                "ranges = [{ introduced = \"3.0\", fixed = \"2.0\" }]\n",
+                5,
+                "is not before",
+            ),
+        ] {
+            let text = format!("{head}{body}");
+            let err = read("a.toml", text.as_bytes()).unwrap_err();
+            assert_eq!(err.location, Location::Line(line), "{body}: {err}");
+            assert!(err.message.contains(needle), "{body}: {err}");
+        }
+        let empty = format!("{head}ecosystem = \"npm\"\n");
+        let err = read("a.toml", empty.as_bytes()).unwrap_err();
+        assert!(err.message.contains("no versions or ranges"), "{err}");
         assert_eq!(err.location, Location::Line(3), "{err}");
     }
 }

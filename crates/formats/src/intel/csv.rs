@@ -2,7 +2,7 @@
 //! any delimiter, the value column found by content, the type column used
 //! as a hint, defanged values refanged, several hashes in one cell split.
 
-use turncoat_core::Indicator;
+use turncoat_core::{Indicator, quote};
 
 use super::infer::{infer, is_informational_label, kind_label, refang, resolve};
 use super::{Intel, feed_name};
@@ -118,7 +118,8 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
                     name,
                     location,
                     format!(
-                        "{value:?} is not a recognisable indicator{}",
+                        "{} is not a recognisable indicator{}",
+                        quote(&value),
                         label.map(|l| format!(" (type {l:?})")).unwrap_or_default()
                     ),
                 )),

@@ -74,6 +74,16 @@ pub fn infer(value: &str) -> Option<(IndicatorKind, String)> {
             .ok()
             .map(|c| (IndicatorKind::Cidr, c));
     }
+    if let Some((addr, bits)) = v.split_once('/')
+        && normalize_ip(addr).is_some()
+        && bits
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'-' || b == b'+')
+    {
+        // An address with a prefix length that is out of range (`/33`,
+        // `/-1`) is a broken CIDR, not a URL path.
+        return None;
+    }
     if v.contains('@') && !v.contains('/') && !v.contains(' ') {
         let domain = v.rsplit('@').next()?;
         if normalize_domain(domain).is_some() {
@@ -220,6 +230,9 @@ mod tests {
         );
         assert_eq!(k("https://x.com/a.ico"), Some(Url));
         assert_eq!(k("10.0.0.0/8"), Some(Cidr));
+        assert_eq!(k("10.0.0.0/-1"), None);
+        assert_eq!(k("1.2.3.4/33"), None);
+        assert_eq!(k("2001:db8::/129"), None);
         assert_eq!(k("8.8.8.8"), Some(Ip));
         assert_eq!(k("philip.je@proton.me"), Some(Email));
         assert_eq!(k("icon0.ico"), None);

@@ -75,7 +75,9 @@ impl IntelFormat {
         let text = String::from_utf8_lossy(head);
         let t = text.trim_start_matches('\u{feff}').trim_start();
         let has = |k: &str| text.contains(&format!("\"{k}\""));
-        if t.starts_with('{') || t.starts_with('[') {
+        if looks_like_toml(t) {
+            IntelFormat::Advisory
+        } else if t.starts_with('{') || t.starts_with('[') {
             if has("type") && text.contains("\"bundle\"") || text.contains("\"spec_version\"") {
                 IntelFormat::Stix
             } else if has("Attribute") || has("Event") && has("info") || has("response") {
@@ -83,16 +85,45 @@ impl IntelFormat {
             } else {
                 IntelFormat::Osv
             }
-        } else if t.lines().any(|l| {
-            let l = l.trim();
-            l.starts_with("[[affected]]") || l.starts_with("id =") || l.starts_with("id=")
-        }) && t.contains("[[affected]]")
-        {
-            IntelFormat::Advisory
         } else {
             IntelFormat::Csv
         }
     }
+
+    /// The format a file's name says it is, where the name says anything.
+    fn from_file_name(name: &str) -> Option<IntelFormat> {
+        let lower = name.to_ascii_lowercase();
+        lower.ends_with(".toml").then_some(IntelFormat::Advisory)
+    }
+}
+
+/// Whether the first line that is no comment is a TOML table header
+/// (`[[affected]]`, `[x]`) or a bare-key assignment (`id = …`). An IOC
+/// list never starts so (its lines hold no ` = ` after a bare word), and
+/// deciding here rather than on `[[affected]]` means a broken advisory
+/// gets TOML's error, not the CSV reader's.
+fn looks_like_toml(text: &str) -> bool {
+    let Some(line) = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+    else {
+        return false;
+    };
+    let bare_key = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    };
+    if let Some(inner) = line
+        .strip_prefix("[[")
+        .and_then(|l| l.strip_suffix("]]"))
+        .or_else(|| line.strip_prefix('[').and_then(|l| l.strip_suffix(']')))
+    {
+        return bare_key(inner.trim()) && !inner.trim().bytes().all(|b| b.is_ascii_digit());
+    }
+    line.split_once('=')
+        .is_some_and(|(key, _)| bare_key(key.trim()) && !key.trim().contains('.'))
 }
 
 impl fmt::Display for IntelFormat {
@@ -119,7 +150,10 @@ pub fn read_intel(
 ) -> Result<(IntelFormat, Intel), ReadIssue> {
     let format = match format {
         Some(f) => f,
-        None => IntelFormat::sniff(input.peek()?),
+        None => match IntelFormat::from_file_name(input.name()) {
+            Some(f) => f,
+            None => IntelFormat::sniff(input.peek()?),
+        },
     };
     let bytes = input.read_document(limits.max_document_bytes)?;
     let name = input.name().to_owned();
@@ -165,5 +199,20 @@ mod tests {
             IntelFormat::Csv
         );
         assert_eq!(IntelFormat::sniff(b"PK\x03\x04...."), IntelFormat::Osv);
+        // A broken advisory is still an advisory, so TOML names the error.
+        assert_eq!(
+            IntelFormat::sniff(b"# 3CX\nid = \"TC-1\ntitle = \"x\"\n"),
+            IntelFormat::Advisory
+        );
+        assert_eq!(
+            IntelFormat::sniff(b"[[affected]]\nproduct = \"x\"\n"),
+            IntelFormat::Advisory
+        );
+        assert_eq!(IntelFormat::sniff(b"[1, 2]"), IntelFormat::Osv);
+        assert_eq!(IntelFormat::sniff(b"[{\"id\":\"x\"}]"), IntelFormat::Osv);
+        assert_eq!(
+            IntelFormat::sniff(b"# IOCs\nhttp://x.com/?a=b,url\n"),
+            IntelFormat::Csv
+        );
     }
 }
