@@ -58,7 +58,10 @@ fn print_table(report: &Report) -> anyhow::Result<()> {
             format!("{:?}", f.severity).to_lowercase(),
             f.id.to_owned(),
             f.file.clone(),
-            f.message.clone(),
+            match &f.repeated {
+                Some(r) => format!("{} (on {} files)", f.message, r.count),
+                None => f.message.clone(),
+            },
         ]);
     }
     table.print_or("no findings")?;

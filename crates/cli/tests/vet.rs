@@ -873,3 +873,73 @@ fn a_hostile_cabinet_is_reported_not_a_crash() {
     assert_eq!(paths, ["hostile.cab", "hostile.cab!/a.txt"]);
     assert_eq!(on_b, ["archive.malformed"]);
 }
+
+/// Four layers of sixteen copies, as in 42.zip: each entry looks modest,
+/// the whole would unpack to 1 GiB.
+#[test]
+fn a_nested_archive_bomb_is_cut_short_and_reported_once() {
+    if !have("python3") {
+        println!("skipped: python3 is needed to build the bomb");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    run(Command::new("python3").current_dir(dir.path()).args([
+        "-c",
+        "import io, zipfile\n\
+         def copies(data, ext):\n\
+         \x20   out = io.BytesIO()\n\
+         \x20   with zipfile.ZipFile(out, 'w', zipfile.ZIP_DEFLATED, compresslevel=9) as z:\n\
+         \x20       for i in range(16):\n\
+         \x20           z.writestr('%x%s' % (i, ext), data)\n\
+         \x20   return out.getvalue()\n\
+         layer = copies(bytes(16 << 20), '.bin')\n\
+         for _ in range(3):\n\
+         \x20   layer = copies(layer, '.zip')\n\
+         open('42.zip', 'wb').write(layer)\n",
+    ]));
+    let bomb = dir.path().join("42.zip");
+    let size = std::fs::metadata(&bomb).unwrap().len();
+    assert!(size < 128 << 10, "{size} bytes");
+    let (code, report) = vet(&[&bomb]);
+    assert_eq!(code, Some(1));
+    let findings = report["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().all(|f| f["id"] == "archive.bomb"),
+        "{findings:#?}"
+    );
+    assert!(findings.len() <= 2, "{findings:#?}");
+    let stop = findings
+        .iter()
+        .find(|f| f["message"].as_str().unwrap().contains("nested archives"))
+        .expect("the whole artifact's limit is named");
+    assert!(stop["repeated"].is_null());
+}
+
+#[test]
+fn identical_findings_on_many_files_are_one_finding_with_a_count() {
+    if !have("python3") {
+        println!("skipped: python3 is needed to build the archive");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    run(Command::new("python3").current_dir(dir.path()).args([
+        "-c",
+        "import tarfile\n\
+         with tarfile.open('links.tar', 'w') as t:\n\
+         \x20   for i in range(50):\n\
+         \x20       info = tarfile.TarInfo('link%02d' % i)\n\
+         \x20       info.type = tarfile.SYMTYPE\n\
+         \x20       info.linkname = '/etc/passwd'\n\
+         \x20       t.addfile(info)\n",
+    ]));
+    let (code, report) = vet(&[&dir.path().join("links.tar")]);
+    assert_eq!(code, Some(1));
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0]["id"], "archive.symlink");
+    assert_eq!(findings[0]["file"], "links.tar!/link00");
+    assert_eq!(findings[0]["repeated"]["count"], 50);
+    let others = findings[0]["repeated"]["files"].as_array().unwrap();
+    assert_eq!(others.len(), 20);
+    assert_eq!(others[0], "links.tar!/link01");
+}

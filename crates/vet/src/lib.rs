@@ -191,6 +191,50 @@ pub struct Finding {
     pub file: String,
     pub message: String,
     pub evidence: serde_json::Value,
+    /// Set when the same finding was met on other files too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeated: Option<Repeated>,
+}
+
+/// One finding met again and again: the same id, message and evidence on
+/// other files (the copies inside an archive bomb, a directory of
+/// unsigned modules), reported once with a count.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Repeated {
+    /// Occurrences in total, the reported one included.
+    pub count: usize,
+    /// The first of the other files, up to [`REPEATED_FILES_SHOWN`].
+    pub files: Vec<String>,
+}
+
+/// Other files a repeated finding names.
+pub const REPEATED_FILES_SHOWN: usize = 20;
+
+/// Folds findings that differ only in their file into the first of them.
+fn summarise_repeats(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::with_capacity(findings.len());
+    let mut first: std::collections::HashMap<(&'static str, String, String), usize> =
+        std::collections::HashMap::new();
+    for f in findings {
+        let key = (f.id, f.message.clone(), f.evidence.to_string());
+        match first.get(&key) {
+            Some(&i) => {
+                let repeated = out[i].repeated.get_or_insert(Repeated {
+                    count: 1,
+                    files: Vec::new(),
+                });
+                repeated.count += 1;
+                if repeated.files.len() < REPEATED_FILES_SHOWN {
+                    repeated.files.push(f.file);
+                }
+            }
+            None => {
+                first.insert(key, out.len());
+                out.push(f);
+            }
+        }
+    }
+    out
 }
 
 /// The overall judgement.
@@ -255,6 +299,7 @@ pub(crate) fn finding(
         file: file.to_owned(),
         message,
         evidence,
+        repeated: None,
     }
 }
 
@@ -711,6 +756,7 @@ pub fn vet(
         diff_findings.append(&mut findings);
         findings = diff_findings;
     }
+    let findings = summarise_repeats(findings);
     Ok(Report {
         verdict: verdict(&findings),
         artifact: artifact.display().to_string(),
@@ -757,6 +803,7 @@ mod tests {
             file: String::new(),
             message: String::new(),
             evidence: serde_json::Value::Null,
+            repeated: None,
         };
         assert_eq!(verdict(&[]), Verdict::Clean);
         assert_eq!(verdict(&[f(Severity::Info)]), Verdict::Clean);

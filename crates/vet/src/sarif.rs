@@ -65,7 +65,7 @@ pub fn sarif(report: &Report) -> Value {
                 "level": level(f.severity),
                 "message": {"text": f.message},
                 "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri(&f.file)}}}],
-                "properties": {"severity": f.severity, "evidence": f.evidence},
+                "properties": {"severity": f.severity, "evidence": f.evidence, "repeated": f.repeated},
             })
         })
         .collect();
@@ -101,6 +101,7 @@ mod tests {
                 file: "setup.zip!/app dir/d3dcompiler_47.dll".into(),
                 message: "4096 bytes after the signature".into(),
                 evidence: json!({"trailing_bytes": 4096}),
+                repeated: None,
             }],
             files: Vec::new(),
         };

@@ -64,8 +64,13 @@ struct Unpacker<'a> {
     findings: Vec<Finding>,
     entries: usize,
     total: u64,
-    /// The entry limit was reached (reported once).
-    capped: bool,
+    /// Bytes of the artifact as given (the archive, or a tree's files).
+    given: u64,
+    /// Bytes that decompression produced, across every nesting level.
+    expanded: u64,
+    /// A limit on the whole artifact was reached (reported once): nothing
+    /// more is read, so a bomb costs what the limit allows and no more.
+    stopped: bool,
 }
 
 /// Why an artifact could not be read at all.
@@ -83,8 +88,37 @@ impl Unpacker<'_> {
             findings: Vec::new(),
             entries: 0,
             total: 0,
-            capped: false,
+            given: 0,
+            expanded: 0,
+            stopped: false,
         }
+    }
+
+    /// Stops all further unpacking with one finding saying why.
+    fn stop(&mut self, id: &'static str, file: &str, message: String) {
+        if !self.stopped {
+            self.stopped = true;
+            self.note(id, file, message);
+        }
+    }
+
+    /// Records a file of the artifact as given (not unpacked from
+    /// anything): its size is what later expansion is measured against.
+    fn add_given(&mut self, path: String, data: Vec<u8>, depth: usize, limits: &Limits) {
+        self.given += data.len() as u64;
+        self.add(path, data, depth, limits);
+    }
+
+    /// How many more bytes decompression may produce: nested layers of
+    /// archives multiply, so the ratio limit applies to the artifact as a
+    /// whole as well as to each entry (a 22 KB zip of zips of zips must
+    /// not unpack to gigabytes one reasonable-looking layer at a time).
+    fn expansion_left(&self, limits: &Limits) -> u64 {
+        let allowed = self
+            .given
+            .saturating_mul(limits.max_ratio)
+            .max(MIN_EXPANSION_BYTES);
+        allowed.saturating_sub(self.expanded)
     }
 
     fn note(&mut self, id: &'static str, file: &str, message: String) {
@@ -94,27 +128,27 @@ impl Unpacker<'_> {
 
     /// Records a file, recursing into it when it is an archive.
     fn add(&mut self, path: String, data: Vec<u8>, depth: usize, limits: &Limits) {
+        if self.stopped {
+            return;
+        }
         if self.entries >= limits.max_entries {
-            if !self.capped {
-                self.capped = true;
-                self.note(
-                    "archive.limit",
-                    &path,
-                    format!(
-                        "more than {} files: the rest is not analysed",
-                        limits.max_entries
-                    ),
-                );
-            }
+            self.stop(
+                "archive.limit",
+                &path,
+                format!(
+                    "more than {} files: the rest is not analysed",
+                    limits.max_entries
+                ),
+            );
             return;
         }
         self.total += data.len() as u64;
         if self.total > limits.max_total_bytes {
-            self.note(
+            self.stop(
                 "archive.limit",
                 &path,
                 format!(
-                    "unpacked size passes {} bytes: not analysed",
+                    "unpacked size passes {} bytes: the rest is not analysed",
                     limits.max_total_bytes
                 ),
             );
@@ -157,6 +191,9 @@ impl Unpacker<'_> {
             }
         };
         for i in 0..archive.len() {
+            if self.stopped {
+                return;
+            }
             let mut file = match archive.by_index(i) {
                 Ok(f) => f,
                 Err(e) => {
@@ -197,6 +234,9 @@ impl Unpacker<'_> {
             }
         };
         for entry in entries {
+            if self.stopped {
+                return;
+            }
             let mut entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
@@ -270,6 +310,9 @@ impl Unpacker<'_> {
             .map(|e| (e.path().to_owned(), e.len()))
             .collect();
         for (path, len) in streams {
+            if self.stopped {
+                return;
+            }
             let name: String = path
                 .to_string_lossy()
                 .trim_start_matches('/')
@@ -327,6 +370,9 @@ impl Unpacker<'_> {
             .map(|(name, _)| name.as_str())
             .collect();
         for name in &names {
+            if self.stopped {
+                return;
+            }
             let Some(inner) = self.safe_name(outer, name) else {
                 continue;
             };
@@ -459,35 +505,56 @@ impl Unpacker<'_> {
         compressed: u64,
         limits: &Limits,
     ) -> Option<Vec<u8>> {
-        let cap = limits
+        if self.stopped {
+            return None;
+        }
+        let entry_cap = limits
             .max_file_bytes
             .min(compressed.saturating_mul(limits.max_ratio).max(1 << 20));
+        let left = self.expansion_left(limits);
+        let cap = entry_cap.min(left);
         let mut data = Vec::new();
-        if let Err(e) = reader.take(cap + 1).read_to_end(&mut data) {
+        let read = reader.take(cap + 1).read_to_end(&mut data);
+        self.expanded += data.len() as u64;
+        if let Err(e) = read {
             self.note("archive.malformed", path, format!("unreadable entry: {e}"));
             return None;
         }
-        if data.len() as u64 > cap {
-            let (id, why) = if cap < limits.max_file_bytes {
-                (
-                    "archive.bomb",
-                    format!(
-                        "expands more than {}x ({} compressed bytes, {} declared): not unpacked",
-                        limits.max_ratio, compressed, declared
-                    ),
-                )
-            } else {
-                (
-                    "archive.limit",
-                    format!("larger than {} bytes: not analysed", limits.max_file_bytes),
-                )
-            };
-            self.note(id, path, why);
-            return None;
+        if data.len() as u64 <= cap {
+            return Some(data);
         }
-        Some(data)
+        if cap == left && left < entry_cap {
+            self.stop(
+                "archive.bomb",
+                path,
+                format!(
+                    "nested archives expand more than {}x the {} bytes given ({} bytes unpacked): the rest is not unpacked",
+                    limits.max_ratio, self.given, self.expanded
+                ),
+            );
+        } else if cap < limits.max_file_bytes {
+            self.note(
+                "archive.bomb",
+                path,
+                format!(
+                    "expands more than {}x ({} compressed bytes, {} declared): not unpacked",
+                    limits.max_ratio, compressed, declared
+                ),
+            );
+        } else {
+            self.note(
+                "archive.limit",
+                path,
+                format!("larger than {} bytes: not analysed", limits.max_file_bytes),
+            );
+        }
+        None
     }
 }
+
+/// Expansion always allowed, however small the artifact: a few kilobytes
+/// of installer script may well unpack to a megabyte.
+const MIN_EXPANSION_BYTES: u64 = 1 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Container {
@@ -548,7 +615,7 @@ pub fn unpack_bytes(name: &str, data: Vec<u8>, limits: &Limits) -> Unpacked {
     let mut entries = Vec::new();
     let mut each = |e| entries.push(e);
     let mut unpacker = Unpacker::new(&mut each);
-    unpacker.add(name.to_owned(), data, 0, limits);
+    unpacker.add_given(name.to_owned(), data, 0, limits);
     let findings = unpacker.findings;
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     Unpacked { entries, findings }
@@ -581,7 +648,7 @@ pub fn unpack_each(
             });
         }
         let data = std::fs::read(artifact).map_err(err)?;
-        out.add(name, data, 0, limits);
+        out.add_given(name, data, 0, limits);
     }
     Ok(out.findings)
 }
@@ -612,7 +679,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Unpacker<'_>, limits: &Limits) -> std
                 format!("larger than {} bytes: not analysed", limits.max_file_bytes),
             );
         } else {
-            out.add(rel, std::fs::read(&path)?, 1, limits);
+            out.add_given(rel, std::fs::read(&path)?, 1, limits);
         }
     }
     Ok(())
@@ -726,5 +793,63 @@ mod tests {
             out.findings
         );
         assert_eq!(out.entries.len(), 1, "only the archive itself");
+    }
+
+    /// A zip of 16 copies of `inner`, each deflated.
+    fn zip_of_copies(inner: &[u8], name: &str) -> Vec<u8> {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for i in 0..16 {
+            zip.start_file(
+                format!("{i:x}{name}"),
+                zip::write::SimpleFileOptions::default(),
+            )
+            .unwrap();
+            std::io::Write::write_all(&mut zip, inner).unwrap();
+        }
+        zip.finish().unwrap().into_inner()
+    }
+
+    /// Four layers of sixteen copies: each entry's own ratio is modest,
+    /// the whole expands 65,536-fold.
+    pub(crate) fn nested_bomb() -> Vec<u8> {
+        let mut layer = zip_of_copies(&vec![0u8; 4 << 20], ".bin");
+        for _ in 0..3 {
+            layer = zip_of_copies(&layer, ".zip");
+        }
+        layer
+    }
+
+    #[test]
+    fn a_nested_bomb_stops_at_the_ratio_of_the_whole() {
+        let bomb = nested_bomb();
+        assert!(bomb.len() < 64 << 10, "{} bytes", bomb.len());
+        let given = bomb.len() as u64;
+        let limits = Limits::default();
+        let out = unpack_bytes("42.zip", bomb, &limits);
+        // Each leaf passes its own ratio and is refused; the whole stops
+        // once the artifact's budget is spent, and says so once.
+        assert!(
+            out.findings.iter().all(|f| f.id == "archive.bomb"),
+            "{:#?}",
+            out.findings
+        );
+        let stops: Vec<_> = out
+            .findings
+            .iter()
+            .filter(|f| f.message.contains("nested archives"))
+            .collect();
+        assert_eq!(stops.len(), 1, "{:#?}", out.findings);
+        let budget = given * limits.max_ratio;
+        assert!(
+            out.findings.len() as u64 <= budget / (1 << 20) + 1,
+            "{} findings",
+            out.findings.len()
+        );
+        let unpacked: u64 = out.entries.iter().map(|e| e.data.len() as u64).sum();
+        // Within one entry of the budget: the stop is at the limit.
+        assert!(
+            unpacked <= given * limits.max_ratio + (4 << 20),
+            "{unpacked} bytes unpacked from {given}"
+        );
     }
 }
