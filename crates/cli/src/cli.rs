@@ -1375,6 +1375,9 @@ fn print_ingest(report: &IngestReport, format: OutputFormat) -> anyhow::Result<(
     for unread in &report.unread {
         eprintln!("{unread}");
     }
+    for work in &report.resumed {
+        eprintln!("finished post-ingest work an interrupted run left: {work}");
+    }
     for issue in &report.issues {
         eprintln!("skipped: {issue}");
     }

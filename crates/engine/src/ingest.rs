@@ -18,7 +18,7 @@ use turncoat_formats::{
     Format, Input, Location, ReadIssue, ReadOptions, Record, Sink, read_telemetry,
 };
 use turncoat_store::{
-    Batch, SightingDelta, SourceFingerprint, SourceUpdate, Store, StoreError, Tenant,
+    Batch, PendingWork, SightingDelta, SourceFingerprint, SourceUpdate, Store, StoreError, Tenant,
 };
 
 use crate::exposure::exposure_hook;
@@ -91,6 +91,9 @@ pub struct IngestReport {
     pub beacons: turncoat_store::FindingsOutcome,
     /// Cross-tenant campaigns raised or updated afterwards.
     pub campaigns: crate::campaign::Escalation,
+    /// Post-ingest work for other tenants that an interrupted run left
+    /// and this run finished.
+    pub resumed: Vec<String>,
     /// The first problems met, with file and line.
     pub issues: Vec<String>,
     /// Paths inside the directories given that were not read (links out
@@ -283,24 +286,55 @@ pub fn ingest(
         report.skipped_records,
         report.new_alerts
     );
-    if report.connections > 0 {
-        let threshold = options
-            .beacon_threshold
-            .unwrap_or(crate::beacons::DEFAULT_ALERT_THRESHOLD);
-        report.beacons = crate::beacons::analyze_recent(store, tenant, threshold)?;
-        report.new_alerts += report.beacons.new_alerts;
-        report.updated_alerts += report.beacons.updated_alerts;
+    crate::crash_point("files-committed");
+    finish_pending_work(store, tenant, options, &mut report)?;
+    store.audit(crate::ACTOR, Some(tenant), "ingest", &detail)?;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Does the post-ingest work due: this run's, and any that a run cut
+/// short left (recorded with its batches). Every step is idempotent and
+/// the work is cleared only after all of it is done, so a crash anywhere
+/// in here is repaired by doing it again.
+fn finish_pending_work(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    options: &IngestOptions,
+    report: &mut IngestReport,
+) -> Result<()> {
+    let due = store.pending_work()?;
+    if due.is_empty() {
+        return Ok(());
     }
-    if report.new_alerts + report.updated_alerts > 0 {
+    let threshold = options
+        .beacon_threshold
+        .unwrap_or(crate::beacons::DEFAULT_ALERT_THRESHOLD);
+    let mut raised = false;
+    for (t, _) in due.iter().filter(|(_, w)| *w == PendingWork::Beacons) {
+        let outcome = crate::beacons::analyze_recent(store, t, threshold)?;
+        raised |= outcome.new_alerts + outcome.updated_alerts > 0;
+        if t.id == tenant.id {
+            report.new_alerts += outcome.new_alerts;
+            report.updated_alerts += outcome.updated_alerts;
+            report.beacons = outcome;
+        } else {
+            report.resumed.push(format!("beacons for {}", t.name));
+        }
+        crate::crash_point("beacons-scored");
+    }
+    if raised || due.iter().any(|(_, w)| *w == PendingWork::Campaigns) {
         report.campaigns = crate::campaign::escalate(
             store,
             crate::campaign::DEFAULT_MIN_TENANTS,
             crate::campaign::DEFAULT_WINDOW_DAYS,
         )?;
+        crate::crash_point("campaigns-escalated");
     }
-    store.audit(crate::ACTOR, Some(tenant), "ingest", &detail)?;
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
+    for (t, work) in &due {
+        store.finish_work(t, *work)?;
+    }
+    Ok(())
 }
 
 /// Intel and address book for one ingest run.
@@ -397,6 +431,7 @@ fn ingest_input(
         batch: Batch::default(),
         pending: Pending::default(),
         records: 0,
+        connections_committed: report.connections,
         file_report: &mut file_report,
         report,
         error: None,
@@ -505,6 +540,9 @@ struct BatchSink<'a, 'c> {
     batch: Batch,
     pending: Pending,
     records: usize,
+    /// The run's connection count at the last commit: a batch with more
+    /// makes beacon scoring due.
+    connections_committed: u64,
     file_report: &'a mut FileReport,
     report: &'a mut IngestReport,
     /// A store failure stops the ingest: the batch in flight is not committed.
@@ -726,6 +764,14 @@ impl BatchSink<'_, '_> {
             .drain()
             .map(|(h, (p, t))| (h, p, t))
             .collect();
+        if self.report.connections > self.connections_committed {
+            batch.pending.push(PendingWork::Beacons);
+        }
+        if !batch.findings.is_empty() || !batch.inventory.is_empty() {
+            // Live and exposure alerts may make a cross-tenant campaign.
+            batch.pending.push(PendingWork::Campaigns);
+        }
+        self.connections_committed = self.report.connections;
         batch.source = self.fingerprint.as_ref().map(|fp| SourceUpdate {
             fingerprint: fp.clone(),
             name: self.name.clone(),
@@ -738,6 +784,7 @@ impl BatchSink<'_, '_> {
             Ok(outcome) => {
                 self.report.new_alerts += outcome.new_alerts;
                 self.report.updated_alerts += outcome.updated_alerts;
+                crate::crash_point("batch-committed");
             }
             Err(e) => self.error = Some(e),
         }

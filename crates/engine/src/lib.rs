@@ -36,6 +36,20 @@ pub enum EngineError {
 
 pub type Result<T> = std::result::Result<T, EngineError>;
 
+/// Test hook for crash recovery: aborts the process, as `kill -9` would
+/// (no destructors, nothing flushed), when `TURNCOAT_CRASH_AT` names
+/// `point`. Compiled into debug builds only, so a release binary never
+/// dies on an environment variable.
+pub fn crash_point(point: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var_os("TURNCOAT_CRASH_AT").is_some_and(|v| v == point) {
+        eprintln!("crash point {point}: aborting");
+        std::process::abort();
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = point;
+}
+
 /// Who did it, for the audit log.
 pub const ACTOR: &str = "cli";
 

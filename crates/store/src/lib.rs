@@ -220,6 +220,36 @@ pub struct Batch {
     pub addresses: Vec<(String, String, Time)>,
     /// Endpoints seen, with their platform where known.
     pub endpoints: Vec<(String, Option<Platform>, Time)>,
+    /// Work the batch makes due once the run's batches are in, recorded
+    /// in the batch's own transaction (see [`PendingWork`]).
+    pub pending: Vec<PendingWork>,
+}
+
+/// Work an ingest owes after its last batch. It is recorded in the same
+/// transaction as the batch that makes it due and cleared only once done,
+/// so a run killed in between leaves it for the next run to finish; each
+/// step is idempotent, so doing it twice is harmless.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PendingWork {
+    /// Beacon scoring over the tenant's recent connections.
+    Beacons,
+    /// Cross-tenant campaign escalation.
+    Campaigns,
+}
+
+impl PendingWork {
+    pub const ALL: [PendingWork; 2] = [PendingWork::Beacons, PendingWork::Campaigns];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PendingWork::Beacons => "beacons",
+            PendingWork::Campaigns => "campaigns",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PendingWork> {
+        PendingWork::ALL.into_iter().find(|w| w.as_str() == s)
+    }
 }
 
 /// What committing a batch did.
@@ -524,6 +554,11 @@ pub trait Store {
     fn allowlist(&self, scope: &Scope) -> Result<Vec<AllowEntry>>;
     /// Removes an entry visible in `scope`.
     fn remove_allow(&mut self, scope: &Scope, id: i64, actor: &str) -> Result<()>;
+
+    // Post-ingest work left to do (admin: every tenant's).
+    fn pending_work(&self) -> Result<Vec<(Tenant, PendingWork)>>;
+    /// Clears `work` for `tenant` once it is done.
+    fn finish_work(&mut self, tenant: &Tenant, work: PendingWork) -> Result<()>;
 
     // Stream state: what a streaming analysis (Sigma correlation windows)
     // carries from one ingest run to the next, opaque to the store.

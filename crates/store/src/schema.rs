@@ -202,6 +202,17 @@ pub const MIGRATIONS: &[Migration] = &[
     // 6: ledger names keyed by `product_lookup_key`, which also joins the
     // spellings package registries treat as one (`a_b`, `A.B`, `a-b`).
     Migration::Rust(rekey_ledger_names),
+    // 7: work an ingest owes after its last batch (beacon scoring, campaign
+    // escalation), written with the batches so a run cut short leaves it
+    // for the next run instead of losing it.
+    Migration::Sql("
+    CREATE TABLE pending_work (
+        tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+        work TEXT NOT NULL,
+        since INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, work)
+    ) WITHOUT ROWID;
+    "),
 ];
 
 fn rekey_ledger_names(tx: &Transaction<'_>) -> rusqlite::Result<()> {

@@ -20,8 +20,8 @@ use crate::lock::{LockWait, WriterLock};
 use crate::schema::{MIGRATIONS, Migration};
 use crate::{
     Alert, AlertFilter, AllowEntry, AllowKind, AuditEntry, Batch, BatchOutcome, CampaignAlert,
-    EventRef, FindingMode, FindingsOutcome, IndicatorUpsert, LedgerEntry, LedgerHook, Result,
-    Scope, Sighting, SourceFingerprint, SourceRecord, Store, StoreError, StoredIndicator,
+    EventRef, FindingMode, FindingsOutcome, IndicatorUpsert, LedgerEntry, LedgerHook, PendingWork,
+    Result, Scope, Sighting, SourceFingerprint, SourceRecord, Store, StoreError, StoredIndicator,
     StoredRule, Tenant, TenantStats,
 };
 
@@ -1434,6 +1434,34 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
+    fn pending_work(&self) -> Result<Vec<(Tenant, PendingWork)>> {
+        let rows: Vec<(i64, String)> = self
+            .conn
+            .prepare("SELECT tenant_id, work FROM pending_work ORDER BY tenant_id, work")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let tenants = self.tenants()?;
+        rows.into_iter()
+            .map(|(tid, work)| {
+                let tenant = tenants.iter().find(|t| t.id == tid).cloned();
+                match (tenant, PendingWork::parse(&work)) {
+                    (Some(t), Some(w)) => Ok((t, w)),
+                    _ => Err(StoreError::Corrupt(format!(
+                        "pending work {work:?} for tenant {tid}"
+                    ))),
+                }
+            })
+            .collect()
+    }
+
+    fn finish_work(&mut self, tenant: &Tenant, work: PendingWork) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM pending_work WHERE tenant_id = ? AND work = ?",
+            params![tenant.id, work.as_str()],
+        )?;
+        Ok(())
+    }
+
     fn stream_state(&self, tenant: &Tenant, name: &str) -> Result<Option<Vec<u8>>> {
         Ok(self
             .conn
@@ -1741,6 +1769,13 @@ impl SqliteStore {
                 index,
             })
         };
+
+        for work in &batch.pending {
+            tx.prepare_cached(
+                "INSERT INTO pending_work (tenant_id, work, since) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![tid, work.as_str(), now.0])?;
+        }
 
         // Endpoints and addresses.
         for (name, platform, at) in &batch.endpoints {

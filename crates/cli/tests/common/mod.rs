@@ -30,10 +30,16 @@ impl Env {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, &[])
+    }
+
+    /// Runs with extra environment variables.
+    pub fn run_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_turncoat"))
             .arg("--data")
             .arg(self.data())
             .args(args)
+            .envs(vars.iter().copied())
             .output()
             .unwrap()
     }
