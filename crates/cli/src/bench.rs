@@ -3,8 +3,8 @@
 //! survive noisy machines; absolute numbers do not).
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -157,12 +157,9 @@ fn read_ecs(path: &Path, sink: &mut dyn Sink) -> anyhow::Result<()> {
 }
 
 /// Ingest of ECS NDJSON, end to end, on one core.
-pub fn ingest(
-    events: u64,
-    indicator_count: usize,
-    dir: &Path,
-    format: OutputFormat,
-) -> anyhow::Result<()> {
+/// One tenant's simulated ECS events (50 endpoints, 21 days, the 3CX
+/// scenario), about `events` of them: the file, its event count and size.
+fn simulated_ecs(events: u64, dir: &Path) -> anyhow::Result<(PathBuf, u64, u64)> {
     let (tenants, endpoints, days) = (1usize, 50usize, 21u64);
     let per_day = (events / (tenants as u64 * endpoints as u64 * days)).max(1);
     let cfg = Config {
@@ -177,8 +174,113 @@ pub fn ingest(
     let fleet = dir.join("fleet");
     let (truth, _) = turncoat_sim::simulate(&cfg, &fleet, &mut |_| {})?;
     let ecs = fleet.join(&truth.tenants[0].name).join("ecs.ndjson");
-    let n = truth.events.ecs;
     let bytes = std::fs::metadata(&ecs)?.len();
+    Ok((ecs, truth.events.ecs, bytes))
+}
+
+/// Ingest with a large intel set loaded, beside the same ingest with a
+/// small one: the live index must stay compact and cheap to load, so that
+/// a feed of a million indicators does not slow every ingest down.
+pub fn intel_scale(
+    events: u64,
+    small: usize,
+    large: usize,
+    dir: &Path,
+    format: OutputFormat,
+) -> anyhow::Result<()> {
+    let (ecs, n, _) = simulated_ecs(events, dir)?;
+    let mut rows = Vec::new();
+    let mut facts = Vec::new();
+    let mut baseline = None;
+    for count in [small, large] {
+        // The feed as a CSV file, imported the way `intel import` does.
+        let csv = dir.join(format!("iocs-{count}.csv"));
+        {
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&csv)?);
+            writeln!(out, "type,value")?;
+            for i in indicators(count, 11) {
+                writeln!(out, "{},{}", i.kind, i.value)?;
+            }
+            out.flush()?;
+        }
+        let mut store = SqliteStore::open(&dir.join(format!("data-{count}")))?;
+        let clock = Clock::start();
+        let report = turncoat_engine::import_intel(
+            &mut store,
+            std::slice::from_ref(&csv),
+            None,
+            &NoProgress,
+        )?;
+        let stored = (report.indicators_new
+            + report.indicators_changed
+            + report.indicators_unchanged) as u64;
+        rows.push(clock.row(&format!("import {count} indicators (CSV)"), stored, None));
+        let rss_after_import = peak_rss_mb();
+
+        let clock = Clock::start();
+        let index = turncoat_engine::load_intel(&store)?;
+        rows.push(clock.row(&format!("load index of {count}"), index.len() as u64, None));
+        let bytes_per_indicator = index.heap_bytes() as f64 / index.len().max(1) as f64;
+        drop(index);
+
+        let tenant = store.add_tenant(&TenantName::new("bench")?, "bench")?;
+        let clock = Clock::start();
+        let report = turncoat_engine::ingest(
+            &mut store,
+            &tenant,
+            std::slice::from_ref(&ecs),
+            &IngestOptions::default(),
+            &NoProgress,
+        )?;
+        let row = clock.row(
+            &format!("ingest with {count} indicators loaded"),
+            report.events,
+            baseline,
+        );
+        baseline = baseline.or(Some(row.per_second));
+        rows.push(row);
+        facts.push(serde_json::json!({
+            "indicators": count,
+            "index_bytes_per_indicator": bytes_per_indicator,
+            "peak_rss_mb_after_import": rss_after_import,
+            "peak_rss_mb_after_ingest": peak_rss_mb(),
+        }));
+    }
+    // Rows per intel size: import, load, ingest.
+    let slowdown = rows[5].seconds / rows[2].seconds.max(1e-9);
+    let summary = serde_json::json!({
+        "events": n,
+        "rows": rows,
+        "intel": facts,
+        "ingest_time_large_over_small": slowdown,
+    });
+    match format {
+        OutputFormat::Json => print_json(&summary)?,
+        OutputFormat::Table => {
+            println!("ingest of {n} ECS events with {small} and with {large} indicators loaded");
+            print_rows(&rows)?;
+            for f in &facts {
+                println!(
+                    "{} indicators: index {:.0} bytes per indicator; peak RSS {:.0} MB after import, {:.0} MB after ingest",
+                    f["indicators"],
+                    f["index_bytes_per_indicator"].as_f64().unwrap_or(0.0),
+                    f["peak_rss_mb_after_import"].as_f64().unwrap_or(0.0),
+                    f["peak_rss_mb_after_ingest"].as_f64().unwrap_or(0.0),
+                );
+            }
+            println!("ingest time with {large} over with {small}: {slowdown:.2}x");
+        }
+    }
+    Ok(())
+}
+
+pub fn ingest(
+    events: u64,
+    indicator_count: usize,
+    dir: &Path,
+    format: OutputFormat,
+) -> anyhow::Result<()> {
+    let (ecs, n, bytes) = simulated_ecs(events, dir)?;
     let intel = indicators(indicator_count, 11);
 
     // Baseline: parsing each line as generic JSON, nothing else.
@@ -220,7 +322,7 @@ pub fn ingest(
 
     let data = dir.join("data");
     let mut store = SqliteStore::open(&data)?;
-    store.upsert_indicators(&intel, "bench")?;
+    store.upsert_indicators(&mut intel.iter().cloned(), "bench")?;
     let tenant = store.add_tenant(&TenantName::new("bench")?, "bench")?;
     let clock = Clock::start();
     let report = turncoat_engine::ingest(
@@ -385,7 +487,7 @@ pub fn retro(
     );
 
     let started = Instant::now();
-    let outcome = turncoat_engine::retro::hunt_indicators(&mut store, &tenant, &intel)?;
+    let outcome = turncoat_engine::retro::hunt_indicators(&mut store, &tenant, &index)?;
     let hunt = row(
         "retro-hunt (dictionary, then matching sightings)",
         stored,

@@ -110,6 +110,20 @@ enum BenchCommand {
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
+    /// Ingest with a million indicators loaded, beside the same ingest
+    /// with ten thousand: index size, load time and the slowdown.
+    IntelScale {
+        #[arg(long, default_value_t = 170_000)]
+        events: u64,
+        #[arg(long, default_value_t = 10_000)]
+        small: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        large: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
     /// Beacon analysis of stored connection records, beside a plain archive scan.
     Beacons {
         #[arg(long, default_value_t = 10_000_000)]
@@ -757,6 +771,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     let (dir, _guard) = work(dir)?;
                     crate::bench::ingest(events, indicators, &dir, format)?;
                 }
+                BenchCommand::IntelScale {
+                    events,
+                    small,
+                    large,
+                    dir,
+                    format,
+                } => {
+                    let (dir, _guard) = work(dir)?;
+                    crate::bench::intel_scale(events, small, large, &dir, format)?;
+                }
                 BenchCommand::Sigma {
                     events,
                     rules,
@@ -837,11 +861,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     args.min_score,
                 )?;
                 if args.raise {
+                    let intel = turncoat_engine::load_intel(&store)?;
                     let outcome = turncoat_engine::beacons::raise(
                         &mut store,
                         &tenant,
                         &report,
                         args.threshold,
+                        &intel,
                     )?;
                     eprintln!(
                         "beacon alerts: {} new, {} updated",

@@ -159,6 +159,36 @@ pub struct Indicator {
     pub unsupported_reason: Option<String>,
 }
 
+/// What matching and findings read of an indicator, borrowed: from an
+/// [`Indicator`] ([`Indicator::as_ref`]), a stored row, or an index.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct IndicatorRef<'a> {
+    pub kind: IndicatorKind,
+    pub value: &'a str,
+    /// The feed or file it came from.
+    pub source: &'a str,
+    pub campaign: Option<&'a str>,
+    /// Other observations the same event must also show.
+    pub also: &'a [Condition],
+    pub valid_from: Option<Time>,
+    pub valid_until: Option<Time>,
+    pub revoked: bool,
+}
+
+impl IndicatorRef<'_> {
+    /// Whether an event at `at` can match: not revoked, within validity.
+    pub fn valid_at(&self, at: Time) -> bool {
+        !self.revoked
+            && self.valid_from.is_none_or(|f| at >= f)
+            && self.valid_until.is_none_or(|u| at <= u)
+    }
+
+    /// Whether the indicator ever matches anything.
+    pub fn is_matchable(&self) -> bool {
+        !self.revoked && self.kind.observable_kind().is_some()
+    }
+}
+
 /// A value that does not make a valid indicator of the kind claimed.
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("{} is not a valid {kind} indicator", crate::quote(value))]
@@ -205,14 +235,26 @@ impl Indicator {
 
     /// Whether an event at `at` falls within the indicator's validity.
     pub fn valid_at(&self, at: Time) -> bool {
-        !self.revoked
-            && self.valid_from.is_none_or(|f| at >= f)
-            && self.valid_until.is_none_or(|u| at <= u)
+        self.as_ref().valid_at(at)
     }
 
     /// Whether the indicator ever matches anything.
     pub fn is_matchable(&self) -> bool {
-        !self.revoked && self.kind.observable_kind().is_some()
+        self.as_ref().is_matchable()
+    }
+
+    /// What matching reads of it, borrowed.
+    pub fn as_ref(&self) -> IndicatorRef<'_> {
+        IndicatorRef {
+            kind: self.kind,
+            value: &self.value,
+            source: &self.source,
+            campaign: self.campaign.as_deref(),
+            also: &self.also,
+            valid_from: self.valid_from,
+            valid_until: self.valid_until,
+            revoked: self.revoked,
+        }
     }
 }
 

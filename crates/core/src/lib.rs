@@ -17,7 +17,7 @@ pub mod version;
 pub use advisory::{Advisory, Affected, Platform, VersionRange};
 pub use alert::{AlertKind, AlertStatus, Evidence, Finding, Severity};
 pub use event::{Event, FieldName, Fields, Logsource, Text, Value};
-pub use indicator::{Indicator, IndicatorKind};
+pub use indicator::{Indicator, IndicatorKind, IndicatorRef};
 pub use inventory::{InventoryChange, InventoryItem, InventoryRecord};
 pub use observable::{Observable, ObservableKind};
 pub use tenant::TenantName;

@@ -6,10 +6,10 @@
 //! installed-from): importing the same advisory twice updates it in place.
 
 use turncoat_core::advisory::Advisory;
-use turncoat_core::{AlertKind, Evidence, Finding, Indicator, IndicatorKind, Observable, Time};
+use turncoat_core::{AlertKind, Evidence, Finding, IndicatorKind, IndicatorRef, Observable, Time};
 
 /// What a matched indicator is called in an alert.
-fn ioc_title(ind: &Indicator, obs: &Observable) -> String {
+fn ioc_title(ind: &IndicatorRef<'_>, obs: &Observable) -> String {
     let what = match ind.kind {
         IndicatorKind::Sha256 | IndicatorKind::Sha1 | IndicatorKind::Md5 => "known-bad file hash",
         IndicatorKind::Domain => "contact with known-bad domain",
@@ -23,10 +23,10 @@ fn ioc_title(ind: &Indicator, obs: &Observable) -> String {
         if ind.kind == IndicatorKind::UrlPrefix {
             &obs.value
         } else {
-            &ind.value
+            ind.value
         }
     );
-    if let Some(c) = &ind.campaign {
+    if let Some(c) = ind.campaign {
         title.push_str(&format!(" ({c})"));
     }
     title
@@ -34,7 +34,7 @@ fn ioc_title(ind: &Indicator, obs: &Observable) -> String {
 
 /// An IOC finding for one observable seen on one endpoint on one day.
 pub struct IocFinding<'a> {
-    pub indicator: &'a Indicator,
+    pub indicator: IndicatorRef<'a>,
     pub observable: &'a Observable,
     pub endpoint: &'a str,
     /// The day's first and last sighting and how many events.
@@ -51,10 +51,10 @@ impl IocFinding<'_> {
         Finding {
             endpoint: self.endpoint.to_owned(),
             kind: AlertKind::Ioc,
-            source: self.indicator.value.clone(),
-            title: ioc_title(self.indicator, self.observable),
+            source: self.indicator.value.to_owned(),
+            title: ioc_title(&self.indicator, self.observable),
             severity: self.indicator.kind.default_severity(),
-            campaign: self.indicator.campaign.clone(),
+            campaign: self.indicator.campaign.map(str::to_owned),
             key: format!(
                 "{}:{}@{}",
                 self.observable.kind,

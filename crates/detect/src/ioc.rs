@@ -1,11 +1,14 @@
 //! The indicator index.
 
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 use turncoat_core::indicator::Condition;
 use turncoat_core::observable::{url_host, url_without_scheme};
-use turncoat_core::{FastHashMap, Indicator, IndicatorKind, Observable, ObservableKind, Time};
+use turncoat_core::{
+    FastHashMap, Indicator, IndicatorKind, IndicatorRef, Observable, ObservableKind, Time,
+};
 
 /// Position of an indicator in the slice the index was built from.
 pub type IndicatorId = usize;
@@ -18,45 +21,140 @@ pub struct IocMatch {
     pub observable: usize,
 }
 
-/// Every matchable indicator, indexed for constant-time lookups.
+/// What matching and findings need of one indicator, packed: its value
+/// lives in the index's text arena and its feed and campaign names are
+/// interned, so that a million indicators take tens of megabytes, not a
+/// gigabyte of `Indicator`s and cloned map keys.
+#[derive(Clone, Copy)]
+struct Entry {
+    value_start: u64,
+    value_len: u32,
+    source: u32,
+    /// Interned campaign, or [`NONE`].
+    campaign: u32,
+    /// Index into the `AND` conditions, or [`NONE`].
+    also: u32,
+    /// `i64::MIN` when open.
+    valid_from: i64,
+    /// `i64::MAX` when open.
+    valid_until: i64,
+    kind: IndicatorKind,
+    revoked: bool,
+}
+
+const NONE: u32 = u32::MAX;
+
+/// Names many indicators share (feeds, campaigns), stored once.
 #[derive(Default)]
+struct Interner {
+    names: Vec<Box<str>>,
+    ids: FastHashMap<Box<str>, u32>,
+}
+
+impl Interner {
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.into());
+        self.ids.insert(name.into(), id);
+        id
+    }
+
+    fn get(&self, id: u32) -> Option<&str> {
+        self.names.get(id as usize).map(|n| &**n)
+    }
+}
+
+/// Indicator ids by value, for one observable kind: a table of ids whose
+/// values are compared in the arena, so no value is stored twice.
+#[derive(Default)]
+struct ValueTable {
+    ids: hashbrown::HashTable<u32>,
+}
+
+/// Every matchable indicator, indexed for constant-time lookups.
 pub struct IndicatorIndex {
-    indicators: Vec<Indicator>,
+    entries: Vec<Entry>,
+    /// Every indicator's value, back to back.
+    text: String,
+    names: Interner,
+    conditions: Vec<Box<[Condition]>>,
+    hasher: foldhash::fast::RandomState,
     /// Hashes, IPs, file names and exact URLs, per observable kind.
-    exact: [FastHashMap<String, Vec<IndicatorId>>; ObservableKind::ALL.len()],
-    domains: FastHashMap<String, Vec<IndicatorId>>,
+    exact: [ValueTable; ObservableKind::ALL.len()],
+    domains: ValueTable,
     /// URL prefixes by host: (prefix without scheme, required scheme, id).
     url_prefixes: FastHashMap<String, Vec<(String, Option<String>, IndicatorId)>>,
     /// CIDR networks by prefix length, keyed by the network address.
     cidrs: FastHashMap<(bool, u8), FastHashMap<IpAddr, Vec<IndicatorId>>>,
 }
 
+impl Default for IndicatorIndex {
+    fn default() -> IndicatorIndex {
+        IndicatorIndex {
+            entries: Vec::new(),
+            text: String::new(),
+            names: Interner::default(),
+            conditions: Vec::new(),
+            hasher: foldhash::fast::RandomState::default(),
+            exact: Default::default(),
+            domains: ValueTable::default(),
+            url_prefixes: FastHashMap::default(),
+            cidrs: FastHashMap::default(),
+        }
+    }
+}
+
 impl IndicatorIndex {
     /// Builds the index; revoked and non-matchable indicators are kept (so
     /// ids stay positions) but never match.
-    pub fn new(indicators: Vec<Indicator>) -> IndicatorIndex {
-        let mut index = IndicatorIndex {
-            indicators: Vec::new(),
-            ..Default::default()
-        };
+    pub fn new(indicators: impl IntoIterator<Item = Indicator>) -> IndicatorIndex {
+        let mut index = IndicatorIndex::default();
         for ind in indicators {
-            index.insert(ind);
+            index.insert(ind.as_ref());
         }
         index
     }
 
-    /// Adds one indicator and returns its id.
-    pub fn insert(&mut self, ind: Indicator) -> IndicatorId {
-        let id = self.indicators.len();
+    /// Makes room for `additional` more indicators, so that loading a
+    /// known number does not grow (and rehash) the tables step by step.
+    /// Each kind's share is unknown until loaded: the domain and SHA-256
+    /// tables, the bulk of real feeds, get room for half each.
+    pub fn reserve(&mut self, additional: usize) {
+        self.entries.reserve(additional);
+        self.text.reserve(additional * 32);
+        let IndicatorIndex {
+            entries,
+            text,
+            hasher,
+            exact,
+            domains,
+            ..
+        } = self;
+        let rehash = |i: &u32| {
+            let e = &entries[*i as usize];
+            let start = e.value_start as usize;
+            hasher.hash_one(&text[start..start + e.value_len as usize])
+        };
+        domains.ids.reserve(additional / 2, rehash);
+        exact[ObservableKind::Sha256 as usize]
+            .ids
+            .reserve(additional / 2, rehash);
+    }
+
+    /// Adds one indicator and returns its id. Only what the reference
+    /// borrows is copied, once, into the index.
+    pub fn insert(&mut self, ind: IndicatorRef<'_>) -> IndicatorId {
+        let id = self.entries.len();
         if ind.is_matchable() {
             match ind.kind {
-                IndicatorKind::Domain => {
-                    self.domains.entry(ind.value.clone()).or_default().push(id)
-                }
+                IndicatorKind::Domain => self.index_value(None, ind.value, id),
                 IndicatorKind::UrlPrefix => {
                     let (scheme, rest) = match ind.value.find("://") {
                         Some(i) => (Some(ind.value[..i].to_owned()), &ind.value[i + 3..]),
-                        None => (None, ind.value.as_str()),
+                        None => (None, ind.value),
                     };
                     let host = url_host(rest).to_ascii_lowercase();
                     self.url_prefixes
@@ -79,47 +177,154 @@ impl IndicatorIndex {
                     let obs = kind
                         .observable_kind()
                         .expect("matchable kinds have an observable kind");
-                    self.exact[obs as usize]
-                        .entry(ind.value.clone())
-                        .or_default()
-                        .push(id);
+                    self.index_value(Some(obs), ind.value, id);
                 }
             }
         }
-        self.indicators.push(ind);
+        let value_start = self.text.len() as u64;
+        self.text.push_str(ind.value);
+        let also = if ind.also.is_empty() {
+            NONE
+        } else {
+            self.conditions.push(ind.also.into());
+            (self.conditions.len() - 1) as u32
+        };
+        let entry = Entry {
+            value_start,
+            value_len: ind.value.len() as u32,
+            source: self.names.intern(ind.source),
+            campaign: ind.campaign.map_or(NONE, |c| self.names.intern(c)),
+            also,
+            valid_from: ind.valid_from.map_or(i64::MIN, |t| t.0),
+            valid_until: ind.valid_until.map_or(i64::MAX, |t| t.0),
+            kind: ind.kind,
+            revoked: ind.revoked,
+        };
+        self.entries.push(entry);
         id
     }
 
+    /// Files `id` under `value` in the exact table of `kind`, or in the
+    /// domain table for `None`. Called before the value is in the arena,
+    /// so the new id's value is compared as given.
+    fn index_value(&mut self, kind: Option<ObservableKind>, value: &str, id: IndicatorId) {
+        let hash = self.hasher.hash_one(value);
+        let IndicatorIndex {
+            entries,
+            text,
+            hasher,
+            exact,
+            domains,
+            ..
+        } = self;
+        let table = match kind {
+            Some(k) => &mut exact[k as usize],
+            None => domains,
+        };
+        let value_of = |i: u32| -> &str {
+            let e = &entries[i as usize];
+            &text[e.value_start as usize..e.value_start as usize + e.value_len as usize]
+        };
+        table
+            .ids
+            .insert_unique(hash, id as u32, |&i| hasher.hash_one(value_of(i)));
+    }
+
+    /// Calls `hit` with every id filed under `value` in `table`.
+    fn find(&self, table: &ValueTable, value: &str, hit: &mut impl FnMut(IndicatorId)) {
+        let hash = self.hasher.hash_one(value);
+        for &i in table.ids.iter_hash(hash) {
+            if self.value(i as usize) == value {
+                hit(i as usize);
+            }
+        }
+    }
+
+    fn value(&self, id: IndicatorId) -> &str {
+        let e = &self.entries[id];
+        let start = e.value_start as usize;
+        &self.text[start..start + e.value_len as usize]
+    }
+
     pub fn len(&self) -> usize {
-        self.indicators.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.indicators.is_empty()
+        self.entries.is_empty()
     }
 
-    pub fn get(&self, id: IndicatorId) -> &Indicator {
-        &self.indicators[id]
+    /// The indicator with this id.
+    pub fn get(&self, id: IndicatorId) -> IndicatorRef<'_> {
+        let e = &self.entries[id];
+        IndicatorRef {
+            kind: e.kind,
+            value: self.value(id),
+            source: self.names.get(e.source).unwrap_or_default(),
+            campaign: self.names.get(e.campaign),
+            also: match e.also {
+                NONE => &[],
+                i => &self.conditions[i as usize],
+            },
+            valid_from: (e.valid_from != i64::MIN).then_some(Time(e.valid_from)),
+            valid_until: (e.valid_until != i64::MAX).then_some(Time(e.valid_until)),
+            revoked: e.revoked,
+        }
     }
 
-    pub fn indicators(&self) -> &[Indicator] {
-        &self.indicators
+    /// The observable kinds some indicator of the index can match.
+    pub fn observable_kinds(&self) -> Vec<ObservableKind> {
+        let mut kinds: Vec<ObservableKind> = self
+            .entries
+            .iter()
+            .filter(|e| !e.revoked)
+            .filter_map(|e| e.kind.observable_kind())
+            .collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        kinds
+    }
+
+    /// Bytes the index holds on the heap (its tables, arena and entries),
+    /// for reporting how compact it is.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let table = |t: &ValueTable| t.ids.capacity() * (size_of::<u32>() + 1);
+        self.entries.capacity() * size_of::<Entry>()
+            + self.text.capacity()
+            + self
+                .names
+                .names
+                .iter()
+                .map(|n| 2 * n.len() + 2 * size_of::<Box<str>>() + 8)
+                .sum::<usize>()
+            + self
+                .conditions
+                .iter()
+                .map(|c| c.len() * size_of::<Condition>() + 32)
+                .sum::<usize>()
+            + self.exact.iter().map(table).sum::<usize>()
+            + table(&self.domains)
+            + self
+                .url_prefixes
+                .iter()
+                .map(|(h, v)| {
+                    h.capacity() + v.iter().map(|(p, _, _)| p.capacity() + 56).sum::<usize>()
+                })
+                .sum::<usize>()
+            + self.cidrs.values().map(|m| m.len() * 48).sum::<usize>()
     }
 
     /// Calls `hit` with every indicator whose primary value matches `obs`,
     /// ignoring validity and extra conditions.
     pub fn lookup(&self, obs: &Observable, mut hit: impl FnMut(IndicatorId)) {
-        if let Some(ids) = self.exact[obs.kind as usize].get(obs.value.as_str()) {
-            ids.iter().for_each(|&i| hit(i));
-        }
+        self.find(&self.exact[obs.kind as usize], &obs.value, &mut hit);
         match obs.kind {
             ObservableKind::Domain => {
                 // x.cdn.evil.com → x.cdn.evil.com, cdn.evil.com, evil.com, com
                 let mut name = obs.value.as_str();
                 loop {
-                    if let Some(ids) = self.domains.get(name) {
-                        ids.iter().for_each(|&i| hit(i));
-                    }
+                    self.find(&self.domains, name, &mut hit);
                     match name.find('.') {
                         Some(dot) => name = &name[dot + 1..],
                         None => break,
@@ -164,7 +369,7 @@ impl IndicatorIndex {
         out.clear();
         for (oi, obs) in observables.iter().enumerate() {
             self.lookup(obs, |id| {
-                let ind = &self.indicators[id];
+                let ind = self.get(id);
                 if ind.valid_at(time) && ind.also.iter().all(|c| condition_holds(c, observables)) {
                     out.push(IocMatch {
                         indicator: id,
@@ -357,5 +562,44 @@ mod tests {
             &mut out,
         );
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn the_same_value_from_two_feeds_hits_both() {
+        let mut a = ind(IndicatorKind::Sha256, &"c".repeat(64));
+        a.campaign = Some("SmoothOperator".into());
+        let mut b = a.clone();
+        b.source = "other-feed".into();
+        b.campaign = None;
+        let index = IndicatorIndex::new(vec![a, b]);
+        assert_eq!(
+            hits(&index, &obs(ObservableKind::Sha256, &"c".repeat(64))),
+            vec![0, 1]
+        );
+        assert_eq!(index.get(0).campaign, Some("SmoothOperator"));
+        assert_eq!(index.get(1).source, "other-feed");
+        assert_eq!(index.get(1).campaign, None);
+    }
+
+    /// The index holds values once, in an arena, with small fixed-size
+    /// entries: a regression to whole `Indicator`s and cloned keys (about
+    /// 500 bytes each) fails here.
+    #[test]
+    fn the_index_is_compact() {
+        let n = 20_000;
+        let index = IndicatorIndex::new((0..n).map(|i| {
+            let mut d = ind(IndicatorKind::Domain, &format!("host-{i}.bad-example.com"));
+            d.description = Some(format!("row {i} of a long feed"));
+            d
+        }));
+        let per_indicator = index.heap_bytes() / n;
+        assert!(per_indicator < 160, "{per_indicator} bytes per indicator");
+        assert_eq!(
+            hits(
+                &index,
+                &obs(ObservableKind::Domain, "a.host-7.bad-example.com")
+            ),
+            vec![7]
+        );
     }
 }

@@ -477,7 +477,7 @@ pub fn attach_intel(
                 source: a.source.clone(),
                 title,
                 severity: Severity::High,
-                campaign: ind.campaign.clone(),
+                campaign: ind.campaign.map(str::to_owned),
                 key: "pair".into(),
                 first_seen: a.first_seen,
                 last_seen: a.last_seen,
@@ -506,13 +506,14 @@ pub fn analyze_recent(
     store: &mut dyn turncoat_store::Store,
     tenant: &turncoat_store::Tenant,
     threshold: f64,
+    intel: &turncoat_detect::IndicatorIndex,
 ) -> Result<turncoat_store::FindingsOutcome> {
     let Some((_, end)) = store.archive_span(tenant)? else {
         return Ok(Default::default());
     };
     let since = Time(end.0 - PIPELINE_WINDOW_DAYS * turncoat_core::time::MICROS_PER_DAY);
     let report = analyze_stored(store, tenant, Some(since), threshold)?;
-    raise(store, tenant, &report, threshold)
+    raise(store, tenant, &report, threshold, intel)
 }
 
 /// Analyses a tenant's stored connection records from `since` on, with the
@@ -565,21 +566,16 @@ fn beacon_fields(name: &str) -> bool {
 
 /// Records the report's pairs ranked at or above `threshold` as alerts of
 /// kind `beacon`, one per (source, destination), with any stored intel on
-/// the destination attached (campaign, and a higher severity).
+/// the destination attached (campaign, and a higher severity) from
+/// `intel` (the stored indicators: [`crate::load_intel`]).
 pub fn raise(
     store: &mut dyn turncoat_store::Store,
     tenant: &turncoat_store::Tenant,
     report: &BeaconReport,
     threshold: f64,
+    intel: &turncoat_detect::IndicatorIndex,
 ) -> Result<turncoat_store::FindingsOutcome> {
     use turncoat_core::{AlertKind, Evidence, Finding, Observable, ObservableKind, Severity};
-    let intel = turncoat_detect::IndicatorIndex::new(
-        store
-            .indicators()?
-            .into_iter()
-            .map(|s| s.indicator)
-            .collect(),
-    );
     let mut findings = Vec::new();
     for b in report.beacons.iter().filter(|b| b.rank_score >= threshold) {
         let mut hits = Vec::new();
@@ -613,7 +609,7 @@ pub fn raise(
                 } else {
                     Severity::Medium
                 },
-                campaign: known.and_then(|i| i.campaign.clone()),
+                campaign: known.and_then(|i| i.campaign.map(str::to_owned)),
                 key: "pair".into(),
                 first_seen: b.first_seen,
                 last_seen: b.last_seen,

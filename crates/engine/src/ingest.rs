@@ -228,13 +228,7 @@ pub fn ingest(
     progress: &dyn Progress,
 ) -> Result<IngestReport> {
     let started = Instant::now();
-    let indicators = IndicatorIndex::new(
-        store
-            .indicators()?
-            .into_iter()
-            .map(|s| s.indicator)
-            .collect(),
-    );
+    let indicators = crate::load_intel(store)?;
     let advisories = AdvisoryIndex::new(store.advisories()?);
     let rules = crate::rules::load(store)?;
     let addresses: FastHashMap<String, String> = store.addresses(tenant)?.into_iter().collect();
@@ -287,7 +281,7 @@ pub fn ingest(
         report.new_alerts
     );
     crate::crash_point("files-committed");
-    finish_pending_work(store, tenant, options, &mut report)?;
+    finish_pending_work(store, tenant, options, &indicators, &mut report)?;
     store.audit(crate::ACTOR, Some(tenant), "ingest", &detail)?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
@@ -301,6 +295,7 @@ fn finish_pending_work(
     store: &mut dyn Store,
     tenant: &Tenant,
     options: &IngestOptions,
+    intel: &IndicatorIndex,
     report: &mut IngestReport,
 ) -> Result<()> {
     let due = store.pending_work()?;
@@ -312,7 +307,7 @@ fn finish_pending_work(
         .unwrap_or(crate::beacons::DEFAULT_ALERT_THRESHOLD);
     let mut raised = false;
     for (t, _) in due.iter().filter(|(_, w)| *w == PendingWork::Beacons) {
-        let outcome = crate::beacons::analyze_recent(store, t, threshold)?;
+        let outcome = crate::beacons::analyze_recent(store, t, threshold, intel)?;
         raised |= outcome.new_alerts + outcome.updated_alerts > 0;
         if t.id == tenant.id {
             report.new_alerts += outcome.new_alerts;

@@ -4,10 +4,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
-use turncoat_core::IndicatorKind;
+use std::sync::mpsc::SyncSender;
+
+use turncoat_core::{Advisory, Indicator, IndicatorKind};
 use turncoat_detect::AdvisoryIndex;
-use turncoat_formats::intel::{Intel, IntelFormat, read_intel};
-use turncoat_formats::{Input, Limits};
+use turncoat_formats::intel::{IntelFormat, read_intel_each};
+use turncoat_formats::{Input, Limits, ReadIssue};
 use turncoat_store::Store;
 
 use crate::progress::Progress;
@@ -61,6 +63,84 @@ impl IntelReport {
     }
 }
 
+/// Indicators in flight between the thread reading intel files and the
+/// store.
+const IMPORT_QUEUE: usize = 4096;
+
+/// What the reading side of an import found besides indicators.
+struct FilesRead {
+    files: Vec<IntelFileReport>,
+    advisories: Vec<Advisory>,
+    rejected: Vec<ReadIssue>,
+    unsupported: usize,
+}
+
+/// Reads every file, sending each indicator (those published inside
+/// advisories too) to the store as soon as it is read.
+fn read_files(
+    files: &[&Path],
+    format: Option<IntelFormat>,
+    send: SyncSender<Indicator>,
+) -> FilesRead {
+    let mut out = FilesRead {
+        files: Vec::new(),
+        advisories: Vec::new(),
+        rejected: Vec::new(),
+        unsupported: 0,
+    };
+    // Once the store has stopped taking them (it failed), reading on is
+    // pointless; the store's error is what the import reports.
+    let mut receiving = true;
+    // Read between files while the closure holds them.
+    let count = std::cell::Cell::new(0usize);
+    let unsupported = std::cell::Cell::new(0usize);
+    let mut each = |i: Indicator| {
+        count.set(count.get() + 1);
+        if i.kind == IndicatorKind::Unsupported {
+            unsupported.set(unsupported.get() + 1);
+        }
+        receiving = receiving && send.send(i).is_ok();
+    };
+    for path in files {
+        let name = path.display().to_string();
+        let mut file_report = IntelFileReport {
+            file: name.clone(),
+            format: None,
+            indicators: 0,
+            advisories: 0,
+            rejected: 0,
+            informational: 0,
+            error: None,
+        };
+        count.set(0);
+        let result = Input::open(path)
+            .map_err(|e| format!("{name}: {e}"))
+            .and_then(|mut input| {
+                read_intel_each(&mut input, format, &Limits::default(), &mut each)
+                    .map_err(|e| e.to_string())
+            });
+        match result {
+            Ok((fmt, mut intel)) => {
+                // Indicators published inside advisories are intel too.
+                for a in &mut intel.advisories {
+                    a.indicators.drain(..).for_each(&mut each);
+                }
+                file_report.format = Some(fmt.to_string());
+                file_report.indicators = count.get();
+                file_report.advisories = intel.advisories.len();
+                file_report.rejected = intel.rejected.len();
+                file_report.informational = intel.informational;
+                out.advisories.extend(intel.advisories);
+                out.rejected.extend(intel.rejected);
+            }
+            Err(e) => file_report.error = Some(e),
+        }
+        out.files.push(file_report);
+    }
+    out.unsupported = unsupported.get();
+    out
+}
+
 /// Imports intel files, then retro-hunts what is new or changed across
 /// every tenant.
 pub fn import_intel(
@@ -75,52 +155,28 @@ pub fn import_intel(
         rejected: walk.unread(),
         ..IntelReport::default()
     };
-    let mut all = Intel::default();
-    for path in &files {
-        let name = path.display().to_string();
-        let mut file_report = IntelFileReport {
-            file: name.clone(),
-            format: None,
-            indicators: 0,
-            advisories: 0,
-            rejected: 0,
-            informational: 0,
-            error: None,
-        };
-        let result = Input::open(path)
-            .map_err(|e| format!("{name}: {e}"))
-            .and_then(|mut input| {
-                read_intel(&mut input, format, &Limits::default()).map_err(|e| e.to_string())
-            });
-        match result {
-            Ok((fmt, mut intel)) => {
-                file_report.format = Some(fmt.to_string());
-                file_report.indicators = intel.indicators.len();
-                file_report.advisories = intel.advisories.len();
-                file_report.rejected = intel.rejected.len();
-                file_report.informational = intel.informational;
-                // Indicators published inside advisories are intel too.
-                for a in &mut intel.advisories {
-                    intel.indicators.append(&mut a.indicators);
-                }
-                all.extend(intel);
-            }
-            Err(e) => file_report.error = Some(e),
-        }
-        report.files.push(file_report);
-    }
-    report.rejected = all.rejected.iter().map(ToString::to_string).collect();
-    report.unsupported = all
-        .indicators
-        .iter()
-        .filter(|i| i.kind == IndicatorKind::Unsupported)
-        .count();
-
-    let upsert = store.upsert_indicators(&all.indicators, ACTOR)?;
+    // The files are read on a thread of their own while this one stores
+    // what they hold, in one transaction: indicators pass through a
+    // bounded queue, so memory does not grow with the size of the feed.
+    let (send, receive) = std::sync::mpsc::sync_channel::<Indicator>(IMPORT_QUEUE);
+    let (read, upsert) = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| read_files(&files, format, send));
+        let upsert = store.upsert_indicators(&mut receive.into_iter(), ACTOR);
+        let read = reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (read, upsert)
+    });
+    let upsert = upsert?;
+    report.files = read.files;
+    report.unsupported = read.unsupported;
+    report
+        .rejected
+        .extend(read.rejected.iter().map(ToString::to_string));
     report.indicators_new = upsert.inserted.len();
     report.indicators_changed = upsert.changed.len();
     report.indicators_unchanged = upsert.unchanged;
-    report.advisories_changed = store.upsert_advisories(&all.advisories, ACTOR)?;
+    report.advisories_changed = store.upsert_advisories(&read.advisories, ACTOR)?;
 
     // Retro-hunt only what is new or changed: re-importing the same intel
     // does no work and raises nothing.
@@ -131,11 +187,14 @@ pub fn import_intel(
         .chain(&upsert.changed)
         .copied()
         .collect();
-    let indicators: Vec<_> = store
-        .indicators_by_id(&changed_ids)?
-        .into_iter()
-        .map(|s| s.indicator)
-        .collect();
+    // Read back in slices, so that a first import of a large feed is
+    // never held as whole `Indicator`s.
+    let mut new_intel = turncoat_detect::IndicatorIndex::default();
+    for ids in changed_ids.chunks(10_000) {
+        for stored in store.indicators_by_id(ids)? {
+            new_intel.insert(stored.indicator.as_ref());
+        }
+    }
     let advisories = AdvisoryIndex::new(
         store
             .advisories()?
@@ -144,11 +203,10 @@ pub fn import_intel(
             .collect(),
     );
     let tenants = store.tenants()?;
-    let new_intel = turncoat_detect::IndicatorIndex::new(indicators.clone());
-    if !indicators.is_empty() || !advisories.is_empty() {
+    if !new_intel.is_empty() || !advisories.is_empty() {
         progress.start("retro-hunt", Some(tenants.len() as u64));
         for tenant in &tenants {
-            let a = retro::hunt_indicators(store, tenant, &indicators)?;
+            let a = retro::hunt_indicators(store, tenant, &new_intel)?;
             let b = retro::hunt_advisories(store, tenant, &advisories)?;
             let c = crate::beacons::attach_intel(store, tenant, &new_intel)?;
             report.retro.push(RetroReport {

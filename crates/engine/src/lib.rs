@@ -36,6 +36,17 @@ pub enum EngineError {
 
 pub type Result<T> = std::result::Result<T, EngineError>;
 
+/// The stored indicators as the live index, loaded once per run: every
+/// step of the run that matches intel shares it.
+pub fn load_intel(store: &dyn turncoat_store::Store) -> Result<turncoat_detect::IndicatorIndex> {
+    let mut index = turncoat_detect::IndicatorIndex::default();
+    index.reserve(store.count_indicators()? as usize);
+    store.scan_indicators(&mut |i| {
+        index.insert(i);
+    })?;
+    Ok(index)
+}
+
 /// Test hook for crash recovery: aborts the process, as `kill -9` would
 /// (no destructors, nothing flushed), when `TURNCOAT_CRASH_AT` names
 /// `point`. Compiled into debug builds only, so a release binary never

@@ -5,9 +5,9 @@
 //! sighting: the dictionary is small next to the sightings, and only the
 //! values that match are joined back to their sightings.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
-use turncoat_core::{Finding, Indicator, ObservableKind};
+use turncoat_core::Finding;
 use turncoat_detect::findings::IocFinding;
 use turncoat_detect::ioc::condition_holds;
 use turncoat_detect::{AdvisoryIndex, IndicatorIndex};
@@ -16,22 +16,16 @@ use turncoat_store::{EventRef, FindingMode, FindingsOutcome, Store, Tenant};
 use crate::Result;
 use crate::exposure::ledger_findings;
 
-/// Matches `indicators` against everything `tenant` has seen.
+/// Matches the indicators of `index` against everything `tenant` has seen.
 pub fn hunt_indicators(
     store: &mut dyn Store,
     tenant: &Tenant,
-    indicators: &[Indicator],
+    index: &IndicatorIndex,
 ) -> Result<FindingsOutcome> {
-    let index = IndicatorIndex::new(indicators.to_vec());
-    let kinds: BTreeSet<ObservableKind> = indicators
-        .iter()
-        .filter(|i| i.is_matchable())
-        .filter_map(|i| i.kind.observable_kind())
-        .collect();
+    let kinds = index.observable_kinds();
     if kinds.is_empty() {
         return Ok(FindingsOutcome::default());
     }
-    let kinds: Vec<ObservableKind> = kinds.into_iter().collect();
     // observable id → indicators matching it
     let mut hits: HashMap<i64, Vec<usize>> = HashMap::new();
     store.scan_observables(tenant, &kinds, &mut |id, kind, value| {

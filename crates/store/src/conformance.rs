@@ -345,18 +345,20 @@ pub fn isolation(store: &mut dyn Store) {
 pub fn indicators(store: &mut dyn Store) {
     let mut i = Indicator::new(IndicatorKind::Domain, "evil.com", "feed").unwrap();
     let first = store
-        .upsert_indicators(std::slice::from_ref(&i), "test")
+        .upsert_indicators(&mut std::iter::once(i.clone()), "test")
         .unwrap();
     assert_eq!(first.inserted.len(), 1);
     let again = store
-        .upsert_indicators(std::slice::from_ref(&i), "test")
+        .upsert_indicators(&mut std::iter::once(i.clone()), "test")
         .unwrap();
     assert_eq!(
         (again.inserted.len(), again.changed.len(), again.unchanged),
         (0, 0, 1)
     );
     i.revoked = true;
-    let changed = store.upsert_indicators(&[i], "test").unwrap();
+    let changed = store
+        .upsert_indicators(&mut std::iter::once(i), "test")
+        .unwrap();
     assert_eq!(changed.changed, first.inserted);
     assert!(store.indicators().unwrap()[0].indicator.revoked);
 }

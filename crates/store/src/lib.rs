@@ -18,8 +18,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use turncoat_core::{
-    AlertKind, AlertStatus, Ecosystem, Event, Evidence, Finding, Indicator, InventoryRecord,
-    Observable, ObservableKind, Platform, Severity, TenantName, Time, quote,
+    AlertKind, AlertStatus, Ecosystem, Event, Evidence, Finding, Indicator, IndicatorRef,
+    InventoryRecord, Observable, ObservableKind, Platform, Severity, TenantName, Time, quote,
 };
 
 pub use codec::{EncodedEvents, Projection, RecordHead, decode_records};
@@ -462,12 +462,19 @@ pub trait Store {
     ) -> Result<BatchOutcome>;
 
     // Intel (global, not tenant-owned).
+    /// Stores indicators in one transaction, taking them one at a time
+    /// so that a feed of millions is never held whole.
     fn upsert_indicators(
         &mut self,
-        indicators: &[Indicator],
+        indicators: &mut dyn Iterator<Item = Indicator>,
         actor: &str,
     ) -> Result<IndicatorUpsert>;
     fn indicators(&self) -> Result<Vec<StoredIndicator>>;
+    /// Every stored indicator in id order, one at a time: what building the
+    /// live index reads, without holding them all at once.
+    fn scan_indicators(&self, each: &mut dyn FnMut(IndicatorRef<'_>)) -> Result<()>;
+    /// How many indicators are stored: to size the live index up front.
+    fn count_indicators(&self) -> Result<u64>;
     fn indicators_by_id(&self, ids: &[i64]) -> Result<Vec<StoredIndicator>>;
     /// Stores advisories; returns the ids that are new or changed.
     fn upsert_advisories(

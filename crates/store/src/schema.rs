@@ -5,6 +5,7 @@
 //! layout distributes by tenant in a clustered database.
 
 use rusqlite::Transaction;
+use turncoat_core::Indicator;
 use turncoat_core::advisory::product_lookup_key;
 
 /// One schema step: SQL, or Rust where the change needs our own functions.
@@ -213,7 +214,48 @@ pub const MIGRATIONS: &[Migration] = &[
         PRIMARY KEY (tenant_id, work)
     ) WITHOUT ROWID;
     "),
+    // 8: what matching reads of an indicator, in columns of its own, and
+    // the full document in a table beside it, so that loading a million
+    // for live matching parses no JSON and reads a narrow table.
+    Migration::Rust(indicator_match_columns),
 ];
+
+fn indicator_match_columns(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "ALTER TABLE indicators ADD COLUMN campaign TEXT;
+         ALTER TABLE indicators ADD COLUMN valid_from INTEGER;
+         ALTER TABLE indicators ADD COLUMN valid_until INTEGER;
+         ALTER TABLE indicators ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;",
+    )?;
+    let docs: Vec<(i64, String)> = tx
+        .prepare("SELECT id, doc FROM indicators")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut update = tx.prepare(
+        "UPDATE indicators SET campaign = ?, valid_from = ?, valid_until = ?, revoked = ? WHERE id = ?",
+    )?;
+    for (id, doc) in docs {
+        let ind: Indicator = serde_json::from_str(&doc).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })?;
+        update.execute(rusqlite::params![
+            ind.campaign,
+            ind.valid_from.map(|t| t.0),
+            ind.valid_until.map(|t| t.0),
+            ind.revoked,
+            id
+        ])?;
+    }
+    tx.execute_batch(
+        "CREATE TABLE indicator_docs (
+             id INTEGER PRIMARY KEY REFERENCES indicators(id),
+             doc TEXT NOT NULL
+         );
+         INSERT INTO indicator_docs (id, doc) SELECT id, doc FROM indicators;
+         ALTER TABLE indicators DROP COLUMN doc;",
+    )?;
+    Ok(())
+}
 
 fn rekey_ledger_names(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     let names: Vec<(i64, String)> = tx

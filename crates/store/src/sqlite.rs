@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use turncoat_core::advisory::product_lookup_key;
+use turncoat_core::indicator::Condition;
 use turncoat_core::time::MICROS_PER_HOUR;
 use turncoat_core::{
     Advisory, AlertKind, AlertStatus, Ecosystem, Event, Evidence, FastHashMap, Finding, Indicator,
-    InventoryChange, InventoryItem, Observable, ObservableKind, Platform, Severity, TenantName,
-    Time,
+    IndicatorKind, IndicatorRef, InventoryChange, InventoryItem, Observable, ObservableKind,
+    Platform, Severity, TenantName, Time,
 };
 
 use crate::Projection;
@@ -747,6 +748,17 @@ fn entry_of(
     }
 }
 
+/// A text column that may be NULL, borrowed from its row.
+fn text_column(v: rusqlite::types::ValueRef<'_>) -> Result<Option<&str>> {
+    match v {
+        rusqlite::types::ValueRef::Null => Ok(None),
+        v => v
+            .as_str()
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("text column: {e}"))),
+    }
+}
+
 impl Store for SqliteStore {
     fn add_tenant(&mut self, name: &TenantName, actor: &str) -> Result<Tenant> {
         let tx = self.conn.transaction()?;
@@ -857,30 +869,63 @@ impl Store for SqliteStore {
 
     fn upsert_indicators(
         &mut self,
-        indicators: &[Indicator],
+        indicators: &mut dyn Iterator<Item = Indicator>,
         actor: &str,
     ) -> Result<IndicatorUpsert> {
         let tx = self.conn.transaction()?;
         let now = Time::now();
         let mut out = IndicatorUpsert::default();
         for ind in indicators {
+            let ind = &ind;
             let also = serde_json::to_string(&ind.also).map_err(json_err)?;
             let doc = serde_json::to_string(ind).map_err(json_err)?;
             let existing: Option<(i64, String)> = tx
-                .prepare_cached("SELECT id, doc FROM indicators WHERE kind = ? AND value = ? AND also = ? AND source = ?")?
-                .query_row(params![ind.kind.as_str(), ind.value, also, ind.source], |r| Ok((r.get(0)?, r.get(1)?)))
+                .prepare_cached(
+                    "SELECT i.id, d.doc FROM indicators i JOIN indicator_docs d ON d.id = i.id
+                     WHERE i.kind = ? AND i.value = ? AND i.also = ? AND i.source = ?",
+                )?
+                .query_row(
+                    params![ind.kind.as_str(), ind.value, also, ind.source],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
                 .optional()?;
             match existing {
                 None => {
                     tx.prepare_cached(
-                        "INSERT INTO indicators (kind, value, also, source, doc, added, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO indicators (kind, value, also, source, added, updated, campaign, valid_from, valid_until, revoked)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     )?
-                    .execute(params![ind.kind.as_str(), ind.value, also, ind.source, doc, now.0, now.0])?;
-                    out.inserted.push(tx.last_insert_rowid());
+                    .execute(params![
+                        ind.kind.as_str(),
+                        ind.value,
+                        also,
+                        ind.source,
+                        now.0,
+                        now.0,
+                        ind.campaign,
+                        ind.valid_from.map(|t| t.0),
+                        ind.valid_until.map(|t| t.0),
+                        ind.revoked
+                    ])?;
+                    let id = tx.last_insert_rowid();
+                    tx.prepare_cached("INSERT INTO indicator_docs (id, doc) VALUES (?, ?)")?
+                        .execute(params![id, doc])?;
+                    out.inserted.push(id);
                 }
                 Some((id, old)) if old != doc => {
-                    tx.prepare_cached("UPDATE indicators SET doc = ?, updated = ? WHERE id = ?")?
-                        .execute(params![doc, now.0, id])?;
+                    tx.prepare_cached(
+                        "UPDATE indicators SET updated = ?, campaign = ?, valid_from = ?, valid_until = ?, revoked = ? WHERE id = ?",
+                    )?
+                    .execute(params![
+                        now.0,
+                        ind.campaign,
+                        ind.valid_from.map(|t| t.0),
+                        ind.valid_until.map(|t| t.0),
+                        ind.revoked,
+                        id
+                    ])?;
+                    tx.prepare_cached("UPDATE indicator_docs SET doc = ? WHERE id = ?")?
+                        .execute(params![doc, id])?;
                     out.changed.push(id);
                 }
                 Some(_) => out.unchanged += 1,
@@ -905,7 +950,7 @@ impl Store for SqliteStore {
     fn indicators(&self) -> Result<Vec<StoredIndicator>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT id, doc, added FROM indicators ORDER BY id")?;
+            .prepare("SELECT i.id, d.doc, i.added FROM indicators i JOIN indicator_docs d ON d.id = i.id ORDER BY i.id")?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
@@ -924,10 +969,50 @@ impl Store for SqliteStore {
         .collect()
     }
 
+    fn scan_indicators(&self, each: &mut dyn FnMut(IndicatorRef<'_>)) -> Result<()> {
+        let mut stmt = self.conn.prepare(
+            "SELECT kind, value, source, campaign, also, valid_from, valid_until, revoked FROM indicators ORDER BY id",
+        )?;
+        let mut rows = stmt.query([])?;
+        let text = text_column;
+        while let Some(row) = rows.next()? {
+            let kind = text(row.get_ref(0)?)?.unwrap_or_default();
+            // Stored kinds are canonical: compared without parsing.
+            let kind = IndicatorKind::ALL
+                .into_iter()
+                .find(|k| k.as_str() == kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("indicator kind {kind:?}")))?;
+            // `AND` conditions are rare: JSON is parsed only where present.
+            let also_text = text(row.get_ref(4)?)?.unwrap_or("[]");
+            let also: Vec<Condition> = if also_text == "[]" {
+                Vec::new()
+            } else {
+                serde_json::from_str(also_text).map_err(json_err)?
+            };
+            each(IndicatorRef {
+                kind,
+                value: text(row.get_ref(1)?)?.unwrap_or_default(),
+                source: text(row.get_ref(2)?)?.unwrap_or_default(),
+                campaign: text(row.get_ref(3)?)?,
+                also: &also,
+                valid_from: row.get::<_, Option<i64>>(5)?.map(Time),
+                valid_until: row.get::<_, Option<i64>>(6)?.map(Time),
+                revoked: row.get(7)?,
+            });
+        }
+        Ok(())
+    }
+
+    fn count_indicators(&self) -> Result<u64> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM indicators", [], |r| r.get(0))?)
+    }
+
     fn indicators_by_id(&self, ids: &[i64]) -> Result<Vec<StoredIndicator>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT id, doc, added FROM indicators WHERE id = ?")?;
+            .prepare_cached("SELECT i.id, d.doc, i.added FROM indicators i JOIN indicator_docs d ON d.id = i.id WHERE i.id = ?")?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some((id, doc, added)) = stmt

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use turncoat_core::{Indicator, IndicatorKind, Time};
 use turncoat_store::{LockHolder, LockWait, SqliteStore, Store, StoreError, conformance};
 
 #[test]
@@ -57,7 +58,8 @@ fn ledger_names_are_rekeyed_when_an_older_schema_is_opened() {
             [],
         )
         .unwrap();
-        // A schema-5 database has no table of later migrations either.
+        // A schema-5 database has nothing of later migrations either.
+        undo_match_columns(&conn);
         conn.execute("DROP TABLE pending_work", []).unwrap();
         conn.pragma_update(None, "user_version", 5).unwrap();
     }
@@ -67,6 +69,61 @@ fn ledger_names_are_rekeyed_when_an_older_schema_is_opened() {
         .ledger(&t, Some(&["python-dateutil".to_owned()]))
         .unwrap();
     assert_eq!(found.len(), 1, "re-keyed by migration 6");
+}
+
+/// Takes a database back to before migration 8.
+fn undo_match_columns(conn: &rusqlite::Connection) {
+    conn.execute_batch(
+        "ALTER TABLE indicators ADD COLUMN doc TEXT NOT NULL DEFAULT '';
+         UPDATE indicators SET doc = (SELECT doc FROM indicator_docs d WHERE d.id = indicators.id);
+         DROP TABLE indicator_docs;",
+    )
+    .unwrap();
+    for column in ["campaign", "valid_from", "valid_until", "revoked"] {
+        conn.execute(&format!("ALTER TABLE indicators DROP COLUMN {column}"), [])
+            .unwrap();
+    }
+}
+
+#[test]
+fn indicators_stored_before_the_match_columns_load_with_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ind = Indicator::new(IndicatorKind::Domain, "evil.example.com", "feed").unwrap();
+    ind.campaign = Some("SmoothOperator".into());
+    ind.valid_from = Some(Time(1_000));
+    ind.revoked = true;
+    {
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        store
+            .upsert_indicators(&mut std::iter::once(ind.clone()), "test")
+            .unwrap();
+    }
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("turncoat.db")).unwrap();
+        undo_match_columns(&conn);
+        conn.pragma_update(None, "user_version", 7).unwrap();
+    }
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let mut loaded = Vec::new();
+    store
+        .scan_indicators(&mut |i| {
+            loaded.push((
+                i.value.to_owned(),
+                i.campaign.map(str::to_owned),
+                i.valid_from,
+                i.revoked,
+            ))
+        })
+        .unwrap();
+    assert_eq!(
+        loaded,
+        vec![(
+            "evil.example.com".to_owned(),
+            Some("SmoothOperator".to_owned()),
+            Some(Time(1_000)),
+            true
+        )]
+    );
 }
 
 /// A store that created a tenant's observable dictionary inserts new

@@ -8,8 +8,27 @@ use super::infer::{infer, is_informational_label, kind_label, refang, resolve};
 use super::{Intel, feed_name};
 use crate::{Location, ReadIssue};
 
+/// Rows read before the columns are decided: enough to tell the value
+/// column from the others in any real list, few enough that a list of
+/// millions is never held whole.
+const SAMPLE_ROWS: usize = 2000;
+
 /// Reads a CSV IOC list.
 pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
+    let mut indicators = Vec::new();
+    let mut intel = read_each(name, bytes, &mut |i| indicators.push(i))?;
+    intel.indicators = indicators;
+    Ok(intel)
+}
+
+/// Reads a CSV IOC list, handing each indicator to `each` as it is read;
+/// the returned [`Intel`] holds the rest (rejections, counts). The
+/// columns are decided on the first [`SAMPLE_ROWS`] rows.
+pub fn read_each(
+    name: &str,
+    bytes: &[u8],
+    each: &mut dyn FnMut(Indicator),
+) -> Result<Intel, ReadIssue> {
     let text = String::from_utf8_lossy(bytes);
     let text = text.trim_start_matches('\u{feff}');
     let delimiter = sniff_delimiter(text);
@@ -19,25 +38,33 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
         .delimiter(delimiter)
         .comment(Some(b'#'))
         .from_reader(text.as_bytes());
-    let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
     let mut intel = Intel::default();
-    for record in reader.records() {
+    let mut records = reader.records().filter_map(|record| match record {
+        Ok(r) => {
+            let line = r.position().map_or(0, |p| p.line());
+            let cells: Vec<String> = r.iter().map(|c| c.trim().to_owned()).collect();
+            cells
+                .iter()
+                .any(|c| !c.is_empty())
+                .then_some(Ok((line, cells)))
+        }
+        Err(e) => {
+            let line = e.position().map_or(0, |p| p.line());
+            Some(Err(ReadIssue::new(
+                name,
+                Location::Line(line),
+                format!("unreadable CSV row: {e}"),
+            )))
+        }
+    });
+    let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
+    for record in records.by_ref() {
         match record {
-            Ok(r) => {
-                let line = r.position().map_or(0, |p| p.line());
-                let cells: Vec<String> = r.iter().map(|c| c.trim().to_owned()).collect();
-                if cells.iter().any(|c| !c.is_empty()) {
-                    rows.push((line, cells));
-                }
-            }
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                intel.rejected.push(ReadIssue::new(
-                    name,
-                    Location::Line(line),
-                    format!("unreadable CSV row: {e}"),
-                ));
-            }
+            Ok(row) => rows.push(row),
+            Err(issue) => intel.rejected.push(issue),
+        }
+        if rows.len() == SAMPLE_ROWS {
+            break;
         }
     }
     if rows.is_empty() {
@@ -80,39 +107,70 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
             })
         })
         .flatten();
+    let columns = Columns {
+        value: value_col,
+        kind: type_col,
+        description: description_col,
+        campaign: campaign_col,
+    };
 
     let feed = feed_name(name);
-    for (i, (line, cells)) in rows.iter().enumerate() {
-        if i == 0 && header_row {
-            continue;
+    for (line, cells) in rows.iter().skip(header_row as usize) {
+        columns.row(name, &feed, *line, cells, each, &mut intel);
+    }
+    drop(rows);
+    for record in records {
+        match record {
+            Ok((line, cells)) => columns.row(name, &feed, line, &cells, each, &mut intel),
+            Err(issue) => intel.rejected.push(issue),
         }
-        let location = Location::Line(*line);
-        let cell = cells.get(value_col).map(String::as_str).unwrap_or("");
-        let label = type_col.and_then(|c| cells.get(c)).map(String::as_str);
-        if label.is_some_and(is_informational_label) {
+    }
+    Ok(intel)
+}
+
+/// Which column holds what, decided on the sample.
+struct Columns {
+    value: usize,
+    kind: Option<usize>,
+    description: Option<usize>,
+    campaign: Option<usize>,
+}
+
+impl Columns {
+    /// Reads one row's indicators into `each`, its problems into `intel`.
+    fn row(
+        &self,
+        name: &str,
+        feed: &str,
+        line: u64,
+        cells: &[String],
+        each: &mut dyn FnMut(Indicator),
+        intel: &mut Intel,
+    ) {
+        let location = Location::Line(line);
+        let cell = cells.get(self.value).map(String::as_str).unwrap_or("");
+        let label = self.kind.and_then(|c| cells.get(c)).map(String::as_str);
+        if label.is_some_and(is_informational_label) || cell.is_empty() {
             intel.informational += 1;
-            continue;
-        }
-        if cell.is_empty() {
-            intel.informational += 1;
-            continue;
+            return;
         }
         let hint = label.and_then(kind_label);
-        let values = split_values(&refang(cell));
-        for value in values {
+        for value in split_values(&refang(cell)) {
             match resolve(hint, &value) {
                 Some((kind, normalized)) => {
-                    let mut ind = Indicator::new(kind, &normalized, &feed)
+                    let mut ind = Indicator::new(kind, &normalized, feed)
                         .expect("resolve returns valid values");
-                    ind.description = description_col
+                    ind.description = self
+                        .description
                         .and_then(|c| cells.get(c))
                         .map(|d| refang(d))
                         .filter(|d| !d.is_empty());
-                    ind.campaign = campaign_col
+                    ind.campaign = self
+                        .campaign
                         .and_then(|c| cells.get(c))
                         .filter(|c| !c.is_empty())
                         .cloned();
-                    intel.indicators.push(ind);
+                    each(ind);
                 }
                 None => intel.rejected.push(ReadIssue::new(
                     name,
@@ -126,7 +184,6 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
             }
         }
     }
-    Ok(intel)
 }
 
 fn is_campaign_header(cell: Option<&String>) -> bool {

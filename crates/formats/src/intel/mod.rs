@@ -148,6 +148,22 @@ pub fn read_intel(
     format: Option<IntelFormat>,
     limits: &Limits,
 ) -> Result<(IntelFormat, Intel), ReadIssue> {
+    let mut indicators = Vec::new();
+    let (format, mut intel) = read_intel_each(input, format, limits, &mut |i| indicators.push(i))?;
+    intel.indicators = indicators;
+    Ok((format, intel))
+}
+
+/// Reads one intel input, handing its indicators to `each` as they are
+/// read, so that a CSV list of millions is never held as `Indicator`s
+/// all at once; the returned [`Intel`] holds the rest (advisories, with
+/// the indicators published in them, rejections, counts).
+pub fn read_intel_each(
+    input: &mut Input,
+    format: Option<IntelFormat>,
+    limits: &Limits,
+    each: &mut dyn FnMut(Indicator),
+) -> Result<(IntelFormat, Intel), ReadIssue> {
     let format = match format {
         Some(f) => f,
         None => match IntelFormat::from_file_name(input.name()) {
@@ -157,13 +173,14 @@ pub fn read_intel(
     };
     let bytes = input.read_document(limits.max_document_bytes)?;
     let name = input.name().to_owned();
-    let intel = match format {
+    let mut intel = match format {
+        IntelFormat::Csv => return Ok((format, csv::read_each(&name, &bytes, each)?)),
         IntelFormat::Stix => stix::read(&name, &bytes)?,
         IntelFormat::Misp => misp::read(&name, &bytes)?,
-        IntelFormat::Csv => csv::read(&name, &bytes)?,
         IntelFormat::Osv => osv::read(&name, &bytes, limits)?,
         IntelFormat::Advisory => advisory::read(&name, &bytes)?,
     };
+    intel.indicators.drain(..).for_each(each);
     Ok((format, intel))
 }
 
