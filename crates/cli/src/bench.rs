@@ -191,7 +191,7 @@ pub fn intel_scale(
     let (ecs, n, _) = simulated_ecs(events, dir)?;
     let mut rows = Vec::new();
     let mut facts = Vec::new();
-    let mut baseline = None;
+    let mut stores = Vec::new();
     for count in [small, large] {
         // The feed as a CSV file, imported the way `intel import` does.
         let csv = dir.join(format!("iocs-{count}.csv"));
@@ -218,40 +218,79 @@ pub fn intel_scale(
         let rss_after_import = peak_rss_mb();
 
         let clock = Clock::start();
-        let index = turncoat_engine::load_intel(&store)?;
-        rows.push(clock.row(&format!("load index of {count}"), index.len() as u64, None));
+        let index = turncoat_engine::build_intel(&store)?;
+        rows.push(clock.row(
+            &format!("build index of {count} from rows"),
+            index.len() as u64,
+            None,
+        ));
+        drop(index);
+        // Saved by the import: what every later ingest loads.
+        let clock = Clock::start();
+        let index = turncoat_engine::load_intel(&mut store)?;
+        rows.push(clock.row(
+            &format!("load saved index of {count}"),
+            index.len() as u64,
+            None,
+        ));
         let bytes_per_indicator = index.heap_bytes() as f64 / index.len().max(1) as f64;
         drop(index);
 
-        let tenant = store.add_tenant(&TenantName::new("bench")?, "bench")?;
-        let clock = Clock::start();
-        let report = turncoat_engine::ingest(
-            &mut store,
-            &tenant,
-            std::slice::from_ref(&ecs),
-            &IngestOptions::default(),
-            &NoProgress,
-        )?;
-        let row = clock.row(
-            &format!("ingest with {count} indicators loaded"),
-            report.events,
-            baseline,
-        );
-        baseline = baseline.or(Some(row.per_second));
-        rows.push(row);
         facts.push(serde_json::json!({
             "indicators": count,
             "index_bytes_per_indicator": bytes_per_indicator,
             "peak_rss_mb_after_import": rss_after_import,
-            "peak_rss_mb_after_ingest": peak_rss_mb(),
         }));
+        stores.push((count, store));
     }
-    // Rows per intel size: import, load, ingest.
-    let slowdown = rows[5].seconds / rows[2].seconds.max(1e-9);
+    // The ingests alternate, twice over, and each size's faster run
+    // counts: the first run on a cold page cache is not the index's doing.
+    let mut best: Vec<Option<Row>> = vec![None, None];
+    for round in 0..2 {
+        for (i, (count, store)) in stores.iter_mut().enumerate() {
+            let tenant = store.add_tenant(&TenantName::new(&format!("bench-{round}"))?, "bench")?;
+            let clock = Clock::start();
+            let report = turncoat_engine::ingest(
+                store,
+                &tenant,
+                std::slice::from_ref(&ecs),
+                &IngestOptions::default(),
+                &NoProgress,
+            )?;
+            let row = clock.row(
+                &format!("ingest with {count} indicators loaded"),
+                report.events,
+                None,
+            );
+            if best[i].as_ref().is_none_or(|b| row.seconds < b.seconds) {
+                best[i] = Some(row);
+            }
+        }
+    }
+    let [Some(small_row), Some(large_row)] =
+        <[Option<Row>; 2]>::try_from(best).map_err(|_| anyhow::anyhow!("two intel sizes"))?
+    else {
+        anyhow::bail!("no ingest ran");
+    };
+    let slowdown = large_row.seconds / small_row.seconds.max(1e-9);
+    let baseline = Some(small_row.per_second);
+    rows.push(row(
+        &small_row.name,
+        small_row.items,
+        small_row.seconds,
+        baseline,
+    ));
+    rows.push(row(
+        &large_row.name,
+        large_row.items,
+        large_row.seconds,
+        baseline,
+    ));
     let summary = serde_json::json!({
         "events": n,
         "rows": rows,
         "intel": facts,
+        "peak_rss_mb": peak_rss_mb(),
         "ingest_time_large_over_small": slowdown,
     });
     match format {
@@ -261,11 +300,10 @@ pub fn intel_scale(
             print_rows(&rows)?;
             for f in &facts {
                 println!(
-                    "{} indicators: index {:.0} bytes per indicator; peak RSS {:.0} MB after import, {:.0} MB after ingest",
+                    "{} indicators: index {:.0} bytes per indicator; peak RSS {:.0} MB after import",
                     f["indicators"],
                     f["index_bytes_per_indicator"].as_f64().unwrap_or(0.0),
                     f["peak_rss_mb_after_import"].as_f64().unwrap_or(0.0),
-                    f["peak_rss_mb_after_ingest"].as_f64().unwrap_or(0.0),
                 );
             }
             println!("ingest time with {large} over with {small}: {slowdown:.2}x");

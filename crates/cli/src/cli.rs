@@ -861,7 +861,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     args.min_score,
                 )?;
                 if args.raise {
-                    let intel = turncoat_engine::load_intel(&store)?;
+                    let intel = turncoat_engine::load_intel(&mut store)?;
                     let outcome = turncoat_engine::beacons::raise(
                         &mut store,
                         &tenant,

@@ -1276,3 +1276,58 @@ fn intel_that_cannot_be_read_is_rejected_never_misread() {
         .collect();
     assert_eq!(values, ["kept.example.com"], "{listed:#}");
 }
+
+#[test]
+fn the_saved_indicator_index_follows_every_intel_change_and_survives_damage() {
+    let env = Env::new();
+    env.ok(&["tenant", "add", "acme"]);
+    let first = env.file("first.csv", "type,value\ndomain,evil-one.example.com\n");
+    env.ok(&["intel", "import", path(&first)]);
+    let cache = env.data().join("cache/indicator-index");
+    assert!(cache.exists(), "the import saves the live index");
+
+    let day = |n: u32, name: &str| {
+        let f = env.file(
+            &format!("dns-{n}.ndjson"),
+            &dns("ws-01", &format!("2023-03-{n:02}T08:00:00Z"), name),
+        );
+        env.ok(&["ingest", "--tenant", "acme", path(&f)]);
+    };
+    day(10, "evil-one.example.com");
+    assert_eq!(env.alerts(&[]).len(), 1);
+
+    // New intel: the saved index is stale and must not be used.
+    let second = env.file("second.csv", "type,value\ndomain,evil-two.example.com\n");
+    env.ok(&["intel", "import", path(&second)]);
+    day(11, "evil-two.example.com");
+    let sources: Vec<String> = env
+        .alerts(&[])
+        .iter()
+        .map(|a| a["source"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        sources.contains(&"evil-two.example.com".to_owned()),
+        "{sources:?}"
+    );
+
+    // A damaged file is rebuilt, never trusted.
+    let saved = std::fs::read(&cache).unwrap();
+    let mut damaged = saved.clone();
+    let middle = damaged.len() / 2;
+    damaged.truncate(middle);
+    std::fs::write(&cache, &damaged).unwrap();
+    day(12, "evil-one.example.com");
+    let alerts = env.alerts(&[]);
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a["source"] == "evil-one.example.com"
+                && a["last_seen"] == "2023-03-12T08:00:00Z"),
+        "{alerts:#?}"
+    );
+    assert_eq!(
+        std::fs::read(&cache).unwrap().len(),
+        saved.len(),
+        "saved again whole"
+    );
+}

@@ -173,6 +173,10 @@ pub fn import_intel(
     report
         .rejected
         .extend(read.rejected.iter().map(ToString::to_string));
+    if !upsert.inserted.is_empty() || !upsert.changed.is_empty() {
+        // Saved now, so that no ingest pays for building it.
+        crate::load_intel(store)?;
+    }
     report.indicators_new = upsert.inserted.len();
     report.indicators_changed = upsert.changed.len();
     report.indicators_unchanged = upsert.unchanged;

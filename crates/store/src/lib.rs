@@ -98,6 +98,9 @@ pub enum StoreError {
     OutOfScope(String),
     #[error("corrupt stored record: {0}")]
     Corrupt(String),
+    /// A write through a store opened for reading.
+    #[error("the data directory is open for reading only")]
+    ReadOnly,
     #[error(
         "the data directory {dir} is held by {holder}; gave up after {waited_s} s (--lock-timeout sets how long to wait)"
     )]
@@ -475,6 +478,17 @@ pub trait Store {
     fn scan_indicators(&self, each: &mut dyn FnMut(IndicatorRef<'_>)) -> Result<()>;
     /// How many indicators are stored: to size the live index up front.
     fn count_indicators(&self) -> Result<u64>;
+    /// What the stored indicators are known by: it changes whenever they
+    /// do, and differs between databases, so a saved index tagged with it
+    /// is current exactly when the tags agree.
+    fn intel_key(&self) -> Result<u64>;
+
+    // Derived data kept beside the database to save recomputing it (the
+    // live indicator index). Losing it costs time, never data.
+    /// The saved bytes of `name`, if any.
+    fn read_cache(&self, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Replaces `name` whole (never half-written); writers only.
+    fn write_cache(&mut self, name: &str, bytes: &[u8]) -> Result<()>;
     fn indicators_by_id(&self, ids: &[i64]) -> Result<Vec<StoredIndicator>>;
     /// Stores advisories; returns the ids that are new or changed.
     fn upsert_advisories(

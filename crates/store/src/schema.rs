@@ -218,6 +218,17 @@ pub const MIGRATIONS: &[Migration] = &[
     // the full document in a table beside it, so that loading a million
     // for live matching parses no JSON and reads a narrow table.
     Migration::Rust(indicator_match_columns),
+    // 9: what the stored intel is known by: a random id of this database
+    // and a counter every change of indicators bumps, so that a saved
+    // index is used only for the intel it was built from.
+    Migration::Sql("
+    CREATE TABLE intel_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        nonce INTEGER NOT NULL,
+        generation INTEGER NOT NULL
+    );
+    INSERT INTO intel_state (id, nonce, generation) VALUES (1, random(), 0);
+    "),
 ];
 
 fn indicator_match_columns(tx: &Transaction<'_>) -> rusqlite::Result<()> {

@@ -67,6 +67,9 @@ pub struct SqliteStore {
 /// The database file inside a data directory.
 const DATABASE: &str = "turncoat.db";
 
+/// Where derived data ([`Store::write_cache`]) is kept in a data directory.
+const CACHE_DIR: &str = "cache";
+
 /// How long a writer waits for another by default.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -748,6 +751,12 @@ fn entry_of(
     }
 }
 
+impl SqliteStore {
+    fn cache_path(&self, name: &str) -> PathBuf {
+        self.dir.join(CACHE_DIR).join(name)
+    }
+}
+
 /// A text column that may be NULL, borrowed from its row.
 fn text_column(v: rusqlite::types::ValueRef<'_>) -> Result<Option<&str>> {
     match v {
@@ -931,6 +940,9 @@ impl Store for SqliteStore {
                 Some(_) => out.unchanged += 1,
             }
         }
+        if !out.inserted.is_empty() || !out.changed.is_empty() {
+            tx.execute("UPDATE intel_state SET generation = generation + 1", [])?;
+        }
         audit_tx(
             &tx,
             actor,
@@ -1000,6 +1012,41 @@ impl Store for SqliteStore {
                 revoked: row.get(7)?,
             });
         }
+        Ok(())
+    }
+
+    fn intel_key(&self) -> Result<u64> {
+        let (nonce, generation): (i64, i64) =
+            self.conn
+                .query_row("SELECT nonce, generation FROM intel_state", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+        Ok(nonce as u64 ^ (generation as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    }
+
+    fn read_cache(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        match std::fs::read(self.cache_path(name)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Database(format!(
+                "{}: {e}",
+                self.cache_path(name).display()
+            ))),
+        }
+    }
+
+    fn write_cache(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        if self._lock.is_none() {
+            return Err(StoreError::ReadOnly);
+        }
+        let path = self.cache_path(name);
+        let failed = |e: std::io::Error| StoreError::Database(format!("{}: {e}", path.display()));
+        std::fs::create_dir_all(self.dir.join(CACHE_DIR)).map_err(failed)?;
+        // Written beside and renamed over: a reader sees the old file or
+        // the new one, never part of one.
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, bytes).map_err(failed)?;
+        std::fs::rename(&partial, &path).map_err(failed)?;
         Ok(())
     }
 

@@ -1,5 +1,11 @@
 //! The indicator index.
 
+mod snapshot;
+mod table;
+
+pub use snapshot::SnapshotError;
+use table::{NONE, ValueTable};
+
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 
@@ -42,8 +48,6 @@ struct Entry {
     revoked: bool,
 }
 
-const NONE: u32 = u32::MAX;
-
 /// Names many indicators share (feeds, campaigns), stored once.
 #[derive(Default)]
 struct Interner {
@@ -67,11 +71,16 @@ impl Interner {
     }
 }
 
-/// Indicator ids by value, for one observable kind: a table of ids whose
-/// values are compared in the arena, so no value is stored twice.
-#[derive(Default)]
-struct ValueTable {
-    ids: hashbrown::HashTable<u32>,
+/// The value hash every table of one index uses.
+fn value_hash(seed: u64, value: &str) -> u64 {
+    foldhash::fast::FixedState::with_seed(seed).hash_one(value)
+}
+
+/// An entry's value in the arena.
+fn value_of<'a>(entries: &[Entry], text: &'a str, id: IndicatorId) -> &'a str {
+    let e = &entries[id];
+    let start = e.value_start as usize;
+    &text[start..start + e.value_len as usize]
 }
 
 /// Every matchable indicator, indexed for constant-time lookups.
@@ -81,7 +90,9 @@ pub struct IndicatorIndex {
     text: String,
     names: Interner,
     conditions: Vec<Box<[Condition]>>,
-    hasher: foldhash::fast::RandomState,
+    /// The seed of the value hash: random per index built, and saved with
+    /// a snapshot, so that values cannot be chosen to collide.
+    seed: u64,
     /// Hashes, IPs, file names and exact URLs, per observable kind.
     exact: [ValueTable; ObservableKind::ALL.len()],
     domains: ValueTable,
@@ -98,7 +109,7 @@ impl Default for IndicatorIndex {
             text: String::new(),
             names: Interner::default(),
             conditions: Vec::new(),
-            hasher: foldhash::fast::RandomState::default(),
+            seed: std::collections::hash_map::RandomState::new().hash_one(0u8),
             exact: Default::default(),
             domains: ValueTable::default(),
             url_prefixes: FastHashMap::default(),
@@ -128,20 +139,14 @@ impl IndicatorIndex {
         let IndicatorIndex {
             entries,
             text,
-            hasher,
+            seed,
             exact,
             domains,
             ..
         } = self;
-        let rehash = |i: &u32| {
-            let e = &entries[*i as usize];
-            let start = e.value_start as usize;
-            hasher.hash_one(&text[start..start + e.value_len as usize])
-        };
-        domains.ids.reserve(additional / 2, rehash);
-        exact[ObservableKind::Sha256 as usize]
-            .ids
-            .reserve(additional / 2, rehash);
+        let rehash = |i: u32| value_hash(*seed, value_of(entries, text, i as usize));
+        domains.reserve(additional / 2, rehash);
+        exact[ObservableKind::Sha256 as usize].reserve(additional / 2, rehash);
     }
 
     /// Adds one indicator and returns its id. Only what the reference
@@ -151,27 +156,8 @@ impl IndicatorIndex {
         if ind.is_matchable() {
             match ind.kind {
                 IndicatorKind::Domain => self.index_value(None, ind.value, id),
-                IndicatorKind::UrlPrefix => {
-                    let (scheme, rest) = match ind.value.find("://") {
-                        Some(i) => (Some(ind.value[..i].to_owned()), &ind.value[i + 3..]),
-                        None => (None, ind.value),
-                    };
-                    let host = url_host(rest).to_ascii_lowercase();
-                    self.url_prefixes
-                        .entry(host)
-                        .or_default()
-                        .push((rest.to_owned(), scheme, id));
-                }
-                IndicatorKind::Cidr => {
-                    if let Ok(net) = ind.value.parse::<IpNet>() {
-                        let key = (net.addr().is_ipv6(), net.prefix_len());
-                        self.cidrs
-                            .entry(key)
-                            .or_default()
-                            .entry(net.network())
-                            .or_default()
-                            .push(id);
-                    }
+                IndicatorKind::UrlPrefix | IndicatorKind::Cidr => {
+                    self.index_pattern(ind.kind, ind.value, id)
                 }
                 kind => {
                     let obs = kind
@@ -204,15 +190,45 @@ impl IndicatorIndex {
         id
     }
 
+    /// Files a URL prefix by its host, a CIDR by its prefix length: the
+    /// kinds matched by more than equality.
+    fn index_pattern(&mut self, kind: IndicatorKind, value: &str, id: IndicatorId) {
+        match kind {
+            IndicatorKind::UrlPrefix => {
+                let (scheme, rest) = match value.find("://") {
+                    Some(i) => (Some(value[..i].to_owned()), &value[i + 3..]),
+                    None => (None, value),
+                };
+                let host = url_host(rest).to_ascii_lowercase();
+                self.url_prefixes
+                    .entry(host)
+                    .or_default()
+                    .push((rest.to_owned(), scheme, id));
+            }
+            IndicatorKind::Cidr => {
+                if let Ok(net) = value.parse::<IpNet>() {
+                    let key = (net.addr().is_ipv6(), net.prefix_len());
+                    self.cidrs
+                        .entry(key)
+                        .or_default()
+                        .entry(net.network())
+                        .or_default()
+                        .push(id);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Files `id` under `value` in the exact table of `kind`, or in the
     /// domain table for `None`. Called before the value is in the arena,
     /// so the new id's value is compared as given.
     fn index_value(&mut self, kind: Option<ObservableKind>, value: &str, id: IndicatorId) {
-        let hash = self.hasher.hash_one(value);
+        let hash = value_hash(self.seed, value);
         let IndicatorIndex {
             entries,
             text,
-            hasher,
+            seed,
             exact,
             domains,
             ..
@@ -221,19 +237,14 @@ impl IndicatorIndex {
             Some(k) => &mut exact[k as usize],
             None => domains,
         };
-        let value_of = |i: u32| -> &str {
-            let e = &entries[i as usize];
-            &text[e.value_start as usize..e.value_start as usize + e.value_len as usize]
-        };
-        table
-            .ids
-            .insert_unique(hash, id as u32, |&i| hasher.hash_one(value_of(i)));
+        table.insert(hash, id as u32, |i| {
+            value_hash(*seed, value_of(entries, text, i as usize))
+        });
     }
 
     /// Calls `hit` with every id filed under `value` in `table`.
     fn find(&self, table: &ValueTable, value: &str, hit: &mut impl FnMut(IndicatorId)) {
-        let hash = self.hasher.hash_one(value);
-        for &i in table.ids.iter_hash(hash) {
+        for i in table.candidates(value_hash(self.seed, value)) {
             if self.value(i as usize) == value {
                 hit(i as usize);
             }
@@ -241,9 +252,7 @@ impl IndicatorIndex {
     }
 
     fn value(&self, id: IndicatorId) -> &str {
-        let e = &self.entries[id];
-        let start = e.value_start as usize;
-        &self.text[start..start + e.value_len as usize]
+        value_of(&self.entries, &self.text, id)
     }
 
     pub fn len(&self) -> usize {
@@ -289,7 +298,7 @@ impl IndicatorIndex {
     /// for reporting how compact it is.
     pub fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
-        let table = |t: &ValueTable| t.ids.capacity() * (size_of::<u32>() + 1);
+        let table = ValueTable::heap_bytes;
         self.entries.capacity() * size_of::<Entry>()
             + self.text.capacity()
             + self
