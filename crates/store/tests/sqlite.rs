@@ -59,7 +59,7 @@ fn ledger_names_are_rekeyed_when_an_older_schema_is_opened() {
         )
         .unwrap();
         // A schema-5 database has nothing of later migrations either.
-        undo_match_columns(&conn);
+        back_to_schema_7(&conn);
         conn.execute("DROP TABLE pending_work", []).unwrap();
         conn.pragma_update(None, "user_version", 5).unwrap();
     }
@@ -71,10 +71,12 @@ fn ledger_names_are_rekeyed_when_an_older_schema_is_opened() {
     assert_eq!(found.len(), 1, "re-keyed by migration 6");
 }
 
-/// Takes a database back to before migration 8.
-fn undo_match_columns(conn: &rusqlite::Connection) {
+/// Takes a database back to schema 7: before the indicator match columns
+/// (migration 8) and the intel key (9).
+fn back_to_schema_7(conn: &rusqlite::Connection) {
     conn.execute_batch(
-        "ALTER TABLE indicators ADD COLUMN doc TEXT NOT NULL DEFAULT '';
+        "DROP TABLE intel_state;
+         ALTER TABLE indicators ADD COLUMN doc TEXT NOT NULL DEFAULT '';
          UPDATE indicators SET doc = (SELECT doc FROM indicator_docs d WHERE d.id = indicators.id);
          DROP TABLE indicator_docs;",
     )
@@ -100,7 +102,7 @@ fn indicators_stored_before_the_match_columns_load_with_them() {
     }
     {
         let conn = rusqlite::Connection::open(dir.path().join("turncoat.db")).unwrap();
-        undo_match_columns(&conn);
+        back_to_schema_7(&conn);
         conn.pragma_update(None, "user_version", 7).unwrap();
     }
     let store = SqliteStore::open(dir.path()).unwrap();

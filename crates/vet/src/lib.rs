@@ -153,7 +153,7 @@ pub const FINDING_IDS: &[(&str, Severity, &str)] = &[
     (
         "archive.bomb",
         Severity::High,
-        "an entry expanding beyond the compression-ratio limit",
+        "an entry, or nested archives together, expanding beyond the compression-ratio limit",
     ),
     (
         "archive.limit",

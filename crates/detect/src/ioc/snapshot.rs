@@ -15,7 +15,7 @@ use super::table::{NONE, ValueTable};
 use super::{Entry, IndicatorIndex, Interner};
 
 const MAGIC: &[u8; 4] = b"TCIX";
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 /// Bytes of one saved entry.
 const ENTRY_BYTES: usize = 8 + 4 * 4 + 8 + 8 + 1 + 1;
 
@@ -204,13 +204,13 @@ impl IndicatorIndex {
             .chain(std::iter::once(&mut index.domains))
         {
             let len = r.u64("table length")? as usize;
-            let slots = r.count(4, "table size")?;
+            let slots = r.count(8, "table size")?;
             let mut loaded = ValueTable {
                 slots: Vec::with_capacity(slots),
                 len,
             };
             for _ in 0..slots {
-                loaded.slots.push(r.u32("slot")?);
+                loaded.slots.push(r.u64("slot")?);
             }
             if !loaded.is_sound(entries.len()) {
                 return Err(r.damaged("table"));
