@@ -207,29 +207,43 @@ pub struct Repeated {
     pub files: Vec<String>,
 }
 
-/// Other files a repeated finding names.
+/// Other files a repeated finding names; also the most times a finding
+/// is reported file by file before it is summarised.
 pub const REPEATED_FILES_SHOWN: usize = 20;
 
-/// Folds findings that differ only in their file into the first of them.
+/// Folds a finding met on more than [`REPEATED_FILES_SHOWN`] files (the
+/// same id, message and evidence) into the first of them, with a count.
+/// A few repeats stay one finding per file: each file named is worth an
+/// analyst's line (the same tampered DLL in an installer and in the
+/// tarball inside it); thousands (an archive bomb's copies) are not.
 fn summarise_repeats(findings: Vec<Finding>) -> Vec<Finding> {
+    type Key = (&'static str, String, String);
+    let key = |f: &Finding| -> Key { (f.id, f.message.clone(), f.evidence.to_string()) };
+    let mut counts: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
+    for f in &findings {
+        *counts.entry(key(f)).or_default() += 1;
+    }
     let mut out: Vec<Finding> = Vec::with_capacity(findings.len());
-    let mut first: std::collections::HashMap<(&'static str, String, String), usize> =
-        std::collections::HashMap::new();
+    let mut first: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
     for f in findings {
-        let key = (f.id, f.message.clone(), f.evidence.to_string());
-        match first.get(&key) {
+        let k = key(&f);
+        let count = counts[&k];
+        if count <= REPEATED_FILES_SHOWN {
+            out.push(f);
+            continue;
+        }
+        match first.get(&k) {
             Some(&i) => {
                 let repeated = out[i].repeated.get_or_insert(Repeated {
-                    count: 1,
+                    count,
                     files: Vec::new(),
                 });
-                repeated.count += 1;
                 if repeated.files.len() < REPEATED_FILES_SHOWN {
                     repeated.files.push(f.file);
                 }
             }
             None => {
-                first.insert(key, out.len());
+                first.insert(k, out.len());
                 out.push(f);
             }
         }
