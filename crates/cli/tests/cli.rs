@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use common::{Env, dns, path};
+use common::{Env, WHOAMI_RULES, dns, path, whoami};
 
 const ADVISORY: &str = r#"
 id = "TC-2023-0001"
@@ -1003,51 +1003,6 @@ fn sigma_rules_match_stored_events_retroactively_and_new_events_live() {
             .len(),
         1
     );
-}
-
-const WHOAMI_RULES: &str = r#"
-title: whoami under the 3CX app
-id: bbbbbbbb-0000-0000-0000-000000000001
-name: whoami_3cx
-status: test
-level: medium
-logsource:
-    product: windows
-    category: process_creation
-detection:
-    sel:
-        ParentImage|endswith: '\3CXDesktopApp.exe'
-        CommandLine|contains: whoami
-    condition: sel
----
-title: repeated discovery under the 3CX app
-id: bbbbbbbb-0000-0000-0000-000000000002
-status: test
-level: high
-correlation:
-    type: event_count
-    rules: [whoami_3cx]
-    group-by: [ParentImage]
-    timespan: 10m
-    condition:
-        gte: 3
----
-title: the IT inventory script is benign
-id: bbbbbbbb-0000-0000-0000-000000000003
-logsource:
-    product: windows
-    category: process_creation
-filter:
-    rules: [whoami_3cx]
-    inventory:
-        CommandLine|contains: inventory
-    condition: not inventory
-"#;
-
-fn whoami(host: &str, time: &str, command: &str) -> String {
-    format!(
-        r#"{{"@timestamp":"{time}","host":{{"name":"{host}","os":{{"family":"windows"}}}},"event":{{"category":["process"],"type":["start"]}},"process":{{"executable":"C:\\w\\cmd.exe","command_line":"{command}","parent":{{"executable":"C:\\a\\3CXDesktopApp.exe"}}}}}}"#
-    )
 }
 
 #[test]

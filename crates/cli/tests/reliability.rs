@@ -464,3 +464,53 @@ fn an_ingest_killed_at_any_point_is_finished_by_the_next_run() {
         );
     }
 }
+
+/// A correlation whose events span a kill: the windows the committed
+/// batches fed are saved with them, so the rerun completes the burst.
+#[test]
+fn correlation_windows_survive_a_kill_between_batches() {
+    let run = |crash: Option<&str>| {
+        let env = Env::new();
+        env.ok(&["tenant", "add", "acme"]);
+        let rules = env.file("corr.yml", common::WHOAMI_RULES);
+        env.ok(&["rules", "import", path(&rules)]);
+        let dir = env.dir.path().join("burst");
+        std::fs::create_dir(&dir).unwrap();
+        let at = |t: &str| common::whoami("ws-1", &format!("2023-03-22T{t}Z"), "whoami");
+        // Two runs in the first file, the third in the second.
+        std::fs::write(
+            dir.join("a.ndjson"),
+            [at("10:00:00"), at("10:01:00")].join("\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("b.ndjson"),
+            [at("10:02:00"), at("10:30:00")].join("\n"),
+        )
+        .unwrap();
+        let args = ["ingest", "--tenant", "acme", path(&dir)];
+        if let Some(point) = crash {
+            let killed = env.run_with(&args, &[("TURNCOAT_CRASH_AT", point)]);
+            assert_eq!(
+                killed.status.code(),
+                None,
+                "{point}: the run should have died"
+            );
+        }
+        env.ok(&args);
+        alert_facts(&env)
+            .into_iter()
+            .map(|a| a.replace(path(env.dir.path()), "<dir>"))
+            .collect::<BTreeSet<_>>()
+    };
+    let clean = run(None);
+    assert!(
+        clean
+            .iter()
+            .any(|a| a.contains("bbbbbbbb-0000-0000-0000-000000000002")),
+        "the burst correlates: {clean:#?}"
+    );
+    for point in ["batch-committed", "files-committed"] {
+        assert_eq!(run(Some(point)), clean, "{point}");
+    }
+}

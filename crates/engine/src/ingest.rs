@@ -263,12 +263,17 @@ pub fn ingest(
     // Correlation windows over by the last event are judged now; the
     // others wait for the tenant's next ingest.
     let mut closing = Vec::new();
-    ctx.sigma.suspend(store, tenant, &mut |c, hit| {
+    let state = ctx.sigma.suspend(&mut |c, hit| {
         closing.push((crate::rules::correlation_finding(c, hit, None), None));
-    })?;
+    });
     report.rules_over_budget = ctx.sigma.over_budget();
-    if !closing.is_empty() {
-        let o = store.record_findings(tenant, &closing, turncoat_store::FindingMode::Add)?;
+    if let Some((name, state)) = state {
+        let o = store.record_findings_and_state(
+            tenant,
+            &closing,
+            turncoat_store::FindingMode::Add,
+            (name, &state),
+        )?;
         report.new_alerts += o.new_alerts;
         report.updated_alerts += o.updated_alerts;
     }
@@ -767,6 +772,7 @@ impl BatchSink<'_, '_> {
             batch.pending.push(PendingWork::Campaigns);
         }
         self.connections_committed = self.report.connections;
+        batch.stream_state.extend(self.ctx.sigma.saved());
         batch.source = self.fingerprint.as_ref().map(|fp| SourceUpdate {
             fingerprint: fp.clone(),
             name: self.name.clone(),

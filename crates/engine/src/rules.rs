@@ -150,6 +150,13 @@ pub struct Evaluation<'a> {
     latest: Option<turncoat_core::Time>,
 }
 
+/// What is kept of a stream's evaluation between runs.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedEvaluation {
+    latest: Option<turncoat_core::Time>,
+    windows: turncoat_sigma::correlation::CorrelatorState,
+}
+
 /// The stream-state name correlation windows are kept under.
 const CORRELATION_STATE: &str = "sigma-correlation";
 
@@ -165,38 +172,59 @@ impl<'a> Evaluation<'a> {
         }
     }
 
-    /// Takes up the correlation windows a tenant's previous run left open.
-    /// Unreadable state is dropped: windows then start empty.
+    /// Takes up the correlation windows a tenant's previous run left open
+    /// (or saved with its last batch before it was killed). Unreadable
+    /// state is dropped: windows then start empty.
     pub fn resume(&mut self, store: &dyn Store, tenant: &turncoat_store::Tenant) -> Result<()> {
         if self.set.correlations.is_empty() {
             return Ok(());
         }
-        if let Some(bytes) = store.stream_state(tenant, CORRELATION_STATE)?
-            && let Ok(state) = serde_json::from_slice(&bytes)
-        {
-            self.correlator.restore(state);
+        let Some(bytes) = store.stream_state(tenant, CORRELATION_STATE)? else {
+            return Ok(());
+        };
+        if let Ok(saved) = serde_json::from_slice::<SavedEvaluation>(&bytes) {
+            self.latest = self.latest.max(saved.latest);
+            self.correlator.restore(saved.windows);
+        } else if let Ok(windows) = serde_json::from_slice(&bytes) {
+            // Saved before the latest event time was kept with the windows.
+            self.correlator.restore(windows);
         }
         Ok(())
     }
 
-    /// Judges the windows over before the latest event and keeps the rest
-    /// for the tenant's next run.
+    /// The open windows and the latest event time, as stream state: saved
+    /// with every batch, so that a run killed after a batch resumes with
+    /// exactly the windows that batch left. `None` without correlations.
+    pub fn saved(&self) -> Option<(&'static str, Vec<u8>)> {
+        if self.set.correlations.is_empty() {
+            return None;
+        }
+        let saved = SavedEvaluation {
+            latest: self.latest,
+            windows: self.correlator.snapshot(),
+        };
+        Some((
+            CORRELATION_STATE,
+            serde_json::to_vec(&saved).unwrap_or_default(),
+        ))
+    }
+
+    /// Judges the windows over before the latest event, and returns the
+    /// state to keep for the tenant's next run: the caller stores it in
+    /// the transaction that records the judged windows' findings, so that
+    /// they are neither lost nor recorded twice.
     pub fn suspend(
         &mut self,
-        store: &mut dyn Store,
-        tenant: &turncoat_store::Tenant,
         correlation: &mut dyn FnMut(&'a Correlation, &CorrelationHit),
-    ) -> Result<()> {
+    ) -> Option<(&'static str, Vec<u8>)> {
         if self.set.correlations.is_empty() {
-            return Ok(());
+            return None;
         }
         if self.latest.is_some() {
             self.correlator.flush(self.latest, &mut self.hits);
             self.report(correlation);
         }
-        let state = serde_json::to_vec(&self.correlator.snapshot()).unwrap_or_default();
-        store.set_stream_state(tenant, CORRELATION_STATE, &state)?;
-        Ok(())
+        self.saved()
     }
 
     /// Calls `rule` with every alerting rule the event matches, and

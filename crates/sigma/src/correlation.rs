@@ -296,7 +296,7 @@ pub struct CorrelationHit {
     pub host: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 enum State {
     Count(VecDeque<Time>),
     Values {
@@ -308,7 +308,7 @@ enum State {
     Seen(Vec<Option<Time>>),
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Group {
     /// Start of a tumbling window (conditions with an upper bound).
     opened: Time,
@@ -532,19 +532,19 @@ impl<'a> Correlator<'a> {
     }
 
     /// The open windows, to be restored by [`Correlator::restore`] in a
-    /// later run.
-    pub fn snapshot(&mut self) -> CorrelatorState {
+    /// later run (or after a crash: ingest saves them with every batch).
+    pub fn snapshot(&self) -> CorrelatorState {
         CorrelatorState {
             correlations: self
                 .correlations
                 .iter()
-                .zip(self.groups.iter_mut())
+                .zip(self.groups.iter())
                 .filter(|(_, groups)| !groups.is_empty())
                 .map(|(c, groups)| SavedCorrelation {
                     key: c.state_key().to_owned(),
                     kind: c.kind_name().to_owned(),
                     rules: c.rules.clone(),
-                    groups: groups.drain().collect(),
+                    groups: groups.iter().map(|(k, g)| (k.clone(), g.clone())).collect(),
                 })
                 .collect(),
         }

@@ -226,6 +226,9 @@ pub struct Batch {
     /// Work the batch makes due once the run's batches are in, recorded
     /// in the batch's own transaction (see [`PendingWork`]).
     pub pending: Vec<PendingWork>,
+    /// Stream state as of this batch (`name`, bytes), replaced in its
+    /// transaction: a run killed after the batch resumes from it.
+    pub stream_state: Vec<(&'static str, Vec<u8>)>,
 }
 
 /// Work an ingest owes after its last batch. It is recorded in the same
@@ -532,6 +535,14 @@ pub trait Store {
         tenant: &Tenant,
         findings: &[(Finding, Option<EventRef>)],
         mode: FindingMode,
+    ) -> Result<FindingsOutcome>;
+    /// Records findings and replaces a stream state in one transaction.
+    fn record_findings_and_state(
+        &mut self,
+        tenant: &Tenant,
+        findings: &[(Finding, Option<EventRef>)],
+        mode: FindingMode,
+        state: (&str, &[u8]),
     ) -> Result<FindingsOutcome>;
     fn alerts(&self, scope: &Scope, filter: &AlertFilter) -> Result<Vec<Alert>>;
     fn set_alert_status(

@@ -752,9 +752,64 @@ fn entry_of(
 }
 
 impl SqliteStore {
+    /// Records findings, and a stream state when given, in one transaction.
+    fn record_findings_with(
+        &mut self,
+        tenant: &Tenant,
+        findings: &[(Finding, Option<EventRef>)],
+        mode: FindingMode,
+        state: Option<(&str, &[u8])>,
+    ) -> Result<FindingsOutcome> {
+        let tx = self.conn.transaction()?;
+        let result = record_findings_tx(
+            &tx,
+            &mut self.endpoint_ids,
+            tenant.id,
+            findings,
+            mode,
+            Time::now(),
+        );
+        match result {
+            Ok(outcome) => {
+                if outcome.new_alerts + outcome.updated_alerts > 0 {
+                    audit_tx(
+                        &tx,
+                        "turncoat",
+                        Some(tenant.id),
+                        "alerts.retro",
+                        &format!(
+                            "{} new, {} updated",
+                            outcome.new_alerts, outcome.updated_alerts
+                        ),
+                    )?;
+                }
+                if let Some((name, bytes)) = state {
+                    set_stream_state_tx(&tx, tenant.id, name, bytes)?;
+                }
+                commit(tx, &self.dir)?;
+                Ok(outcome)
+            }
+            Err(e) => {
+                drop(tx);
+                self.forget_cached_ids();
+                Err(e)
+            }
+        }
+    }
+
     fn cache_path(&self, name: &str) -> PathBuf {
         self.dir.join(CACHE_DIR).join(name)
     }
+}
+
+/// Replaces a tenant's stream state inside a transaction.
+fn set_stream_state_tx(tx: &Transaction<'_>, tenant: i64, name: &str, state: &[u8]) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO stream_state (tenant_id, name, state, updated) VALUES (?, ?, ?, ?)
+         ON CONFLICT (tenant_id, name) DO UPDATE SET state = excluded.state, updated = excluded.updated",
+    )?
+    .execute(params![tenant, name, state, Time::now().0])?;
+    Ok(())
 }
 
 /// A text column that may be NULL, borrowed from its row.
@@ -1296,38 +1351,17 @@ impl Store for SqliteStore {
         findings: &[(Finding, Option<EventRef>)],
         mode: FindingMode,
     ) -> Result<FindingsOutcome> {
-        let tx = self.conn.transaction()?;
-        let result = record_findings_tx(
-            &tx,
-            &mut self.endpoint_ids,
-            tenant.id,
-            findings,
-            mode,
-            Time::now(),
-        );
-        match result {
-            Ok(outcome) => {
-                if outcome.new_alerts + outcome.updated_alerts > 0 {
-                    audit_tx(
-                        &tx,
-                        "turncoat",
-                        Some(tenant.id),
-                        "alerts.retro",
-                        &format!(
-                            "{} new, {} updated",
-                            outcome.new_alerts, outcome.updated_alerts
-                        ),
-                    )?;
-                }
-                commit(tx, &self.dir)?;
-                Ok(outcome)
-            }
-            Err(e) => {
-                drop(tx);
-                self.forget_cached_ids();
-                Err(e)
-            }
-        }
+        self.record_findings_with(tenant, findings, mode, None)
+    }
+
+    fn record_findings_and_state(
+        &mut self,
+        tenant: &Tenant,
+        findings: &[(Finding, Option<EventRef>)],
+        mode: FindingMode,
+        state: (&str, &[u8]),
+    ) -> Result<FindingsOutcome> {
+        self.record_findings_with(tenant, findings, mode, Some(state))
     }
 
     fn alerts(&self, scope: &Scope, filter: &AlertFilter) -> Result<Vec<Alert>> {
@@ -1606,12 +1640,9 @@ impl Store for SqliteStore {
     }
 
     fn set_stream_state(&mut self, tenant: &Tenant, name: &str, state: &[u8]) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO stream_state (tenant_id, name, state, updated) VALUES (?, ?, ?, ?)
-             ON CONFLICT (tenant_id, name) DO UPDATE SET state = excluded.state, updated = excluded.updated",
-            params![tenant.id, name, state, Time::now().0],
-        )?;
-        Ok(())
+        let tx = self.conn.transaction()?;
+        set_stream_state_tx(&tx, tenant.id, name, state)?;
+        commit(tx, &self.dir)
     }
 
     fn add_allow(
@@ -1902,6 +1933,9 @@ impl SqliteStore {
             })
         };
 
+        for (name, state) in &batch.stream_state {
+            set_stream_state_tx(&tx, tid, name, state)?;
+        }
         for work in &batch.pending {
             tx.prepare_cached(
                 "INSERT INTO pending_work (tenant_id, work, since) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",

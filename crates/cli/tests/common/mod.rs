@@ -82,3 +82,51 @@ pub fn dns(host: &str, time: &str, name: &str) -> String {
         r#"{{"@timestamp":"{time}","host":{{"name":"{host}","os":{{"family":"windows"}}}},"event":{{"category":["network"]}},"dns":{{"question":{{"name":"{name}"}}}}}}"#
     )
 }
+
+/// A detection rule, an `event_count` correlation over it (three in ten
+/// minutes) and a filter.
+pub const WHOAMI_RULES: &str = r#"
+title: whoami under the 3CX app
+id: bbbbbbbb-0000-0000-0000-000000000001
+name: whoami_3cx
+status: test
+level: medium
+logsource:
+    product: windows
+    category: process_creation
+detection:
+    sel:
+        ParentImage|endswith: '\3CXDesktopApp.exe'
+        CommandLine|contains: whoami
+    condition: sel
+---
+title: repeated discovery under the 3CX app
+id: bbbbbbbb-0000-0000-0000-000000000002
+status: test
+level: high
+correlation:
+    type: event_count
+    rules: [whoami_3cx]
+    group-by: [ParentImage]
+    timespan: 10m
+    condition:
+        gte: 3
+---
+title: the IT inventory script is benign
+id: bbbbbbbb-0000-0000-0000-000000000003
+logsource:
+    product: windows
+    category: process_creation
+filter:
+    rules: [whoami_3cx]
+    inventory:
+        CommandLine|contains: inventory
+    condition: not inventory
+"#;
+
+/// A `whoami` run under the 3CX app.
+pub fn whoami(host: &str, time: &str, command: &str) -> String {
+    format!(
+        r#"{{"@timestamp":"{time}","host":{{"name":"{host}","os":{{"family":"windows"}}}},"event":{{"category":["process"],"type":["start"]}},"process":{{"executable":"C:\\w\\cmd.exe","command_line":"{command}","parent":{{"executable":"C:\\a\\3CXDesktopApp.exe"}}}}}}"#
+    )
+}
