@@ -1,11 +1,10 @@
 //! Intel import: read, store, retro-hunt.
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
 use serde::Serialize;
-use std::sync::mpsc::SyncSender;
-
 use turncoat_core::{Advisory, Indicator, IndicatorKind};
 use turncoat_detect::AdvisoryIndex;
 use turncoat_formats::intel::{IntelFormat, read_intel_each};

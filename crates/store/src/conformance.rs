@@ -456,14 +456,20 @@ pub fn campaigns(store: &mut dyn Store) {
     );
 }
 
-/// Runs every check, each on a fresh store from `fresh`.
 /// Stream state is per tenant: one tenant's state is never another's.
+/// It is written with a batch or with findings, in their transaction.
 pub fn stream_state(store: &mut dyn Store) {
     let a = store.add_tenant(&tenant_name("ss-a"), "test").unwrap();
     let b = store.add_tenant(&tenant_name("ss-b"), "test").unwrap();
     assert_eq!(store.stream_state(&a, "sigma").unwrap(), None);
-    store.set_stream_state(&a, "sigma", b"one").unwrap();
-    store.set_stream_state(&a, "sigma", b"two").unwrap();
+    let batch = Batch {
+        stream_state: vec![("sigma", b"one".to_vec())],
+        ..Batch::default()
+    };
+    store.commit_batch(&a, batch, &mut |_| Vec::new()).unwrap();
+    store
+        .record_findings_and_state(&a, &[], FindingMode::Add, ("sigma", b"two"))
+        .unwrap();
     assert_eq!(
         store.stream_state(&a, "sigma").unwrap().as_deref(),
         Some(&b"two"[..])
@@ -472,6 +478,7 @@ pub fn stream_state(store: &mut dyn Store) {
     assert_eq!(store.stream_state(&a, "other").unwrap(), None);
 }
 
+/// Runs every check, each on a fresh store from `fresh`.
 pub fn run_all(mut fresh: impl FnMut() -> Box<dyn Store>) {
     tenants(fresh().as_mut());
     batches_and_findings(fresh().as_mut());

@@ -594,9 +594,9 @@ pub trait Store {
 
     // Stream state: what a streaming analysis (Sigma correlation windows)
     // carries from one ingest run to the next, opaque to the store.
+    // It is written with a batch (`Batch::stream_state`) or with findings
+    // (`record_findings_and_state`), in their transaction.
     fn stream_state(&self, tenant: &Tenant, name: &str) -> Result<Option<Vec<u8>>>;
-    /// Replaces the state atomically.
-    fn set_stream_state(&mut self, tenant: &Tenant, name: &str, state: &[u8]) -> Result<()>;
 
     // Audit.
     fn audit(

@@ -1041,16 +1041,20 @@ impl Store for SqliteStore {
             "SELECT kind, value, source, campaign, also, valid_from, valid_until, revoked FROM indicators ORDER BY id",
         )?;
         let mut rows = stmt.query([])?;
-        let text = text_column;
         while let Some(row) = rows.next()? {
-            let kind = text(row.get_ref(0)?)?.unwrap_or_default();
+            let text = |i| {
+                row.get_ref(i)
+                    .map_err(StoreError::from)
+                    .and_then(text_column)
+            };
+            let kind = text(0)?.unwrap_or_default();
             // Stored kinds are canonical: compared without parsing.
             let kind = IndicatorKind::ALL
                 .into_iter()
                 .find(|k| k.as_str() == kind)
                 .ok_or_else(|| StoreError::Corrupt(format!("indicator kind {kind:?}")))?;
             // `AND` conditions are rare: JSON is parsed only where present.
-            let also_text = text(row.get_ref(4)?)?.unwrap_or("[]");
+            let also_text = text(4)?.unwrap_or("[]");
             let also: Vec<Condition> = if also_text == "[]" {
                 Vec::new()
             } else {
@@ -1058,9 +1062,9 @@ impl Store for SqliteStore {
             };
             each(IndicatorRef {
                 kind,
-                value: text(row.get_ref(1)?)?.unwrap_or_default(),
-                source: text(row.get_ref(2)?)?.unwrap_or_default(),
-                campaign: text(row.get_ref(3)?)?,
+                value: text(1)?.unwrap_or_default(),
+                source: text(2)?.unwrap_or_default(),
+                campaign: text(3)?,
                 also: &also,
                 valid_from: row.get::<_, Option<i64>>(5)?.map(Time),
                 valid_until: row.get::<_, Option<i64>>(6)?.map(Time),
@@ -1080,13 +1084,11 @@ impl Store for SqliteStore {
     }
 
     fn read_cache(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        match std::fs::read(self.cache_path(name)) {
+        let path = self.cache_path(name);
+        match std::fs::read(&path) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::Database(format!(
-                "{}: {e}",
-                self.cache_path(name).display()
-            ))),
+            Err(e) => Err(StoreError::Database(format!("{}: {e}", path.display()))),
         }
     }
 
@@ -1637,12 +1639,6 @@ impl Store for SqliteStore {
                 |r| r.get(0),
             )
             .optional()?)
-    }
-
-    fn set_stream_state(&mut self, tenant: &Tenant, name: &str, state: &[u8]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        set_stream_state_tx(&tx, tenant.id, name, state)?;
-        commit(tx, &self.dir)
     }
 
     fn add_allow(

@@ -136,17 +136,10 @@ impl IndicatorIndex {
     pub fn reserve(&mut self, additional: usize) {
         self.entries.reserve(additional);
         self.text.reserve(additional * 32);
-        let IndicatorIndex {
-            entries,
-            text,
-            seed,
-            exact,
-            domains,
-            ..
-        } = self;
-        let rehash = |i: u32| value_hash(*seed, value_of(entries, text, i as usize));
-        domains.reserve(additional / 2, rehash);
-        exact[ObservableKind::Sha256 as usize].reserve(additional / 2, rehash);
+        for kind in [None, Some(ObservableKind::Sha256)] {
+            let (table, rehash) = self.table_mut(kind);
+            table.reserve(additional / 2, rehash);
+        }
     }
 
     /// Adds one indicator and returns its id. Only what the reference
@@ -220,11 +213,12 @@ impl IndicatorIndex {
         }
     }
 
-    /// Files `id` under `value` in the exact table of `kind`, or in the
-    /// domain table for `None`. Called before the value is in the arena,
-    /// so the new id's value is compared as given.
-    fn index_value(&mut self, kind: Option<ObservableKind>, value: &str, id: IndicatorId) {
-        let hash = value_hash(self.seed, value);
+    /// The exact table of `kind`, or the domain table for `None`, with the
+    /// hash of any id already in it (what the table needs to grow).
+    fn table_mut(
+        &mut self,
+        kind: Option<ObservableKind>,
+    ) -> (&mut ValueTable, impl Fn(u32) -> u64 + '_) {
         let IndicatorIndex {
             entries,
             text,
@@ -233,13 +227,22 @@ impl IndicatorIndex {
             domains,
             ..
         } = self;
+        let (entries, text, seed) = (&*entries, &*text, *seed);
         let table = match kind {
             Some(k) => &mut exact[k as usize],
             None => domains,
         };
-        table.insert(hash, id as u32, |i| {
-            value_hash(*seed, value_of(entries, text, i as usize))
-        });
+        (table, move |i: u32| {
+            value_hash(seed, value_of(entries, text, i as usize))
+        })
+    }
+
+    /// Files `id` under `value` in the exact table of `kind`, or in the
+    /// domain table for `None`.
+    fn index_value(&mut self, kind: Option<ObservableKind>, value: &str, id: IndicatorId) {
+        let hash = value_hash(self.seed, value);
+        let (table, rehash) = self.table_mut(kind);
+        table.insert(hash, id as u32, rehash);
     }
 
     /// Calls `hit` with every id filed under `value` in `table`.
