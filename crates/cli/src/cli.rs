@@ -609,7 +609,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let report = turncoat_engine::import_intel(&mut store, &paths, format, &Bar::new())?;
             print_intel(&report, output)?;
-            Ok(if report.nothing_read() {
+            Ok(if report.any_file_failed() {
                 ExitCode::from(2)
             } else {
                 ExitCode::SUCCESS
@@ -695,9 +695,38 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 endpoint: args.endpoint,
                 limit: None,
             };
-            let alerts = store.alerts(&scope, &filter)?;
+            // Campaigns are alerts too, at the MSSP level: listed with the
+            // others unless the filter is for one endpoint or another kind.
+            let alerts = if filter.kind == Some(AlertKind::Campaign) {
+                Vec::new()
+            } else {
+                store.alerts(&scope, &filter)?
+            };
+            let campaigns: Vec<_> = if filter.kind.is_none_or(|k| k == AlertKind::Campaign)
+                && filter.endpoint.is_none()
+            {
+                turncoat_engine::campaign::campaign_rows(&store, &scope, 0, i64::MAX)?
+                    .into_iter()
+                    .filter(|c| filter.status.is_none_or(|s| s == c.status))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             match args.format {
-                OutputFormat::Json => print_json(&alerts)?,
+                OutputFormat::Json => {
+                    #[derive(serde::Serialize)]
+                    #[serde(untagged)]
+                    enum Row<'a> {
+                        Alert(&'a turncoat_store::Alert),
+                        Campaign(&'a turncoat_engine::campaign::CampaignRow),
+                    }
+                    let rows: Vec<Row> = campaigns
+                        .iter()
+                        .map(Row::Campaign)
+                        .chain(alerts.iter().map(Row::Alert))
+                        .collect();
+                    print_json(&rows)?
+                }
                 OutputFormat::Table => {
                     let mut t = Table::new(&[
                         "id",
@@ -711,6 +740,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         "last seen",
                         "title",
                     ]);
+                    for c in &campaigns {
+                        t.row(vec![
+                            format!("campaign {}", c.id),
+                            format!("{} tenants", c.tenants.len()),
+                            "-".into(),
+                            c.kind.to_string(),
+                            c.severity.to_string(),
+                            c.status.to_string(),
+                            c.count.to_string(),
+                            c.first_seen.to_string(),
+                            c.last_seen.to_string(),
+                            c.title.clone(),
+                        ]);
+                    }
                     for a in &alerts {
                         t.row(vec![
                             a.id.to_string(),
@@ -728,7 +771,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     t.print_or("no alerts")?;
                 }
             }
-            Ok(findings_exit(!alerts.is_empty()))
+            Ok(findings_exit(!alerts.is_empty() || !campaigns.is_empty()))
         }
         Command::Exposure(args) => {
             let store = read()?;
@@ -1026,7 +1069,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Campaigns(args) => {
             let mut store = open()?;
             turncoat_engine::campaign::escalate(&mut store, args.min_tenants, args.window_days)?;
-            let campaigns = store.campaigns(&Scope::tenants(&store.tenants()?))?;
+            let campaigns = turncoat_engine::campaign::campaign_rows(
+                &store,
+                &Scope::tenants(&store.tenants()?),
+                args.min_tenants,
+                args.window_days,
+            )?;
             match args.format {
                 OutputFormat::Json => print_json(&campaigns)?,
                 OutputFormat::Table => {
@@ -1043,7 +1091,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     for c in &campaigns {
                         t.row(vec![
                             c.id.to_string(),
-                            c.kind.to_string(),
+                            c.member_kind.to_string(),
                             c.source.clone(),
                             c.tenants.len().to_string(),
                             c.member_alerts.len().to_string(),
@@ -1120,10 +1168,25 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 (None, Some(s)) => (AllowKind::Source, s),
                 (None, None) => bail!("give --destination or --source"),
             };
-            let value = Allowlist::validate(kind, &raw).map_err(anyhow::Error::msg)?;
             let t = name.as_deref().map(|n| tenant(&store, n)).transpose()?;
-            let id = store.add_allow(t.as_ref(), kind, &value, &reason, turncoat_engine::ACTOR)?;
-            println!("allowlist entry {id}: {} {value}", kind.as_str());
+            let entry = turncoat_store::NewAllowEntry {
+                kind,
+                value: &raw,
+                reason: &reason,
+            };
+            let added = turncoat_engine::beacons::allow(
+                &mut store,
+                t.as_ref(),
+                &entry,
+                turncoat_engine::ACTOR,
+            )?;
+            println!(
+                "allowlist entry {}: {} {}; {} beacon alerts closed as allowlisted",
+                added.id,
+                kind.as_str(),
+                Allowlist::validate(kind, &raw).map_err(anyhow::Error::msg)?,
+                added.closed.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Allow(AllowCommand::List {
@@ -1406,6 +1469,12 @@ fn print_ingest(report: &IngestReport, format: OutputFormat) -> anyhow::Result<(
     }
     for issue in &report.issues {
         eprintln!("skipped: {issue}");
+    }
+    // In full: the table cuts long cells.
+    for f in &report.files {
+        if let FileStatus::Failed { error } = &f.status {
+            eprintln!("error: {error}");
+        }
     }
     if report.skipped_records as usize > report.issues.len() {
         eprintln!(

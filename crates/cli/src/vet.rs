@@ -37,6 +37,10 @@ pub struct VetArgs {
     /// YARA rule files or directories (`.yar`, `.yara`).
     #[arg(long, num_args = 1..)]
     pub yara: Vec<PathBuf>,
+    /// A directory of root certificates (PEM or DER): signatures whose
+    /// chain does not end in one are reported.
+    #[arg(long, value_name = "DIR")]
+    pub trust: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t)]
     pub format: VetFormat,
 }
@@ -136,6 +140,10 @@ pub fn run(args: VetArgs) -> anyhow::Result<ExitCode> {
             Some(load_osv(&args.osv)?)
         },
         yara,
+        trust: match &args.trust {
+            Some(dir) => Some(turncoat_vet::authenticode::verify::TrustAnchors::load(dir)?),
+            None => None,
+        },
         ..Options::default()
     };
     let report = turncoat_vet::vet(&args.artifact, args.against.as_deref(), &options)?;

@@ -112,7 +112,9 @@ fn telemetry_before_intel_is_found_by_the_retro_hunt() {
     assert_eq!(a["source"], "akamaicontainer.com");
     assert_eq!(a["count"], 2, "both sightings of the day count");
     assert_eq!(a["first_seen"], "2023-03-20T10:00:00Z");
-    assert_eq!(a["evidence"]["observed"], "cdn.akamaicontainer.com");
+    // The evidence is the latest sighting (11:00, the domain itself).
+    assert_eq!(a["evidence"]["observed"], "akamaicontainer.com");
+    assert_eq!(a["evidence"]["time"], "2023-03-20T11:00:00Z");
     assert!(
         a["evidence"]["file"]
             .as_str()
@@ -216,6 +218,156 @@ fn stix_or_patterns_and_unsupported_ones_are_kept() {
         .map(|a| a["endpoint"].as_str().unwrap())
         .collect();
     assert!(hosts.contains(&"h1") && hosts.contains(&"h2"));
+}
+
+/// Vendors stamp `valid_from` with the publication date; the retro-hunt
+/// must still find the weeks of contact before it.
+#[test]
+fn sightings_before_valid_from_are_found_and_marked() {
+    let env = Env::new();
+    env.ok(&["tenant", "add", "acme"]);
+    let lines = [
+        dns("ws-01", "2023-03-08T09:00:00Z", "akamaicontainer.com"),
+        dns("ws-02", "2023-03-09T09:00:00Z", "msstorageboxes.com"),
+        dns("ws-03", "2023-03-10T09:00:00Z", "journalide.org"),
+        dns("ws-04", "2023-04-20T09:00:00Z", "azureonlinestorage.com"),
+    ];
+    let f = env.file("march.ndjson", &lines.join("\n"));
+    env.ok(&["ingest", "--tenant", "acme", path(&f)]);
+    let indicator = |id: &str, domain: &str, extra: &str| {
+        format!(
+            r#"{{"type":"indicator","spec_version":"2.1","id":"indicator--{id}","created":"2023-03-30T00:00:00Z","modified":"2023-03-30T00:00:00Z","pattern_type":"stix","pattern":"[domain-name:value = '{domain}']","valid_from":"2023-03-30T00:00:00Z"{extra}}}"#
+        )
+    };
+    let bundle = format!(
+        r#"{{"type":"bundle","id":"bundle--1","objects":[{},{},{},{}]}}"#,
+        indicator("a", "akamaicontainer.com", ""),
+        indicator("b", "msstorageboxes.com", r#","revoked":true"#),
+        indicator(
+            "c",
+            "journalide.org",
+            r#","valid_until":"2023-03-05T00:00:00Z""#
+        ),
+        indicator(
+            "d",
+            "azureonlinestorage.com",
+            r#","valid_until":"2023-04-15T00:00:00Z""#
+        ),
+    );
+    let f = env.file("published.json", &bundle);
+    env.ok(&["intel", "import", path(&f)]);
+    let alerts = env.alerts(&[]);
+    assert_eq!(
+        alerts.len(),
+        1,
+        "revoked and expired indicators stay silent: {alerts:#?}"
+    );
+    let a = &alerts[0];
+    assert_eq!(a["endpoint"], "ws-01");
+    assert_eq!(a["first_seen"], "2023-03-08T09:00:00Z");
+    assert_eq!(a["evidence"]["before_valid_from"], true, "{a:#}");
+    assert_eq!(a["severity"], "high", "the severity is kept");
+
+    // Live, after publication: not marked.
+    let f = env.file(
+        "april.ndjson",
+        &dns("ws-05", "2023-04-02T09:00:00Z", "akamaicontainer.com"),
+    );
+    env.ok(&["ingest", "--tenant", "acme", path(&f)]);
+    let live = env
+        .alerts(&[])
+        .into_iter()
+        .find(|a| a["endpoint"] == "ws-05")
+        .unwrap();
+    assert!(
+        live["evidence"].get("before_valid_from").is_none(),
+        "{live:#}"
+    );
+}
+
+/// A detection rule alone (no correlation over it, which would keep its
+/// own matches quiet).
+const WHOAMI_RULE: &str = r#"
+title: whoami under the 3CX app
+id: cccccccc-0000-0000-0000-000000000001
+status: test
+level: medium
+logsource:
+    product: windows
+    category: process_creation
+detection:
+    sel:
+        ParentImage|endswith: '\3CXDesktopApp.exe'
+        CommandLine|contains: whoami
+    condition: sel
+"#;
+
+/// The same events, in the same order, give the same alert whatever the
+/// batch size: first and last seen are the earliest and latest matching
+/// event, and the evidence is the latest.
+#[test]
+fn alert_times_do_not_depend_on_batch_size() {
+    let lines = [
+        whoami("ws-1", "2023-03-29T08:10:00Z", "whoami /all"),
+        whoami("ws-1", "2023-03-29T08:44:00Z", "whoami /priv"),
+        whoami("ws-1", "2023-03-29T01:06:00Z", "whoami /groups"),
+        whoami("ws-1", "2023-03-29T05:00:00Z", "whoami"),
+    ];
+    for batch in ["1", "2", "3", "1000"] {
+        let env = Env::new();
+        env.ok(&["tenant", "add", "acme"]);
+        let rules = env.file("rules.yml", WHOAMI_RULE);
+        env.ok(&["rules", "import", path(&rules)]);
+        let f = env.file("procs.ndjson", &lines.join("\n"));
+        env.ok(&[
+            "ingest",
+            "--tenant",
+            "acme",
+            "--batch-records",
+            batch,
+            path(&f),
+        ]);
+        let alerts = env.alerts(&["--kind", "sigma"]);
+        let a = alerts
+            .iter()
+            .find(|a| a["source"] == "cccccccc-0000-0000-0000-000000000001")
+            .unwrap_or_else(|| panic!("{alerts:#?}"));
+        assert_eq!(a["first_seen"], "2023-03-29T01:06:00Z", "batch {batch}");
+        assert_eq!(a["last_seen"], "2023-03-29T08:44:00Z", "batch {batch}");
+        assert_eq!(a["count"], 4, "batch {batch}");
+        assert_eq!(
+            a["evidence"]["time"], "2023-03-29T08:44:00Z",
+            "batch {batch}"
+        );
+        assert_eq!(a["evidence"]["observed"], "whoami /priv", "batch {batch}");
+    }
+}
+
+/// A file none of whose records read is not marked ingested: the run
+/// fails, and the same file with the right options is read.
+#[test]
+fn a_file_whose_every_record_was_skipped_is_not_ingested() {
+    let env = Env::new();
+    env.ok(&["tenant", "add", "acme"]);
+    // Zeek DNS records carry no host name: without --endpoint (or a DHCP
+    // log) none can be attributed.
+    let zeek = "#separator \\x09\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tquery\n#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\n1679900000.0\tC1\t10.0.0.5\t5353\t10.0.0.1\t53\tudp\takamaicontainer.com\n";
+    let f = env.file("dns.log", zeek);
+    let out = env.run(&["ingest", "--tenant", "acme", "--format", "ecs", path(&f)]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not marked ingested"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = env.json(&["ingest", "--tenant", "acme", "--output", "json", path(&f)]);
+    assert_eq!(report["files"][0]["status"], "ingested", "{report:#}");
+    assert_eq!(report["events"], 1, "{report:#}");
 }
 
 #[test]
@@ -735,6 +887,33 @@ fn stored_beacons_rank_allowlists_apply_at_once_and_alerts_carry_intel() {
             .iter()
             .all(|b| b["fqdn"] != fqdn.as_str())
     );
+    // The beacon alerts it covers are closed, the reason recorded.
+    for a in env.alerts(&["--kind", "beacon"]) {
+        if a["source"] == fqdn.as_str() {
+            assert_eq!(a["status"], "allowlisted", "{a:#}");
+            let reason = a["status_reason"].as_str().unwrap();
+            assert!(
+                reason.contains(fqdn.as_str()) && reason.contains("test"),
+                "{a:#}"
+            );
+        } else if a["source"] == "ntp.ubuntu.com" {
+            // Closed by the time-sync entry added after ingest.
+            assert_eq!(a["status"], "allowlisted", "{a:#}");
+            assert!(a["status_reason"].as_str().unwrap().contains("time sync"));
+        } else {
+            assert_ne!(a["status"], "allowlisted", "{a:#}");
+        }
+    }
+    let audit = env.json(&["audit", "--format", "json"]);
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "alert.status"
+                && e["detail"].as_str().unwrap().contains("allowlisted")),
+        "{audit:#}"
+    );
     let list = env.json(&["allow", "list", "--format", "json"]);
     assert_eq!(list.as_array().unwrap().len(), 3);
     assert_eq!(
@@ -775,18 +954,36 @@ fn the_same_indicator_in_several_tenants_is_one_campaign_that_dismissals_do_not_
 
     let campaigns = env.json(&["campaigns", "--format", "json"]);
     let c = &campaigns.as_array().unwrap()[0];
-    assert_eq!(c["kind"], "ioc");
+    assert_eq!(c["kind"], "campaign");
+    assert_eq!(c["member_kind"], "ioc");
     assert_eq!(c["source"], "msstorageazure.com");
     assert_eq!(
         c["tenants"].as_array().unwrap().len(),
         3,
         "members outside the window still belong: {c:#}"
     );
-    let alerts = env.alerts(&[]);
+    let listed = env.alerts(&[]);
+    let (rows, alerts): (Vec<Value>, Vec<Value>) =
+        listed.into_iter().partition(|a| a["kind"] == "campaign");
+    assert_eq!(rows.len(), 1, "the campaign is listed with the alerts");
     assert!(
         alerts.iter().all(|a| a["campaign_alert"] == c["id"]),
         "members are marked"
     );
+    let only = env.alerts(&["--kind", "campaign"]);
+    assert_eq!(only.len(), 1, "{only:#?}");
+    assert_eq!(only[0]["id"], c["id"]);
+    assert_eq!(only[0]["tenants"].as_array().unwrap().len(), 3);
+    assert_eq!(only[0]["member_kind"], "ioc");
+    assert_eq!(only[0]["severity"], "high");
+    // The listing filters: three tenants within 14 days there are not.
+    let three = |extra: &[&str]| {
+        let mut args = vec!["campaigns", "--format", "json", "--min-tenants", "3"];
+        args.extend_from_slice(extra);
+        env.json(&args).as_array().unwrap().len()
+    };
+    assert_eq!(three(&[]), 0);
+    assert_eq!(three(&["--window-days", "90"]), 1);
 
     let first = alerts.iter().find(|a| a["tenant"] == "t-one").unwrap();
     env.ok(&[
@@ -822,6 +1019,11 @@ fn the_same_indicator_in_several_tenants_is_one_campaign_that_dismissals_do_not_
             .status
             .code(),
         Some(1)
+    );
+    assert_eq!(
+        narrow.run(&["campaigns"]).status.code(),
+        Some(0),
+        "the stored campaign is not listed under a narrower window"
     );
 }
 

@@ -46,22 +46,28 @@ impl Fixtures {
         let f = Fixtures {
             dir: tempfile::tempdir().unwrap(),
         };
-        run(Command::new("openssl").current_dir(f.dir.path()).args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "cert.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=Turncoat Test Signer",
-        ]));
+        f.certificate("key.pem", "cert.pem", &["rsa:2048"]);
         Some(f)
+    }
+
+    /// A self-signed certificate for the test signer's name, with a new
+    /// key made by `newkey` (`openssl req -newkey` and its options).
+    fn certificate(&self, key: &str, cert: &str, newkey: &[&str]) {
+        run(Command::new("openssl")
+            .current_dir(self.dir.path())
+            .args(["req", "-x509", "-newkey"])
+            .args(newkey)
+            .args([
+                "-nodes",
+                "-keyout",
+                key,
+                "-out",
+                cert,
+                "-days",
+                "2",
+                "-subj",
+                "/CN=Turncoat Test Signer",
+            ]));
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -103,12 +109,16 @@ impl Fixtures {
 
     /// Signs `file` in place.
     fn sign(&self, file: &Path) {
+        self.sign_with(file, "key.pem", "cert.pem");
+    }
+
+    fn sign_with(&self, file: &Path, key: &str, cert: &str) {
         let signed = file.with_extension("signed");
         run(Command::new("osslsigncode")
             .args(["sign", "-certs"])
-            .arg(self.path("cert.pem"))
+            .arg(self.path(cert))
             .arg("-key")
-            .arg(self.path("key.pem"))
+            .arg(self.path(key))
             .args(["-h", "sha256", "-in"])
             .arg(file)
             .arg("-out")
@@ -942,4 +952,187 @@ fn identical_findings_on_many_files_are_one_finding_with_a_count() {
     let others = findings[0]["repeated"]["files"].as_array().unwrap();
     assert_eq!(others.len(), 20);
     assert_eq!(others[0], "links.tar!/link01");
+}
+
+/// `osslsigncode verify`'s two digests of a signed file: the one stored in
+/// the signature and the one it computes.
+fn stored_and_computed_digests(file: &Path) -> (Vec<u8>, Vec<u8>) {
+    let out = Command::new("osslsigncode")
+        .args(["verify", "-in"])
+        .arg(file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let digest = |label: &str| -> Vec<u8> {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("{label} in {text}"));
+        let hex = line
+            .split_once(':')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .next()
+            .unwrap();
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    (
+        digest("Current message digest"),
+        digest("Calculated message digest"),
+    )
+}
+
+/// Whether `osslsigncode verify` accepts the signature's cryptography
+/// (the self-signed chain aside, which it always refuses here).
+fn osslsigncode_signature_ok(file: &Path) -> bool {
+    let out = Command::new("osslsigncode")
+        .args(["verify", "-in"])
+        .arg(file)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    !text.contains("Signature verification: failed")
+        && !text.contains("signature failure")
+        && !text.contains("digest failure")
+        && !text.contains("MISMATCH")
+}
+
+fn replace_once(data: &mut [u8], from: &[u8], to: &[u8]) {
+    let at: Vec<usize> = data
+        .windows(from.len())
+        .enumerate()
+        .filter(|(_, w)| *w == from)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(at.len(), 1, "exactly one occurrence");
+    data[at[0]..at[0] + to.len()].copy_from_slice(to);
+}
+
+#[test]
+fn forged_signatures_are_caught_and_real_ones_verify() {
+    let Some(fx) = Fixtures::new() else { return };
+    let dir = fx.path("forged");
+    std::fs::create_dir_all(&dir).unwrap();
+    let signed = fx.dll("helper.dll", HELPER, "1,0,0,0", &[]);
+    fx.sign(&signed);
+    let original = std::fs::read(&signed).unwrap();
+
+    // The genuine signature verifies, the chain named.
+    let (code, report) = vet(&[&signed]);
+    assert_eq!(code, Some(0), "{report:#}");
+    let ids = ids_for(&report, "helper.dll");
+    assert!(!ids.contains(&"authenticode.bad-signature"), "{ids:?}");
+    let info = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "info.signed")
+        .unwrap();
+    assert!(
+        info["evidence"]["chain"][0]
+            .as_str()
+            .unwrap()
+            .contains("Turncoat Test Signer"),
+        "{info:#}"
+    );
+
+    // (a) Code changed, and the stored image digest rewritten to match:
+    // the digest comparison passes, the signature does not.
+    let mut pe = original.clone();
+    let code_byte = object_text_offset(&pe) + 16;
+    pe[code_byte] ^= 0xff;
+    let a = dir.join("digest-rewritten.dll");
+    std::fs::write(&a, &pe).unwrap();
+    let (stored, computed) = stored_and_computed_digests(&a);
+    assert_ne!(stored, computed);
+    replace_once(&mut pe, &stored, &computed);
+    std::fs::write(&a, &pe).unwrap();
+    let (stored, computed) = stored_and_computed_digests(&a);
+    assert_eq!(stored, computed, "the stored digest now matches");
+    assert!(!osslsigncode_signature_ok(&a), "osslsigncode refuses it");
+
+    // (b) A signed attribute altered: the statement type
+    // 1.3.6.1.4.1.311.2.1.21 (individual) made .22 (commercial).
+    let mut pe = original.clone();
+    let individual = [0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x01, 0x15];
+    let mut commercial = individual;
+    commercial[9] = 0x16;
+    replace_once(&mut pe, &individual, &commercial);
+    let b = dir.join("attributes-altered.dll");
+    std::fs::write(&b, &pe).unwrap();
+    assert!(!osslsigncode_signature_ok(&b), "osslsigncode refuses it");
+
+    for (file, why) in [
+        (&a, "message-digest attribute"),
+        (&b, "signature over the attributes"),
+    ] {
+        let (code, report) = vet(&[file.as_path()]);
+        assert_eq!(code, Some(1), "{report:#}");
+        assert_eq!(report["verdict"], "malicious", "{report:#}");
+        let f = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == "authenticode.bad-signature")
+            .unwrap_or_else(|| panic!("{}: {report:#}", file.display()));
+        assert_eq!(f["severity"], "critical");
+        assert!(f["message"].as_str().unwrap().contains(why), "{f:#}");
+        let ids = ids_for(&report, ".dll");
+        assert!(!ids.contains(&"authenticode.digest-mismatch"), "{ids:?}");
+        assert!(!ids.contains(&"info.signed"), "{ids:?}");
+    }
+
+    // (c) The same name with a new key, an ECDSA P-256 one: the signature
+    // is valid, the signer changed.
+    fx.certificate(
+        "key2.pem",
+        "cert2.pem",
+        &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    );
+    let old = fx.path("old-release");
+    let new = fx.path("new-release");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::create_dir_all(&new).unwrap();
+    std::fs::write(old.join("helper.dll"), &original).unwrap();
+    let resigned = fx.dll("helper.dll", HELPER, "1,0,0,0", &[]);
+    fx.sign_with(&resigned, "key2.pem", "cert2.pem");
+    std::fs::rename(&resigned, new.join("helper.dll")).unwrap();
+    let (code, report) = vet(&[&new]);
+    assert_eq!(code, Some(0), "an ECDSA signature verifies: {report:#}");
+    let (code, report) = vet(&[&new, Path::new("--against"), &old]);
+    assert_eq!(code, Some(1));
+    let f = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "authenticode.signer-changed")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(f["severity"], "high");
+    assert!(
+        f["message"].as_str().unwrap().contains("another key"),
+        "{f:#}"
+    );
+    assert_ne!(
+        f["evidence"]["before"]["key"],
+        f["evidence"]["after"]["key"]
+    );
+
+    // --trust: the first certificate is a root, the second is not.
+    let roots = fx.path("roots");
+    std::fs::create_dir_all(&roots).unwrap();
+    std::fs::copy(fx.path("cert.pem"), roots.join("root.pem")).unwrap();
+    let trusted = |file: &Path| {
+        let (_, report) = vet(&[file, Path::new("--trust"), &roots]);
+        !ids_for(&report, ".dll").contains(&"authenticode.untrusted-root")
+    };
+    assert!(trusted(&old.join("helper.dll")));
+    assert!(!trusted(&new.join("helper.dll")));
 }

@@ -131,16 +131,19 @@ pub enum AlertStatus {
     Resolved,
     FalsePositive,
     Suppressed,
+    /// Closed by an allowlist entry that covers it.
+    Allowlisted,
 }
 
 impl AlertStatus {
-    pub const ALL: [AlertStatus; 6] = [
+    pub const ALL: [AlertStatus; 7] = [
         AlertStatus::New,
         AlertStatus::Acknowledged,
         AlertStatus::InProgress,
         AlertStatus::Resolved,
         AlertStatus::FalsePositive,
         AlertStatus::Suppressed,
+        AlertStatus::Allowlisted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -151,6 +154,7 @@ impl AlertStatus {
             AlertStatus::Resolved => "resolved",
             AlertStatus::FalsePositive => "false-positive",
             AlertStatus::Suppressed => "suppressed",
+            AlertStatus::Allowlisted => "allowlisted",
         }
     }
 }
@@ -184,6 +188,10 @@ pub struct Evidence {
     /// Event field, inventory source, or other detail naming where it was seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Seen before the indicator's `valid_from` (a retro-hunt sighting
+    /// from before the intel was published).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub before_valid_from: bool,
 }
 
 /// One detection on one endpoint.

@@ -146,7 +146,9 @@ pub struct Indicator {
     pub advisory: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confidence: Option<u8>,
-    /// Events before this time do not match.
+    /// When the source started vouching for it, usually the publication
+    /// date. Earlier events still match (the retro-hunt is for exactly
+    /// those): their findings are marked `before_valid_from`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_from: Option<Time>,
     /// Events after this time do not match.
@@ -176,11 +178,17 @@ pub struct IndicatorRef<'a> {
 }
 
 impl IndicatorRef<'_> {
-    /// Whether an event at `at` can match: not revoked, within validity.
+    /// Whether an event at `at` can match: not revoked, not after
+    /// `valid_until`. Vendors stamp `valid_from` with the publication date
+    /// while the infrastructure was in use for weeks before, so an earlier
+    /// event matches too, marked by [`IndicatorRef::before_valid_from`].
     pub fn valid_at(&self, at: Time) -> bool {
-        !self.revoked
-            && self.valid_from.is_none_or(|f| at >= f)
-            && self.valid_until.is_none_or(|u| at <= u)
+        !self.revoked && self.valid_until.is_none_or(|u| at <= u)
+    }
+
+    /// Whether an event at `at` predates the indicator's `valid_from`.
+    pub fn before_valid_from(&self, at: Time) -> bool {
+        self.valid_from.is_some_and(|f| at < f)
     }
 
     /// Whether the indicator ever matches anything.
@@ -359,8 +367,10 @@ mod tests {
         let mut i = Indicator::new(IndicatorKind::Ip, "1.2.3.4", "t").unwrap();
         i.valid_from = Some(Time(10));
         i.valid_until = Some(Time(20));
-        assert!(!i.valid_at(Time(9)));
+        assert!(i.valid_at(Time(9)), "earlier sightings match");
+        assert!(i.as_ref().before_valid_from(Time(9)));
         assert!(i.valid_at(Time(10)));
+        assert!(!i.as_ref().before_valid_from(Time(10)));
         assert!(i.valid_at(Time(20)));
         assert!(!i.valid_at(Time(21)));
         i.revoked = true;

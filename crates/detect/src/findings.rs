@@ -37,7 +37,8 @@ pub struct IocFinding<'a> {
     pub indicator: IndicatorRef<'a>,
     pub observable: &'a Observable,
     pub endpoint: &'a str,
-    /// The day's first and last sighting and how many events.
+    /// The day's first and last sighting and how many events; the
+    /// evidence names the last.
     pub first_seen: Time,
     pub last_seen: Time,
     pub count: u64,
@@ -66,9 +67,10 @@ impl IocFinding<'_> {
             count: self.count,
             evidence: Evidence {
                 observed: self.observable.value.clone(),
-                time: self.first_seen,
+                time: self.last_seen,
                 file: self.file.clone(),
                 detail: self.field.clone(),
+                before_valid_from: self.indicator.before_valid_from(self.first_seen),
             },
         }
     }
@@ -108,6 +110,7 @@ pub fn exposure_finding(
             time: from,
             file,
             detail: to.map(|t| format!("removed {t}")),
+            before_valid_from: false,
         },
     }
 }

@@ -516,6 +516,50 @@ pub fn analyze_recent(
     raise(store, tenant, &report, threshold, intel)
 }
 
+/// Adds an allowlist entry (for `tenant`, or every tenant) and closes the
+/// open beacon alerts it covers, as the entry would have kept them from
+/// being raised: source host or address, destination IP or name.
+pub fn allow(
+    store: &mut dyn turncoat_store::Store,
+    tenant: Option<&turncoat_store::Tenant>,
+    entry: &turncoat_store::NewAllowEntry<'_>,
+    actor: &str,
+) -> Result<turncoat_store::AllowAdded> {
+    let value = Allowlist::validate(entry.kind, entry.value).map_err(EngineError::Invalid)?;
+    let entry = turncoat_store::NewAllowEntry {
+        value: &value,
+        ..*entry
+    };
+    let allow = Allowlist::new(&[AllowEntry {
+        id: 0,
+        tenant: None,
+        kind: entry.kind,
+        value: value.clone(),
+        reason: String::new(),
+        added: Time(0),
+    }]);
+    let scope = match tenant {
+        Some(t) => turncoat_store::Scope::tenant(t),
+        None => turncoat_store::Scope::tenants(&store.tenants()?),
+    };
+    let filter = turncoat_store::AlertFilter {
+        kind: Some(turncoat_core::AlertKind::Beacon),
+        ..Default::default()
+    };
+    let covered: Vec<i64> = store
+        .alerts(&scope, &filter)?
+        .into_iter()
+        .filter(|a| {
+            // A beacon alert names the source host as its endpoint, the
+            // destination's name (or IP) as its source and the IP observed.
+            allow.source_allowed(&a.endpoint)
+                || allow.destination_allowed(&a.evidence.observed, Some(&a.source))
+        })
+        .map(|a| a.id)
+        .collect();
+    Ok(store.add_allow(tenant, &entry, &covered, actor)?)
+}
+
 /// Analyses a tenant's stored connection records from `since` on, with the
 /// tenant's (and the global) allowlist applied.
 pub fn analyze_stored(
@@ -622,6 +666,7 @@ pub fn raise(
                         "score {:.3} (ts {:.2}, ds {:.2}, dur {:.2}, hist {:.2}), prevalence {:.2}",
                         b.score, b.ts_score, b.ds_score, b.dur_score, b.hist_score, b.prevalence
                     )),
+                    before_valid_from: false,
                 },
             },
             None,

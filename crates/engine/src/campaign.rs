@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
-use turncoat_core::AlertKind;
 use turncoat_core::time::MICROS_PER_DAY;
+use turncoat_core::{AlertKind, AlertStatus, Severity, TenantName, Time};
 use turncoat_store::{Alert, AlertFilter, Scope, Store};
 
 use crate::{ACTOR, Result};
@@ -29,6 +29,103 @@ pub struct Escalation {
 /// a rule, a drift behaviour of one application version.
 const ESCALATING: [AlertKind; 3] = [AlertKind::Ioc, AlertKind::Sigma, AlertKind::Drift];
 
+/// The most distinct tenants whose first sightings fall within
+/// `window_days` of each other (the densest window).
+fn tenants_within(members: &mut [&Alert], window_days: i64) -> usize {
+    let window = window_days.saturating_mul(MICROS_PER_DAY);
+    members.sort_by_key(|a| a.first_seen);
+    (0..members.len())
+        .map(|i| {
+            members[i..]
+                .iter()
+                .take_while(|a| a.first_seen.0 - members[i].first_seen.0 <= window)
+                .map(|a| &a.tenant)
+                .collect::<BTreeSet<_>>()
+                .len()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// A campaign as a row of the alert list (`alerts --kind campaign`): the
+/// fields of an alert, with the tenants it spans instead of one.
+#[derive(Clone, Debug, Serialize)]
+pub struct CampaignRow {
+    pub id: i64,
+    /// Always [`AlertKind::Campaign`].
+    pub kind: AlertKind,
+    pub tenants: Vec<TenantName>,
+    pub source: String,
+    pub title: String,
+    /// The highest of its members'.
+    pub severity: Severity,
+    /// `new` while any member alert is open, else `resolved`.
+    pub status: AlertStatus,
+    /// Member alerts.
+    pub count: u64,
+    pub first_seen: Time,
+    pub last_seen: Time,
+    pub member_kind: AlertKind,
+    pub member_alerts: Vec<i64>,
+    /// Tenants where a member was dismissed as a false positive.
+    pub dismissed_tenants: usize,
+}
+
+/// The campaigns `scope` sees whose members span at least `min_tenants`
+/// tenants with first sightings within `window_days`, as alert rows.
+pub fn campaign_rows(
+    store: &dyn Store,
+    scope: &Scope,
+    min_tenants: usize,
+    window_days: i64,
+) -> Result<Vec<CampaignRow>> {
+    let alerts: BTreeMap<i64, Alert> = store
+        .alerts(scope, &AlertFilter::default())?
+        .into_iter()
+        .map(|a| (a.id, a))
+        .collect();
+    let mut rows = Vec::new();
+    for c in store.campaigns(scope)? {
+        let mut members: Vec<&Alert> = c
+            .member_alerts
+            .iter()
+            .filter_map(|id| alerts.get(id))
+            .collect();
+        if tenants_within(&mut members, window_days) < min_tenants {
+            continue;
+        }
+        let open = [
+            AlertStatus::New,
+            AlertStatus::Acknowledged,
+            AlertStatus::InProgress,
+        ];
+        rows.push(CampaignRow {
+            id: c.id,
+            kind: AlertKind::Campaign,
+            tenants: c.tenants,
+            source: c.source,
+            title: c.title,
+            severity: members
+                .iter()
+                .map(|a| a.severity)
+                .max()
+                .unwrap_or(Severity::Info),
+            status: if members.iter().any(|a| open.contains(&a.status)) {
+                AlertStatus::New
+            } else {
+                AlertStatus::Resolved
+            },
+            count: c.member_alerts.len() as u64,
+            first_seen: c.first_seen,
+            last_seen: c.last_seen,
+            member_kind: c.kind,
+            member_alerts: c.member_alerts,
+            dismissed_tenants: c.dismissed_tenants,
+        });
+    }
+    Ok(rows)
+}
+
 /// Finds detections shared by at least `min_tenants` tenants whose first
 /// sightings fall within `window_days`, and raises or updates their
 /// campaign alerts.
@@ -42,23 +139,9 @@ pub fn escalate(store: &mut dyn Store, min_tenants: usize, window_days: i64) -> 
             .or_default()
             .push(a);
     }
-    let window = window_days.saturating_mul(MICROS_PER_DAY);
     let mut out = Escalation::default();
     for ((kind, source), mut members) in groups {
-        members.sort_by_key(|a| a.first_seen);
-        // The densest window of first sightings, by distinct tenants.
-        let widest = (0..members.len())
-            .map(|i| {
-                members[i..]
-                    .iter()
-                    .take_while(|a| a.first_seen.0 - members[i].first_seen.0 <= window)
-                    .map(|a| &a.tenant)
-                    .collect::<BTreeSet<_>>()
-                    .len()
-            })
-            .max()
-            .unwrap_or(0);
-        if widest < min_tenants.max(2) {
+        if tenants_within(&mut members, window_days) < min_tenants.max(2) {
             continue;
         }
         let tenants: BTreeSet<&str> = members.iter().map(|a| a.tenant.as_str()).collect();

@@ -332,6 +332,7 @@ pub fn raise(
                             time: r.first_seen,
                             file: None,
                             detail: Some(format!("baseline: {}", r.baseline_versions.join(", "))),
+                            before_valid_from: false,
                         },
                     },
                     None,

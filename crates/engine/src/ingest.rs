@@ -447,8 +447,14 @@ fn ingest_input(
             None
         }
     };
+    // A file none of whose records read (the wrong --format or
+    // --endpoint) is not done: a later run with the right options must
+    // read it again.
+    let all_skipped = sink.file_report.events == 0
+        && sink.file_report.inventory_records == 0
+        && sink.file_report.skipped_records > 0;
     if sink.error.is_none() {
-        sink.complete = format.is_some();
+        sink.complete = format.is_some() && !all_skipped;
         sink.flush();
     }
     if let Some(e) = sink.error.take() {
@@ -456,13 +462,19 @@ fn ingest_input(
     }
     progress.finish();
     file_report.format = format.map(|f| f.to_string());
-    if format.is_none() && file_report.events == 0 && file_report.inventory_records == 0 {
-        let error = report
-            .issues
-            .last()
-            .cloned()
-            .unwrap_or_else(|| "unreadable".into());
-        file_report.status = FileStatus::Failed { error };
+    if file_report.events == 0 && file_report.inventory_records == 0 {
+        let last = report.issues.last().cloned();
+        if format.is_none() {
+            let error = last.unwrap_or_else(|| "unreadable".into());
+            file_report.status = FileStatus::Failed { error };
+        } else if all_skipped {
+            let error = format!(
+                "every record ({}) was skipped, the file is not marked ingested; last: {}",
+                file_report.skipped_records,
+                last.unwrap_or_default()
+            );
+            file_report.status = FileStatus::Failed { error };
+        }
     }
     Ok(file_report)
 }
@@ -591,11 +603,11 @@ impl BatchSink<'_, '_> {
                 match by_obs.get_mut(obs) {
                     Some(s) => {
                         s.count += 1;
-                        if event.time < s.first {
-                            s.first = event.time;
+                        s.first = s.first.min(event.time);
+                        if event.time >= s.last {
+                            s.last = event.time;
                             s.event = index;
                         }
-                        s.last = s.last.max(event.time);
                     }
                     None => {
                         let rollup = Rollup {
@@ -619,12 +631,17 @@ impl BatchSink<'_, '_> {
                 match self.pending.findings.get_mut(&key) {
                     Some((f, ev)) => {
                         f.count += 1;
-                        if event.time < f.first_seen {
-                            f.first_seen = event.time;
+                        f.first_seen = f.first_seen.min(event.time);
+                        f.evidence.before_valid_from |= self
+                            .ctx
+                            .indicators
+                            .get(m.indicator)
+                            .before_valid_from(event.time);
+                        if event.time >= f.last_seen {
+                            f.last_seen = event.time;
                             f.evidence.time = event.time;
                             *ev = index;
                         }
-                        f.last_seen = f.last_seen.max(event.time);
                     }
                     None => {
                         let f = IocFinding {
@@ -648,7 +665,16 @@ impl BatchSink<'_, '_> {
             self.ctx.sigma.evaluate(
                 &event,
                 &mut |i, rule| match pending.sigma.get_mut(&(i, event.host.clone(), day)) {
-                    Some((f, _)) => f.count += 1,
+                    Some((f, ev)) => {
+                        let first_seen = f.first_seen.min(event.time);
+                        if event.time >= f.last_seen {
+                            // The evidence follows the latest event.
+                            *f = crate::rules::finding(rule, &event, f.count, Some(file.clone()));
+                            *ev = index;
+                        }
+                        f.count += 1;
+                        f.first_seen = first_seen;
+                    }
                     None => {
                         let f = crate::rules::finding(rule, &event, 1, Some(file.clone()));
                         pending

@@ -56,9 +56,10 @@ impl IntelReport {
         self.retro.iter().map(|r| r.new_alerts).sum()
     }
 
-    /// Whether nothing at all could be read.
-    pub fn nothing_read(&self) -> bool {
-        !self.files.is_empty() && self.files.iter().all(|f| f.error.is_some())
+    /// Whether some file could not be read at all (the others may have
+    /// been imported): the run must not look like a success.
+    pub fn any_file_failed(&self) -> bool {
+        self.files.iter().any(|f| f.error.is_some())
     }
 }
 

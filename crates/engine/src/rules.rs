@@ -86,6 +86,7 @@ pub fn finding(rule: &Rule, event: &Event, count: u64, file: Option<String>) -> 
             time: event.time,
             file,
             detail: Some(detail),
+            before_valid_from: false,
         },
     }
 }
@@ -134,6 +135,7 @@ pub fn correlation_finding(
             time: hit.last,
             file,
             detail: Some(truncated(detail.to_string())),
+            before_valid_from: false,
         },
     }
 }

@@ -8,8 +8,8 @@ use turncoat_core::{
 };
 
 use crate::{
-    AlertFilter, AllowKind, Batch, FindingMode, Scope, SightingDelta, SourceFingerprint,
-    SourceUpdate, Store, StoreError,
+    AlertFilter, AllowKind, Batch, FindingMode, NewAllowEntry, Scope, SightingDelta,
+    SourceFingerprint, SourceUpdate, Store, StoreError, Tenant,
 };
 
 fn tenant_name(s: &str) -> TenantName {
@@ -56,6 +56,7 @@ fn finding(endpoint: &str, source: &str, key: &str, count: u64, t: i64) -> Findi
             time: Time(t),
             file: None,
             detail: None,
+            before_valid_from: false,
         },
     }
 }
@@ -363,22 +364,67 @@ pub fn indicators(store: &mut dyn Store) {
     assert!(store.indicators().unwrap()[0].indicator.revoked);
 }
 
-/// Allowlist entries are global or per tenant, and a tenant sees only its own.
+/// Allowlist entries are global or per tenant, and a tenant sees only its
+/// own; an entry closes the open beacon alerts it is given, in its tenants
+/// only.
 pub fn allowlists(store: &mut dyn Store) {
     let a = store.add_tenant(&tenant_name("al-a"), "test").unwrap();
     let b = store.add_tenant(&tenant_name("al-b"), "test").unwrap();
+    let entry = |kind, value| NewAllowEntry {
+        kind,
+        value,
+        reason: "update service",
+    };
     store
         .add_allow(
             None,
-            AllowKind::Destination,
-            "windowsupdate.com",
-            "update service",
+            &entry(AllowKind::Destination, "windowsupdate.com"),
+            &[],
             "test",
         )
         .unwrap();
-    let mine = store
-        .add_allow(Some(&a), AllowKind::Source, "10.0.0.9", "scanner", "test")
+    let mut beacon_alert = |t: &Tenant| {
+        let mut f = finding("10.0.0.9", "scanner.example", "pair", 1, 10);
+        f.kind = AlertKind::Beacon;
+        store
+            .record_findings(t, &[(f, None)], FindingMode::Set)
+            .unwrap();
+        store
+            .alerts(&Scope::tenant(t), &AlertFilter::default())
+            .unwrap()[0]
+            .id
+    };
+    let (in_a, in_b) = (beacon_alert(&a), beacon_alert(&b));
+    let added = store
+        .add_allow(
+            Some(&a),
+            &entry(AllowKind::Source, "10.0.0.9"),
+            &[in_a, in_b],
+            "test",
+        )
         .unwrap();
+    assert_eq!(
+        added.closed,
+        vec![in_a],
+        "another tenant's alert is not closed"
+    );
+    let mine = added.id;
+    let closed = &store
+        .alerts(&Scope::tenant(&a), &AlertFilter::default())
+        .unwrap()[0];
+    assert_eq!(closed.status, AlertStatus::Allowlisted);
+    assert!(
+        closed
+            .status_reason
+            .as_deref()
+            .unwrap()
+            .contains("10.0.0.9"),
+        "{closed:?}"
+    );
+    let open = &store
+        .alerts(&Scope::tenant(&b), &AlertFilter::default())
+        .unwrap()[0];
+    assert_eq!(open.status, AlertStatus::New);
     let seen_by_b: Vec<String> = store
         .allowlist(&Scope::tenant(&b))
         .unwrap()

@@ -349,6 +349,9 @@ pub struct Alert {
     pub updated: Time,
     /// The MSSP-level campaign alert this alert is a member of.
     pub campaign_alert: Option<i64>,
+    /// Why the status was set other than by hand (the allowlist entry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
 }
 
 /// Which alerts to list.
@@ -408,6 +411,22 @@ pub struct AllowEntry {
     pub value: String,
     pub reason: String,
     pub added: Time,
+}
+
+/// An allowlist entry to add.
+#[derive(Clone, Copy, Debug)]
+pub struct NewAllowEntry<'a> {
+    pub kind: AllowKind,
+    pub value: &'a str,
+    pub reason: &'a str,
+}
+
+/// What adding an allowlist entry did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AllowAdded {
+    pub id: i64,
+    /// Alerts it closed.
+    pub closed: Vec<i64>,
 }
 
 /// An MSSP-level alert: the same detection in several tenants.
@@ -573,15 +592,17 @@ pub trait Store {
     fn campaigns(&self, scope: &Scope) -> Result<Vec<CampaignAlert>>;
 
     // Allowlists: applied when analysing, so they reach stored data at once.
-    /// Adds an entry for one tenant, or for all when `tenant` is `None`.
+    /// Adds an entry for one tenant, or for all when `tenant` is `None`,
+    /// and in the same transaction closes the alerts of `closes` it covers
+    /// (status `allowlisted`, the entry and reason recorded, audited):
+    /// those in its tenants and still open.
     fn add_allow(
         &mut self,
         tenant: Option<&Tenant>,
-        kind: AllowKind,
-        value: &str,
-        reason: &str,
+        entry: &NewAllowEntry<'_>,
+        closes: &[i64],
         actor: &str,
-    ) -> Result<i64>;
+    ) -> Result<AllowAdded>;
     /// The global entries and those of the tenants in scope.
     fn allowlist(&self, scope: &Scope) -> Result<Vec<AllowEntry>>;
     /// Removes an entry visible in `scope`.

@@ -229,6 +229,9 @@ pub const MIGRATIONS: &[Migration] = &[
     );
     INSERT INTO intel_state (id, nonce, generation) VALUES (1, random(), 0);
     "),
+    // 10: why an alert was closed other than by hand (the allowlist entry
+    // that covers it).
+    Migration::Sql("ALTER TABLE alerts ADD COLUMN status_reason TEXT;"),
 ];
 
 fn indicator_match_columns(tx: &Transaction<'_>) -> rusqlite::Result<()> {

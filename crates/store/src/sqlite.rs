@@ -20,10 +20,10 @@ use crate::archive::Archive;
 use crate::lock::{LockWait, WriterLock};
 use crate::schema::{MIGRATIONS, Migration};
 use crate::{
-    Alert, AlertFilter, AllowEntry, AllowKind, AuditEntry, Batch, BatchOutcome, CampaignAlert,
-    EventRef, FindingMode, FindingsOutcome, IndicatorUpsert, LedgerEntry, LedgerHook, PendingWork,
-    Result, Scope, Sighting, SourceFingerprint, SourceRecord, Store, StoreError, StoredIndicator,
-    StoredRule, Tenant, TenantStats,
+    Alert, AlertFilter, AllowAdded, AllowEntry, AllowKind, AuditEntry, Batch, BatchOutcome,
+    CampaignAlert, EventRef, FindingMode, FindingsOutcome, IndicatorUpsert, LedgerEntry,
+    LedgerHook, NewAllowEntry, PendingWork, Result, Scope, Sighting, SourceFingerprint,
+    SourceRecord, Store, StoreError, StoredIndicator, StoredRule, Tenant, TenantStats,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -503,7 +503,8 @@ fn record_findings_tx(
                  ON CONFLICT (alert_id, key) DO UPDATE SET
                     first_seen = min(first_seen, excluded.first_seen),
                     last_seen = max(last_seen, excluded.last_seen),
-                    count = count + excluded.count"
+                    count = count + excluded.count,
+                    evidence = iif(excluded.last_seen >= last_seen, excluded.evidence, evidence)"
             }
             FindingMode::Set => {
                 "INSERT INTO findings (alert_id, key, first_seen, last_seen, count, evidence) VALUES (?, ?, ?, ?, ?, ?)
@@ -534,7 +535,7 @@ fn record_findings_tx(
                 count = (SELECT sum(count) FROM findings WHERE alert_id = ?1),
                 first_seen = (SELECT min(first_seen) FROM findings WHERE alert_id = ?1),
                 last_seen = (SELECT max(last_seen) FROM findings WHERE alert_id = ?1),
-                evidence = (SELECT evidence FROM findings WHERE alert_id = ?1 ORDER BY first_seen, key LIMIT 1),
+                evidence = (SELECT evidence FROM findings WHERE alert_id = ?1 ORDER BY last_seen DESC, key DESC LIMIT 1),
                 updated = ?2
              WHERE id = ?1",
         )?
@@ -1370,7 +1371,7 @@ impl Store for SqliteStore {
         let mut out = Vec::new();
         let mut stmt = self.conn.prepare_cached(
             "SELECT a.id, e.name, a.kind, a.source, a.title, a.severity, a.status, a.campaign, a.first_seen, a.last_seen,
-                    a.count, a.evidence, a.created, a.updated, a.campaign_alert
+                    a.count, a.evidence, a.created, a.updated, a.campaign_alert, a.status_reason
              FROM alerts a JOIN endpoints e ON e.id = a.endpoint_id AND e.tenant_id = a.tenant_id
              WHERE a.tenant_id = ?1 AND (?2 IS NULL OR a.kind = ?2) AND (?3 IS NULL OR a.status = ?3) AND (?4 IS NULL OR e.name = ?4)
              ORDER BY a.severity DESC, a.first_seen, a.id",
@@ -1644,21 +1645,22 @@ impl Store for SqliteStore {
     fn add_allow(
         &mut self,
         tenant: Option<&Tenant>,
-        kind: AllowKind,
-        value: &str,
-        reason: &str,
+        entry: &NewAllowEntry<'_>,
+        closes: &[i64],
         actor: &str,
-    ) -> Result<i64> {
+    ) -> Result<AllowAdded> {
         let tx = self.conn.transaction()?;
         let tid = tenant.map(|t| t.id);
+        let kind = entry.kind.as_str();
+        let (value, reason) = (entry.value, entry.reason);
         tx.execute(
             "INSERT INTO allowlist (tenant_id, kind, value, reason, added) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (tenant_id, kind, value) DO UPDATE SET reason = excluded.reason",
-            params![tid, kind.as_str(), value, reason, Time::now().0],
+            params![tid, kind, value, reason, Time::now().0],
         )?;
         let id = tx.query_row(
             "SELECT id FROM allowlist WHERE tenant_id IS ? AND kind = ? AND value = ?",
-            params![tid, kind.as_str(), value],
+            params![tid, kind, value],
             |r| r.get(0),
         )?;
         audit_tx(
@@ -1666,10 +1668,35 @@ impl Store for SqliteStore {
             actor,
             tid,
             "allow.add",
-            &format!("{} {value}: {reason}", kind.as_str()),
+            &format!("{kind} {value}: {reason}"),
         )?;
+        let status_reason = format!("allowlist entry {id} ({kind} {value}): {reason}");
+        let mut closed = Vec::new();
+        for &alert in closes {
+            let owner: Option<i64> = tx
+                .prepare_cached(
+                    "UPDATE alerts SET status = 'allowlisted', status_reason = ?1, updated = ?2
+                     WHERE id = ?3 AND kind = 'beacon' AND (?4 IS NULL OR tenant_id = ?4)
+                       AND status IN ('new', 'acknowledged', 'in-progress')
+                     RETURNING tenant_id",
+                )?
+                .query_row(params![status_reason, Time::now().0, alert, tid], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if let Some(owner) = owner {
+                audit_tx(
+                    &tx,
+                    actor,
+                    Some(owner),
+                    "alert.status",
+                    &format!("alert {alert} -> allowlisted: {status_reason}"),
+                )?;
+                closed.push(alert);
+            }
+        }
         commit(tx, &self.dir)?;
-        Ok(id)
+        Ok(AllowAdded { id, closed })
     }
 
     fn allowlist(&self, scope: &Scope) -> Result<Vec<AllowEntry>> {
@@ -1805,6 +1832,7 @@ fn alert_row(tenant: &TenantName, r: &rusqlite::Row) -> rusqlite::Result<Alert> 
         created: Time(r.get(12)?),
         updated: Time(r.get(13)?),
         campaign_alert: r.get(14)?,
+        status_reason: r.get(15)?,
     })
 }
 
@@ -1982,13 +2010,19 @@ impl SqliteStore {
             rows.push((oid, eid, s.first.day(), s));
         }
         rows.sort_unstable_by_key(|&(oid, eid, day, _)| (oid, eid, day));
+        // The event a sighting points to is its latest, as findings'
+        // evidence is.
         let mut upsert = tx.prepare_cached(
             "INSERT INTO sightings (tenant_id, observable_id, endpoint_id, day, first_seen, last_seen, count, segment_id, frame_offset, frame_index, source_id)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (tenant_id, observable_id, endpoint_id, day) DO UPDATE SET
                 first_seen = min(first_seen, excluded.first_seen),
                 last_seen = max(last_seen, excluded.last_seen),
-                count = count + excluded.count",
+                count = count + excluded.count,
+                segment_id = iif(excluded.last_seen >= last_seen, excluded.segment_id, segment_id),
+                frame_offset = iif(excluded.last_seen >= last_seen, excluded.frame_offset, frame_offset),
+                frame_index = iif(excluded.last_seen >= last_seen, excluded.frame_index, frame_index),
+                source_id = iif(excluded.last_seen >= last_seen, excluded.source_id, source_id)",
         )?;
         for (oid, eid, day, s) in rows {
             let r = event_ref(s.event);

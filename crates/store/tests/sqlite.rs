@@ -76,6 +76,7 @@ fn ledger_names_are_rekeyed_when_an_older_schema_is_opened() {
 fn back_to_schema_7(conn: &rusqlite::Connection) {
     conn.execute_batch(
         "DROP TABLE intel_state;
+         ALTER TABLE alerts DROP COLUMN status_reason;
          ALTER TABLE indicators ADD COLUMN doc TEXT NOT NULL DEFAULT '';
          UPDATE indicators SET doc = (SELECT doc FROM indicator_docs d WHERE d.id = indicators.id);
          DROP TABLE indicator_docs;",

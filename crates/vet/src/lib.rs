@@ -41,6 +41,21 @@ pub const FINDING_IDS: &[(&str, Severity, &str)] = &[
         "the PE image digest recomputed differs from the signed one: modified after signing",
     ),
     (
+        "authenticode.bad-signature",
+        Severity::Critical,
+        "the signature does not verify: the message digest, the signature over the signed attributes, or a link of the certificate chain fails",
+    ),
+    (
+        "authenticode.unverified",
+        Severity::Low,
+        "a signature made with an algorithm turncoat cannot check",
+    ),
+    (
+        "authenticode.untrusted-root",
+        Severity::High,
+        "the certificate chain does not end in a root given with `--trust`",
+    ),
+    (
         "authenticode.malformed",
         Severity::Medium,
         "a certificate table that is not a readable Authenticode signature",
@@ -53,7 +68,7 @@ pub const FINDING_IDS: &[(&str, Severity, &str)] = &[
     (
         "authenticode.signer-changed",
         Severity::High,
-        "signed by another subject than in the previous release",
+        "signed by another subject or key than in the previous release (medium: the same key in a renewed certificate)",
     ),
     (
         "authenticode.signature-removed",
@@ -295,6 +310,8 @@ pub struct Options {
     /// YARA rules every unpacked file of the artifact is scanned with.
     #[cfg(feature = "yara")]
     pub yara: Option<yara::YaraRules>,
+    /// Roots that signatures' chains must end in (`--trust`).
+    pub trust: Option<authenticode::verify::TrustAnchors>,
 }
 
 pub(crate) fn finding(
@@ -326,6 +343,7 @@ impl Default for Options {
             osv: None,
             #[cfg(feature = "yara")]
             yara: None,
+            trust: None,
         }
     }
 }
@@ -483,7 +501,11 @@ fn yara_findings(
 }
 
 /// Findings about one release on its own.
-fn release_findings(files: &[FileInfo], out: &mut Vec<Finding>) {
+fn release_findings(
+    files: &[FileInfo],
+    trust: Option<&authenticode::verify::TrustAnchors>,
+    out: &mut Vec<Finding>,
+) {
     for f in files {
         if let Some(e) = &f.parse_error {
             out.push(finding(
@@ -513,6 +535,37 @@ fn release_findings(files: &[FileInfo], out: &mut Vec<Finding>) {
                     serde_json::json!({"algorithm": sig.digest_algorithm, "signer": sig.signer}),
                 ));
             }
+            if let Some(why) = &sig.bad_signature {
+                out.push(finding(
+                    "authenticode.bad-signature",
+                    &f.path,
+                    format!("the signature does not verify: {why}"),
+                    serde_json::json!({"signer": sig.signer, "issuer": sig.issuer, "serial": sig.serial}),
+                ));
+            }
+            if let Some(why) = &sig.unverified {
+                out.push(finding(
+                    "authenticode.unverified",
+                    &f.path,
+                    format!("the signature could not be checked: {why}"),
+                    serde_json::json!({"signer": sig.signer}),
+                ));
+            }
+            if let Some(trust) = trust
+                && sig.bad_signature.is_none()
+                && !sig.chain_top.is_empty()
+                && !trust.trusts(&sig.chain_top)
+            {
+                out.push(finding(
+                    "authenticode.untrusted-root",
+                    &f.path,
+                    format!(
+                        "the chain ends in {}, not in a trusted root",
+                        sig.chain.last().map_or("?", String::as_str)
+                    ),
+                    serde_json::json!({"chain": sig.chain}),
+                ));
+            }
             match (&sig.error, &sig.signer) {
                 (Some(e), _) => out.push(finding(
                     "authenticode.malformed",
@@ -520,15 +573,16 @@ fn release_findings(files: &[FileInfo], out: &mut Vec<Finding>) {
                     e.clone(),
                     serde_json::Value::Null,
                 )),
-                (None, signer) => out.push(finding(
+                (None, signer) if sig.bad_signature.is_none() => out.push(finding(
                     "info.signed",
                     &f.path,
                     format!(
                         "signed by {}",
                         signer.as_deref().unwrap_or("an unnamed signer")
                     ),
-                    serde_json::json!({"issuer": sig.issuer, "serial": sig.serial}),
+                    serde_json::json!({"issuer": sig.issuer, "serial": sig.serial, "key": sig.signer_key, "chain": sig.chain}),
                 )),
+                _ => {}
             }
         }
         for s in &f.sections {
@@ -694,19 +748,10 @@ fn diff(before: &[FileInfo], after: &[FileInfo], against: &str, out: &mut Vec<Fi
             ));
         }
         match (&prev.signature, &f.signature) {
-            (Some(a), Some(b))
-                if a.signer.is_some() && b.signer.is_some() && a.signer != b.signer =>
-            {
-                out.push(finding(
-                    "authenticode.signer-changed",
-                    &f.path,
-                    format!(
-                        "signer changed from {} to {}",
-                        a.signer.as_deref().unwrap_or(""),
-                        b.signer.as_deref().unwrap_or("")
-                    ),
-                    serde_json::json!({"before": a.signer, "after": b.signer}),
-                ))
+            (Some(a), Some(b)) => {
+                if let Some(changed) = signer_change(a, b) {
+                    out.push(changed.finding(&f.path, a, b));
+                }
             }
             (Some(a), None) => out.push(finding(
                 "authenticode.signature-removed",
@@ -734,6 +779,65 @@ fn diff(before: &[FileInfo], after: &[FileInfo], against: &str, out: &mut Vec<Fi
     d
 }
 
+/// How the signer of a file differs from the previous release's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SignerChange {
+    /// Another subject signs it.
+    Subject,
+    /// The same subject, another key: whoever holds the new key can sign
+    /// as the vendor (a stolen name, a rogue certificate).
+    Key,
+    /// The same key in another certificate (a renewal).
+    Certificate,
+}
+
+/// Compares signers by subject, public key, then issuer and serial.
+fn signer_change(a: &authenticode::Signature, b: &authenticode::Signature) -> Option<SignerChange> {
+    let differs = |x: &Option<String>, y: &Option<String>| x.is_some() && y.is_some() && x != y;
+    if differs(&a.signer, &b.signer) {
+        Some(SignerChange::Subject)
+    } else if differs(&a.signer_key, &b.signer_key) {
+        Some(SignerChange::Key)
+    } else if differs(&a.issuer, &b.issuer) || differs(&a.serial, &b.serial) {
+        Some(SignerChange::Certificate)
+    } else {
+        None
+    }
+}
+
+impl SignerChange {
+    fn finding(
+        self,
+        path: &str,
+        a: &authenticode::Signature,
+        b: &authenticode::Signature,
+    ) -> Finding {
+        let name = |s: &authenticode::Signature| s.signer.clone().unwrap_or_default();
+        let message = match self {
+            SignerChange::Subject => format!("signer changed from {} to {}", name(a), name(b)),
+            SignerChange::Key => format!(
+                "{} now signs with another key (same name, new key)",
+                name(b)
+            ),
+            SignerChange::Certificate => format!(
+                "{} signs with the same key in another certificate (issuer or serial changed)",
+                name(b)
+            ),
+        };
+        let side = |s: &authenticode::Signature| serde_json::json!({"signer": s.signer, "key": s.signer_key, "issuer": s.issuer, "serial": s.serial});
+        let mut f = finding(
+            "authenticode.signer-changed",
+            path,
+            message,
+            serde_json::json!({"before": side(a), "after": side(b)}),
+        );
+        if self == SignerChange::Certificate {
+            f.severity = Severity::Medium;
+        }
+        f
+    }
+}
+
 /// The verdict findings give: critical is malicious, anything above
 /// informational suspicious.
 pub fn verdict(findings: &[Finding]) -> Verdict {
@@ -751,7 +855,7 @@ pub fn vet(
     options: &Options,
 ) -> Result<Report, UnpackError> {
     let (files, mut findings) = analyse(artifact, options, true)?;
-    release_findings(&files, &mut findings);
+    release_findings(&files, options.trust.as_ref(), &mut findings);
     intel_findings(&files, &options.indicators, &mut findings);
     if let Some(osv) = &options.osv {
         dependencies::osv_findings(&files, osv, &mut findings);

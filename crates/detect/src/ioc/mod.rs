@@ -561,7 +561,8 @@ mod tests {
             Time(99),
             &mut out,
         );
-        assert!(out.is_empty(), "before valid_from");
+        assert_eq!(out.len(), 1, "before valid_from still matches");
+        assert!(index.get(out[0].indicator).before_valid_from(Time(99)));
         index.match_event(
             &[obs(ObservableKind::Domain, "evil.com")],
             Time(100),

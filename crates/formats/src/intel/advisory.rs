@@ -34,7 +34,7 @@ use crate::{Location, ReadIssue};
 struct AdvisoryFile {
     id: String,
     title: String,
-    published: Option<toml::value::Datetime>,
+    published: Option<Spanned<Published>>,
     #[serde(default)]
     references: Vec<String>,
     campaign: Option<String>,
@@ -43,6 +43,29 @@ struct AdvisoryFile {
     affected: Vec<Affected>,
     #[serde(default)]
     indicators: Vec<IndicatorEntry>,
+}
+
+/// The publication date, as a TOML date (`2023-03-30`) or quoted, as
+/// analysts type it (`"2023-03-30"`, an RFC 3339 time).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Published {
+    Date(toml::value::Datetime),
+    Text(String),
+}
+
+impl Published {
+    fn date(self) -> Result<toml::value::Datetime, String> {
+        match self {
+            Published::Date(d) => Ok(d),
+            Published::Text(t) => t.trim().parse().map_err(|_| {
+                format!(
+                    "published {} is not a date (2023-03-30 or an RFC 3339 time)",
+                    quote(&t)
+                )
+            }),
+        }
+    }
 }
 
 /// Where each affected entry's versions and ranges are in the file: the
@@ -135,10 +158,21 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
         }
     }
     check_affected(name, bytes, text, &file.affected)?;
+    let published = match file.published {
+        Some(p) => {
+            let line = crate::input::line_of_offset(bytes, p.span().start);
+            let date = p
+                .into_inner()
+                .date()
+                .map_err(|e| ReadIssue::new(name, Location::Line(line), e))?;
+            Some(date.to_string())
+        }
+        None => None,
+    };
     intel.advisories.push(Advisory {
         id: file.id,
         title: file.title,
-        published: file.published.map(|d| d.to_string()),
+        published,
         references: file.references,
         campaign: file.campaign,
         severity,
@@ -248,6 +282,27 @@ value = "x"
             Some("TC-2023-0001")
         );
         assert_eq!(intel.rejected.len(), 1);
+    }
+
+    #[test]
+    fn published_may_be_quoted_as_analysts_write_it() {
+        let head = "id = \"TC-1\"\ntitle = \"t\"\n";
+        for (published, want) in [
+            ("\"2023-03-30\"", "2023-03-30"),
+            ("2023-03-30", "2023-03-30"),
+            ("\"2023-03-30T12:00:00Z\"", "2023-03-30T12:00:00Z"),
+        ] {
+            let text = format!("{head}published = {published}\n");
+            let intel = read("a.toml", text.as_bytes()).unwrap();
+            assert_eq!(intel.advisories[0].published.as_deref(), Some(want));
+        }
+        let err = read(
+            "a.toml",
+            format!("{head}published = \"last week\"\n").as_bytes(),
+        )
+        .unwrap_err();
+        assert_eq!(err.location, Location::Line(3), "{err}");
+        assert!(err.to_string().contains("last week"), "{err}");
     }
 
     #[test]

@@ -4,13 +4,17 @@
 //! the certificate table is not covered by the digest, so data appended
 //! inside it leaves the signature valid). MSI packages carry the same
 //! SignedData in their `\x05DigitalSignature` stream, over a digest of
-//! every other stream.
+//! every other stream. [`verify`] checks the signature itself.
+
+pub mod verify;
 
 use std::io::{Read, Seek};
 use std::path::Path;
 
 use authenticode::{AttributeCertificateIterator, AuthenticodeSignature, PeTrait};
-use cms::signed_data::SignerIdentifier;
+use cms::cert::x509::der::{Decode, SliceReader};
+use cms::content_info::ContentInfo;
+use cms::signed_data::{SignedData, SignerIdentifier};
 use serde::Serialize;
 use sha2::digest::Update;
 
@@ -23,6 +27,22 @@ pub struct Signature {
     pub issuer: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serial: Option<String>,
+    /// SHA-256 of the signer's public key (its SubjectPublicKeyInfo): the
+    /// same name under a new key is another signer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer_key: Option<String>,
+    /// Subjects from the signer up, each signed by the next.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<String>,
+    /// Why the signature does not verify: forged, or altered after signing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bad_signature: Option<String>,
+    /// Why the signature could not be checked (an algorithm not supported).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unverified: Option<String>,
+    /// The last certificate of the chain, DER, for the trust check.
+    #[serde(skip)]
+    pub chain_top: Vec<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest_algorithm: Option<String>,
     /// Whether the signed digest equals the image digest recomputed;
@@ -204,12 +224,33 @@ fn read_signed_data(der: &[u8], out: &mut Signature) -> Option<AuthenticodeSigna
     if let SignerIdentifier::IssuerAndSerialNumber(id) = &sig.signer_info().sid {
         out.issuer = Some(id.issuer.to_string());
         out.serial = Some(crate::binary::hex(id.serial_number.as_bytes()));
-        out.signer = sig
-            .certificates()
-            .find(|c| c.tbs_certificate.serial_number == id.serial_number)
-            .map(|c| c.tbs_certificate.subject.to_string());
+    }
+    match signed_data(der) {
+        Some(signed) => {
+            if let Some(info) = signed.signer_infos.0.as_slice().first() {
+                let cert = verify::signer_certificate(&signed, info);
+                out.signer = cert.map(|c| c.tbs_certificate.subject.to_string());
+                out.signer_key = cert.and_then(verify::key_hash);
+            }
+            match verify::verify_signed_data(&signed) {
+                Ok(chain) => {
+                    out.chain = chain.subjects;
+                    out.chain_top = chain.top;
+                }
+                Err(verify::Failure::Bad(why)) => out.bad_signature = Some(why),
+                Err(verify::Failure::Unsupported(why)) => out.unverified = Some(why),
+            }
+        }
+        None => out.bad_signature = Some("the SignedData does not read".into()),
     }
     Some(sig)
+}
+
+/// The SignedData at the start of `der`, whatever follows it.
+fn signed_data(der: &[u8]) -> Option<SignedData> {
+    let mut reader = SliceReader::new(der).ok()?;
+    let info = ContentInfo::decode(&mut reader).ok()?;
+    info.content.decode_as::<SignedData>().ok()
 }
 
 /// Whether the digest `feed` computes equals the signed one; `None` for an
