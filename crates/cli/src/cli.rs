@@ -515,8 +515,10 @@ pub fn findings_exit(found: bool) -> ExitCode {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Commands that change the data directory open it as its one writer,
-    // waiting for any other; the others read a committed snapshot.
-    let open = || {
+    // waiting for any other; the others read a committed snapshot. Only
+    // the commands that set up a data directory (adding a tenant, intel or
+    // rules) create it; the rest say there is none.
+    let create = || {
         let purpose = writer_purpose();
         let mut on_wait = |holder: &turncoat_store::LockHolder, timeout: Duration| {
             eprintln!(
@@ -533,6 +535,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         SqliteStore::open_writer(&cli.data, &mut wait)
             .with_context(|| format!("opening data directory {}", cli.data.display()))
     };
+    let open = || {
+        if !SqliteStore::exists(&cli.data) {
+            return Err(turncoat_store::StoreError::NoStore(
+                cli.data.display().to_string(),
+            ))
+            .with_context(|| format!("opening data directory {}", cli.data.display()));
+        }
+        create()
+    };
     let read = || {
         SqliteStore::open_reader(&cli.data)
             .with_context(|| format!("reading data directory {}", cli.data.display()))
@@ -540,7 +551,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Tenant(TenantCommand::Add { name }) => {
             let name = TenantName::new(&name)?;
-            let mut store = open()?;
+            let mut store = create()?;
             store.add_tenant(&name, turncoat_engine::ACTOR)?;
             println!("tenant {name} added");
             Ok(ExitCode::SUCCESS)
@@ -598,7 +609,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
             paths,
         }) => {
-            let mut store = open()?;
+            let mut store = create()?;
             let format = match format {
                 IntelInputFormat::Auto => None,
                 IntelInputFormat::Stix => Some(IntelFormat::Stix),
@@ -1011,7 +1022,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
             paths,
         }) => {
-            let mut store = open()?;
+            let mut store = create()?;
             let report =
                 turncoat_engine::rules::import(&mut store, &paths, &exclude_status, &Bar::new())?;
             for f in report.failed.iter().take(50) {

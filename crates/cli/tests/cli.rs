@@ -1349,6 +1349,79 @@ fn sigmahq_linux_and_macos_rules_fire_on_ecs_events_from_those_hosts() {
     );
 }
 
+/// Intel as analysts write it: a quoted publication date reads; a file
+/// that fails beside one that reads makes the import exit 2, with the
+/// whole error on stderr, and the readable one is still imported.
+#[test]
+fn a_failing_intel_file_fails_the_import_and_quoted_dates_read() {
+    let env = Env::new();
+    let quoted = env.file(
+        "3cx.toml",
+        "id = \"TC-2023-0001\"\ntitle = \"3CX\"\npublished = \"2023-03-30\"\n[[indicators]]\ntype = \"domain\"\nvalue = \"akamaicontainer.com\"\n",
+    );
+    let broken = env.file(
+        "broken.toml",
+        &format!(
+            "id = \"TC-2\"\ntitle = \"{}\"\npublished = \"last tuesday\"\n",
+            "x".repeat(300)
+        ),
+    );
+    let out = env.run(&["intel", "import", path(&quoted), path(&broken)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("broken.toml: line 3: published \"last tuesday\" is not a date"),
+        "{stderr}"
+    );
+    let advisories = env.json(&["intel", "advisories", "--format", "json"]);
+    assert_eq!(advisories[0]["published"], "2023-03-30", "{advisories:#}");
+    assert_eq!(
+        env.json(&["intel", "list", "--format", "json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+/// Commands that read or change a data directory say there is none
+/// instead of creating an empty one.
+#[test]
+fn commands_on_a_missing_data_directory_fail_without_creating_it() {
+    let env = Env::new();
+    for args in [
+        &["alerts"][..],
+        &["exposure"],
+        &["intel", "list"],
+        &["intel", "advisories"],
+        &["tenant", "list"],
+        &["audit"],
+        &["allow", "list"],
+        &["rules", "list"],
+        &["campaigns"],
+        &["drift"],
+        &["alert", "status", "1", "resolved"],
+        &[
+            "allow",
+            "add",
+            "--destination",
+            "example.com",
+            "--reason",
+            "r",
+        ],
+        &["allow", "remove", "1"],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("no turncoat data directory"),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!env.data().exists(), "{args:?} created the data directory");
+    }
+}
+
 #[test]
 fn intel_that_cannot_be_read_is_rejected_never_misread() {
     let env = Env::new();

@@ -187,12 +187,17 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// Whether `dir` holds a store.
+    pub fn exists(dir: &Path) -> bool {
+        dir.join(DATABASE).is_file()
+    }
+
     /// Opens the existing store in `dir` for reading, without a lock:
     /// readers see the last committed state. A store whose schema is
     /// older than this build is migrated first, under the writer lock.
     pub fn open_reader(dir: &Path) -> Result<SqliteStore> {
         let path = dir.join(DATABASE);
-        if !path.is_file() {
+        if !SqliteStore::exists(dir) {
             return Err(StoreError::NoStore(dir.display().to_string()));
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
