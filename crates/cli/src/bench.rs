@@ -625,7 +625,8 @@ pub fn beacons(records: u64, pairs: u64, dir: &Path, format: OutputFormat) -> an
     );
 
     let started = Instant::now();
-    let mut analyzer = turncoat_engine::beacons::Analyzer::new(None, Default::default());
+    let mut analyzer =
+        turncoat_engine::beacons::Analyzer::new(None, Default::default(), Default::default());
     store.scan_archive(
         &tenant,
         None,

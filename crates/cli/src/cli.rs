@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use turncoat_core::{AlertKind, AlertStatus, IndicatorKind, TenantName};
-use turncoat_engine::beacons::Allowlist;
+use turncoat_engine::beacons::{Allowlist, Networks};
 use turncoat_engine::{FileStatus, IngestOptions, IngestReport, IntelReport};
 use turncoat_formats::Format;
 use turncoat_formats::intel::IntelFormat;
@@ -78,6 +78,10 @@ enum Command {
     /// beacon analysis, per tenant or global; they apply to stored data at once.
     #[command(subcommand)]
     Allow(AllowCommand),
+    /// The address ranges that are the tenants' own, besides the private ones:
+    /// network analytics count only internal sources.
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Rank (source, destination) pairs by how much they beacon: offline over
     /// log files, or over a tenant's stored records (exit 1 when any rank above --min-score).
     Beacons(BeaconsArgs),
@@ -459,13 +463,43 @@ enum AllowCommand {
         reason: String,
     },
     /// List entries.
-    List {
+    List(ListArgs),
+    /// Remove an entry by id.
+    Remove { id: i64 },
+}
+
+/// Listing per-tenant and global entries.
+#[derive(Parser, Debug)]
+struct ListArgs {
+    /// A tenant's entries and the global ones (default: every tenant's).
+    #[arg(long)]
+    tenant: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    format: OutputFormat,
+}
+
+#[derive(Subcommand, Debug)]
+enum NetworkCommand {
+    /// Internal ranges: a tenant's public ranges, a sensor's address.
+    #[command(subcommand)]
+    Internal(InternalCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum InternalCommand {
+    /// Add a range (an IP or CIDR).
+    Add {
+        /// Only for this tenant (default: every tenant).
         #[arg(long)]
         tenant: Option<String>,
-        #[arg(long, value_enum, default_value_t)]
-        format: OutputFormat,
+        /// What the range is.
+        #[arg(long, default_value = "")]
+        note: String,
+        cidr: String,
     },
-    /// Remove an entry by id.
+    /// List ranges.
+    List(ListArgs),
+    /// Remove a range by id.
     Remove { id: i64 },
 }
 
@@ -483,6 +517,13 @@ struct BeaconsArgs {
     /// With --tenant: record pairs ranked at or above --threshold as alerts of kind beacon.
     #[arg(long)]
     raise: bool,
+    /// Also analyse pairs between two internal addresses (left out by
+    /// default, as RITA does: a host's chatter with its router is not C2).
+    #[arg(long)]
+    include_internal: bool,
+    /// Show how each beacon's rank was computed.
+    #[arg(long)]
+    explain: bool,
     /// Ranked score from which --raise makes an alert.
     #[arg(long, default_value_t = turncoat_engine::beacons::DEFAULT_ALERT_THRESHOLD)]
     threshold: f64,
@@ -516,8 +557,9 @@ pub fn findings_exit(found: bool) -> ExitCode {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Commands that change the data directory open it as its one writer,
     // waiting for any other; the others read a committed snapshot. Only
-    // the commands that set up a data directory (adding a tenant, intel or
-    // rules) create it; the rest say there is none.
+    // the commands that set up a data directory (adding a tenant, intel,
+    // rules, an allowlist entry or an internal network) create it; the rest
+    // say there is none.
     let create = || {
         let purpose = writer_purpose();
         let mut on_wait = |holder: &turncoat_store::LockHolder, timeout: Duration| {
@@ -913,6 +955,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     &tenant,
                     since,
                     args.min_score,
+                    args.include_internal,
                 )?;
                 if args.raise {
                     let intel = turncoat_engine::load_intel(&mut store)?;
@@ -933,25 +976,28 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 if args.raise {
                     bail!("--raise needs --tenant: alerts belong to a tenant's stored records");
                 }
-                // Log files need no data directory; global allowlist entries apply when one exists.
-                let allow = if cli.data.join("turncoat.db").exists() {
+                // Log files need no data directory; global allowlist
+                // entries and internal ranges apply when one exists.
+                let (allow, internal) = if SqliteStore::exists(&cli.data) {
                     let store = read()?;
-                    Allowlist::new(&store.allowlist(&Scope::tenants(&[]))?)
+                    let global = Scope::tenants(&[]);
+                    (store.allowlist(&global)?, store.internal_networks(&global)?)
                 } else {
-                    Allowlist::default()
+                    Default::default()
                 };
                 turncoat_engine::beacons::beacons_offline(
                     &args.paths,
                     since,
                     args.min_score,
-                    allow,
+                    Allowlist::new(&allow),
+                    Networks::new(&internal, args.include_internal),
                 )?
             };
             for unread in &report.unread {
                 eprintln!("turncoat: {unread}");
             }
             match args.format {
-                OutputFormat::Json => print_json(&report.beacons)?,
+                OutputFormat::Json => print_json(&report.ranked())?,
                 OutputFormat::Table => {
                     let mut t = Table::new(&[
                         "src",
@@ -984,6 +1030,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         ]);
                     }
                     t.print()?;
+                    if args.explain {
+                        for b in &report.beacons {
+                            println!("{} -> {}: {}", b.src, b.dst, b.explain());
+                        }
+                    }
                     println!(
                         "{} connections, {} pairs, {} ranked at or above {}; {} strobes, {} long connections",
                         report.connections,
@@ -1028,6 +1079,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for f in report.failed.iter().take(50) {
                 eprintln!("rule failed: {f}");
             }
+            print_unproducible(&report.unproducible, "");
             match output {
                 OutputFormat::Json => print_json(&report)?,
                 OutputFormat::Table => {
@@ -1173,7 +1225,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             source,
             reason,
         }) => {
-            let mut store = open()?;
+            let mut store = create()?;
             let (kind, raw) = match (destination, source) {
                 (Some(d), _) => (AllowKind::Destination, d),
                 (None, Some(s)) => (AllowKind::Source, s),
@@ -1200,22 +1252,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Allow(AllowCommand::List {
-            tenant: name,
-            format,
-        }) => {
+        Command::Allow(AllowCommand::List(args)) => {
             let store = read()?;
-            let entries = store.allowlist(&scope(&store, name.as_deref())?)?;
-            match format {
+            let entries = store.allowlist(&scope(&store, args.tenant.as_deref())?)?;
+            match args.format {
                 OutputFormat::Json => print_json(&entries)?,
                 OutputFormat::Table => {
                     let mut t = Table::new(&["id", "tenant", "kind", "value", "reason", "added"]);
                     for e in &entries {
                         t.row(vec![
                             e.id.to_string(),
-                            e.tenant
-                                .as_ref()
-                                .map_or_else(|| "(all)".to_owned(), |t| t.to_string()),
+                            tenant_or_all(e.tenant.as_ref()),
                             e.kind.as_str().to_owned(),
                             e.value.clone(),
                             e.reason.clone(),
@@ -1232,6 +1279,47 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let all = Scope::tenants(&store.tenants()?);
             store.remove_allow(&all, id, turncoat_engine::ACTOR)?;
             println!("allowlist entry {id} removed");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Network(NetworkCommand::Internal(InternalCommand::Add {
+            tenant: name,
+            note,
+            cidr,
+        })) => {
+            let mut store = create()?;
+            let cidr = Networks::validate(&cidr).map_err(anyhow::Error::msg)?;
+            let t = name.as_deref().map(|n| tenant(&store, n)).transpose()?;
+            let id =
+                store.add_internal_network(t.as_ref(), &cidr, &note, turncoat_engine::ACTOR)?;
+            println!("internal network {id}: {cidr}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Network(NetworkCommand::Internal(InternalCommand::List(args))) => {
+            let store = read()?;
+            let ranges = store.internal_networks(&scope(&store, args.tenant.as_deref())?)?;
+            match args.format {
+                OutputFormat::Json => print_json(&ranges)?,
+                OutputFormat::Table => {
+                    let mut t = Table::new(&["id", "tenant", "cidr", "note", "added"]);
+                    for r in &ranges {
+                        t.row(vec![
+                            r.id.to_string(),
+                            tenant_or_all(r.tenant.as_ref()),
+                            r.cidr.clone(),
+                            r.note.clone(),
+                            r.added.to_string(),
+                        ]);
+                    }
+                    t.print()?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Network(NetworkCommand::Internal(InternalCommand::Remove { id })) => {
+            let mut store = open()?;
+            let all = Scope::tenants(&store.tenants()?);
+            store.remove_internal_network(&all, id, turncoat_engine::ACTOR)?;
+            println!("internal network {id} removed");
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(args) => {
@@ -1368,6 +1456,7 @@ fn hunt(args: HuntArgs) -> anyhow::Result<ExitCode> {
     for f in summary.rules_failed.iter().take(20) {
         eprintln!("  rule failed: {f}");
     }
+    print_unproducible(&summary.rules_unproducible, "  ");
     for r in &summary.rules_over_budget {
         eprintln!("  rule over time budget: {r}");
     }
@@ -1457,6 +1546,28 @@ fn tenant(store: &SqliteStore, name: &str) -> anyhow::Result<Tenant> {
     match store.tenant(name)? {
         Some(t) => Ok(t),
         None => Err(turncoat_store::StoreError::no_such_tenant(name, &store.tenants()?).into()),
+    }
+}
+
+/// A per-tenant entry's tenant, or `(all)` for a global one.
+fn tenant_or_all(tenant: Option<&TenantName>) -> String {
+    tenant.map_or_else(|| "(all)".to_owned(), ToString::to_string)
+}
+
+/// Names, on stderr, the logsources of rules that can never fire because
+/// no reader produces them.
+fn print_unproducible(counts: &std::collections::BTreeMap<String, usize>, indent: &str) {
+    if counts.is_empty() {
+        return;
+    }
+    let total: usize = counts.values().sum();
+    eprintln!("{indent}{total} rules can never fire: no reader produces their logsource:");
+    const SHOWN: usize = 40;
+    for (logsource, n) in counts.iter().take(SHOWN) {
+        eprintln!("{indent}  {logsource}: {n}");
+    }
+    if counts.len() > SHOWN {
+        eprintln!("{indent}  ... {} more logsources", counts.len() - SHOWN);
     }
 }
 

@@ -58,8 +58,15 @@ fn alert_facts(env: &Env) -> BTreeSet<String> {
         .into_iter()
         .map(|mut a| {
             let a = a.as_object_mut().unwrap();
-            let in_campaign = !a["campaign_alert"].is_null();
-            for key in ["id", "created", "updated", "campaign_alert"] {
+            // Campaign rows (kind campaign) have no campaign of their own.
+            let in_campaign = a.get("campaign_alert").is_some_and(|c| !c.is_null());
+            for key in [
+                "id",
+                "created",
+                "updated",
+                "campaign_alert",
+                "member_alerts",
+            ] {
                 a.remove(key);
             }
             a.insert("in_campaign".into(), in_campaign.into());

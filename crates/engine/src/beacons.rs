@@ -19,7 +19,7 @@ use turncoat_core::observable::{domain_within, normalize_domain};
 use turncoat_core::{Event, Time, Value};
 use turncoat_detect::beacon::{self, Series};
 use turncoat_formats::{Input, Location, ReadIssue, ReadOptions, Record, Sink, read_telemetry};
-use turncoat_store::{AllowEntry, AllowKind};
+use turncoat_store::{AllowEntry, AllowKind, InternalNetwork};
 
 use crate::{EngineError, Result};
 
@@ -36,15 +36,65 @@ pub struct BeaconRow {
     pub ds_score: f64,
     pub dur_score: f64,
     pub hist_score: f64,
-    /// Share of all sources that talk to this destination.
+    /// Internal sources that contact this destination.
+    pub sharing_sources: usize,
+    /// Internal sources seen in the window.
+    pub internal_sources: usize,
+    /// `sharing_sources / internal_sources`: external sources (scanners
+    /// reaching a sensor's public address) never count.
     pub prevalence: f64,
-    /// `score / √(sources talking to this destination)`: what many hosts
-    /// poll alike is probably an update or time service; what one host
-    /// polls is not.
+    /// Share of the window over which the destination was contacted.
+    pub longevity: f64,
+    /// `score × (1 − weight(prevalence) × breadth × longevity)`, breadth
+    /// being `min(1, (sharing_sources − 1) / 2)` and the weight
+    /// `min(0.45, 2 × prevalence)` up to half of the internal sources, the
+    /// prevalence itself beyond: a destination polled alike by several
+    /// internal hosts throughout the window ranks lower (an update or time
+    /// service), but a high raw score falls below 0.5 only when most of
+    /// them poll it; one polled by a single host keeps its raw score.
     pub rank_score: f64,
     pub first_seen: Time,
     pub last_seen: Time,
     pub median_interval_s: f64,
+}
+
+impl BeaconRow {
+    /// The ranking formula with this row's numbers.
+    pub fn explain(&self) -> String {
+        format!(
+            "rank {:.3} = score {:.3} × (1 − weight {:.2} (prevalence {:.2}: {} of {} internal sources) × breadth {:.2} × longevity {:.2})",
+            self.rank_score,
+            self.score,
+            sharing_weight(self.prevalence),
+            self.prevalence,
+            self.sharing_sources,
+            self.internal_sources,
+            breadth(self.sharing_sources),
+            self.longevity
+        )
+    }
+}
+
+/// How much sharing counts by the number of hosts: nothing for one host,
+/// fully from three.
+fn breadth(sharing_sources: usize) -> f64 {
+    (sharing_sources.saturating_sub(1) as f64 / 2.0).min(1.0)
+}
+
+/// How much sharing counts by the share of internal hosts: quickly up to
+/// 0.45 (what a quarter of the fleet polls alike is a service), and only
+/// past half of the fleet enough to bury a perfect score below 0.5.
+fn sharing_weight(prevalence: f64) -> f64 {
+    if prevalence > 0.5 {
+        prevalence
+    } else {
+        (2.0 * prevalence).min(0.45)
+    }
+}
+
+/// See [`BeaconRow::rank_score`].
+fn rank(score: f64, prevalence: f64, sharing_sources: usize, longevity: f64) -> f64 {
+    score * (1.0 - sharing_weight(prevalence) * breadth(sharing_sources) * longevity)
 }
 
 /// A pair connecting too often to be a beacon.
@@ -65,6 +115,16 @@ pub struct LongConnectionRow {
     pub longest_s: f64,
 }
 
+/// One row of a report's ranked list: beacons by rank, then strobes, then
+/// long connections.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "class", rename_all = "kebab-case")]
+pub enum RankedRow<'a> {
+    Beacon(&'a BeaconRow),
+    Strobe(&'a StrobeRow),
+    LongConnection(&'a LongConnectionRow),
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct BeaconReport {
     pub beacons: Vec<BeaconRow>,
@@ -76,6 +136,85 @@ pub struct BeaconReport {
     /// Paths inside the directories given that were not read, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unread: Vec<String>,
+}
+
+impl BeaconReport {
+    /// Every pair reported, beacons first (ranked), then strobes and long
+    /// connections.
+    pub fn ranked(&self) -> Vec<RankedRow<'_>> {
+        let beacons = self.beacons.iter().map(RankedRow::Beacon);
+        let strobes = self.strobes.iter().map(RankedRow::Strobe);
+        let long = self.long_connections.iter().map(RankedRow::LongConnection);
+        beacons.chain(strobes).chain(long).collect()
+    }
+}
+
+/// Which addresses are a tenant's own. Only internal sources are analysed
+/// and counted, as RITA does: private and unique-local ranges, configured
+/// ranges (`turncoat network internal add`), and hosts known by name (from
+/// DHCP or an agent). Pairs between two internal addresses are left out
+/// unless asked for.
+#[derive(Clone, Debug, Default)]
+pub struct Networks {
+    internal: Vec<IpNet>,
+    include_internal: bool,
+}
+
+impl Networks {
+    pub fn new(entries: &[InternalNetwork], include_internal: bool) -> Networks {
+        Networks {
+            internal: entries.iter().filter_map(|e| net(&e.cidr)).collect(),
+            include_internal,
+        }
+    }
+
+    /// Checks that `value` is an IP or CIDR; returns its normal form.
+    pub fn validate(value: &str) -> std::result::Result<String, String> {
+        net(value.trim())
+            .map(|n| n.trunc().to_string())
+            .ok_or_else(|| format!("{value:?} is no IP or CIDR"))
+    }
+
+    fn is_internal(&self, ip: IpAddr) -> bool {
+        let private = match ip {
+            IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local(),
+            IpAddr::V6(v6) => {
+                v6.is_loopback() || v6.is_unique_local() || v6.is_unicast_link_local()
+            }
+        };
+        private || self.internal.iter().any(|n| n.contains(&ip))
+    }
+
+    /// Host names are internal: DHCP or an agent named them.
+    fn source_is_internal(&self, src: &str) -> bool {
+        src.parse::<IpAddr>()
+            .map_or(true, |ip| self.is_internal(ip))
+    }
+
+    /// Whether a destination can be a beacon's: never multicast,
+    /// broadcast, link-local, loopback or unspecified; an internal one only
+    /// when internal pairs are asked for. Names (proxy records) can.
+    fn destination_counts(&self, dst: &str) -> bool {
+        let Ok(ip) = dst.parse::<IpAddr>() else {
+            return true;
+        };
+        let never = match ip {
+            IpAddr::V4(v4) => {
+                v4.is_multicast()
+                    || v4.is_broadcast()
+                    || v4.is_link_local()
+                    || v4.is_loopback()
+                    || v4.is_unspecified()
+            }
+            IpAddr::V6(v6) => {
+                v6.is_multicast()
+                    || v6.is_unicast_link_local()
+                    || v6.is_loopback()
+                    || v6.is_unspecified()
+            }
+        };
+        !never && (self.include_internal || !self.is_internal(ip))
+    }
 }
 
 /// Destinations and sources exempt from beacon analysis. Built from the
@@ -159,6 +298,7 @@ pub struct Analyzer {
     window: Option<(Time, Time)>,
     connections: u64,
     allow: Allowlist,
+    networks: Networks,
 }
 
 fn num(v: Option<&Value>) -> Option<f64> {
@@ -171,10 +311,11 @@ fn num(v: Option<&Value>) -> Option<f64> {
 }
 
 impl Analyzer {
-    pub fn new(since: Option<Time>, allow: Allowlist) -> Analyzer {
+    pub fn new(since: Option<Time>, allow: Allowlist, networks: Networks) -> Analyzer {
         Analyzer {
             since,
             allow,
+            networks,
             ..Default::default()
         }
     }
@@ -291,6 +432,7 @@ impl Analyzer {
             window,
             connections,
             allow,
+            networks,
             ..
         } = self;
         let mut report = BeaconReport {
@@ -301,41 +443,64 @@ impl Analyzer {
         let Some((start, end)) = window else {
             return report;
         };
-        // Group by name where one is known.
-        let mut grouped: HashMap<(String, String, Option<String>), Series> = HashMap::new();
-        for ((src, ip), series) in pairs {
+        let mut internal_sources: BTreeSet<&str> = BTreeSet::new();
+        // Group by name where one is known, keeping the addresses used.
+        let mut grouped: HashMap<(&str, String, Option<String>), Group> = HashMap::new();
+        for ((src, ip), series) in &pairs {
             let fqdn = names.get(&(src.clone(), ip.clone())).cloned();
-            if allow.source_allowed(&src) || allow.destination_allowed(&ip, fqdn.as_deref()) {
+            if allow.source_allowed(src) || allow.destination_allowed(ip, fqdn.as_deref()) {
+                continue;
+            }
+            if !networks.source_is_internal(src) {
+                continue;
+            }
+            internal_sources.insert(src);
+            if !networks.destination_counts(ip) {
                 continue;
             }
             let key = match &fqdn {
-                Some(n) => (src, n.clone(), fqdn),
-                None => (src, ip, None),
+                Some(n) => (src.as_str(), n.clone(), fqdn),
+                None => (src.as_str(), ip.clone(), None),
             };
-            grouped.entry(key).or_default().merge(&series);
+            let group = grouped.entry(key).or_default();
+            group.series.merge(series);
+            *group.addresses.entry(ip).or_default() += series.count;
         }
-        let sources: BTreeSet<&str> = grouped.keys().map(|k| k.0.as_str()).collect();
-        let mut talkers: HashMap<&str, BTreeSet<&str>> = HashMap::new();
-        for (src, dst, _) in grouped.keys() {
-            talkers
+        // Per destination: the internal sources contacting it, and when.
+        let mut destinations: HashMap<&str, (BTreeSet<&str>, Time, Time)> = HashMap::new();
+        for ((src, dst, _), group) in &grouped {
+            let (first, last) = (
+                group.series.first.unwrap_or(start),
+                group.series.last.unwrap_or(end),
+            );
+            let d = destinations
                 .entry(dst.as_str())
-                .or_default()
-                .insert(src.as_str());
+                .or_insert_with(|| (BTreeSet::new(), first, last));
+            d.0.insert(src);
+            d.1 = d.1.min(first);
+            d.2 = d.2.max(last);
         }
-        let total = sources.len();
-        for ((src, dst, fqdn), series) in &grouped {
+        let window_us = (end.0 - start.0).max(1) as f64;
+        for ((src, dst, fqdn), group) in &grouped {
+            let series = &group.series;
+            // The address most used, for a pair known by name.
+            let address = group
+                .addresses
+                .iter()
+                .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+                .map_or_else(|| dst.clone(), |(ip, _)| (*ip).clone());
             if series.longest_s > LONG_CONNECTION_S {
                 report.long_connections.push(LongConnectionRow {
-                    src: src.clone(),
-                    dst: dst.clone(),
+                    src: (*src).to_owned(),
+                    dst: address.clone(),
                     fqdn: fqdn.clone(),
                     longest_s: series.longest_s,
                 });
             }
             if series.is_strobe() {
                 report.strobes.push(StrobeRow {
-                    src: src.clone(),
-                    dst: dst.clone(),
+                    src: (*src).to_owned(),
+                    dst: address,
                     fqdn: fqdn.clone(),
                     count: series.count,
                 });
@@ -344,15 +509,17 @@ impl Analyzer {
             let Some(s) = beacon::score(&series.times, &series.bytes, start, end) else {
                 continue;
             };
-            let sharing = talkers[dst.as_str()].len();
-            let prevalence = sharing as f64 / total.max(1) as f64;
-            let rank_score = s.score / (sharing as f64).sqrt();
+            let (sharing, first, last) = &destinations[dst.as_str()];
+            let sharing = sharing.len();
+            let prevalence = sharing as f64 / internal_sources.len().max(1) as f64;
+            let longevity = ((last.0 - first.0) as f64 / window_us).clamp(0.0, 1.0);
+            let rank_score = rank(s.score, prevalence, sharing, longevity);
             if rank_score < min_score {
                 continue;
             }
             report.beacons.push(BeaconRow {
-                src: src.clone(),
-                dst: dst.clone(),
+                src: (*src).to_owned(),
+                dst: address,
                 fqdn: fqdn.clone(),
                 count: series.count,
                 score: s.score,
@@ -360,7 +527,10 @@ impl Analyzer {
                 ds_score: s.ds,
                 dur_score: s.dur,
                 hist_score: s.hist,
+                sharing_sources: sharing,
+                internal_sources: internal_sources.len(),
                 prevalence,
+                longevity,
                 rank_score,
                 first_seen: series.first.unwrap_or(start),
                 last_seen: series.last.unwrap_or(end),
@@ -386,6 +556,14 @@ impl Analyzer {
     }
 }
 
+/// A pair's connections, over the addresses of its destination.
+#[derive(Default)]
+struct Group<'a> {
+    series: Series,
+    /// Address → connections to it.
+    addresses: HashMap<&'a String, u64>,
+}
+
 struct AnalyzerSink<'a> {
     analyzer: &'a mut Analyzer,
     skipped: u64,
@@ -409,6 +587,7 @@ pub fn beacons_offline(
     since: Option<Time>,
     min_score: f64,
     allow: Allowlist,
+    networks: Networks,
 ) -> Result<BeaconReport> {
     let walk = turncoat_walk::walk(paths, &turncoat_walk::WalkOptions::all_files());
     let mut files: Vec<&Path> = walk.paths().collect();
@@ -417,7 +596,7 @@ pub fn beacons_offline(
             .and_then(|n| n.to_str())
             .is_some_and(|n| n.starts_with("dhcp"))
     });
-    let mut analyzer = Analyzer::new(since, allow);
+    let mut analyzer = Analyzer::new(since, allow, networks);
     let mut skipped = 0;
     for path in &files {
         let mut input = Input::open(path).map_err(|e| EngineError::Input {
@@ -512,7 +691,7 @@ pub fn analyze_recent(
         return Ok(Default::default());
     };
     let since = Time(end.0 - PIPELINE_WINDOW_DAYS * turncoat_core::time::MICROS_PER_DAY);
-    let report = analyze_stored(store, tenant, Some(since), threshold)?;
+    let report = analyze_stored(store, tenant, Some(since), threshold, false)?;
     raise(store, tenant, &report, threshold, intel)
 }
 
@@ -561,15 +740,19 @@ pub fn allow(
 }
 
 /// Analyses a tenant's stored connection records from `since` on, with the
-/// tenant's (and the global) allowlist applied.
+/// tenant's (and the global) allowlist and internal networks applied;
+/// pairs between internal addresses only with `include_internal`.
 pub fn analyze_stored(
     store: &dyn turncoat_store::Store,
     tenant: &turncoat_store::Tenant,
     since: Option<Time>,
     min_score: f64,
+    include_internal: bool,
 ) -> Result<BeaconReport> {
-    let allow = Allowlist::new(&store.allowlist(&turncoat_store::Scope::tenant(tenant))?);
-    let mut analyzer = Analyzer::new(since, allow);
+    let scope = turncoat_store::Scope::tenant(tenant);
+    let allow = Allowlist::new(&store.allowlist(&scope)?);
+    let networks = Networks::new(&store.internal_networks(&scope)?, include_internal);
+    let mut analyzer = Analyzer::new(since, allow, networks);
     store.scan_archive(tenant, since, PROJECTION, &mut |e| analyzer.event(&e))?;
     Ok(analyzer.finish(min_score))
 }
@@ -787,12 +970,63 @@ mod tests {
         out
     }
 
-    fn report(events: &[Event]) -> String {
-        let mut analyzer = Analyzer::new(None, Allowlist::default());
+    fn report_of(events: &[Event]) -> BeaconReport {
+        let mut analyzer = Analyzer::new(None, Allowlist::default(), Networks::default());
         for e in events {
             analyzer.event(e);
         }
-        serde_json::to_string(&analyzer.finish(0.0)).unwrap()
+        analyzer.finish(0.0)
+    }
+
+    fn report(events: &[Event]) -> String {
+        serde_json::to_string(&report_of(events)).unwrap()
+    }
+
+    #[test]
+    fn sharing_buries_a_perfect_score_only_when_most_hosts_poll_throughout() {
+        // One host: the raw score, however small the fleet.
+        assert_eq!(rank(0.97, 1.0, 1, 1.0), 0.97);
+        for hosts in 2..=400usize {
+            for sharing in 2..=hosts {
+                let p = sharing as f64 / hosts as f64;
+                let r = rank(1.0, p, sharing, 1.0);
+                if p <= 0.5 {
+                    assert!(r >= 0.5, "{sharing} of {hosts}: {r}");
+                } else if sharing >= 3 {
+                    assert!(r < 0.5, "{sharing} of {hosts}: {r}");
+                }
+                // Briefly polled: never buried.
+                assert!(rank(1.0, p, sharing, 0.4) >= 0.5);
+            }
+        }
+        // A quarter of the fleet alike costs as much as sharing can below half.
+        assert!((rank(1.0, 0.25, 3, 1.0) - 0.55).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_ranked_list_names_each_row_class_beacons_first() {
+        let report = report_of(&records());
+        let ranked = serde_json::to_value(report.ranked()).unwrap();
+        let classes: Vec<&str> = ranked
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["class"].as_str().unwrap())
+            .collect();
+        let beacons = report.beacons.len();
+        assert!(beacons > 0 && !report.long_connections.is_empty());
+        assert!(classes[..beacons].iter().all(|c| *c == "beacon"));
+        assert!(classes[beacons..].iter().all(|c| *c != "beacon"));
+        assert!(classes.contains(&"long-connection"));
+        // Known by name, the pair still shows the address connected to.
+        assert!(
+            ranked
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["fqdn"] == "c2.example" && r["dst"] == "203.0.113.9"),
+            "{ranked:#}"
+        );
     }
 
     /// The archive scan decodes only [`PROJECTION`]'s records and fields:

@@ -2,7 +2,7 @@
 //! readers take: Sigma rules (and, optionally, intel) against log files,
 //! with no data directory. Files are shared among worker threads.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::mpsc;
@@ -40,6 +40,8 @@ pub struct HuntSummary {
     pub rules_loaded: usize,
     /// Rules that did not compile, with file, line and reason.
     pub rules_failed: Vec<String>,
+    /// Rules no reader can feed, counted by logsource.
+    pub rules_unproducible: BTreeMap<String, usize>,
     pub detections: u64,
     pub detections_per_rule: BTreeMap<String, u64>,
     /// Inputs that could not be read at all.
@@ -165,10 +167,8 @@ fn correlate(
         (a.1.timestamp, &a.1.file, a.1.record_id).cmp(&(b.1.timestamp, &b.1.file, b.1.record_id))
     });
     let mut hits = Vec::new();
-    let mut last_file = HashMap::new();
-    for (i, d) in &counted {
-        correlator.observe(*i, d.timestamp, &d.host, &d.event, &mut hits);
-        last_file.insert(d.host.clone(), d.file.clone());
+    for (n, (i, d)) in counted.iter().enumerate() {
+        correlator.observe(*i, d.timestamp, &d.host, &d.event, n as u64, &mut hits);
     }
     correlator.flush(None, &mut hits);
     for hit in hits {
@@ -189,7 +189,11 @@ fn correlate(
             rule_title: c.title.clone(),
             level: c.level.clone().unwrap_or_else(|| "informational".into()),
             timestamp: hit.last,
-            file: last_file.get(&hit.host).cloned().unwrap_or_default(),
+            // The file of the event that completed it.
+            file: counted
+                .get(hit.origin as usize)
+                .map(|(_, d)| d.file.clone())
+                .unwrap_or_default(),
             host: hit.host,
             record_id: None,
             event,
@@ -214,6 +218,7 @@ pub fn hunt(
         files: files.len(),
         rules_loaded: rules.rules.len(),
         rules_failed: rules.failed.iter().map(ToString::to_string).collect(),
+        rules_unproducible: crate::rules::unproducible(&rules.rules),
         ..Default::default()
     };
     progress.start("hunt", None);

@@ -4,7 +4,7 @@
 //! same matches ([`Evaluation`]); filters are folded into the rules they
 //! name when the set is built.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -30,7 +30,28 @@ pub struct RulesReport {
     /// Rules left out by status.
     pub excluded: usize,
     pub new_or_changed: Vec<String>,
+    /// Imported rules no reader can feed, counted by logsource: they load
+    /// but can never fire.
+    pub unproducible: BTreeMap<String, usize>,
     pub retro: Vec<RetroReport>,
+}
+
+/// Rules whose logsource no reader produces, counted by logsource
+/// (`product/category/service`).
+pub fn unproducible<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for r in rules {
+        let (product, category, service) = (
+            r.product.as_deref(),
+            r.category.as_deref(),
+            r.service.as_deref(),
+        );
+        if !turncoat_formats::logsource::producible(product, category, service) {
+            let logsource = turncoat_core::Logsource::new(product, category, service);
+            *counts.entry(logsource.to_string()).or_default() += 1;
+        }
+    }
+    counts
 }
 
 /// Severity from a Sigma `level`.
@@ -247,8 +268,15 @@ impl<'a> Evaluation<'a> {
                 rule(i, r);
             }
             if self.correlator.consumes(i) {
-                self.correlator
-                    .observe(i, event.time, &event.host, &event.fields, &mut self.hits);
+                // Ingest names the file being read: no origin to keep.
+                self.correlator.observe(
+                    i,
+                    event.time,
+                    &event.host,
+                    &event.fields,
+                    0,
+                    &mut self.hits,
+                );
             }
         }
         self.report(correlation);
@@ -354,6 +382,10 @@ pub fn import(
             }
         }
     }
+    report.unproducible = unproducible(imported.iter().filter_map(|d| match d {
+        Document::Rule(r) => Some(r),
+        _ => None,
+    }));
     report.new_or_changed = store.upsert_rules(&stored, ACTOR)?;
     if report.new_or_changed.is_empty() {
         return Ok(report);

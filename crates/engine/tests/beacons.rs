@@ -2,8 +2,9 @@
 
 use std::path::Path;
 
-use turncoat_engine::beacons::{Allowlist, beacons_offline};
+use turncoat_engine::beacons::{Allowlist, Networks, beacons_offline};
 use turncoat_sim::{Config, Scenario, simulate};
+use turncoat_store::{AllowEntry, AllowKind};
 
 #[test]
 fn planted_beacons_rank_above_benign_periodic_traffic() {
@@ -17,6 +18,19 @@ fn planted_beacons_rank_above_benign_periodic_traffic() {
         ..Config::default()
     };
     let (truth, _) = simulate(&cfg, dir.path(), &mut |_| {}).unwrap();
+    // Time sync is as regular as a beacon can be, and a fleet's few Linux
+    // servers all do it: an MSSP allows the time services once.
+    let time_sync: Vec<AllowEntry> = ["ntp.ubuntu.com", "time.windows.com"]
+        .iter()
+        .map(|d| AllowEntry {
+            id: 0,
+            tenant: None,
+            kind: AllowKind::Destination,
+            value: (*d).to_owned(),
+            reason: "time sync".into(),
+            added: turncoat_core::Time(0),
+        })
+        .collect();
     for tenant in &truth.tenants {
         let planted: Vec<(&str, &str)> = truth
             .beacons
@@ -28,7 +42,8 @@ fn planted_beacons_rank_above_benign_periodic_traffic() {
             &[dir.path().join(&tenant.name).join("zeek")],
             None,
             0.0,
-            Allowlist::default(),
+            Allowlist::new(&time_sync),
+            Networks::default(),
         )
         .unwrap();
         assert_eq!(report.skipped_records, 0);
@@ -85,8 +100,14 @@ fn rita_zeek_logs_analyse_sensibly() {
     let mut connections = 0;
     for sub in std::fs::read_dir(&dir).unwrap() {
         let sub = sub.unwrap().path();
-        let report =
-            beacons_offline(std::slice::from_ref(&sub), None, 0.0, Allowlist::default()).unwrap();
+        let report = beacons_offline(
+            std::slice::from_ref(&sub),
+            None,
+            0.0,
+            Allowlist::default(),
+            Networks::default(),
+        )
+        .unwrap();
         connections += report.connections;
         let mut last = f64::INFINITY;
         for b in &report.beacons {

@@ -429,6 +429,21 @@ fn field_name(ecs: &str) -> Option<&'static str> {
 }
 
 /// Sigma's category for an ECS event.
+/// Every category [`ecs_category`] gives.
+pub(crate) const CATEGORIES: &[&str] = &[
+    "process_creation",
+    "process_termination",
+    "image_load",
+    "driver_load",
+    "dns_query",
+    "proxy",
+    "network_connection",
+    "file_delete",
+    "file_change",
+    "file_event",
+    "registry_event",
+];
+
 fn ecs_category(kinds: Kinds, present: &Present) -> Option<&'static str> {
     let cat = |c| kinds.has(c);
     if cat(Kinds::PROCESS) && cat(Kinds::START) {
@@ -466,6 +481,22 @@ mod tests {
     fn one(line: &str) -> Event {
         let mut flat = Vec::new();
         parse_event(line.as_bytes(), None, &mut flat).unwrap()
+    }
+
+    #[test]
+    fn every_category_given_is_listed() {
+        for bits in 0..(1u16 << 11) {
+            for flags in 0..4u8 {
+                let present = Present {
+                    image_loaded: flags & 1 != 0,
+                    query_name: flags & 2 != 0,
+                    ..Present::default()
+                };
+                if let Some(c) = ecs_category(Kinds(bits), &present) {
+                    assert!(CATEGORIES.contains(&c), "{c} is not in CATEGORIES");
+                }
+            }
+        }
     }
 
     #[test]

@@ -294,6 +294,9 @@ pub struct CorrelationHit {
     pub value: f64,
     /// The host of the last match counted.
     pub host: String,
+    /// The caller's reference to the last match counted, as given to
+    /// [`Correlator::observe`] (the event that completed the correlation).
+    pub origin: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -316,6 +319,9 @@ struct Group {
     first: Time,
     /// Host of the latest match.
     host: String,
+    /// The caller's reference to the latest match.
+    #[serde(default)]
+    origin: u64,
     state: State,
 }
 
@@ -326,6 +332,7 @@ impl Group {
             last: t,
             first: t,
             host: String::new(),
+            origin: 0,
             state: match c.kind {
                 Kind::EventCount => State::Count(VecDeque::new()),
                 Kind::ValueCount => State::Values {
@@ -452,6 +459,9 @@ pub struct Correlator<'a> {
     /// Source → (correlation, position in its `rules`).
     consumers: HashMap<Source, Vec<(usize, usize)>>,
     groups: Vec<HashMap<Vec<String>, Group>>,
+    /// Per correlation, the time its state was last swept of windows
+    /// older than its timespan.
+    swept: Vec<Time>,
 }
 
 impl<'a> Correlator<'a> {
@@ -466,6 +476,7 @@ impl<'a> Correlator<'a> {
             correlations,
             consumers,
             groups: correlations.iter().map(|_| HashMap::new()).collect(),
+            swept: vec![Time(i64::MIN); correlations.len()],
         }
     }
 
@@ -475,15 +486,26 @@ impl<'a> Correlator<'a> {
     }
 
     /// Records that rule `rule` matched an event at `time` on `host` with
-    /// `fields`, pushing every correlation that fires (chained ones included).
+    /// `fields`, pushing every correlation that fires (chained ones
+    /// included); `origin` names the event to the caller and comes back in
+    /// the hits it completes. State older than a correlation's timespan is
+    /// swept as time advances: windows over are judged, idle groups
+    /// dropped, so memory follows the timespan, not the stream.
     pub fn observe(
         &mut self,
         rule: usize,
         time: Time,
         host: &str,
         fields: &Fields,
+        origin: u64,
         out: &mut Vec<CorrelationHit>,
     ) {
+        for (c, corr) in self.correlations.iter().enumerate() {
+            if time.0 > self.swept[c].0.saturating_add(corr.timespan) {
+                self.swept[c] = time;
+                close_windows(c, corr, &mut self.groups[c], Some(time), out);
+            }
+        }
         let mut pending = vec![(Source::Rule(rule), time, None::<Fields>)];
         // Chains are acyclic (checked when the set is built), so this ends.
         while let Some((source, t, chained)) = pending.pop() {
@@ -493,7 +515,13 @@ impl<'a> Correlator<'a> {
             };
             for &(c, position) in consumers {
                 let corr = &self.correlations[c];
-                if let Some(hit) = update(c, corr, &mut self.groups[c], position, t, host, fields) {
+                let at = Match {
+                    position,
+                    time: t,
+                    host,
+                    origin,
+                };
+                if let Some(hit) = update(c, corr, &mut self.groups[c], at, fields) {
                     let mut group_fields = Fields::with_capacity(hit.group.len());
                     for (k, v) in &hit.group {
                         group_fields.push(k.clone(), v.clone());
@@ -509,25 +537,7 @@ impl<'a> Correlator<'a> {
     /// called at the end of a stream.
     pub fn flush(&mut self, until: Option<Time>, out: &mut Vec<CorrelationHit>) {
         for (c, corr) in self.correlations.iter().enumerate() {
-            if corr.fires_on_arrival() {
-                continue;
-            }
-            let groups = &mut self.groups[c];
-            let mut done: Vec<Vec<String>> = groups
-                .iter()
-                .filter(|(_, g)| {
-                    until.is_none_or(|u| g.opened.0.saturating_add(corr.timespan) < u.0)
-                })
-                .map(|(k, _)| k.clone())
-                .collect();
-            done.sort();
-            for key in done {
-                if let Some(g) = groups.remove(&key)
-                    && let Some(hit) = judge(c, corr, &key, &g)
-                {
-                    out.push(hit);
-                }
-            }
+            close_windows(c, corr, &mut self.groups[c], until, out);
         }
     }
 
@@ -569,26 +579,69 @@ impl<'a> Correlator<'a> {
     }
 }
 
+/// Ends correlation `c`'s state before `until` (all of it, when `None`):
+/// tumbling windows over are judged, groups of sliding windows idle for
+/// longer than the timespan dropped (nothing they hold can count again).
+fn close_windows(
+    c: usize,
+    corr: &Correlation,
+    groups: &mut HashMap<Vec<String>, Group>,
+    until: Option<Time>,
+    out: &mut Vec<CorrelationHit>,
+) {
+    if corr.fires_on_arrival() {
+        if let Some(u) = until {
+            let cutoff = u.0.saturating_sub(corr.timespan);
+            groups.retain(|_, g| g.last.0 >= cutoff);
+        }
+        return;
+    }
+    let mut done: Vec<Vec<String>> = groups
+        .iter()
+        .filter(|(_, g)| until.is_none_or(|u| g.opened.0.saturating_add(corr.timespan) < u.0))
+        .map(|(k, _)| k.clone())
+        .collect();
+    done.sort();
+    for key in done {
+        if let Some(g) = groups.remove(&key)
+            && let Some(hit) = judge(c, corr, &key, &g)
+        {
+            out.push(hit);
+        }
+    }
+}
+
+/// One match of a rule a correlation counts.
+#[derive(Clone, Copy)]
+struct Match<'a> {
+    /// Position of the rule in the correlation's `rules`.
+    position: usize,
+    time: Time,
+    host: &'a str,
+    origin: u64,
+}
+
 /// Adds one match to correlation `c`'s groups; the hit when it fires.
 fn update(
     c: usize,
     corr: &Correlation,
     groups: &mut HashMap<Vec<String>, Group>,
-    position: usize,
-    t: Time,
-    host: &str,
+    at: Match<'_>,
     fields: &Fields,
 ) -> Option<CorrelationHit> {
+    let (position, t, host) = (at.position, at.time, at.host);
     let read = |name: &str| {
         fields
             .get(corr.field_for(name, position))
             .map(ToString::to_string)
     };
+    // An event without a group-by field belongs to no group: pooling all
+    // such events under an empty value would correlate unrelated ones.
     let key: Vec<String> = corr
         .group_by
         .iter()
-        .map(|g| read(g).unwrap_or_default())
-        .collect();
+        .map(|g| read(g).filter(|v| !v.is_empty()))
+        .collect::<Option<_>>()?;
     let value = corr.field.as_deref().and_then(read);
     if corr.kind == Kind::ValueCount && value.is_none() {
         return None;
@@ -613,6 +666,7 @@ fn update(
     if g.host != host {
         host.clone_into(&mut g.host);
     }
+    g.origin = at.origin;
     if on_arrival {
         g.evict(Time(g.last.0.saturating_sub(corr.timespan)));
         if corr.holds(g.value(corr.kind)) {
@@ -638,6 +692,7 @@ fn judge(c: usize, corr: &Correlation, key: &[String], g: &Group) -> Option<Corr
         last: g.last,
         value,
         host: g.host.clone(),
+        origin: g.origin,
     })
 }
 
@@ -741,7 +796,7 @@ detection:
             let mut matched = Vec::new();
             router.matches(e, |i, _| matched.push(i));
             for i in matched {
-                correlator.observe(i, e.time, &e.host, &e.fields, &mut hits);
+                correlator.observe(i, e.time, &e.host, &e.fields, 0, &mut hits);
             }
         }
         correlator.flush(None, &mut hits);
@@ -938,7 +993,7 @@ detection:
     fn windows_carry_over_between_runs_through_a_snapshot() {
         let s = set(BRUTE);
         let observe = |c: &mut Correlator, e: &Event, hits: &mut Vec<CorrelationHit>| {
-            c.observe(0, e.time, &e.host, &e.fields, hits)
+            c.observe(0, e.time, &e.host, &e.fields, 0, hits)
         };
         let mut hits = Vec::new();
         let mut first = s.correlator();
@@ -973,9 +1028,89 @@ detection:
         fields.push("TargetUserName", "");
         for i in 0..(MAX_GROUPS + 10) {
             fields.set("TargetUserName", i.to_string());
-            correlator.observe(0, Time::from_epoch_secs(0), "h", &fields, &mut hits);
+            correlator.observe(0, Time::from_epoch_secs(0), "h", &fields, 0, &mut hits);
         }
         assert!(correlator.groups() <= MAX_GROUPS, "{}", correlator.groups());
         assert!(hits.is_empty());
+    }
+
+    #[test]
+    fn events_without_the_group_by_field_are_not_pooled() {
+        let s = set(BRUTE);
+        let anonymous = |secs| {
+            at(
+                secs,
+                "security",
+                &[("EventID", "4625"), ("IpAddress", "10.0.0.9")],
+            )
+        };
+        let events = [
+            anonymous(0),
+            anonymous(10),
+            logon(20, "", "10.0.0.9"),
+            anonymous(30),
+        ];
+        assert_eq!(run(&s, &events), Vec::new());
+        // The same burst with the user named does fire.
+        let named: Vec<Event> = (0..3).map(|i| logon(i * 10, "alice", "1")).collect();
+        assert_eq!(run(&s, &named).len(), 1);
+    }
+
+    #[test]
+    fn state_older_than_the_timespan_is_swept_as_time_advances() {
+        let s = set(BRUTE);
+        let mut correlator = s.correlator();
+        let mut hits = Vec::new();
+        let mut fields = Fields::new();
+        fields.push("TargetUserName", "");
+        // One failed logon each for 1000 users in the first minute...
+        for i in 0..1000 {
+            fields.set("TargetUserName", format!("user{i}"));
+            correlator.observe(
+                0,
+                Time::from_epoch_secs(i / 20),
+                "h",
+                &fields,
+                i as u64,
+                &mut hits,
+            );
+        }
+        assert_eq!(correlator.groups(), 1000);
+        // ...then one, an hour later: none of theirs can count again.
+        fields.set("TargetUserName", "late");
+        correlator.observe(
+            0,
+            Time::from_epoch_secs(3600),
+            "h",
+            &fields,
+            1000,
+            &mut hits,
+        );
+        assert_eq!(correlator.groups(), 1);
+        assert!(hits.is_empty());
+    }
+
+    #[test]
+    fn a_hit_names_the_event_that_completed_it() {
+        let s = set(BRUTE);
+        let mut router = s.router();
+        let mut correlator = s.correlator();
+        let mut hits = Vec::new();
+        let events = [
+            logon(0, "alice", "1"),
+            logon(10, "bob", "1"),
+            logon(20, "alice", "1"),
+            logon(30, "alice", "1"),
+        ];
+        for (n, e) in events.iter().enumerate() {
+            let mut matched = Vec::new();
+            router.matches(e, |i, _| matched.push(i));
+            for i in matched {
+                correlator.observe(i, e.time, &e.host, &e.fields, n as u64 + 100, &mut hits);
+            }
+        }
+        correlator.flush(None, &mut hits);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].origin, 103);
     }
 }

@@ -279,6 +279,15 @@ fn string(map: &Mapping, key: &str) -> Option<String> {
     map.get(key).and_then(Yaml::as_str).map(str::to_owned)
 }
 
+/// A logsource's `service`, under the one name the taxonomy's synonyms
+/// share (`ldap_debug` is what SigmaHQ's rules call `ldap`).
+fn service(logsource: &Mapping) -> Option<String> {
+    string(logsource, "service").map(|s| match s.as_str() {
+        "ldap_debug" => "ldap".to_owned(),
+        _ => s,
+    })
+}
+
 fn compile(file: &str, map: &Mapping) -> Result<Document, RuleError> {
     let title = string(map, "title").ok_or_else(|| err(file, None, "rule has no title"))?;
     let context = |m: String| err(file, None, format!("{title}: {m}"));
@@ -331,7 +340,7 @@ fn compile(file: &str, map: &Mapping) -> Result<Document, RuleError> {
             logsource: turncoat_core::Logsource {
                 product: string(&logsource, "product").map(Into::into),
                 category: string(&logsource, "category").map(Into::into),
-                service: string(&logsource, "service").map(Into::into),
+                service: service(&logsource).map(Into::into),
             },
             names,
             selections,
@@ -351,7 +360,7 @@ fn compile(file: &str, map: &Mapping) -> Result<Document, RuleError> {
         level: string(map, "level"),
         product: string(&logsource, "product"),
         category: string(&logsource, "category"),
-        service: string(&logsource, "service"),
+        service: service(&logsource),
         names,
         selections,
         condition,

@@ -147,3 +147,47 @@ fn sigmahq_rules_parse_and_regression_cases_fire() {
         "every regression case, from .json and .evtx, fires its rule"
     );
 }
+
+/// Every Windows `service` a SigmaHQ rule names is a log the readers file
+/// under it: an event on each of its channels reaches the rule.
+#[test]
+fn every_windows_service_sigmahq_names_maps_to_a_channel() {
+    let Some(dir) = sigma_dir() else { return };
+    let (rules, _, _) = load_rules(&dir);
+    let mut services: HashMap<String, Vec<&Rule>> = HashMap::new();
+    for rule in rules.values() {
+        if rule.product.as_deref() == Some("windows")
+            && let Some(s) = &rule.service
+        {
+            services.entry(s.clone()).or_default().push(rule);
+        }
+    }
+    assert!(services.len() > 30, "only {} services", services.len());
+    let mut unmapped = Vec::new();
+    for (service, rules) in &services {
+        let channels: Vec<&str> = turncoat_formats::logsource::windows_channels(service).collect();
+        if channels.is_empty() {
+            unmapped.push(service.clone());
+        }
+        for channel in channels {
+            let event = turncoat_core::Event {
+                time: turncoat_core::Time::from_epoch_secs(0),
+                host: "h".into(),
+                logsource: turncoat_formats::logsource::windows(None, Some(channel), Some(1)),
+                fields: turncoat_core::Fields::new(),
+            };
+            for rule in rules.iter().filter(|r| r.category.is_none()) {
+                assert!(rule.applies_to(&event), "{} on {channel}", rule.title);
+            }
+        }
+    }
+    unmapped.sort();
+    assert!(
+        unmapped.is_empty(),
+        "services with no channel: {unmapped:?}"
+    );
+    eprintln!(
+        "{} Windows services used by SigmaHQ rules, all mapped",
+        services.len()
+    );
+}

@@ -441,6 +441,54 @@ pub fn allowlists(store: &mut dyn Store) {
     assert_eq!(store.allowlist(&Scope::tenant(&a)).unwrap().len(), 1);
 }
 
+/// Internal ranges are global or per tenant; a tenant sees and removes
+/// only its own and the global ones; adding a range again keeps one row.
+pub fn internal_networks(store: &mut dyn Store) {
+    let a = store.add_tenant(&tenant_name("in-a"), "test").unwrap();
+    let b = store.add_tenant(&tenant_name("in-b"), "test").unwrap();
+    let global = store
+        .add_internal_network(None, "100.64.0.0/10", "carrier NAT", "test")
+        .unwrap();
+    let mine = store
+        .add_internal_network(Some(&a), "203.0.113.0/24", "office", "test")
+        .unwrap();
+    let again = store
+        .add_internal_network(Some(&a), "203.0.113.0/24", "office uplink", "test")
+        .unwrap();
+    assert_eq!(mine, again);
+    let again = store
+        .add_internal_network(None, "100.64.0.0/10", "CGNAT", "test")
+        .unwrap();
+    assert_eq!(global, again);
+    let cidrs = |store: &dyn Store, t: &Tenant| -> Vec<(String, String)> {
+        store
+            .internal_networks(&Scope::tenant(t))
+            .unwrap()
+            .into_iter()
+            .map(|n| (n.cidr, n.note))
+            .collect()
+    };
+    assert_eq!(
+        cidrs(store, &a),
+        [
+            ("100.64.0.0/10".to_owned(), "CGNAT".to_owned()),
+            ("203.0.113.0/24".to_owned(), "office uplink".to_owned())
+        ]
+    );
+    assert_eq!(
+        cidrs(store, &b),
+        [("100.64.0.0/10".to_owned(), "CGNAT".to_owned())]
+    );
+    assert!(matches!(
+        store.remove_internal_network(&Scope::tenant(&b), mine, "b"),
+        Err(StoreError::OutOfScope(_))
+    ));
+    store
+        .remove_internal_network(&Scope::tenant(&a), mine, "a")
+        .unwrap();
+    assert_eq!(cidrs(store, &a).len(), 1);
+}
+
 /// A campaign alert names several tenants: only a scope holding all of them
 /// sees it.
 pub fn campaigns(store: &mut dyn Store) {
@@ -532,6 +580,7 @@ pub fn run_all(mut fresh: impl FnMut() -> Box<dyn Store>) {
     isolation(fresh().as_mut());
     indicators(fresh().as_mut());
     allowlists(fresh().as_mut());
+    internal_networks(fresh().as_mut());
     campaigns(fresh().as_mut());
     stream_state(fresh().as_mut());
 }

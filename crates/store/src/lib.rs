@@ -429,6 +429,19 @@ pub struct AllowAdded {
     pub closed: Vec<i64>,
 }
 
+/// A range of addresses a tenant (or, with `tenant` `None`, every tenant)
+/// counts as its own besides the private ranges: its public ranges, a
+/// sensor's address. Network analytics count only internal sources.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InternalNetwork {
+    pub id: i64,
+    pub tenant: Option<TenantName>,
+    /// The range, in normal form (`203.0.113.0/24`).
+    pub cidr: String,
+    pub note: String,
+    pub added: Time,
+}
+
 /// An MSSP-level alert: the same detection in several tenants.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CampaignAlert {
@@ -607,6 +620,21 @@ pub trait Store {
     fn allowlist(&self, scope: &Scope) -> Result<Vec<AllowEntry>>;
     /// Removes an entry visible in `scope`.
     fn remove_allow(&mut self, scope: &Scope, id: i64, actor: &str) -> Result<()>;
+
+    // Internal networks: which addresses are the tenants' own.
+    /// Adds a range (`cidr` in normal form) for one tenant, or for all when
+    /// `tenant` is `None`; adding it again updates the note.
+    fn add_internal_network(
+        &mut self,
+        tenant: Option<&Tenant>,
+        cidr: &str,
+        note: &str,
+        actor: &str,
+    ) -> Result<i64>;
+    /// The global ranges and those of the tenants in scope.
+    fn internal_networks(&self, scope: &Scope) -> Result<Vec<InternalNetwork>>;
+    /// Removes a range visible in `scope`.
+    fn remove_internal_network(&mut self, scope: &Scope, id: i64, actor: &str) -> Result<()>;
 
     // Post-ingest work left to do (admin: every tenant's).
     fn pending_work(&self) -> Result<Vec<(Tenant, PendingWork)>>;

@@ -232,6 +232,18 @@ pub const MIGRATIONS: &[Migration] = &[
     // 10: why an alert was closed other than by hand (the allowlist entry
     // that covers it).
     Migration::Sql("ALTER TABLE alerts ADD COLUMN status_reason TEXT;"),
+    // 11: the address ranges tenants count as their own (NULL tenant: all).
+    Migration::Sql("
+    CREATE TABLE internal_networks (
+        id INTEGER PRIMARY KEY,
+        tenant_id INTEGER,
+        cidr TEXT NOT NULL,
+        note TEXT NOT NULL,
+        added INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX internal_networks_range
+        ON internal_networks (coalesce(tenant_id, 0), cidr);
+    "),
 ];
 
 fn indicator_match_columns(tx: &Transaction<'_>) -> rusqlite::Result<()> {

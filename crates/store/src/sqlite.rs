@@ -21,9 +21,10 @@ use crate::lock::{LockWait, WriterLock};
 use crate::schema::{MIGRATIONS, Migration};
 use crate::{
     Alert, AlertFilter, AllowAdded, AllowEntry, AllowKind, AuditEntry, Batch, BatchOutcome,
-    CampaignAlert, EventRef, FindingMode, FindingsOutcome, IndicatorUpsert, LedgerEntry,
-    LedgerHook, NewAllowEntry, PendingWork, Result, Scope, Sighting, SourceFingerprint,
-    SourceRecord, Store, StoreError, StoredIndicator, StoredRule, Tenant, TenantStats,
+    CampaignAlert, EventRef, FindingMode, FindingsOutcome, IndicatorUpsert, InternalNetwork,
+    LedgerEntry, LedgerHook, NewAllowEntry, PendingWork, Result, Scope, Sighting,
+    SourceFingerprint, SourceRecord, Store, StoreError, StoredIndicator, StoredRule, Tenant,
+    TenantStats,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -549,6 +550,60 @@ fn record_findings_tx(
     outcome.new_alerts = new_alerts.len() as u64;
     outcome.updated_alerts = touched.difference(&new_alerts).count() as u64;
     Ok(outcome)
+}
+
+/// The tenant of an entry that is a tenant's or, with no tenant, global:
+/// `None` when `scope` may not see it.
+fn entry_tenant(scope: &Scope, tenant_id: Option<i64>) -> Option<Option<TenantName>> {
+    match tenant_id {
+        None => Some(None),
+        Some(t) => scope
+            .members()
+            .iter()
+            .find(|m| m.id == t)
+            .map(|m| Some(m.name.clone())),
+    }
+}
+
+/// The tables of entries that are a tenant's or, with no tenant, global.
+#[derive(Clone, Copy)]
+enum Entries {
+    Allowlist,
+    InternalNetworks,
+}
+
+impl SqliteStore {
+    /// Deletes entry `id` of `entries` when `scope` may see it, audited.
+    fn remove_entry(
+        &mut self,
+        entries: Entries,
+        scope: &Scope,
+        id: i64,
+        actor: &str,
+    ) -> Result<()> {
+        let (table, noun, action) = match entries {
+            Entries::Allowlist => ("allowlist", "allowlist entry", "allow.remove"),
+            Entries::InternalNetworks => (
+                "internal_networks",
+                "internal network",
+                "network.internal.remove",
+            ),
+        };
+        let tx = self.conn.transaction()?;
+        let owner: Option<Option<i64>> = tx
+            .query_row(
+                &format!("SELECT tenant_id FROM {table} WHERE id = ?"),
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(owner) = owner.filter(|t| t.is_none_or(|t| scope.contains(t))) else {
+            return Err(StoreError::OutOfScope(format!("{noun} {id}")));
+        };
+        tx.execute(&format!("DELETE FROM {table} WHERE id = ?"), [id])?;
+        audit_tx(&tx, actor, owner, action, &format!("{noun} {id}"))?;
+        commit(tx, &self.dir)
+    }
 }
 
 fn audit_tx(
@@ -1593,6 +1648,8 @@ impl Store for SqliteStore {
                     dismissed.insert(*tenant_id, ());
                 }
             }
+            // By name, as the title lists them, whatever order they joined in.
+            tenants.sort();
             out.push(CampaignAlert {
                 id,
                 kind: parse(&kind)?,
@@ -1708,59 +1765,83 @@ impl Store for SqliteStore {
         let mut stmt = self.conn.prepare(
             "SELECT id, tenant_id, kind, value, reason, added FROM allowlist ORDER BY id",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, Option<i64>>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, i64>(5)?,
-            ))
-        })?;
+        let mut rows = stmt.query([])?;
         let mut out = Vec::new();
-        for row in rows {
-            let (id, tenant_id, kind, value, reason, added) = row?;
-            let tenant = match tenant_id {
-                None => None,
-                Some(t) => match scope.members().iter().find(|m| m.id == t) {
-                    Some(m) => Some(m.name.clone()),
-                    None => continue,
-                },
+        while let Some(r) = rows.next()? {
+            let Some(tenant) = entry_tenant(scope, r.get(1)?) else {
+                continue;
             };
+            let kind: String = r.get(2)?;
             let kind = match kind.as_str() {
                 "destination" => AllowKind::Destination,
                 "source" => AllowKind::Source,
                 other => return Err(StoreError::Corrupt(format!("allowlist kind {other:?}"))),
             };
             out.push(AllowEntry {
-                id,
+                id: r.get(0)?,
                 tenant,
                 kind,
-                value,
-                reason,
-                added: Time(added),
+                value: r.get(3)?,
+                reason: r.get(4)?,
+                added: Time(r.get(5)?),
             });
         }
         Ok(out)
     }
 
     fn remove_allow(&mut self, scope: &Scope, id: i64, actor: &str) -> Result<()> {
+        self.remove_entry(Entries::Allowlist, scope, id, actor)
+    }
+
+    fn add_internal_network(
+        &mut self,
+        tenant: Option<&Tenant>,
+        cidr: &str,
+        note: &str,
+        actor: &str,
+    ) -> Result<i64> {
         let tx = self.conn.transaction()?;
-        let owner: Option<Option<i64>> = tx
-            .query_row("SELECT tenant_id FROM allowlist WHERE id = ?", [id], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        match owner {
-            Some(t) if t.is_none_or(|t| scope.contains(t)) => {
-                tx.execute("DELETE FROM allowlist WHERE id = ?", [id])?;
-                audit_tx(&tx, actor, t, "allow.remove", &format!("entry {id}"))?;
-                commit(tx, &self.dir)?;
-                Ok(())
+        let tid = tenant.map(|t| t.id);
+        let id = tx.query_row(
+            "INSERT INTO internal_networks (tenant_id, cidr, note, added) VALUES (?, ?, ?, ?)
+             ON CONFLICT (coalesce(tenant_id, 0), cidr) DO UPDATE SET note = excluded.note
+             RETURNING id",
+            params![tid, cidr, note, Time::now().0],
+            |r| r.get(0),
+        )?;
+        audit_tx(
+            &tx,
+            actor,
+            tid,
+            "network.internal.add",
+            &format!("{cidr}: {note}"),
+        )?;
+        commit(tx, &self.dir)?;
+        Ok(id)
+    }
+
+    fn internal_networks(&self, scope: &Scope) -> Result<Vec<InternalNetwork>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, tenant_id, cidr, note, added FROM internal_networks ORDER BY id",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            if let Some(tenant) = entry_tenant(scope, r.get(1)?) {
+                out.push(InternalNetwork {
+                    id: r.get(0)?,
+                    tenant,
+                    cidr: r.get(2)?,
+                    note: r.get(3)?,
+                    added: Time(r.get(4)?),
+                });
             }
-            _ => Err(StoreError::OutOfScope(format!("allowlist entry {id}"))),
         }
+        Ok(out)
+    }
+
+    fn remove_internal_network(&mut self, scope: &Scope, id: i64, actor: &str) -> Result<()> {
+        self.remove_entry(Entries::InternalNetworks, scope, id, actor)
     }
 
     fn audit(

@@ -72,10 +72,12 @@ fn ledger_names_are_rekeyed_when_an_older_schema_is_opened() {
 }
 
 /// Takes a database back to schema 7: before the indicator match columns
-/// (migration 8) and the intel key (9).
+/// (migration 8), the intel key (9), alert status reasons (10) and
+/// internal networks (11).
 fn back_to_schema_7(conn: &rusqlite::Connection) {
     conn.execute_batch(
-        "DROP TABLE intel_state;
+        "DROP TABLE internal_networks;
+         DROP TABLE intel_state;
          ALTER TABLE alerts DROP COLUMN status_reason;
          ALTER TABLE indicators ADD COLUMN doc TEXT NOT NULL DEFAULT '';
          UPDATE indicators SET doc = (SELECT doc FROM indicator_docs d WHERE d.id = indicators.id);
