@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
         let mut matched = Vec::new();
         router.matches(&event, |r, _| matched.push(r));
         for r in matched {
-            correlator.observe(r, event.time, &event.host, &event.fields, &mut hits);
+            correlator.observe(r, event.time, &event.host, &event.fields, 0, &mut hits);
         }
     }
     correlator.flush(None, &mut hits);

@@ -1136,3 +1136,74 @@ fn forged_signatures_are_caught_and_real_ones_verify() {
     assert!(trusted(&old.join("helper.dll")));
     assert!(!trusted(&new.join("helper.dll")));
 }
+
+/// Real consecutive releases as npm, PyPI and crates.io publish them (the
+/// list in `tests/releases/benign-pairs.txt`, fetched by
+/// `.ci/fetch-releases` into `$TURNCOAT_TEST_RELEASES`): at least 95% of the
+/// pairs must vet clean, or release engineers learn to ignore the verdict.
+#[test]
+fn benign_consecutive_releases_vet_clean() {
+    let Some(dir) = std::env::var_os("TURNCOAT_TEST_RELEASES").map(PathBuf::from) else {
+        eprintln!(
+            "skipped: TURNCOAT_TEST_RELEASES is unset (.ci/fetch-releases DIR fetches the corpus)"
+        );
+        return;
+    };
+    let list = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/releases/benign-pairs.txt"),
+    )
+    .unwrap();
+    let find = |eco: &str, name: &str, version: &str| -> PathBuf {
+        let folder = dir.join(eco).join(name);
+        let mut hits: Vec<PathBuf> = std::fs::read_dir(&folder)
+            .unwrap_or_else(|e| panic!("{}: {e}", folder.display()))
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                // The version between the name and the extension or tags.
+                let n = p.file_name().unwrap().to_string_lossy();
+                n.contains(&format!("-{version}.")) || n.contains(&format!("-{version}-"))
+            })
+            .collect();
+        assert_eq!(hits.len(), 1, "{eco} {name} {version}: {hits:?}");
+        hits.pop().unwrap()
+    };
+    let (mut pairs, mut noisy) = (0, Vec::new());
+    for line in list
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [eco, name, old, new] = fields[..] else {
+            panic!("bad line {line:?}")
+        };
+        let (old, new) = (find(eco, name, old), find(eco, name, new));
+        let (code, report) = vet(&[&new, Path::new("--against"), &old]);
+        pairs += 1;
+        if report["verdict"] != "clean" {
+            let findings: Vec<String> = report["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["severity"] != "info")
+                .map(|f| format!("{} {}", f["id"], f["file"]))
+                .collect();
+            noisy.push(format!(
+                "{line}: {} (exit {code:?}) {findings:?}",
+                report["verdict"]
+            ));
+        }
+    }
+    eprintln!(
+        "{} of {pairs} benign release pairs clean",
+        pairs - noisy.len()
+    );
+    for n in &noisy {
+        eprintln!("  {n}");
+    }
+    assert!(pairs >= 30, "only {pairs} pairs");
+    assert!(
+        (pairs - noisy.len()) * 100 >= pairs * 95,
+        "{} of {pairs} not clean",
+        noisy.len()
+    );
+}

@@ -9,7 +9,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::authenticode::{Signature, msi_signature, signature};
-use crate::strings::network_strings;
+use crate::strings::{is_source, network_strings, source_strings};
 
 /// What a file is, by content.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -70,6 +70,10 @@ pub struct FileInfo {
     /// URLs, domains and IP addresses found in the file.
     #[serde(skip_serializing_if = "BTreeSet::is_empty")]
     pub network: BTreeSet<String>,
+    /// In source code, those only its comments mention (documentation,
+    /// not behaviour: matched against intel, left out of a diff).
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub commented: BTreeSet<String>,
     /// Why the binary could not be parsed, when it looked like one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parse_error: Option<String>,
@@ -174,6 +178,7 @@ pub fn analyse(path: &str, data: &[u8]) -> FileInfo {
         signature: None,
         macho_signed: None,
         network: BTreeSet::new(),
+        commented: BTreeSet::new(),
         parse_error: None,
         manifest: None,
         packages: Vec::new(),
@@ -182,7 +187,11 @@ pub fn analyse(path: &str, data: &[u8]) -> FileInfo {
         kind,
         Kind::Pe | Kind::Elf | Kind::MachO | Kind::Script | Kind::Other
     ) {
-        info.network = network_strings(data);
+        if is_source(path) {
+            (info.network, info.commented) = source_strings(data);
+        } else {
+            info.network = network_strings(data);
+        }
     }
     if matches!(kind, Kind::Pe | Kind::Elf | Kind::MachO)
         && let Err(e) = executable(data, &mut info)

@@ -647,7 +647,7 @@ fn intel_findings(
         .into_iter()
         .filter_map(|(k, v)| Observable::new(k, v?))
         .collect();
-        for s in &f.network {
+        for s in f.network.iter().chain(&f.commented) {
             if s.contains("://") {
                 // A URL is seen by URL indicators and, through its host,
                 // by domain and IP ones.
@@ -683,15 +683,198 @@ fn intel_findings(
     }
 }
 
-/// The path of a file relative to its artifact, so that the same file in
-/// two releases (`app-1.0.zip!/x.dll`, `app-1.1.zip!/x.dll`) pairs up.
-fn relative(path: &str) -> &str {
-    path.split_once("!/").map_or(path, |(_, rest)| rest)
+/// What pairs a file with its counterpart in another release: its path
+/// inside the artifact, without the artifact's own name, and with version
+/// numbers taken out of the names of the containers it sits in and of its
+/// top directory. Releases name those after themselves
+/// (`lodash-4.17.21.tgz!/lodash-4.17.21.tar!/package/x.js`, a wheel's
+/// `six-1.16.0.dist-info/`, a crate's `serde-1.0.200/`); npm's `package/`
+/// needs nothing. `root` is the artifact's own name when it is a file (a
+/// directory's files are named from inside it); the artifact itself is
+/// the empty key.
+pub(crate) fn pairing_key(path: &str, root: Option<&str>) -> String {
+    let inside = match root {
+        Some(r) if path == r => return String::new(),
+        Some(r) => path
+            .strip_prefix(r)
+            .and_then(|p| p.strip_prefix("!/"))
+            .unwrap_or(path),
+        None => path,
+    };
+    let mut segments: Vec<String> = inside.split("!/").map(str::to_owned).collect();
+    let last = segments.len() - 1;
+    for (i, segment) in segments.iter_mut().enumerate() {
+        if i < last {
+            *segment = unversioned(segment);
+        } else {
+            *segment = match segment.split_once('/') {
+                Some((top, rest)) => format!("{}/{rest}", unversioned(top)),
+                None => unversioned(segment),
+            };
+        }
+    }
+    segments.join("!/")
 }
 
-fn diff(before: &[FileInfo], after: &[FileInfo], against: &str, out: &mut Vec<Finding>) -> Diff {
-    let old: BTreeMap<&str, &FileInfo> = before.iter().map(|f| (relative(&f.path), f)).collect();
-    let new: BTreeMap<&str, &FileInfo> = after.iter().map(|f| (relative(&f.path), f)).collect();
+/// `name` with its version numbers (`1.2`, `v4.17.21`, `2.0.0-rc.1`,
+/// `2.9.0.post0`) as `*`.
+fn unversioned(name: &str) -> String {
+    static VERSION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"(?i)(^|[-_/ ])v?\d+(\.\d+)+([-.]?((alpha|beta|rc|dev|post|pre)\.?\d*|[ab]\d+))?",
+        )
+        .expect("a valid pattern")
+    });
+    VERSION.replace_all(name, "${1}*").into_owned()
+}
+
+/// Documentation, package metadata and repository configuration: what
+/// they say about URLs (a homepage, a funding link, an issue) is not what
+/// the code does. A manifest's dependencies and install hooks have
+/// findings of their own.
+fn is_prose_or_metadata(path: &str) -> bool {
+    let inner = path.rsplit("!/").next().unwrap_or(path);
+    let name = inner
+        .rsplit('/')
+        .next()
+        .unwrap_or(inner)
+        .to_ascii_lowercase();
+    let stem = name.split('.').next().unwrap_or("");
+    let in_docs = inner.split('/').rev().skip(1).any(|d| {
+        matches!(
+            d.to_ascii_lowercase().as_str(),
+            "doc" | "docs" | "man" | ".github"
+        )
+    });
+    in_docs
+        || [".md", ".markdown", ".rst", ".txt", ".adoc", ".gemspec"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
+        || matches!(
+            stem,
+            "readme"
+                | "changelog"
+                | "changes"
+                | "history"
+                | "news"
+                | "license"
+                | "licence"
+                | "copying"
+                | "authors"
+                | "contributors"
+                | "notice"
+        )
+        || matches!(
+            name.as_str(),
+            "package.json"
+                | "metadata"
+                | "pkg-info"
+                | "cargo.toml"
+                | "cargo.toml.orig"
+                | "pyproject.toml"
+                | "setup.cfg"
+                | "composer.json"
+                | ".cargo_vcs_info.json"
+        )
+}
+
+/// Whether `s` is one of `known` (the previous release's strings, without
+/// versions) or a link below one of its URLs with a path
+/// (`…/rust-lang/log` → `…/rust-lang/log/issues`).
+fn is_known_string(s: &str, known: &BTreeSet<String>) -> bool {
+    let s = unversioned(s);
+    if known.contains(&s) {
+        return true;
+    }
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return false;
+    };
+    // Prefixes ending before a `/`, `?` or `#` past the first path
+    // segment: an origin alone covers nothing.
+    let Some(path) = rest.find('/') else {
+        return false;
+    };
+    let base = scheme.len() + 3 + path;
+    s.char_indices()
+        .skip(base + 1)
+        .filter(|(_, c)| matches!(c, '/' | '?' | '#'))
+        .any(|(i, _)| known.contains(&s[..i]))
+}
+
+/// Findings the previous release had too (same id, same file) are what an
+/// analyst already accepted with it: informational in a diff, saying so.
+/// Critical ones (known-bad intel, a forged signature) stay as they are.
+fn demote_preexisting(previous: &[Finding], findings: &mut [Finding], roots: Roots<'_>) {
+    // An archive's own findings (links, traversal) are about the archive:
+    // a time-zone tarball that always held links gaining one more is not
+    // new.
+    let key = |f: &Finding, root: Option<&str>| {
+        let file = match f.id.starts_with("archive.") {
+            true => f
+                .file
+                .rsplit_once("!/")
+                .map_or("", |(container, _)| container),
+            false => &f.file,
+        };
+        (f.id, pairing_key(file, root))
+    };
+    let before: BTreeSet<(&str, String)> = previous.iter().map(|f| key(f, roots.before)).collect();
+    for f in findings.iter_mut() {
+        if f.severity < Severity::Critical
+            && f.severity > Severity::Info
+            && before.contains(&key(f, roots.after))
+        {
+            f.severity = Severity::Info;
+            f.message.push_str(" (as in the previous release)");
+        }
+    }
+}
+
+/// The names of the two artifacts compared, when they are files (see
+/// [`pairing_key`]).
+#[derive(Clone, Copy)]
+struct Roots<'a> {
+    before: Option<&'a str>,
+    after: Option<&'a str>,
+}
+
+impl<'a> Roots<'a> {
+    fn new(before: &'a Path, after: &'a Path) -> Roots<'a> {
+        let name = |p: &'a Path| {
+            p.is_file()
+                .then(|| p.file_name().and_then(|n| n.to_str()))
+                .flatten()
+        };
+        Roots {
+            before: name(before),
+            after: name(after),
+        }
+    }
+}
+
+fn diff(
+    before: &[FileInfo],
+    after: &[FileInfo],
+    roots: Roots<'_>,
+    against: &str,
+    out: &mut Vec<Finding>,
+) -> Diff {
+    let old: BTreeMap<String, &FileInfo> = before
+        .iter()
+        .map(|f| (pairing_key(&f.path, roots.before), f))
+        .collect();
+    let new: BTreeMap<String, &FileInfo> = after
+        .iter()
+        .map(|f| (pairing_key(&f.path, roots.after), f))
+        .collect();
+    // What the previous release contained anywhere, without versions: a
+    // link that differs only by the version (`docs.rs/x/1.0.200`), or that
+    // moved between files, is not new.
+    let known: BTreeSet<String> = before
+        .iter()
+        .flat_map(|f| f.network.iter().chain(&f.commented))
+        .map(|s| unversioned(s))
+        .collect();
     let mut d = Diff {
         against: against.to_owned(),
         ..Diff::default()
@@ -738,14 +921,23 @@ fn diff(before: &[FileInfo], after: &[FileInfo], against: &str, out: &mut Vec<Fi
                 serde_json::json!({"imports": added}),
             ));
         }
-        let strings: BTreeSet<&String> = f.network.difference(&prev.network).collect();
+        let strings: BTreeSet<&String> = f
+            .network
+            .iter()
+            .filter(|s| !is_known_string(s, &known))
+            .collect();
         if !strings.is_empty() {
-            out.push(finding(
+            let mut nf = finding(
                 "diff.new-network-strings",
                 &f.path,
                 format!("{} new network strings", strings.len()),
                 serde_json::json!({"strings": strings}),
-            ));
+            );
+            if is_prose_or_metadata(&f.path) {
+                nf.severity = Severity::Info;
+                nf.message.push_str(" in documentation or metadata");
+            }
+            out.push(nf);
         }
         match (&prev.signature, &f.signature) {
             (Some(a), Some(b)) => {
@@ -862,11 +1054,15 @@ pub fn vet(
     }
     let mut diff_report = None;
     if let Some(prev) = previous {
-        let (old, _) = analyse(prev, options, false)?;
+        let (old, mut old_findings) = analyse(prev, options, false)?;
+        release_findings(&old, options.trust.as_ref(), &mut old_findings);
+        let roots = Roots::new(prev, artifact);
+        demote_preexisting(&old_findings, &mut findings, roots);
         let mut diff_findings = Vec::new();
         diff_report = Some(diff(
             &old,
             &files,
+            roots,
             &prev.display().to_string(),
             &mut diff_findings,
         ));
@@ -911,6 +1107,102 @@ mod tests {
             only_readme.is_empty() && only_code.is_empty(),
             "README only: {only_readme:?}; code only: {only_code:?}"
         );
+    }
+
+    #[test]
+    fn files_pair_across_releases_named_after_their_version() {
+        let pairs = [
+            (
+                "lodash-4.17.20.tgz!/lodash-4.17.20.tar!/package/lodash.js",
+                "lodash-4.17.21.tgz!/lodash-4.17.21.tar!/package/lodash.js",
+            ),
+            (
+                "six-1.15.0-py2.py3-none-any.whl!/six-1.15.0.dist-info/RECORD",
+                "six-1.16.0-py2.py3-none-any.whl!/six-1.16.0.dist-info/RECORD",
+            ),
+            (
+                "serde-1.0.199.crate!/serde-1.0.199.tar!/serde-1.0.199/src/lib.rs",
+                "serde-1.0.200.crate!/serde-1.0.200.tar!/serde-1.0.200/src/lib.rs",
+            ),
+            (
+                "python-dateutil-2.8.2.tar.gz!/python-dateutil-2.8.2.tar!/python-dateutil-2.8.2/setup.py",
+                "python-dateutil-2.9.0.post0.tar.gz!/python-dateutil-2.9.0.post0.tar!/python-dateutil-2.9.0.post0/setup.py",
+            ),
+            ("app-1.0.zip", "app-2.0-rc.1.zip"),
+        ];
+        let root = |p: &'static str| p.split("!/").next();
+        for (a, b) in pairs {
+            assert_eq!(
+                pairing_key(a, root(a)),
+                pairing_key(b, root(b)),
+                "{a} ~ {b}"
+            );
+        }
+        // A directory's files keep their paths.
+        assert_ne!(
+            pairing_key("app/x.dll", None),
+            pairing_key("app/y.dll", None)
+        );
+        assert_eq!(
+            pairing_key("dist/app-1.0.zip!/x.dll", None),
+            pairing_key("dist/app-1.1.zip!/x.dll", None)
+        );
+        // Deeper names and different files keep apart.
+        assert_ne!(
+            pairing_key("a.zip!/lib/jquery-3.6.0.js", Some("a.zip")),
+            pairing_key("a.zip!/lib/jquery-3.7.0.js", Some("a.zip"))
+        );
+        assert_ne!(
+            pairing_key("a.zip!/x.dll", Some("a.zip")),
+            pairing_key("a.zip!/y.dll", Some("a.zip"))
+        );
+        assert_eq!(unversioned("foo-1.2.3.bar"), "foo-*.bar");
+    }
+
+    #[test]
+    fn documentation_and_metadata_are_told_by_name_and_place() {
+        for doc in [
+            "a.tgz!/package/README.md",
+            "a.zip!/docs/api.html",
+            "a.whl!/x/LICENSE",
+            "a!/CHANGELOG",
+            "a.tgz!/package/package.json",
+            "a.whl!/a-1.0.dist-info/METADATA",
+            "a.crate!/a-1.0/.github/workflows/ci.yml",
+        ] {
+            assert!(is_prose_or_metadata(doc), "{doc}");
+        }
+        for code in [
+            "a.tgz!/package/index.js",
+            "a.zip!/setup.py",
+            "a!/bin/readme-tool.exe",
+        ] {
+            assert!(!is_prose_or_metadata(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn links_below_or_beside_known_ones_are_not_new() {
+        let known: BTreeSet<String> = [
+            "https://github.com/rust-lang/log",
+            "https://docs.rs/log/*",
+            "https://example.com",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert!(is_known_string(
+            "https://github.com/rust-lang/log/issues",
+            &known
+        ));
+        assert!(is_known_string("https://docs.rs/log/0.4.21", &known));
+        assert!(!is_known_string(
+            "https://github.com/rust-lang/logger",
+            &known
+        ));
+        assert!(!is_known_string("https://github.com/evil/x", &known));
+        // A bare origin covers nothing below it.
+        assert!(!is_known_string("https://example.com/payload", &known));
     }
 
     #[test]

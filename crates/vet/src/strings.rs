@@ -225,6 +225,92 @@ pub fn network_strings(data: &[u8]) -> BTreeSet<String> {
     out
 }
 
+/// Network strings of source code (a script, a module of a compiled
+/// language), split into those the code uses and those only its comments
+/// mention. In code, a bare host name must be in a string literal (or
+/// follow an `@`): `this.map`, `spec.name` and `lib.rs` are identifiers
+/// and file names whose last part happens to be a top-level domain.
+pub fn source_strings(data: &[u8]) -> (BTreeSet<String>, BTreeSet<String>) {
+    const COMMENTS: [&[u8]; 8] = [b"//", b"#", b"*", b"/*", b"--", b"<!--", b"'''", b"\"\"\""];
+    const DOCSTRINGS: [&[u8]; 2] = [b"\"\"\"", b"'''"];
+    let (mut code, mut comments) = (BTreeSet::new(), BTreeSet::new());
+    // The delimiter of the docstring a line is in (triple quotes opening a
+    // line: documentation, not an assigned string).
+    let mut docstring: Option<&[u8]> = None;
+    for line in data.split(|&b| b == b'\n') {
+        if code.len() + comments.len() >= MAX_STRINGS {
+            break;
+        }
+        let trimmed = line.trim_ascii_start();
+        let in_docstring = match docstring {
+            Some(quotes) => {
+                if memmem::find(line, quotes).is_some() {
+                    docstring = None;
+                }
+                true
+            }
+            None => {
+                if let Some(&quotes) = DOCSTRINGS.iter().find(|q| trimmed.starts_with(q))
+                    && memmem::find(&trimmed[3..], quotes).is_none()
+                {
+                    docstring = Some(quotes);
+                }
+                false
+            }
+        };
+        let found = network_strings(line);
+        if found.is_empty() {
+            continue;
+        }
+        if in_docstring || COMMENTS.iter().any(|c| trimmed.starts_with(c)) {
+            comments.extend(found);
+            continue;
+        }
+        let lower = line.to_ascii_lowercase();
+        // After an inline comment (`x = 1  # see https://…`).
+        let commented = |s: &str| {
+            memmem::find(&lower, s.as_bytes()).is_some_and(|at| inline_comment(&lower[..at]))
+        };
+        let (after_comment, found): (Vec<String>, Vec<String>) =
+            found.into_iter().partition(|s| commented(s));
+        comments.extend(after_comment);
+        let literal = |s: &str| {
+            [b'"', b'\'', b'`', b'@'].iter().any(|&q| {
+                let mut needle = vec![q];
+                needle.extend_from_slice(s.as_bytes());
+                memmem::find(&lower, &needle).is_some()
+            })
+        };
+        code.extend(
+            found
+                .into_iter()
+                .filter(|s| s.contains("://") || literal(s)),
+        );
+    }
+    (code, comments)
+}
+
+/// Whether code ending in `before` has opened a comment: `//` (not
+/// `://`) or a `#` after white space.
+fn inline_comment(before: &[u8]) -> bool {
+    before.windows(2).enumerate().any(|(i, w)| {
+        (w == b"//" && (i == 0 || before[i - 1] != b':'))
+            || (w[1] == b'#' && w[0].is_ascii_whitespace())
+    })
+}
+
+/// Whether a file is source code, by its name.
+pub fn is_source(path: &str) -> bool {
+    let lower = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+    [
+        ".js", ".mjs", ".cjs", ".ts", ".mts", ".cts", ".jsx", ".tsx", ".py", ".pyi", ".rs", ".go",
+        ".java", ".kt", ".c", ".h", ".cc", ".cpp", ".hpp", ".cs", ".rb", ".php", ".lua", ".pl",
+        ".sh", ".ps1", ".vbs", ".swift", ".scala",
+    ]
+    .iter()
+    .any(|x| lower.ends_with(x))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,6 +391,26 @@ mod tests {
         // short to be more than chance; inside a longer run it counts.
         assert!(network_strings(b"\x01\x02a.com\x03\x04").is_empty());
         assert!(network_strings(b"\x01\x02(a.com)\x03").contains("a.com"));
+    }
+
+    #[test]
+    fn source_code_hosts_must_be_literals_and_comments_are_apart() {
+        let js = b"const x = hn.call(z.now(), spec.name);\n// see https://github.com/o/r/issues/1\nfetch('https://evil.example.com/a');\nconst h = \"c2.example.ru\";\n  * docs at docs.example.org\nmail('ops@example.net')\nx = 1  # see https://www.rfc-editor.org/rfc/rfc8259\n    \"\"\"Docs.\n    See <https://docs.python.org/3/x>.\n    \"\"\"\ny = \"\"\"https://kept.example.com/\"\"\"\n";
+        let (code, comments) = source_strings(js);
+        let code: Vec<&str> = code.iter().map(String::as_str).collect();
+        assert_eq!(
+            code,
+            [
+                "c2.example.ru",
+                "example.net",
+                "https://evil.example.com/a",
+                "https://kept.example.com/"
+            ]
+        );
+        assert!(comments.contains("https://github.com/o/r/issues/1"));
+        assert!(comments.contains("docs.example.org"));
+        assert!(comments.contains("https://www.rfc-editor.org/rfc/rfc8259"));
+        assert!(comments.contains("https://docs.python.org/3/x"));
     }
 
     #[test]
