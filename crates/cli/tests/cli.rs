@@ -1555,6 +1555,20 @@ fn sigmahq_dns_server_rules_fire_and_unfeedable_rules_are_reported() {
         "{stderr}"
     );
     assert!(!stderr.contains("dns-server"), "{stderr}");
+    // Imported, the same rules are reported the same way.
+    let report = env.json(&[
+        "rules",
+        "import",
+        "--output",
+        "json",
+        path(&dns),
+        path(&aws),
+    ]);
+    assert!(
+        report["unproducible"]["aws/cloudtrail"].as_u64().unwrap() > 10,
+        "{report:#}"
+    );
+    assert!(report["unproducible"].get("windows/dns-server").is_none());
 }
 
 /// Intel as analysts write it: a quoted publication date reads; a file

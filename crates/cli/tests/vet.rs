@@ -1207,3 +1207,119 @@ fn benign_consecutive_releases_vet_clean() {
         noisy.len()
     );
 }
+
+/// How event-stream was turned, as two npm tarballs named after their
+/// versions: a patch release that adds a dependency is named for it,
+/// with its requirement though nothing pins it; an install hook the
+/// previous release had is informational, a new one is not; a release
+/// that changes only its version and README is clean.
+#[test]
+fn a_new_dependency_or_install_hook_is_named_and_a_version_bump_is_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let release = |version: &str, manifest: &str, readme: &str| {
+        let root = dir.path().join(version);
+        std::fs::create_dir_all(root.join("package/lib")).unwrap();
+        std::fs::write(root.join("package/package.json"), manifest).unwrap();
+        std::fs::write(root.join("package/README.md"), readme).unwrap();
+        std::fs::write(
+            root.join("package/lib/index.js"),
+            "module.exports = function (s) { return s.map(String); };\n",
+        )
+        .unwrap();
+        let tgz = dir.path().join(format!("event-stream-{version}.tgz"));
+        run(Command::new("tar")
+            .arg("czf")
+            .arg(&tgz)
+            .arg("-C")
+            .arg(&root)
+            .arg("package"));
+        tgz
+    };
+    let manifest = |version: &str, deps: &str, scripts: &str| {
+        format!(
+            r#"{{"name":"event-stream","version":"{version}","dependencies":{{{deps}}},"scripts":{{{scripts}}}}}"#
+        )
+    };
+    let deps = r#""duplexer":"~0.1.1","through":"~2.3.1""#;
+    let hook = r#""install":"node-gyp rebuild""#;
+    let v5 = release("3.3.5", &manifest("3.3.5", deps, hook), "# event-stream\n");
+    let v6 = release(
+        "3.3.6",
+        &manifest(
+            "3.3.6",
+            &format!(r#"{deps},"flatmap-stream":"^0.1.0""#),
+            hook,
+        ),
+        "# event-stream\nSee https://github.com/dominictarr/event-stream\n",
+    );
+    let (code, report) = vet(&[&v6, Path::new("--against"), &v5]);
+    assert_eq!(
+        (code, report["verdict"].as_str()),
+        (Some(1), Some("suspicious")),
+        "{report:#}"
+    );
+    let findings = report["findings"].as_array().unwrap();
+    let loud: Vec<(&str, &str)> = findings
+        .iter()
+        .filter(|f| f["severity"] != "info")
+        .map(|f| (f["id"].as_str().unwrap(), f["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        loud,
+        [(
+            "diff.new-dependency",
+            "new dependency flatmap-stream (^0.1.0)"
+        )],
+        "{report:#}"
+    );
+    let install = findings
+        .iter()
+        .find(|f| f["id"] == "package.install-script")
+        .expect("the hook is still reported");
+    assert_eq!(install["severity"], "info", "{install:#}");
+
+    // A new hook in the next release is not the old one.
+    let v7 = release(
+        "3.3.7",
+        &manifest(
+            "3.3.7",
+            deps,
+            &format!(r#"{hook},"postinstall":"node lib/index.js""#),
+        ),
+        "# event-stream\n",
+    );
+    let (_, report) = vet(&[&v7, Path::new("--against"), &v5]);
+    let hooks: Vec<(&str, &str)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"] == "package.install-script")
+        .map(|f| {
+            (
+                f["evidence"]["hook"].as_str().unwrap(),
+                f["severity"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        hooks,
+        [
+            ("scripts.install", "info"),
+            ("scripts.postinstall", "medium")
+        ],
+        "{report:#}"
+    );
+
+    // Only the version and the README changed: clean.
+    let v8 = release(
+        "3.3.8",
+        &manifest("3.3.8", deps, hook),
+        "# event-stream\nNew docs at https://example.org/es\n",
+    );
+    let (code, report) = vet(&[&v8, Path::new("--against"), &v5]);
+    assert_eq!(
+        (code, report["verdict"].as_str()),
+        (Some(0), Some("clean")),
+        "{report:#}"
+    );
+}

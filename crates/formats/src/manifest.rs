@@ -45,10 +45,17 @@ pub enum ManifestKind {
     PythonMetadata,
     /// A crate's own `Cargo.toml`.
     CargoToml,
+    /// A Python project's `pyproject.toml` (PEP 621 or Poetry).
+    Pyproject,
+    /// setuptools' declarative `setup.cfg`.
+    SetupCfg,
+    /// setuptools' `setup.py`, whose `install_requires` list is read as
+    /// text, never run.
+    SetupPy,
 }
 
 impl ManifestKind {
-    pub const ALL: [ManifestKind; 16] = [
+    pub const ALL: [ManifestKind; 19] = [
         ManifestKind::CargoLock,
         ManifestKind::NpmLock,
         ManifestKind::YarnLock,
@@ -65,6 +72,9 @@ impl ManifestKind {
         ManifestKind::PackageJson,
         ManifestKind::PythonMetadata,
         ManifestKind::CargoToml,
+        ManifestKind::Pyproject,
+        ManifestKind::SetupCfg,
+        ManifestKind::SetupPy,
     ];
 
     /// Recognises a file by its name and, for SBOMs, the start of its
@@ -87,6 +97,9 @@ impl ManifestKind {
             "pkg-info" => ManifestKind::PythonMetadata,
             "metadata" if path.contains(".dist-info") => ManifestKind::PythonMetadata,
             "cargo.toml" => ManifestKind::CargoToml,
+            "pyproject.toml" => ManifestKind::Pyproject,
+            "setup.cfg" => ManifestKind::SetupCfg,
+            "setup.py" => ManifestKind::SetupPy,
             n if (n.starts_with("requirements") || n.starts_with("constraints"))
                 && n.ends_with(".txt") =>
             {
@@ -125,6 +138,9 @@ impl ManifestKind {
             ManifestKind::PackageJson => "package.json",
             ManifestKind::PythonMetadata => "PKG-INFO",
             ManifestKind::CargoToml => "Cargo.toml",
+            ManifestKind::Pyproject => "pyproject.toml",
+            ManifestKind::SetupCfg => "setup.cfg",
+            ManifestKind::SetupPy => "setup.py",
         }
     }
 }
@@ -138,9 +154,40 @@ pub struct Manifest {
     pub unpinned: usize,
     /// Entries that did not read, with where they are.
     pub skipped: Vec<ReadIssue>,
+    /// Every dependency the file declares for installing, with its
+    /// requirement as written (`^4.17.0`, `>=2.0; python_version<"3.8"`,
+    /// empty for none): what a release adds is named even when nothing
+    /// pins it. Development-only dependencies are left out.
+    pub declared: Vec<Declared>,
+}
+
+/// A dependency a manifest declares.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct Declared {
+    pub name: String,
+    pub requirement: String,
 }
 
 impl Manifest {
+    fn declare(&mut self, name: &str, requirement: &str) {
+        let name = name.trim();
+        if !name.is_empty() && self.declared.len() < MAX_PACKAGES {
+            self.declared.push(Declared {
+                name: name.to_owned(),
+                requirement: requirement.trim().to_owned(),
+            });
+        }
+    }
+
+    /// Declares a PEP 508 requirement (`name[extra] >=1.0; marker`).
+    fn declare_pep508(&mut self, spec: &str) {
+        let spec = spec.trim();
+        let end = spec
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+            .unwrap_or(spec.len());
+        self.declare(&spec[..end], &spec[end..]);
+    }
+
     fn push(&mut self, ecosystem: Ecosystem, name: &str, version: &str) {
         let (name, version) = (name.trim(), version.trim());
         if name.is_empty() || version.is_empty() || self.packages.len() >= MAX_PACKAGES {
@@ -166,6 +213,8 @@ impl Manifest {
             ))
         });
         self.packages.dedup();
+        self.declared.sort();
+        self.declared.dedup();
         self
     }
 }
@@ -210,9 +259,23 @@ pub fn read(kind: ManifestKind, name: &str, bytes: &[u8]) -> Result<Manifest, Re
             if let (Some(n), Some(v)) = (field("name"), field("version")) {
                 npm_version(n, v, &mut m);
             }
+            // Peers are installed too (npm 7 on).
+            for section in ["dependencies", "optionalDependencies", "peerDependencies"] {
+                for (dep, req) in doc
+                    .get(section)
+                    .and_then(Json::as_object)
+                    .into_iter()
+                    .flatten()
+                {
+                    m.declare(dep, req.as_str().unwrap_or_default());
+                }
+            }
         }
         ManifestKind::PythonMetadata => python_metadata(text, &mut m),
         ManifestKind::CargoToml => cargo_toml(name, text, &mut m)?,
+        ManifestKind::Pyproject => pyproject(name, text, &mut m)?,
+        ManifestKind::SetupCfg => setup_cfg(text, &mut m),
+        ManifestKind::SetupPy => setup_py(text, &mut m),
     }
     Ok(m.finish())
 }
@@ -512,6 +575,7 @@ fn requirement(file: &str, line: &str, line_no: u64, m: &mut Manifest) {
     if rest.starts_with('[') {
         rest = rest.find(']').map_or("", |i| rest[i + 1..].trim_start());
     }
+    m.declare(name, rest);
     // Exactly one `==` (or `===`) clause without a wildcard is a pin.
     let pinned = rest
         .strip_prefix("===")
@@ -683,6 +747,8 @@ fn python_metadata(text: &str, m: &mut Manifest) {
             name = Some(v.trim());
         } else if let Some(v) = line.strip_prefix("Version:") {
             version = Some(v.trim());
+        } else if let Some(spec) = line.strip_prefix("Requires-Dist:") {
+            m.declare_pep508(spec);
         }
     }
     if let (Some(n), Some(v)) = (name, version) {
@@ -699,7 +765,122 @@ fn cargo_toml(file: &str, text: &str, m: &mut Manifest) -> Result<(), ReadIssue>
     if let (Some(n), Some(v)) = (field("name"), field("version")) {
         m.push(Ecosystem::Crates, n, v);
     }
+    let targets = doc.get("target").and_then(|t| t.as_table());
+    let tables = ["dependencies", "build-dependencies"]
+        .into_iter()
+        .flat_map(|section| {
+            let top = doc.get(section);
+            let per_target = targets
+                .into_iter()
+                .flat_map(|t| t.values())
+                .filter_map(move |t| t.get(section));
+            top.into_iter().chain(per_target)
+        });
+    for table in tables.filter_map(|t| t.as_table()) {
+        for (dep, spec) in table {
+            let requirement = match spec {
+                toml::Value::String(v) => v.clone(),
+                toml::Value::Table(t) => ["version", "git", "path"]
+                    .iter()
+                    .find_map(|k| {
+                        t.get(*k)
+                            .and_then(|v| v.as_str())
+                            .map(|v| format!("{k} {v}"))
+                    })
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            m.declare(dep, &requirement);
+        }
+    }
     Ok(())
+}
+
+/// PEP 621 `[project] dependencies` and Poetry's
+/// `[tool.poetry.dependencies]` (Python itself is not a dependency).
+fn pyproject(file: &str, text: &str, m: &mut Manifest) -> Result<(), ReadIssue> {
+    let doc = toml_table(file, text)?;
+    let project = doc.get("project");
+    for spec in project
+        .and_then(|p| p.get("dependencies"))
+        .and_then(|d| d.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str())
+    {
+        m.declare_pep508(spec);
+    }
+    let poetry = doc
+        .get("tool")
+        .and_then(|t| t.get("poetry"))
+        .and_then(|p| p.get("dependencies"))
+        .and_then(|d| d.as_table());
+    for (dep, spec) in poetry.into_iter().flatten() {
+        if dep.eq_ignore_ascii_case("python") {
+            continue;
+        }
+        let requirement = match spec {
+            toml::Value::String(v) => v.clone(),
+            toml::Value::Table(t) => t
+                .get("version")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned(),
+            _ => String::new(),
+        };
+        m.declare(dep, &requirement);
+    }
+    Ok(())
+}
+
+/// `install_requires` under `[options]`: on the line, or one a line below.
+fn setup_cfg(text: &str, m: &mut Manifest) {
+    let mut in_options = false;
+    let mut in_list = false;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            in_options = trimmed.eq_ignore_ascii_case("[options]");
+            in_list = false;
+            continue;
+        }
+        if !in_options || trimmed.starts_with(['#', ';']) {
+            continue;
+        }
+        if in_list && line.starts_with([' ', '\t']) && !trimmed.is_empty() {
+            m.declare_pep508(trimmed);
+            continue;
+        }
+        in_list = false;
+        if let Some((key, value)) = trimmed.split_once('=')
+            && key.trim() == "install_requires"
+        {
+            in_list = true;
+            if !value.trim().is_empty() {
+                m.declare_pep508(value);
+            }
+        }
+    }
+}
+
+/// The quoted strings of `install_requires=[...]`, read as text.
+fn setup_py(text: &str, m: &mut Manifest) {
+    let Some(at) = text.find("install_requires") else {
+        return;
+    };
+    let rest = &text[at..];
+    let (Some(open), Some(close)) = (rest.find('['), rest.find(']')) else {
+        return;
+    };
+    if close < open {
+        return;
+    }
+    for (i, part) in rest[open + 1..close].split(['"', '\'']).enumerate() {
+        // Odd pieces are inside quotes.
+        if i % 2 == 1 {
+            m.declare_pep508(part);
+        }
+    }
 }
 
 /// CycloneDX and SPDX, through the inventory readers: the components
@@ -907,6 +1088,86 @@ packages:
         );
         let err = read(ManifestKind::PnpmLock, "pnpm-lock.yaml", b"packages: [\n").unwrap_err();
         assert!(matches!(err.location, Location::Line(_)), "{err}");
+    }
+
+    #[test]
+    fn declared_dependencies_of_every_manifest_kind() {
+        let declared = |kind, path, text: &str| -> Vec<(String, String)> {
+            read(kind, path, text.as_bytes())
+                .unwrap()
+                .declared
+                .into_iter()
+                .map(|d| (d.name, d.requirement))
+                .collect()
+        };
+        let pair = |n: &str, r: &str| (n.to_owned(), r.to_owned());
+        assert_eq!(
+            declared(
+                ManifestKind::PackageJson,
+                "package.json",
+                r#"{"name":"x","version":"1.0.0","dependencies":{"flatmap-stream":"^0.1.1"},"devDependencies":{"mocha":"*"},"optionalDependencies":{"fsevents":"~2"}}"#
+            ),
+            [pair("flatmap-stream", "^0.1.1"), pair("fsevents", "~2")]
+        );
+        assert_eq!(
+            declared(
+                ManifestKind::PythonMetadata,
+                "x.dist-info/METADATA",
+                "Name: x\nVersion: 1\nRequires-Dist: requests (>=2.0)\nRequires-Dist: colorama; sys_platform == \"win32\"\n\nbody Requires-Dist: nope\n"
+            ),
+            [
+                pair("colorama", "; sys_platform == \"win32\""),
+                pair("requests", "(>=2.0)")
+            ]
+        );
+        assert_eq!(
+            declared(
+                ManifestKind::CargoToml,
+                "Cargo.toml",
+                "[package]\nname='x'\nversion='1.0.0'\n[dependencies]\nserde = '1'\nlocal = { path = '../l' }\n[dev-dependencies]\nproptest = '1'\n[target.'cfg(unix)'.build-dependencies]\ncc = { version = '1.0' }\n"
+            ),
+            [
+                pair("cc", "version 1.0"),
+                pair("local", "path ../l"),
+                pair("serde", "1")
+            ]
+        );
+        assert_eq!(
+            declared(
+                ManifestKind::Pyproject,
+                "pyproject.toml",
+                "[project]\nname='x'\ndependencies=['httpx>=0.27', 'rich']\n[tool.poetry.dependencies]\npython='^3.9'\nclick={version='^8'}\n"
+            ),
+            [
+                pair("click", "^8"),
+                pair("httpx", ">=0.27"),
+                pair("rich", "")
+            ]
+        );
+        assert_eq!(
+            declared(
+                ManifestKind::SetupCfg,
+                "setup.cfg",
+                "[metadata]\nname = x\n[options]\ninstall_requires =\n    six>=1.5\n    idna\npackages = find:\n"
+            ),
+            [pair("idna", ""), pair("six", ">=1.5")]
+        );
+        assert_eq!(
+            declared(
+                ManifestKind::SetupPy,
+                "setup.py",
+                "setup(name='x', install_requires=[\"six >= 1.5\", 'requests'], tests_require=['pytest'])"
+            ),
+            [pair("requests", ""), pair("six", ">= 1.5")]
+        );
+        assert_eq!(
+            declared(
+                ManifestKind::Requirements,
+                "requirements.txt",
+                "Django>=4.2\n"
+            ),
+            [pair("Django", ">=4.2")]
+        );
     }
 
     #[test]

@@ -83,6 +83,9 @@ pub struct FileInfo {
     pub manifest: Option<turncoat_formats::manifest::ManifestKind>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub packages: Vec<turncoat_core::InventoryItem>,
+    /// The dependencies a manifest declares, pinned or not.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub declared: Vec<turncoat_formats::manifest::Declared>,
 }
 
 /// Shannon entropy of `data` in bits per byte.
@@ -182,6 +185,7 @@ pub fn analyse(path: &str, data: &[u8]) -> FileInfo {
         parse_error: None,
         manifest: None,
         packages: Vec::new(),
+        declared: Vec::new(),
     };
     if matches!(
         kind,

@@ -2,7 +2,7 @@
 //! packages' own metadata), matched offline against OSV records, and
 //! compared with the previous release's.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use turncoat_core::{Advisory, Ecosystem, InventoryItem, Severity};
 use turncoat_formats::manifest::{self, ManifestKind};
@@ -108,6 +108,7 @@ pub(crate) fn read(info: &mut FileInfo, data: &[u8], out: &mut Vec<Finding>) {
                 ));
             }
             info.packages = m.packages;
+            info.declared = m.declared;
         }
         Err(e) => out.push(finding(
             "package.manifest-malformed",
@@ -172,6 +173,33 @@ pub(crate) fn osv_findings(files: &[FileInfo], osv: &OsvIndex, out: &mut Vec<Fin
 }
 
 /// Packages a changed manifest adds or moves to another version.
+/// Dependencies `after` declares that `before` (the same manifest in the
+/// previous release, if it had one) did not, by name: each a finding with
+/// its requirement, pinned or not (a patch release that starts pulling in
+/// `flatmap-stream` is how event-stream was turned).
+pub(crate) fn new_declared(before: Option<&FileInfo>, after: &FileInfo, out: &mut Vec<Finding>) {
+    let known: BTreeSet<String> = before
+        .into_iter()
+        .flat_map(|f| &f.declared)
+        .map(|d| d.name.to_ascii_lowercase().replace('_', "-"))
+        .collect();
+    for d in &after.declared {
+        if !known.contains(&d.name.to_ascii_lowercase().replace('_', "-")) {
+            let requirement = if d.requirement.is_empty() {
+                "any version"
+            } else {
+                &d.requirement
+            };
+            out.push(finding(
+                "diff.new-dependency",
+                &after.path,
+                format!("new dependency {} ({requirement})", d.name),
+                serde_json::json!({"name": d.name, "requirement": d.requirement}),
+            ));
+        }
+    }
+}
+
 pub(crate) fn diff(before: &FileInfo, after: &FileInfo, out: &mut Vec<Finding>) {
     if after.packages.is_empty() {
         return;

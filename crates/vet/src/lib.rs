@@ -111,6 +111,11 @@ pub const FINDING_IDS: &[(&str, Severity, &str)] = &[
         "a URL, domain or IP embedded in the file is a known-bad indicator",
     ),
     (
+        "diff.new-dependency",
+        Severity::Medium,
+        "a dependency a manifest declares that the previous release's did not (named with its requirement, pinned or not)",
+    ),
+    (
         "diff.new-dependencies",
         Severity::Info,
         "packages a changed lockfile or manifest adds, or pins at another version",
@@ -816,9 +821,16 @@ fn demote_preexisting(previous: &[Finding], findings: &mut [Finding], roots: Roo
                 .map_or("", |(container, _)| container),
             false => &f.file,
         };
-        (f.id, pairing_key(file, root))
+        // An install script is one per hook: a new hook is new.
+        let hook = f
+            .evidence
+            .get("hook")
+            .and_then(|h| h.as_str())
+            .unwrap_or("");
+        (f.id, pairing_key(file, root), hook.to_owned())
     };
-    let before: BTreeSet<(&str, String)> = previous.iter().map(|f| key(f, roots.before)).collect();
+    let before: BTreeSet<(&str, String, String)> =
+        previous.iter().map(|f| key(f, roots.before)).collect();
     for f in findings.iter_mut() {
         if f.severity < Severity::Critical
             && f.severity > Severity::Info
@@ -882,6 +894,7 @@ fn diff(
     for (key, f) in &new {
         let Some(prev) = old.get(key) else {
             d.new.push(f.path.clone());
+            dependencies::new_declared(None, f, out);
             let mut nf = finding(
                 "diff.new-file",
                 &f.path,
@@ -900,6 +913,7 @@ fn diff(
         }
         d.changed.push(f.path.clone());
         dependencies::diff(prev, f, out);
+        dependencies::new_declared(Some(prev), f, out);
         if f.code_sha256.is_some()
             && f.code_sha256 != prev.code_sha256
             && f.file_version.is_some()
