@@ -87,101 +87,12 @@ enum Command {
     Beacons(BeaconsArgs),
     /// Write a simulated multi-tenant fleet's telemetry, inventory and network logs.
     Simulate(SimulateArgs),
-    /// Benchmarks on simulator data (see BENCHMARKS.md).
-    #[command(subcommand)]
-    Bench(BenchCommand),
     /// Vet a release before rollout: unpack it, analyse its binaries and
     /// signatures, diff it against the previous one (exit 1 unless clean).
     Vet(crate::vet::VetArgs),
     /// Simulate a fleet hit by the 3CX compromise, detect it, and check the result
     /// against what was planted (exit 1 when anything was missed or falsely raised).
     Demo(DemoArgs),
-}
-
-#[derive(Subcommand, Debug)]
-enum BenchCommand {
-    /// ECS ingest end to end on one core, beside a plain JSON parse.
-    Ingest {
-        /// About this many ECS events.
-        #[arg(long, default_value_t = 1_000_000)]
-        events: u64,
-        /// Indicators loaded for live matching.
-        #[arg(long, default_value_t = 10_000)]
-        indicators: usize,
-        /// Work directory (default: a temporary one, removed afterwards).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        #[arg(long, value_enum, default_value_t)]
-        format: OutputFormat,
-    },
-    /// Ingest with a million indicators loaded, beside the same ingest
-    /// with ten thousand: index size, load time and the slowdown.
-    IntelScale {
-        #[arg(long, default_value_t = 170_000)]
-        events: u64,
-        #[arg(long, default_value_t = 10_000)]
-        small: usize,
-        #[arg(long, default_value_t = 1_000_000)]
-        large: usize,
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        #[arg(long, value_enum, default_value_t)]
-        format: OutputFormat,
-    },
-    /// Beacon analysis of stored connection records, beside a plain archive scan.
-    Beacons {
-        #[arg(long, default_value_t = 10_000_000)]
-        records: u64,
-        #[arg(long, default_value_t = 10_000)]
-        pairs: u64,
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        #[arg(long, value_enum, default_value_t)]
-        format: OutputFormat,
-    },
-    /// Sigma rules over simulator events, routed on one and all cores, beside
-    /// evaluating every rule on every event.
-    Sigma {
-        #[arg(long, default_value_t = 1_000_000)]
-        events: u64,
-        /// Rule files or directories.
-        #[arg(long, required = true, num_args = 1..)]
-        rules: Vec<PathBuf>,
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        #[arg(long, value_enum, default_value_t)]
-        format: OutputFormat,
-    },
-    /// `vet` with YARA over a generated tree of mixed files, beside the
-    /// `yara` command-line tool on the same files and rules; and a diff of
-    /// two such releases.
-    Vet {
-        #[arg(long, default_value_t = 2_000)]
-        files: usize,
-        #[arg(long, default_value_t = 200)]
-        megabytes: u64,
-        /// YARA rule files or directories.
-        #[arg(long, required = true, num_args = 1..)]
-        yara: Vec<PathBuf>,
-        /// Threads for both (default: every core).
-        #[arg(long)]
-        threads: Option<usize>,
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        #[arg(long, value_enum, default_value_t)]
-        format: OutputFormat,
-    },
-    /// Retro-hunt of new indicators against stored sightings, beside a full scan.
-    Retro {
-        #[arg(long, default_value_t = 10_000_000)]
-        sightings: u64,
-        #[arg(long, default_value_t = 10_000)]
-        indicators: usize,
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        #[arg(long, value_enum, default_value_t)]
-        format: OutputFormat,
-    },
 }
 
 #[derive(Parser, Debug)]
@@ -844,83 +755,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(findings_exit(!rows.is_empty()))
         }
         Command::Simulate(args) => simulate(&args),
-        Command::Bench(cmd) => {
-            let work =
-                |dir: Option<PathBuf>| -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
-                    match dir {
-                        Some(d) => Ok((d, None)),
-                        None => {
-                            let t = tempfile::Builder::new()
-                                .prefix("turncoat-bench-")
-                                .tempdir()?;
-                            Ok((t.path().to_owned(), Some(t)))
-                        }
-                    }
-                };
-            match cmd {
-                BenchCommand::Ingest {
-                    events,
-                    indicators,
-                    dir,
-                    format,
-                } => {
-                    let (dir, _guard) = work(dir)?;
-                    crate::bench::ingest(events, indicators, &dir, format)?;
-                }
-                BenchCommand::IntelScale {
-                    events,
-                    small,
-                    large,
-                    dir,
-                    format,
-                } => {
-                    let (dir, _guard) = work(dir)?;
-                    crate::bench::intel_scale(events, small, large, &dir, format)?;
-                }
-                BenchCommand::Sigma {
-                    events,
-                    rules,
-                    dir,
-                    format,
-                } => {
-                    let (dir, _guard) = work(dir)?;
-                    crate::bench::sigma(events, &rules, &dir, format)?;
-                }
-                BenchCommand::Beacons {
-                    records,
-                    pairs,
-                    dir,
-                    format,
-                } => {
-                    let (dir, _guard) = work(dir)?;
-                    crate::bench::beacons(records, pairs, &dir, format)?;
-                }
-                BenchCommand::Vet {
-                    files,
-                    megabytes,
-                    yara,
-                    threads,
-                    dir,
-                    format,
-                } => {
-                    let (dir, _guard) = work(dir)?;
-                    let threads = threads.unwrap_or_else(|| {
-                        std::thread::available_parallelism().map_or(1, |n| n.get())
-                    });
-                    crate::bench::vet(files, megabytes, &yara, threads, &dir, format)?;
-                }
-                BenchCommand::Retro {
-                    sightings,
-                    indicators,
-                    dir,
-                    format,
-                } => {
-                    let (dir, _guard) = work(dir)?;
-                    crate::bench::retro(sightings, indicators, &dir, format)?;
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
         Command::Demo(args) => {
             let clean = crate::demo::run(&crate::demo::DemoOptions {
                 tenants: args.tenants,

@@ -3,7 +3,6 @@
 //! Exit status: 0 clean, 1 findings (for commands that report them), 2
 //! error.
 
-mod bench;
 mod cli;
 mod demo;
 mod output;

@@ -4,6 +4,8 @@
 //! files or the network: this crate only defines what things are and how
 //! they compare (normalised observables, ecosystem version ordering).
 
+#![forbid(unsafe_code)]
+
 pub mod advisory;
 pub mod alert;
 pub mod event;

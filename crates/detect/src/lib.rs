@@ -11,6 +11,8 @@
 //! - [`findings`] turns matches into [`turncoat_core::Finding`]s with stable
 //!   deduplication keys.
 
+#![forbid(unsafe_code)]
+
 pub mod beacon;
 pub mod exposure;
 pub mod findings;

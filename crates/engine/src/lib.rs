@@ -9,6 +9,8 @@
 //! is new or changed: indicators against every tenant's observable
 //! dictionary and sightings, advisories against every tenant's ledger.
 
+#![forbid(unsafe_code)]
+
 pub mod beacons;
 pub mod campaign;
 pub mod drift;

@@ -10,6 +10,8 @@
 //! size limits, a bad record is reported with its file and line (or record
 //! number) and skipped, and nothing panics.
 
+#![forbid(unsafe_code)]
+
 pub mod ecs;
 #[cfg(feature = "evtx")]
 pub mod evtx;

@@ -8,6 +8,8 @@
 //! rules they name when a [`RuleSet`] is built; correlation rules are
 //! resolved there and evaluated by a [`correlation::Correlator`].
 
+#![forbid(unsafe_code)]
+
 pub mod condition;
 pub mod correlation;
 pub mod detection;

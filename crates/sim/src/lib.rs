@@ -13,6 +13,8 @@
 //! Output streams to disk endpoint-day by endpoint-day: memory does not
 //! grow with the number of events.
 
+#![forbid(unsafe_code)]
+
 pub mod facts;
 mod rng;
 pub mod truth;

@@ -7,8 +7,13 @@
 //! - a [`Batch`] is committed whole or not at all, archive included;
 //! - findings are idempotent: the same finding key updates, never duplicates.
 
+#![forbid(unsafe_code)]
+
 mod archive;
 mod codec;
+/// The behaviour every backend must show, as checks a backend's tests
+/// run (`conformance` feature: not compiled into the product).
+#[cfg(feature = "conformance")]
 pub mod conformance;
 mod lock;
 mod schema;

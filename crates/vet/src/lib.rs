@@ -7,6 +7,8 @@
 //! [`vet`] returns a [`Report`]: findings with the stable ids of
 //! [`FINDING_IDS`], and a verdict. No data directory is involved.
 
+#![forbid(unsafe_code)]
+
 pub mod authenticode;
 pub mod binary;
 mod cab_layout;

@@ -22,6 +22,8 @@
 //! Nothing here fails: what cannot be read is a [`Skipped`] entry with its
 //! path and reason, for the caller's report.
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashSet;
 use std::fs::{self, FileType, Metadata};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};

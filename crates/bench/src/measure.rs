@@ -1,4 +1,4 @@
-//! `turncoat bench`: the core's benchmarks on simulator data of a chosen
+//! The benchmarks themselves: the core on simulator data of a chosen
 //! size, each beside a named baseline measured in the same run (ratios
 //! survive noisy machines; absolute numbers do not).
 
@@ -19,7 +19,7 @@ use turncoat_formats::{
 use turncoat_sim::{Config, Rng, Scenario};
 use turncoat_store::{Batch, SightingDelta, SqliteStore, Store};
 
-use crate::output::{OutputFormat, Table, print_json};
+use turncoat_output::{OutputFormat, Table, print_json};
 
 #[derive(Serialize)]
 struct Row {
