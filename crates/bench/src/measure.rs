@@ -944,7 +944,7 @@ pub fn vet(
     let our_set: BTreeSet<(String, String)> = report
         .findings
         .iter()
-        .filter(|f| f.id == "yara.match")
+        .filter(|f| f.id == turncoat_vet::FindingId::YaraMatch)
         .filter_map(|f| Some((f.evidence["rule"].as_str()?.to_owned(), f.file.clone())))
         .collect();
     let (yara_matches, our_matches) = (yara_set.len(), our_set.len());

@@ -60,7 +60,7 @@ fn print_table(report: &Report) -> anyhow::Result<()> {
     for f in &report.findings {
         table.row(vec![
             format!("{:?}", f.severity).to_lowercase(),
-            f.id.to_owned(),
+            f.id.to_string(),
             f.file.clone(),
             match &f.repeated {
                 Some(r) => format!("{} (on {} files)", f.message, r.count),

@@ -194,6 +194,50 @@ pub struct Evidence {
     pub before_valid_from: bool,
 }
 
+/// What tells the findings of one alert apart: the same key twice is the
+/// same finding, updated, never a second one. Made only here, one
+/// constructor per kind of detection, so that every producer of a kind
+/// (live, retro-hunt, a resumed run) spells it alike.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct FindingKey(String);
+
+impl FindingKey {
+    /// An observable seen on a day (IOC sightings roll up per day).
+    pub fn sighting(kind: crate::ObservableKind, value: &str, day: i64) -> FindingKey {
+        FindingKey(format!("{kind}:{value}@{day}"))
+    }
+
+    /// A package version installed from a time (an exposure interval).
+    pub fn installed(name: &str, version: &str, from: Time) -> FindingKey {
+        FindingKey(format!("{name}@{version}@{}", from.as_micros()))
+    }
+
+    /// A rule's matches on one day.
+    pub fn rule_day(day: i64) -> FindingKey {
+        FindingKey(format!("day:{day}"))
+    }
+
+    /// A correlation's group on the day its window opened.
+    pub fn correlation(group: &str, day: i64) -> FindingKey {
+        FindingKey(format!("correlation:{group}:{day}"))
+    }
+
+    /// The one finding of a beacon's (source, destination) pair.
+    pub fn pair() -> FindingKey {
+        FindingKey("pair".into())
+    }
+
+    /// The one finding of a drift behaviour.
+    pub fn drift() -> FindingKey {
+        FindingKey("drift".into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// One detection on one endpoint.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
@@ -205,9 +249,9 @@ pub struct Finding {
     pub severity: Severity,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub campaign: Option<String>,
-    /// Distinguishes findings within one alert (observable and day, or the
-    /// ledger interval): the same key twice is the same finding.
-    pub key: String,
+    /// Distinguishes findings within one alert: the same key twice is the
+    /// same finding.
+    pub key: FindingKey,
     pub first_seen: Time,
     pub last_seen: Time,
     /// Events behind this finding.

@@ -6,7 +6,9 @@
 //! installed-from): importing the same advisory twice updates it in place.
 
 use turncoat_core::advisory::Advisory;
-use turncoat_core::{AlertKind, Evidence, Finding, IndicatorKind, IndicatorRef, Observable, Time};
+use turncoat_core::{
+    AlertKind, Evidence, Finding, FindingKey, IndicatorKind, IndicatorRef, Observable, Time,
+};
 
 /// What a matched indicator is called in an alert.
 fn ioc_title(ind: &IndicatorRef<'_>, obs: &Observable) -> String {
@@ -56,11 +58,10 @@ impl IocFinding<'_> {
             title: ioc_title(&self.indicator, self.observable),
             severity: self.indicator.kind.default_severity(),
             campaign: self.indicator.campaign.map(str::to_owned),
-            key: format!(
-                "{}:{}@{}",
+            key: FindingKey::sighting(
                 self.observable.kind,
-                self.observable.value,
-                self.first_seen.day()
+                &self.observable.value,
+                self.first_seen.day(),
             ),
             first_seen: self.first_seen,
             last_seen: self.last_seen,
@@ -101,7 +102,7 @@ pub fn exposure_finding(
         ),
         severity: advisory.severity,
         campaign: advisory.campaign.clone(),
-        key: format!("{name}@{version}@{}", from.as_micros()),
+        key: FindingKey::installed(name, version, from),
         first_seen: from,
         last_seen: to.unwrap_or(from),
         count: 1,

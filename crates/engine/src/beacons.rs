@@ -657,7 +657,7 @@ pub fn attach_intel(
                 title,
                 severity: Severity::High,
                 campaign: ind.campaign.map(str::to_owned),
-                key: "pair".into(),
+                key: turncoat_core::FindingKey::pair(),
                 first_seen: a.first_seen,
                 last_seen: a.last_seen,
                 count: a.count,
@@ -837,7 +837,7 @@ pub fn raise(
                     Severity::Medium
                 },
                 campaign: known.and_then(|i| i.campaign.map(str::to_owned)),
-                key: "pair".into(),
+                key: turncoat_core::FindingKey::pair(),
                 first_seen: b.first_seen,
                 last_seen: b.last_seen,
                 count: b.count,

@@ -323,7 +323,7 @@ pub fn raise(
                             Severity::Medium
                         },
                         campaign: None,
-                        key: "drift".into(),
+                        key: turncoat_core::FindingKey::drift(),
                         first_seen: r.first_seen,
                         last_seen: r.first_seen,
                         count: 1,

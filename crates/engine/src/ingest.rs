@@ -502,7 +502,7 @@ struct Pending {
     /// (rule, endpoint, day) → Sigma finding so far.
     sigma: FastHashMap<(usize, String, i64), (Finding, usize)>,
     /// (correlation, finding key) → correlation finding.
-    correlations: FastHashMap<(String, String), (Finding, usize)>,
+    correlations: FastHashMap<(String, turncoat_core::FindingKey), (Finding, usize)>,
     endpoints: FastHashMap<String, (Option<Platform>, Time)>,
 }
 

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use serde::Serialize;
-use turncoat_core::{AlertKind, Event, Evidence, Finding, Severity};
+use turncoat_core::{AlertKind, Event, Evidence, Finding, FindingKey, Severity};
 use turncoat_sigma::correlation::{Correlation, CorrelationHit, Correlator};
 use turncoat_sigma::{Document, Router, Rule, RuleSet, parse_file};
 use turncoat_store::{FindingMode, Store, StoredRule};
@@ -98,7 +98,7 @@ pub fn finding(rule: &Rule, event: &Event, count: u64, file: Option<String>) -> 
         title: rule.title.clone(),
         severity: severity(rule.level.as_deref()),
         campaign: None,
-        key: format!("day:{}", event.time.day()),
+        key: FindingKey::rule_day(event.time.day()),
         first_seen: event.time,
         last_seen: event.time,
         count,
@@ -143,7 +143,7 @@ pub fn correlation_finding(
         title: correlation.title.clone(),
         severity: severity(correlation.level.as_deref()),
         campaign: None,
-        key: format!("correlation:{group}:{}", hit.first.day()),
+        key: FindingKey::correlation(&group, hit.first.day()),
         first_seen: hit.first,
         last_seen: hit.last,
         count: hit.value as u64,
@@ -439,7 +439,7 @@ pub fn import(
         // (rule, endpoint, day) → (first matching event, count)
         let mut hits: HashMap<(usize, String, i64), (Event, u64)> = HashMap::new();
         // (source, key) → correlation finding
-        let mut fired: HashMap<(String, String), Finding> = HashMap::new();
+        let mut fired: HashMap<(String, FindingKey), Finding> = HashMap::new();
         let mut evaluation = Evaluation::new(&set);
         let mut record = |c: &Correlation, hit: &CorrelationHit| {
             if correlation_changed[hit.correlation] {

@@ -2,9 +2,9 @@
 //! each backend's tests with a fresh, empty store.
 
 use turncoat_core::{
-    AlertKind, AlertStatus, Ecosystem, Event, Evidence, Fields, Finding, Indicator, IndicatorKind,
-    InventoryChange, InventoryItem, InventoryRecord, Logsource, Observable, ObservableKind,
-    Platform, Severity, TenantName, Time, Value,
+    AlertKind, AlertStatus, Ecosystem, Event, Evidence, Fields, Finding, FindingKey, Indicator,
+    IndicatorKind, InventoryChange, InventoryItem, InventoryRecord, Logsource, Observable,
+    ObservableKind, Platform, Severity, TenantName, Time, Value,
 };
 
 use crate::{
@@ -39,7 +39,7 @@ fn event(host: &str, t: i64, domain: &str) -> Event {
     }
 }
 
-fn finding(endpoint: &str, source: &str, key: &str, count: u64, t: i64) -> Finding {
+fn finding(endpoint: &str, source: &str, key: FindingKey, count: u64, t: i64) -> Finding {
     Finding {
         endpoint: endpoint.into(),
         kind: AlertKind::Ioc,
@@ -47,7 +47,7 @@ fn finding(endpoint: &str, source: &str, key: &str, count: u64, t: i64) -> Findi
         title: format!("contact with {source}"),
         severity: Severity::High,
         campaign: None,
-        key: key.into(),
+        key,
         first_seen: Time(t),
         last_seen: Time(t),
         count,
@@ -117,7 +117,13 @@ pub fn batches_and_findings(store: &mut dyn Store) {
             event: 0,
         }],
         findings: vec![(
-            finding("ws1", "evil.com", "domain:evil.com@0", 2, 1_000_000),
+            finding(
+                "ws1",
+                "evil.com",
+                FindingKey::sighting(ObservableKind::Domain, "evil.com", 0),
+                2,
+                1_000_000,
+            ),
             Some(0),
         )],
         events: events.into(),
@@ -190,7 +196,13 @@ pub fn batches_and_findings(store: &mut dyn Store) {
         .record_findings(
             &t,
             &[(
-                finding("ws1", "evil.com", "domain:evil.com@0", 2, 1_000_000),
+                finding(
+                    "ws1",
+                    "evil.com",
+                    FindingKey::sighting(ObservableKind::Domain, "evil.com", 0),
+                    2,
+                    1_000_000,
+                ),
                 sightings[0].event,
             )],
             FindingMode::Set,
@@ -288,7 +300,13 @@ pub fn isolation(store: &mut dyn Store) {
     let batch = Batch {
         events: vec![event("secret-host", 5_000_000, "a-only.com")].into(),
         findings: vec![(
-            finding("secret-host", "a-only.com", "k", 1, 5_000_000),
+            finding(
+                "secret-host",
+                "a-only.com",
+                FindingKey::rule_day(0),
+                1,
+                5_000_000,
+            ),
             Some(0),
         )],
         sightings: vec![SightingDelta {
@@ -384,7 +402,7 @@ pub fn allowlists(store: &mut dyn Store) {
         )
         .unwrap();
     let mut beacon_alert = |t: &Tenant| {
-        let mut f = finding("10.0.0.9", "scanner.example", "pair", 1, 10);
+        let mut f = finding("10.0.0.9", "scanner.example", FindingKey::pair(), 1, 10);
         f.kind = AlertKind::Beacon;
         store
             .record_findings(t, &[(f, None)], FindingMode::Set)
@@ -499,7 +517,10 @@ pub fn campaigns(store: &mut dyn Store) {
         store
             .record_findings(
                 t,
-                &[(finding("ws", "evil.com", "k", 1, 10), None)],
+                &[(
+                    finding("ws", "evil.com", FindingKey::rule_day(0), 1, 10),
+                    None,
+                )],
                 FindingMode::Set,
             )
             .unwrap();

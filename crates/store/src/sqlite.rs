@@ -525,7 +525,7 @@ fn record_findings_tx(
         };
         let changed = tx.prepare_cached(sql)?.execute(params![
             alert_id,
-            f.key,
+            f.key.as_str(),
             f.first_seen.0,
             f.last_seen.0,
             f.count as i64,

@@ -180,6 +180,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::FindingId;
     use std::io::Write;
 
     /// One stored folder of `files`, written by the `cab` crate.
@@ -232,7 +233,7 @@ mod tests {
         assert!(
             out.findings
                 .iter()
-                .any(|f| f.id == "archive.malformed" && f.file == "x.cab!/b.dll"),
+                .any(|f| f.id == FindingId::ArchiveMalformed && f.file == "x.cab!/b.dll"),
             "{:?}",
             out.findings
         );

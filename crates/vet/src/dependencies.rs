@@ -8,7 +8,7 @@ use turncoat_core::{Advisory, Ecosystem, InventoryItem, Severity};
 use turncoat_formats::manifest::{self, ManifestKind};
 
 use crate::binary::FileInfo;
-use crate::{Finding, finding};
+use crate::{Finding, FindingId, finding};
 
 /// OSV records indexed by ecosystem and package name.
 pub struct OsvIndex {
@@ -85,7 +85,7 @@ pub(crate) fn read(info: &mut FileInfo, data: &[u8], out: &mut Vec<Finding>) {
         Ok(m) => {
             if !m.skipped.is_empty() {
                 out.push(finding(
-                    "package.manifest-malformed",
+                    FindingId::PackageManifestMalformed,
                     &info.path,
                     format!(
                         "{} entries of this {} did not read; first: {}",
@@ -98,7 +98,7 @@ pub(crate) fn read(info: &mut FileInfo, data: &[u8], out: &mut Vec<Finding>) {
             }
             if m.unpinned > 0 {
                 out.push(finding(
-                    "info.unpinned-dependencies",
+                    FindingId::InfoUnpinnedDependencies,
                     &info.path,
                     format!(
                         "{} requirements name no exact version: what installs can change without a new release",
@@ -111,7 +111,7 @@ pub(crate) fn read(info: &mut FileInfo, data: &[u8], out: &mut Vec<Finding>) {
             info.declared = m.declared;
         }
         Err(e) => out.push(finding(
-            "package.manifest-malformed",
+            FindingId::PackageManifestMalformed,
             &info.path,
             format!("this {} does not read: {e}", kind.as_str()),
             serde_json::Value::Null,
@@ -127,7 +127,7 @@ pub(crate) fn osv_findings(files: &[FileInfo], osv: &OsvIndex, out: &mut Vec<Fin
                 let a = m.advisory;
                 let (id, message) = if a.malicious {
                     (
-                        "osv.malicious",
+                        FindingId::OsvMalicious,
                         format!(
                             "{} {} is a malicious package: {} {}",
                             p.name, p.version, a.id, a.title
@@ -135,7 +135,7 @@ pub(crate) fn osv_findings(files: &[FileInfo], osv: &OsvIndex, out: &mut Vec<Fin
                     )
                 } else {
                     (
-                        "osv.vulnerable",
+                        FindingId::OsvVulnerable,
                         format!(
                             "{} {} is vulnerable: {} {}{}",
                             p.name,
@@ -191,7 +191,7 @@ pub(crate) fn new_declared(before: Option<&FileInfo>, after: &FileInfo, out: &mu
                 &d.requirement
             };
             out.push(finding(
-                "diff.new-dependency",
+                FindingId::DiffNewDependency,
                 &after.path,
                 format!("new dependency {} ({requirement})", d.name),
                 serde_json::json!({"name": d.name, "requirement": d.requirement}),
@@ -231,7 +231,7 @@ pub(crate) fn diff(before: &FileInfo, after: &FileInfo, out: &mut Vec<Finding>) 
         return;
     }
     out.push(finding(
-        "diff.new-dependencies",
+        FindingId::DiffNewDependencies,
         &after.path,
         format!(
             "{} new packages, {} at another version",

@@ -5,7 +5,7 @@
 //! its signature).
 //!
 //! [`vet`] returns a [`Report`]: findings with the stable ids of
-//! [`FINDING_IDS`], and a verdict. No data directory is involved.
+//! [`FindingId`], and a verdict. No data directory is involved.
 
 #![forbid(unsafe_code)]
 
@@ -30,174 +30,125 @@ use binary::{FileInfo, Kind};
 pub use dependencies::OsvIndex;
 pub use unpack::{Limits, UnpackError};
 
-/// Every finding id, its severity and what it means: the documented table.
-pub const FINDING_IDS: &[(&str, Severity, &str)] = &[
-    (
-        "authenticode.data-after-signature",
-        Severity::Critical,
-        "bytes after the PKCS#7 SignedData inside the certificate entry, or after the certificate table: the signature still verifies (CVE-2013-3900)",
-    ),
-    (
-        "authenticode.digest-mismatch",
-        Severity::High,
-        "the PE image digest recomputed differs from the signed one: modified after signing",
-    ),
-    (
-        "authenticode.bad-signature",
-        Severity::Critical,
-        "the signature does not verify: the message digest, the signature over the signed attributes, or a link of the certificate chain fails",
-    ),
-    (
-        "authenticode.unverified",
-        Severity::Low,
-        "a signature made with an algorithm turncoat cannot check",
-    ),
-    (
-        "authenticode.untrusted-root",
-        Severity::High,
-        "the certificate chain does not end in a root given with `--trust`",
-    ),
-    (
-        "authenticode.malformed",
-        Severity::Medium,
-        "a certificate table that is not a readable Authenticode signature",
-    ),
-    (
-        "authenticode.unsigned-module",
-        Severity::Medium,
-        "an unsigned PE beside signed ones in the same directory",
-    ),
-    (
-        "authenticode.signer-changed",
-        Severity::High,
-        "signed by another subject or key than in the previous release (medium: the same key in a renewed certificate)",
-    ),
-    (
-        "authenticode.signature-removed",
-        Severity::High,
-        "signed in the previous release, unsigned now",
-    ),
-    (
-        "diff.new-file",
-        Severity::Low,
-        "a file the previous release did not have (informational unless executable)",
-    ),
-    (
-        "diff.removed-file",
-        Severity::Info,
-        "a file the previous release had",
-    ),
-    (
-        "diff.changed-same-version",
-        Severity::High,
-        "code changed while the version resource did not",
-    ),
-    (
-        "diff.new-imports",
-        Severity::Medium,
-        "imported functions the previous build did not import",
-    ),
-    (
-        "diff.new-network-strings",
-        Severity::Medium,
-        "URLs, domains or IPs the previous build did not contain",
-    ),
-    (
-        "ioc.hash",
-        Severity::Critical,
-        "the file's SHA-256, SHA-1 or MD5 is a known-bad indicator in the intel given",
-    ),
-    (
-        "ioc.network",
-        Severity::Critical,
-        "a URL, domain or IP embedded in the file is a known-bad indicator",
-    ),
-    (
-        "diff.new-dependency",
-        Severity::Medium,
-        "a dependency a manifest declares that the previous release's did not (named with its requirement, pinned or not)",
-    ),
-    (
-        "diff.new-dependencies",
-        Severity::Info,
-        "packages a changed lockfile or manifest adds, or pins at another version",
-    ),
-    (
-        "osv.malicious",
-        Severity::Critical,
-        "a package the release ships is malicious in the OSV data given (a `MAL-` record)",
-    ),
-    (
-        "osv.vulnerable",
-        Severity::High,
-        "a package version the release ships has an OSV vulnerability (the advisory's own severity, at most high)",
-    ),
-    (
-        "package.manifest-malformed",
-        Severity::Low,
-        "a lockfile, manifest or SBOM, or some of its entries, that does not read",
-    ),
-    (
-        "package.install-script",
-        Severity::Medium,
-        "code run on install: npm install scripts, setup.py, pyproject build hooks (high when it reaches the network or runs commands)",
-    ),
-    (
-        "yara.match",
-        Severity::High,
-        "a YARA rule matched (critical at a `score` of 75 or more, medium below 60)",
-    ),
-    (
-        "yara.error",
-        Severity::Low,
-        "a YARA scan that did not finish (timeout)",
-    ),
-    (
-        "entropy.high",
-        Severity::Low,
-        "a section over 7.2 bits per byte: packed or encrypted content",
-    ),
-    (
-        "binary.malformed",
-        Severity::Low,
-        "looks like an executable but does not parse",
-    ),
-    (
-        "archive.path-traversal",
-        Severity::High,
-        "an archive entry naming a path outside the archive",
-    ),
-    (
-        "archive.symlink",
-        Severity::Medium,
-        "a link inside the artifact: not followed",
-    ),
-    (
-        "archive.bomb",
-        Severity::High,
-        "an entry, or nested archives together, expanding beyond the compression-ratio limit",
-    ),
-    (
-        "archive.limit",
-        Severity::Medium,
-        "depth, size or entry-count limit reached: part not analysed",
-    ),
-    (
-        "archive.malformed",
-        Severity::Low,
-        "an archive or entry that does not read",
-    ),
-    (
-        "info.signed",
-        Severity::Info,
-        "signed, with the signer named",
-    ),
-    (
-        "info.unpinned-dependencies",
-        Severity::Info,
-        "requirements without an exact version: they cannot be matched, and what installs can change",
-    ),
-];
+/// Declares [`FindingId`] from one table: each id's variant, its string,
+/// the severity it has unless the check says otherwise, and its meaning.
+macro_rules! finding_ids {
+    ($($variant:ident => $id:literal, $severity:ident, $meaning:literal;)*) => {
+        /// What a finding reports: the stable ids the README documents.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum FindingId {
+            $($variant),*
+        }
+
+        impl FindingId {
+            /// Every id, in the documented order.
+            pub const ALL: &[FindingId] = &[$(FindingId::$variant),*];
+
+            /// The id as reports and SARIF name it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(FindingId::$variant => $id),*
+                }
+            }
+
+            /// The severity of a finding of this id unless its check raises
+            /// or lowers it.
+            pub fn severity(self) -> Severity {
+                match self {
+                    $(FindingId::$variant => Severity::$severity),*
+                }
+            }
+
+            /// What a finding of this id means.
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(FindingId::$variant => $meaning),*
+                }
+            }
+        }
+    };
+}
+
+finding_ids! {
+    AuthenticodeDataAfterSignature => "authenticode.data-after-signature", Critical,
+        "bytes after the PKCS#7 SignedData inside the certificate entry, or after the certificate table: the signature still verifies (CVE-2013-3900)";
+    AuthenticodeDigestMismatch => "authenticode.digest-mismatch", High,
+        "the PE image digest recomputed differs from the signed one: modified after signing";
+    AuthenticodeBadSignature => "authenticode.bad-signature", Critical,
+        "the signature does not verify: the message digest, the signature over the signed attributes, or a link of the certificate chain fails";
+    AuthenticodeUnverified => "authenticode.unverified", Low,
+        "a signature made with an algorithm turncoat cannot check";
+    AuthenticodeUntrustedRoot => "authenticode.untrusted-root", High,
+        "the certificate chain does not end in a root given with `--trust`";
+    AuthenticodeMalformed => "authenticode.malformed", Medium,
+        "a certificate table that is not a readable Authenticode signature";
+    AuthenticodeUnsignedModule => "authenticode.unsigned-module", Medium,
+        "an unsigned PE beside signed ones in the same directory";
+    AuthenticodeSignerChanged => "authenticode.signer-changed", High,
+        "signed by another subject or key than in the previous release (medium: the same key in a renewed certificate)";
+    AuthenticodeSignatureRemoved => "authenticode.signature-removed", High,
+        "signed in the previous release, unsigned now";
+    DiffNewFile => "diff.new-file", Low,
+        "a file the previous release did not have (informational unless executable)";
+    DiffRemovedFile => "diff.removed-file", Info,
+        "a file the previous release had";
+    DiffChangedSameVersion => "diff.changed-same-version", High,
+        "code changed while the version resource did not";
+    DiffNewImports => "diff.new-imports", Medium,
+        "imported functions the previous build did not import";
+    DiffNewNetworkStrings => "diff.new-network-strings", Medium,
+        "URLs, domains or IPs the previous build did not contain";
+    IocHash => "ioc.hash", Critical,
+        "the file's SHA-256, SHA-1 or MD5 is a known-bad indicator in the intel given";
+    IocNetwork => "ioc.network", Critical,
+        "a URL, domain or IP embedded in the file is a known-bad indicator";
+    DiffNewDependency => "diff.new-dependency", Medium,
+        "a dependency a manifest declares that the previous release's did not (named with its requirement, pinned or not)";
+    DiffNewDependencies => "diff.new-dependencies", Info,
+        "packages a changed lockfile or manifest adds, or pins at another version";
+    OsvMalicious => "osv.malicious", Critical,
+        "a package the release ships is malicious in the OSV data given (a `MAL-` record)";
+    OsvVulnerable => "osv.vulnerable", High,
+        "a package version the release ships has an OSV vulnerability (the advisory's own severity, at most high)";
+    PackageManifestMalformed => "package.manifest-malformed", Low,
+        "a lockfile, manifest or SBOM, or some of its entries, that does not read";
+    PackageInstallScript => "package.install-script", Medium,
+        "code run on install: npm install scripts, setup.py, pyproject build hooks (high when it reaches the network or runs commands)";
+    YaraMatch => "yara.match", High,
+        "a YARA rule matched (critical at a `score` of 75 or more, medium below 60)";
+    YaraError => "yara.error", Low,
+        "a YARA scan that did not finish (timeout)";
+    EntropyHigh => "entropy.high", Low,
+        "a section over 7.2 bits per byte: packed or encrypted content";
+    BinaryMalformed => "binary.malformed", Low,
+        "looks like an executable but does not parse";
+    ArchivePathTraversal => "archive.path-traversal", High,
+        "an archive entry naming a path outside the archive";
+    ArchiveSymlink => "archive.symlink", Medium,
+        "a link inside the artifact: not followed";
+    ArchiveBomb => "archive.bomb", High,
+        "an entry, or nested archives together, expanding beyond the compression-ratio limit";
+    ArchiveLimit => "archive.limit", Medium,
+        "depth, size or entry-count limit reached: part not analysed";
+    ArchiveMalformed => "archive.malformed", Low,
+        "an archive or entry that does not read";
+    InfoSigned => "info.signed", Info,
+        "signed, with the signer named";
+    InfoUnpinnedDependencies => "info.unpinned-dependencies", Info,
+        "requirements without an exact version: they cannot be matched, and what installs can change";
+}
+
+impl Serialize for FindingId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for FindingId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Entropy above which a section is reported.
 const HIGH_ENTROPY: f64 = 7.2;
@@ -207,7 +158,7 @@ const MIN_ENTROPY_SECTION: u64 = 4096;
 /// One finding.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
-    pub id: &'static str,
+    pub id: FindingId,
     pub severity: Severity,
     /// The inner path, e.g. `setup.zip!/app/ffmpeg.dll`.
     pub file: String,
@@ -239,7 +190,7 @@ pub const REPEATED_FILES_SHOWN: usize = 20;
 /// analyst's line (the same tampered DLL in an installer and in the
 /// tarball inside it); thousands (an archive bomb's copies) are not.
 fn summarise_repeats(findings: Vec<Finding>) -> Vec<Finding> {
-    type Key = (&'static str, String, String);
+    type Key = (FindingId, String, String);
     let key = |f: &Finding| -> Key { (f.id, f.message.clone(), f.evidence.to_string()) };
     let mut counts: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
     for f in &findings {
@@ -322,18 +273,14 @@ pub struct Options {
 }
 
 pub(crate) fn finding(
-    id: &'static str,
+    id: FindingId,
     file: &str,
     message: String,
     evidence: serde_json::Value,
 ) -> Finding {
-    let severity = FINDING_IDS
-        .iter()
-        .find(|(i, ..)| *i == id)
-        .map_or(Severity::Medium, |(_, s, _)| *s);
     Finding {
         id,
-        severity,
+        severity: id.severity(),
         file: file.to_owned(),
         message,
         evidence,
@@ -377,7 +324,7 @@ impl<'r> ContentScan<'r> {
     fn scan(&mut self, info: &FileInfo, data: &[u8], out: &mut Vec<Finding>) {
         for hook in package::install_hooks(&info.path, data) {
             let mut f = finding(
-                "package.install-script",
+                FindingId::PackageInstallScript,
                 &info.path,
                 format!(
                     "{} runs on install: {}",
@@ -478,7 +425,7 @@ fn yara_findings(
         Ok(matches) => {
             for m in matches {
                 let mut f = finding(
-                    "yara.match",
+                    FindingId::YaraMatch,
                     &info.path,
                     format!(
                         "{}{}",
@@ -499,7 +446,7 @@ fn yara_findings(
             }
         }
         Err(e) => out.push(finding(
-            "yara.error",
+            FindingId::YaraError,
             &info.path,
             e,
             serde_json::Value::Null,
@@ -516,7 +463,7 @@ fn release_findings(
     for f in files {
         if let Some(e) = &f.parse_error {
             out.push(finding(
-                "binary.malformed",
+                FindingId::BinaryMalformed,
                 &f.path,
                 format!("does not parse: {e}"),
                 serde_json::Value::Null,
@@ -525,7 +472,7 @@ fn release_findings(
         if let Some(sig) = &f.signature {
             if sig.trailing_bytes > 0 || sig.bytes_after_table > 0 {
                 out.push(finding(
-                    "authenticode.data-after-signature",
+                    FindingId::AuthenticodeDataAfterSignature,
                     &f.path,
                     format!(
                         "{} bytes after the signature inside the certificate entry, {} after the certificate table",
@@ -536,7 +483,7 @@ fn release_findings(
             }
             if sig.digest_matches == Some(false) {
                 out.push(finding(
-                    "authenticode.digest-mismatch",
+                    FindingId::AuthenticodeDigestMismatch,
                     &f.path,
                     "the digest of the signed content does not match the signed digest".into(),
                     serde_json::json!({"algorithm": sig.digest_algorithm, "signer": sig.signer}),
@@ -544,7 +491,7 @@ fn release_findings(
             }
             if let Some(why) = &sig.bad_signature {
                 out.push(finding(
-                    "authenticode.bad-signature",
+                    FindingId::AuthenticodeBadSignature,
                     &f.path,
                     format!("the signature does not verify: {why}"),
                     serde_json::json!({"signer": sig.signer, "issuer": sig.issuer, "serial": sig.serial}),
@@ -552,7 +499,7 @@ fn release_findings(
             }
             if let Some(why) = &sig.unverified {
                 out.push(finding(
-                    "authenticode.unverified",
+                    FindingId::AuthenticodeUnverified,
                     &f.path,
                     format!("the signature could not be checked: {why}"),
                     serde_json::json!({"signer": sig.signer}),
@@ -564,7 +511,7 @@ fn release_findings(
                 && !trust.trusts(&sig.chain_top)
             {
                 out.push(finding(
-                    "authenticode.untrusted-root",
+                    FindingId::AuthenticodeUntrustedRoot,
                     &f.path,
                     format!(
                         "the chain ends in {}, not in a trusted root",
@@ -575,13 +522,13 @@ fn release_findings(
             }
             match (&sig.error, &sig.signer) {
                 (Some(e), _) => out.push(finding(
-                    "authenticode.malformed",
+                    FindingId::AuthenticodeMalformed,
                     &f.path,
                     e.clone(),
                     serde_json::Value::Null,
                 )),
                 (None, signer) if sig.bad_signature.is_none() => out.push(finding(
-                    "info.signed",
+                    FindingId::InfoSigned,
                     &f.path,
                     format!(
                         "signed by {}",
@@ -595,7 +542,7 @@ fn release_findings(
         for s in &f.sections {
             if s.entropy > HIGH_ENTROPY && s.size >= MIN_ENTROPY_SECTION && s.name != ".rsrc" {
                 out.push(finding(
-                    "entropy.high",
+                    FindingId::EntropyHigh,
                     &f.path,
                     format!("section {} has entropy {:.2}", s.name, s.entropy),
                     serde_json::json!({"section": s.name, "entropy": s.entropy, "size": s.size}),
@@ -619,7 +566,7 @@ fn release_findings(
         }
         for f in siblings.iter().filter(|f| f.signature.is_none()) {
             out.push(finding(
-                "authenticode.unsigned-module",
+                FindingId::AuthenticodeUnsignedModule,
                 &f.path,
                 format!(
                     "unsigned, while {signed} of its {} sibling modules are signed",
@@ -681,7 +628,7 @@ fn intel_findings(
                 ObservableKind::Sha256 | ObservableKind::Sha1 | ObservableKind::Md5
             );
             out.push(finding(
-                if hash { "ioc.hash" } else { "ioc.network" },
+                if hash { FindingId::IocHash } else { FindingId::IocNetwork },
                 &f.path,
                 format!("{} {} is a known-bad {} indicator", observed.kind.as_str(), observed.value, ind.kind),
                 serde_json::json!({"indicator": ind.value, "source": ind.source, "campaign": ind.campaign}),
@@ -816,7 +763,7 @@ fn demote_preexisting(previous: &[Finding], findings: &mut [Finding], roots: Roo
     // a time-zone tarball that always held links gaining one more is not
     // new.
     let key = |f: &Finding, root: Option<&str>| {
-        let file = match f.id.starts_with("archive.") {
+        let file = match f.id.as_str().starts_with("archive.") {
             true => f
                 .file
                 .rsplit_once("!/")
@@ -831,7 +778,7 @@ fn demote_preexisting(previous: &[Finding], findings: &mut [Finding], roots: Roo
             .unwrap_or("");
         (f.id, pairing_key(file, root), hook.to_owned())
     };
-    let before: BTreeSet<(&str, String, String)> =
+    let before: BTreeSet<(FindingId, String, String)> =
         previous.iter().map(|f| key(f, roots.before)).collect();
     for f in findings.iter_mut() {
         if f.severity < Severity::Critical
@@ -898,7 +845,7 @@ fn diff(
             d.new.push(f.path.clone());
             dependencies::new_declared(None, f, out);
             let mut nf = finding(
-                "diff.new-file",
+                FindingId::DiffNewFile,
                 &f.path,
                 format!("new {:?} file", f.kind).to_lowercase(),
                 serde_json::json!({"sha256": f.sha256}),
@@ -922,7 +869,7 @@ fn diff(
             && f.file_version == prev.file_version
         {
             out.push(finding(
-                "diff.changed-same-version",
+                FindingId::DiffChangedSameVersion,
                 &f.path,
                 format!("code changed but the version stayed {}", f.file_version.as_deref().unwrap_or("")),
                 serde_json::json!({"version": f.file_version, "code_sha256_before": prev.code_sha256, "code_sha256_after": f.code_sha256}),
@@ -931,7 +878,7 @@ fn diff(
         let added: BTreeSet<&String> = f.imports.difference(&prev.imports).collect();
         if !added.is_empty() && !prev.imports.is_empty() {
             out.push(finding(
-                "diff.new-imports",
+                FindingId::DiffNewImports,
                 &f.path,
                 format!("{} new imports", added.len()),
                 serde_json::json!({"imports": added}),
@@ -944,7 +891,7 @@ fn diff(
             .collect();
         if !strings.is_empty() {
             let mut nf = finding(
-                "diff.new-network-strings",
+                FindingId::DiffNewNetworkStrings,
                 &f.path,
                 format!("{} new network strings", strings.len()),
                 serde_json::json!({"strings": strings}),
@@ -962,7 +909,7 @@ fn diff(
                 }
             }
             (Some(a), None) => out.push(finding(
-                "authenticode.signature-removed",
+                FindingId::AuthenticodeSignatureRemoved,
                 &f.path,
                 format!(
                     "was signed by {}, now unsigned",
@@ -977,7 +924,7 @@ fn diff(
         if !new.contains_key(key) {
             d.removed.push(f.path.clone());
             out.push(finding(
-                "diff.removed-file",
+                FindingId::DiffRemovedFile,
                 &f.path,
                 "removed".into(),
                 serde_json::Value::Null,
@@ -1034,7 +981,7 @@ impl SignerChange {
         };
         let side = |s: &authenticode::Signature| serde_json::json!({"signer": s.signer, "key": s.signer_key, "issuer": s.issuer, "serial": s.serial});
         let mut f = finding(
-            "authenticode.signer-changed",
+            FindingId::AuthenticodeSignerChanged,
             path,
             message,
             serde_json::json!({"before": side(a), "after": side(b)}),
@@ -1113,9 +1060,14 @@ mod tests {
             })
             .filter(|(id, _)| id.contains('.'))
             .collect();
-        let defined: BTreeSet<(String, String)> = FINDING_IDS
+        let defined: BTreeSet<(String, String)> = FindingId::ALL
             .iter()
-            .map(|(id, s, _)| (id.to_string(), format!("{s:?}").to_lowercase()))
+            .map(|id| {
+                (
+                    id.to_string(),
+                    format!("{:?}", id.severity()).to_lowercase(),
+                )
+            })
             .collect();
         let only_readme: Vec<_> = documented.difference(&defined).collect();
         let only_code: Vec<_> = defined.difference(&documented).collect();
@@ -1224,7 +1176,7 @@ mod tests {
     #[test]
     fn verdicts() {
         let f = |s| Finding {
-            id: "x",
+            id: FindingId::InfoSigned,
             severity: s,
             file: String::new(),
             message: String::new(),

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::{FINDING_IDS, Report, Severity};
+use crate::{FindingId, Report, Severity};
 
 fn level(s: Severity) -> &'static str {
     match s {
@@ -42,15 +42,15 @@ fn uri(path: &str) -> String {
 
 /// The report as a SARIF 2.1.0 log.
 pub fn sarif(report: &Report) -> Value {
-    let rules: Vec<Value> = FINDING_IDS
+    let rules: Vec<Value> = FindingId::ALL
         .iter()
-        .map(|(id, severity, meaning)| {
+        .map(|id| {
             json!({
                 "id": id,
                 "name": id,
-                "shortDescription": {"text": meaning},
-                "defaultConfiguration": {"level": level(*severity)},
-                "properties": {"security-severity": security_severity(*severity), "tags": ["security", "supply-chain"]},
+                "shortDescription": {"text": id.meaning()},
+                "defaultConfiguration": {"level": level(id.severity())},
+                "properties": {"security-severity": security_severity(id.severity()), "tags": ["security", "supply-chain"]},
             })
         })
         .collect();
@@ -58,7 +58,7 @@ pub fn sarif(report: &Report) -> Value {
         .findings
         .iter()
         .map(|f| {
-            let index = FINDING_IDS.iter().position(|(id, ..)| *id == f.id);
+            let index = FindingId::ALL.iter().position(|id| *id == f.id);
             json!({
                 "ruleId": f.id,
                 "ruleIndex": index,
@@ -96,7 +96,7 @@ mod tests {
             artifact: "setup.zip".into(),
             diff: None,
             findings: vec![Finding {
-                id: "authenticode.data-after-signature",
+                id: FindingId::AuthenticodeDataAfterSignature,
                 severity: Severity::Critical,
                 file: "setup.zip!/app dir/d3dcompiler_47.dll".into(),
                 message: "4096 bytes after the signature".into(),

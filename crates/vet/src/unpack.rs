@@ -12,7 +12,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::Finding;
+use crate::{Finding, FindingId};
 
 /// Limits on what one artifact may unpack to.
 #[derive(Clone, Copy, Debug)]
@@ -95,7 +95,7 @@ impl Unpacker<'_> {
     }
 
     /// Stops all further unpacking with one finding saying why.
-    fn stop(&mut self, id: &'static str, file: &str, message: String) {
+    fn stop(&mut self, id: FindingId, file: &str, message: String) {
         if !self.stopped {
             self.stopped = true;
             self.note(id, file, message);
@@ -121,7 +121,7 @@ impl Unpacker<'_> {
         allowed.saturating_sub(self.expanded)
     }
 
-    fn note(&mut self, id: &'static str, file: &str, message: String) {
+    fn note(&mut self, id: FindingId, file: &str, message: String) {
         self.findings
             .push(crate::finding(id, file, message, serde_json::Value::Null));
     }
@@ -133,7 +133,7 @@ impl Unpacker<'_> {
         }
         if self.entries >= limits.max_entries {
             self.stop(
-                "archive.limit",
+                FindingId::ArchiveLimit,
                 &path,
                 format!(
                     "more than {} files: the rest is not analysed",
@@ -145,7 +145,7 @@ impl Unpacker<'_> {
         self.total += data.len() as u64;
         if self.total > limits.max_total_bytes {
             self.stop(
-                "archive.limit",
+                FindingId::ArchiveLimit,
                 &path,
                 format!(
                     "unpacked size passes {} bytes: the rest is not analysed",
@@ -157,7 +157,7 @@ impl Unpacker<'_> {
         let kind = container(&path, &data);
         if kind.is_some() && depth >= limits.max_depth {
             self.note(
-                "archive.limit",
+                FindingId::ArchiveLimit,
                 &path,
                 format!(
                     "archives nested deeper than {}: not unpacked",
@@ -186,7 +186,11 @@ impl Unpacker<'_> {
         let mut archive = match zip::ZipArchive::new(std::io::Cursor::new(data)) {
             Ok(a) => a,
             Err(e) => {
-                self.note("archive.malformed", outer, format!("unreadable zip: {e}"));
+                self.note(
+                    FindingId::ArchiveMalformed,
+                    outer,
+                    format!("unreadable zip: {e}"),
+                );
                 return;
             }
         };
@@ -197,7 +201,11 @@ impl Unpacker<'_> {
             let mut file = match archive.by_index(i) {
                 Ok(f) => f,
                 Err(e) => {
-                    self.note("archive.malformed", outer, format!("entry {i}: {e}"));
+                    self.note(
+                        FindingId::ArchiveMalformed,
+                        outer,
+                        format!("entry {i}: {e}"),
+                    );
                     continue;
                 }
             };
@@ -207,7 +215,7 @@ impl Unpacker<'_> {
             }
             if file.is_symlink() {
                 self.note(
-                    "archive.symlink",
+                    FindingId::ArchiveSymlink,
                     &format!("{outer}!/{name}"),
                     "a link inside the archive: not followed".into(),
                 );
@@ -229,7 +237,11 @@ impl Unpacker<'_> {
         let entries = match archive.entries() {
             Ok(e) => e,
             Err(e) => {
-                self.note("archive.malformed", outer, format!("unreadable tar: {e}"));
+                self.note(
+                    FindingId::ArchiveMalformed,
+                    outer,
+                    format!("unreadable tar: {e}"),
+                );
                 return;
             }
         };
@@ -240,7 +252,11 @@ impl Unpacker<'_> {
             let mut entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
-                    self.note("archive.malformed", outer, format!("tar entry: {e}"));
+                    self.note(
+                        FindingId::ArchiveMalformed,
+                        outer,
+                        format!("tar entry: {e}"),
+                    );
                     break;
                 }
             };
@@ -248,7 +264,7 @@ impl Unpacker<'_> {
             let kind = entry.header().entry_type();
             if kind.is_symlink() || kind.is_hard_link() {
                 self.note(
-                    "archive.symlink",
+                    FindingId::ArchiveSymlink,
                     &format!("{outer}!/{name}"),
                     "a link inside the archive: not followed".into(),
                 );
@@ -297,7 +313,7 @@ impl Unpacker<'_> {
             Ok(f) => f,
             Err(e) => {
                 self.note(
-                    "archive.malformed",
+                    FindingId::ArchiveMalformed,
                     outer,
                     format!("unreadable compound file: {e}"),
                 );
@@ -322,7 +338,11 @@ impl Unpacker<'_> {
                 .join("/");
             let inner = format!("{outer}!/{name}");
             let Ok(mut stream) = file.open_stream(&path) else {
-                self.note("archive.malformed", &inner, "unreadable stream".into());
+                self.note(
+                    FindingId::ArchiveMalformed,
+                    &inner,
+                    "unreadable stream".into(),
+                );
                 continue;
             };
             if let Some(bytes) = self.read_bounded(&inner, &mut stream, len, len.max(1), limits) {
@@ -337,7 +357,7 @@ impl Unpacker<'_> {
             Ok(c) => c,
             Err(e) => {
                 self.note(
-                    "archive.malformed",
+                    FindingId::ArchiveMalformed,
                     outer,
                     format!("unreadable cabinet: {e}"),
                 );
@@ -378,7 +398,7 @@ impl Unpacker<'_> {
             };
             if unsafe_names.contains(name.as_str()) {
                 self.note(
-                    "archive.malformed",
+                    FindingId::ArchiveMalformed,
                     &inner,
                     format!("unreadable entry: {why}"),
                 );
@@ -388,7 +408,7 @@ impl Unpacker<'_> {
                 Ok(r) => r,
                 Err(e) => {
                     self.note(
-                        "archive.malformed",
+                        FindingId::ArchiveMalformed,
                         &inner,
                         format!("unreadable entry: {e}"),
                     );
@@ -422,7 +442,11 @@ impl Unpacker<'_> {
             Some((8usize.checked_add(header_size)?, tree))
         })();
         let Some((base, tree)) = parsed else {
-            self.note("archive.malformed", outer, "unreadable asar header".into());
+            self.note(
+                FindingId::ArchiveMalformed,
+                outer,
+                "unreadable asar header".into(),
+            );
             return;
         };
         // Depth-first over the JSON tree, bounded like any archive.
@@ -441,7 +465,7 @@ impl Unpacker<'_> {
                     }
                 } else if entry.get("link").is_some() {
                     self.note(
-                        "archive.symlink",
+                        FindingId::ArchiveSymlink,
                         &rel,
                         "a link inside the archive: not followed".into(),
                     );
@@ -464,12 +488,12 @@ impl Unpacker<'_> {
                             self.add(rel, b.to_vec(), depth + 1, limits)
                         }
                         Some(_) => self.note(
-                            "archive.limit",
+                            FindingId::ArchiveLimit,
                             &rel,
                             format!("larger than {} bytes: not analysed", limits.max_file_bytes),
                         ),
                         None => self.note(
-                            "archive.malformed",
+                            FindingId::ArchiveMalformed,
                             &rel,
                             "offset or size outside the archive".into(),
                         ),
@@ -487,7 +511,7 @@ impl Unpacker<'_> {
         let absolute = normal.starts_with('/') || normal.get(1..2) == Some(":");
         if climbs || absolute {
             self.note(
-                "archive.path-traversal",
+                FindingId::ArchivePathTraversal,
                 &format!("{outer}!/{name}"),
                 format!("entry name {name:?} points outside the archive"),
             );
@@ -517,7 +541,11 @@ impl Unpacker<'_> {
         let read = reader.take(cap + 1).read_to_end(&mut data);
         self.expanded += data.len() as u64;
         if let Err(e) = read {
-            self.note("archive.malformed", path, format!("unreadable entry: {e}"));
+            self.note(
+                FindingId::ArchiveMalformed,
+                path,
+                format!("unreadable entry: {e}"),
+            );
             return None;
         }
         if data.len() as u64 <= cap {
@@ -525,7 +553,7 @@ impl Unpacker<'_> {
         }
         if cap == left && left < entry_cap {
             self.stop(
-                "archive.bomb",
+                FindingId::ArchiveBomb,
                 path,
                 format!(
                     "nested archives expand more than {}x the {} bytes given ({} bytes unpacked): the rest is not unpacked",
@@ -534,7 +562,7 @@ impl Unpacker<'_> {
             );
         } else if cap < limits.max_file_bytes {
             self.note(
-                "archive.bomb",
+                FindingId::ArchiveBomb,
                 path,
                 format!(
                     "expands more than {}x ({} compressed bytes, {} declared): not unpacked",
@@ -543,7 +571,7 @@ impl Unpacker<'_> {
             );
         } else {
             self.note(
-                "archive.limit",
+                FindingId::ArchiveLimit,
                 path,
                 format!("larger than {} bytes: not analysed", limits.max_file_bytes),
             );
@@ -666,7 +694,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Unpacker<'_>, limits: &Limits) -> std
         let kind = e.file_type()?;
         if kind.is_symlink() {
             out.note(
-                "archive.symlink",
+                FindingId::ArchiveSymlink,
                 &rel,
                 "a link in the release tree: not followed".into(),
             );
@@ -674,7 +702,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Unpacker<'_>, limits: &Limits) -> std
             walk(root, &path, out, limits)?;
         } else if e.metadata()?.len() > limits.max_file_bytes {
             out.note(
-                "archive.limit",
+                FindingId::ArchiveLimit,
                 &rel,
                 format!("larger than {} bytes: not analysed", limits.max_file_bytes),
             );
@@ -724,11 +752,11 @@ mod tests {
             ]
         );
         assert_eq!(out.entries[2].data, b"hello");
-        let ids: Vec<&str> = out.findings.iter().map(|f| f.id).collect();
+        let ids: Vec<FindingId> = out.findings.iter().map(|f| f.id).collect();
         for id in [
-            "archive.symlink",
-            "archive.path-traversal",
-            "archive.malformed",
+            FindingId::ArchiveSymlink,
+            FindingId::ArchivePathTraversal,
+            FindingId::ArchiveMalformed,
         ] {
             assert!(ids.contains(&id), "{id}: {ids:?}");
         }
@@ -788,7 +816,7 @@ mod tests {
         assert!(bytes.len() < 1 << 20, "the archive is small");
         let out = unpack_bytes("bomb.zip", bytes, &Limits::default());
         assert!(
-            out.findings.iter().any(|f| f.id == "archive.bomb"),
+            out.findings.iter().any(|f| f.id == FindingId::ArchiveBomb),
             "{:?}",
             out.findings
         );
@@ -829,7 +857,7 @@ mod tests {
         // Each leaf passes its own ratio and is refused; the whole stops
         // once the artifact's budget is spent, and says so once.
         assert!(
-            out.findings.iter().all(|f| f.id == "archive.bomb"),
+            out.findings.iter().all(|f| f.id == FindingId::ArchiveBomb),
             "{:#?}",
             out.findings
         );
