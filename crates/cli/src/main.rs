@@ -3,11 +3,9 @@
 //! Exit status: 0 clean, 1 findings (for commands that report them), 2
 //! error.
 
-mod cli;
-mod demo;
+mod commands;
 mod output;
 mod progress;
-mod vet;
 
 use std::process::ExitCode;
 
@@ -26,12 +24,12 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let args = cli::Cli::parse();
-    match cli::run(args) {
-        Ok(code) => code,
+    let args = commands::Cli::parse();
+    match commands::run(args) {
+        Ok(exit) => exit.into(),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            output::Exit::Error.into()
         }
     }
 }

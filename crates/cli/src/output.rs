@@ -1,7 +1,35 @@
 //! Tables for people, JSON for programs: the shared table and JSON
 //! output, and the tables more than one command prints.
 
+use std::process::ExitCode;
+
 pub use turncoat_output::{OutputFormat, Table, print_json};
+
+/// How a command ends: 0 clean, 1 findings (alerts, exposure, a verdict
+/// other than clean), 2 error (bad input, nothing read, no data directory).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Clean,
+    Findings,
+    Error,
+}
+
+impl Exit {
+    /// `Findings` when a command found something, else `Clean`.
+    pub fn findings(found: bool) -> Exit {
+        if found { Exit::Findings } else { Exit::Clean }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        ExitCode::from(match exit {
+            Exit::Clean => 0,
+            Exit::Findings => 1,
+            Exit::Error => 2,
+        })
+    }
+}
 
 /// The exposure table the `exposure` command and the demo print.
 pub fn exposure_table(rows: &[turncoat_engine::ExposureRow]) -> Table {

@@ -98,6 +98,30 @@ pub const ACTOR: &str = "cli";
 /// Every file under `paths`, by the walker's rules (`turncoat_walk`), for
 /// commands that read intel whole or not at all: a path that could not be
 /// read is an error naming it.
+/// Every indicator in intel files or directories (advisories' included),
+/// for matching without a data directory (`hunt`, `vet --intel`).
+pub fn load_indicators(paths: &[std::path::PathBuf]) -> Result<Vec<turncoat_core::Indicator>> {
+    let mut indicators = Vec::new();
+    for path in walk_inputs(paths)? {
+        let failed = |message: String| EngineError::Input {
+            path: path.display().to_string(),
+            message,
+        };
+        let mut input = turncoat_formats::Input::open(&path).map_err(|e| failed(e.to_string()))?;
+        let (_, mut found) = turncoat_formats::intel::read_intel(
+            &mut input,
+            None,
+            &turncoat_formats::Limits::default(),
+        )
+        .map_err(|e| failed(e.to_string()))?;
+        for a in &mut found.advisories {
+            found.indicators.append(&mut a.indicators);
+        }
+        indicators.extend(found.indicators);
+    }
+    Ok(indicators)
+}
+
 pub fn walk_inputs(paths: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>> {
     let walk = turncoat_walk::walk(paths, &turncoat_walk::WalkOptions::all_files());
     if let Some(s) = walk.skipped.first() {

@@ -7,13 +7,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
+use clap::Parser;
 use serde::Serialize;
 use turncoat_core::{AlertKind, TenantName};
 use turncoat_engine::IngestOptions;
+use turncoat_sim::Scenario;
 use turncoat_sim::truth::Truth;
-use turncoat_sim::{Config, Scenario};
 use turncoat_store::{Alert, AlertFilter, Scope, SqliteStore, Store};
 
+use crate::output::Exit;
 use crate::output::{OutputFormat, Table, print_json};
 use crate::progress::Bar;
 
@@ -21,11 +23,11 @@ use crate::progress::Bar;
 pub const PACK: [(&str, &str); 2] = [
     (
         "advisory.toml",
-        include_str!("../../../intel/3cx/advisory.toml"),
+        include_str!("../../../../intel/3cx/advisory.toml"),
     ),
     (
         "indicators.csv",
-        include_str!("../../../intel/3cx/indicators.csv"),
+        include_str!("../../../../intel/3cx/indicators.csv"),
     ),
 ];
 
@@ -118,13 +120,15 @@ pub fn scores(truth: &Truth, alerts: &[Alert], advisory: &str) -> Vec<Score> {
     ]
 }
 
-pub struct DemoOptions {
-    pub tenants: usize,
-    pub endpoints: usize,
-    pub days: u64,
-    pub seed: u64,
-    pub events_per_endpoint_day: u64,
-    pub format: OutputFormat,
+#[derive(Parser, Debug)]
+pub(crate) struct DemoArgs {
+    /// Do not serve the console afterwards (the server is not part of this build yet).
+    #[arg(long)]
+    no_serve: bool,
+    #[command(flatten)]
+    fleet: super::FleetArgs,
+    #[arg(long, value_enum, default_value_t)]
+    format: OutputFormat,
 }
 
 struct Style {
@@ -144,9 +148,15 @@ impl Style {
     }
 }
 
+/// Runs the demo: exit 1 unless every planted fact was found and nothing
+/// else was raised.
+pub(crate) fn run(args: DemoArgs) -> anyhow::Result<Exit> {
+    Ok(Exit::findings(!demo(&args)?))
+}
+
 /// Runs the demo; returns whether every planted fact was found and nothing
 /// else was raised.
-pub fn run(options: &DemoOptions) -> anyhow::Result<bool> {
+fn demo(options: &DemoArgs) -> anyhow::Result<bool> {
     let style = Style {
         on: std::io::stdout().is_terminal() && options.format == OutputFormat::Table,
     };
@@ -161,15 +171,7 @@ pub fn run(options: &DemoOptions) -> anyhow::Result<bool> {
         println!("{} {}", style.head("turncoat demo:"), dir.display());
     }
 
-    let cfg = Config {
-        tenants: options.tenants,
-        endpoints: options.endpoints,
-        days: options.days,
-        seed: options.seed,
-        scenario: Scenario::ThreeCx,
-        events_per_endpoint_day: options.events_per_endpoint_day,
-        ..Config::default()
-    };
+    let cfg = options.fleet.config(Scenario::ThreeCx);
     let bar = Bar::new();
     turncoat_engine::Progress::start(&bar, "simulate", Some(cfg.days));
     let (truth, sim) = turncoat_sim::simulate(&cfg, &fleet, &mut |_| {

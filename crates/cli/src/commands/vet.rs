@@ -1,12 +1,11 @@
 //! `turncoat vet`: a release before rollout, alone or against the last one.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use turncoat_vet::{Options, OsvIndex, Report, Verdict};
 
-use crate::output::{Table, print_json};
+use crate::output::{Exit, Table, print_json};
 
 /// `--format table|json|sarif`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -116,7 +115,7 @@ fn load_osv(paths: &[PathBuf]) -> anyhow::Result<OsvIndex> {
 }
 
 /// Exit 0 when clean, 1 when there are findings beyond informational ones.
-pub fn run(args: VetArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: VetArgs) -> anyhow::Result<Exit> {
     let yara = if args.yara.is_empty() {
         None
     } else {
@@ -133,7 +132,7 @@ pub fn run(args: VetArgs) -> anyhow::Result<ExitCode> {
         Some(rules)
     };
     let options = Options {
-        indicators: crate::cli::load_indicators(&args.intel)?,
+        indicators: turncoat_engine::load_indicators(&args.intel)?,
         osv: if args.osv.is_empty() {
             None
         } else {
@@ -152,5 +151,5 @@ pub fn run(args: VetArgs) -> anyhow::Result<ExitCode> {
         VetFormat::Sarif => print_json(&turncoat_vet::sarif::sarif(&report))?,
         VetFormat::Table => print_table(&report)?,
     }
-    Ok(crate::cli::findings_exit(report.verdict != Verdict::Clean))
+    Ok(Exit::findings(report.verdict != Verdict::Clean))
 }

@@ -1,0 +1,34 @@
+//! `turncoat alert`: triage one alert.
+
+use clap::Subcommand;
+use turncoat_core::AlertStatus;
+use turncoat_store::{Scope, Store};
+
+use super::Context;
+use crate::output::Exit;
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum AlertCommand {
+    /// Set an alert's triage status (new, acknowledged, in-progress, resolved, false-positive, suppressed).
+    Status {
+        id: i64,
+        #[arg(value_parser = str::parse::<AlertStatus>)]
+        status: AlertStatus,
+    },
+}
+
+pub(crate) fn run(command: AlertCommand, ctx: &Context) -> anyhow::Result<Exit> {
+    match command {
+        AlertCommand::Status { id, status } => {
+            let mut store = ctx.open()?;
+            store.set_alert_status(
+                &Scope::tenants(&store.tenants()?),
+                id,
+                status,
+                turncoat_engine::ACTOR,
+            )?;
+            println!("alert {id}: {status}");
+            Ok(Exit::Clean)
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! The commands: each module holds one command's arguments beside its
+//! handler; this one parses the command line, opens the data directory as
+//! a command needs it, and dispatches.
+
+mod alert;
+mod alerts;
+mod allow;
+mod audit;
+mod beacons;
+mod campaigns;
+mod demo;
+mod drift;
+mod exposure;
+mod hunt;
+mod ingest;
+mod intel;
+mod network;
+mod rules;
+mod simulate;
+mod tenant;
+mod vet;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use turncoat_core::TenantName;
+use turncoat_store::{LockWait, Scope, SqliteStore, Store, Tenant};
+
+use crate::output::{Exit, OutputFormat};
+
+/// turncoat: catch trusted software that turns against its users.
+#[derive(Parser, Debug)]
+#[command(name = "turncoat", version, about, long_about = None)]
+pub struct Cli {
+    /// Data directory (default: $TURNCOAT_DATA, else ./turncoat-data).
+    #[arg(
+        long,
+        global = true,
+        env = "TURNCOAT_DATA",
+        default_value = "turncoat-data"
+    )]
+    data: PathBuf,
+    /// Seconds a command that changes the data directory waits for another
+    /// one to finish before giving up.
+    #[arg(
+        long,
+        global = true,
+        env = "TURNCOAT_LOCK_TIMEOUT",
+        default_value_t = turncoat_store::DEFAULT_LOCK_TIMEOUT.as_secs()
+    )]
+    lock_timeout: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Manage tenants (the MSSP's customers).
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
+    /// Ingest telemetry, network logs or inventory into a tenant.
+    Ingest(ingest::IngestArgs),
+    /// Import and list threat intel and advisories.
+    #[command(subcommand)]
+    Intel(intel::IntelCommand),
+    /// List alerts (exit 1 when there are any).
+    Alerts(alerts::AlertsArgs),
+    /// Who runs or ran an affected version, and when (exit 1 when anyone does).
+    Exposure(exposure::ExposureArgs),
+    /// Show the audit log.
+    Audit(audit::AuditArgs),
+    /// New behaviour of an application version across the fleet: modules,
+    /// children, destinations no earlier version showed (exit 1 when any).
+    Drift(drift::DriftArgs),
+    /// Import and list Sigma rules: they run on every ingested event, and over
+    /// the stored archive when new or changed.
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
+    /// Hunt log files with Sigma rules (and intel), without a data directory
+    /// (exit 1 when anything is detected).
+    Hunt(hunt::HuntArgs),
+    /// MSSP-level campaign alerts: the same indicator, rule or drift in several
+    /// tenants within a window (re-evaluated with the given thresholds).
+    Campaigns(campaigns::CampaignsArgs),
+    /// Triage one alert.
+    #[command(subcommand)]
+    Alert(alert::AlertCommand),
+    /// Allowlists for network analytics: destinations and sources exempt from
+    /// beacon analysis, per tenant or global; they apply to stored data at once.
+    #[command(subcommand)]
+    Allow(allow::AllowCommand),
+    /// The address ranges that are the tenants' own, besides the private ones:
+    /// network analytics count only internal sources.
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
+    /// Rank (source, destination) pairs by how much they beacon: offline over
+    /// log files, or over a tenant's stored records (exit 1 when any rank above --min-score).
+    Beacons(beacons::BeaconsArgs),
+    /// Write a simulated multi-tenant fleet's telemetry, inventory and network logs.
+    Simulate(simulate::SimulateArgs),
+    /// Vet a release before rollout: unpack it, analyse its binaries and
+    /// signatures, diff it against the previous one (exit 1 unless clean).
+    Vet(vet::VetArgs),
+    /// Simulate a fleet hit by the 3CX compromise, detect it, and check the result
+    /// against what was planted (exit 1 when anything was missed or falsely raised).
+    Demo(demo::DemoArgs),
+}
+
+/// Runs the command line.
+pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let ctx = Context {
+        data: cli.data,
+        lock_timeout: Duration::from_secs(cli.lock_timeout),
+    };
+    match cli.command {
+        Command::Tenant(c) => tenant::run(c, &ctx),
+        Command::Ingest(a) => ingest::run(a, &ctx),
+        Command::Intel(c) => intel::run(c, &ctx),
+        Command::Alerts(a) => alerts::run(a, &ctx),
+        Command::Exposure(a) => exposure::run(a, &ctx),
+        Command::Audit(a) => audit::run(a, &ctx),
+        Command::Drift(a) => drift::run(a, &ctx),
+        Command::Rules(c) => rules::run(c, &ctx),
+        Command::Hunt(a) => hunt::run(a),
+        Command::Campaigns(a) => campaigns::run(a, &ctx),
+        Command::Alert(c) => alert::run(c, &ctx),
+        Command::Allow(c) => allow::run(c, &ctx),
+        Command::Network(c) => network::run(c, &ctx),
+        Command::Beacons(a) => beacons::run(a, &ctx),
+        Command::Simulate(a) => simulate::run(&a),
+        Command::Vet(a) => vet::run(a),
+        Command::Demo(a) => demo::run(a),
+    }
+}
+
+/// The size of a simulated fleet (`simulate`, `demo`).
+#[derive(clap::Args, Debug)]
+pub(crate) struct FleetArgs {
+    #[arg(long, default_value_t = 3)]
+    tenants: usize,
+    /// Endpoints per tenant.
+    #[arg(long, default_value_t = 16)]
+    endpoints: usize,
+    #[arg(long, default_value_t = 21)]
+    days: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Background endpoint events per endpoint and day.
+    #[arg(long, default_value_t = 150)]
+    events_per_endpoint_day: u64,
+}
+
+impl FleetArgs {
+    /// The simulator's configuration for this fleet and `scenario`.
+    fn config(&self, scenario: turncoat_sim::Scenario) -> turncoat_sim::Config {
+        turncoat_sim::Config {
+            tenants: self.tenants,
+            endpoints: self.endpoints,
+            days: self.days,
+            seed: self.seed,
+            scenario,
+            events_per_endpoint_day: self.events_per_endpoint_day,
+            ..turncoat_sim::Config::default()
+        }
+    }
+}
+
+/// The data directory as the command line names it, opened as a command
+/// needs it. Commands that change it open it as its one writer, waiting
+/// for any other; the others read a committed snapshot. Only the commands
+/// that set up a data directory (adding a tenant, intel, rules, an
+/// allowlist entry or an internal network) create it; the rest say there
+/// is none.
+pub(crate) struct Context {
+    pub data: PathBuf,
+    lock_timeout: Duration,
+}
+
+impl Context {
+    /// Opens the data directory as its writer, creating it if need be.
+    pub fn create(&self) -> anyhow::Result<SqliteStore> {
+        let purpose = writer_purpose();
+        let mut on_wait = |holder: &turncoat_store::LockHolder, timeout: Duration| {
+            eprintln!(
+                "turncoat: waiting for {holder} to finish with {} (up to {} s)",
+                self.data.display(),
+                timeout.as_secs()
+            );
+        };
+        let mut wait = LockWait {
+            timeout: self.lock_timeout,
+            purpose: &purpose,
+            on_wait: &mut on_wait,
+        };
+        SqliteStore::open_writer(&self.data, &mut wait)
+            .with_context(|| format!("opening data directory {}", self.data.display()))
+    }
+
+    /// Opens an existing data directory as its writer.
+    pub fn open(&self) -> anyhow::Result<SqliteStore> {
+        if !SqliteStore::exists(&self.data) {
+            return Err(turncoat_store::StoreError::NoStore(
+                self.data.display().to_string(),
+            ))
+            .with_context(|| format!("opening data directory {}", self.data.display()));
+        }
+        self.create()
+    }
+
+    /// Reads a committed snapshot of the data directory.
+    pub fn read(&self) -> anyhow::Result<SqliteStore> {
+        SqliteStore::open_reader(&self.data)
+            .with_context(|| format!("reading data directory {}", self.data.display()))
+    }
+}
+
+/// Listing per-tenant and global entries.
+#[derive(Parser, Debug)]
+pub(crate) struct ListArgs {
+    /// A tenant's entries and the global ones (default: every tenant's).
+    #[arg(long)]
+    tenant: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    format: OutputFormat,
+}
+
+/// What a writer records in the lock for others to read: the command
+/// line, shortened.
+fn writer_purpose() -> String {
+    // The program's own path says nothing the pid does not; its name does.
+    let args = std::env::args().skip(1).take(7);
+    let mut line = std::iter::once("turncoat".to_string())
+        .chain(args)
+        .collect::<Vec<_>>()
+        .join(" ");
+    if line.len() > 120 {
+        let mut end = 120;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        line.truncate(end);
+        line.push('…');
+    }
+    line
+}
+
+fn tenant(store: &SqliteStore, name: &str) -> anyhow::Result<Tenant> {
+    match store.tenant(name)? {
+        Some(t) => Ok(t),
+        None => Err(turncoat_store::StoreError::no_such_tenant(name, &store.tenants()?).into()),
+    }
+}
+
+/// A per-tenant entry's tenant, or `(all)` for a global one.
+fn tenant_or_all(tenant: Option<&TenantName>) -> String {
+    tenant.map_or_else(|| "(all)".to_owned(), ToString::to_string)
+}
+
+/// Names, on stderr, the logsources of rules that can never fire because
+/// no reader produces them.
+fn print_unproducible(counts: &std::collections::BTreeMap<String, usize>, indent: &str) {
+    if counts.is_empty() {
+        return;
+    }
+    let total: usize = counts.values().sum();
+    eprintln!("{indent}{total} rules can never fire: no reader produces their logsource:");
+    const SHOWN: usize = 40;
+    for (logsource, n) in counts.iter().take(SHOWN) {
+        eprintln!("{indent}  {logsource}: {n}");
+    }
+    if counts.len() > SHOWN {
+        eprintln!("{indent}  ... {} more logsources", counts.len() - SHOWN);
+    }
+}
+
+/// One tenant, or every tenant (the CLI runs as the MSSP admin).
+fn scope(store: &SqliteStore, name: Option<&str>) -> anyhow::Result<Scope> {
+    Ok(match name {
+        Some(n) => Scope::tenant(&tenant(store, n)?),
+        None => Scope::tenants(&store.tenants()?),
+    })
+}
