@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 use turncoat_core::{
-    Event, Indicator, IndicatorKind, Observable, ObservableKind, TenantName, Time,
+    Actor, Event, Indicator, IndicatorKind, Observable, ObservableKind, TenantName, Time,
 };
 use turncoat_detect::{IndicatorIndex, IocMatch};
 use turncoat_engine::{IngestOptions, NoProgress};
@@ -210,6 +210,7 @@ pub fn intel_scale(
             std::slice::from_ref(&csv),
             None,
             &NoProgress,
+            &Actor::Cli,
         )?;
         let stored = (report.indicators_new
             + report.indicators_changed
@@ -248,7 +249,8 @@ pub fn intel_scale(
     let mut best: Vec<Option<Row>> = vec![None, None];
     for round in 0..2 {
         for (i, (count, store)) in stores.iter_mut().enumerate() {
-            let tenant = store.add_tenant(&TenantName::new(&format!("bench-{round}"))?, "bench")?;
+            let tenant =
+                store.add_tenant(&TenantName::new(&format!("bench-{round}"))?, &Actor::Cli)?;
             let clock = Clock::start();
             let report = turncoat_engine::ingest(
                 store,
@@ -256,6 +258,7 @@ pub fn intel_scale(
                 std::slice::from_ref(&ecs),
                 &IngestOptions::default(),
                 &NoProgress,
+                &Actor::Cli,
             )?;
             let row = clock.row(
                 &format!("ingest with {count} indicators loaded"),
@@ -360,8 +363,8 @@ pub fn ingest(
 
     let data = dir.join("data");
     let mut store = SqliteStore::open(&data)?;
-    store.upsert_indicators(&mut intel.iter().cloned(), "bench")?;
-    let tenant = store.add_tenant(&TenantName::new("bench")?, "bench")?;
+    store.upsert_indicators(&mut intel.iter().cloned(), &Actor::Cli)?;
+    let tenant = store.add_tenant(&TenantName::new("bench")?, &Actor::Cli)?;
     let clock = Clock::start();
     let report = turncoat_engine::ingest(
         &mut store,
@@ -369,6 +372,7 @@ pub fn ingest(
         std::slice::from_ref(&ecs),
         &IngestOptions::default(),
         &NoProgress,
+        &Actor::Cli,
     )?;
     let full = clock.row(
         "+ archive + sightings + findings + beacon step (full ingest)",
@@ -438,7 +442,7 @@ pub fn retro(
     format: OutputFormat,
 ) -> anyhow::Result<()> {
     let mut store = SqliteStore::open(&dir.join("data"))?;
-    let tenant = store.add_tenant(&TenantName::new("bench")?, "bench")?;
+    let tenant = store.add_tenant(&TenantName::new("bench")?, &Actor::Cli)?;
     // Each distinct observable is seen on 8 (endpoint, day) pairs.
     let per_observable = 8u64;
     let distinct = (sightings / per_observable).max(1);
@@ -567,7 +571,7 @@ pub fn retro(
 pub fn beacons(records: u64, pairs: u64, dir: &Path, format: OutputFormat) -> anyhow::Result<()> {
     use turncoat_core::{Fields, Logsource, Value};
     let mut store = SqliteStore::open(&dir.join("data"))?;
-    let tenant = store.add_tenant(&TenantName::new("bench")?, "bench")?;
+    let tenant = store.add_tenant(&TenantName::new("bench")?, &Actor::Cli)?;
     let base = Time::parse("2023-03-01T00:00:00Z")?;
     let per_pair = (records / pairs.max(1)).max(1);
     let mut rng = Rng::new(3);

@@ -194,6 +194,28 @@ pub struct Evidence {
     pub before_valid_from: bool,
 }
 
+/// Who made a change, as the audit log records it: the command line, a
+/// user of the console, an API token, or turncoat's own detection steps
+/// (the alerts a retro-hunt raises from data someone brought in).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Actor {
+    Cli,
+    User(String),
+    Token(String),
+    Pipeline,
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::Cli => f.write_str("cli"),
+            Actor::User(name) => write!(f, "user:{name}"),
+            Actor::Token(id) => write!(f, "token:{id}"),
+            Actor::Pipeline => f.write_str("turncoat"),
+        }
+    }
+}
+
 /// What tells the findings of one alert apart: the same key twice is the
 /// same finding, updated, never a second one. Made only here, one
 /// constructor per kind of detection, so that every producer of a kind

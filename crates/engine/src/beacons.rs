@@ -702,7 +702,7 @@ pub fn allow(
     store: &mut dyn turncoat_store::Store,
     tenant: Option<&turncoat_store::Tenant>,
     entry: &turncoat_store::NewAllowEntry<'_>,
-    actor: &str,
+    actor: &turncoat_core::Actor,
 ) -> Result<turncoat_store::AllowAdded> {
     let value = Allowlist::validate(entry.kind, entry.value).map_err(EngineError::Invalid)?;
     let entry = turncoat_store::NewAllowEntry {

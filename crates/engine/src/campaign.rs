@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use turncoat_core::time::MICROS_PER_DAY;
-use turncoat_core::{AlertKind, AlertStatus, Severity, TenantName, Time};
+use turncoat_core::{Actor, AlertKind, AlertStatus, Severity, TenantName, Time};
 use turncoat_store::{Alert, AlertFilter, Scope, Store};
 
-use crate::{ACTOR, Result};
+use crate::Result;
 
 /// Tenants that must show the same detection for a campaign.
 pub const DEFAULT_MIN_TENANTS: usize = 2;
@@ -129,7 +129,12 @@ pub fn campaign_rows(
 /// Finds detections shared by at least `min_tenants` tenants whose first
 /// sightings fall within `window_days`, and raises or updates their
 /// campaign alerts.
-pub fn escalate(store: &mut dyn Store, min_tenants: usize, window_days: i64) -> Result<Escalation> {
+pub fn escalate(
+    store: &mut dyn Store,
+    min_tenants: usize,
+    window_days: i64,
+    actor: &Actor,
+) -> Result<Escalation> {
     let all = Scope::tenants(&store.tenants()?);
     let alerts = store.alerts(&all, &AlertFilter::default())?;
     let mut groups: BTreeMap<(AlertKind, &str), Vec<&Alert>> = BTreeMap::new();
@@ -151,7 +156,7 @@ pub fn escalate(store: &mut dyn Store, min_tenants: usize, window_days: i64) -> 
             tenants.iter().copied().collect::<Vec<_>>().join(", ")
         );
         let ids: Vec<i64> = members.iter().map(|a| a.id).collect();
-        let (_, new) = store.upsert_campaign(kind, source, &title, &ids, ACTOR)?;
+        let (_, new) = store.upsert_campaign(kind, source, &title, &ids, actor)?;
         if new {
             out.new_campaigns += 1;
         } else {

@@ -10,7 +10,7 @@ use turncoat_walk::WalkOptions;
 use serde::Serialize;
 use turncoat_core::observable::{self, normalize_ip};
 use turncoat_core::{
-    Event, FastHashMap, Finding, InventoryRecord, Observable, Platform, Time, Value,
+    Actor, Event, FastHashMap, Finding, InventoryRecord, Observable, Platform, Time, Value,
 };
 use turncoat_detect::findings::IocFinding;
 use turncoat_detect::{AdvisoryIndex, IndicatorIndex, IocMatch};
@@ -226,6 +226,7 @@ pub fn ingest(
     paths: &[PathBuf],
     options: &IngestOptions,
     progress: &dyn Progress,
+    actor: &Actor,
 ) -> Result<IngestReport> {
     let started = Instant::now();
     let indicators = crate::load_intel(store)?;
@@ -286,8 +287,8 @@ pub fn ingest(
         report.new_alerts
     );
     crate::crash_point("files-committed");
-    finish_pending_work(store, tenant, options, &indicators, &mut report)?;
-    store.audit(crate::ACTOR, Some(tenant), "ingest", &detail)?;
+    finish_pending_work(store, tenant, options, &indicators, actor, &mut report)?;
+    store.audit(actor, Some(tenant), "ingest", &detail)?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -301,6 +302,7 @@ fn finish_pending_work(
     tenant: &Tenant,
     options: &IngestOptions,
     intel: &IndicatorIndex,
+    actor: &Actor,
     report: &mut IngestReport,
 ) -> Result<()> {
     let due = store.pending_work()?;
@@ -328,6 +330,7 @@ fn finish_pending_work(
             store,
             crate::campaign::DEFAULT_MIN_TENANTS,
             crate::campaign::DEFAULT_WINDOW_DAYS,
+            actor,
         )?;
         crate::crash_point("campaigns-escalated");
     }

@@ -5,14 +5,14 @@ use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
 use serde::Serialize;
-use turncoat_core::{Advisory, Indicator, IndicatorKind};
+use turncoat_core::{Actor, Advisory, Indicator, IndicatorKind};
 use turncoat_detect::AdvisoryIndex;
 use turncoat_formats::intel::{IntelFormat, read_intel_each};
 use turncoat_formats::{Input, Limits, ReadIssue};
 use turncoat_store::Store;
 
 use crate::progress::Progress;
-use crate::{ACTOR, Result, retro};
+use crate::{Result, retro};
 
 /// One intel file's outcome.
 #[derive(Clone, Debug, Serialize)]
@@ -148,6 +148,7 @@ pub fn import_intel(
     paths: &[PathBuf],
     format: Option<IntelFormat>,
     progress: &dyn Progress,
+    actor: &Actor,
 ) -> Result<IntelReport> {
     let walk = turncoat_walk::walk(paths, &turncoat_walk::WalkOptions::all_files());
     let files: Vec<&Path> = walk.paths().collect();
@@ -161,7 +162,7 @@ pub fn import_intel(
     let (send, receive) = std::sync::mpsc::sync_channel::<Indicator>(IMPORT_QUEUE);
     let (read, upsert) = std::thread::scope(|scope| {
         let reader = scope.spawn(|| read_files(&files, format, send));
-        let upsert = store.upsert_indicators(&mut receive.into_iter(), ACTOR);
+        let upsert = store.upsert_indicators(&mut receive.into_iter(), actor);
         let read = reader
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -180,7 +181,7 @@ pub fn import_intel(
     report.indicators_new = upsert.inserted.len();
     report.indicators_changed = upsert.changed.len();
     report.indicators_unchanged = upsert.unchanged;
-    report.advisories_changed = store.upsert_advisories(&read.advisories, ACTOR)?;
+    report.advisories_changed = store.upsert_advisories(&read.advisories, actor)?;
 
     // Retro-hunt only what is new or changed: re-importing the same intel
     // does no work and raises nothing.
@@ -232,6 +233,7 @@ pub fn import_intel(
             store,
             crate::campaign::DEFAULT_MIN_TENANTS,
             crate::campaign::DEFAULT_WINDOW_DAYS,
+            actor,
         )?;
     }
     Ok(report)

@@ -92,9 +92,6 @@ pub fn crash_point(point: &str) {
     let _ = point;
 }
 
-/// Who did it, for the audit log.
-pub const ACTOR: &str = "cli";
-
 /// Every file under `paths`, by the walker's rules (`turncoat_walk`), for
 /// commands that read intel whole or not at all: a path that could not be
 /// read is an error naming it.

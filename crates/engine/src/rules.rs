@@ -8,14 +8,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use serde::Serialize;
-use turncoat_core::{AlertKind, Event, Evidence, Finding, FindingKey, Severity};
+use turncoat_core::{Actor, AlertKind, Event, Evidence, Finding, FindingKey, Severity};
 use turncoat_sigma::correlation::{Correlation, CorrelationHit, Correlator};
 use turncoat_sigma::{Document, Router, Rule, RuleSet, parse_file};
 use turncoat_store::{FindingMode, Store, StoredRule};
 
+use crate::Result;
 use crate::intel::RetroReport;
 use crate::progress::Progress;
-use crate::{ACTOR, Result};
 
 /// Evidence keeps at most this much of the matched event's JSON.
 const MAX_EVIDENCE_BYTES: usize = 4096;
@@ -333,6 +333,7 @@ pub fn import(
     paths: &[PathBuf],
     exclude_status: &[String],
     progress: &dyn Progress,
+    actor: &Actor,
 ) -> Result<RulesReport> {
     let walk = turncoat_walk::walk(paths, &turncoat_sigma::RuleSet::walk_options());
     let mut report = RulesReport {
@@ -386,7 +387,7 @@ pub fn import(
         Document::Rule(r) => Some(r),
         _ => None,
     }));
-    report.new_or_changed = store.upsert_rules(&stored, ACTOR)?;
+    report.new_or_changed = store.upsert_rules(&stored, actor)?;
     if report.new_or_changed.is_empty() {
         return Ok(report);
     }
@@ -487,6 +488,7 @@ pub fn import(
         store,
         crate::campaign::DEFAULT_MIN_TENANTS,
         crate::campaign::DEFAULT_WINDOW_DAYS,
+        actor,
     )?;
     Ok(report)
 }

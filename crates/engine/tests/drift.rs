@@ -1,6 +1,6 @@
 //! Drift on a simulated fleet where one app version turns bad in several tenants.
 
-use turncoat_core::TenantName;
+use turncoat_core::{Actor, TenantName};
 use turncoat_engine::drift::Behaviour;
 use turncoat_engine::{IngestOptions, NoProgress};
 use turncoat_sim::facts::{FFMPEG_DLL_SHA256, FIXED};
@@ -21,7 +21,7 @@ fn a_trojanized_release_drifts_in_several_tenants_and_clean_releases_do_not() {
     let mut store = SqliteStore::open(&dir.path().join("data")).unwrap();
     for t in &truth.tenants {
         let tenant = store
-            .add_tenant(&TenantName::new(&t.name).unwrap(), "test")
+            .add_tenant(&TenantName::new(&t.name).unwrap(), &Actor::Cli)
             .unwrap();
         turncoat_engine::ingest(
             &mut store,
@@ -29,6 +29,7 @@ fn a_trojanized_release_drifts_in_several_tenants_and_clean_releases_do_not() {
             &[dir.path().join("fleet").join(&t.name)],
             &IngestOptions::default(),
             &NoProgress,
+            &Actor::Cli,
         )
         .unwrap();
     }

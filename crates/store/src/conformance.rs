@@ -2,9 +2,9 @@
 //! each backend's tests with a fresh, empty store.
 
 use turncoat_core::{
-    AlertKind, AlertStatus, Ecosystem, Event, Evidence, Fields, Finding, FindingKey, Indicator,
-    IndicatorKind, InventoryChange, InventoryItem, InventoryRecord, Logsource, Observable,
-    ObservableKind, Platform, Severity, TenantName, Time, Value,
+    Actor, AlertKind, AlertStatus, Ecosystem, Event, Evidence, Fields, Finding, FindingKey,
+    Indicator, IndicatorKind, InventoryChange, InventoryItem, InventoryRecord, Logsource,
+    Observable, ObservableKind, Platform, Severity, TenantName, Time, Value,
 };
 
 use crate::{
@@ -71,10 +71,14 @@ fn fingerprint(n: u8) -> SourceFingerprint {
 
 /// Tenant names are unique ignoring case, and kept as first spelt.
 pub fn tenants(store: &mut dyn Store) {
-    store.add_tenant(&tenant_name("acme"), "test").unwrap();
-    store.add_tenant(&tenant_name("Beta"), "test").unwrap();
+    store
+        .add_tenant(&tenant_name("acme"), &Actor::User("test".into()))
+        .unwrap();
+    store
+        .add_tenant(&tenant_name("Beta"), &Actor::User("test".into()))
+        .unwrap();
     for (asked, existing) in [("acme", "acme"), ("Acme", "acme"), ("BETA", "Beta")] {
-        match store.add_tenant(&tenant_name(asked), "test") {
+        match store.add_tenant(&tenant_name(asked), &Actor::User("test".into())) {
             Err(StoreError::TenantExists {
                 asked: a,
                 existing: e,
@@ -95,7 +99,9 @@ pub fn tenants(store: &mut dyn Store) {
 /// A batch's events, sightings and findings land together and can be read
 /// back; the same finding key twice is one finding.
 pub fn batches_and_findings(store: &mut dyn Store) {
-    let t = store.add_tenant(&tenant_name("t1"), "test").unwrap();
+    let t = store
+        .add_tenant(&tenant_name("t1"), &Actor::User("test".into()))
+        .unwrap();
     let events = vec![
         event("ws1", 1_000_000, "evil.com"),
         event("ws1", 2_000_000, "evil.com"),
@@ -220,7 +226,9 @@ pub fn batches_and_findings(store: &mut dyn Store) {
 /// Inventory opens and closes ledger intervals, keeps them after removal,
 /// and snapshots close what they no longer list.
 pub fn ledger(store: &mut dyn Store) {
-    let t = store.add_tenant(&tenant_name("t2"), "test").unwrap();
+    let t = store
+        .add_tenant(&tenant_name("t2"), &Actor::User("test".into()))
+        .unwrap();
     let item = |v: &str| InventoryItem {
         name: "3CX Desktop App".into(),
         version: v.into(),
@@ -295,8 +303,12 @@ pub fn ledger(store: &mut dyn Store) {
 
 /// One tenant never sees another's alerts, events or ledger.
 pub fn isolation(store: &mut dyn Store) {
-    let a = store.add_tenant(&tenant_name("iso-a"), "test").unwrap();
-    let b = store.add_tenant(&tenant_name("iso-b"), "test").unwrap();
+    let a = store
+        .add_tenant(&tenant_name("iso-a"), &Actor::User("test".into()))
+        .unwrap();
+    let b = store
+        .add_tenant(&tenant_name("iso-b"), &Actor::User("test".into()))
+        .unwrap();
     let batch = Batch {
         events: vec![event("secret-host", 5_000_000, "a-only.com")].into(),
         findings: vec![(
@@ -348,7 +360,12 @@ pub fn isolation(store: &mut dyn Store) {
         .alerts(&Scope::tenant(&a), &AlertFilter::default())
         .unwrap()[0];
     assert!(matches!(
-        store.set_alert_status(&Scope::tenant(&b), alert.id, AlertStatus::Resolved, "b"),
+        store.set_alert_status(
+            &Scope::tenant(&b),
+            alert.id,
+            AlertStatus::Resolved,
+            &Actor::User("b".into())
+        ),
         Err(StoreError::OutOfScope(_))
     ));
     assert!(
@@ -364,11 +381,11 @@ pub fn isolation(store: &mut dyn Store) {
 pub fn indicators(store: &mut dyn Store) {
     let mut i = Indicator::new(IndicatorKind::Domain, "evil.com", "feed").unwrap();
     let first = store
-        .upsert_indicators(&mut std::iter::once(i.clone()), "test")
+        .upsert_indicators(&mut std::iter::once(i.clone()), &Actor::User("test".into()))
         .unwrap();
     assert_eq!(first.inserted.len(), 1);
     let again = store
-        .upsert_indicators(&mut std::iter::once(i.clone()), "test")
+        .upsert_indicators(&mut std::iter::once(i.clone()), &Actor::User("test".into()))
         .unwrap();
     assert_eq!(
         (again.inserted.len(), again.changed.len(), again.unchanged),
@@ -376,7 +393,7 @@ pub fn indicators(store: &mut dyn Store) {
     );
     i.revoked = true;
     let changed = store
-        .upsert_indicators(&mut std::iter::once(i), "test")
+        .upsert_indicators(&mut std::iter::once(i), &Actor::User("test".into()))
         .unwrap();
     assert_eq!(changed.changed, first.inserted);
     assert!(store.indicators().unwrap()[0].indicator.revoked);
@@ -386,8 +403,12 @@ pub fn indicators(store: &mut dyn Store) {
 /// own; an entry closes the open beacon alerts it is given, in its tenants
 /// only.
 pub fn allowlists(store: &mut dyn Store) {
-    let a = store.add_tenant(&tenant_name("al-a"), "test").unwrap();
-    let b = store.add_tenant(&tenant_name("al-b"), "test").unwrap();
+    let a = store
+        .add_tenant(&tenant_name("al-a"), &Actor::User("test".into()))
+        .unwrap();
+    let b = store
+        .add_tenant(&tenant_name("al-b"), &Actor::User("test".into()))
+        .unwrap();
     let entry = |kind, value| NewAllowEntry {
         kind,
         value,
@@ -398,7 +419,7 @@ pub fn allowlists(store: &mut dyn Store) {
             None,
             &entry(AllowKind::Destination, "windowsupdate.com"),
             &[],
-            "test",
+            &Actor::User("test".into()),
         )
         .unwrap();
     let mut beacon_alert = |t: &Tenant| {
@@ -418,7 +439,7 @@ pub fn allowlists(store: &mut dyn Store) {
             Some(&a),
             &entry(AllowKind::Source, "10.0.0.9"),
             &[in_a, in_b],
-            "test",
+            &Actor::User("test".into()),
         )
         .unwrap();
     assert_eq!(
@@ -452,30 +473,51 @@ pub fn allowlists(store: &mut dyn Store) {
     assert_eq!(seen_by_b, vec!["windowsupdate.com"]);
     assert_eq!(store.allowlist(&Scope::tenant(&a)).unwrap().len(), 2);
     assert!(matches!(
-        store.remove_allow(&Scope::tenant(&b), mine, "b"),
+        store.remove_allow(&Scope::tenant(&b), mine, &Actor::User("b".into())),
         Err(StoreError::OutOfScope(_))
     ));
-    store.remove_allow(&Scope::tenant(&a), mine, "a").unwrap();
+    store
+        .remove_allow(&Scope::tenant(&a), mine, &Actor::User("a".into()))
+        .unwrap();
     assert_eq!(store.allowlist(&Scope::tenant(&a)).unwrap().len(), 1);
 }
 
 /// Internal ranges are global or per tenant; a tenant sees and removes
 /// only its own and the global ones; adding a range again keeps one row.
 pub fn internal_networks(store: &mut dyn Store) {
-    let a = store.add_tenant(&tenant_name("in-a"), "test").unwrap();
-    let b = store.add_tenant(&tenant_name("in-b"), "test").unwrap();
+    let a = store
+        .add_tenant(&tenant_name("in-a"), &Actor::User("test".into()))
+        .unwrap();
+    let b = store
+        .add_tenant(&tenant_name("in-b"), &Actor::User("test".into()))
+        .unwrap();
     let global = store
-        .add_internal_network(None, "100.64.0.0/10", "carrier NAT", "test")
+        .add_internal_network(
+            None,
+            "100.64.0.0/10",
+            "carrier NAT",
+            &Actor::User("test".into()),
+        )
         .unwrap();
     let mine = store
-        .add_internal_network(Some(&a), "203.0.113.0/24", "office", "test")
+        .add_internal_network(
+            Some(&a),
+            "203.0.113.0/24",
+            "office",
+            &Actor::User("test".into()),
+        )
         .unwrap();
     let again = store
-        .add_internal_network(Some(&a), "203.0.113.0/24", "office uplink", "test")
+        .add_internal_network(
+            Some(&a),
+            "203.0.113.0/24",
+            "office uplink",
+            &Actor::User("test".into()),
+        )
         .unwrap();
     assert_eq!(mine, again);
     let again = store
-        .add_internal_network(None, "100.64.0.0/10", "CGNAT", "test")
+        .add_internal_network(None, "100.64.0.0/10", "CGNAT", &Actor::User("test".into()))
         .unwrap();
     assert_eq!(global, again);
     let cidrs = |store: &dyn Store, t: &Tenant| -> Vec<(String, String)> {
@@ -498,11 +540,11 @@ pub fn internal_networks(store: &mut dyn Store) {
         [("100.64.0.0/10".to_owned(), "CGNAT".to_owned())]
     );
     assert!(matches!(
-        store.remove_internal_network(&Scope::tenant(&b), mine, "b"),
+        store.remove_internal_network(&Scope::tenant(&b), mine, &Actor::User("b".into())),
         Err(StoreError::OutOfScope(_))
     ));
     store
-        .remove_internal_network(&Scope::tenant(&a), mine, "a")
+        .remove_internal_network(&Scope::tenant(&a), mine, &Actor::User("a".into()))
         .unwrap();
     assert_eq!(cidrs(store, &a).len(), 1);
 }
@@ -510,8 +552,12 @@ pub fn internal_networks(store: &mut dyn Store) {
 /// A campaign alert names several tenants: only a scope holding all of them
 /// sees it.
 pub fn campaigns(store: &mut dyn Store) {
-    let a = store.add_tenant(&tenant_name("c-a"), "test").unwrap();
-    let b = store.add_tenant(&tenant_name("c-b"), "test").unwrap();
+    let a = store
+        .add_tenant(&tenant_name("c-a"), &Actor::User("test".into()))
+        .unwrap();
+    let b = store
+        .add_tenant(&tenant_name("c-b"), &Actor::User("test".into()))
+        .unwrap();
     let mut ids = Vec::new();
     for t in [&a, &b] {
         store
@@ -537,7 +583,7 @@ pub fn campaigns(store: &mut dyn Store) {
             "evil.com",
             "evil.com in 2 tenants",
             &ids,
-            "test",
+            &Actor::User("test".into()),
         )
         .unwrap();
     assert!(new);
@@ -548,7 +594,7 @@ pub fn campaigns(store: &mut dyn Store) {
                 "evil.com",
                 "evil.com in 2 tenants",
                 &ids,
-                "test"
+                &Actor::User("test".into())
             )
             .unwrap(),
         (id, false)
@@ -574,8 +620,12 @@ pub fn campaigns(store: &mut dyn Store) {
 /// Stream state is per tenant: one tenant's state is never another's.
 /// It is written with a batch or with findings, in their transaction.
 pub fn stream_state(store: &mut dyn Store) {
-    let a = store.add_tenant(&tenant_name("ss-a"), "test").unwrap();
-    let b = store.add_tenant(&tenant_name("ss-b"), "test").unwrap();
+    let a = store
+        .add_tenant(&tenant_name("ss-a"), &Actor::User("test".into()))
+        .unwrap();
+    let b = store
+        .add_tenant(&tenant_name("ss-b"), &Actor::User("test".into()))
+        .unwrap();
     assert_eq!(store.stream_state(&a, "sigma").unwrap(), None);
     let batch = Batch {
         stream_state: vec![("sigma", b"one".to_vec())],

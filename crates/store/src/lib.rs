@@ -23,7 +23,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use turncoat_core::{
-    AlertKind, AlertStatus, Ecosystem, Event, Evidence, Finding, Indicator, IndicatorRef,
+    Actor, AlertKind, AlertStatus, Ecosystem, Event, Evidence, Finding, Indicator, IndicatorRef,
     InventoryRecord, Observable, ObservableKind, Platform, Severity, TenantName, Time, quote,
 };
 
@@ -481,7 +481,7 @@ pub type LedgerHook<'a> = dyn FnMut(&LedgerEntry) -> Vec<Finding> + 'a;
 /// A storage backend.
 pub trait Store {
     // Tenants (admin).
-    fn add_tenant(&mut self, name: &TenantName, actor: &str) -> Result<Tenant>;
+    fn add_tenant(&mut self, name: &TenantName, actor: &Actor) -> Result<Tenant>;
     fn tenants(&self) -> Result<Vec<Tenant>>;
     fn tenant(&self, name: &str) -> Result<Option<Tenant>>;
 
@@ -510,7 +510,7 @@ pub trait Store {
     fn upsert_indicators(
         &mut self,
         indicators: &mut dyn Iterator<Item = Indicator>,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<IndicatorUpsert>;
     fn indicators(&self) -> Result<Vec<StoredIndicator>>;
     /// Every stored indicator in id order, one at a time: what building the
@@ -534,7 +534,7 @@ pub trait Store {
     fn upsert_advisories(
         &mut self,
         advisories: &[turncoat_core::Advisory],
-        actor: &str,
+        actor: &Actor,
     ) -> Result<Vec<String>>;
     fn advisories(&self) -> Result<Vec<turncoat_core::Advisory>>;
 
@@ -587,13 +587,13 @@ pub trait Store {
         scope: &Scope,
         id: i64,
         status: AlertStatus,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<()>;
     fn stats(&self, tenant: &Tenant) -> Result<TenantStats>;
 
     // Detection rules (global, like intel).
     /// Stores rules by id; returns the ids that are new or whose text changed.
-    fn upsert_rules(&mut self, rules: &[StoredRule], actor: &str) -> Result<Vec<String>>;
+    fn upsert_rules(&mut self, rules: &[StoredRule], actor: &Actor) -> Result<Vec<String>>;
     fn rules(&self) -> Result<Vec<StoredRule>>;
 
     // Campaigns (MSSP-level: only a scope holding every member tenant sees one).
@@ -605,7 +605,7 @@ pub trait Store {
         source: &str,
         title: &str,
         members: &[i64],
-        actor: &str,
+        actor: &Actor,
     ) -> Result<(i64, bool)>;
     fn campaigns(&self, scope: &Scope) -> Result<Vec<CampaignAlert>>;
 
@@ -619,12 +619,12 @@ pub trait Store {
         tenant: Option<&Tenant>,
         entry: &NewAllowEntry<'_>,
         closes: &[i64],
-        actor: &str,
+        actor: &Actor,
     ) -> Result<AllowAdded>;
     /// The global entries and those of the tenants in scope.
     fn allowlist(&self, scope: &Scope) -> Result<Vec<AllowEntry>>;
     /// Removes an entry visible in `scope`.
-    fn remove_allow(&mut self, scope: &Scope, id: i64, actor: &str) -> Result<()>;
+    fn remove_allow(&mut self, scope: &Scope, id: i64, actor: &Actor) -> Result<()>;
 
     // Internal networks: which addresses are the tenants' own.
     /// Adds a range (`cidr` in normal form) for one tenant, or for all when
@@ -634,12 +634,12 @@ pub trait Store {
         tenant: Option<&Tenant>,
         cidr: &str,
         note: &str,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<i64>;
     /// The global ranges and those of the tenants in scope.
     fn internal_networks(&self, scope: &Scope) -> Result<Vec<InternalNetwork>>;
     /// Removes a range visible in `scope`.
-    fn remove_internal_network(&mut self, scope: &Scope, id: i64, actor: &str) -> Result<()>;
+    fn remove_internal_network(&mut self, scope: &Scope, id: i64, actor: &Actor) -> Result<()>;
 
     // Post-ingest work left to do (admin: every tenant's).
     fn pending_work(&self) -> Result<Vec<(Tenant, PendingWork)>>;
@@ -655,7 +655,7 @@ pub trait Store {
     // Audit.
     fn audit(
         &mut self,
-        actor: &str,
+        actor: &Actor,
         tenant: Option<&Tenant>,
         action: &str,
         detail: &str,

@@ -10,9 +10,9 @@ use turncoat_core::advisory::product_lookup_key;
 use turncoat_core::indicator::Condition;
 use turncoat_core::time::MICROS_PER_HOUR;
 use turncoat_core::{
-    Advisory, AlertKind, AlertStatus, Ecosystem, Event, Evidence, FastHashMap, Finding, Indicator,
-    IndicatorKind, IndicatorRef, InventoryChange, InventoryItem, Observable, ObservableKind,
-    Platform, Severity, TenantName, Time,
+    Actor, Advisory, AlertKind, AlertStatus, Ecosystem, Event, Evidence, FastHashMap, Finding,
+    Indicator, IndicatorKind, IndicatorRef, InventoryChange, InventoryItem, Observable,
+    ObservableKind, Platform, Severity, TenantName, Time,
 };
 
 use crate::Projection;
@@ -579,7 +579,7 @@ impl SqliteStore {
         entries: Entries,
         scope: &Scope,
         id: i64,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<()> {
         let (table, noun, action) = match entries {
             Entries::Allowlist => ("allowlist", "allowlist entry", "allow.remove"),
@@ -608,7 +608,7 @@ impl SqliteStore {
 
 fn audit_tx(
     tx: &Transaction,
-    actor: &str,
+    actor: &Actor,
     tenant: Option<i64>,
     action: &str,
     detail: &str,
@@ -616,7 +616,13 @@ fn audit_tx(
     tx.prepare_cached(
         "INSERT INTO audit (time, actor, tenant_id, action, detail) VALUES (?, ?, ?, ?, ?)",
     )?
-    .execute(params![Time::now().0, actor, tenant, action, detail])?;
+    .execute(params![
+        Time::now().0,
+        actor.to_string(),
+        tenant,
+        action,
+        detail
+    ])?;
     Ok(())
 }
 
@@ -835,7 +841,7 @@ impl SqliteStore {
                 if outcome.new_alerts + outcome.updated_alerts > 0 {
                     audit_tx(
                         &tx,
-                        "turncoat",
+                        &Actor::Pipeline,
                         Some(tenant.id),
                         "alerts.retro",
                         &format!(
@@ -885,7 +891,7 @@ fn text_column(v: rusqlite::types::ValueRef<'_>) -> Result<Option<&str>> {
 }
 
 impl Store for SqliteStore {
-    fn add_tenant(&mut self, name: &TenantName, actor: &str) -> Result<Tenant> {
+    fn add_tenant(&mut self, name: &TenantName, actor: &Actor) -> Result<Tenant> {
         let tx = self.conn.transaction()?;
         let now = Time::now();
         // Names are ASCII (TenantName), which NOCASE folds exactly.
@@ -995,7 +1001,7 @@ impl Store for SqliteStore {
     fn upsert_indicators(
         &mut self,
         indicators: &mut dyn Iterator<Item = Indicator>,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<IndicatorUpsert> {
         let tx = self.conn.transaction()?;
         let now = Time::now();
@@ -1200,7 +1206,7 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn upsert_advisories(&mut self, advisories: &[Advisory], actor: &str) -> Result<Vec<String>> {
+    fn upsert_advisories(&mut self, advisories: &[Advisory], actor: &Actor) -> Result<Vec<String>> {
         let tx = self.conn.transaction()?;
         let now = Time::now();
         let mut changed = Vec::new();
@@ -1464,7 +1470,7 @@ impl Store for SqliteStore {
         scope: &Scope,
         id: i64,
         status: AlertStatus,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         let owner: Option<i64> = tx
@@ -1507,7 +1513,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn upsert_rules(&mut self, rules: &[StoredRule], actor: &str) -> Result<Vec<String>> {
+    fn upsert_rules(&mut self, rules: &[StoredRule], actor: &Actor) -> Result<Vec<String>> {
         let tx = self.conn.transaction()?;
         let now = Time::now();
         let mut changed = Vec::new();
@@ -1559,7 +1565,7 @@ impl Store for SqliteStore {
         source: &str,
         title: &str,
         members: &[i64],
-        actor: &str,
+        actor: &Actor,
     ) -> Result<(i64, bool)> {
         let tx = self.conn.transaction()?;
         let now = Time::now();
@@ -1709,7 +1715,7 @@ impl Store for SqliteStore {
         tenant: Option<&Tenant>,
         entry: &NewAllowEntry<'_>,
         closes: &[i64],
-        actor: &str,
+        actor: &Actor,
     ) -> Result<AllowAdded> {
         let tx = self.conn.transaction()?;
         let tid = tenant.map(|t| t.id);
@@ -1789,7 +1795,7 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn remove_allow(&mut self, scope: &Scope, id: i64, actor: &str) -> Result<()> {
+    fn remove_allow(&mut self, scope: &Scope, id: i64, actor: &Actor) -> Result<()> {
         self.remove_entry(Entries::Allowlist, scope, id, actor)
     }
 
@@ -1798,7 +1804,7 @@ impl Store for SqliteStore {
         tenant: Option<&Tenant>,
         cidr: &str,
         note: &str,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<i64> {
         let tx = self.conn.transaction()?;
         let tid = tenant.map(|t| t.id);
@@ -1840,13 +1846,13 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn remove_internal_network(&mut self, scope: &Scope, id: i64, actor: &str) -> Result<()> {
+    fn remove_internal_network(&mut self, scope: &Scope, id: i64, actor: &Actor) -> Result<()> {
         self.remove_entry(Entries::InternalNetworks, scope, id, actor)
     }
 
     fn audit(
         &mut self,
-        actor: &str,
+        actor: &Actor,
         tenant: Option<&Tenant>,
         action: &str,
         detail: &str,

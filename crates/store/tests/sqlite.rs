@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use turncoat_core::{Indicator, IndicatorKind, Time};
+use turncoat_core::{Actor, Indicator, IndicatorKind, Time};
 use turncoat_store::{LockHolder, LockWait, SqliteStore, Store, StoreError, conformance};
 
 #[test]
@@ -100,7 +100,7 @@ fn indicators_stored_before_the_match_columns_load_with_them() {
     {
         let mut store = SqliteStore::open(dir.path()).unwrap();
         store
-            .upsert_indicators(&mut std::iter::once(ind.clone()), "test")
+            .upsert_indicators(&mut std::iter::once(ind.clone()), &Actor::Cli)
             .unwrap();
     }
     {
@@ -154,7 +154,7 @@ fn observables_another_process_added_are_found_not_duplicated() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = SqliteStore::open(dir.path()).unwrap();
     let t = a
-        .add_tenant(&TenantName::new("t1").unwrap(), "test")
+        .add_tenant(&TenantName::new("t1").unwrap(), &Actor::Cli)
         .unwrap();
     let mut no_ledger = |_: &_| Vec::new();
     a.commit_batch(&t, batch("first.example", "ws1"), &mut no_ledger)

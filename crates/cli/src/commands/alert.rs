@@ -1,7 +1,7 @@
 //! `turncoat alert`: triage one alert.
 
 use clap::Subcommand;
-use turncoat_core::AlertStatus;
+use turncoat_core::{Actor, AlertStatus};
 use turncoat_store::{Scope, Store};
 
 use super::Context;
@@ -21,12 +21,7 @@ pub(crate) fn run(command: AlertCommand, ctx: &Context) -> anyhow::Result<Exit> 
     match command {
         AlertCommand::Status { id, status } => {
             let mut store = ctx.open()?;
-            store.set_alert_status(
-                &Scope::tenants(&store.tenants()?),
-                id,
-                status,
-                turncoat_engine::ACTOR,
-            )?;
+            store.set_alert_status(&Scope::tenants(&store.tenants()?), id, status, &Actor::Cli)?;
             println!("alert {id}: {status}");
             Ok(Exit::Clean)
         }

@@ -2,6 +2,7 @@
 
 use anyhow::bail;
 use clap::Subcommand;
+use turncoat_core::Actor;
 use turncoat_engine::beacons::Allowlist;
 use turncoat_store::{AllowKind, Scope, Store};
 
@@ -51,12 +52,8 @@ pub(crate) fn run(command: AllowCommand, ctx: &Context) -> anyhow::Result<Exit> 
                 value: &raw,
                 reason: &reason,
             };
-            let added = turncoat_engine::beacons::allow(
-                &mut store,
-                t.as_ref(),
-                &entry,
-                turncoat_engine::ACTOR,
-            )?;
+            let added =
+                turncoat_engine::beacons::allow(&mut store, t.as_ref(), &entry, &Actor::Cli)?;
             println!(
                 "allowlist entry {}: {} {}; {} beacon alerts closed as allowlisted",
                 added.id,
@@ -91,7 +88,7 @@ pub(crate) fn run(command: AllowCommand, ctx: &Context) -> anyhow::Result<Exit> 
         AllowCommand::Remove { id } => {
             let mut store = ctx.open()?;
             let all = Scope::tenants(&store.tenants()?);
-            store.remove_allow(&all, id, turncoat_engine::ACTOR)?;
+            store.remove_allow(&all, id, &Actor::Cli)?;
             println!("allowlist entry {id} removed");
             Ok(Exit::Clean)
         }

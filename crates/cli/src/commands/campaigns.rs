@@ -1,6 +1,7 @@
 //! `turncoat campaigns`: the same detection in several tenants.
 
 use clap::Parser;
+use turncoat_core::Actor;
 use turncoat_store::{Scope, Store};
 
 use super::Context;
@@ -20,7 +21,12 @@ pub(crate) struct CampaignsArgs {
 
 pub(crate) fn run(args: CampaignsArgs, ctx: &Context) -> anyhow::Result<Exit> {
     let mut store = ctx.open()?;
-    turncoat_engine::campaign::escalate(&mut store, args.min_tenants, args.window_days)?;
+    turncoat_engine::campaign::escalate(
+        &mut store,
+        args.min_tenants,
+        args.window_days,
+        &Actor::Cli,
+    )?;
     let campaigns = turncoat_engine::campaign::campaign_rows(
         &store,
         &Scope::tenants(&store.tenants()?),

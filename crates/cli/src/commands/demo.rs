@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Parser;
 use serde::Serialize;
-use turncoat_core::{AlertKind, TenantName};
+use turncoat_core::{Actor, AlertKind, TenantName};
 use turncoat_engine::IngestOptions;
 use turncoat_sim::Scenario;
 use turncoat_sim::truth::Truth;
@@ -194,13 +194,14 @@ fn demo(options: &DemoArgs) -> anyhow::Result<bool> {
     let started = Instant::now();
     let mut ingested = 0;
     for t in &truth.tenants {
-        let tenant = store.add_tenant(&TenantName::new(&t.name)?, "demo")?;
+        let tenant = store.add_tenant(&TenantName::new(&t.name)?, &Actor::Cli)?;
         let report = turncoat_engine::ingest(
             &mut store,
             &tenant,
             &[fleet.join(&t.name)],
             &IngestOptions::default(),
             &bar,
+            &Actor::Cli,
         )?;
         ingested += report.events + report.inventory_records;
         anyhow::ensure!(
@@ -221,7 +222,7 @@ fn demo(options: &DemoArgs) -> anyhow::Result<bool> {
     }
 
     let pack = write_pack(&dir)?;
-    let report = turncoat_engine::import_intel(&mut store, &[pack], None, &bar)?;
+    let report = turncoat_engine::import_intel(&mut store, &[pack], None, &bar, &Actor::Cli)?;
     let advisory = report
         .advisories_changed
         .first()

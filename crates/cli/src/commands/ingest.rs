@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
+use turncoat_core::Actor;
 use turncoat_engine::{FileStatus, IngestOptions, IngestReport};
 use turncoat_formats::Format;
 
@@ -143,7 +144,14 @@ pub(crate) fn run(args: IngestArgs, ctx: &Context) -> anyhow::Result<Exit> {
         batch_records: Some(args.batch_records as usize),
         ..Default::default()
     };
-    let report = turncoat_engine::ingest(&mut store, &tenant, &args.paths, &options, &Bar::new())?;
+    let report = turncoat_engine::ingest(
+        &mut store,
+        &tenant,
+        &args.paths,
+        &options,
+        &Bar::new(),
+        &Actor::Cli,
+    )?;
     print_ingest(&report, args.output)?;
     eprintln!("turncoat: ingest: {}", report.summary());
     Ok(if report.failures() > 0 {

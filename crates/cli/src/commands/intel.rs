@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Subcommand, ValueEnum};
-use turncoat_core::IndicatorKind;
+use turncoat_core::{Actor, IndicatorKind};
 use turncoat_engine::IntelReport;
 use turncoat_formats::intel::IntelFormat;
 use turncoat_store::Store;
@@ -127,7 +127,13 @@ pub(crate) fn run(command: IntelCommand, ctx: &Context) -> anyhow::Result<Exit> 
                 IntelInputFormat::Osv => Some(IntelFormat::Osv),
                 IntelInputFormat::Advisory => Some(IntelFormat::Advisory),
             };
-            let report = turncoat_engine::import_intel(&mut store, &paths, format, &Bar::new())?;
+            let report = turncoat_engine::import_intel(
+                &mut store,
+                &paths,
+                format,
+                &Bar::new(),
+                &Actor::Cli,
+            )?;
             print_intel(&report, output)?;
             Ok(if report.any_file_failed() {
                 Exit::Error

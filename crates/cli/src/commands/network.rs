@@ -1,6 +1,7 @@
 //! `turncoat network internal`: the tenants' own address ranges.
 
 use clap::Subcommand;
+use turncoat_core::Actor;
 use turncoat_engine::beacons::Networks;
 use turncoat_store::{Scope, Store};
 
@@ -42,8 +43,7 @@ pub(crate) fn run(command: NetworkCommand, ctx: &Context) -> anyhow::Result<Exit
             let mut store = ctx.create()?;
             let cidr = Networks::validate(&cidr).map_err(anyhow::Error::msg)?;
             let t = name.as_deref().map(|n| tenant(&store, n)).transpose()?;
-            let id =
-                store.add_internal_network(t.as_ref(), &cidr, &note, turncoat_engine::ACTOR)?;
+            let id = store.add_internal_network(t.as_ref(), &cidr, &note, &Actor::Cli)?;
             println!("internal network {id}: {cidr}");
             Ok(Exit::Clean)
         }
@@ -71,7 +71,7 @@ pub(crate) fn run(command: NetworkCommand, ctx: &Context) -> anyhow::Result<Exit
         NetworkCommand::Internal(InternalCommand::Remove { id }) => {
             let mut store = ctx.open()?;
             let all = Scope::tenants(&store.tenants()?);
-            store.remove_internal_network(&all, id, turncoat_engine::ACTOR)?;
+            store.remove_internal_network(&all, id, &Actor::Cli)?;
             println!("internal network {id} removed");
             Ok(Exit::Clean)
         }

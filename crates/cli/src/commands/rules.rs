@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
+use turncoat_core::Actor;
 use turncoat_store::Store;
 
 use super::{Context, print_unproducible};
@@ -36,8 +37,13 @@ pub(crate) fn run(command: RulesCommand, ctx: &Context) -> anyhow::Result<Exit> 
             paths,
         } => {
             let mut store = ctx.create()?;
-            let report =
-                turncoat_engine::rules::import(&mut store, &paths, &exclude_status, &Bar::new())?;
+            let report = turncoat_engine::rules::import(
+                &mut store,
+                &paths,
+                &exclude_status,
+                &Bar::new(),
+                &Actor::Cli,
+            )?;
             for f in report.failed.iter().take(50) {
                 eprintln!("rule failed: {f}");
             }

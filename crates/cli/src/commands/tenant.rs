@@ -1,7 +1,7 @@
 //! `turncoat tenant`: add and list the MSSP's customers.
 
 use clap::Subcommand;
-use turncoat_core::TenantName;
+use turncoat_core::{Actor, TenantName};
 use turncoat_store::Store;
 
 use super::Context;
@@ -23,7 +23,7 @@ pub(crate) fn run(command: TenantCommand, ctx: &Context) -> anyhow::Result<Exit>
         TenantCommand::Add { name } => {
             let name = TenantName::new(&name)?;
             let mut store = ctx.create()?;
-            store.add_tenant(&name, turncoat_engine::ACTOR)?;
+            store.add_tenant(&name, &Actor::Cli)?;
             println!("tenant {name} added");
             Ok(Exit::Clean)
         }
