@@ -253,7 +253,7 @@ pub fn analyze(
     let mut analyzer = DriftAnalyzer::default();
     for t in tenants {
         let book = VersionBook::new(&store.ledger(t, None)?);
-        let name = t.name.to_string();
+        let name = t.name().to_string();
         store.scan_archive(t, None, PROJECTION, &mut |e| {
             analyzer.event(&name, &book, &e)
         })?;
@@ -309,7 +309,7 @@ pub fn raise(
             for (_, endpoint) in r
                 .endpoints
                 .iter()
-                .filter(|(t, _)| t == tenant.name.as_str())
+                .filter(|(t, _)| t == tenant.name().as_str())
             {
                 findings.push((
                     Finding {

@@ -89,7 +89,7 @@ pub fn exposure(
             for m in index.matches(&item) {
                 let a = &index.advisories()[m.advisory];
                 rows.push(ExposureRow {
-                    tenant: tenant.name.clone(),
+                    tenant: tenant.name().clone(),
                     endpoint: entry.endpoint.clone(),
                     advisory: a.id.clone(),
                     product: a.affected[m.affected].product.clone(),

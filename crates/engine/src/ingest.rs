@@ -316,12 +316,12 @@ fn finish_pending_work(
     for (t, _) in due.iter().filter(|(_, w)| *w == PendingWork::Beacons) {
         let outcome = crate::beacons::analyze_recent(store, t, threshold, intel)?;
         raised |= outcome.new_alerts + outcome.updated_alerts > 0;
-        if t.id == tenant.id {
+        if t.id() == tenant.id() {
             report.new_alerts += outcome.new_alerts;
             report.updated_alerts += outcome.updated_alerts;
             report.beacons = outcome;
         } else {
-            report.resumed.push(format!("beacons for {}", t.name));
+            report.resumed.push(format!("beacons for {}", t.name()));
         }
         crate::crash_point("beacons-scored");
     }

@@ -215,7 +215,7 @@ pub fn import_intel(
             let b = retro::hunt_advisories(store, tenant, &advisories)?;
             let c = crate::beacons::attach_intel(store, tenant, &new_intel)?;
             report.retro.push(RetroReport {
-                tenant: tenant.name.to_string(),
+                tenant: tenant.name().to_string(),
                 new_alerts: a.new_alerts + b.new_alerts,
                 updated_alerts: a.updated_alerts + b.updated_alerts + c.updated_alerts,
             });

@@ -477,7 +477,7 @@ pub fn import(
             .collect();
         let o = store.record_findings(tenant, &findings, FindingMode::Set)?;
         report.retro.push(RetroReport {
-            tenant: tenant.name.to_string(),
+            tenant: tenant.name().to_string(),
             new_alerts: o.new_alerts,
             updated_alerts: o.updated_alerts,
         });

@@ -122,13 +122,38 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// A tenant as stored.
+/// A tenant as stored. Only the store makes one (adding or resolving a
+/// tenant), so a [`Scope`] built from tenants is one the store handed out:
+/// code outside it cannot name a tenant by number.
+///
+/// ```compile_fail
+/// use turncoat_store::{Scope, Tenant};
+/// // The fields are the store's: no tenant, and so no scope, from a number.
+/// let name = turncoat_core::TenantName::new("acme").unwrap();
+/// let forged = Tenant { id: 1, name, created: turncoat_core::Time(0) };
+/// let scope = Scope::tenant(&forged);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Tenant {
     #[serde(skip)]
-    pub id: i64,
-    pub name: TenantName,
-    pub created: Time,
+    pub(crate) id: i64,
+    pub(crate) name: TenantName,
+    pub(crate) created: Time,
+}
+
+impl Tenant {
+    /// The store's number for it: what its rows are keyed by.
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    pub fn name(&self) -> &TenantName {
+        &self.name
+    }
+
+    pub fn created(&self) -> Time {
+        self.created
+    }
 }
 
 /// The tenants a caller may see: every tenant-owned query is limited to it.

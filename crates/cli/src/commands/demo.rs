@@ -243,17 +243,17 @@ fn demo(options: &DemoArgs) -> anyhow::Result<bool> {
     let exposure = turncoat_engine::exposure(&store, &scope, Some(&advisory))?;
     let mut summaries = Vec::new();
     for t in &tenants {
-        let mine: Vec<&Alert> = alerts.iter().filter(|a| a.tenant == t.name).collect();
+        let mine: Vec<&Alert> = alerts.iter().filter(|a| a.tenant == *t.name()).collect();
         let mut by_kind = BTreeMap::new();
         for a in &mine {
             *by_kind.entry(a.kind.to_string()).or_insert(0) += 1;
         }
         summaries.push(TenantSummary {
-            tenant: t.name.to_string(),
+            tenant: t.name().to_string(),
             endpoints: store.stats(t)?.endpoints,
             exposed: exposure
                 .iter()
-                .filter(|r| r.tenant == t.name)
+                .filter(|r| r.tenant == *t.name())
                 .map(|r| &r.endpoint)
                 .collect::<BTreeSet<_>>()
                 .len(),

@@ -34,7 +34,7 @@ pub(crate) fn run(command: TenantCommand, ctx: &Context) -> anyhow::Result<Exit>
                 OutputFormat::Json => {
                     let rows = tenants
                         .iter()
-                        .map(|t| Ok(serde_json::json!({ "name": t.name, "created": t.created, "stats": store.stats(t)? })))
+                        .map(|t| Ok(serde_json::json!({ "name": t.name(), "created": t.created(), "stats": store.stats(t)? })))
                         .collect::<anyhow::Result<Vec<_>>>()?;
                     print_json(&rows)?;
                 }
@@ -43,8 +43,8 @@ pub(crate) fn run(command: TenantCommand, ctx: &Context) -> anyhow::Result<Exit>
                     for tenant in &tenants {
                         let s = store.stats(tenant)?;
                         t.row(vec![
-                            tenant.name.to_string(),
-                            tenant.created.to_string(),
+                            tenant.name().to_string(),
+                            tenant.created().to_string(),
                             s.endpoints.to_string(),
                             s.events.to_string(),
                             s.alerts.to_string(),
