@@ -156,7 +156,9 @@ pub fn escalate(
             tenants.iter().copied().collect::<Vec<_>>().join(", ")
         );
         let ids: Vec<i64> = members.iter().map(|a| a.id).collect();
-        let (_, new) = store.upsert_campaign(kind, source, &title, &ids, actor)?;
+        let new = store
+            .upsert_campaign(kind, source, &title, &ids, actor)?
+            .new;
         if new {
             out.new_campaigns += 1;
         } else {

@@ -232,7 +232,11 @@ pub fn ingest(
     let indicators = crate::load_intel(store)?;
     let advisories = AdvisoryIndex::new(store.advisories()?);
     let rules = crate::rules::load(store)?;
-    let addresses: FastHashMap<String, String> = store.addresses(tenant)?.into_iter().collect();
+    let addresses: FastHashMap<String, String> = store
+        .addresses(tenant)?
+        .into_iter()
+        .map(|a| (a.ip, a.host))
+        .collect();
     let walk = turncoat_walk::walk(paths, &WalkOptions::all_files());
     let mut report = IngestReport {
         unread: walk.unread(),

@@ -8,8 +8,8 @@ use turncoat_core::{
 };
 
 use crate::{
-    AlertFilter, AllowKind, Batch, FindingMode, NewAllowEntry, Scope, SightingDelta,
-    SourceFingerprint, SourceUpdate, Store, StoreError, Tenant,
+    AlertFilter, AllowKind, Batch, CampaignUpserted, FindingMode, NewAllowEntry, Scope,
+    SightingDelta, SourceFingerprint, SourceUpdate, Store, StoreError, Tenant,
 };
 
 fn tenant_name(s: &str) -> TenantName {
@@ -577,7 +577,7 @@ pub fn campaigns(store: &mut dyn Store) {
                 .id,
         );
     }
-    let (id, new) = store
+    let raised = store
         .upsert_campaign(
             AlertKind::Ioc,
             "evil.com",
@@ -586,7 +586,7 @@ pub fn campaigns(store: &mut dyn Store) {
             &Actor::User("test".into()),
         )
         .unwrap();
-    assert!(new);
+    assert!(raised.new);
     assert_eq!(
         store
             .upsert_campaign(
@@ -597,7 +597,10 @@ pub fn campaigns(store: &mut dyn Store) {
                 &Actor::User("test".into())
             )
             .unwrap(),
-        (id, false)
+        CampaignUpserted {
+            id: raised.id,
+            new: false
+        }
     );
     assert!(
         store.campaigns(&Scope::tenant(&a)).unwrap().is_empty(),
@@ -613,7 +616,7 @@ pub fn campaigns(store: &mut dyn Store) {
             .alerts(&Scope::tenant(&a), &AlertFilter::default())
             .unwrap()[0]
             .campaign_alert,
-        Some(id)
+        Some(raised.id)
     );
 }
 

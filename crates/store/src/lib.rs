@@ -472,6 +472,21 @@ pub struct InternalNetwork {
     pub added: Time,
 }
 
+/// What upserting a campaign did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CampaignUpserted {
+    pub id: i64,
+    /// Whether the campaign was raised now rather than updated.
+    pub new: bool,
+}
+
+/// One entry of a tenant's address book: which host an IP belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Address {
+    pub ip: String,
+    pub host: String,
+}
+
 /// An MSSP-level alert: the same detection in several tenants.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CampaignAlert {
@@ -510,8 +525,8 @@ pub trait Store {
     fn tenants(&self) -> Result<Vec<Tenant>>;
     fn tenant(&self, name: &str) -> Result<Option<Tenant>>;
 
-    /// The tenant's address book: IP → host name, from DHCP and agents.
-    fn addresses(&self, tenant: &Tenant) -> Result<Vec<(String, String)>>;
+    /// The tenant's address book, from DHCP and agents.
+    fn addresses(&self, tenant: &Tenant) -> Result<Vec<Address>>;
 
     // Ingest.
     fn source(&self, tenant: &Tenant, hash: &[u8; 32]) -> Result<Option<SourceRecord>>;
@@ -623,7 +638,7 @@ pub trait Store {
 
     // Campaigns (MSSP-level: only a scope holding every member tenant sees one).
     /// Creates or updates the campaign alert for (kind, source) and marks
-    /// the member alerts; returns its id and whether it is new.
+    /// the member alerts.
     fn upsert_campaign(
         &mut self,
         kind: AlertKind,
@@ -631,7 +646,7 @@ pub trait Store {
         title: &str,
         members: &[i64],
         actor: &Actor,
-    ) -> Result<(i64, bool)>;
+    ) -> Result<CampaignUpserted>;
     fn campaigns(&self, scope: &Scope) -> Result<Vec<CampaignAlert>>;
 
     // Allowlists: applied when analysing, so they reach stored data at once.

@@ -20,11 +20,11 @@ use crate::archive::Archive;
 use crate::lock::{LockWait, WriterLock};
 use crate::schema::{MIGRATIONS, Migration};
 use crate::{
-    Alert, AlertFilter, AllowAdded, AllowEntry, AllowKind, AuditEntry, Batch, BatchOutcome,
-    CampaignAlert, EventRef, FindingMode, FindingsOutcome, IndicatorUpsert, InternalNetwork,
-    LedgerEntry, LedgerHook, NewAllowEntry, PendingWork, Result, Scope, Sighting,
-    SourceFingerprint, SourceRecord, Store, StoreError, StoredIndicator, StoredRule, Tenant,
-    TenantStats,
+    Address, Alert, AlertFilter, AllowAdded, AllowEntry, AllowKind, AuditEntry, Batch,
+    BatchOutcome, CampaignAlert, CampaignUpserted, EventRef, FindingMode, FindingsOutcome,
+    IndicatorUpsert, InternalNetwork, LedgerEntry, LedgerHook, NewAllowEntry, PendingWork, Result,
+    Scope, Sighting, SourceFingerprint, SourceRecord, Store, StoreError, StoredIndicator,
+    StoredRule, Tenant, TenantStats,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -951,11 +951,16 @@ impl Store for SqliteStore {
             .find(|t| t.name.as_str() == name))
     }
 
-    fn addresses(&self, tenant: &Tenant) -> Result<Vec<(String, String)>> {
+    fn addresses(&self, tenant: &Tenant) -> Result<Vec<Address>> {
         let mut stmt = self
             .conn
             .prepare("SELECT ip, host FROM addresses WHERE tenant_id = ?")?;
-        let rows = stmt.query_map([tenant.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = stmt.query_map([tenant.id], |r| {
+            Ok(Address {
+                ip: r.get(0)?,
+                host: r.get(1)?,
+            })
+        })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
@@ -1566,7 +1571,7 @@ impl Store for SqliteStore {
         title: &str,
         members: &[i64],
         actor: &Actor,
-    ) -> Result<(i64, bool)> {
+    ) -> Result<CampaignUpserted> {
         let tx = self.conn.transaction()?;
         let now = Time::now();
         let existing: Option<i64> = tx
@@ -1613,7 +1618,7 @@ impl Store for SqliteStore {
             )?;
         }
         commit(tx, &self.dir)?;
-        Ok((id, new))
+        Ok(CampaignUpserted { id, new })
     }
 
     fn campaigns(&self, scope: &Scope) -> Result<Vec<CampaignAlert>> {
