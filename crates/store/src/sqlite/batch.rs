@@ -2,7 +2,10 @@
 //! and findings, in one transaction, with the endpoint and observable ids
 //! it needs cached between batches.
 
+use turncoat_core::InventoryRecord;
+
 use super::*;
+use crate::{EncodedEvents, SightingDelta, SourceUpdate};
 
 /// The id of `name` from the cache, or from `fetch` (which finds or
 /// creates the row) on a miss.
@@ -135,61 +138,9 @@ impl SqliteStore {
         let now = Time::now();
         let tx = self.conn.transaction()?;
         let tid = tenant.id;
-
         // Source progress first: its id goes on the sightings.
-        let source_id = match &batch.source {
-            Some(s) => {
-                tx.prepare_cached(
-                    "INSERT INTO sources (tenant_id, name, hash, head, size, lines, complete, ingested) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                     ON CONFLICT (tenant_id, hash) DO UPDATE SET lines = excluded.lines, complete = excluded.complete, ingested = excluded.ingested",
-                )?
-                .execute(params![
-                    tid,
-                    s.name,
-                    &s.fingerprint.hash[..],
-                    &s.fingerprint.head[..],
-                    s.fingerprint.size as i64,
-                    s.lines as i64,
-                    s.complete,
-                    now.0
-                ])?;
-                Some(tx.query_row(
-                    "SELECT id FROM sources WHERE tenant_id = ? AND hash = ?",
-                    params![tid, &s.fingerprint.hash[..]],
-                    |r| r.get::<_, i64>(0),
-                )?)
-            }
-            None => None,
-        };
-
-        // Archive: one frame per hour touched. Where an event landed is
-        // looked up for the rows that point at it, not listed for every
-        // event: most events back no row.
-        let mut placed: FastHashMap<i64, (i64, u64)> = FastHashMap::default();
-        for (hour, count) in batch.events.hours() {
-            let seg: Option<(i64, i64)> = tx
-                .prepare_cached(
-                    "SELECT id, committed_len FROM segments WHERE tenant_id = ? AND hour = ?",
-                )?
-                .query_row(params![tid, hour], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            let (seg_id, offset) = match seg {
-                Some(s) => s,
-                None => {
-                    tx.prepare_cached("INSERT INTO segments (tenant_id, hour, committed_len, events) VALUES (?, ?, 0, 0)")?
-                        .execute(params![tid, hour])?;
-                    (tx.last_insert_rowid(), 0)
-                }
-            };
-            let frame_len = self
-                .archive
-                .append_hour(tid, hour, offset as u64, &batch.events)?;
-            tx.prepare_cached(
-                "UPDATE segments SET committed_len = ?, events = events + ? WHERE id = ?",
-            )?
-            .execute(params![offset + frame_len as i64, count as i64, seg_id])?;
-            placed.insert(hour, (seg_id, offset as u64));
-        }
+        let source_id = record_source(&tx, tid, batch.source.as_ref(), now)?;
+        let placed = append_archive(&tx, &mut self.archive, tid, &batch.events)?;
         let event_ref = |event: usize| {
             let (hour, index) = batch.events.place(event)?;
             let &(segment, offset) = placed.get(&hour)?;
@@ -199,7 +150,6 @@ impl SqliteStore {
                 index,
             })
         };
-
         for (name, state) in &batch.stream_state {
             set_stream_state_tx(&tx, tid, name, state)?;
         }
@@ -209,132 +159,21 @@ impl SqliteStore {
             )?
             .execute(params![tid, work.as_str(), now.0])?;
         }
-
-        // Endpoints and addresses.
-        for (name, platform, at) in &batch.endpoints {
-            let id = endpoint_id(&tx, &mut self.endpoint_ids, tid, name, *at)?;
-            tx.prepare_cached(
-                "UPDATE endpoints SET platform = coalesce(?, platform), first_seen = min(first_seen, ?), last_seen = max(last_seen, ?) WHERE id = ?",
-            )?
-            .execute(params![platform.map(Platform::as_str), at.0, at.0, id])?;
-        }
-        for (ip, host, at) in &batch.addresses {
-            tx.prepare_cached(
-                "INSERT INTO addresses (tenant_id, ip, host, seen) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (tenant_id, ip) DO UPDATE SET host = excluded.host, seen = excluded.seen WHERE excluded.seen >= seen",
-            )?
-            .execute(params![tid, ip, host, at.0])?;
-        }
-
-        // Sightings, in key order: new observables are added to the
-        // dictionary sorted by value and the rows upserted sorted by their
-        // primary key, so that consecutive B-tree writes land on the same
-        // pages instead of all over both trees.
-        let mut ids: Vec<Option<i64>> = Vec::with_capacity(batch.sightings.len());
-        let mut new: Vec<&Observable> = Vec::new();
-        for s in &batch.sightings {
-            let o = &s.observable;
-            let id = self.observable_ids.get(tid, o.kind as u8, &o.value);
-            if id.is_none() {
-                new.push(o);
-            }
-            ids.push(id);
-        }
-        new.sort_unstable();
-        new.dedup();
-        add_observables(&tx, &mut self.observable_ids, tid, &new)?;
-        let mut rows = Vec::with_capacity(batch.sightings.len());
-        for (s, id) in batch.sightings.iter().zip(ids) {
-            let oid = match id {
-                Some(id) => id,
-                None => observable_id(&tx, &mut self.observable_ids, tid, &s.observable)?,
-            };
-            let eid = endpoint_id(&tx, &mut self.endpoint_ids, tid, &s.endpoint, s.first)?;
-            rows.push((oid, eid, s.first.day(), s));
-        }
-        rows.sort_unstable_by_key(|&(oid, eid, day, _)| (oid, eid, day));
-        // The event a sighting points to is its latest, as findings'
-        // evidence is.
-        let mut upsert = tx.prepare_cached(
-            "INSERT INTO sightings (tenant_id, observable_id, endpoint_id, day, first_seen, last_seen, count, segment_id, frame_offset, frame_index, source_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (tenant_id, observable_id, endpoint_id, day) DO UPDATE SET
-                first_seen = min(first_seen, excluded.first_seen),
-                last_seen = max(last_seen, excluded.last_seen),
-                count = count + excluded.count,
-                segment_id = iif(excluded.last_seen >= last_seen, excluded.segment_id, segment_id),
-                frame_offset = iif(excluded.last_seen >= last_seen, excluded.frame_offset, frame_offset),
-                frame_index = iif(excluded.last_seen >= last_seen, excluded.frame_index, frame_index),
-                source_id = iif(excluded.last_seen >= last_seen, excluded.source_id, source_id)",
-        )?;
-        for (oid, eid, day, s) in rows {
-            let r = event_ref(s.event);
-            upsert.execute(params![
-                tid,
-                oid,
-                eid,
-                day,
-                s.first.0,
-                s.last.0,
-                s.count as i64,
-                r.map(|r| r.segment),
-                r.map(|r| r.offset as i64),
-                r.map(|r| r.index as i64),
-                source_id
-            ])?;
-        }
-        drop(upsert);
-
-        // Ledger, with exposure findings from the hook.
-        let file = batch.source.as_ref().map(|s| s.name.clone());
-        let mut ledger = LedgerWriter {
-            tx: &tx,
-            tenant: tid,
-            hook: on_ledger,
-            findings: Vec::new(),
-            changes: 0,
+        record_endpoints(&tx, &mut self.endpoint_ids, tid, &batch)?;
+        let ids = Ids {
+            observables: &mut self.observable_ids,
+            endpoints: &mut self.endpoint_ids,
         };
-        let mut inventory = batch.inventory;
-        inventory.sort_by_key(|r| r.time);
-        for rec in &inventory {
-            let eid = endpoint_id(&tx, &mut self.endpoint_ids, tid, &rec.host, rec.time)?;
-            match &rec.change {
-                InventoryChange::Added(items) => {
-                    for item in items {
-                        ledger.open(
-                            eid,
-                            &rec.host,
-                            &rec.source,
-                            item,
-                            rec.time,
-                            file.as_deref(),
-                        )?;
-                    }
-                }
-                InventoryChange::Removed(items) => {
-                    for item in items {
-                        ledger.close(
-                            eid,
-                            &rec.host,
-                            &rec.source,
-                            item,
-                            rec.time,
-                            file.as_deref(),
-                        )?;
-                    }
-                }
-                InventoryChange::Snapshot(items) => ledger.snapshot(
-                    eid,
-                    &rec.host,
-                    &rec.source,
-                    items,
-                    rec.time,
-                    file.as_deref(),
-                )?,
-            }
-        }
-        let ledger_changes = ledger.changes;
-        let exposure = std::mem::take(&mut ledger.findings);
+        record_sightings(&tx, ids, tid, &batch.sightings, &event_ref, source_id)?;
+        let file = batch.source.as_ref().map(|s| s.name.clone());
+        let (ledger_changes, exposure) = record_inventory(
+            &tx,
+            &mut self.endpoint_ids,
+            tid,
+            batch.inventory,
+            on_ledger,
+            file.as_deref(),
+        )?;
 
         // Findings: live IOC matches (added) and exposure (set: the
         // interval is the whole truth).
@@ -371,4 +210,213 @@ impl SqliteStore {
         commit(tx, &self.dir)?;
         Ok(outcome)
     }
+}
+
+/// The id caches a batch's sightings resolve names through.
+struct Ids<'a> {
+    observables: &'a mut IdCache,
+    endpoints: &'a mut IdCache,
+}
+
+/// Records how far a source has been read; its id, for the sightings.
+fn record_source(
+    tx: &Transaction<'_>,
+    tid: i64,
+    source: Option<&SourceUpdate>,
+    now: Time,
+) -> Result<Option<i64>> {
+    Ok(match source {
+        Some(s) => {
+            tx.prepare_cached(
+                "INSERT INTO sources (tenant_id, name, hash, head, size, lines, complete, ingested) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (tenant_id, hash) DO UPDATE SET lines = excluded.lines, complete = excluded.complete, ingested = excluded.ingested",
+            )?
+            .execute(params![
+                tid,
+                s.name,
+                &s.fingerprint.hash[..],
+                &s.fingerprint.head[..],
+                s.fingerprint.size as i64,
+                s.lines as i64,
+                s.complete,
+                now.0
+            ])?;
+            Some(tx.query_row(
+                "SELECT id FROM sources WHERE tenant_id = ? AND hash = ?",
+                params![tid, &s.fingerprint.hash[..]],
+                |r| r.get::<_, i64>(0),
+            )?)
+        }
+        None => None,
+    })
+}
+
+/// Appends the batch's events to the archive, one frame per hour touched;
+/// where each hour's frame starts (segment id, offset). Where an event
+/// landed is looked up for the rows that point at it, not listed for every
+/// event: most events back no row.
+fn append_archive(
+    tx: &Transaction<'_>,
+    archive: &mut Archive,
+    tid: i64,
+    events: &EncodedEvents,
+) -> Result<FastHashMap<i64, (i64, u64)>> {
+    let mut placed: FastHashMap<i64, (i64, u64)> = FastHashMap::default();
+    for (hour, count) in events.hours() {
+        let seg: Option<(i64, i64)> = tx
+            .prepare_cached(
+                "SELECT id, committed_len FROM segments WHERE tenant_id = ? AND hour = ?",
+            )?
+            .query_row(params![tid, hour], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let (seg_id, offset) = match seg {
+            Some(s) => s,
+            None => {
+                tx.prepare_cached("INSERT INTO segments (tenant_id, hour, committed_len, events) VALUES (?, ?, 0, 0)")?
+                    .execute(params![tid, hour])?;
+                (tx.last_insert_rowid(), 0)
+            }
+        };
+        let frame_len = archive.append_hour(tid, hour, offset as u64, events)?;
+        tx.prepare_cached(
+            "UPDATE segments SET committed_len = ?, events = events + ? WHERE id = ?",
+        )?
+        .execute(params![offset + frame_len as i64, count as i64, seg_id])?;
+        placed.insert(hour, (seg_id, offset as u64));
+    }
+    Ok(placed)
+}
+
+/// The endpoints and addresses a batch names.
+fn record_endpoints(
+    tx: &Transaction<'_>,
+    endpoint_ids: &mut IdCache,
+    tid: i64,
+    batch: &Batch,
+) -> Result<()> {
+    for (name, platform, at) in &batch.endpoints {
+        let id = endpoint_id(tx, endpoint_ids, tid, name, *at)?;
+        tx.prepare_cached(
+            "UPDATE endpoints SET platform = coalesce(?, platform), first_seen = min(first_seen, ?), last_seen = max(last_seen, ?) WHERE id = ?",
+        )?
+        .execute(params![platform.map(Platform::as_str), at.0, at.0, id])?;
+    }
+    for (ip, host, at) in &batch.addresses {
+        tx.prepare_cached(
+            "INSERT INTO addresses (tenant_id, ip, host, seen) VALUES (?, ?, ?, ?)
+             ON CONFLICT (tenant_id, ip) DO UPDATE SET host = excluded.host, seen = excluded.seen WHERE excluded.seen >= seen",
+        )?
+        .execute(params![tid, ip, host, at.0])?;
+    }
+    Ok(())
+}
+
+/// Sightings, in key order: new observables are added to the dictionary
+/// sorted by value and the rows upserted sorted by their primary key, so
+/// that consecutive B-tree writes land on the same pages instead of all
+/// over both trees.
+fn record_sightings(
+    tx: &Transaction<'_>,
+    caches: Ids<'_>,
+    tid: i64,
+    sightings: &[SightingDelta],
+    event_ref: &dyn Fn(usize) -> Option<EventRef>,
+    source_id: Option<i64>,
+) -> Result<()> {
+    let mut ids: Vec<Option<i64>> = Vec::with_capacity(sightings.len());
+    let mut new: Vec<&Observable> = Vec::new();
+    for s in sightings {
+        let o = &s.observable;
+        let id = caches.observables.get(tid, o.kind as u8, &o.value);
+        if id.is_none() {
+            new.push(o);
+        }
+        ids.push(id);
+    }
+    new.sort_unstable();
+    new.dedup();
+    add_observables(tx, caches.observables, tid, &new)?;
+    let mut rows = Vec::with_capacity(sightings.len());
+    for (s, id) in sightings.iter().zip(ids) {
+        let oid = match id {
+            Some(id) => id,
+            None => observable_id(tx, caches.observables, tid, &s.observable)?,
+        };
+        let eid = endpoint_id(tx, caches.endpoints, tid, &s.endpoint, s.first)?;
+        rows.push((oid, eid, s.first.day(), s));
+    }
+    rows.sort_unstable_by_key(|&(oid, eid, day, _)| (oid, eid, day));
+    // The event a sighting points to is its latest, as findings'
+    // evidence is.
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO sightings (tenant_id, observable_id, endpoint_id, day, first_seen, last_seen, count, segment_id, frame_offset, frame_index, source_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (tenant_id, observable_id, endpoint_id, day) DO UPDATE SET
+            first_seen = min(first_seen, excluded.first_seen),
+            last_seen = max(last_seen, excluded.last_seen),
+            count = count + excluded.count,
+            segment_id = iif(excluded.last_seen >= last_seen, excluded.segment_id, segment_id),
+            frame_offset = iif(excluded.last_seen >= last_seen, excluded.frame_offset, frame_offset),
+            frame_index = iif(excluded.last_seen >= last_seen, excluded.frame_index, frame_index),
+            source_id = iif(excluded.last_seen >= last_seen, excluded.source_id, source_id)",
+    )?;
+    for (oid, eid, day, s) in rows {
+        let r = event_ref(s.event);
+        upsert.execute(params![
+            tid,
+            oid,
+            eid,
+            day,
+            s.first.0,
+            s.last.0,
+            s.count as i64,
+            r.map(|r| r.segment),
+            r.map(|r| r.offset as i64),
+            r.map(|r| r.index as i64),
+            source_id
+        ])?;
+    }
+    drop(upsert);
+    Ok(())
+}
+
+/// The batch's inventory into the ledger, in time order: how many entries
+/// changed, and the exposure findings the hook made of them.
+fn record_inventory(
+    tx: &Transaction<'_>,
+    endpoint_ids: &mut IdCache,
+    tid: i64,
+    mut inventory: Vec<InventoryRecord>,
+    on_ledger: &mut LedgerHook<'_>,
+    file: Option<&str>,
+) -> Result<(u64, Vec<Finding>)> {
+    let mut ledger = LedgerWriter {
+        tx,
+        tenant: tid,
+        hook: on_ledger,
+        findings: Vec::new(),
+        changes: 0,
+    };
+    inventory.sort_by_key(|r| r.time);
+    for rec in &inventory {
+        let eid = endpoint_id(tx, endpoint_ids, tid, &rec.host, rec.time)?;
+        match &rec.change {
+            InventoryChange::Added(items) => {
+                for item in items {
+                    ledger.open(eid, &rec.host, &rec.source, item, rec.time, file)?;
+                }
+            }
+            InventoryChange::Removed(items) => {
+                for item in items {
+                    ledger.close(eid, &rec.host, &rec.source, item, rec.time, file)?;
+                }
+            }
+            InventoryChange::Snapshot(items) => {
+                ledger.snapshot(eid, &rec.host, &rec.source, items, rec.time, file)?
+            }
+        }
+    }
+    let ledger_changes = ledger.changes;
+    let exposure = std::mem::take(&mut ledger.findings);
+    Ok((ledger_changes, exposure))
 }
