@@ -126,6 +126,12 @@ pub fn campaign_rows(
     Ok(rows)
 }
 
+/// [`escalate`] with the default thresholds: what the pipeline runs after
+/// anything that may have raised alerts (ingest, intel, rules).
+pub fn escalate_after_change(store: &mut dyn Store, actor: &Actor) -> Result<Escalation> {
+    escalate(store, DEFAULT_MIN_TENANTS, DEFAULT_WINDOW_DAYS, actor)
+}
+
 /// Finds detections shared by at least `min_tenants` tenants whose first
 /// sightings fall within `window_days`, and raises or updates their
 /// campaign alerts.

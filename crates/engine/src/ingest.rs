@@ -330,12 +330,7 @@ fn finish_pending_work(
         crate::crash_point("beacons-scored");
     }
     if raised || due.iter().any(|(_, w)| *w == PendingWork::Campaigns) {
-        report.campaigns = crate::campaign::escalate(
-            store,
-            crate::campaign::DEFAULT_MIN_TENANTS,
-            crate::campaign::DEFAULT_WINDOW_DAYS,
-            actor,
-        )?;
+        report.campaigns = crate::campaign::escalate_after_change(store, actor)?;
         crate::crash_point("campaigns-escalated");
     }
     for (t, work) in &due {

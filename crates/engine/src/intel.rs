@@ -229,12 +229,7 @@ pub fn import_intel(
         .iter()
         .any(|r| r.new_alerts + r.updated_alerts > 0)
     {
-        report.campaigns = crate::campaign::escalate(
-            store,
-            crate::campaign::DEFAULT_MIN_TENANTS,
-            crate::campaign::DEFAULT_WINDOW_DAYS,
-            actor,
-        )?;
+        report.campaigns = crate::campaign::escalate_after_change(store, actor)?;
     }
     Ok(report)
 }

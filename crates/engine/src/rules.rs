@@ -484,11 +484,6 @@ pub fn import(
         progress.advance(1);
     }
     progress.finish();
-    crate::campaign::escalate(
-        store,
-        crate::campaign::DEFAULT_MIN_TENANTS,
-        crate::campaign::DEFAULT_WINDOW_DAYS,
-        actor,
-    )?;
+    crate::campaign::escalate_after_change(store, actor)?;
     Ok(report)
 }
