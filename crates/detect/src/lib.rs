@@ -13,7 +13,7 @@
 
 #![forbid(unsafe_code)]
 
-pub mod beacon;
+pub mod beacon_score;
 pub mod exposure;
 pub mod findings;
 pub mod ioc;

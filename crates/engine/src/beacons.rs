@@ -17,7 +17,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 use turncoat_core::observable::{domain_within, normalize_domain};
 use turncoat_core::{Event, Time, Value};
-use turncoat_detect::beacon::{self, Series};
+use turncoat_detect::beacon_score::{self, Series};
 use turncoat_formats::{Input, Location, ReadIssue, ReadOptions, Record, Sink, read_telemetry};
 use turncoat_store::{AllowEntry, AllowKind, InternalNetwork};
 
@@ -506,7 +506,7 @@ impl Analyzer {
                 });
                 continue;
             }
-            let Some(s) = beacon::score(&series.times, &series.bytes, start, end) else {
+            let Some(s) = beacon_score::score(&series.times, &series.bytes, start, end) else {
                 continue;
             };
             let (sharing, first, last) = &destinations[dst.as_str()];

@@ -590,114 +590,131 @@ impl BatchSink<'_, '_> {
         let index = self.batch.events.len();
         let day = event.time.day();
         if !self.observables.is_empty() {
-            if !self.pending.sightings.contains_key(event.host.as_str()) {
-                self.pending
-                    .sightings
-                    .insert(event.host.clone(), FastHashMap::default());
-            }
-            let by_day = self
-                .pending
-                .sightings
-                .get_mut(event.host.as_str())
-                .expect("inserted above");
-            let by_obs = by_day.entry(day).or_default();
-            for obs in &self.observables {
-                match by_obs.get_mut(obs) {
-                    Some(s) => {
-                        s.count += 1;
-                        s.first = s.first.min(event.time);
-                        if event.time >= s.last {
-                            s.last = event.time;
-                            s.event = index;
-                        }
-                    }
-                    None => {
-                        let rollup = Rollup {
-                            first: event.time,
-                            last: event.time,
-                            count: 1,
-                            event: index,
-                        };
-                        by_obs.insert(obs.clone(), rollup);
-                    }
-                }
-            }
+            self.roll_up_sightings(&event, day, index);
         }
         if !self.ctx.indicators.is_empty() {
-            self.ctx
-                .indicators
-                .match_event(&self.observables, event.time, &mut self.matches);
-            for m in &self.matches {
-                let obs = &self.observables[m.observable];
-                let key = (m.indicator, obs.clone(), event.host.clone(), day);
-                match self.pending.findings.get_mut(&key) {
-                    Some((f, ev)) => {
-                        f.count += 1;
-                        f.first_seen = f.first_seen.min(event.time);
-                        f.evidence.before_valid_from |= self
-                            .ctx
-                            .indicators
-                            .get(m.indicator)
-                            .before_valid_from(event.time);
-                        if event.time >= f.last_seen {
-                            f.last_seen = event.time;
-                            f.evidence.time = event.time;
-                            *ev = index;
-                        }
-                    }
-                    None => {
-                        let f = IocFinding {
-                            indicator: self.ctx.indicators.get(m.indicator),
-                            observable: obs,
-                            endpoint: &event.host,
-                            first_seen: event.time,
-                            last_seen: event.time,
-                            count: 1,
-                            file: Some(self.name.clone()),
-                            field: None,
-                        }
-                        .finding();
-                        self.pending.findings.insert(key, (f, index));
-                    }
-                }
-            }
+            self.match_indicators(&event, day, index);
         }
         if !self.ctx.rules.rules.is_empty() {
-            let (pending, file) = (&mut self.pending, &self.name);
-            self.ctx.sigma.evaluate(
-                &event,
-                &mut |i, rule| match pending.sigma.get_mut(&(i, event.host.clone(), day)) {
-                    Some((f, ev)) => {
-                        let first_seen = f.first_seen.min(event.time);
-                        if event.time >= f.last_seen {
-                            // The evidence follows the latest event.
-                            *f = crate::rules::finding(rule, &event, f.count, Some(file.clone()));
-                            *ev = index;
-                        }
-                        f.count += 1;
-                        f.first_seen = first_seen;
-                    }
-                    None => {
-                        let f = crate::rules::finding(rule, &event, 1, Some(file.clone()));
-                        pending
-                            .sigma
-                            .insert((i, event.host.clone(), day), (f, index));
-                    }
-                },
-                &mut |c, hit| {
-                    let f = crate::rules::correlation_finding(c, hit, Some(file.clone()));
-                    pending
-                        .correlations
-                        .entry((f.source.clone(), f.key.clone()))
-                        .or_insert((f, index));
-                },
-            );
+            self.evaluate_rules(&event, day, index);
         }
         if is_connection(&event) {
             self.report.connections += 1;
         }
         self.batch.events.push(&event);
         self.file_report.events += 1;
+    }
+
+    /// Counts the event's observables into the per (endpoint, day,
+    /// observable) sightings, the latest event as the one pointed to.
+    fn roll_up_sightings(&mut self, event: &Event, day: i64, index: usize) {
+        if !self.pending.sightings.contains_key(event.host.as_str()) {
+            self.pending
+                .sightings
+                .insert(event.host.clone(), FastHashMap::default());
+        }
+        let by_day = self
+            .pending
+            .sightings
+            .get_mut(event.host.as_str())
+            .expect("inserted above");
+        let by_obs = by_day.entry(day).or_default();
+        for obs in &self.observables {
+            match by_obs.get_mut(obs) {
+                Some(s) => {
+                    s.count += 1;
+                    s.first = s.first.min(event.time);
+                    if event.time >= s.last {
+                        s.last = event.time;
+                        s.event = index;
+                    }
+                }
+                None => {
+                    let rollup = Rollup {
+                        first: event.time,
+                        last: event.time,
+                        count: 1,
+                        event: index,
+                    };
+                    by_obs.insert(obs.clone(), rollup);
+                }
+            }
+        }
+    }
+
+    /// Matches the event's observables against the intel, rolling hits up
+    /// per (indicator, observable, endpoint, day).
+    fn match_indicators(&mut self, event: &Event, day: i64, index: usize) {
+        self.ctx
+            .indicators
+            .match_event(&self.observables, event.time, &mut self.matches);
+        for m in &self.matches {
+            let obs = &self.observables[m.observable];
+            let key = (m.indicator, obs.clone(), event.host.clone(), day);
+            match self.pending.findings.get_mut(&key) {
+                Some((f, ev)) => {
+                    f.count += 1;
+                    f.first_seen = f.first_seen.min(event.time);
+                    f.evidence.before_valid_from |= self
+                        .ctx
+                        .indicators
+                        .get(m.indicator)
+                        .before_valid_from(event.time);
+                    if event.time >= f.last_seen {
+                        f.last_seen = event.time;
+                        f.evidence.time = event.time;
+                        *ev = index;
+                    }
+                }
+                None => {
+                    let f = IocFinding {
+                        indicator: self.ctx.indicators.get(m.indicator),
+                        observable: obs,
+                        endpoint: &event.host,
+                        first_seen: event.time,
+                        last_seen: event.time,
+                        count: 1,
+                        file: Some(self.name.clone()),
+                        field: None,
+                    }
+                    .finding();
+                    self.pending.findings.insert(key, (f, index));
+                }
+            }
+        }
+    }
+
+    /// Runs the Sigma rules and correlations on the event.
+    fn evaluate_rules(&mut self, event: &Event, day: i64, index: usize) {
+        let (pending, file) = (&mut self.pending, &self.name);
+        self.ctx.sigma.evaluate(
+            event,
+            &mut |i, rule| match pending.sigma.get_mut(&(i, event.host.clone(), day)) {
+                Some((f, ev)) => {
+                    let first_seen = f.first_seen.min(event.time);
+                    if event.time >= f.last_seen {
+                        // The evidence follows the latest event.
+                        *f = crate::rules::finding(rule, event, f.count, Some(file.clone()));
+                        *ev = index;
+                    }
+                    f.count += 1;
+                    f.first_seen = first_seen;
+                }
+                None => {
+                    let f = crate::rules::finding(rule, event, 1, Some(file.clone()));
+                    pending
+                        .sigma
+                        .insert((i, event.host.clone(), day), (f, index));
+                }
+            },
+            &mut |c, hit| {
+                let f = crate::rules::correlation_finding(c, hit, Some(file.clone()));
+                pending
+                    .correlations
+                    .entry((f.source.clone(), f.key.clone()))
+                    .or_insert((f, index));
+            },
+        );
     }
 
     /// DHCP leases (Zeek `dhcp`) and agents' own addresses (ECS `host.ip`)
