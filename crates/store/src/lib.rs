@@ -79,8 +79,16 @@ impl StoreError {
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The database failed; the backend's error is the source.
     #[error("database: {0}")]
-    Database(String),
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A file of the data directory (the cache) could not be read or written.
+    #[error("{path}: {source}")]
+    File {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("archive {path}: {message}")]
     Archive { path: String, message: String },
     /// Out of disk space. The write it stopped was rolled back whole.

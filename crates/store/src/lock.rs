@@ -144,9 +144,9 @@ fn read_holder(file: &mut File) -> LockHolder {
     holder
 }
 
-fn lock_error(path: &Path, e: std::io::Error) -> StoreError {
-    StoreError::Archive {
+fn lock_error(path: &Path, source: std::io::Error) -> StoreError {
+    StoreError::File {
         path: path.display().to_string(),
-        message: format!("writer lock: {e}"),
+        source,
     }
 }

@@ -43,7 +43,7 @@ impl From<rusqlite::Error> for StoreError {
             // Which file is for the store to say: see `SqliteStore::named`.
             return StoreError::DiskFull { file: None };
         }
-        StoreError::Database(e.to_string())
+        StoreError::Database(Box::new(e))
     }
 }
 
@@ -180,9 +180,9 @@ impl SqliteStore {
     /// their committed lengths (which only the lock holder may do: another
     /// writer's uncommitted frames would be cut from under it).
     pub fn open_writer(dir: &Path, wait: &mut LockWait<'_>) -> Result<SqliteStore> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Archive {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::File {
             path: dir.display().to_string(),
-            message: e.to_string(),
+            source,
         })?;
         let lock = WriterLock::acquire(dir, wait)?;
         let conn = Connection::open(dir.join(DATABASE))?;
@@ -681,7 +681,10 @@ impl Store for SqliteStore {
         match std::fs::read(&path) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::Database(format!("{}: {e}", path.display()))),
+            Err(source) => Err(StoreError::File {
+                path: path.display().to_string(),
+                source,
+            }),
         }
     }
 
@@ -690,7 +693,10 @@ impl Store for SqliteStore {
             return Err(StoreError::ReadOnly);
         }
         let path = self.cache_path(name);
-        let failed = |e: std::io::Error| StoreError::Database(format!("{}: {e}", path.display()));
+        let failed = |source: std::io::Error| StoreError::File {
+            path: path.display().to_string(),
+            source,
+        };
         std::fs::create_dir_all(self.dir.join(CACHE_DIR)).map_err(failed)?;
         // Written beside and renamed over: a reader sees the old file or
         // the new one, never part of one.
