@@ -100,23 +100,72 @@ pub fn crash_point(point: &str) {
 pub fn load_indicators(paths: &[std::path::PathBuf]) -> Result<Vec<turncoat_core::Indicator>> {
     let mut indicators = Vec::new();
     for path in walk_inputs(paths)? {
-        let failed = |message: String| EngineError::Input {
-            path: path.display().to_string(),
-            message,
-        };
-        let mut input = turncoat_formats::Input::open(&path).map_err(|e| failed(e.to_string()))?;
+        let mut input = turncoat_formats::Input::open(&path).map_err(|e| input_error(&path, e))?;
         let (_, mut found) = turncoat_formats::intel::read_intel(
             &mut input,
             None,
             &turncoat_formats::Limits::default(),
         )
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| input_error(&path, e))?;
         for a in &mut found.advisories {
             found.indicators.append(&mut a.indicators);
         }
         indicators.extend(found.indicators);
     }
     Ok(indicators)
+}
+
+/// An input that could not be opened or read, named once (readers'
+/// errors often name the file already).
+fn input_error(path: &std::path::Path, e: impl std::fmt::Display) -> EngineError {
+    let path = path.display().to_string();
+    let message = e.to_string();
+    let message = match message.strip_prefix(&path) {
+        Some(rest) => rest.trim_start_matches([':', ' ']).to_owned(),
+        None => message,
+    };
+    EngineError::Input { path, message }
+}
+
+/// OSV records read from files, directories and zips.
+pub struct OsvRecords {
+    pub advisories: Vec<turncoat_core::Advisory>,
+    /// Records that did not read, and why.
+    pub rejected: Vec<String>,
+}
+
+/// Reads OSV records for matching without a data directory (`vet --osv`):
+/// inside a directory only `.json` and `.zip` files count; files named
+/// outright always do.
+pub fn load_osv(paths: &[std::path::PathBuf]) -> Result<OsvRecords> {
+    use turncoat_formats::intel::{IntelFormat, read_intel};
+    let mut records = OsvRecords {
+        advisories: Vec::new(),
+        rejected: Vec::new(),
+    };
+    // OSV's per-ecosystem exports run to gigabytes unpacked (npm's holds
+    // every malicious-package record).
+    let limits = turncoat_formats::Limits {
+        max_document_bytes: 4 << 30,
+        ..turncoat_formats::Limits::default()
+    };
+    for path in walk_inputs(paths)? {
+        let is_record_file = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("json") || e.eq_ignore_ascii_case("zip"));
+        if !is_record_file && !paths.contains(&path) {
+            continue;
+        }
+        let mut input = turncoat_formats::Input::open(&path).map_err(|e| input_error(&path, e))?;
+        let (_, mut intel) = read_intel(&mut input, Some(IntelFormat::Osv), &limits)
+            .map_err(|e| input_error(&path, e))?;
+        records.advisories.append(&mut intel.advisories);
+        records
+            .rejected
+            .extend(intel.rejected.iter().map(ToString::to_string));
+    }
+    Ok(records)
 }
 
 pub fn walk_inputs(paths: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>> {

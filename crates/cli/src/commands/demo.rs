@@ -12,7 +12,7 @@ use serde::Serialize;
 use turncoat_core::{Actor, AlertKind, TenantName};
 use turncoat_engine::IngestOptions;
 use turncoat_sim::Scenario;
-use turncoat_sim::truth::Truth;
+use turncoat_sim::truth::{Alerted, Score};
 use turncoat_store::{Alert, AlertFilter, Scope, SqliteStore, Store};
 
 use crate::output::Exit;
@@ -30,19 +30,6 @@ pub const PACK: [(&str, &str); 2] = [
         include_str!("../../../../intel/3cx/indicators.csv"),
     ),
 ];
-
-/// Found, missed and false alerts of one kind against the truth.
-#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
-pub struct Score {
-    pub kind: String,
-    /// Whether the demo's verdict depends on it (beacons, found by timing
-    /// alone, are shown but do not decide it).
-    pub gating: bool,
-    pub planted: usize,
-    pub found: usize,
-    pub missed: Vec<String>,
-    pub false_alerts: Vec<String>,
-}
 
 #[derive(Serialize)]
 struct TenantSummary {
@@ -62,62 +49,6 @@ struct DemoReport {
     retro_hunt_seconds: f64,
     tenants: Vec<TenantSummary>,
     scores: Vec<Score>,
-}
-
-/// Compares one kind of alert, keyed by (tenant, endpoint, what), with the truth.
-fn score(
-    kind: &str,
-    planted: BTreeSet<(String, String, String)>,
-    alerted: BTreeSet<(String, String, String)>,
-) -> Score {
-    let show = |(t, e, s): &(String, String, String)| format!("{t}/{e}: {s}");
-    Score {
-        kind: kind.to_owned(),
-        gating: true,
-        planted: planted.len(),
-        found: planted.intersection(&alerted).count(),
-        missed: planted.difference(&alerted).map(show).collect(),
-        false_alerts: alerted.difference(&planted).map(show).collect(),
-    }
-}
-
-/// Scores IOC and exposure alerts against the simulator's truth.
-pub fn scores(truth: &Truth, alerts: &[Alert], advisory: &str) -> Vec<Score> {
-    let of_kind = |k: AlertKind| -> BTreeSet<(String, String, String)> {
-        alerts
-            .iter()
-            .filter(|a| a.kind == k)
-            .map(|a| (a.tenant.to_string(), a.endpoint.clone(), a.source.clone()))
-            .collect()
-    };
-    let ioc_truth = truth
-        .ioc_contacts
-        .iter()
-        .map(|c| (c.tenant.clone(), c.endpoint.clone(), c.indicator.clone()))
-        .collect();
-    let exposure_truth = truth
-        .exposures
-        .iter()
-        .map(|e| (e.tenant.clone(), e.endpoint.clone(), advisory.to_owned()))
-        .collect();
-    // The pipeline analyses the last week: planted beacons active in it.
-    let window_start = turncoat_core::Time(
-        truth.start.0 + truth.days as i64 * turncoat_core::time::MICROS_PER_DAY
-            - turncoat_engine::beacons::PIPELINE_WINDOW_DAYS * turncoat_core::time::MICROS_PER_DAY,
-    );
-    let beacon_truth = truth
-        .beacons
-        .iter()
-        .filter(|b| b.malicious && b.last >= window_start)
-        .map(|b| (b.tenant.clone(), b.endpoint.clone(), b.fqdn.clone()))
-        .collect();
-    let mut beacons = score("beacon", beacon_truth, of_kind(AlertKind::Beacon));
-    beacons.gating = false;
-    vec![
-        score("ioc", ioc_truth, of_kind(AlertKind::Ioc)),
-        score("exposure", exposure_truth, of_kind(AlertKind::Exposure)),
-        beacons,
-    ]
 }
 
 #[derive(Parser, Debug)]
@@ -266,7 +197,18 @@ fn demo(options: &DemoArgs) -> anyhow::Result<bool> {
             alerts: by_kind,
         });
     }
-    let scores = scores(&truth, &alerts, &advisory);
+    let alerted = alerts.iter().map(|a| Alerted {
+        kind: a.kind,
+        tenant: a.tenant.to_string(),
+        endpoint: a.endpoint.clone(),
+        source: a.source.clone(),
+    });
+    // The pipeline analyses the last week: planted beacons active in it.
+    let scores = truth.score(
+        alerted,
+        &advisory,
+        turncoat_engine::beacons::PIPELINE_WINDOW_DAYS,
+    );
     let clean = scores
         .iter()
         .filter(|s| s.gating)

@@ -77,41 +77,18 @@ fn print_table(report: &Report) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads OSV records; records that do not read are counted on stderr, a
-/// file that does not open is an error.
+/// The OSV records in `paths`, indexed; what did not read is reported.
 fn load_osv(paths: &[PathBuf]) -> anyhow::Result<OsvIndex> {
-    use turncoat_formats::intel::{IntelFormat, read_intel};
-    let mut advisories = Vec::new();
-    let mut rejected = Vec::new();
-    // OSV's per-ecosystem exports run to gigabytes unpacked (npm's holds
-    // every malicious-package record).
-    let limits = turncoat_formats::Limits {
-        max_document_bytes: 4 << 30,
-        ..turncoat_formats::Limits::default()
-    };
-    for path in turncoat_engine::walk_inputs(paths)? {
-        let is_record_file = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("json") || e.eq_ignore_ascii_case("zip"));
-        // Inside a directory only record files count; named ones always do.
-        if !is_record_file && !paths.contains(&path) {
-            continue;
-        }
-        let mut input = turncoat_formats::Input::open(&path)?;
-        let (_, mut intel) = read_intel(&mut input, Some(IntelFormat::Osv), &limits)?;
-        advisories.append(&mut intel.advisories);
-        rejected.append(&mut intel.rejected);
-    }
+    let records = turncoat_engine::load_osv(paths)?;
     eprintln!(
         "osv: {} records read, {} skipped",
-        advisories.len(),
-        rejected.len()
+        records.advisories.len(),
+        records.rejected.len()
     );
-    for r in rejected.iter().take(5) {
+    for r in records.rejected.iter().take(5) {
         eprintln!("  {r}");
     }
-    Ok(OsvIndex::new(advisories))
+    Ok(OsvIndex::new(records.advisories))
 }
 
 /// Exit 0 when clean, 1 when there are findings beyond informational ones.
