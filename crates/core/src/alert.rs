@@ -194,6 +194,38 @@ pub struct Evidence {
     pub before_valid_from: bool,
 }
 
+/// An alert's number, as the store gave it: what `alert status ID` and
+/// the API name an alert by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AlertId(i64);
+
+impl AlertId {
+    pub fn new(id: i64) -> AlertId {
+        AlertId(id)
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for AlertId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for AlertId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.trim()
+            .parse()
+            .map(AlertId)
+            .map_err(|_| format!("{s:?} is no alert id (a number)"))
+    }
+}
+
 /// Who made a change, as the audit log records it: the command line, a
 /// user of the console, an API token, or turncoat's own detection steps
 /// (the alerts a retro-hunt raises from data someone brought in).

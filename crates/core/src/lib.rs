@@ -17,7 +17,7 @@ pub mod time;
 pub mod version;
 
 pub use advisory::{Advisory, Affected, Platform, VersionRange};
-pub use alert::{Actor, AlertKind, AlertStatus, Evidence, Finding, FindingKey, Severity};
+pub use alert::{Actor, AlertId, AlertKind, AlertStatus, Evidence, Finding, FindingKey, Severity};
 pub use event::{Event, FieldName, Fields, Logsource, Text, Value};
 pub use indicator::{Indicator, IndicatorKind, IndicatorRef};
 pub use inventory::{InventoryChange, InventoryItem, InventoryRecord};

@@ -725,7 +725,7 @@ pub fn allow(
         kind: Some(turncoat_core::AlertKind::Beacon),
         ..Default::default()
     };
-    let covered: Vec<i64> = store
+    let covered: Vec<turncoat_core::AlertId> = store
         .alerts(&scope, &filter)?
         .into_iter()
         .filter(|a| {

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use turncoat_core::time::MICROS_PER_DAY;
-use turncoat_core::{Actor, AlertKind, AlertStatus, Severity, TenantName, Time};
+use turncoat_core::{Actor, AlertId, AlertKind, AlertStatus, Severity, TenantName, Time};
 use turncoat_store::{Alert, AlertFilter, Scope, Store};
 
 use crate::Result;
@@ -66,7 +66,7 @@ pub struct CampaignRow {
     pub first_seen: Time,
     pub last_seen: Time,
     pub member_kind: AlertKind,
-    pub member_alerts: Vec<i64>,
+    pub member_alerts: Vec<AlertId>,
     /// Tenants where a member was dismissed as a false positive.
     pub dismissed_tenants: usize,
 }
@@ -79,7 +79,7 @@ pub fn campaign_rows(
     min_tenants: usize,
     window_days: i64,
 ) -> Result<Vec<CampaignRow>> {
-    let alerts: BTreeMap<i64, Alert> = store
+    let alerts: BTreeMap<AlertId, Alert> = store
         .alerts(scope, &AlertFilter::default())?
         .into_iter()
         .map(|a| (a.id, a))
@@ -161,7 +161,7 @@ pub fn escalate(
             tenants.len(),
             tenants.iter().copied().collect::<Vec<_>>().join(", ")
         );
-        let ids: Vec<i64> = members.iter().map(|a| a.id).collect();
+        let ids: Vec<AlertId> = members.iter().map(|a| a.id).collect();
         let new = store
             .upsert_campaign(kind, source, &title, &ids, actor)?
             .new;

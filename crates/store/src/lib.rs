@@ -23,8 +23,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use turncoat_core::{
-    Actor, AlertKind, AlertStatus, Ecosystem, Event, Evidence, Finding, Indicator, IndicatorRef,
-    InventoryRecord, Observable, ObservableKind, Platform, Severity, TenantName, Time, quote,
+    Actor, AlertId, AlertKind, AlertStatus, Ecosystem, Event, Evidence, Finding, Indicator,
+    IndicatorRef, InventoryRecord, Observable, ObservableKind, Platform, Severity, TenantName,
+    Time, quote,
 };
 
 pub use codec::{EncodedEvents, Projection, RecordHead, decode_records};
@@ -370,7 +371,7 @@ pub struct IndicatorUpsert {
 /// An alert: findings deduplicated by (tenant, endpoint, kind, source).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Alert {
-    pub id: i64,
+    pub id: AlertId,
     pub tenant: TenantName,
     pub endpoint: String,
     pub kind: AlertKind,
@@ -464,7 +465,7 @@ pub struct NewAllowEntry<'a> {
 pub struct AllowAdded {
     pub id: i64,
     /// Alerts it closed.
-    pub closed: Vec<i64>,
+    pub closed: Vec<AlertId>,
 }
 
 /// A range of addresses a tenant (or, with `tenant` `None`, every tenant)
@@ -505,7 +506,7 @@ pub struct CampaignAlert {
     pub source: String,
     pub title: String,
     pub tenants: Vec<TenantName>,
-    pub member_alerts: Vec<i64>,
+    pub member_alerts: Vec<AlertId>,
     /// Tenants where a member alert was closed as a false positive.
     pub dismissed_tenants: usize,
     pub first_seen: Time,
@@ -633,7 +634,7 @@ pub trait Store {
     fn set_alert_status(
         &mut self,
         scope: &Scope,
-        id: i64,
+        id: AlertId,
         status: AlertStatus,
         actor: &Actor,
     ) -> Result<()>;
@@ -652,7 +653,7 @@ pub trait Store {
         kind: AlertKind,
         source: &str,
         title: &str,
-        members: &[i64],
+        members: &[AlertId],
         actor: &Actor,
     ) -> Result<CampaignUpserted>;
     fn campaigns(&self, scope: &Scope) -> Result<Vec<CampaignAlert>>;
@@ -666,7 +667,7 @@ pub trait Store {
         &mut self,
         tenant: Option<&Tenant>,
         entry: &NewAllowEntry<'_>,
-        closes: &[i64],
+        closes: &[AlertId],
         actor: &Actor,
     ) -> Result<AllowAdded>;
     /// The global entries and those of the tenants in scope.

@@ -1,7 +1,7 @@
 //! `turncoat alert`: triage one alert.
 
 use clap::Subcommand;
-use turncoat_core::{Actor, AlertStatus};
+use turncoat_core::{Actor, AlertId, AlertStatus};
 use turncoat_store::{Scope, Store};
 
 use super::Context;
@@ -11,7 +11,8 @@ use crate::output::Exit;
 pub(crate) enum AlertCommand {
     /// Set an alert's triage status (new, acknowledged, in-progress, resolved, false-positive, suppressed).
     Status {
-        id: i64,
+        #[arg(value_parser = str::parse::<AlertId>)]
+        id: AlertId,
         #[arg(value_parser = str::parse::<AlertStatus>)]
         status: AlertStatus,
     },

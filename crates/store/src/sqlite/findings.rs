@@ -130,7 +130,7 @@ pub(super) fn alert_row(tenant: &TenantName, r: &rusqlite::Row) -> rusqlite::Res
     let status: String = r.get(6)?;
     let evidence: String = r.get(11)?;
     Ok(Alert {
-        id: r.get(0)?,
+        id: AlertId::new(r.get(0)?),
         tenant: tenant.clone(),
         endpoint: r.get(1)?,
         kind: parse(&kind).map_err(|e| bad_column(2, e))?,

@@ -10,8 +10,8 @@ use turncoat_core::advisory::product_lookup_key;
 use turncoat_core::indicator::Condition;
 use turncoat_core::time::MICROS_PER_HOUR;
 use turncoat_core::{
-    Actor, Advisory, AlertKind, AlertStatus, Ecosystem, Event, Evidence, FastHashMap, Finding,
-    Indicator, IndicatorKind, IndicatorRef, InventoryChange, InventoryItem, Observable,
+    Actor, Advisory, AlertId, AlertKind, AlertStatus, Ecosystem, Event, Evidence, FastHashMap,
+    Finding, Indicator, IndicatorKind, IndicatorRef, InventoryChange, InventoryItem, Observable,
     ObservableKind, Platform, Severity, TenantName, Time,
 };
 
@@ -1000,21 +1000,23 @@ impl Store for SqliteStore {
     fn set_alert_status(
         &mut self,
         scope: &Scope,
-        id: i64,
+        id: AlertId,
         status: AlertStatus,
         actor: &Actor,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         let owner: Option<i64> = tx
-            .query_row("SELECT tenant_id FROM alerts WHERE id = ?", [id], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT tenant_id FROM alerts WHERE id = ?",
+                [id.get()],
+                |r| r.get(0),
+            )
             .optional()?;
         match owner {
             Some(t) if scope.contains(t) => {
                 tx.execute(
                     "UPDATE alerts SET status = ?, updated = ? WHERE id = ?",
-                    params![status.as_str(), Time::now().0, id],
+                    params![status.as_str(), Time::now().0, id.get()],
                 )?;
                 audit_tx(
                     &tx,
@@ -1096,7 +1098,7 @@ impl Store for SqliteStore {
         kind: AlertKind,
         source: &str,
         title: &str,
-        members: &[i64],
+        members: &[AlertId],
         actor: &Actor,
     ) -> Result<CampaignUpserted> {
         let tx = self.conn.transaction()?;
@@ -1121,7 +1123,7 @@ impl Store for SqliteStore {
         for m in members {
             tx.execute(
                 "UPDATE alerts SET campaign_alert = ? WHERE id = ? AND kind = ? AND source = ?",
-                params![id, m, kind.as_str(), source],
+                params![id, m.get(), kind.as_str(), source],
             )?;
         }
         tx.execute(
@@ -1194,7 +1196,7 @@ impl Store for SqliteStore {
                 source,
                 title,
                 tenants,
-                member_alerts: list.iter().map(|m| m.0).collect(),
+                member_alerts: list.iter().map(|m| AlertId::new(m.0)).collect(),
                 dismissed_tenants: dismissed.len(),
                 first_seen: Time(first),
                 last_seen: Time(last),
@@ -1246,7 +1248,7 @@ impl Store for SqliteStore {
         &mut self,
         tenant: Option<&Tenant>,
         entry: &NewAllowEntry<'_>,
-        closes: &[i64],
+        closes: &[AlertId],
         actor: &Actor,
     ) -> Result<AllowAdded> {
         let tx = self.conn.transaction()?;
@@ -1280,9 +1282,10 @@ impl Store for SqliteStore {
                        AND status IN ('new', 'acknowledged', 'in-progress')
                      RETURNING tenant_id",
                 )?
-                .query_row(params![status_reason, Time::now().0, alert, tid], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    params![status_reason, Time::now().0, alert.get(), tid],
+                    |r| r.get(0),
+                )
                 .optional()?;
             if let Some(owner) = owner {
                 audit_tx(
