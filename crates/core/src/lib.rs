@@ -22,7 +22,7 @@ pub use event::{Event, FieldName, Fields, Logsource, Text, Value};
 pub use indicator::{Indicator, IndicatorKind, IndicatorRef};
 pub use inventory::{InventoryChange, InventoryItem, InventoryRecord};
 pub use observable::{Observable, ObservableKind};
-pub use tenant::TenantName;
+pub use tenant::{TenantId, TenantName};
 pub use time::Time;
 pub use version::Ecosystem;
 

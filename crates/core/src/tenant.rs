@@ -85,3 +85,20 @@ mod tests {
         }
     }
 }
+
+/// A tenant's number in the store: what its rows are keyed by. An id names
+/// a tenant and grants nothing: what a caller may see is a `Scope`, built
+/// from the tenants only the store hands out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantId(i64);
+
+impl TenantId {
+    /// For a store naming its own rows.
+    pub fn new(id: i64) -> TenantId {
+        TenantId(id)
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}

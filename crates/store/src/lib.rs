@@ -24,8 +24,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use turncoat_core::{
     Actor, AlertId, AlertKind, AlertStatus, Ecosystem, Event, Evidence, Finding, Indicator,
-    IndicatorRef, InventoryRecord, Observable, ObservableKind, Platform, Severity, TenantName,
-    Time, quote,
+    IndicatorRef, InventoryRecord, Observable, ObservableKind, Platform, Severity, TenantId,
+    TenantName, Time, quote,
 };
 
 pub use codec::{EncodedEvents, Projection, RecordHead, decode_records};
@@ -152,8 +152,8 @@ pub struct Tenant {
 
 impl Tenant {
     /// The store's number for it: what its rows are keyed by.
-    pub fn id(&self) -> i64 {
-        self.id
+    pub fn id(&self) -> TenantId {
+        TenantId::new(self.id)
     }
 
     pub fn name(&self) -> &TenantName {
