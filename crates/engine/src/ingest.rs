@@ -317,7 +317,11 @@ fn finish_pending_work(
         .beacon_threshold
         .unwrap_or(crate::beacons::DEFAULT_ALERT_THRESHOLD);
     let mut raised = false;
-    for (t, _) in due.iter().filter(|(_, w)| *w == PendingWork::Beacons) {
+    for t in due
+        .iter()
+        .filter(|d| d.work == PendingWork::Beacons)
+        .map(|d| &d.tenant)
+    {
         let outcome = crate::beacons::analyze_recent(store, t, threshold, intel)?;
         raised |= outcome.new_alerts + outcome.updated_alerts > 0;
         if t.id() == tenant.id() {
@@ -329,12 +333,12 @@ fn finish_pending_work(
         }
         crate::crash_point("beacons-scored");
     }
-    if raised || due.iter().any(|(_, w)| *w == PendingWork::Campaigns) {
+    if raised || due.iter().any(|d| d.work == PendingWork::Campaigns) {
         report.campaigns = crate::campaign::escalate_after_change(store, actor)?;
         crate::crash_point("campaigns-escalated");
     }
-    for (t, work) in &due {
-        store.finish_work(t, *work)?;
+    for d in &due {
+        store.finish_work(&d.tenant, d.work)?;
     }
     Ok(())
 }

@@ -481,6 +481,13 @@ pub struct InternalNetwork {
     pub added: Time,
 }
 
+/// Post-ingest work left to do for a tenant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DueWork {
+    pub tenant: Tenant,
+    pub work: PendingWork,
+}
+
 /// What upserting a campaign did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CampaignUpserted {
@@ -691,7 +698,7 @@ pub trait Store {
     fn remove_internal_network(&mut self, scope: &Scope, id: i64, actor: &Actor) -> Result<()>;
 
     // Post-ingest work left to do (admin: every tenant's).
-    fn pending_work(&self) -> Result<Vec<(Tenant, PendingWork)>>;
+    fn pending_work(&self) -> Result<Vec<DueWork>>;
     /// Clears `work` for `tenant` once it is done.
     fn finish_work(&mut self, tenant: &Tenant, work: PendingWork) -> Result<()>;
 

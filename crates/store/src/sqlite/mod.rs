@@ -31,7 +31,7 @@ use crate::lock::{LockWait, WriterLock};
 use crate::schema::{MIGRATIONS, Migration};
 use crate::{
     Address, Alert, AlertFilter, AllowAdded, AllowEntry, AllowKind, AuditEntry, Batch,
-    BatchOutcome, CampaignAlert, CampaignUpserted, EventRef, FindingMode, FindingsOutcome,
+    BatchOutcome, CampaignAlert, CampaignUpserted, DueWork, EventRef, FindingMode, FindingsOutcome,
     IndicatorUpsert, InternalNetwork, LedgerEntry, LedgerHook, NewAllowEntry, PendingWork, Result,
     Scope, Sighting, SourceFingerprint, SourceRecord, Store, StoreError, StoredIndicator,
     StoredRule, Tenant, TenantStats,
@@ -1205,7 +1205,7 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn pending_work(&self) -> Result<Vec<(Tenant, PendingWork)>> {
+    fn pending_work(&self) -> Result<Vec<DueWork>> {
         let rows: Vec<(i64, String)> = self
             .conn
             .prepare("SELECT tenant_id, work FROM pending_work ORDER BY tenant_id, work")?
@@ -1216,7 +1216,7 @@ impl Store for SqliteStore {
             .map(|(tid, work)| {
                 let tenant = tenants.iter().find(|t| t.id == tid).cloned();
                 match (tenant, PendingWork::parse(&work)) {
-                    (Some(t), Some(w)) => Ok((t, w)),
+                    (Some(tenant), Some(work)) => Ok(DueWork { tenant, work }),
                     _ => Err(StoreError::Corrupt(format!(
                         "pending work {work:?} for tenant {tid}"
                     ))),
