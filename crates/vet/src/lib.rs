@@ -755,15 +755,20 @@ fn is_known_string(s: &str, known: &BTreeSet<String>) -> bool {
         .any(|(i, _)| known.contains(&s[..i]))
 }
 
-/// Findings the previous release had too (same id, same file) are what an
-/// analyst already accepted with it: informational in a diff, saying so.
-/// Critical ones (known-bad intel, a forged signature) stay as they are.
-fn demote_preexisting(previous: &[Finding], findings: &mut [Finding], roots: Roots<'_>) {
-    // An archive's own findings (links, traversal) are about the archive:
-    // a time-zone tarball that always held links gaining one more is not
-    // new.
+/// Findings the previous release had too (same id, same file, or any
+/// finding on a file whose content did not change) are what an analyst
+/// already accepted with it: informational in a diff, saying so. Critical
+/// ones (known-bad intel, a forged signature) stay as they are.
+fn demote_preexisting(
+    previous: &[Finding],
+    findings: &mut [Finding],
+    roots: Roots<'_>,
+    unchanged: &BTreeSet<&str>,
+) {
+    // Links are about the archive holding them: a time-zone tarball that
+    // always held links gaining one more is not new.
     let key = |f: &Finding, root: Option<&str>| {
-        let file = match f.id.as_str().starts_with("archive.") {
+        let file = match f.id == FindingId::ArchiveSymlink {
             true => f
                 .file
                 .rsplit_once("!/")
@@ -783,12 +788,39 @@ fn demote_preexisting(previous: &[Finding], findings: &mut [Finding], roots: Roo
     for f in findings.iter_mut() {
         if f.severity < Severity::Critical
             && f.severity > Severity::Info
-            && before.contains(&key(f, roots.after))
+            && (unchanged.contains(f.file.as_str()) || before.contains(&key(f, roots.after)))
         {
             f.severity = Severity::Info;
             f.message.push_str(" (as in the previous release)");
         }
     }
+}
+
+/// A release's files by [`pairing_key`].
+fn by_pairing_key<'f>(files: &'f [FileInfo], root: Option<&str>) -> BTreeMap<String, &'f FileInfo> {
+    files
+        .iter()
+        .map(|f| (pairing_key(&f.path, root), f))
+        .collect()
+}
+
+/// The files of `after` whose content is that of their counterpart in
+/// `before`: whatever is found in them was in the previous release too,
+/// content scans included (no need to scan the previous release again).
+fn unchanged_files<'f>(
+    before: &[FileInfo],
+    after: &'f [FileInfo],
+    roots: Roots<'_>,
+) -> BTreeSet<&'f str> {
+    let old = by_pairing_key(before, roots.before);
+    after
+        .iter()
+        .filter(|f| {
+            old.get(&pairing_key(&f.path, roots.after))
+                .is_some_and(|o| o.sha256 == f.sha256)
+        })
+        .map(|f| f.path.as_str())
+        .collect()
 }
 
 /// The names of the two artifacts compared, when they are files (see
@@ -820,14 +852,8 @@ fn diff(
     against: &str,
     out: &mut Vec<Finding>,
 ) -> Diff {
-    let old: BTreeMap<String, &FileInfo> = before
-        .iter()
-        .map(|f| (pairing_key(&f.path, roots.before), f))
-        .collect();
-    let new: BTreeMap<String, &FileInfo> = after
-        .iter()
-        .map(|f| (pairing_key(&f.path, roots.after), f))
-        .collect();
+    let old = by_pairing_key(before, roots.before);
+    let new = by_pairing_key(after, roots.after);
     // What the previous release contained anywhere, without versions: a
     // link that differs only by the version (`docs.rs/x/1.0.200`), or that
     // moved between files, is not new.
@@ -1019,8 +1045,12 @@ pub fn vet(
     if let Some(prev) = previous {
         let (old, mut old_findings) = analyse(prev, options, false)?;
         release_findings(&old, options.trust.as_ref(), &mut old_findings);
+        if let Some(osv) = &options.osv {
+            dependencies::osv_findings(&old, osv, &mut old_findings);
+        }
         let roots = Roots::new(prev, artifact);
-        demote_preexisting(&old_findings, &mut findings, roots);
+        let unchanged = unchanged_files(&old, &files, roots);
+        demote_preexisting(&old_findings, &mut findings, roots, &unchanged);
         let mut diff_findings = Vec::new();
         diff_report = Some(diff(
             &old,
@@ -1147,6 +1177,43 @@ mod tests {
         ] {
             assert!(!is_prose_or_metadata(code), "{code}");
         }
+    }
+
+    #[test]
+    fn what_the_previous_release_had_is_informational_and_nothing_else() {
+        let f = |id: FindingId, file: &str| finding(id, file, "m".into(), serde_json::Value::Null);
+        let roots = Roots {
+            before: Some("a-1.0.zip"),
+            after: Some("a-1.1.zip"),
+        };
+        let previous = [
+            f(FindingId::ArchiveSymlink, "a-1.0.zip!/tz.tar!/GMT"),
+            f(FindingId::ArchivePathTraversal, "a-1.0.zip!/x.tar!/../a"),
+        ];
+        let mut now = [
+            // Another link in the same archive: the archive always had links.
+            f(FindingId::ArchiveSymlink, "a-1.1.zip!/tz.tar!/GMT0"),
+            // Another escaping entry is new, though the archive had one.
+            f(FindingId::ArchivePathTraversal, "a-1.1.zip!/x.tar!/../b"),
+            // A YARA match on a file whose content did not change.
+            f(FindingId::YaraMatch, "a-1.1.zip!/lib.dll"),
+            f(FindingId::YaraMatch, "a-1.1.zip!/new.dll"),
+            // Critical stays critical.
+            f(FindingId::IocHash, "a-1.1.zip!/lib.dll"),
+        ];
+        let unchanged = BTreeSet::from(["a-1.1.zip!/lib.dll"]);
+        demote_preexisting(&previous, &mut now, roots, &unchanged);
+        let severities: Vec<Severity> = now.iter().map(|f| f.severity).collect();
+        assert_eq!(
+            severities,
+            [
+                Severity::Info,
+                Severity::High,
+                Severity::Info,
+                Severity::High,
+                Severity::Critical
+            ]
+        );
     }
 
     #[test]
