@@ -31,6 +31,19 @@ impl From<Exit> for ExitCode {
     }
 }
 
+/// What a retro-hunt raised per tenant (`intel import`, `rules import`).
+pub fn retro_table(retro: &[turncoat_engine::intel::RetroReport]) -> Table {
+    let mut t = Table::new(&["tenant", "new alerts", "updated alerts"]);
+    for r in retro {
+        t.row(vec![
+            r.tenant.clone(),
+            r.new_alerts.to_string(),
+            r.updated_alerts.to_string(),
+        ]);
+    }
+    t
+}
+
 /// The exposure table the `exposure` command and the demo print.
 pub fn exposure_table(rows: &[turncoat_engine::ExposureRow]) -> Table {
     let mut t = Table::new(&[

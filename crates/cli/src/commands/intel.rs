@@ -95,16 +95,8 @@ fn print_intel(report: &IntelReport, format: OutputFormat) -> anyhow::Result<()>
                 }
             );
             if !report.retro.is_empty() {
-                let mut t = Table::new(&["tenant", "new alerts", "updated alerts"]);
-                for r in &report.retro {
-                    t.row(vec![
-                        r.tenant.clone(),
-                        r.new_alerts.to_string(),
-                        r.updated_alerts.to_string(),
-                    ]);
-                }
                 println!("retro-hunt ({:.3}s):", report.retro_seconds);
-                t.print()?;
+                crate::output::retro_table(&report.retro).print()?;
             }
         }
     }

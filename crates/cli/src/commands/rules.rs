@@ -59,17 +59,9 @@ pub(crate) fn run(command: RulesCommand, ctx: &Context) -> anyhow::Result<Exit> 
                         report.excluded,
                         report.new_or_changed.len()
                     );
-                    let mut t = Table::new(&["tenant", "new alerts", "updated alerts"]);
-                    for r in &report.retro {
-                        t.row(vec![
-                            r.tenant.clone(),
-                            r.new_alerts.to_string(),
-                            r.updated_alerts.to_string(),
-                        ]);
-                    }
-                    if !t.is_empty() {
+                    if !report.retro.is_empty() {
                         println!("retro-hunt:");
-                        t.print()?;
+                        crate::output::retro_table(&report.retro).print()?;
                     }
                 }
             }
