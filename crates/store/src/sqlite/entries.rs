@@ -56,3 +56,157 @@ impl SqliteStore {
         commit(tx, &self.dir)
     }
 }
+
+pub(super) fn add_allow(
+    store: &mut SqliteStore,
+    tenant: Option<&Tenant>,
+    entry: &NewAllowEntry<'_>,
+    closes: &[AlertId],
+    actor: &Actor,
+) -> Result<AllowAdded> {
+    let tx = store.conn.transaction()?;
+    let tid = tenant.map(|t| t.id);
+    let kind = entry.kind.as_str();
+    let (value, reason) = (entry.value, entry.reason);
+    tx.execute(
+        "INSERT INTO allowlist (tenant_id, kind, value, reason, added) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (tenant_id, kind, value) DO UPDATE SET reason = excluded.reason",
+        params![tid, kind, value, reason, Time::now().0],
+    )?;
+    let id = tx.query_row(
+        "SELECT id FROM allowlist WHERE tenant_id IS ? AND kind = ? AND value = ?",
+        params![tid, kind, value],
+        |r| r.get(0),
+    )?;
+    audit_tx(
+        &tx,
+        actor,
+        tid,
+        "allow.add",
+        &format!("{kind} {value}: {reason}"),
+    )?;
+    let status_reason = format!("allowlist entry {id} ({kind} {value}): {reason}");
+    let mut closed = Vec::new();
+    for &alert in closes {
+        let owner: Option<i64> = tx
+            .prepare_cached(
+                "UPDATE alerts SET status = 'allowlisted', status_reason = ?1, updated = ?2
+                 WHERE id = ?3 AND kind = 'beacon' AND (?4 IS NULL OR tenant_id = ?4)
+                   AND status IN ('new', 'acknowledged', 'in-progress')
+                 RETURNING tenant_id",
+            )?
+            .query_row(
+                params![status_reason, Time::now().0, alert.get(), tid],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(owner) = owner {
+            audit_tx(
+                &tx,
+                actor,
+                Some(owner),
+                "alert.status",
+                &format!("alert {alert} -> allowlisted: {status_reason}"),
+            )?;
+            closed.push(alert);
+        }
+    }
+    commit(tx, &store.dir)?;
+    Ok(AllowAdded { id, closed })
+}
+
+pub(super) fn allowlist(store: &SqliteStore, scope: &Scope) -> Result<Vec<AllowEntry>> {
+    let mut stmt = store
+        .conn
+        .prepare("SELECT id, tenant_id, kind, value, reason, added FROM allowlist ORDER BY id")?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let Some(tenant) = entry_tenant(scope, r.get(1)?) else {
+            continue;
+        };
+        let kind: String = r.get(2)?;
+        let kind = match kind.as_str() {
+            "destination" => AllowKind::Destination,
+            "source" => AllowKind::Source,
+            other => return Err(StoreError::Corrupt(format!("allowlist kind {other:?}"))),
+        };
+        out.push(AllowEntry {
+            id: r.get(0)?,
+            tenant,
+            kind,
+            value: r.get(3)?,
+            reason: r.get(4)?,
+            added: Time(r.get(5)?),
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn remove_allow(
+    store: &mut SqliteStore,
+    scope: &Scope,
+    id: i64,
+    actor: &Actor,
+) -> Result<()> {
+    store.remove_entry(Entries::Allowlist, scope, id, actor)
+}
+
+pub(super) fn add_internal_network(
+    store: &mut SqliteStore,
+    tenant: Option<&Tenant>,
+    cidr: &str,
+    note: &str,
+    actor: &Actor,
+) -> Result<i64> {
+    let tx = store.conn.transaction()?;
+    let tid = tenant.map(|t| t.id);
+    let id = tx.query_row(
+        "INSERT INTO internal_networks (tenant_id, cidr, note, added) VALUES (?, ?, ?, ?)
+         ON CONFLICT (coalesce(tenant_id, 0), cidr) DO UPDATE SET note = excluded.note
+         RETURNING id",
+        params![tid, cidr, note, Time::now().0],
+        |r| r.get(0),
+    )?;
+    audit_tx(
+        &tx,
+        actor,
+        tid,
+        "network.internal.add",
+        &format!("{cidr}: {note}"),
+    )?;
+    commit(tx, &store.dir)?;
+    Ok(id)
+}
+
+pub(super) fn internal_networks(
+    store: &SqliteStore,
+    scope: &Scope,
+) -> Result<Vec<InternalNetwork>> {
+    let mut stmt = store
+        .conn
+        .prepare("SELECT id, tenant_id, cidr, note, added FROM internal_networks ORDER BY id")?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        if let Some(tenant) = entry_tenant(scope, r.get(1)?) {
+            out.push(InternalNetwork {
+                id: r.get(0)?,
+                tenant,
+                cidr: r.get(2)?,
+                note: r.get(3)?,
+                added: Time(r.get(4)?),
+            });
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn remove_internal_network(
+    store: &mut SqliteStore,
+    scope: &Scope,
+    id: i64,
+    actor: &Actor,
+) -> Result<()> {
+    store.remove_entry(Entries::InternalNetworks, scope, id, actor)
+}

@@ -15,14 +15,17 @@ use turncoat_core::{
     ObservableKind, Platform, Severity, TenantName, Time,
 };
 
+mod alerts;
+mod audit;
 mod batch;
+mod campaigns;
 mod entries;
-mod findings;
+mod intel;
 mod ledger;
 
+use alerts::record_findings_tx;
+use audit::audit_tx;
 use batch::endpoint_id;
-use entries::{Entries, entry_tenant};
-use findings::{alert_row, record_findings_tx};
 use ledger::{LedgerWriter, ledger_row};
 
 use crate::Projection;
@@ -319,72 +322,7 @@ fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T> {
     s.parse().map_err(StoreError::Corrupt)
 }
 
-fn audit_tx(
-    tx: &Transaction,
-    actor: &Actor,
-    tenant: Option<i64>,
-    action: &str,
-    detail: &str,
-) -> Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO audit (time, actor, tenant_id, action, detail) VALUES (?, ?, ?, ?, ?)",
-    )?
-    .execute(params![
-        Time::now().0,
-        actor.to_string(),
-        tenant,
-        action,
-        detail
-    ])?;
-    Ok(())
-}
-
 impl SqliteStore {
-    /// Records findings, and a stream state when given, in one transaction.
-    fn record_findings_with(
-        &mut self,
-        tenant: &Tenant,
-        findings: &[(Finding, Option<EventRef>)],
-        mode: FindingMode,
-        state: Option<(&str, &[u8])>,
-    ) -> Result<FindingsOutcome> {
-        let tx = self.conn.transaction()?;
-        let result = record_findings_tx(
-            &tx,
-            &mut self.endpoint_ids,
-            tenant.id,
-            findings,
-            mode,
-            Time::now(),
-        );
-        match result {
-            Ok(outcome) => {
-                if outcome.new_alerts + outcome.updated_alerts > 0 {
-                    audit_tx(
-                        &tx,
-                        &Actor::Pipeline,
-                        Some(tenant.id),
-                        "alerts.retro",
-                        &format!(
-                            "{} new, {} updated",
-                            outcome.new_alerts, outcome.updated_alerts
-                        ),
-                    )?;
-                }
-                if let Some((name, bytes)) = state {
-                    set_stream_state_tx(&tx, tenant.id, name, bytes)?;
-                }
-                commit(tx, &self.dir)?;
-                Ok(outcome)
-            }
-            Err(e) => {
-                drop(tx);
-                self.forget_cached_ids();
-                Err(e)
-            }
-        }
-    }
-
     fn cache_path(&self, name: &str) -> PathBuf {
         self.dir.join(CACHE_DIR).join(name)
     }
@@ -529,151 +467,19 @@ impl Store for SqliteStore {
         indicators: &mut dyn Iterator<Item = Indicator>,
         actor: &Actor,
     ) -> Result<IndicatorUpsert> {
-        let tx = self.conn.transaction()?;
-        let now = Time::now();
-        let mut out = IndicatorUpsert::default();
-        for ind in indicators {
-            let ind = &ind;
-            let also = serde_json::to_string(&ind.also).map_err(json_err)?;
-            let doc = serde_json::to_string(ind).map_err(json_err)?;
-            let existing: Option<(i64, String)> = tx
-                .prepare_cached(
-                    "SELECT i.id, d.doc FROM indicators i JOIN indicator_docs d ON d.id = i.id
-                     WHERE i.kind = ? AND i.value = ? AND i.also = ? AND i.source = ?",
-                )?
-                .query_row(
-                    params![ind.kind.as_str(), ind.value, also, ind.source],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            match existing {
-                None => {
-                    tx.prepare_cached(
-                        "INSERT INTO indicators (kind, value, also, source, added, updated, campaign, valid_from, valid_until, revoked)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    )?
-                    .execute(params![
-                        ind.kind.as_str(),
-                        ind.value,
-                        also,
-                        ind.source,
-                        now.0,
-                        now.0,
-                        ind.campaign,
-                        ind.valid_from.map(|t| t.0),
-                        ind.valid_until.map(|t| t.0),
-                        ind.revoked
-                    ])?;
-                    let id = tx.last_insert_rowid();
-                    tx.prepare_cached("INSERT INTO indicator_docs (id, doc) VALUES (?, ?)")?
-                        .execute(params![id, doc])?;
-                    out.inserted.push(id);
-                }
-                Some((id, old)) if old != doc => {
-                    tx.prepare_cached(
-                        "UPDATE indicators SET updated = ?, campaign = ?, valid_from = ?, valid_until = ?, revoked = ? WHERE id = ?",
-                    )?
-                    .execute(params![
-                        now.0,
-                        ind.campaign,
-                        ind.valid_from.map(|t| t.0),
-                        ind.valid_until.map(|t| t.0),
-                        ind.revoked,
-                        id
-                    ])?;
-                    tx.prepare_cached("UPDATE indicator_docs SET doc = ? WHERE id = ?")?
-                        .execute(params![doc, id])?;
-                    out.changed.push(id);
-                }
-                Some(_) => out.unchanged += 1,
-            }
-        }
-        if !out.inserted.is_empty() || !out.changed.is_empty() {
-            tx.execute("UPDATE intel_state SET generation = generation + 1", [])?;
-        }
-        audit_tx(
-            &tx,
-            actor,
-            None,
-            "intel.indicators",
-            &format!(
-                "{} new, {} changed, {} unchanged",
-                out.inserted.len(),
-                out.changed.len(),
-                out.unchanged
-            ),
-        )?;
-        commit(tx, &self.dir)?;
-        Ok(out)
+        intel::upsert_indicators(self, indicators, actor)
     }
 
     fn indicators(&self) -> Result<Vec<StoredIndicator>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT i.id, d.doc, i.added FROM indicators i JOIN indicator_docs d ON d.id = i.id ORDER BY i.id")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })?;
-        rows.map(|r| {
-            let (id, doc, added) = r?;
-            Ok(StoredIndicator {
-                id,
-                indicator: serde_json::from_str(&doc).map_err(json_err)?,
-                added: Time(added),
-            })
-        })
-        .collect()
+        intel::indicators(self)
     }
 
     fn scan_indicators(&self, each: &mut dyn FnMut(IndicatorRef<'_>)) -> Result<()> {
-        let mut stmt = self.conn.prepare(
-            "SELECT kind, value, source, campaign, also, valid_from, valid_until, revoked FROM indicators ORDER BY id",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let text = |i| {
-                row.get_ref(i)
-                    .map_err(StoreError::from)
-                    .and_then(text_column)
-            };
-            let kind = text(0)?.unwrap_or_default();
-            // Stored kinds are canonical: compared without parsing.
-            let kind = IndicatorKind::ALL
-                .into_iter()
-                .find(|k| k.as_str() == kind)
-                .ok_or_else(|| StoreError::Corrupt(format!("indicator kind {kind:?}")))?;
-            // `AND` conditions are rare: JSON is parsed only where present.
-            let also_text = text(4)?.unwrap_or("[]");
-            let also: Vec<Condition> = if also_text == "[]" {
-                Vec::new()
-            } else {
-                serde_json::from_str(also_text).map_err(json_err)?
-            };
-            each(IndicatorRef {
-                kind,
-                value: text(1)?.unwrap_or_default(),
-                source: text(2)?.unwrap_or_default(),
-                campaign: text(3)?,
-                also: &also,
-                valid_from: row.get::<_, Option<i64>>(5)?.map(Time),
-                valid_until: row.get::<_, Option<i64>>(6)?.map(Time),
-                revoked: row.get(7)?,
-            });
-        }
-        Ok(())
+        intel::scan_indicators(self, each)
     }
 
     fn intel_key(&self) -> Result<u64> {
-        let (nonce, generation): (i64, i64) =
-            self.conn
-                .query_row("SELECT nonce, generation FROM intel_state", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?;
-        Ok(nonce as u64 ^ (generation as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        intel::intel_key(self)
     }
 
     fn read_cache(&self, name: &str) -> Result<Option<Vec<u8>>> {
@@ -707,80 +513,19 @@ impl Store for SqliteStore {
     }
 
     fn count_indicators(&self) -> Result<u64> {
-        Ok(self
-            .conn
-            .query_row("SELECT count(*) FROM indicators", [], |r| r.get(0))?)
+        intel::count_indicators(self)
     }
 
     fn indicators_by_id(&self, ids: &[i64]) -> Result<Vec<StoredIndicator>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT i.id, d.doc, i.added FROM indicators i JOIN indicator_docs d ON d.id = i.id WHERE i.id = ?")?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some((id, doc, added)) = stmt
-                .query_row([id], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
-                })
-                .optional()?
-            {
-                out.push(StoredIndicator {
-                    id,
-                    indicator: serde_json::from_str(&doc).map_err(json_err)?,
-                    added: Time(added),
-                });
-            }
-        }
-        Ok(out)
+        intel::indicators_by_id(self, ids)
     }
 
     fn upsert_advisories(&mut self, advisories: &[Advisory], actor: &Actor) -> Result<Vec<String>> {
-        let tx = self.conn.transaction()?;
-        let now = Time::now();
-        let mut changed = Vec::new();
-        for a in advisories {
-            let doc = serde_json::to_string(a).map_err(json_err)?;
-            let old: Option<String> = tx
-                .prepare_cached("SELECT doc FROM advisories WHERE id = ?")?
-                .query_row([&a.id], |r| r.get(0))
-                .optional()?;
-            match old {
-                Some(o) if o == doc => continue,
-                Some(_) => {
-                    tx.prepare_cached("UPDATE advisories SET doc = ?, updated = ? WHERE id = ?")?
-                        .execute(params![doc, now.0, a.id])?;
-                }
-                None => {
-                    tx.prepare_cached(
-                        "INSERT INTO advisories (id, doc, added, updated) VALUES (?, ?, ?, ?)",
-                    )?
-                    .execute(params![a.id, doc, now.0, now.0])?;
-                }
-            }
-            changed.push(a.id.clone());
-        }
-        audit_tx(
-            &tx,
-            actor,
-            None,
-            "intel.advisories",
-            &format!("{} new or changed: {}", changed.len(), changed.join(", ")),
-        )?;
-        commit(tx, &self.dir)?;
-        Ok(changed)
+        intel::upsert_advisories(self, advisories, actor)
     }
 
     fn advisories(&self) -> Result<Vec<Advisory>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT doc FROM advisories ORDER BY id")?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        rows.map(|r| serde_json::from_str(&r?).map_err(json_err))
-            .collect()
+        intel::advisories(self)
     }
 
     fn scan_observables(
@@ -966,35 +711,7 @@ impl Store for SqliteStore {
     }
 
     fn alerts(&self, scope: &Scope, filter: &AlertFilter) -> Result<Vec<Alert>> {
-        let mut out = Vec::new();
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT a.id, e.name, a.kind, a.source, a.title, a.severity, a.status, a.campaign, a.first_seen, a.last_seen,
-                    a.count, a.evidence, a.created, a.updated, a.campaign_alert, a.status_reason
-             FROM alerts a JOIN endpoints e ON e.id = a.endpoint_id AND e.tenant_id = a.tenant_id
-             WHERE a.tenant_id = ?1 AND (?2 IS NULL OR a.kind = ?2) AND (?3 IS NULL OR a.status = ?3) AND (?4 IS NULL OR e.name = ?4)
-             ORDER BY a.severity DESC, a.first_seen, a.id",
-        )?;
-        for tenant in scope.members() {
-            let params = params![
-                tenant.id,
-                filter.kind.map(AlertKind::as_str),
-                filter.status.map(AlertStatus::as_str),
-                filter.endpoint
-            ];
-            for alert in stmt.query_map(params, |r| alert_row(&tenant.name, r))? {
-                out.push(alert?);
-            }
-        }
-        out.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
-                .then(a.first_seen.cmp(&b.first_seen))
-                .then(a.id.cmp(&b.id))
-        });
-        if let Some(limit) = filter.limit {
-            out.truncate(limit);
-        }
-        Ok(out)
+        alerts::alerts(self, scope, filter)
     }
 
     fn set_alert_status(
@@ -1004,32 +721,7 @@ impl Store for SqliteStore {
         status: AlertStatus,
         actor: &Actor,
     ) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        let owner: Option<i64> = tx
-            .query_row(
-                "SELECT tenant_id FROM alerts WHERE id = ?",
-                [id.get()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match owner {
-            Some(t) if scope.contains(t) => {
-                tx.execute(
-                    "UPDATE alerts SET status = ?, updated = ? WHERE id = ?",
-                    params![status.as_str(), Time::now().0, id.get()],
-                )?;
-                audit_tx(
-                    &tx,
-                    actor,
-                    Some(t),
-                    "alert.status",
-                    &format!("alert {id} -> {status}"),
-                )?;
-                commit(tx, &self.dir)?;
-                Ok(())
-            }
-            _ => Err(StoreError::OutOfScope(format!("alert {id}"))),
-        }
+        alerts::set_alert_status(self, scope, id, status, actor)
     }
 
     fn stats(&self, tenant: &Tenant) -> Result<TenantStats> {
@@ -1048,49 +740,11 @@ impl Store for SqliteStore {
     }
 
     fn upsert_rules(&mut self, rules: &[StoredRule], actor: &Actor) -> Result<Vec<String>> {
-        let tx = self.conn.transaction()?;
-        let now = Time::now();
-        let mut changed = Vec::new();
-        for r in rules {
-            let old: Option<String> = tx
-                .prepare_cached("SELECT text FROM rules WHERE id = ?")?
-                .query_row([&r.id], |row| row.get(0))
-                .optional()?;
-            if old.as_deref() == Some(r.text.as_str()) {
-                continue;
-            }
-            tx.prepare_cached(
-                "INSERT INTO rules (id, title, source, text, added, updated) VALUES (?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (id) DO UPDATE SET title = excluded.title, source = excluded.source, text = excluded.text, updated = excluded.updated",
-            )?
-            .execute(params![r.id, r.title, r.source, r.text, now.0, now.0])?;
-            changed.push(r.id.clone());
-        }
-        audit_tx(
-            &tx,
-            actor,
-            None,
-            "rules.import",
-            &format!("{} new or changed of {}", changed.len(), rules.len()),
-        )?;
-        commit(tx, &self.dir)?;
-        Ok(changed)
+        intel::upsert_rules(self, rules, actor)
     }
 
     fn rules(&self) -> Result<Vec<StoredRule>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, title, source, text, updated FROM rules ORDER BY id")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(StoredRule {
-                id: r.get(0)?,
-                title: r.get(1)?,
-                source: r.get(2)?,
-                text: r.get(3)?,
-                updated: Time(r.get(4)?),
-            })
-        })?;
-        Ok(rows.collect::<std::result::Result<_, _>>()?)
+        intel::rules(self)
     }
 
     fn upsert_campaign(
@@ -1101,108 +755,11 @@ impl Store for SqliteStore {
         members: &[AlertId],
         actor: &Actor,
     ) -> Result<CampaignUpserted> {
-        let tx = self.conn.transaction()?;
-        let now = Time::now();
-        let existing: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM campaigns WHERE kind = ? AND source = ?",
-                params![kind.as_str(), source],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let (id, new) = match existing {
-            Some(id) => (id, false),
-            None => {
-                tx.execute(
-                    "INSERT INTO campaigns (kind, source, title, first_seen, last_seen, created, updated) VALUES (?, ?, ?, 0, 0, ?, ?)",
-                    params![kind.as_str(), source, title, now.0, now.0],
-                )?;
-                (tx.last_insert_rowid(), true)
-            }
-        };
-        for m in members {
-            tx.execute(
-                "UPDATE alerts SET campaign_alert = ? WHERE id = ? AND kind = ? AND source = ?",
-                params![id, m.get(), kind.as_str(), source],
-            )?;
-        }
-        tx.execute(
-            "UPDATE campaigns SET title = ?1, updated = ?2,
-                first_seen = (SELECT min(first_seen) FROM alerts WHERE campaign_alert = ?3),
-                last_seen = (SELECT max(last_seen) FROM alerts WHERE campaign_alert = ?3)
-             WHERE id = ?3",
-            params![title, now.0, id],
-        )?;
-        if new {
-            audit_tx(
-                &tx,
-                actor,
-                None,
-                "campaign.raise",
-                &format!(
-                    "{} {source}: {} member alerts",
-                    kind.as_str(),
-                    members.len()
-                ),
-            )?;
-        }
-        commit(tx, &self.dir)?;
-        Ok(CampaignUpserted { id, new })
+        campaigns::upsert_campaign(self, kind, source, title, members, actor)
     }
 
     fn campaigns(&self, scope: &Scope) -> Result<Vec<CampaignAlert>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, kind, source, title, first_seen, last_seen FROM campaigns ORDER BY id",
-        )?;
-        let rows: Vec<(i64, String, String, String, i64, i64)> = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })?
-            .collect::<std::result::Result<_, _>>()?;
-        let mut members = self.conn.prepare(
-            "SELECT id, tenant_id, status FROM alerts WHERE campaign_alert = ? ORDER BY id",
-        )?;
-        let mut out = Vec::new();
-        'campaign: for (id, kind, source, title, first, last) in rows {
-            let list: Vec<(i64, i64, String)> = members
-                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<std::result::Result<_, _>>()?;
-            let mut tenants = Vec::new();
-            let mut dismissed = BTreeMap::new();
-            for (_, tenant_id, status) in &list {
-                // A campaign names tenants: only a scope holding all of them sees it.
-                let Some(t) = scope.members().iter().find(|t| t.id == *tenant_id) else {
-                    continue 'campaign;
-                };
-                if !tenants.contains(&t.name) {
-                    tenants.push(t.name.clone());
-                }
-                if status == AlertStatus::FalsePositive.as_str() {
-                    dismissed.insert(*tenant_id, ());
-                }
-            }
-            // By name, as the title lists them, whatever order they joined in.
-            tenants.sort();
-            out.push(CampaignAlert {
-                id,
-                kind: parse(&kind)?,
-                source,
-                title,
-                tenants,
-                member_alerts: list.iter().map(|m| AlertId::new(m.0)).collect(),
-                dismissed_tenants: dismissed.len(),
-                first_seen: Time(first),
-                last_seen: Time(last),
-            });
-        }
-        Ok(out)
+        campaigns::campaigns(self, scope)
     }
 
     fn pending_work(&self) -> Result<Vec<DueWork>> {
@@ -1251,87 +808,15 @@ impl Store for SqliteStore {
         closes: &[AlertId],
         actor: &Actor,
     ) -> Result<AllowAdded> {
-        let tx = self.conn.transaction()?;
-        let tid = tenant.map(|t| t.id);
-        let kind = entry.kind.as_str();
-        let (value, reason) = (entry.value, entry.reason);
-        tx.execute(
-            "INSERT INTO allowlist (tenant_id, kind, value, reason, added) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (tenant_id, kind, value) DO UPDATE SET reason = excluded.reason",
-            params![tid, kind, value, reason, Time::now().0],
-        )?;
-        let id = tx.query_row(
-            "SELECT id FROM allowlist WHERE tenant_id IS ? AND kind = ? AND value = ?",
-            params![tid, kind, value],
-            |r| r.get(0),
-        )?;
-        audit_tx(
-            &tx,
-            actor,
-            tid,
-            "allow.add",
-            &format!("{kind} {value}: {reason}"),
-        )?;
-        let status_reason = format!("allowlist entry {id} ({kind} {value}): {reason}");
-        let mut closed = Vec::new();
-        for &alert in closes {
-            let owner: Option<i64> = tx
-                .prepare_cached(
-                    "UPDATE alerts SET status = 'allowlisted', status_reason = ?1, updated = ?2
-                     WHERE id = ?3 AND kind = 'beacon' AND (?4 IS NULL OR tenant_id = ?4)
-                       AND status IN ('new', 'acknowledged', 'in-progress')
-                     RETURNING tenant_id",
-                )?
-                .query_row(
-                    params![status_reason, Time::now().0, alert.get(), tid],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(owner) = owner {
-                audit_tx(
-                    &tx,
-                    actor,
-                    Some(owner),
-                    "alert.status",
-                    &format!("alert {alert} -> allowlisted: {status_reason}"),
-                )?;
-                closed.push(alert);
-            }
-        }
-        commit(tx, &self.dir)?;
-        Ok(AllowAdded { id, closed })
+        entries::add_allow(self, tenant, entry, closes, actor)
     }
 
     fn allowlist(&self, scope: &Scope) -> Result<Vec<AllowEntry>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, tenant_id, kind, value, reason, added FROM allowlist ORDER BY id",
-        )?;
-        let mut rows = stmt.query([])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let Some(tenant) = entry_tenant(scope, r.get(1)?) else {
-                continue;
-            };
-            let kind: String = r.get(2)?;
-            let kind = match kind.as_str() {
-                "destination" => AllowKind::Destination,
-                "source" => AllowKind::Source,
-                other => return Err(StoreError::Corrupt(format!("allowlist kind {other:?}"))),
-            };
-            out.push(AllowEntry {
-                id: r.get(0)?,
-                tenant,
-                kind,
-                value: r.get(3)?,
-                reason: r.get(4)?,
-                added: Time(r.get(5)?),
-            });
-        }
-        Ok(out)
+        entries::allowlist(self, scope)
     }
 
     fn remove_allow(&mut self, scope: &Scope, id: i64, actor: &Actor) -> Result<()> {
-        self.remove_entry(Entries::Allowlist, scope, id, actor)
+        entries::remove_allow(self, scope, id, actor)
     }
 
     fn add_internal_network(
@@ -1341,48 +826,15 @@ impl Store for SqliteStore {
         note: &str,
         actor: &Actor,
     ) -> Result<i64> {
-        let tx = self.conn.transaction()?;
-        let tid = tenant.map(|t| t.id);
-        let id = tx.query_row(
-            "INSERT INTO internal_networks (tenant_id, cidr, note, added) VALUES (?, ?, ?, ?)
-             ON CONFLICT (coalesce(tenant_id, 0), cidr) DO UPDATE SET note = excluded.note
-             RETURNING id",
-            params![tid, cidr, note, Time::now().0],
-            |r| r.get(0),
-        )?;
-        audit_tx(
-            &tx,
-            actor,
-            tid,
-            "network.internal.add",
-            &format!("{cidr}: {note}"),
-        )?;
-        commit(tx, &self.dir)?;
-        Ok(id)
+        entries::add_internal_network(self, tenant, cidr, note, actor)
     }
 
     fn internal_networks(&self, scope: &Scope) -> Result<Vec<InternalNetwork>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, tenant_id, cidr, note, added FROM internal_networks ORDER BY id",
-        )?;
-        let mut rows = stmt.query([])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            if let Some(tenant) = entry_tenant(scope, r.get(1)?) {
-                out.push(InternalNetwork {
-                    id: r.get(0)?,
-                    tenant,
-                    cidr: r.get(2)?,
-                    note: r.get(3)?,
-                    added: Time(r.get(4)?),
-                });
-            }
-        }
-        Ok(out)
+        entries::internal_networks(self, scope)
     }
 
     fn remove_internal_network(&mut self, scope: &Scope, id: i64, actor: &Actor) -> Result<()> {
-        self.remove_entry(Entries::InternalNetworks, scope, id, actor)
+        entries::remove_internal_network(self, scope, id, actor)
     }
 
     fn audit(
@@ -1392,48 +844,11 @@ impl Store for SqliteStore {
         action: &str,
         detail: &str,
     ) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        audit_tx(&tx, actor, tenant.map(|t| t.id), action, detail)?;
-        commit(tx, &self.dir)?;
-        Ok(())
+        audit::audit(self, actor, tenant, action, detail)
     }
 
     fn audit_log(&self, scope: &Scope, limit: usize) -> Result<Vec<AuditEntry>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT time, actor, tenant_id, action, detail FROM audit ORDER BY id DESC")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<i64>>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (time, actor, tenant_id, action, detail) = row?;
-            // Global entries (intel) are visible to all; tenant entries only in scope.
-            let tenant = match tenant_id {
-                Some(id) => match scope.members().iter().find(|t| t.id == id) {
-                    Some(t) => Some(t.name.clone()),
-                    None => continue,
-                },
-                None => None,
-            };
-            out.push(AuditEntry {
-                time: Time(time),
-                actor,
-                tenant,
-                action,
-                detail,
-            });
-            if out.len() >= limit {
-                break;
-            }
-        }
-        Ok(out)
+        audit::audit_log(self, scope, limit)
     }
 }
 

@@ -150,3 +150,120 @@ pub(super) fn alert_row(tenant: &TenantName, r: &rusqlite::Row) -> rusqlite::Res
         status_reason: r.get(15)?,
     })
 }
+pub(super) fn alerts(
+    store: &SqliteStore,
+    scope: &Scope,
+    filter: &AlertFilter,
+) -> Result<Vec<Alert>> {
+    let mut out = Vec::new();
+    let mut stmt = store.conn.prepare_cached(
+        "SELECT a.id, e.name, a.kind, a.source, a.title, a.severity, a.status, a.campaign, a.first_seen, a.last_seen,
+                a.count, a.evidence, a.created, a.updated, a.campaign_alert, a.status_reason
+         FROM alerts a JOIN endpoints e ON e.id = a.endpoint_id AND e.tenant_id = a.tenant_id
+         WHERE a.tenant_id = ?1 AND (?2 IS NULL OR a.kind = ?2) AND (?3 IS NULL OR a.status = ?3) AND (?4 IS NULL OR e.name = ?4)
+         ORDER BY a.severity DESC, a.first_seen, a.id",
+    )?;
+    for tenant in scope.members() {
+        let params = params![
+            tenant.id,
+            filter.kind.map(AlertKind::as_str),
+            filter.status.map(AlertStatus::as_str),
+            filter.endpoint
+        ];
+        for alert in stmt.query_map(params, |r| alert_row(&tenant.name, r))? {
+            out.push(alert?);
+        }
+    }
+    out.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(a.first_seen.cmp(&b.first_seen))
+            .then(a.id.cmp(&b.id))
+    });
+    if let Some(limit) = filter.limit {
+        out.truncate(limit);
+    }
+    Ok(out)
+}
+
+pub(super) fn set_alert_status(
+    store: &mut SqliteStore,
+    scope: &Scope,
+    id: AlertId,
+    status: AlertStatus,
+    actor: &Actor,
+) -> Result<()> {
+    let tx = store.conn.transaction()?;
+    let owner: Option<i64> = tx
+        .query_row(
+            "SELECT tenant_id FROM alerts WHERE id = ?",
+            [id.get()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match owner {
+        Some(t) if scope.contains(t) => {
+            tx.execute(
+                "UPDATE alerts SET status = ?, updated = ? WHERE id = ?",
+                params![status.as_str(), Time::now().0, id.get()],
+            )?;
+            audit_tx(
+                &tx,
+                actor,
+                Some(t),
+                "alert.status",
+                &format!("alert {id} -> {status}"),
+            )?;
+            commit(tx, &store.dir)?;
+            Ok(())
+        }
+        _ => Err(StoreError::OutOfScope(format!("alert {id}"))),
+    }
+}
+
+impl SqliteStore {
+    /// Records findings, and a stream state when given, in one transaction.
+    pub(super) fn record_findings_with(
+        &mut self,
+        tenant: &Tenant,
+        findings: &[(Finding, Option<EventRef>)],
+        mode: FindingMode,
+        state: Option<(&str, &[u8])>,
+    ) -> Result<FindingsOutcome> {
+        let tx = self.conn.transaction()?;
+        let result = record_findings_tx(
+            &tx,
+            &mut self.endpoint_ids,
+            tenant.id,
+            findings,
+            mode,
+            Time::now(),
+        );
+        match result {
+            Ok(outcome) => {
+                if outcome.new_alerts + outcome.updated_alerts > 0 {
+                    audit_tx(
+                        &tx,
+                        &Actor::Pipeline,
+                        Some(tenant.id),
+                        "alerts.retro",
+                        &format!(
+                            "{} new, {} updated",
+                            outcome.new_alerts, outcome.updated_alerts
+                        ),
+                    )?;
+                }
+                if let Some((name, bytes)) = state {
+                    set_stream_state_tx(&tx, tenant.id, name, bytes)?;
+                }
+                commit(tx, &self.dir)?;
+                Ok(outcome)
+            }
+            Err(e) => {
+                drop(tx);
+                self.forget_cached_ids();
+                Err(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Campaigns: one detection in several tenants, raised once for the MSSP
+//! and marking its member alerts.
+
+use super::*;
+
+pub(super) fn upsert_campaign(
+    store: &mut SqliteStore,
+    kind: AlertKind,
+    source: &str,
+    title: &str,
+    members: &[AlertId],
+    actor: &Actor,
+) -> Result<CampaignUpserted> {
+    let tx = store.conn.transaction()?;
+    let now = Time::now();
+    let existing: Option<i64> = tx
+        .query_row(
+            "SELECT id FROM campaigns WHERE kind = ? AND source = ?",
+            params![kind.as_str(), source],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let (id, new) = match existing {
+        Some(id) => (id, false),
+        None => {
+            tx.execute(
+                "INSERT INTO campaigns (kind, source, title, first_seen, last_seen, created, updated) VALUES (?, ?, ?, 0, 0, ?, ?)",
+                params![kind.as_str(), source, title, now.0, now.0],
+            )?;
+            (tx.last_insert_rowid(), true)
+        }
+    };
+    for m in members {
+        tx.execute(
+            "UPDATE alerts SET campaign_alert = ? WHERE id = ? AND kind = ? AND source = ?",
+            params![id, m.get(), kind.as_str(), source],
+        )?;
+    }
+    tx.execute(
+        "UPDATE campaigns SET title = ?1, updated = ?2,
+            first_seen = (SELECT min(first_seen) FROM alerts WHERE campaign_alert = ?3),
+            last_seen = (SELECT max(last_seen) FROM alerts WHERE campaign_alert = ?3)
+         WHERE id = ?3",
+        params![title, now.0, id],
+    )?;
+    if new {
+        audit_tx(
+            &tx,
+            actor,
+            None,
+            "campaign.raise",
+            &format!(
+                "{} {source}: {} member alerts",
+                kind.as_str(),
+                members.len()
+            ),
+        )?;
+    }
+    commit(tx, &store.dir)?;
+    Ok(CampaignUpserted { id, new })
+}
+
+pub(super) fn campaigns(store: &SqliteStore, scope: &Scope) -> Result<Vec<CampaignAlert>> {
+    let mut stmt = store.conn.prepare(
+        "SELECT id, kind, source, title, first_seen, last_seen FROM campaigns ORDER BY id",
+    )?;
+    let rows: Vec<(i64, String, String, String, i64, i64)> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?
+        .collect::<std::result::Result<_, _>>()?;
+    let mut members = store
+        .conn
+        .prepare("SELECT id, tenant_id, status FROM alerts WHERE campaign_alert = ? ORDER BY id")?;
+    let mut out = Vec::new();
+    'campaign: for (id, kind, source, title, first, last) in rows {
+        let list: Vec<(i64, i64, String)> = members
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<std::result::Result<_, _>>()?;
+        let mut tenants = Vec::new();
+        let mut dismissed = BTreeMap::new();
+        for (_, tenant_id, status) in &list {
+            // A campaign names tenants: only a scope holding all of them sees it.
+            let Some(t) = scope.members().iter().find(|t| t.id == *tenant_id) else {
+                continue 'campaign;
+            };
+            if !tenants.contains(&t.name) {
+                tenants.push(t.name.clone());
+            }
+            if status == AlertStatus::FalsePositive.as_str() {
+                dismissed.insert(*tenant_id, ());
+            }
+        }
+        // By name, as the title lists them, whatever order they joined in.
+        tenants.sort();
+        out.push(CampaignAlert {
+            id,
+            kind: parse(&kind)?,
+            source,
+            title,
+            tenants,
+            member_alerts: list.iter().map(|m| AlertId::new(m.0)).collect(),
+            dismissed_tenants: dismissed.len(),
+            first_seen: Time(first),
+            last_seen: Time(last),
+        });
+    }
+    Ok(out)
+}
