@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     match commands::run(args) {
         Ok(exit) => exit.into(),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", output::error_report(&*e));
             output::Exit::Error.into()
         }
     }

@@ -64,3 +64,50 @@ pub fn exposure_table(rows: &[turncoat_engine::ExposureRow]) -> Table {
     }
     t
 }
+
+/// An error and its causes on one line, `outer: cause: root`. A cause its
+/// outer message already quotes (errors that keep their cause and still
+/// say it, for callers that print only the outer one) is not repeated.
+pub fn error_report(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let said = c.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_report;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("reading {file}: {source}")]
+    struct Quoting {
+        file: &'static str,
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("import failed")]
+    struct Terse(#[source] Quoting);
+
+    #[test]
+    fn causes_are_said_once() {
+        let io = std::io::Error::other("disk on fire");
+        let e = Terse(Quoting {
+            file: "a.json",
+            source: io,
+        });
+        assert_eq!(
+            error_report(&e),
+            "import failed: reading a.json: disk on fire"
+        );
+    }
+}

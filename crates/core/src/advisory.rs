@@ -6,9 +6,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::UnknownName;
 use crate::alert::Severity;
 use crate::indicator::Indicator;
-use crate::version::Ecosystem;
+use crate::version::{Ecosystem, VersionError};
 
 /// An operating-system family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -61,11 +62,30 @@ impl fmt::Display for Platform {
 }
 
 impl FromStr for Platform {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Platform, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Platform, UnknownName> {
         Platform::from_os_name(s)
-            .ok_or_else(|| format!("unknown platform {s:?} (windows, macos or linux)"))
+            .ok_or_else(|| UnknownName::expecting("platform", s, "windows, macos or linux"))
     }
+}
+
+/// Why a range of affected versions cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RangeError {
+    #[error("range has no bounds (write introduced = \"0\" for every version)")]
+    NoBounds,
+    #[error("{field}: {source}")]
+    Bound {
+        field: &'static str,
+        #[source]
+        source: VersionError,
+    },
+    #[error("range is empty: introduced {start} {relation} {end}")]
+    Empty {
+        start: String,
+        relation: &'static str,
+        end: String,
+    },
 }
 
 /// A half-open range of affected versions: `introduced <= v < fixed`, or
@@ -85,20 +105,21 @@ impl VersionRange {
     /// is not empty. A range with no bounds at all would cover every
     /// version, which no advisory means by accident; OSV's explicit
     /// `introduced: "0"` is how "every version" is said on purpose.
-    pub fn check(&self, eco: Ecosystem) -> Result<(), String> {
+    pub fn check(&self, eco: Ecosystem) -> Result<(), RangeError> {
         let bounds = [
             ("introduced", &self.introduced),
             ("fixed", &self.fixed),
             ("last_affected", &self.last_affected),
         ];
         if bounds.iter().all(|(_, b)| b.is_none()) {
-            return Err("range has no bounds (write introduced = \"0\" for every version)".into());
+            return Err(RangeError::NoBounds);
         }
         for (field, bound) in bounds {
             if let Some(v) = bound
                 && !(field == "introduced" && v == "0")
             {
-                eco.check_version(v).map_err(|e| format!("{field}: {e}"))?;
+                eco.check_version(v)
+                    .map_err(|source| RangeError::Bound { field, source })?;
             }
         }
         if let (Some(start), Some(end)) = (
@@ -106,18 +127,22 @@ impl VersionRange {
             self.fixed.as_deref(),
         ) && eco.compare(start, end) != Ordering::Less
         {
-            return Err(format!(
-                "range is empty: introduced {start} is not before fixed {end}"
-            ));
+            return Err(RangeError::Empty {
+                start: start.to_owned(),
+                relation: "is not before fixed",
+                end: end.to_owned(),
+            });
         }
         if let (Some(start), Some(last)) = (
             self.introduced.as_deref().filter(|v| *v != "0"),
             self.last_affected.as_deref(),
         ) && eco.compare(start, last) == Ordering::Greater
         {
-            return Err(format!(
-                "range is empty: introduced {start} is after last_affected {last}"
-            ));
+            return Err(RangeError::Empty {
+                start: start.to_owned(),
+                relation: "is after last_affected",
+                end: last.to_owned(),
+            });
         }
         Ok(())
     }

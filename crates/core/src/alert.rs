@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::UnknownName;
 use crate::time::Time;
 
 /// What raised an alert.
@@ -54,13 +55,17 @@ impl fmt::Display for AlertKind {
 }
 
 impl FromStr for AlertKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         AlertKind::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown alert kind {s:?} (ioc, exposure, sigma, beacon, drift, campaign)")
+                UnknownName::expecting(
+                    "alert kind",
+                    s,
+                    "ioc, exposure, sigma, beacon, drift, campaign",
+                )
             })
     }
 }
@@ -106,8 +111,8 @@ impl fmt::Display for Severity {
 }
 
 impl FromStr for Severity {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         let l = s.to_ascii_lowercase();
         Severity::ALL
             .into_iter()
@@ -116,7 +121,7 @@ impl FromStr for Severity {
                 "informational" => Some(Severity::Info),
                 _ => None,
             })
-            .ok_or_else(|| format!("unknown severity {s:?}"))
+            .ok_or_else(|| UnknownName::new("severity", s))
     }
 }
 
@@ -166,12 +171,12 @@ impl fmt::Display for AlertStatus {
 }
 
 impl FromStr for AlertStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         AlertStatus::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown alert status {s:?}"))
+            .ok_or_else(|| UnknownName::new("alert status", s))
     }
 }
 
@@ -216,13 +221,25 @@ impl fmt::Display for AlertId {
     }
 }
 
+/// Text that is not an alert id.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?} is no alert id (a number)")]
+pub struct InvalidAlertId {
+    text: String,
+    #[source]
+    source: std::num::ParseIntError,
+}
+
 impl FromStr for AlertId {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = InvalidAlertId;
+    fn from_str(s: &str) -> Result<Self, InvalidAlertId> {
         s.trim()
             .parse()
             .map(AlertId)
-            .map_err(|_| format!("{s:?} is no alert id (a number)"))
+            .map_err(|source| InvalidAlertId {
+                text: s.to_owned(),
+                source,
+            })
     }
 }
 

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::UnknownName;
 use crate::observable::{self, ObservableKind};
 use crate::time::Time;
 
@@ -96,8 +97,8 @@ impl fmt::Display for IndicatorKind {
 }
 
 impl FromStr for IndicatorKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         let lower = s.trim().to_ascii_lowercase();
         IndicatorKind::ALL
             .into_iter()
@@ -112,7 +113,7 @@ impl FromStr for IndicatorKind {
                 "url_prefix" | "urlprefix" => Some(IndicatorKind::UrlPrefix),
                 _ => None,
             })
-            .ok_or_else(|| format!("unknown indicator type {s:?}"))
+            .ok_or_else(|| UnknownName::new("indicator type", s))
     }
 }
 
@@ -198,7 +199,7 @@ impl IndicatorRef<'_> {
 }
 
 /// A value that does not make a valid indicator of the kind claimed.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq)]
 #[error("{} is not a valid {kind} indicator", crate::quote(value))]
 pub struct InvalidIndicator {
     pub kind: IndicatorKind,

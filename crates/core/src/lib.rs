@@ -16,7 +16,7 @@ pub mod tenant;
 pub mod time;
 pub mod version;
 
-pub use advisory::{Advisory, Affected, Platform, VersionRange};
+pub use advisory::{Advisory, Affected, Platform, RangeError, VersionRange};
 pub use alert::{Actor, AlertId, AlertKind, AlertStatus, Evidence, Finding, FindingKey, Severity};
 pub use event::{Event, FieldName, Fields, Logsource, Text, Value};
 pub use indicator::{Indicator, IndicatorKind, IndicatorRef};
@@ -24,7 +24,34 @@ pub use inventory::{InventoryChange, InventoryItem, InventoryRecord};
 pub use observable::{Observable, ObservableKind};
 pub use tenant::{TenantId, TenantName};
 pub use time::Time;
-pub use version::Ecosystem;
+pub use version::{Ecosystem, VersionError};
+
+/// A word outside a closed set: an alert kind, a severity, a platform.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {value:?}{}", hint.map(|h| format!(" ({h})")).unwrap_or_default())]
+pub struct UnknownName {
+    what: &'static str,
+    value: String,
+    hint: Option<&'static str>,
+}
+
+impl UnknownName {
+    pub fn new(what: &'static str, value: &str) -> UnknownName {
+        UnknownName {
+            what,
+            value: value.to_owned(),
+            hint: None,
+        }
+    }
+
+    /// With the names that would have been understood.
+    pub fn expecting(what: &'static str, value: &str, hint: &'static str) -> UnknownName {
+        UnknownName {
+            hint: Some(hint),
+            ..UnknownName::new(what, value)
+        }
+    }
+}
 
 /// A `HashMap` for the hot paths, hashed with foldhash instead of SipHash:
 /// several times faster on the short keys ingest hashes (host names,

@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::UnknownName;
 use crate::event::{Event, Value};
 
 /// What an observable is.
@@ -54,12 +55,12 @@ impl fmt::Display for ObservableKind {
 }
 
 impl FromStr for ObservableKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         ObservableKind::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown observable kind {s:?}"))
+            .ok_or_else(|| UnknownName::new("observable kind", s))
     }
 }
 

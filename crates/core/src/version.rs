@@ -13,6 +13,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::UnknownName;
 /// The ordering rules a version string follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -134,23 +135,19 @@ impl Ecosystem {
     /// uses only the characters the ecosystem allows. Anything else
     /// (`zzz`, an empty string, a sentence) would compare arbitrarily
     /// and, in a range, could make every version look affected.
-    pub fn check_version(self, v: &str) -> Result<(), String> {
-        const MAX_VERSION_BYTES: usize = 128;
+    pub fn check_version(self, v: &str) -> Result<(), VersionError> {
         if v.is_empty() {
-            return Err("version is empty".into());
+            return Err(VersionError::Empty);
         }
         if v.len() > MAX_VERSION_BYTES {
-            return Err(format!(
-                "version is {} bytes, longer than {MAX_VERSION_BYTES}",
-                v.len()
-            ));
+            return Err(VersionError::TooLong(v.len()));
         }
         let body = v.strip_prefix(['v', 'V']).unwrap_or(v);
         if !body.starts_with(|c: char| c.is_ascii_digit()) {
-            return Err(format!(
-                "{} is no {self} version: it does not start with a digit",
-                crate::quote(v)
-            ));
+            return Err(VersionError::NoLeadingDigit {
+                version: v.to_owned(),
+                ecosystem: self,
+            });
         }
         let extra: &[char] = match self {
             Ecosystem::Pypi => &['.', '!', '+', '_', '-'],
@@ -163,10 +160,11 @@ impl Ecosystem {
             .chars()
             .find(|c| !c.is_ascii_alphanumeric() && !extra.contains(c))
         {
-            Some(c) => Err(format!(
-                "{} is no {self} version: {c:?} is not allowed",
-                crate::quote(v)
-            )),
+            Some(c) => Err(VersionError::Character {
+                version: v.to_owned(),
+                ecosystem: self,
+                character: c,
+            }),
             None => Ok(()),
         }
     }
@@ -184,9 +182,38 @@ impl fmt::Display for Ecosystem {
     }
 }
 
+/// The longest version string taken: no real one comes near it.
+const MAX_VERSION_BYTES: usize = 128;
+
+/// Why a string is not a version an ecosystem can order.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum VersionError {
+    #[error("version is empty")]
+    Empty,
+    #[error("version is {0} bytes, longer than {MAX_VERSION_BYTES}")]
+    TooLong(usize),
+    #[error(
+        "{} is no {ecosystem} version: it does not start with a digit",
+        crate::quote(version)
+    )]
+    NoLeadingDigit {
+        version: String,
+        ecosystem: Ecosystem,
+    },
+    #[error(
+        "{} is no {ecosystem} version: {character:?} is not allowed",
+        crate::quote(version)
+    )]
+    Character {
+        version: String,
+        ecosystem: Ecosystem,
+        character: char,
+    },
+}
+
 impl FromStr for Ecosystem {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Ecosystem, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Ecosystem, UnknownName> {
         let lower = s.to_ascii_lowercase();
         Ecosystem::ALL
             .into_iter()
@@ -198,7 +225,7 @@ impl FromStr for Ecosystem {
                 "gem" => Some(Ecosystem::Rubygems),
                 _ => Ecosystem::from_osv(s),
             })
-            .ok_or_else(|| format!("unknown ecosystem {s:?}"))
+            .ok_or_else(|| UnknownName::new("ecosystem", s))
     }
 }
 

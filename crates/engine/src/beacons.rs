@@ -169,10 +169,10 @@ impl Networks {
     }
 
     /// Checks that `value` is an IP or CIDR; returns its normal form.
-    pub fn validate(value: &str) -> std::result::Result<String, String> {
+    pub fn validate(value: &str) -> std::result::Result<String, InvalidEntry> {
         net(value.trim())
             .map(|n| n.trunc().to_string())
-            .ok_or_else(|| format!("{value:?} is no IP or CIDR"))
+            .ok_or_else(|| InvalidEntry::new(value, "IP or CIDR"))
     }
 
     fn is_internal(&self, ip: IpAddr) -> bool {
@@ -228,6 +228,24 @@ pub struct Allowlist {
     src_nets: Vec<IpNet>,
 }
 
+/// A value given for an allowlist entry or internal network that is not
+/// of the kind it must be.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{value:?} is no {expected}")]
+pub struct InvalidEntry {
+    value: String,
+    expected: &'static str,
+}
+
+impl InvalidEntry {
+    fn new(value: &str, expected: &'static str) -> InvalidEntry {
+        InvalidEntry {
+            value: value.to_owned(),
+            expected,
+        }
+    }
+}
+
 /// An IP or CIDR as a network.
 fn net(value: &str) -> Option<IpNet> {
     value
@@ -238,19 +256,18 @@ fn net(value: &str) -> Option<IpNet> {
 
 impl Allowlist {
     /// Checks that `value` can be an entry of this kind; returns its normal form.
-    pub fn validate(kind: AllowKind, value: &str) -> std::result::Result<String, String> {
+    pub fn validate(kind: AllowKind, value: &str) -> std::result::Result<String, InvalidEntry> {
         if let Some(n) = net(value.trim()) {
             return Ok(n.trunc().to_string());
         }
         match kind {
-            AllowKind::Destination => {
-                normalize_domain(value).ok_or_else(|| format!("{value:?} is no domain, IP or CIDR"))
-            }
+            AllowKind::Destination => normalize_domain(value)
+                .ok_or_else(|| InvalidEntry::new(value, "domain, IP or CIDR")),
             AllowKind::Source => {
                 let v = value.trim();
                 (!v.is_empty() && !v.contains(char::is_whitespace))
                     .then(|| v.to_owned())
-                    .ok_or_else(|| format!("{value:?} is no host name, IP or CIDR"))
+                    .ok_or_else(|| InvalidEntry::new(value, "host name, IP or CIDR"))
             }
         }
     }
@@ -704,7 +721,7 @@ pub fn allow(
     entry: &turncoat_store::NewAllowEntry<'_>,
     actor: &turncoat_core::Actor,
 ) -> Result<turncoat_store::AllowAdded> {
-    let value = Allowlist::validate(entry.kind, entry.value).map_err(EngineError::Invalid)?;
+    let value = Allowlist::validate(entry.kind, entry.value)?;
     let entry = turncoat_store::NewAllowEntry {
         value: &value,
         ..*entry
@@ -719,7 +736,7 @@ pub fn allow(
     }]);
     let scope = match tenant {
         Some(t) => turncoat_store::Scope::tenant(t),
-        None => turncoat_store::Scope::tenants(&store.tenants()?),
+        None => store.all_tenants()?,
     };
     let filter = turncoat_store::AlertFilter {
         kind: Some(turncoat_core::AlertKind::Beacon),

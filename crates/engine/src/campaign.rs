@@ -141,7 +141,7 @@ pub fn escalate(
     window_days: i64,
     actor: &Actor,
 ) -> Result<Escalation> {
-    let all = Scope::tenants(&store.tenants()?);
+    let all = store.all_tenants()?;
     let alerts = store.alerts(&all, &AlertFilter::default())?;
     let mut groups: BTreeMap<(AlertKind, &str), Vec<&Alert>> = BTreeMap::new();
     for a in alerts.iter().filter(|a| ESCALATING.contains(&a.kind)) {

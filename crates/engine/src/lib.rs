@@ -34,9 +34,9 @@ pub enum EngineError {
     Store(#[from] turncoat_store::StoreError),
     #[error("{path}: {message}")]
     Input { path: String, message: String },
-    /// An argument that is not valid (an allowlist value, say).
-    #[error("{0}")]
-    Invalid(String),
+    /// An allowlist or network value that is not one.
+    #[error(transparent)]
+    InvalidEntry(#[from] beacons::InvalidEntry),
 }
 
 pub type Result<T> = std::result::Result<T, EngineError>;

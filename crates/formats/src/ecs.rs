@@ -15,7 +15,7 @@ use crate::input::Input;
 use crate::jsonl::for_each_record;
 use crate::logsource::{self, SYSMON_PROVIDER};
 use crate::names::NameTable;
-use crate::{ReadIssue, ReadOptions, Record, Sink};
+use crate::{ReadIssue, ReadOptions, Record, RecordError, Sink};
 
 /// Reads ECS NDJSON.
 pub fn read(
@@ -31,7 +31,7 @@ pub fn read(
         sink,
         |bytes, location, sink| match parse_event(bytes, options.host.as_deref(), &mut flat) {
             Ok(event) => sink.record(Record::Event(event), location),
-            Err(message) => sink.skipped(ReadIssue::new(&name, location, message)),
+            Err(e) => sink.skipped(ReadIssue::new(&name, location, e)),
         },
     )
 }
@@ -41,11 +41,11 @@ pub fn parse_event(
     bytes: &[u8],
     default_host: Option<&str>,
     flat: &mut Vec<(FieldName, Value)>,
-) -> Result<Event, String> {
+) -> Result<Event, RecordError> {
     if !bytes.starts_with(b"{") {
-        return Err("not a JSON object".into());
+        return Err(RecordError::from("not a JSON object"));
     }
-    flatten_object(bytes, field_name, flat).map_err(|e| format!("invalid JSON: {e}"))?;
+    flatten_object(bytes, field_name, flat)?;
     map_event(flat, default_host)
 }
 
@@ -145,7 +145,7 @@ struct Present {
 fn map_event(
     flat: &mut Vec<(FieldName, Value)>,
     default_host: Option<&str>,
-) -> Result<Event, String> {
+) -> Result<Event, RecordError> {
     let mut time = None;
     let mut host_name = None;
     let mut host_fallback = None;
@@ -164,11 +164,7 @@ fn map_event(
         // Special cases first: fields that decide the event's identity.
         match key.as_ref() {
             "@timestamp" => {
-                time = value
-                    .as_str()
-                    .map(Time::parse)
-                    .transpose()
-                    .map_err(|e| e.to_string())?;
+                time = value.as_str().map(Time::parse).transpose()?;
                 continue;
             }
             "host.name" => host_name = value.as_str().map(str::to_owned),

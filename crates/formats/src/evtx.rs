@@ -40,7 +40,7 @@ pub fn read(
                         }
                         sink.record(Record::Event(event), location);
                     }
-                    Err(message) => sink.skipped(ReadIssue::new(&name, location, message)),
+                    Err(e) => sink.skipped(ReadIssue::new(&name, location, e)),
                 }
             }
             Err(e) => sink.skipped(ReadIssue::new(

@@ -26,13 +26,24 @@ const MAX_DEPTH: usize = 32;
 /// names); `None` for names it does not know, which are kept as they are.
 pub type KnownNames = fn(&str) -> Option<&'static str>;
 
+/// Why a document is not JSON the flattener takes, and the byte where it
+/// found out.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{problem}{} {at}", if *at_end { ": the input ends at byte" } else { " at byte" })]
+pub struct JsonError {
+    problem: &'static str,
+    at: usize,
+    /// The document ended before it was whole.
+    at_end: bool,
+}
+
 /// Flattens the JSON value in `text` into `out` (cleared first); a value
 /// that is not an object flattens under the empty name.
 pub fn flatten_object(
     text: &[u8],
     known: KnownNames,
     out: &mut Vec<(FieldName, Value)>,
-) -> Result<(), String> {
+) -> Result<(), JsonError> {
     out.clear();
     // Checked whole and up front (SIMD), so that every slice between
     // ASCII delimiters is text without checking again.
@@ -40,7 +51,11 @@ pub fn flatten_object(
         Ok(text) => text,
         Err(_) => {
             let valid = std::str::from_utf8(text).map_or_else(|e| e.valid_up_to(), |_| 0);
-            return Err(format!("invalid UTF-8 at byte {valid}"));
+            return Err(JsonError {
+                problem: "invalid UTF-8",
+                at: valid,
+                at_end: false,
+            });
         }
     };
     let mut scan = Flatten {
@@ -69,7 +84,7 @@ struct Flatten<'t, 'o> {
 impl Flatten<'_, '_> {
     /// Reads one value, `depth` levels down, under the current prefix;
     /// `in_list` when it is (inside) an element of a list.
-    fn value(&mut self, depth: usize, in_list: bool) -> Result<(), String> {
+    fn value(&mut self, depth: usize, in_list: bool) -> Result<(), JsonError> {
         match self.cursor.peek() {
             Some(b'{' | b'[') if depth >= MAX_DEPTH => {
                 let text = self.cursor.skip_nested()?;
@@ -86,7 +101,7 @@ impl Flatten<'_, '_> {
         }
     }
 
-    fn object(&mut self, depth: usize, in_list: bool) -> Result<(), String> {
+    fn object(&mut self, depth: usize, in_list: bool) -> Result<(), JsonError> {
         self.cursor.pos += 1;
         // A list of objects was registered as an empty list under the
         // list's name: drop it, the leaves carry the data.
@@ -125,7 +140,7 @@ impl Flatten<'_, '_> {
         }
     }
 
-    fn list(&mut self, depth: usize, in_list: bool) -> Result<(), String> {
+    fn list(&mut self, depth: usize, in_list: bool) -> Result<(), JsonError> {
         self.cursor.pos += 1;
         // An empty list still records that the field exists.
         if !in_list && !self.out.iter().any(|(k, _)| *k == self.prefix) {
@@ -220,15 +235,15 @@ impl<'t> Cursor<'t> {
         self.text.as_bytes()
     }
 
-    fn error(&self, what: &str) -> String {
-        self.error_at(self.pos, what)
+    fn error(&self, problem: &'static str) -> JsonError {
+        self.error_at(self.pos, problem)
     }
 
-    fn error_at(&self, pos: usize, what: &str) -> String {
-        if pos >= self.text.len() {
-            format!("{what}: the input ends at byte {pos}")
-        } else {
-            format!("{what} at byte {pos}")
+    fn error_at(&self, at: usize, problem: &'static str) -> JsonError {
+        JsonError {
+            problem,
+            at,
+            at_end: at >= self.text.len(),
         }
     }
 
@@ -260,7 +275,7 @@ impl<'t> Cursor<'t> {
     }
 
     /// A string, number, `true`, `false` or `null`.
-    fn scalar(&mut self) -> Result<Value, String> {
+    fn scalar(&mut self) -> Result<Value, JsonError> {
         match self.peek() {
             Some(b'"') => self.string().map(Value::Str),
             Some(b'-' | b'0'..=b'9') => self.number(),
@@ -271,7 +286,7 @@ impl<'t> Cursor<'t> {
         }
     }
 
-    fn literal(&mut self, word: &str, v: Value) -> Result<Value, String> {
+    fn literal(&mut self, word: &str, v: Value) -> Result<Value, JsonError> {
         if self.bytes()[self.pos..].starts_with(word.as_bytes()) {
             self.pos += word.len();
             Ok(v)
@@ -281,7 +296,7 @@ impl<'t> Cursor<'t> {
     }
 
     /// The string at the cursor (at its opening quote), escapes resolved.
-    fn string(&mut self) -> Result<Text, String> {
+    fn string(&mut self) -> Result<Text, JsonError> {
         let bytes = self.bytes();
         let start = self.pos + 1;
         let end = start + plain_run(&bytes[start..]);
@@ -299,13 +314,13 @@ impl<'t> Cursor<'t> {
 
     /// Appends the string at the cursor (at its opening quote) to `out`,
     /// escapes resolved.
-    fn string_into(&mut self, out: &mut String) -> Result<(), String> {
+    fn string_into(&mut self, out: &mut String) -> Result<(), JsonError> {
         self.pos += 1;
         self.rest_into(out)
     }
 
     /// Appends the rest of a string, from the cursor to its closing quote.
-    fn rest_into(&mut self, out: &mut String) -> Result<(), String> {
+    fn rest_into(&mut self, out: &mut String) -> Result<(), JsonError> {
         let bytes = self.bytes();
         loop {
             let end = self.pos + plain_run(&bytes[self.pos..]);
@@ -322,7 +337,7 @@ impl<'t> Cursor<'t> {
     }
 
     /// Resolves the escape whose backslash was just consumed.
-    fn escape_into(&mut self, out: &mut String) -> Result<(), String> {
+    fn escape_into(&mut self, out: &mut String) -> Result<(), JsonError> {
         let at = self.pos - 1;
         let c = match self.bytes().get(self.pos) {
             Some(b'"') => '"',
@@ -364,7 +379,7 @@ impl<'t> Cursor<'t> {
     }
 
     /// Four hex digits of a `\u` escape (which starts at `at`).
-    fn hex4(&mut self, at: usize) -> Result<u16, String> {
+    fn hex4(&mut self, at: usize) -> Result<u16, JsonError> {
         let digits = self
             .bytes()
             .get(self.pos..self.pos + 4)
@@ -382,7 +397,7 @@ impl<'t> Cursor<'t> {
 
     /// A number as JSON's grammar has it: an integer when it has neither
     /// fraction nor exponent and fits an `i64`, else a finite float.
-    fn number(&mut self) -> Result<Value, String> {
+    fn number(&mut self) -> Result<Value, JsonError> {
         let bytes = self.bytes();
         let start = self.pos;
         let digits = |pos: &mut usize| {
@@ -437,7 +452,7 @@ impl<'t> Cursor<'t> {
 
     /// Checks the object or list at the cursor without recursing, however
     /// deep it nests, and returns its text.
-    fn skip_nested(&mut self) -> Result<&'t str, String> {
+    fn skip_nested(&mut self) -> Result<&'t str, JsonError> {
         let start = self.pos;
         // The closing bracket each open container waits for.
         let mut open: Vec<u8> = Vec::new();
@@ -483,7 +498,7 @@ impl<'t> Cursor<'t> {
     }
 
     /// An object key and its colon, skipped.
-    fn key(&mut self) -> Result<(), String> {
+    fn key(&mut self) -> Result<(), JsonError> {
         if self.peek() != Some(b'"') {
             return Err(self.error("expected an object key"));
         }
@@ -557,8 +572,11 @@ mod tests {
     #[test]
     fn errors_name_the_byte() {
         let mut out = Vec::new();
-        let err =
-            |s: &str, out: &mut Vec<_>| flatten_object(s.as_bytes(), |_| None, out).unwrap_err();
+        let err = |s: &str, out: &mut Vec<_>| {
+            flatten_object(s.as_bytes(), |_| None, out)
+                .unwrap_err()
+                .to_string()
+        };
         assert_eq!(err(r#"{"a" 1}"#, &mut out), "expected ':' at byte 5");
         assert_eq!(
             err(r#"{"a":01}"#, &mut out),
@@ -586,7 +604,9 @@ mod tests {
         );
         let bad = [b'{', b'"', 0xff, b'"', b':', b'1', b'}'];
         assert_eq!(
-            flatten_object(&bad, |_| None, &mut out).unwrap_err(),
+            flatten_object(&bad, |_| None, &mut out)
+                .unwrap_err()
+                .to_string(),
             "invalid UTF-8 at byte 2"
         );
     }

@@ -132,7 +132,7 @@ impl Input {
     }
 
     /// A problem at `location` in this input.
-    pub fn issue(&self, location: Location, message: impl Into<String>) -> ReadIssue {
+    pub fn issue(&self, location: Location, message: impl std::fmt::Display) -> ReadIssue {
         ReadIssue::new(&self.name, location, message)
     }
 

@@ -34,6 +34,32 @@ use turncoat_core::{Event, InventoryRecord};
 
 pub use input::{Input, Limits};
 
+/// Why one telemetry record was skipped. A cause from a parser is kept;
+/// a record that parsed but lacks what turncoat needs says what.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("invalid JSON: {0}")]
+    Json(#[from] flatten::JsonError),
+    #[error("invalid JSON: {0}")]
+    SerdeJson(#[from] serde_json::Error),
+    #[error("{0}")]
+    Time(#[from] turncoat_core::time::TimeParseError),
+    #[error("{0}")]
+    Malformed(std::borrow::Cow<'static, str>),
+}
+
+impl From<&'static str> for RecordError {
+    fn from(what: &'static str) -> RecordError {
+        RecordError::Malformed(what.into())
+    }
+}
+
+impl From<String> for RecordError {
+    fn from(what: String) -> RecordError {
+        RecordError::Malformed(what.into())
+    }
+}
+
 /// One thing a telemetry reader produced.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Record {
@@ -74,11 +100,11 @@ pub struct ReadIssue {
 }
 
 impl ReadIssue {
-    pub fn new(file: &str, location: Location, message: impl Into<String>) -> ReadIssue {
+    pub fn new(file: &str, location: Location, message: impl fmt::Display) -> ReadIssue {
         ReadIssue {
             file: file.to_owned(),
             location,
-            message: message.into(),
+            message: message.to_string(),
         }
     }
 }
@@ -213,12 +239,12 @@ impl fmt::Display for Format {
 }
 
 impl FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Format, String> {
+    type Err = turncoat_core::UnknownName;
+    fn from_str(s: &str) -> Result<Format, Self::Err> {
         Format::ALL
             .into_iter()
             .find(|f| f.as_str() == s)
-            .ok_or_else(|| format!("unknown telemetry format {s:?}"))
+            .ok_or_else(|| turncoat_core::UnknownName::new("telemetry format", s))
     }
 }
 

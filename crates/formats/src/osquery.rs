@@ -7,7 +7,7 @@ use turncoat_core::{Ecosystem, InventoryChange, InventoryItem, InventoryRecord, 
 
 use crate::input::Input;
 use crate::jsonl::for_each_record;
-use crate::{ReadIssue, ReadOptions, Record, Sink};
+use crate::{ReadIssue, ReadOptions, Record, RecordError, Sink};
 
 /// The inventory tables turncoat reads, with the platform and version
 /// ordering each implies.
@@ -38,15 +38,14 @@ pub fn read(
 ) -> Result<(), ReadIssue> {
     let name = input.name().to_owned();
     for_each_record(input, &options.limits, sink, |bytes, location, sink| {
-        let parsed =
-            serde_json::from_slice::<Json>(bytes).map_err(|e| format!("invalid JSON: {e}"));
+        let parsed = serde_json::from_slice::<Json>(bytes).map_err(RecordError::from);
         match parsed.and_then(|doc| parse_result(&doc, options.host.as_deref())) {
             Ok(records) => {
                 for r in records {
                     sink.record(Record::Inventory(r), location);
                 }
             }
-            Err(message) => sink.skipped(ReadIssue::new(&name, location, message)),
+            Err(e) => sink.skipped(ReadIssue::new(&name, location, e)),
         }
     })
 }
@@ -55,7 +54,7 @@ pub fn read(
 pub fn parse_result(
     doc: &Json,
     default_host: Option<&str>,
-) -> Result<Vec<InventoryRecord>, String> {
+) -> Result<Vec<InventoryRecord>, RecordError> {
     let obj = doc.as_object().ok_or("not a JSON object")?;
     let query = obj.get("name").and_then(Json::as_str).unwrap_or("");
     let host = obj
@@ -73,7 +72,7 @@ pub fn parse_result(
     let mut out = Vec::new();
     let mut push = |rows: &[&Map<String, Json>],
                     make: fn(Vec<InventoryItem>) -> InventoryChange|
-     -> Result<(), String> {
+     -> Result<(), RecordError> {
         let table = table_of(query, rows.first().copied()).ok_or_else(|| {
             format!("query {query:?} is not one of the inventory tables (programs, apps, deb_packages, ...)")
         })?;
@@ -123,19 +122,19 @@ pub fn parse_result(
             Some("removed") => InventoryChange::Removed,
             Some("snapshot") => InventoryChange::Snapshot,
             other => {
-                return Err(format!(
+                return Err(RecordError::from(format!(
                     "unknown action {other:?} (added, removed or snapshot)"
-                ));
+                )));
             }
         };
         push(&[columns], make)?;
     } else {
-        return Err("no columns, snapshot or diffResults".into());
+        return Err(RecordError::from("no columns, snapshot or diffResults"));
     }
     Ok(out)
 }
 
-fn result_time(obj: &Map<String, Json>) -> Result<Time, String> {
+fn result_time(obj: &Map<String, Json>) -> Result<Time, RecordError> {
     if let Some(t) = obj.get("unixTime") {
         let secs = match t {
             Json::Number(n) => n.as_f64(),
@@ -167,7 +166,7 @@ fn result_time(obj: &Map<String, Json>) -> Result<Time, String> {
             }
         }
     }
-    Err("no unixTime or calendarTime".into())
+    Err(RecordError::from("no unixTime or calendarTime"))
 }
 
 type Table = (&'static str, Option<Platform>, Ecosystem);

@@ -140,7 +140,7 @@ fn finish(
         )
     })?;
     let time = match time {
-        Some(t) => Time::parse(t).map_err(|e| input.issue(Location::Unknown, e.to_string()))?,
+        Some(t) => Time::parse(t).map_err(|e| input.issue(Location::Unknown, e))?,
         None => Time::now(),
     };
     let source = format!(

@@ -12,7 +12,7 @@ use turncoat_core::{Event, Fields, Time, Value};
 use crate::input::Input;
 use crate::jsonl::for_each_record;
 use crate::logsource;
-use crate::{ReadIssue, ReadOptions, Record, Sink};
+use crate::{ReadIssue, ReadOptions, Record, RecordError, Sink};
 
 /// Reads Windows event JSON: one event per line, pretty-printed events one
 /// after the other, or an array.
@@ -23,17 +23,16 @@ pub fn read_json(
 ) -> Result<(), ReadIssue> {
     let name = input.name().to_owned();
     for_each_record(input, &options.limits, sink, |bytes, location, sink| {
-        let parsed =
-            serde_json::from_slice::<Json>(bytes).map_err(|e| format!("invalid JSON: {e}"));
+        let parsed = serde_json::from_slice::<Json>(bytes).map_err(RecordError::from);
         match parsed.and_then(|doc| map_event(&doc, options.host.as_deref())) {
             Ok(event) => sink.record(Record::Event(event), location),
-            Err(message) => sink.skipped(ReadIssue::new(&name, location, message)),
+            Err(e) => sink.skipped(ReadIssue::new(&name, location, e)),
         }
     })
 }
 
 /// Maps one `{"Event": …}` document.
-pub fn map_event(doc: &Json, default_host: Option<&str>) -> Result<Event, String> {
+pub fn map_event(doc: &Json, default_host: Option<&str>) -> Result<Event, RecordError> {
     let event = doc.get("Event").ok_or("no \"Event\" object")?;
     let system = event
         .get("System")
@@ -49,7 +48,7 @@ pub fn map_event(doc: &Json, default_host: Option<&str>) -> Result<Event, String
         .get("TimeCreated")
         .and_then(|t| attr(t, "SystemTime"))
         .ok_or("no Event.System.TimeCreated.SystemTime")?;
-    let time = Time::parse(time).map_err(|e| e.to_string())?;
+    let time = Time::parse(time)?;
     let host = system
         .get("Computer")
         .and_then(text)

@@ -16,7 +16,7 @@ use crate::flatten::flatten_object;
 use crate::input::{Input, Line};
 use crate::jsonl::{for_each_record, trim_ascii};
 use crate::names::NameTable;
-use crate::{Location, ReadIssue, ReadOptions, Record, Sink};
+use crate::{Location, ReadIssue, ReadOptions, Record, RecordError, Sink};
 
 /// Reads a Zeek log, TSV or JSON by content.
 pub fn read(
@@ -132,7 +132,7 @@ fn finish(
     path: &str,
     time: Time,
     options: &ReadOptions,
-) -> Result<Event, String> {
+) -> Result<Event, RecordError> {
     let host = fields
         .get_str("id.orig_h")
         .or_else(|| fields.get_str("assigned_addr"))
@@ -166,10 +166,9 @@ fn read_json(
     for_each_record(input, &options.limits, sink, |bytes, location, sink| {
         let result = (|| {
             if !bytes.starts_with(b"{") {
-                return Err("not a JSON object".to_owned());
+                return Err(RecordError::from("not a JSON object"));
             }
-            flatten_object(bytes, zeek_name, &mut flat)
-                .map_err(|e| format!("invalid JSON: {e}"))?;
+            flatten_object(bytes, zeek_name, &mut flat)?;
             let mut fields: Fields = flat.drain(..).collect();
             let time = match fields.remove("ts") {
                 Some(Value::Float(x)) => Time::from_epoch_secs_f64(x),
@@ -191,7 +190,7 @@ fn read_json(
         })();
         match result {
             Ok(event) => sink.record(Record::Event(event), location),
-            Err(message) => sink.skipped(ReadIssue::new(&name, location, message)),
+            Err(e) => sink.skipped(ReadIssue::new(&name, location, e)),
         }
     })
 }
@@ -350,7 +349,7 @@ fn read_tsv(
         }
         match tsv_record(&line, &header, stem_path, options) {
             Ok(event) => sink.record(Record::Event(event), location),
-            Err(message) => sink.skipped(input.issue(location, message)),
+            Err(e) => sink.skipped(input.issue(location, e)),
         }
     }
 }
@@ -360,7 +359,7 @@ fn tsv_record(
     header: &TsvHeader,
     stem_path: &Option<String>,
     options: &ReadOptions,
-) -> Result<Event, String> {
+) -> Result<Event, RecordError> {
     let values = split_fields(line, header.separator);
     // A header may declare a field of no Zeek type that the data lines do
     // not carry (a broken script): such lines are read without it.
@@ -371,11 +370,11 @@ fn tsv_record(
             .filter(|i| header.types.get(*i).is_none_or(|t| known_type(t)))
             .collect();
         if typed.len() != values.len() {
-            return Err(format!(
+            return Err(RecordError::from(format!(
                 "{} values for {} fields (truncated or corrupt line)",
                 values.len(),
                 header.fields.len()
-            ));
+            )));
         }
         typed
     };

@@ -1,8 +1,6 @@
 //! Sigma conditions: `and`, `or`, `not`, parentheses, `1 of`/`all of`/`any
 //! of` a selection pattern or `them`, selection names with `*` wildcards.
 
-use std::fmt;
-
 /// A parsed condition over selection indices.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Cond {
@@ -47,14 +45,9 @@ impl Cond {
 }
 
 /// Why a condition did not parse.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
 pub struct ConditionError(pub String);
-
-impl fmt::Display for ConditionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {

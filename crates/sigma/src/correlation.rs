@@ -18,6 +18,8 @@ use std::collections::{HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use turncoat_core::{Fields, Time};
+
+use crate::CompileError;
 use yaml_serde::{Mapping, Value as Yaml};
 
 /// Most entries one group's window holds; thresholds above it are refused.
@@ -101,7 +103,7 @@ pub struct Correlation {
 }
 
 /// Parses `5s`, `10m`, `1h`, `2d`, `1w` into microseconds.
-pub fn parse_timespan(text: &str) -> Result<i64, String> {
+pub fn parse_timespan(text: &str) -> Result<i64, CompileError> {
     let text = text.trim();
     let unit = text.chars().last().ok_or("empty timespan")?;
     let secs = match unit {
@@ -110,19 +112,27 @@ pub fn parse_timespan(text: &str) -> Result<i64, String> {
         'h' => 3600,
         'd' => 86_400,
         'w' => 7 * 86_400,
-        _ => return Err(format!("timespan {text:?} has no unit (s, m, h, d, w)")),
+        _ => {
+            return Err(CompileError::from(format!(
+                "timespan {text:?} has no unit (s, m, h, d, w)"
+            )));
+        }
     };
-    let n: i64 = text[..text.len() - 1]
-        .parse()
-        .map_err(|_| format!("timespan {text:?} is not a whole number and a unit"))?;
+    let n: i64 = text[..text.len() - 1].parse().map_err(|_| {
+        CompileError::from(format!(
+            "timespan {text:?} is not a whole number and a unit"
+        ))
+    })?;
     if n <= 0 {
-        return Err(format!("timespan {text:?} is not positive"));
+        return Err(CompileError::from(format!(
+            "timespan {text:?} is not positive"
+        )));
     }
     n.checked_mul(secs * MICROS_PER_SEC)
-        .ok_or_else(|| format!("timespan {text:?} is too long"))
+        .ok_or_else(|| CompileError::from(format!("timespan {text:?} is too long")))
 }
 
-fn strings(v: Option<&Yaml>) -> Result<Vec<String>, String> {
+fn strings(v: Option<&Yaml>) -> Result<Vec<String>, CompileError> {
     match v {
         None | Some(Yaml::Null) => Ok(Vec::new()),
         Some(Yaml::String(s)) => Ok(vec![s.clone()]),
@@ -130,7 +140,7 @@ fn strings(v: Option<&Yaml>) -> Result<Vec<String>, String> {
             .iter()
             .map(|i| i.as_str().map(str::to_owned).ok_or("expected strings"))
             .collect::<Result<_, _>>()
-            .map_err(str::to_owned),
+            .map_err(CompileError::from),
         Some(_) => Err("expected a string or a list of strings".into()),
     }
 }
@@ -140,21 +150,25 @@ pub(crate) fn compile(
     title: String,
     doc: &Mapping,
     section: &Mapping,
-) -> Result<Correlation, String> {
+) -> Result<Correlation, CompileError> {
     let get = |m: &Mapping, k: &str| m.get(k).and_then(Yaml::as_str).map(str::to_owned);
     let kind = match get(section, "type").as_deref() {
         Some("event_count") => Kind::EventCount,
         Some("value_count") => Kind::ValueCount,
         Some("temporal") => Kind::Temporal,
         Some("temporal_ordered") => Kind::TemporalOrdered,
-        Some(other) => return Err(format!("unsupported correlation type {other:?}")),
+        Some(other) => {
+            return Err(CompileError::from(format!(
+                "unsupported correlation type {other:?}"
+            )));
+        }
         None => return Err("correlation has no type".into()),
     };
-    let rules = strings(section.get("rules")).map_err(|e| format!("rules: {e}"))?;
+    let rules = strings(section.get("rules")).map_err(|e| e.within("rules"))?;
     if rules.is_empty() {
         return Err("correlation references no rules".into());
     }
-    let group_by = strings(section.get("group-by")).map_err(|e| format!("group-by: {e}"))?;
+    let group_by = strings(section.get("group-by")).map_err(|e| e.within("group-by"))?;
     let timespan = match section.get("timespan").or_else(|| section.get("timeframe")) {
         Some(Yaml::String(s)) => parse_timespan(s)?,
         Some(_) => return Err("timespan is not a string".into()),
@@ -175,9 +189,9 @@ pub(crate) fn compile(
                     );
                     continue;
                 }
-                let n = v
-                    .as_f64()
-                    .ok_or_else(|| format!("condition {key} is not a number"))?;
+                let n = v.as_f64().ok_or_else(|| {
+                    CompileError::from(format!("condition {key} is not a number"))
+                })?;
                 let cmp = match key {
                     "gt" => Cmp::Gt(n),
                     "gte" => Cmp::Gte(n),
@@ -185,12 +199,16 @@ pub(crate) fn compile(
                     "lte" => Cmp::Lte(n),
                     "eq" => Cmp::Eq(n),
                     "neq" => Cmp::Neq(n),
-                    other => return Err(format!("unknown condition operator {other:?}")),
+                    other => {
+                        return Err(CompileError::from(format!(
+                            "unknown condition operator {other:?}"
+                        )));
+                    }
                 };
                 if n > MAX_WINDOW_ENTRIES as f64 {
-                    return Err(format!(
+                    return Err(CompileError::from(format!(
                         "condition {key}: {n} exceeds the window bound of {MAX_WINDOW_ENTRIES}"
-                    ));
+                    )));
                 }
                 condition.push(cmp);
             }
@@ -221,7 +239,9 @@ pub(crate) fn compile(
             let mut fields = HashMap::new();
             for (r, f) in per_rule {
                 let (Some(r), Some(f)) = (r.as_str(), f.as_str()) else {
-                    return Err(format!("alias {alias}: rule and field must be strings"));
+                    return Err(CompileError::from(format!(
+                        "alias {alias}: rule and field must be strings"
+                    )));
                 };
                 fields.insert(r.to_owned(), f.to_owned());
             }

@@ -207,7 +207,7 @@ impl Item {
 }
 
 /// Why a detection item did not compile.
-pub type ItemError = String;
+pub type ItemError = crate::CompileError;
 
 /// A Sigma string value as pattern pieces: literal text and wildcards.
 #[derive(Debug, Clone, PartialEq)]
@@ -292,7 +292,9 @@ pub fn compile_value(value: &Value, modifiers: &[String]) -> Result<Vec<Matcher>
         return match value {
             Value::Bool(b) => Ok(vec![Matcher::Exists(*b)]),
             Value::Str(s) if s == "true" || s == "false" => Ok(vec![Matcher::Exists(s == "true")]),
-            other => Err(format!("exists takes true or false, not {other}")),
+            other => Err(crate::CompileError::from(format!(
+                "exists takes true or false, not {other}"
+            ))),
         };
     }
     if let Value::Null = value {
@@ -311,7 +313,11 @@ pub fn compile_value(value: &Value, modifiers: &[String]) -> Result<Vec<Matcher>
                 Value::Str(s) => s
                     .parse()
                     .map_err(|_| format!("{m} needs a number, not {s:?}"))?,
-                other => return Err(format!("{m} needs a number, not {other}")),
+                other => {
+                    return Err(crate::CompileError::from(format!(
+                        "{m} needs a number, not {other}"
+                    )));
+                }
             };
             return Ok(vec![Matcher::Num(op, n)]);
         }
@@ -329,7 +335,11 @@ pub fn compile_value(value: &Value, modifiers: &[String]) -> Result<Vec<Matcher>
         }
         Value::Float(x) => x.to_string(),
         Value::Bool(b) => b.to_string(),
-        other => return Err(format!("unsupported value {other}")),
+        other => {
+            return Err(crate::CompileError::from(format!(
+                "unsupported value {other}"
+            )));
+        }
     };
     if has("fieldref") {
         return Ok(vec![Matcher::FieldRef(text)]);
@@ -339,7 +349,10 @@ pub fn compile_value(value: &Value, modifiers: &[String]) -> Result<Vec<Matcher>
             .trim()
             .parse::<IpNet>()
             .map(|n| vec![Matcher::Cidr(n)])
-            .map_err(|e| format!("cidr {text:?}: {e}"));
+            .map_err(|source| crate::CompileError::Cidr {
+                text: text.clone(),
+                source,
+            });
     }
     if has("re") {
         let re = RegexBuilder::new(&text)
@@ -348,7 +361,10 @@ pub fn compile_value(value: &Value, modifiers: &[String]) -> Result<Vec<Matcher>
             .dot_matches_new_line(has("s"))
             .size_limit(REGEX_SIZE_LIMIT)
             .build()
-            .map_err(|e| format!("regex {text:?}: {e}"))?;
+            .map_err(|source| crate::CompileError::Regex {
+                pattern: text.clone(),
+                source: Box::new(source),
+            })?;
         return Ok(vec![Matcher::Regex(re)]);
     }
     if has("expand") {
@@ -448,7 +464,7 @@ fn compile_pieces(ps: &[Piece], cased: bool) -> Result<Matcher, ItemError> {
                     .case_insensitive(case_insensitive)
                     .size_limit(REGEX_SIZE_LIMIT)
                     .build()
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| crate::CompileError::Wildcard(Box::new(e)))
             };
             if cased {
                 Matcher::Regex(built(false)?)

@@ -37,6 +37,61 @@ pub struct RuleError {
     pub file: String,
     pub line: Option<usize>,
     pub message: String,
+    /// What in the rule failed to compile, when that was the trouble.
+    pub cause: Option<CompileError>,
+}
+
+/// What is wrong inside a rule's detection or correlation; a
+/// [`RuleError`] adds the file and the rule's title.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CompileError {
+    #[error("{0}")]
+    Condition(#[from] condition::ConditionError),
+    #[error("cidr {text:?}: {source}")]
+    Cidr {
+        text: String,
+        #[source]
+        source: ipnet::AddrParseError,
+    },
+    #[error("regex {pattern:?}: {source}")]
+    Regex {
+        pattern: String,
+        #[source]
+        source: Box<regex::Error>,
+    },
+    /// A wildcard pattern whose automaton is over the size limit.
+    #[error("{0}")]
+    Wildcard(#[source] Box<regex::Error>),
+    /// Where in the rule (a selection, a correlation field) it went wrong.
+    #[error("{context}: {source}")]
+    In {
+        context: String,
+        #[source]
+        source: Box<CompileError>,
+    },
+    #[error("{0}")]
+    Malformed(std::borrow::Cow<'static, str>),
+}
+
+impl CompileError {
+    pub(crate) fn within(self, context: impl Into<String>) -> CompileError {
+        CompileError::In {
+            context: context.into(),
+            source: Box::new(self),
+        }
+    }
+}
+
+impl From<&'static str> for CompileError {
+    fn from(what: &'static str) -> CompileError {
+        CompileError::Malformed(what.into())
+    }
+}
+
+impl From<String> for CompileError {
+    fn from(what: String) -> CompileError {
+        CompileError::Malformed(what.into())
+    }
 }
 
 impl fmt::Display for RuleError {
@@ -48,7 +103,11 @@ impl fmt::Display for RuleError {
     }
 }
 
-impl std::error::Error for RuleError {}
+impl std::error::Error for RuleError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.as_ref().map(|c| c as _)
+    }
+}
 
 /// One selection: an OR over maps, each map an AND over its items.
 #[derive(Debug, Clone)]
@@ -198,6 +257,7 @@ fn err(file: &str, line: Option<usize>, message: impl Into<String>) -> RuleError
         file: file.to_owned(),
         line,
         message: message.into(),
+        cause: None,
     }
 }
 
@@ -297,7 +357,10 @@ fn service(logsource: &Mapping) -> Option<String> {
 
 fn compile(file: &str, map: &Mapping) -> Result<Document, RuleError> {
     let title = string(map, "title").ok_or_else(|| err(file, None, "rule has no title"))?;
-    let context = |m: String| err(file, None, format!("{title}: {m}"));
+    let context = |cause: CompileError| RuleError {
+        cause: Some(cause.clone()),
+        ..err(file, None, format!("{title}: {cause}"))
+    };
     if let Some(section) = map.get("correlation") {
         let section = section
             .as_mapping()
@@ -377,13 +440,15 @@ fn compile(file: &str, map: &Mapping) -> Result<Document, RuleError> {
 
 /// Compiles a detection section (a rule's, or a filter's): its named
 /// selections and the condition over them.
-fn compile_detection(detection: &Mapping) -> Result<(Vec<String>, Vec<Selection>, Cond), String> {
+fn compile_detection(
+    detection: &Mapping,
+) -> Result<(Vec<String>, Vec<Selection>, Cond), CompileError> {
     let mut names = Vec::new();
     let mut selections = Vec::new();
     let mut conditions = Vec::new();
     for (k, v) in detection {
         let Some(name) = k.as_str() else {
-            return Err("a detection key is not a string".into());
+            return Err(CompileError::from("a detection key is not a string"));
         };
         if name == "condition" {
             match v {
@@ -391,27 +456,27 @@ fn compile_detection(detection: &Mapping) -> Result<(Vec<String>, Vec<Selection>
                 Yaml::Sequence(items) => {
                     conditions.extend(items.iter().filter_map(|i| i.as_str().map(str::to_owned)))
                 }
-                _ => return Err("condition is not a string or a list".into()),
+                _ => return Err(CompileError::from("condition is not a string or a list")),
             }
             continue;
         }
         if name == "timeframe" {
             continue;
         }
-        selections.push(selection(v).map_err(|m| format!("selection {name}: {m}"))?);
+        selections.push(selection(v).map_err(|e| e.within(format!("selection {name}")))?);
         names.push(name.to_owned());
     }
     if conditions.is_empty() {
-        return Err("detection has no condition".into());
+        return Err(CompileError::from("detection has no condition"));
     }
     let mut parsed = Vec::new();
     for c in &conditions {
         if c.contains('|') {
-            return Err(format!(
+            return Err(CompileError::from(format!(
                 "aggregation in condition {c:?} is deprecated; write a correlation rule"
-            ));
+            )));
         }
-        parsed.push(condition::parse(c, &names).map_err(|e| e.0)?);
+        parsed.push(condition::parse(c, &names)?);
     }
     let condition = if parsed.len() == 1 {
         parsed.remove(0)
@@ -421,7 +486,7 @@ fn compile_detection(detection: &Mapping) -> Result<(Vec<String>, Vec<Selection>
     Ok((names, selections, condition))
 }
 
-fn selection(v: &Yaml) -> Result<Selection, String> {
+fn selection(v: &Yaml) -> Result<Selection, CompileError> {
     match v {
         Yaml::Mapping(m) => Ok(Selection {
             maps: vec![map_items(m)?],
@@ -444,7 +509,7 @@ fn selection(v: &Yaml) -> Result<Selection, String> {
 }
 
 /// Keywords: values searched in every field, anywhere in the text.
-fn keywords(items: &[Yaml]) -> Result<Item, String> {
+fn keywords(items: &[Yaml]) -> Result<Item, CompileError> {
     let mut matchers = Vec::new();
     for i in items {
         let v = to_value(i).ok_or("keywords must be scalars")?;
@@ -457,7 +522,7 @@ fn keywords(items: &[Yaml]) -> Result<Item, String> {
     })
 }
 
-fn map_items(m: &Mapping) -> Result<Vec<Item>, String> {
+fn map_items(m: &Mapping) -> Result<Vec<Item>, CompileError> {
     let mut items = Vec::new();
     for (k, v) in m {
         let key = k.as_str().ok_or("a field name is not a string")?;
@@ -466,7 +531,7 @@ fn map_items(m: &Mapping) -> Result<Vec<Item>, String> {
         let modifiers: Vec<String> = parts.map(str::to_owned).collect();
         for m in &modifiers {
             if !KNOWN_MODIFIERS.contains(&m.as_str()) {
-                return Err(format!("unknown modifier {m:?}"));
+                return Err(CompileError::from(format!("unknown modifier {m:?}")));
             }
         }
         let all = modifiers.iter().any(|m| m == "all");

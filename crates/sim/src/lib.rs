@@ -47,12 +47,16 @@ pub enum Scenario {
 }
 
 impl FromStr for Scenario {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Scenario, String> {
+    type Err = turncoat_core::UnknownName;
+    fn from_str(s: &str) -> Result<Scenario, Self::Err> {
         match s {
             "3cx" => Ok(Scenario::ThreeCx),
             "clean" => Ok(Scenario::Clean),
-            _ => Err(format!("unknown scenario {s:?} (3cx or clean)")),
+            _ => Err(turncoat_core::UnknownName::expecting(
+                "scenario",
+                s,
+                "3cx or clean",
+            )),
         }
     }
 }

@@ -541,7 +541,29 @@ pub struct Decoder<'a> {
     coded: bool,
 }
 
-type R<T> = Result<T, String>;
+/// Why archived bytes do not decode: damage the frame checksum missed,
+/// or a format this build does not know.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("{0}")]
+    Utf8(#[from] std::str::Utf8Error),
+    #[error("{0}")]
+    Malformed(std::borrow::Cow<'static, str>),
+}
+
+impl From<&'static str> for DecodeError {
+    fn from(what: &'static str) -> DecodeError {
+        DecodeError::Malformed(what.into())
+    }
+}
+
+impl From<String> for DecodeError {
+    fn from(what: String) -> DecodeError {
+        DecodeError::Malformed(what.into())
+    }
+}
+
+type R<T> = Result<T, DecodeError>;
 
 /// A decoded name or label: from [`NAMES`], or text of the record.
 #[derive(Clone, Copy)]
@@ -580,7 +602,7 @@ impl<'a> Decoder<'a> {
         while self.buf.get(self.pos) == Some(&0) {
             match self.buf.get(self.pos + 1) {
                 Some(1) => self.coded = true,
-                Some(v) => return Some(Err(format!("unknown record format {v}"))),
+                Some(v) => return Some(Err(format!("unknown record format {v}").into())),
                 None => return Some(Err("truncated frame header".into())),
             }
             self.pos += 2;
@@ -620,7 +642,7 @@ impl<'a> Decoder<'a> {
 
     /// The next `n` bytes, as text.
     fn text(&mut self, n: u64) -> R<&'a str> {
-        std::str::from_utf8(self.bytes(n)?).map_err(|e| e.to_string())
+        Ok(std::str::from_utf8(self.bytes(n)?)?)
     }
 
     fn str_ref(&mut self) -> R<&'a str> {
@@ -654,7 +676,7 @@ impl<'a> Decoder<'a> {
     fn field_name(&mut self) -> R<Name<'a>> {
         if self.coded {
             self.code()?
-                .ok_or_else(|| "a field without a name".to_owned())
+                .ok_or(DecodeError::from("a field without a name"))
         } else {
             self.str_ref().map(Name::Read)
         }
@@ -689,7 +711,7 @@ impl<'a> Decoder<'a> {
                 }
                 Value::List(items)
             }
-            t => return Err(format!("unknown value tag {t}")),
+            t => return Err(format!("unknown value tag {t}").into()),
         })
     }
 
@@ -715,7 +737,7 @@ impl<'a> Decoder<'a> {
                     self.skip_value(depth + 1)?;
                 }
             }
-            t => return Err(format!("unknown value tag {t}")),
+            t => return Err(format!("unknown value tag {t}").into()),
         }
         Ok(())
     }
@@ -731,7 +753,7 @@ impl<'a> Decoder<'a> {
     /// Decodes the next record; `None` at the end of the frame.
     pub fn next_event(&mut self) -> Option<R<Event>> {
         self.next_event_where(Projection::ALL)
-            .map(|r| r.and_then(|e| e.ok_or_else(|| "record skipped".to_owned())))
+            .map(|r| r.and_then(|e| e.ok_or(DecodeError::from("record skipped"))))
     }
 
     /// The next record, decoded only when `what` accepts its head, and

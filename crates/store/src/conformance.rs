@@ -94,6 +94,13 @@ pub fn tenants(store: &mut dyn Store) {
         .collect();
     assert_eq!(names, vec!["acme", "Beta"]);
     assert!(store.tenant("ACME").unwrap().is_none());
+
+    // A scope answers for its members only; the administrator's holds all.
+    let all = store.all_tenants().unwrap();
+    assert_eq!(all.members().len(), 2);
+    let acme = Scope::tenant(all.get("acme").unwrap());
+    assert!(acme.get("acme").is_some());
+    assert!(acme.get("Beta").is_none());
 }
 
 /// A batch's events, sightings and findings land together and can be read

@@ -112,6 +112,9 @@ pub enum StoreError {
     OutOfScope(String),
     #[error("corrupt stored record: {0}")]
     Corrupt(String),
+    /// A stored value that no longer reads as its type, with why.
+    #[error("corrupt stored record: {0}")]
+    CorruptValue(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A write through a store opened for reading.
     #[error("the data directory is open for reading only")]
     ReadOnly,
@@ -165,7 +168,18 @@ impl Tenant {
     }
 }
 
-/// The tenants a caller may see: every tenant-owned query is limited to it.
+/// The tenants a caller may see: every query over several tenants is
+/// limited to it, and an operation on one tenant takes that [`Tenant`],
+/// the scope of one. Both come only from the store: [`Scope::tenant`] and
+/// [`Scope::tenants`] take tenants it resolved, and [`Store::all_tenants`]
+/// is the MSSP administrator's. An authorisation layer narrows a scope to
+/// the tenants a user was granted with [`Scope::get`].
+///
+/// ```compile_fail
+/// use turncoat_store::Scope;
+/// // No scope from tenant numbers: its members are the store's tenants.
+/// let forged = Scope { tenants: Vec::new() };
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scope {
     tenants: Vec<Tenant>,
@@ -190,7 +204,13 @@ impl Scope {
         &self.tenants
     }
 
-    pub fn contains(&self, tenant_id: i64) -> bool {
+    /// The member named `name`, as [`Store::tenant`] finds it.
+    pub fn get(&self, name: &str) -> Option<&Tenant> {
+        self.tenants.iter().find(|t| t.name.as_str() == name)
+    }
+
+    /// Whether the tenant keyed `tenant_id` in storage is a member.
+    pub(crate) fn contains(&self, tenant_id: i64) -> bool {
         self.tenants.iter().any(|t| t.id == tenant_id)
     }
 }
@@ -535,11 +555,21 @@ pub struct StoredRule {
 pub type LedgerHook<'a> = dyn FnMut(&LedgerEntry) -> Vec<Finding> + 'a;
 
 /// A storage backend.
+///
+/// Tenant isolation is in the signatures: a method that reads or changes
+/// one tenant's data takes that [`Tenant`], one over several takes a
+/// [`Scope`], and both come only from the store. Intel, advisories and
+/// rules are global; campaigns are seen only by a scope holding every
+/// member tenant.
 pub trait Store {
     // Tenants (admin).
     fn add_tenant(&mut self, name: &TenantName, actor: &Actor) -> Result<Tenant>;
     fn tenants(&self) -> Result<Vec<Tenant>>;
     fn tenant(&self, name: &str) -> Result<Option<Tenant>>;
+    /// Every tenant: the MSSP administrator's scope.
+    fn all_tenants(&self) -> Result<Scope> {
+        Ok(Scope::tenants(&self.tenants()?))
+    }
 
     /// The tenant's address book, from DHCP and agents.
     fn addresses(&self, tenant: &Tenant) -> Result<Vec<Address>>;

@@ -448,7 +448,7 @@ fn yara_findings(
         Err(e) => out.push(finding(
             FindingId::YaraError,
             &info.path,
-            e,
+            e.to_string(),
             serde_json::Value::Null,
         )),
     }

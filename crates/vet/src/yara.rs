@@ -125,10 +125,24 @@ fn filetype(kind: Kind) -> &'static str {
     }
 }
 
+/// Why a file could not be scanned: the rules' external variables did
+/// not take its name, or the scan failed (a timeout).
+#[derive(Debug, thiserror::Error)]
+pub enum YaraScanError {
+    #[error("setting the rules' file variables: {0}")]
+    Variable(#[from] yara_x::errors::VariableError),
+    #[error("{0}")]
+    Scan(#[from] yara_x::errors::ScanError),
+}
+
 impl YaraScanner<'_> {
-    /// Rules matching `data`, the file at inner path `path`; an error (a
-    /// timeout) is returned as text.
-    pub fn scan(&mut self, path: &str, kind: Kind, data: &[u8]) -> Result<Vec<YaraMatch>, String> {
+    /// Rules matching `data`, the file at inner path `path`.
+    pub fn scan(
+        &mut self,
+        path: &str,
+        kind: Kind,
+        data: &[u8],
+    ) -> Result<Vec<YaraMatch>, YaraScanError> {
         let name = path.rsplit(['/', '!']).next().unwrap_or(path);
         let extension = Path::new(name)
             .extension()
@@ -140,11 +154,9 @@ impl YaraScanner<'_> {
             ("extension", extension.as_str()),
             ("filetype", filetype(kind)),
         ] {
-            self.scanner
-                .set_global(var, value)
-                .map_err(|e| e.to_string())?;
+            self.scanner.set_global(var, value)?;
         }
-        let results = self.scanner.scan(data).map_err(|e| e.to_string())?;
+        let results = self.scanner.scan(data)?;
         Ok(results
             .matching_rules()
             .map(|r| {

@@ -203,7 +203,7 @@ impl Walker<'_> {
                 match self.link_target(&path, root) {
                     Ok(m) => m,
                     Err(reason) => {
-                        self.skip(&path, &reason);
+                        self.skip(&path, &reason.to_string());
                         continue;
                     }
                 }
@@ -228,15 +228,12 @@ impl Walker<'_> {
     }
 
     /// The metadata of a link's target, when the link may be followed.
-    fn link_target(&self, link: &Path, root: &Path) -> Result<Metadata, String> {
-        let target = fs::canonicalize(link).map_err(|e| format!("a broken link: {e}"))?;
+    fn link_target(&self, link: &Path, root: &Path) -> Result<Metadata, LinkSkipped> {
+        let target = fs::canonicalize(link).map_err(LinkSkipped::Broken)?;
         if !self.options.follow_links && !target.starts_with(root) {
-            return Err(format!(
-                "a link out of the tree (to {}): not followed",
-                target.display()
-            ));
+            return Err(LinkSkipped::OutOfTree(target));
         }
-        fs::metadata(&target).map_err(|e| format!("a link that cannot be examined: {e}"))
+        fs::metadata(&target).map_err(LinkSkipped::Unexaminable)
     }
 
     fn wanted(&self, path: &Path) -> bool {
@@ -283,4 +280,15 @@ fn describe(kind: FileType) -> &'static str {
     } else {
         "not a regular file: not read"
     }
+}
+
+/// Why a symbolic link was not followed.
+#[derive(Debug, thiserror::Error)]
+enum LinkSkipped {
+    #[error("a broken link: {0}")]
+    Broken(#[source] std::io::Error),
+    #[error("a link out of the tree (to {}): not followed", .0.display())]
+    OutOfTree(std::path::PathBuf),
+    #[error("a link that cannot be examined: {0}")]
+    Unexaminable(#[source] std::io::Error),
 }

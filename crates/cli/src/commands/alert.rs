@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 use turncoat_core::{Actor, AlertId, AlertStatus};
-use turncoat_store::{Scope, Store};
+use turncoat_store::Store;
 
 use super::Context;
 use crate::output::Exit;
@@ -22,7 +22,7 @@ pub(crate) fn run(command: AlertCommand, ctx: &Context) -> anyhow::Result<Exit> 
     match command {
         AlertCommand::Status { id, status } => {
             let mut store = ctx.open()?;
-            store.set_alert_status(&Scope::tenants(&store.tenants()?), id, status, &Actor::Cli)?;
+            store.set_alert_status(&store.all_tenants()?, id, status, &Actor::Cli)?;
             println!("alert {id}: {status}");
             Ok(Exit::Clean)
         }

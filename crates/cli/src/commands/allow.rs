@@ -4,7 +4,7 @@ use anyhow::bail;
 use clap::Subcommand;
 use turncoat_core::Actor;
 use turncoat_engine::beacons::Allowlist;
-use turncoat_store::{AllowKind, Scope, Store};
+use turncoat_store::{AllowKind, Store};
 
 use super::{Context, ListArgs, scope, tenant, tenant_or_all};
 use crate::output::{Exit, OutputFormat, Table, print_json};
@@ -58,7 +58,7 @@ pub(crate) fn run(command: AllowCommand, ctx: &Context) -> anyhow::Result<Exit> 
                 "allowlist entry {}: {} {}; {} beacon alerts closed as allowlisted",
                 added.id,
                 kind.as_str(),
-                Allowlist::validate(kind, &raw).map_err(anyhow::Error::msg)?,
+                Allowlist::validate(kind, &raw)?,
                 added.closed.len()
             );
             Ok(Exit::Clean)
@@ -87,7 +87,7 @@ pub(crate) fn run(command: AllowCommand, ctx: &Context) -> anyhow::Result<Exit> 
         }
         AllowCommand::Remove { id } => {
             let mut store = ctx.open()?;
-            let all = Scope::tenants(&store.tenants()?);
+            let all = store.all_tenants()?;
             store.remove_allow(&all, id, &Actor::Cli)?;
             println!("allowlist entry {id} removed");
             Ok(Exit::Clean)

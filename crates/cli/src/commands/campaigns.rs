@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use turncoat_core::Actor;
-use turncoat_store::{Scope, Store};
+use turncoat_store::Store;
 
 use super::Context;
 use crate::output::{Exit, OutputFormat, Table, print_json};
@@ -29,7 +29,7 @@ pub(crate) fn run(args: CampaignsArgs, ctx: &Context) -> anyhow::Result<Exit> {
     )?;
     let campaigns = turncoat_engine::campaign::campaign_rows(
         &store,
-        &Scope::tenants(&store.tenants()?),
+        &store.all_tenants()?,
         args.min_tenants,
         args.window_days,
     )?;

@@ -279,6 +279,6 @@ fn print_unproducible(counts: &std::collections::BTreeMap<String, usize>, indent
 fn scope(store: &SqliteStore, name: Option<&str>) -> anyhow::Result<Scope> {
     Ok(match name {
         Some(n) => Scope::tenant(&tenant(store, n)?),
-        None => Scope::tenants(&store.tenants()?),
+        None => store.all_tenants()?,
     })
 }

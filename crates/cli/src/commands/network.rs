@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use turncoat_core::Actor;
 use turncoat_engine::beacons::Networks;
-use turncoat_store::{Scope, Store};
+use turncoat_store::Store;
 
 use super::{Context, ListArgs, scope, tenant, tenant_or_all};
 use crate::output::{Exit, OutputFormat, Table, print_json};
@@ -41,7 +41,7 @@ pub(crate) fn run(command: NetworkCommand, ctx: &Context) -> anyhow::Result<Exit
             cidr,
         }) => {
             let mut store = ctx.create()?;
-            let cidr = Networks::validate(&cidr).map_err(anyhow::Error::msg)?;
+            let cidr = Networks::validate(&cidr)?;
             let t = name.as_deref().map(|n| tenant(&store, n)).transpose()?;
             let id = store.add_internal_network(t.as_ref(), &cidr, &note, &Actor::Cli)?;
             println!("internal network {id}: {cidr}");
@@ -70,7 +70,7 @@ pub(crate) fn run(command: NetworkCommand, ctx: &Context) -> anyhow::Result<Exit
         }
         NetworkCommand::Internal(InternalCommand::Remove { id }) => {
             let mut store = ctx.open()?;
-            let all = Scope::tenants(&store.tenants()?);
+            let all = store.all_tenants()?;
             store.remove_internal_network(&all, id, &Actor::Cli)?;
             println!("internal network {id} removed");
             Ok(Exit::Clean)

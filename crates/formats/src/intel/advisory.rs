@@ -55,17 +55,27 @@ enum Published {
 }
 
 impl Published {
-    fn date(self) -> Result<toml::value::Datetime, String> {
+    fn date(self) -> Result<toml::value::Datetime, PublishedError> {
         match self {
             Published::Date(d) => Ok(d),
-            Published::Text(t) => t.trim().parse().map_err(|_| {
-                format!(
-                    "published {} is not a date (2023-03-30 or an RFC 3339 time)",
-                    quote(&t)
-                )
-            }),
+            Published::Text(t) => t
+                .trim()
+                .parse()
+                .map_err(|source| PublishedError { text: t, source }),
         }
     }
+}
+
+/// A quoted `published` that is not a date.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "published {} is not a date (2023-03-30 or an RFC 3339 time)",
+    quote(text)
+)]
+struct PublishedError {
+    text: String,
+    #[source]
+    source: toml::value::DatetimeParseError,
 }
 
 /// Where each affected entry's versions and ranges are in the file: the
@@ -200,7 +210,7 @@ fn check_affected(
     let spans = || toml::from_str::<AffectedSpans>(text).ok();
     for (i, a) in affected.iter().enumerate() {
         let entry = || spans().and_then(|s| s.affected.into_iter().nth(i));
-        let fail = |location: Location, msg: String| {
+        let fail = |location: Location, msg: &dyn std::fmt::Display| {
             Err(ReadIssue::new(
                 name,
                 location,
@@ -209,7 +219,7 @@ fn check_affected(
         };
         if a.versions.is_empty() && a.ranges.is_empty() {
             let location = entry().map(|e| line_of(e.span())).unwrap_or_default();
-            return fail(location, "lists no versions or ranges".into());
+            return fail(location, &"lists no versions or ranges");
         }
         for (j, v) in a.versions.iter().enumerate() {
             if let Err(e) = a.ecosystem.check_version(v) {
@@ -217,7 +227,7 @@ fn check_affected(
                     .and_then(|e| e.into_inner().versions.into_iter().nth(j))
                     .map(|v| line_of(v.span()))
                     .unwrap_or_default();
-                return fail(location, e);
+                return fail(location, &e);
             }
         }
         for (j, r) in a.ranges.iter().enumerate() {
@@ -226,7 +236,7 @@ fn check_affected(
                     .and_then(|e| e.into_inner().ranges.into_iter().nth(j))
                     .map(|r| line_of(r.span()))
                     .unwrap_or_default();
-                return fail(location, e);
+                return fail(location, &e);
             }
         }
     }

@@ -6,7 +6,7 @@ use turncoat_core::{Indicator, IndicatorKind, Time, quote};
 
 use super::infer::{kind_label, refang, resolve};
 use super::{Intel, feed_name};
-use crate::{Location, ReadIssue};
+use crate::{Location, ReadIssue, RecordError};
 
 /// Reads a MISP event (`{"Event": …}`), a list of them, or a REST
 /// `{"response": [...]}`.
@@ -105,14 +105,14 @@ fn unwrap_event(item: &Json) -> &Json {
 
 /// A list-valued member of a MISP object: absent means empty, anything
 /// but a list is an error (a lone object would otherwise vanish unread).
-fn list_field<'a>(parent: &'a Json, key: &str) -> Result<&'a [Json], String> {
+fn list_field<'a>(parent: &'a Json, key: &str) -> Result<&'a [Json], RecordError> {
     match parent.get(key) {
         None => Ok(&[]),
         Some(Json::Array(items)) => Ok(items),
-        Some(other) => Err(format!(
+        Some(other) => Err(RecordError::from(format!(
             "\"{key}\" is {}, expected a list",
             json_type(other)
-        )),
+        ))),
     }
 }
 

@@ -133,12 +133,12 @@ impl fmt::Display for IntelFormat {
 }
 
 impl FromStr for IntelFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<IntelFormat, String> {
+    type Err = turncoat_core::UnknownName;
+    fn from_str(s: &str) -> Result<IntelFormat, Self::Err> {
         IntelFormat::ALL
             .into_iter()
             .find(|f| f.as_str() == s)
-            .ok_or_else(|| format!("unknown intel format {s:?}"))
+            .ok_or_else(|| turncoat_core::UnknownName::new("intel format", s))
     }
 }
 

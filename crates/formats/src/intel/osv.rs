@@ -7,7 +7,7 @@ use serde_json::Value as Json;
 use turncoat_core::{Advisory, Affected, Ecosystem, Severity, VersionRange};
 
 use super::Intel;
-use crate::{Limits, Location, ReadIssue};
+use crate::{Limits, Location, ReadIssue, RecordError};
 
 /// Entries a zip may hold before the rest is refused.
 const MAX_ZIP_ENTRIES: usize = 1_000_000;
@@ -90,7 +90,7 @@ fn record_file(name: &str, bytes: &[u8], intel: &mut Intel) {
 }
 
 /// Maps one OSV record.
-pub fn advisory(r: &Json) -> Result<Advisory, String> {
+pub fn advisory(r: &Json) -> Result<Advisory, RecordError> {
     let id = r
         .get("id")
         .and_then(Json::as_str)
@@ -173,7 +173,9 @@ pub fn advisory(r: &Json) -> Result<Advisory, String> {
         });
     }
     if affected.is_empty() {
-        return Err(format!("{id}: no affected package in a known ecosystem"));
+        return Err(RecordError::from(format!(
+            "{id}: no affected package in a known ecosystem"
+        )));
     }
     Ok(Advisory {
         id: id.to_owned(),

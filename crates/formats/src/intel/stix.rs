@@ -127,9 +127,9 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
         let parsed = if pattern_type == "stix" {
             compile(pattern)
         } else {
-            vec![Err(format!(
-                "pattern_type {pattern_type:?} is not evaluated"
-            ))]
+            vec![Err(PatternError::NotEvaluated(format!(
+                "pattern_type {pattern_type:?}"
+            )))]
         };
         let campaign = id
             .and_then(|id| attribution.get(id))
@@ -141,7 +141,7 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
             .map(str::to_owned);
         for result in parsed {
             let mut ind = match result.or_else(|reason| {
-                Indicator::unsupported(pattern, &reason, &feed).map_err(|_| reason)
+                Indicator::unsupported(pattern, &reason.to_string(), &feed).map_err(|_| reason)
             }) {
                 Ok(ind) => ind,
                 Err(reason) => {
@@ -176,7 +176,7 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Intel, ReadIssue> {
 
 /// Compiles a STIX pattern into indicators, one per `OR` branch; a branch
 /// turncoat cannot evaluate comes back as `Err(reason)`.
-pub fn compile(pattern: &str) -> Vec<Result<Indicator, String>> {
+pub fn compile(pattern: &str) -> Vec<Result<Indicator, PatternError>> {
     let tokens = match lex(pattern) {
         Ok(t) => t,
         Err(e) => return vec![Err(e)],
@@ -185,16 +185,41 @@ pub fn compile(pattern: &str) -> Vec<Result<Indicator, String>> {
     let dnf = match p.pattern() {
         Ok(d) if p.pos == p.tokens.len() => d,
         Ok(_) => {
-            return vec![Err(format!(
+            return vec![Err(PatternError::Syntax(format!(
                 "unexpected {:?} after the pattern",
                 p.tokens[p.pos]
-            ))];
+            )))];
         }
         Err(e) => return vec![Err(e)],
     };
     dnf.into_iter()
         .map(|branch| branch.and_then(conjunction))
         .collect()
+}
+
+/// Why a STIX pattern, or one `OR` branch of it, gives no indicator:
+/// it is malformed, or valid STIX that turncoat does not evaluate.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum PatternError {
+    #[error("pattern is longer than 64 KiB")]
+    TooLong,
+    #[error("pattern has too many branches")]
+    TooManyBranches,
+    #[error("unexpected character {0:?} in pattern")]
+    Character(char),
+    #[error("unterminated string in pattern")]
+    UnterminatedString,
+    #[error("missing {0}")]
+    Missing(&'static str),
+    /// Tokens out of place: what was expected and what was found.
+    #[error("{0}")]
+    Syntax(String),
+    /// Valid STIX beyond what turncoat matches (a qualifier, NOT, a
+    /// correlation of observations).
+    #[error("{0} is not evaluated")]
+    NotEvaluated(String),
+    #[error(transparent)]
+    Value(#[from] turncoat_core::indicator::InvalidIndicator),
 }
 
 /// One comparison: `object:path op 'value'`.
@@ -205,9 +230,9 @@ struct Comparison {
     value: String,
 }
 
-type Conjunction = Result<Vec<Comparison>, String>;
+type Conjunction = Result<Vec<Comparison>, PatternError>;
 
-fn conjunction(parts: Vec<Comparison>) -> Result<Indicator, String> {
+fn conjunction(parts: Vec<Comparison>) -> Result<Indicator, PatternError> {
     let mut conditions = parts
         .iter()
         .map(comparison)
@@ -223,18 +248,14 @@ fn conjunction(parts: Vec<Comparison>) -> Result<Indicator, String> {
     };
     conditions.sort_by_key(|c| rank(c.kind));
     let primary = conditions.remove(0);
-    let mut ind = Indicator::new(primary.kind, &primary.value, "").map_err(|e| e.to_string())?;
+    let mut ind = Indicator::new(primary.kind, &primary.value, "")?;
     ind.also = conditions;
     Ok(ind)
 }
 
-fn comparison(c: &Comparison) -> Result<Condition, String> {
-    let unsupported = || {
-        format!(
-            "comparison `{} {} '{}'` is not evaluated",
-            c.path, c.op, c.value
-        )
-    };
+fn comparison(c: &Comparison) -> Result<Condition, PatternError> {
+    let described = || format!("comparison `{} {} '{}'`", c.path, c.op, c.value);
+    let unsupported = || PatternError::NotEvaluated(described());
     let (object, property) = c.path.split_once(':').ok_or_else(unsupported)?;
     let property = property.replace('\'', "");
     let kind = match (object, property.as_str(), c.op.as_str()) {
@@ -259,10 +280,10 @@ fn comparison(c: &Comparison) -> Result<Condition, String> {
                 None if !c.value.contains(['%', '_']) => {
                     value_condition(IndicatorKind::Url, &c.value)
                 }
-                None => Err(format!(
-                    "{}: LIKE with wildcards inside the URL is not evaluated",
-                    unsupported()
-                )),
+                None => Err(PatternError::NotEvaluated(format!(
+                    "{} is not evaluated: LIKE with wildcards inside the URL",
+                    described()
+                ))),
             };
         }
         ("ipv4-addr" | "ipv6-addr", "value", "=") if c.value.contains('/') => IndicatorKind::Cidr,
@@ -277,10 +298,11 @@ fn comparison(c: &Comparison) -> Result<Condition, String> {
     value_condition(kind, &c.value)
 }
 
-fn value_condition(kind: IndicatorKind, value: &str) -> Result<Condition, String> {
-    normalize_indicator_value(kind, value)
-        .map(|value| Condition { kind, value })
-        .map_err(|e| e.to_string())
+fn value_condition(kind: IndicatorKind, value: &str) -> Result<Condition, PatternError> {
+    Ok(Condition {
+        kind,
+        value: normalize_indicator_value(kind, value)?,
+    })
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -293,9 +315,9 @@ enum Token {
     Str(String),
 }
 
-fn lex(s: &str) -> Result<Vec<Token>, String> {
+fn lex(s: &str) -> Result<Vec<Token>, PatternError> {
     if s.len() > 64 * 1024 {
-        return Err("pattern is longer than 64 KiB".into());
+        return Err(PatternError::TooLong);
     }
     let chars: Vec<char> = s.chars().collect();
     let mut out = Vec::new();
@@ -361,7 +383,7 @@ fn lex(s: &str) -> Result<Vec<Token>, String> {
                     }
                 }
                 if word.is_empty() {
-                    return Err(format!("unexpected character {c:?} in pattern"));
+                    return Err(PatternError::Character(c));
                 }
                 out.push(Token::Word(word));
             }
@@ -370,7 +392,7 @@ fn lex(s: &str) -> Result<Vec<Token>, String> {
     Ok(out)
 }
 
-fn quoted(chars: &[char], start: usize) -> Result<(String, usize), String> {
+fn quoted(chars: &[char], start: usize) -> Result<(String, usize), PatternError> {
     let mut text = String::new();
     let mut i = start + 1;
     while i < chars.len() {
@@ -386,7 +408,7 @@ fn quoted(chars: &[char], start: usize) -> Result<(String, usize), String> {
             }
         }
     }
-    Err("unterminated string in pattern".into())
+    Err(PatternError::UnterminatedString)
 }
 
 /// Recursive descent over the patterning grammar, producing disjunctive
@@ -417,40 +439,40 @@ impl Parser {
     }
 
     /// observation ( (OR | AND | FOLLOWEDBY) observation )* qualifiers
-    fn pattern(&mut self) -> Result<Vec<Conjunction>, String> {
+    fn pattern(&mut self) -> Result<Vec<Conjunction>, PatternError> {
         let mut branches = self.observation()?;
         loop {
             if self.eat_word("OR") {
                 branches.extend(self.observation()?);
                 if branches.len() > MAX_BRANCHES {
-                    return Err("pattern has too many branches".into());
+                    return Err(PatternError::TooManyBranches);
                 }
             } else if self.eat_word("AND") || self.eat_word("FOLLOWEDBY") {
                 // Two observations in one pattern need a correlation of
                 // separate events: not evaluated.
                 self.observation()?;
-                return Ok(vec![Err(
-                    "AND/FOLLOWEDBY between observations is not evaluated".into(),
-                )]);
+                return Ok(vec![Err(PatternError::NotEvaluated(
+                    "AND/FOLLOWEDBY between observations".into(),
+                ))]);
             } else if let Some(q) = self.peek_word().filter(|w| {
                 ["WITHIN", "REPEATS", "START", "STOP"]
                     .iter()
                     .any(|k| w.eq_ignore_ascii_case(k))
             }) {
-                return Err(format!("qualifier {q} is not evaluated"));
+                return Err(PatternError::NotEvaluated(format!("qualifier {q}")));
             } else {
                 return Ok(branches);
             }
         }
     }
 
-    fn observation(&mut self) -> Result<Vec<Conjunction>, String> {
+    fn observation(&mut self) -> Result<Vec<Conjunction>, PatternError> {
         match self.tokens.get(self.pos) {
             Some(Token::Open) => {
                 self.pos += 1;
                 let dnf = self.or_expr()?;
                 if self.tokens.get(self.pos) != Some(&Token::Close) {
-                    return Err("missing ] in pattern".into());
+                    return Err(PatternError::Missing("] in pattern"));
                 }
                 self.pos += 1;
                 Ok(dnf)
@@ -459,27 +481,29 @@ impl Parser {
                 self.pos += 1;
                 let dnf = self.pattern()?;
                 if self.tokens.get(self.pos) != Some(&Token::RParen) {
-                    return Err("missing ) in pattern".into());
+                    return Err(PatternError::Missing(") in pattern"));
                 }
                 self.pos += 1;
                 Ok(dnf)
             }
-            other => Err(format!("expected [ or ( but found {other:?}")),
+            other => Err(PatternError::Syntax(format!(
+                "expected [ or ( but found {other:?}"
+            ))),
         }
     }
 
-    fn or_expr(&mut self) -> Result<Vec<Conjunction>, String> {
+    fn or_expr(&mut self) -> Result<Vec<Conjunction>, PatternError> {
         let mut branches = self.and_expr()?;
         while self.eat_word("OR") {
             branches.extend(self.and_expr()?);
             if branches.len() > MAX_BRANCHES {
-                return Err("pattern has too many branches".into());
+                return Err(PatternError::TooManyBranches);
             }
         }
         Ok(branches)
     }
 
-    fn and_expr(&mut self) -> Result<Vec<Conjunction>, String> {
+    fn and_expr(&mut self) -> Result<Vec<Conjunction>, PatternError> {
         let mut acc = self.term()?;
         while self.eat_word("AND") {
             let rhs = self.term()?;
@@ -493,35 +517,39 @@ impl Parser {
                 }
             }
             if next.len() > MAX_BRANCHES {
-                return Err("pattern has too many branches".into());
+                return Err(PatternError::TooManyBranches);
             }
             acc = next;
         }
         Ok(acc)
     }
 
-    fn term(&mut self) -> Result<Vec<Conjunction>, String> {
+    fn term(&mut self) -> Result<Vec<Conjunction>, PatternError> {
         if self.tokens.get(self.pos) == Some(&Token::LParen) {
             self.pos += 1;
             let inner = self.or_expr()?;
             if self.tokens.get(self.pos) != Some(&Token::RParen) {
-                return Err("missing ) in comparison expression".into());
+                return Err(PatternError::Missing(") in comparison expression"));
             }
             self.pos += 1;
             return Ok(inner);
         }
         let path = match self.tokens.get(self.pos) {
             Some(Token::Word(w)) if w.contains(':') => w.clone(),
-            other => return Err(format!("expected an object path but found {other:?}")),
+            other => {
+                return Err(PatternError::Syntax(format!(
+                    "expected an object path but found {other:?}"
+                )));
+            }
         };
         self.pos += 1;
         let negated = self.eat_word("NOT");
         let op = match self.tokens.get(self.pos) {
             Some(Token::Word(w)) => w.to_ascii_uppercase(),
             other => {
-                return Err(format!(
+                return Err(PatternError::Syntax(format!(
                     "expected an operator after {path} but found {other:?}"
-                ));
+                )));
             }
         };
         self.pos += 1;
@@ -536,14 +564,16 @@ impl Parser {
                 String::from("(...)")
             }
             other => {
-                return Err(format!(
+                return Err(PatternError::Syntax(format!(
                     "expected a value after {path} {op} but found {other:?}"
-                ));
+                )));
             }
         };
         self.pos += 1;
         if negated {
-            return Ok(vec![Err(format!("NOT {op} on {path} is not evaluated"))]);
+            return Ok(vec![Err(PatternError::NotEvaluated(format!(
+                "NOT {op} on {path}"
+            )))]);
         }
         Ok(vec![Ok(vec![Comparison { path, op, value }])])
     }
@@ -556,7 +586,10 @@ mod tests {
     fn kinds(p: &str) -> Vec<Result<(IndicatorKind, String, usize), String>> {
         compile(p)
             .into_iter()
-            .map(|r| r.map(|i| (i.kind, i.value, i.also.len())))
+            .map(|r| {
+                r.map(|i| (i.kind, i.value, i.also.len()))
+                    .map_err(|e| e.to_string())
+            })
             .collect()
     }
 

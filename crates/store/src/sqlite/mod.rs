@@ -58,7 +58,7 @@ fn commit(tx: Transaction<'_>, dir: &Path) -> Result<()> {
 }
 
 fn json_err(e: serde_json::Error) -> StoreError {
-    StoreError::Corrupt(e.to_string())
+    StoreError::CorruptValue(Box::new(e))
 }
 
 /// SQLite database plus archive in one data directory.
@@ -318,8 +318,11 @@ fn kind_from_u8(k: u8) -> Result<ObservableKind> {
         .ok_or_else(|| StoreError::Corrupt(format!("observable kind {k}")))
 }
 
-fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T> {
-    s.parse().map_err(StoreError::Corrupt)
+fn parse<T>(s: &str) -> Result<T>
+where
+    T: std::str::FromStr<Err: std::error::Error + Send + Sync + 'static>,
+{
+    s.parse().map_err(|e| StoreError::CorruptValue(Box::new(e)))
 }
 
 impl SqliteStore {
@@ -345,7 +348,7 @@ fn text_column(v: rusqlite::types::ValueRef<'_>) -> Result<Option<&str>> {
         v => v
             .as_str()
             .map(Some)
-            .map_err(|e| StoreError::Corrupt(format!("text column: {e}"))),
+            .map_err(|e| StoreError::CorruptValue(Box::new(e))),
     }
 }
 
@@ -396,7 +399,7 @@ impl Store for SqliteStore {
             let (id, name, created) = r?;
             Ok(Tenant {
                 id,
-                name: TenantName::new(&name).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                name: TenantName::new(&name).map_err(|e| StoreError::CorruptValue(Box::new(e)))?,
                 created: Time(created),
             })
         })
@@ -543,7 +546,7 @@ impl Store for SqliteStore {
                 let value = row
                     .get_ref(1)?
                     .as_str()
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    .map_err(|e| StoreError::CorruptValue(Box::new(e)))?;
                 each(row.get(0)?, *kind, value);
             }
         }
