@@ -10,10 +10,10 @@ use anyhow::Context;
 use clap::Parser;
 use serde::Serialize;
 use turncoat_core::{Actor, AlertKind, TenantName};
-use turncoat_engine::IngestOptions;
+use turncoat_engine::{ExposureRow, IngestOptions};
 use turncoat_sim::Scenario;
 use turncoat_sim::truth::{Alerted, Score};
-use turncoat_store::{Alert, AlertFilter, Scope, SqliteStore, Store};
+use turncoat_store::{Alert, AlertFilter, CampaignAlert, Scope, SqliteStore, Store, Tenant};
 
 use crate::output::Exit;
 use crate::output::{OutputFormat, Table, print_json};
@@ -143,7 +143,7 @@ fn demo(options: &DemoArgs) -> anyhow::Result<bool> {
     }
     let ingest_seconds = started.elapsed().as_secs_f64();
     let alerts_before = store
-        .alerts(&Scope::tenants(&store.tenants()?), &AlertFilter::default())?
+        .alerts(&store.all_tenants()?, &AlertFilter::default())?
         .len();
     if table {
         println!(
@@ -172,31 +172,7 @@ fn demo(options: &DemoArgs) -> anyhow::Result<bool> {
     let scope = Scope::tenants(&tenants);
     let alerts = store.alerts(&scope, &AlertFilter::default())?;
     let exposure = turncoat_engine::exposure(&store, &scope, Some(&advisory))?;
-    let mut summaries = Vec::new();
-    for t in &tenants {
-        let mine: Vec<&Alert> = alerts.iter().filter(|a| a.tenant == *t.name()).collect();
-        let mut by_kind = BTreeMap::new();
-        for a in &mine {
-            *by_kind.entry(a.kind.to_string()).or_insert(0) += 1;
-        }
-        summaries.push(TenantSummary {
-            tenant: t.name().to_string(),
-            endpoints: store.stats(t)?.endpoints,
-            exposed: exposure
-                .iter()
-                .filter(|r| r.tenant == *t.name())
-                .map(|r| &r.endpoint)
-                .collect::<BTreeSet<_>>()
-                .len(),
-            contacted_iocs: mine
-                .iter()
-                .filter(|a| a.kind == AlertKind::Ioc)
-                .map(|a| &a.endpoint)
-                .collect::<BTreeSet<_>>()
-                .len(),
-            alerts: by_kind,
-        });
-    }
+    let summaries = summarise(&store, &tenants, &alerts, &exposure)?;
     let alerted = alerts.iter().map(|a| Alerted {
         kind: a.kind,
         tenant: a.tenant.to_string(),
@@ -227,6 +203,63 @@ fn demo(options: &DemoArgs) -> anyhow::Result<bool> {
         return Ok(clean);
     }
 
+    print_findings(
+        &style,
+        &summaries,
+        &exposure,
+        &alerts,
+        &store.campaigns(&scope)?,
+    )?;
+    print_scores(&style, &scores)?;
+    println!("\nExplore: turncoat --data {} alerts", data.display());
+    Ok(clean)
+}
+
+/// Per tenant: endpoints, who is exposed, who contacted the indicators,
+/// alerts by kind.
+fn summarise(
+    store: &SqliteStore,
+    tenants: &[Tenant],
+    alerts: &[Alert],
+    exposure: &[ExposureRow],
+) -> anyhow::Result<Vec<TenantSummary>> {
+    let mut summaries = Vec::new();
+    for t in tenants {
+        let mine: Vec<&Alert> = alerts.iter().filter(|a| a.tenant == *t.name()).collect();
+        let mut by_kind = BTreeMap::new();
+        for a in &mine {
+            *by_kind.entry(a.kind.to_string()).or_insert(0) += 1;
+        }
+        summaries.push(TenantSummary {
+            tenant: t.name().to_string(),
+            endpoints: store.stats(t)?.endpoints,
+            exposed: exposure
+                .iter()
+                .filter(|r| r.tenant == *t.name())
+                .map(|r| &r.endpoint)
+                .collect::<BTreeSet<_>>()
+                .len(),
+            contacted_iocs: mine
+                .iter()
+                .filter(|a| a.kind == AlertKind::Ioc)
+                .map(|a| &a.endpoint)
+                .collect::<BTreeSet<_>>()
+                .len(),
+            alerts: by_kind,
+        });
+    }
+    Ok(summaries)
+}
+
+/// The demo's findings as an analyst reads them: per tenant, exposure,
+/// contact before the advisory, top alerts, campaigns.
+fn print_findings(
+    style: &Style,
+    summaries: &[TenantSummary],
+    exposure: &[ExposureRow],
+    alerts: &[Alert],
+    campaigns: &[CampaignAlert],
+) -> anyhow::Result<()> {
     println!("\n{}", style.head("Per tenant"));
     let mut t = Table::new(&[
         "tenant",
@@ -235,7 +268,7 @@ fn demo(options: &DemoArgs) -> anyhow::Result<bool> {
         "contacted iocs",
         "alerts by kind",
     ]);
-    for s in &summaries {
+    for s in summaries {
         let kinds: Vec<String> = s.alerts.iter().map(|(k, n)| format!("{k} {n}")).collect();
         t.row(vec![
             s.tenant.clone(),
@@ -251,7 +284,7 @@ fn demo(options: &DemoArgs) -> anyhow::Result<bool> {
         "\n{}",
         style.head("Exposure: who ran an affected 3CX version, and when")
     );
-    crate::output::exposure_table(&exposure).print()?;
+    crate::output::exposure_table(exposure).print()?;
 
     println!(
         "\n{}",
@@ -295,7 +328,7 @@ fn demo(options: &DemoArgs) -> anyhow::Result<bool> {
         style.head("Campaigns: the same detection in several customers")
     );
     let mut t = Table::new(&["id", "kind", "source", "tenants", "alerts", "first seen"]);
-    for c in store.campaigns(&scope)? {
+    for c in campaigns {
         let names: Vec<String> = c.tenants.iter().map(ToString::to_string).collect();
         t.row(vec![
             c.id.to_string(),
@@ -308,9 +341,14 @@ fn demo(options: &DemoArgs) -> anyhow::Result<bool> {
     }
     t.print()?;
 
+    Ok(())
+}
+
+/// Found, missed and false alerts against what the simulator planted.
+fn print_scores(style: &Style, scores: &[Score]) -> anyhow::Result<()> {
     println!("\n{}", style.head("Against the simulator's truth"));
     let mut t = Table::new(&["kind", "planted", "found", "missed", "false"]);
-    for s in &scores {
+    for s in scores {
         let mark = |n: usize| {
             if n == 0 {
                 style.paint("32", "0")
@@ -336,7 +374,7 @@ fn demo(options: &DemoArgs) -> anyhow::Result<bool> {
         ]);
     }
     t.print()?;
-    for s in &scores {
+    for s in scores {
         for m in &s.missed {
             println!("missed {}: {m}", s.kind);
         }
@@ -352,8 +390,7 @@ fn demo(options: &DemoArgs) -> anyhow::Result<bool> {
             "(time sync and update services beacon too: `turncoat allow add --destination ntp.ubuntu.com --reason \"time sync\"` clears them for stored data at once)"
         );
     }
-    println!("\nExplore: turncoat --data {} alerts", data.display());
-    Ok(clean)
+    Ok(())
 }
 
 /// Writes the built-in intel pack to `dir/intel/3cx` and returns its path.

@@ -1,4 +1,16 @@
-//! The indicator index.
+//! The indicator index: an observable is matched in a handful of hash
+//! lookups whatever the number of indicators. Exact tables per kind;
+//! domains by walking parent suffixes (so `cdn.x.com` matches `x.com`,
+//! `notx.com` never does); URL prefixes grouped by host; CIDRs by masking
+//! per prefix length.
+//!
+//! It is compact (about 130 bytes per indicator at a million, against
+//! several hundred for owned `Indicator`s in a `HashMap`): each indicator
+//! is a fixed-size entry, its value in one text arena, its feed and
+//! campaign interned; the tables are open addressing over `u32` ids
+//! ([`table`]), compared in the arena and hashed with a seed random per
+//! build. Plain arrays are also what makes it saveable ([`snapshot`]).
+//! Lookups hand out `IndicatorRef`s, never owned indicators.
 
 mod snapshot;
 mod table;
