@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod advisory;
 pub mod alert;
 pub mod event;
@@ -16,6 +17,7 @@ pub mod tenant;
 pub mod time;
 pub mod version;
 
+pub use access::{Role, TokenScope};
 pub use advisory::{Advisory, Affected, Platform, RangeError, VersionRange};
 pub use alert::{Actor, AlertId, AlertKind, AlertStatus, Evidence, Finding, FindingKey, Severity};
 pub use event::{Event, FieldName, Fields, Logsource, Text, Value};
@@ -28,11 +30,11 @@ pub use version::{Ecosystem, VersionError};
 
 /// A word outside a closed set: an alert kind, a severity, a platform.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {what} {value:?}{}", hint.map(|h| format!(" ({h})")).unwrap_or_default())]
+#[error("unknown {what} {value:?}{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
 pub struct UnknownName {
     what: &'static str,
     value: String,
-    hint: Option<&'static str>,
+    hint: Option<std::borrow::Cow<'static, str>>,
 }
 
 impl UnknownName {
@@ -45,9 +47,13 @@ impl UnknownName {
     }
 
     /// With the names that would have been understood.
-    pub fn expecting(what: &'static str, value: &str, hint: &'static str) -> UnknownName {
+    pub fn expecting(
+        what: &'static str,
+        value: &str,
+        hint: impl Into<std::borrow::Cow<'static, str>>,
+    ) -> UnknownName {
         UnknownName {
-            hint: Some(hint),
+            hint: Some(hint.into()),
             ..UnknownName::new(what, value)
         }
     }

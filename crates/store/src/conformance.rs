@@ -4,12 +4,13 @@
 use turncoat_core::{
     Actor, AlertKind, AlertStatus, Ecosystem, Event, Evidence, Fields, Finding, FindingKey,
     Indicator, IndicatorKind, InventoryChange, InventoryItem, InventoryRecord, Logsource,
-    Observable, ObservableKind, Platform, Severity, TenantName, Time, Value,
+    Observable, ObservableKind, Platform, Role, Severity, TenantName, Time, TokenScope, Value,
 };
 
 use crate::{
-    AlertFilter, AllowKind, Batch, CampaignUpserted, FindingMode, NewAllowEntry, Scope,
-    SightingDelta, SourceFingerprint, SourceUpdate, Store, StoreError, Tenant,
+    AlertFilter, AllowKind, Batch, CampaignUpserted, FindingMode, NewAllowEntry, NewToken,
+    NewTokenOwner, NewUser, Scope, SightingDelta, SourceFingerprint, SourceUpdate, Store,
+    StoreError, Tenant,
 };
 
 fn tenant_name(s: &str) -> TenantName {
@@ -664,4 +665,127 @@ pub fn run_all(mut fresh: impl FnMut() -> Box<dyn Store>) {
     internal_networks(fresh().as_mut());
     campaigns(fresh().as_mut());
     stream_state(fresh().as_mut());
+    users_and_tokens(fresh().as_mut());
+}
+
+/// Users keep their role and granted tenants; tokens are found by the hash
+/// of their secret only, carry their owner, and stop being live when
+/// revoked or expired; all of it is audited.
+pub fn users_and_tokens(store: &mut dyn Store) {
+    let admin = Actor::User("root".into());
+    let a = store.add_tenant(&tenant_name("acme"), &admin).unwrap();
+    let b = store.add_tenant(&tenant_name("beta"), &admin).unwrap();
+    let viewer = store
+        .add_user(
+            &NewUser {
+                name: "carol",
+                role: Role::Viewer,
+                tenants: std::slice::from_ref(&a),
+                password_hash: "$argon2id$stand-in",
+            },
+            &admin,
+        )
+        .unwrap();
+    assert_eq!(viewer.tenants, vec![a.name().clone()]);
+    let again = NewUser {
+        name: "Carol",
+        role: Role::Admin,
+        tenants: &[],
+        password_hash: "x",
+    };
+    assert!(matches!(
+        store.add_user(&again, &admin),
+        Err(StoreError::UserExists(_))
+    ));
+    store
+        .add_user(
+            &NewUser {
+                name: "dave",
+                role: Role::Analyst,
+                tenants: &[b.clone(), a.clone()],
+                password_hash: "h2",
+            },
+            &admin,
+        )
+        .unwrap();
+    let users = store.users().unwrap();
+    let names: Vec<(&str, Role, usize)> = users
+        .iter()
+        .map(|u| (u.name.as_str(), u.role, u.tenants.len()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![("carol", Role::Viewer, 1), ("dave", Role::Analyst, 2)]
+    );
+    assert_eq!(
+        store.password_hash("carol").unwrap().as_deref(),
+        Some("$argon2id$stand-in")
+    );
+    assert_eq!(store.password_hash("nobody").unwrap(), None);
+
+    let tenant_token = store
+        .add_token(
+            &NewToken {
+                hash: [7; 32],
+                owner: NewTokenOwner::Tenant(&b, TokenScope::Ingest),
+                note: "sensor",
+                expires: Some(Time(i64::MAX)),
+            },
+            &admin,
+        )
+        .unwrap();
+    let personal = store
+        .add_token(
+            &NewToken {
+                hash: [8; 32],
+                owner: NewTokenOwner::User("carol"),
+                note: "",
+                expires: Some(Time(1_000)),
+            },
+            &admin,
+        )
+        .unwrap();
+    assert!(matches!(
+        store.add_token(
+            &NewToken {
+                hash: [9; 32],
+                owner: NewTokenOwner::User("nobody"),
+                note: "",
+                expires: None,
+            },
+            &admin,
+        ),
+        Err(StoreError::NoSuchUser(_))
+    ));
+    let found = store.token_by_hash(&[7; 32]).unwrap().unwrap();
+    assert_eq!(found, tenant_token);
+    assert_eq!(
+        found.owner,
+        crate::TokenOwner::Tenant {
+            tenant: b.name().clone(),
+            scope: TokenScope::Ingest
+        }
+    );
+    assert!(found.is_live(Time::now()));
+    assert!(store.token_by_hash(&[1; 32]).unwrap().is_none());
+    let p = store.token_by_hash(&[8; 32]).unwrap().unwrap();
+    assert_eq!(p.id, personal.id);
+    assert!(!p.is_live(Time(1_000)), "expired at its expiry time");
+
+    let revoked = store.revoke_token(tenant_token.id, &admin).unwrap();
+    assert!(revoked.revoked.is_some() && !revoked.is_live(Time::now()));
+    let twice = store.revoke_token(tenant_token.id, &admin).unwrap();
+    assert_eq!(twice.revoked, revoked.revoked);
+    assert!(matches!(
+        store.revoke_token(999, &admin),
+        Err(StoreError::NoSuchToken(999))
+    ));
+    assert_eq!(store.tokens().unwrap().len(), 2);
+
+    // The token's tenant sees its creation and revocation; the other does not.
+    let log = store.audit_log(&Scope::tenant(&b), 100).unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    assert!(actions.contains(&"token.create") && actions.contains(&"token.revoke"));
+    let log = store.audit_log(&Scope::tenant(&a), 100).unwrap();
+    assert!(log.iter().all(|e| e.tenant.as_ref() != Some(b.name())));
 }

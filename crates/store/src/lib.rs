@@ -24,8 +24,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use turncoat_core::{
     Actor, AlertId, AlertKind, AlertStatus, Ecosystem, Event, Evidence, Finding, Indicator,
-    IndicatorRef, InventoryRecord, Observable, ObservableKind, Platform, Severity, TenantId,
-    TenantName, Time, quote,
+    IndicatorRef, InventoryRecord, Observable, ObservableKind, Platform, Role, Severity, TenantId,
+    TenantName, Time, TokenScope, quote,
 };
 
 pub use codec::{EncodedEvents, Projection, RecordHead, decode_records};
@@ -104,6 +104,13 @@ pub enum StoreError {
     TenantExists { asked: String, existing: String },
     #[error("no tenant named {}; {hint}", quote(name))]
     NoSuchTenant { name: String, hint: String },
+    /// User names are unique ignoring case, like tenant names.
+    #[error("a user named {} exists", quote(.0))]
+    UserExists(String),
+    #[error("no user named {}", quote(.0))]
+    NoSuchUser(String),
+    #[error("no token {0}")]
+    NoSuchToken(i64),
     #[error(
         "the data directory was written by a newer turncoat (schema {found}; this build knows up to {known})"
     )]
@@ -432,6 +439,76 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// A person who signs in, as stored (never with the password hash: that
+/// is read only to check a password, with [`Store::password_hash`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct User {
+    pub name: String,
+    pub role: Role,
+    /// The tenants granted; empty for an admin, and for an analyst of
+    /// every tenant.
+    pub tenants: Vec<TenantName>,
+    pub created: Time,
+}
+
+/// A user to add: `password_hash` is a PHC string (Argon2id).
+#[derive(Clone, Debug)]
+pub struct NewUser<'a> {
+    pub name: &'a str,
+    pub role: Role,
+    pub tenants: &'a [Tenant],
+    pub password_hash: &'a str,
+}
+
+/// Whose an API token is: a user's (it carries that user's role and
+/// tenants) or a tenant's (it carries a scope in that tenant only).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum TokenOwner {
+    User {
+        user: String,
+    },
+    Tenant {
+        tenant: TenantName,
+        scope: TokenScope,
+    },
+}
+
+/// An API token as stored: never its secret, only a hash of it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Token {
+    pub id: i64,
+    #[serde(flatten)]
+    pub owner: TokenOwner,
+    pub note: String,
+    pub created: Time,
+    pub expires: Option<Time>,
+    pub revoked: Option<Time>,
+}
+
+impl Token {
+    /// Whether the token may be used at `now`.
+    pub fn is_live(&self, now: Time) -> bool {
+        self.revoked.is_none() && self.expires.is_none_or(|e| now < e)
+    }
+}
+
+/// Whose a new token is; a tenant or user the store resolved.
+#[derive(Clone, Debug)]
+pub enum NewTokenOwner<'a> {
+    User(&'a str),
+    Tenant(&'a Tenant, TokenScope),
+}
+
+/// A token to add: the SHA-256 of its secret, and what it may do.
+#[derive(Clone, Debug)]
+pub struct NewToken<'a> {
+    pub hash: [u8; 32],
+    pub owner: NewTokenOwner<'a>,
+    pub note: &'a str,
+    pub expires: Option<Time>,
+}
+
 /// Counts of what a tenant has stored.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct TenantStats {
@@ -747,6 +824,20 @@ pub trait Store {
         detail: &str,
     ) -> Result<()>;
     fn audit_log(&self, scope: &Scope, limit: usize) -> Result<Vec<AuditEntry>>;
+
+    // People and tokens (admin). Secrets are never stored, only hashes.
+    /// Adds a user; names are unique ignoring case.
+    fn add_user(&mut self, user: &NewUser<'_>, actor: &Actor) -> Result<User>;
+    fn users(&self) -> Result<Vec<User>>;
+    fn user(&self, name: &str) -> Result<Option<User>>;
+    /// The stored password hash of `name`, to check a password against.
+    fn password_hash(&self, name: &str) -> Result<Option<String>>;
+    fn add_token(&mut self, token: &NewToken<'_>, actor: &Actor) -> Result<Token>;
+    /// The token whose secret hashes to `hash`, live or not.
+    fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<Token>>;
+    fn tokens(&self) -> Result<Vec<Token>>;
+    /// Revokes token `id` from now on; revoking it again changes nothing.
+    fn revoke_token(&mut self, id: i64, actor: &Actor) -> Result<Token>;
 }
 
 impl fmt::Display for EventRef {

@@ -244,6 +244,32 @@ pub const MIGRATIONS: &[Migration] = &[
     CREATE UNIQUE INDEX internal_networks_range
         ON internal_networks (coalesce(tenant_id, 0), cidr);
     "),
+    // 12: people and API tokens. Only hashes of secrets are kept.
+    Migration::Sql("
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        role TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        created INTEGER NOT NULL
+    );
+    CREATE TABLE user_tenants (
+        user_id INTEGER NOT NULL,
+        tenant_id INTEGER NOT NULL,
+        PRIMARY KEY (user_id, tenant_id)
+    );
+    CREATE TABLE tokens (
+        id INTEGER PRIMARY KEY,
+        hash BLOB NOT NULL UNIQUE,
+        user_id INTEGER,
+        tenant_id INTEGER,
+        scope TEXT,
+        note TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        expires INTEGER,
+        revoked INTEGER
+    );
+    "),
 ];
 
 fn indicator_match_columns(tx: &Transaction<'_>) -> rusqlite::Result<()> {

@@ -76,7 +76,10 @@ fn ledger_names_are_rekeyed_when_an_older_schema_is_opened() {
 /// internal networks (11).
 fn back_to_schema_7(conn: &rusqlite::Connection) {
     conn.execute_batch(
-        "DROP TABLE internal_networks;
+        "DROP TABLE users;
+         DROP TABLE user_tenants;
+         DROP TABLE tokens;
+         DROP TABLE internal_networks;
          DROP TABLE intel_state;
          ALTER TABLE alerts DROP COLUMN status_reason;
          ALTER TABLE indicators ADD COLUMN doc TEXT NOT NULL DEFAULT '';

@@ -15,6 +15,7 @@ use turncoat_core::{
     ObservableKind, Platform, Severity, TenantName, Time,
 };
 
+mod access;
 mod alerts;
 mod audit;
 mod batch;
@@ -35,9 +36,9 @@ use crate::schema::{MIGRATIONS, Migration};
 use crate::{
     Address, Alert, AlertFilter, AllowAdded, AllowEntry, AllowKind, AuditEntry, Batch,
     BatchOutcome, CampaignAlert, CampaignUpserted, DueWork, EventRef, FindingMode, FindingsOutcome,
-    IndicatorUpsert, InternalNetwork, LedgerEntry, LedgerHook, NewAllowEntry, PendingWork, Result,
-    Scope, Sighting, SourceFingerprint, SourceRecord, Store, StoreError, StoredIndicator,
-    StoredRule, Tenant, TenantStats,
+    IndicatorUpsert, InternalNetwork, LedgerEntry, LedgerHook, NewAllowEntry, NewToken,
+    NewTokenOwner, NewUser, PendingWork, Result, Scope, Sighting, SourceFingerprint, SourceRecord,
+    Store, StoreError, StoredIndicator, StoredRule, Tenant, TenantStats, Token, TokenOwner, User,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -852,6 +853,38 @@ impl Store for SqliteStore {
 
     fn audit_log(&self, scope: &Scope, limit: usize) -> Result<Vec<AuditEntry>> {
         audit::audit_log(self, scope, limit)
+    }
+
+    fn add_user(&mut self, user: &NewUser<'_>, actor: &Actor) -> Result<User> {
+        access::add_user(self, user, actor)
+    }
+
+    fn users(&self) -> Result<Vec<User>> {
+        access::users(self, None)
+    }
+
+    fn user(&self, name: &str) -> Result<Option<User>> {
+        Ok(access::users(self, Some(name))?.pop())
+    }
+
+    fn password_hash(&self, name: &str) -> Result<Option<String>> {
+        access::password_hash(self, name)
+    }
+
+    fn add_token(&mut self, token: &NewToken<'_>, actor: &Actor) -> Result<Token> {
+        access::add_token(self, token, actor)
+    }
+
+    fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<Token>> {
+        access::token_by_hash(self, hash)
+    }
+
+    fn tokens(&self) -> Result<Vec<Token>> {
+        access::tokens(self)
+    }
+
+    fn revoke_token(&mut self, id: i64, actor: &Actor) -> Result<Token> {
+        access::revoke_token(self, id, actor)
     }
 }
 
