@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::{Env, dns, path};
@@ -37,18 +37,6 @@ fn telemetry(env: &Env, tenant: &str, lines: usize) -> PathBuf {
         })
         .collect();
     env.file(&format!("{tenant}.ndjson"), &text.join("\n"))
-}
-
-fn spawn(env: &Env, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_turncoat"))
-        .arg("--data")
-        .arg(env.data())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
 }
 
 /// Alerts without what depends on the order they were written in (row
@@ -146,7 +134,7 @@ fn concurrent_writers_end_where_running_them_one_by_one_ends() {
         for args in commands {
             std::thread::sleep(Duration::from_millis(rng.u64(0..300)));
             let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            children.push((args.clone(), spawn(&env, &refs)));
+            children.push((args.clone(), env.spawn(&refs)));
         }
         let mut waited = 0;
         for (args, child) in children {
@@ -171,8 +159,8 @@ fn the_same_file_ingested_twice_at_once_is_stored_once() {
     let env = Env::new();
     env.ok(&["tenant", "add", "acme"]);
     let f = telemetry(&env, "acme", 20_000);
-    let a = spawn(&env, &["ingest", "--tenant", "acme", path(&f)]);
-    let b = spawn(&env, &["ingest", "--tenant", "acme", path(&f)]);
+    let a = env.spawn(&["ingest", "--tenant", "acme", path(&f)]);
+    let b = env.spawn(&["ingest", "--tenant", "acme", path(&f)]);
     let mut statuses = Vec::new();
     for child in [a, b] {
         let out = child.wait_with_output().unwrap();
@@ -209,7 +197,7 @@ fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> Option<Duratio
 fn a_paused_stream_is_committed_and_holds_the_writer_lock_by_name() {
     let env = Env::new();
     env.ok(&["tenant", "add", "acme"]);
-    let mut stream = spawn(&env, &["ingest", "--tenant", "acme", "-"]);
+    let mut stream = env.spawn(&["ingest", "--tenant", "acme", "-"]);
     let mut stdin = stream.stdin.take().unwrap();
     for i in 0..3 {
         writeln!(
@@ -247,7 +235,7 @@ fn a_paused_stream_is_committed_and_holds_the_writer_lock_by_name() {
     );
 
     // One that waits long enough gets its turn when the stream ends.
-    let waiter = spawn(&env, &["tenant", "add", "globex"]);
+    let waiter = env.spawn(&["tenant", "add", "globex"]);
     std::thread::sleep(Duration::from_millis(500));
     writeln!(
         stdin,

@@ -18,6 +18,8 @@ mod network;
 mod rules;
 mod simulate;
 mod tenant;
+mod token;
+mod user;
 mod vet;
 
 use std::path::PathBuf;
@@ -103,6 +105,12 @@ enum Command {
     /// Vet a release before rollout: unpack it, analyse its binaries and
     /// signatures, diff it against the previous one (exit 1 unless clean).
     Vet(vet::VetArgs),
+    /// People who sign in to the console and the API, with their roles.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// API tokens for sensors, agents and scripts, stored as hashes.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Simulate a fleet hit by the 3CX compromise, detect it, and check the result
     /// against what was planted (exit 1 when anything was missed or falsely raised).
     Demo(demo::DemoArgs),
@@ -131,6 +139,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Beacons(a) => beacons::run(a, &ctx),
         Command::Simulate(a) => simulate::run(&a),
         Command::Vet(a) => vet::run(a),
+        Command::User(c) => user::run(c, &ctx),
+        Command::Token(c) => token::run(c, &ctx),
         Command::Demo(a) => demo::run(a),
     }
 }

@@ -4,7 +4,7 @@
 #![allow(dead_code)] // Each test file uses its own part.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -41,6 +41,19 @@ impl Env {
             .args(args)
             .envs(vars.iter().copied())
             .output()
+            .unwrap()
+    }
+
+    /// Starts the binary with its standard streams piped.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_turncoat"))
+            .arg("--data")
+            .arg(self.data())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .unwrap()
     }
 

@@ -1,0 +1,200 @@
+//! Credentials and who they make their bearer.
+//!
+//! Passwords are hashed with Argon2id (the `argon2` crate's defaults:
+//! 19 MiB, two passes, as OWASP recommends) and kept as PHC strings. API
+//! tokens are 256-bit random secrets shown once; the store keeps only
+//! their SHA-256, which is enough for a secret that cannot be guessed and
+//! lets a request be authenticated with one indexed lookup. A verified
+//! credential becomes a [`Principal`]: the actor the audit log names, the
+//! role, and the [`Scope`] of tenants it may touch, resolved by the store.
+
+#![forbid(unsafe_code)]
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use sha2::{Digest, Sha256};
+use turncoat_core::{Actor, Role, Time, TokenScope};
+use turncoat_store::{Scope, Store, StoreError, TokenOwner, User};
+
+/// What a token's secret starts with, so a leaked one is recognisable
+/// (secret scanners match on such prefixes).
+pub const TOKEN_PREFIX: &str = "tct_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Unknown user, wrong password, unknown token: one answer for all,
+    /// so a caller cannot tell which names exist.
+    #[error("the credentials are not valid")]
+    Invalid,
+    #[error("the token was revoked")]
+    Revoked,
+    #[error("the token has expired")]
+    Expired,
+    #[error("hashing the password: {0}")]
+    Hash(argon2::password_hash::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A password as a PHC string (`$argon2id$v=19$...`), with a fresh salt.
+pub fn hash_password(password: &str) -> Result<String, AuthError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(AuthError::Hash)
+}
+
+/// Whether `password` is the one `phc` was made from; a malformed stored
+/// hash verifies nothing.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// A password to hand out once: 24 characters of an alphabet without
+/// look-alikes (about 134 bits).
+pub fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut out = String::with_capacity(24);
+    while out.len() < 24 {
+        let mut byte = [0u8; 1];
+        OsRng.fill_bytes(&mut byte);
+        // Rejection sampling keeps every character equally likely.
+        let limit = 256 - 256 % ALPHABET.len();
+        if (byte[0] as usize) < limit {
+            out.push(ALPHABET[byte[0] as usize % ALPHABET.len()] as char);
+        }
+    }
+    out
+}
+
+/// A new token: the secret to show once, and the hash to store.
+pub struct IssuedToken {
+    pub secret: String,
+    pub hash: [u8; 32],
+}
+
+pub fn issue_token() -> IssuedToken {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let secret = format!("{TOKEN_PREFIX}{hex}");
+    IssuedToken {
+        hash: token_hash(&secret),
+        secret,
+    }
+}
+
+/// What the store keeps of a token's secret.
+pub fn token_hash(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// Who a verified credential makes its bearer.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    /// As the audit log names it: `user:NAME` or `token:ID`.
+    pub actor: Actor,
+    pub role: Role,
+    /// The tenants it may touch.
+    pub scope: Scope,
+    /// For a tenant's token, what it may do there; `None` for a person
+    /// or a personal token, which act with the role.
+    pub token_scope: Option<TokenScope>,
+}
+
+impl Principal {
+    /// The principal of a user: an admin sees every tenant, an analyst
+    /// granted none sees every tenant, anyone else the tenants granted.
+    pub fn of_user(store: &dyn Store, user: &User) -> Result<Principal, AuthError> {
+        let all = store.all_tenants()?;
+        let scope = if user.role.sees_all_tenants()
+            || (user.role == Role::Analyst && user.tenants.is_empty())
+        {
+            all
+        } else {
+            let granted: Vec<_> = user
+                .tenants
+                .iter()
+                .filter_map(|n| all.get(n.as_str()).cloned())
+                .collect();
+            Scope::tenants(&granted)
+        };
+        Ok(Principal {
+            actor: Actor::User(user.name.clone()),
+            role: user.role,
+            scope,
+            token_scope: None,
+        })
+    }
+}
+
+/// Checks a user's password; the same error whether the user or the
+/// password is wrong.
+pub fn authenticate_password(
+    store: &dyn Store,
+    name: &str,
+    password: &str,
+) -> Result<Principal, AuthError> {
+    let (Some(user), Some(phc)) = (store.user(name)?, store.password_hash(name)?) else {
+        // Spend the time a real check takes, so timing does not tell
+        // which names exist.
+        let _ = verify_password(password, &DUMMY_HASH);
+        return Err(AuthError::Invalid);
+    };
+    if !verify_password(password, &phc) {
+        return Err(AuthError::Invalid);
+    }
+    Principal::of_user(store, &user)
+}
+
+/// A hash to check a password against when the user does not exist.
+static DUMMY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| hash_password(&generate_password()).unwrap_or_default());
+
+/// Checks an API token at `now`.
+pub fn authenticate_token(
+    store: &dyn Store,
+    secret: &str,
+    now: Time,
+) -> Result<Principal, AuthError> {
+    let token = store
+        .token_by_hash(&token_hash(secret))?
+        .ok_or(AuthError::Invalid)?;
+    if token.revoked.is_some() {
+        return Err(AuthError::Revoked);
+    }
+    if !token.is_live(now) {
+        return Err(AuthError::Expired);
+    }
+    let actor = Actor::Token(token.id.to_string());
+    match token.owner {
+        TokenOwner::User { user } => {
+            let user = store.user(&user)?.ok_or(AuthError::Invalid)?;
+            Ok(Principal {
+                actor,
+                ..Principal::of_user(store, &user)?
+            })
+        }
+        TokenOwner::Tenant { tenant, scope } => {
+            let tenant = store.tenant(tenant.as_str())?.ok_or(AuthError::Invalid)?;
+            Ok(Principal {
+                actor,
+                // A tenant's token reads as a viewer and, with `write`,
+                // triages as an analyst, always in that tenant alone.
+                role: if scope == TokenScope::Write {
+                    Role::Analyst
+                } else {
+                    Role::Viewer
+                },
+                scope: Scope::tenant(&tenant),
+                token_scope: Some(scope),
+            })
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! `turncoat token`: API tokens for sensors, agents and scripts.
+
+use clap::Subcommand;
+use turncoat_core::{Actor, Time, TokenScope};
+use turncoat_store::{NewToken, NewTokenOwner, Store, Token, TokenOwner};
+
+use super::{Context, tenant};
+use crate::output::{Exit, OutputFormat, Table, print_json};
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum TokenCommand {
+    /// Create a token: a tenant's (--tenant and --scope) or a user's own
+    /// (--user, carrying that user's role and tenants). The secret is the
+    /// last line printed, shown once; only its hash is stored.
+    Create {
+        #[arg(long, conflicts_with = "user", requires = "scope")]
+        tenant: Option<String>,
+        /// ingest (send telemetry), read, or write (read and triage).
+        #[arg(long, value_parser = str::parse::<TokenScope>, requires = "tenant")]
+        scope: Option<TokenScope>,
+        #[arg(long, required_unless_present = "tenant")]
+        user: Option<String>,
+        /// How long it lives: a number and h, d or w (90d), or `never`.
+        #[arg(long, default_value = "90d", value_parser = parse_lifetime)]
+        expires: Lifetime,
+        /// What it is for (a sensor's name, say).
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// List tokens (never their secrets).
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Revoke a token by id: it stops working at once.
+    Revoke { id: i64 },
+}
+
+/// How long a token lives, in microseconds; `None` for ever.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lifetime(Option<i64>);
+
+fn parse_lifetime(text: &str) -> Result<Lifetime, String> {
+    if text == "never" {
+        return Ok(Lifetime(None));
+    }
+    const HOUR: i64 = 3_600_000_000;
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let per = match unit {
+        "h" => HOUR,
+        "d" => 24 * HOUR,
+        "w" => 7 * 24 * HOUR,
+        _ => {
+            return Err(format!(
+                "{text:?}: give a number and h, d or w (90d), or never"
+            ));
+        }
+    };
+    number
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .and_then(|n| n.checked_mul(per))
+        .map(|micros| Lifetime(Some(micros)))
+        .ok_or_else(|| format!("{text:?}: the number must be a positive whole number"))
+}
+
+pub(crate) fn run(command: TokenCommand, ctx: &Context) -> anyhow::Result<Exit> {
+    match command {
+        TokenCommand::Create {
+            tenant: tenant_name,
+            scope,
+            user,
+            expires,
+            note,
+        } => {
+            let mut store = ctx.open()?;
+            let resolved = tenant_name
+                .as_deref()
+                .map(|n| tenant(&store, n))
+                .transpose()?;
+            let owner = match (&resolved, scope, &user) {
+                (Some(t), Some(scope), _) => NewTokenOwner::Tenant(t, scope),
+                (None, _, Some(user)) => NewTokenOwner::User(user),
+                _ => anyhow::bail!("give --tenant and --scope, or --user"),
+            };
+            let issued = turncoat_auth::issue_token();
+            let token = store.add_token(
+                &NewToken {
+                    hash: issued.hash,
+                    owner,
+                    note: &note,
+                    expires: expires
+                        .0
+                        .map(|micros| Time(Time::now().0.saturating_add(micros))),
+                },
+                &Actor::Cli,
+            )?;
+            println!(
+                "token {} for {}, expires {}",
+                token.id,
+                owner_text(&token.owner),
+                expiry_text(&token)
+            );
+            println!("{}", issued.secret);
+            Ok(Exit::Clean)
+        }
+        TokenCommand::List { format } => {
+            let store = ctx.read()?;
+            let tokens = store.tokens()?;
+            match format {
+                OutputFormat::Json => print_json(&tokens)?,
+                OutputFormat::Table => {
+                    let now = Time::now();
+                    let mut t = Table::new(&["id", "for", "note", "created", "expires", "state"]);
+                    for k in &tokens {
+                        let state = if k.revoked.is_some() {
+                            "revoked"
+                        } else if k.is_live(now) {
+                            "live"
+                        } else {
+                            "expired"
+                        };
+                        t.row(vec![
+                            k.id.to_string(),
+                            owner_text(&k.owner),
+                            k.note.clone(),
+                            k.created.to_string(),
+                            expiry_text(k),
+                            state.to_owned(),
+                        ]);
+                    }
+                    t.print()?;
+                }
+            }
+            Ok(Exit::Clean)
+        }
+        TokenCommand::Revoke { id } => {
+            let mut store = ctx.open()?;
+            let token = store.revoke_token(id, &Actor::Cli)?;
+            println!("token {id} for {} revoked", owner_text(&token.owner));
+            Ok(Exit::Clean)
+        }
+    }
+}
+
+fn owner_text(owner: &TokenOwner) -> String {
+    match owner {
+        TokenOwner::User { user } => format!("user {user}"),
+        TokenOwner::Tenant { tenant, scope } => format!("tenant {tenant} ({scope})"),
+    }
+}
+
+fn expiry_text(token: &Token) -> String {
+    token
+        .expires
+        .map_or_else(|| "never".to_owned(), |t| t.to_string())
+}
