@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod beacons;
 pub mod campaign;
 pub mod drift;

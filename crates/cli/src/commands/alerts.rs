@@ -2,7 +2,8 @@
 
 use clap::Parser;
 use turncoat_core::{AlertKind, AlertStatus};
-use turncoat_store::{AlertFilter, Store};
+use turncoat_engine::alerts::AlertRow;
+use turncoat_store::AlertFilter;
 
 use super::{Context, scope};
 use crate::output::{Exit, OutputFormat, Table, print_json};
@@ -34,37 +35,9 @@ pub(crate) fn run(args: AlertsArgs, ctx: &Context) -> anyhow::Result<Exit> {
         endpoint: args.endpoint,
         limit: None,
     };
-    // Campaigns are alerts too, at the MSSP level: listed with the
-    // others unless the filter is for one endpoint or another kind.
-    let alerts = if filter.kind == Some(AlertKind::Campaign) {
-        Vec::new()
-    } else {
-        store.alerts(&scope, &filter)?
-    };
-    let campaigns: Vec<_> =
-        if filter.kind.is_none_or(|k| k == AlertKind::Campaign) && filter.endpoint.is_none() {
-            turncoat_engine::campaign::campaign_rows(&store, &scope, 0, i64::MAX)?
-                .into_iter()
-                .filter(|c| filter.status.is_none_or(|s| s == c.status))
-                .collect()
-        } else {
-            Vec::new()
-        };
+    let rows = turncoat_engine::alerts::list(&store, &scope, &filter)?;
     match args.format {
-        OutputFormat::Json => {
-            #[derive(serde::Serialize)]
-            #[serde(untagged)]
-            enum Row<'a> {
-                Alert(&'a turncoat_store::Alert),
-                Campaign(&'a turncoat_engine::campaign::CampaignRow),
-            }
-            let rows: Vec<Row> = campaigns
-                .iter()
-                .map(Row::Campaign)
-                .chain(alerts.iter().map(Row::Alert))
-                .collect();
-            print_json(&rows)?
-        }
+        OutputFormat::Json => print_json(&rows)?,
         OutputFormat::Table => {
             let mut t = Table::new(&[
                 "id",
@@ -78,36 +51,36 @@ pub(crate) fn run(args: AlertsArgs, ctx: &Context) -> anyhow::Result<Exit> {
                 "last seen",
                 "title",
             ]);
-            for c in &campaigns {
-                t.row(vec![
-                    format!("campaign {}", c.id),
-                    format!("{} tenants", c.tenants.len()),
-                    "-".into(),
-                    c.kind.to_string(),
-                    c.severity.to_string(),
-                    c.status.to_string(),
-                    c.count.to_string(),
-                    c.first_seen.to_string(),
-                    c.last_seen.to_string(),
-                    c.title.clone(),
-                ]);
-            }
-            for a in &alerts {
-                t.row(vec![
-                    a.id.to_string(),
-                    a.tenant.to_string(),
-                    a.endpoint.clone(),
-                    a.kind.to_string(),
-                    a.severity.to_string(),
-                    a.status.to_string(),
-                    a.count.to_string(),
-                    a.first_seen.to_string(),
-                    a.last_seen.to_string(),
-                    a.title.clone(),
-                ]);
+            for row in &rows {
+                t.row(match row {
+                    AlertRow::Campaign(c) => vec![
+                        format!("campaign {}", c.id),
+                        format!("{} tenants", c.tenants.len()),
+                        "-".into(),
+                        c.kind.to_string(),
+                        c.severity.to_string(),
+                        c.status.to_string(),
+                        c.count.to_string(),
+                        c.first_seen.to_string(),
+                        c.last_seen.to_string(),
+                        c.title.clone(),
+                    ],
+                    AlertRow::Alert(a) => vec![
+                        a.id.to_string(),
+                        a.tenant.to_string(),
+                        a.endpoint.clone(),
+                        a.kind.to_string(),
+                        a.severity.to_string(),
+                        a.status.to_string(),
+                        a.count.to_string(),
+                        a.first_seen.to_string(),
+                        a.last_seen.to_string(),
+                        a.title.clone(),
+                    ],
+                });
             }
             t.print_or("no alerts")?;
         }
     }
-    Ok(Exit::findings(!alerts.is_empty() || !campaigns.is_empty()))
+    Ok(Exit::findings(!rows.is_empty()))
 }

@@ -16,6 +16,7 @@ mod ingest;
 mod intel;
 mod network;
 mod rules;
+mod serve;
 mod simulate;
 mod tenant;
 mod token;
@@ -105,6 +106,8 @@ enum Command {
     /// Vet a release before rollout: unpack it, analyse its binaries and
     /// signatures, diff it against the previous one (exit 1 unless clean).
     Vet(vet::VetArgs),
+    /// Serve the HTTP API on the data directory until SIGTERM or Ctrl-C.
+    Serve(serve::ServeArgs),
     /// People who sign in to the console and the API, with their roles.
     #[command(subcommand)]
     User(user::UserCommand),
@@ -139,6 +142,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Beacons(a) => beacons::run(a, &ctx),
         Command::Simulate(a) => simulate::run(&a),
         Command::Vet(a) => vet::run(a),
+        Command::Serve(a) => serve::run(a, &ctx),
         Command::User(c) => user::run(c, &ctx),
         Command::Token(c) => token::run(c, &ctx),
         Command::Demo(a) => demo::run(a),

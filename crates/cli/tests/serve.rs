@@ -1,0 +1,228 @@
+//! `turncoat serve` through the binary: probes, bearer tokens, tenant
+//! isolation, the alert queue's pages, problem details, metrics, and a
+//! clean stop on SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use common::{Env, dns, path};
+use serde_json::Value;
+
+/// A running server, stopped when dropped.
+struct Served {
+    child: Child,
+    addr: String,
+}
+
+impl Served {
+    fn start(env: &Env) -> Served {
+        let mut child = env.spawn(&["serve", "--listen", "127.0.0.1:0"]);
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("first line: {line:?}"))
+            .to_owned();
+        Served { child, addr }
+    }
+
+    /// `GET path` with an optional bearer token: status, headers, body.
+    fn get(&self, path: &str, token: Option<&str>) -> (u16, String, String) {
+        let mut stream = TcpStream::connect(&self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\n{auth}Connection: close\r\n\r\n",
+            self.addr
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        let status = head[9..12].parse().unwrap();
+        (status, head.to_ascii_lowercase(), body.to_owned())
+    }
+
+    fn json(&self, path: &str, token: &str) -> Value {
+        let (status, _, body) = self.get(path, Some(token));
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn last_line(out: &str) -> String {
+    out.lines().last().unwrap().to_owned()
+}
+
+#[test]
+fn the_api_answers_each_token_for_its_tenants_only() {
+    let env = Env::new();
+    env.ok(&["tenant", "add", "acme"]);
+    env.ok(&["tenant", "add", "beta"]);
+    let csv = env.file(
+        "iocs.csv",
+        "indicator,type\nmsstorageboxes(.)com,hostname\n203.0.113[.]7,ip\n",
+    );
+    env.ok(&["intel", "import", path(&csv)]);
+    let acme = [
+        dns("ws-09", "2023-03-25T08:00:00Z", "api.msstorageboxes.com"),
+        r#"{"@timestamp":"2023-03-25T08:01:00Z","host":{"name":"ws-09"},"event":{"category":["network"]},"destination":{"ip":"203.0.113.7","port":443}}"#.to_owned(),
+        dns("ws-10", "2023-03-25T09:00:00Z", "msstorageboxes.com"),
+    ];
+    let f = env.file("acme.ndjson", &acme.join("\n"));
+    env.json(&["ingest", "--tenant", "acme", "--output", "json", path(&f)]);
+    let f = env.file(
+        "beta.ndjson",
+        &dns("srv-1", "2023-03-26T10:00:00Z", "msstorageboxes.com"),
+    );
+    env.json(&["ingest", "--tenant", "beta", "--output", "json", path(&f)]);
+
+    env.ok(&["user", "add", "root", "--role", "admin"]);
+    let admin = last_line(&env.ok(&["token", "create", "--user", "root"]));
+    let beta = last_line(&env.ok(&["token", "create", "--tenant", "beta", "--scope", "read"]));
+    let sensor = last_line(&env.ok(&["token", "create", "--tenant", "acme", "--scope", "ingest"]));
+
+    let served = Served::start(&env);
+    assert_eq!(served.get("/healthz", None).0, 200);
+    assert_eq!(served.get("/readyz", None).0, 200);
+
+    // No token, a made-up one, one that may only send telemetry.
+    let (status, head, body) = served.get("/api/v1/alerts", None);
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        head.contains("content-type: application/problem+json"),
+        "{head}"
+    );
+    assert!(head.contains("www-authenticate: bearer"), "{head}");
+    let problem: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (problem["status"].as_u64(), problem["title"].as_str()),
+        (Some(401), Some("Unauthorized"))
+    );
+    assert_eq!(served.get("/api/v1/alerts", Some("tct_00")).0, 401);
+    assert_eq!(served.get("/api/v1/alerts", Some(&sensor)).0, 403);
+
+    // The admin's queue is the CLI's, row for row and field for field.
+    let cli = env.json(&["alerts", "--format", "json"]);
+    let all = served.json("/api/v1/alerts", &admin);
+    assert_eq!(all["items"], cli);
+    assert!(all["next"].is_null());
+    let rows = cli.as_array().unwrap();
+    assert!(rows.len() >= 4, "{cli:#}");
+    assert!(rows.iter().any(|r| r["tenant"] == "beta"));
+
+    // A customer's token: its tenant, nothing of the other, not even
+    // whether a tenant of that name exists.
+    let mine = served.json("/api/v1/alerts", &beta);
+    let items = mine["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    assert!(items.iter().all(|a| a["tenant"] == "beta"), "{mine:#}");
+    assert!(!mine.to_string().contains("acme") && !mine.to_string().contains("ws-09"));
+    let (status, _, other) = served.get("/api/v1/alerts?tenant=acme", Some(&beta));
+    let (status_missing, _, missing) = served.get("/api/v1/alerts?tenant=nobody", Some(&beta));
+    assert_eq!((status, status_missing), (404, 404));
+    assert_eq!(other, missing);
+    let tenants = served.json("/api/v1/tenants", &beta);
+    assert_eq!(tenants.as_array().unwrap().len(), 1);
+    assert_eq!(tenants[0]["name"], "beta");
+
+    // Pages of one, followed by their cursors, are the whole queue.
+    let mut paged = Vec::new();
+    let mut next = Some(String::new());
+    while let Some(cursor) = next {
+        let url = if cursor.is_empty() {
+            "/api/v1/alerts?limit=1".to_owned()
+        } else {
+            format!("/api/v1/alerts?limit=1&cursor={cursor}")
+        };
+        let page = served.json(&url, &admin);
+        paged.extend(page["items"].as_array().unwrap().iter().cloned());
+        next = page["next"].as_str().map(str::to_owned);
+        assert!(paged.len() <= rows.len(), "the cursor loops");
+    }
+    assert_eq!(&paged, rows);
+
+    // Filters, and what they refuse.
+    let acme_only = served.json("/api/v1/alerts?tenant=acme&kind=ioc&q=WS-10", &admin);
+    let hits = acme_only["items"].as_array().unwrap();
+    assert!(
+        !hits.is_empty() && hits.iter().all(|a| a["endpoint"] == "ws-10"),
+        "{acme_only:#}"
+    );
+    let (status, _, body) = served.get("/api/v1/alerts?kind=bogus", Some(&admin));
+    assert_eq!(status, 400);
+    assert!(body.contains("unknown alert kind"), "{body}");
+    assert_eq!(served.get("/api/v1/alerts?colour=red", Some(&admin)).0, 400);
+    assert_eq!(served.get("/api/v1/nowhere", Some(&admin)).0, 404);
+
+    // Revoked at the command line, refused by the server at once.
+    env.ok(&["token", "revoke", "2"]);
+    let (status, _, body) = served.get("/api/v1/alerts", Some(&beta));
+    assert_eq!(status, 401);
+    assert!(body.contains("revoked"), "{body}");
+
+    let (status, head, metrics) = served.get("/metrics", None);
+    assert_eq!(status, 200);
+    assert!(head.contains("openmetrics-text"), "{head}");
+    for expected in [
+        r#"turncoat_http_requests_total{method="GET",route="/api/v1/alerts",status="401"}"#,
+        r#"turncoat_http_requests_total{method="GET",route="/api/v1/alerts",status="403"}"#,
+        r#"turncoat_rejected_requests_total{reason="unauthenticated"} 1"#,
+        r#"turncoat_rejected_requests_total{reason="token_revoked"} 1"#,
+    ] {
+        assert!(metrics.contains(expected), "{expected} in\n{metrics}");
+    }
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let env = Env::new();
+    env.ok(&["tenant", "add", "acme"]);
+    let mut served = Served::start(&env);
+    assert_eq!(served.get("/healthz", None).0, 200);
+    let pid = served.child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = served.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn serve_refuses_a_missing_data_directory() {
+    let env = Env::new();
+    let out = env.run(&["serve", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no turncoat data directory"));
+}

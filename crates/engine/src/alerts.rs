@@ -1,0 +1,52 @@
+//! The alert queue as analysts see it: the tenants' alerts and, at the
+//! MSSP level, the campaigns among them. The CLI and the API list it
+//! alike, so their JSON rows are the same.
+
+use serde::Serialize;
+use turncoat_core::AlertKind;
+use turncoat_store::{Alert, AlertFilter, Scope, Store};
+
+use crate::Result;
+use crate::campaign::{CampaignRow, campaign_rows};
+
+/// One row of the queue: a tenant's alert or a campaign.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum AlertRow {
+    Campaign(CampaignRow),
+    Alert(Alert),
+}
+
+impl AlertRow {
+    pub fn id(&self) -> i64 {
+        match self {
+            AlertRow::Campaign(c) => c.id,
+            AlertRow::Alert(a) => a.id.get(),
+        }
+    }
+}
+
+/// The queue under `filter` in `scope`: campaigns first (they are the
+/// MSSP's), then alerts by severity, first seen and id. Campaigns are
+/// listed unless the filter is for one endpoint or another kind.
+pub fn list(store: &dyn Store, scope: &Scope, filter: &AlertFilter) -> Result<Vec<AlertRow>> {
+    let campaigns =
+        if filter.kind.is_none_or(|k| k == AlertKind::Campaign) && filter.endpoint.is_none() {
+            campaign_rows(store, scope, 0, i64::MAX)?
+                .into_iter()
+                .filter(|c| filter.status.is_none_or(|s| s == c.status))
+                .map(AlertRow::Campaign)
+                .collect()
+        } else {
+            Vec::new()
+        };
+    let alerts = if filter.kind == Some(AlertKind::Campaign) {
+        Vec::new()
+    } else {
+        store.alerts(scope, filter)?
+    };
+    Ok(campaigns
+        .into_iter()
+        .chain(alerts.into_iter().map(AlertRow::Alert))
+        .collect())
+}

@@ -1,0 +1,74 @@
+//! Bearer tokens into principals.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use turncoat_auth::{AuthError, Principal};
+use turncoat_core::{Time, TokenScope};
+
+use crate::{AppState, Problem};
+
+/// The authenticated caller of a request.
+pub(crate) struct Caller(pub Principal);
+
+impl Caller {
+    /// Refuses a token that may only send telemetry.
+    pub(crate) fn may_read(&self) -> Result<(), Problem> {
+        match self.0.token_scope {
+            Some(TokenScope::Ingest) => Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "an ingest token may only send telemetry",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, Response> {
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|s| s.trim().to_owned());
+        let Some(secret) = bearer else {
+            state.metrics.rejected("unauthenticated");
+            return Err(unauthorized("a bearer token is required"));
+        };
+        let checked = state
+            .read(move |store| {
+                Ok(turncoat_auth::authenticate_token(
+                    store,
+                    &secret,
+                    Time::now(),
+                ))
+            })
+            .await
+            .map_err(IntoResponse::into_response)?;
+        match checked {
+            Ok(principal) => Ok(Caller(principal)),
+            Err(AuthError::Store(e)) => Err(Problem::from(e).into_response()),
+            Err(e) => {
+                state.metrics.rejected(match e {
+                    AuthError::Revoked => "token_revoked",
+                    AuthError::Expired => "token_expired",
+                    _ => "invalid_credentials",
+                });
+                Err(unauthorized(&e.to_string()))
+            }
+        }
+    }
+}
+
+fn unauthorized(detail: &str) -> Response {
+    let mut response = Problem::new(StatusCode::UNAUTHORIZED, detail).into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"turncoat\""),
+    );
+    response
+}

@@ -1,0 +1,151 @@
+//! `turncoat serve`: the HTTP service an MSSP runs on the embedded store.
+//!
+//! Handlers are thin: they authenticate the caller into a
+//! [`turncoat_auth::Principal`], run an `engine` or `store` call with the
+//! principal's tenant scope on a blocking thread (SQLite is synchronous),
+//! and answer JSON, or RFC 9457 problem details on error. Readers open
+//! the store per request without a lock, so the CLI keeps working beside
+//! a running server.
+
+#![forbid(unsafe_code)]
+
+mod api;
+mod auth;
+mod metrics;
+mod problem;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use turncoat_store::{SqliteStore, StoreError};
+
+pub use metrics::Metrics;
+pub use problem::Problem;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("listening on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("serving: {0}")]
+    Serve(#[source] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    data: Arc<PathBuf>,
+    metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// Runs `f` on a reader of the store, on a blocking thread.
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, Problem>
+    where
+        T: Send + 'static,
+        F: FnOnce(&SqliteStore) -> Result<T, Problem> + Send + 'static,
+    {
+        let data = Arc::clone(&self.data);
+        tokio::task::spawn_blocking(move || {
+            let store = SqliteStore::open_reader(&data).map_err(Problem::from)?;
+            f(&store)
+        })
+        .await
+        .map_err(|e| Problem::internal(&e))?
+    }
+}
+
+/// A bound server, not yet serving: binding first lets a caller learn
+/// the port chosen for `127.0.0.1:0`.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Server {
+    /// Binds `listen` for the store in `data`, which must exist.
+    pub async fn bind(listen: SocketAddr, data: PathBuf) -> Result<Server, ServerError> {
+        // Refuse to start on a missing or too-new store, rather than
+        // answering every request with an error.
+        drop(SqliteStore::open_reader(&data)?);
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: listen,
+                source,
+            })?;
+        Ok(Server {
+            listener,
+            state: AppState {
+                data: Arc::new(data),
+                metrics: Arc::new(Metrics::new()),
+            },
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and lets
+    /// requests in flight finish.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        tracing::info!(addr = %self.local_addr(), "serving");
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(ServerError::Serve)
+    }
+}
+
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .route("/metrics", get(metrics::render))
+        .nest("/api/v1", api::routes())
+        .fallback(api::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count_requests,
+        ))
+        .with_state(state)
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

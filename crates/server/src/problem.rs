@@ -1,0 +1,78 @@
+//! Errors as RFC 9457 problem details (`application/problem+json`).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use turncoat_store::StoreError;
+
+/// A problem a request ran into, answered as `application/problem+json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Problem {
+    /// Left out, so it reads as `about:blank`: the status says it all.
+    #[serde(skip)]
+    pub status: StatusCode,
+    pub title: String,
+    pub detail: String,
+    #[serde(rename = "status")]
+    status_code: u16,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Problem {
+        Problem {
+            status,
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            detail: detail.into(),
+            status_code: status.as_u16(),
+        }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::BAD_REQUEST, detail)
+    }
+
+    /// Logged whole; the caller learns only that it happened.
+    pub fn internal(e: &dyn std::error::Error) -> Problem {
+        tracing::error!(error = %e, "request failed");
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the server could not answer; the error is in its log",
+        )
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(e: StoreError) -> Problem {
+        match e {
+            StoreError::OutOfScope(_) | StoreError::NoSuchTenant { .. } => {
+                // Not 403: whether something exists outside one's scope
+                // is itself another tenant's information.
+                Problem::new(StatusCode::NOT_FOUND, "no such resource in your tenants")
+            }
+            StoreError::Locked { .. } | StoreError::NoStore(_) => {
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
+            other => Problem::internal(&other),
+        }
+    }
+}
+
+impl From<turncoat_engine::EngineError> for Problem {
+    fn from(e: turncoat_engine::EngineError) -> Problem {
+        match e {
+            turncoat_engine::EngineError::Store(s) => Problem::from(s),
+            other => Problem::internal(&other),
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(&self)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
+}
