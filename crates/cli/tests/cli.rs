@@ -7,21 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use common::{Env, WHOAMI_RULES, dns, path, whoami};
-
-const ADVISORY: &str = r#"
-id = "TC-2023-0001"
-title = "3CX Desktop App trojanized update"
-published = 2023-03-30
-[[affected]]
-product = "3CX Desktop App"
-names = ["3CX Desktop App", "3CXDesktopApp"]
-platforms = ["windows"]
-versions = ["18.12.407", "18.12.416"]
-[[indicators]]
-type = "domain"
-value = "akamaicontainer.com"
-"#;
+use common::{ADVISORY, Env, WHOAMI_RULES, dns, path, whoami};
 
 #[test]
 fn tenants_are_validated_and_unique_ignoring_case() {

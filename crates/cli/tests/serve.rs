@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::{Env, dns, path};
+use common::{ADVISORY, Env, dns, path};
 use serde_json::Value;
 
 /// A running server, stopped when dropped.
@@ -71,9 +71,16 @@ fn last_line(out: &str) -> String {
     out.lines().last().unwrap().to_owned()
 }
 
-#[test]
-fn the_api_answers_each_token_for_its_tenants_only() {
-    let env = Env::new();
+/// The credentials of [`two_tenants`].
+struct Tokens {
+    admin: String,
+    beta: String,
+    sensor: String,
+}
+
+/// acme and beta, both with IOC contacts and an exposed 3CX install;
+/// an admin's personal token, beta's read token, acme's ingest token.
+fn two_tenants(env: &Env) -> Tokens {
     env.ok(&["tenant", "add", "acme"]);
     env.ok(&["tenant", "add", "beta"]);
     let csv = env.file(
@@ -93,12 +100,36 @@ fn the_api_answers_each_token_for_its_tenants_only() {
         &dns("srv-1", "2023-03-26T10:00:00Z", "msstorageboxes.com"),
     );
     env.json(&["ingest", "--tenant", "beta", "--output", "json", path(&f)]);
+    for (tenant, host, version) in [
+        ("acme", "ws-01", "18.12.416"),
+        ("acme", "ws-02", "18.12.407"),
+        ("beta", "srv-2", "18.12.407"),
+    ] {
+        let line = format!(
+            r#"{{"name":"pack_inventory_programs","hostIdentifier":"{host}","unixTime":1679000000,"columns":{{"name":"3CX Desktop App","version":"{version}"}},"action":"added"}}"#
+        );
+        let f = env.file(&format!("{host}.osquery.log"), &line);
+        env.ok(&["ingest", "--tenant", tenant, path(&f)]);
+    }
+    let adv = env.file("3cx.toml", ADVISORY);
+    env.ok(&["intel", "import", path(&adv)]);
 
     env.ok(&["user", "add", "root", "--role", "admin"]);
-    let admin = last_line(&env.ok(&["token", "create", "--user", "root"]));
-    let beta = last_line(&env.ok(&["token", "create", "--tenant", "beta", "--scope", "read"]));
-    let sensor = last_line(&env.ok(&["token", "create", "--tenant", "acme", "--scope", "ingest"]));
+    Tokens {
+        admin: last_line(&env.ok(&["token", "create", "--user", "root"])),
+        beta: last_line(&env.ok(&["token", "create", "--tenant", "beta", "--scope", "read"])),
+        sensor: last_line(&env.ok(&["token", "create", "--tenant", "acme", "--scope", "ingest"])),
+    }
+}
 
+#[test]
+fn the_api_answers_each_token_for_its_tenants_only() {
+    let env = Env::new();
+    let Tokens {
+        admin,
+        beta,
+        sensor,
+    } = two_tenants(&env);
     let served = Served::start(&env);
     assert_eq!(served.get("/healthz", None).0, 200);
     assert_eq!(served.get("/readyz", None).0, 200);
@@ -188,6 +219,104 @@ fn the_api_answers_each_token_for_its_tenants_only() {
         r#"turncoat_rejected_requests_total{reason="token_revoked"} 1"#,
     ] {
         assert!(metrics.contains(expected), "{expected} in\n{metrics}");
+    }
+}
+
+#[test]
+fn exposure_and_one_alert_are_the_cli_s_and_stay_in_scope() {
+    let env = Env::new();
+    let tokens = two_tenants(&env);
+    // A status change, for the alert's history.
+    let beta_alerts = env.alerts(&["--tenant", "beta", "--kind", "ioc"]);
+    let beta_id = beta_alerts[0]["id"].as_i64().unwrap();
+    env.ok(&["alert", "status", &beta_id.to_string(), "acknowledged"]);
+    let served = Served::start(&env);
+
+    let cli = env.json(&["exposure", "--format", "json"]);
+    assert_eq!(cli.as_array().unwrap().len(), 3, "{cli:#}");
+    let all = served.json("/api/v1/exposure", &tokens.admin);
+    assert_eq!(all["items"], cli);
+    let mut paged = Vec::new();
+    let mut url = "/api/v1/exposure?limit=2".to_owned();
+    loop {
+        let page = served.json(&url, &tokens.admin);
+        paged.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next"].as_str() {
+            Some(c) => url = format!("/api/v1/exposure?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, cli.as_array().unwrap().clone());
+    let mine = served.json("/api/v1/exposure?advisory=TC-2023-0001", &tokens.beta);
+    let rows = mine["items"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0]["tenant"].as_str(), rows[0]["endpoint"].as_str()),
+        (Some("beta"), Some("srv-2"))
+    );
+    assert_eq!(
+        served
+            .get("/api/v1/exposure?advisory=nope", Some(&tokens.admin))
+            .0,
+        404
+    );
+    assert_eq!(
+        served
+            .get("/api/v1/exposure?cursor=zz", Some(&tokens.admin))
+            .0,
+        400
+    );
+    assert_eq!(served.get("/api/v1/exposure", Some(&tokens.sensor)).0, 403);
+
+    // One alert: the CLI's row, its evidence, its history.
+    let detail = served.json(&format!("/api/v1/alerts/{beta_id}"), &tokens.beta);
+    let mut row = detail.clone();
+    let history = row.as_object_mut().unwrap().remove("history").unwrap();
+    let cli_row = env
+        .alerts(&["--tenant", "beta", "--kind", "ioc"])
+        .into_iter()
+        .find(|a| a["id"] == beta_id)
+        .unwrap();
+    assert_eq!(row, cli_row);
+    assert_eq!(detail["evidence"]["observed"], "msstorageboxes.com");
+    assert_eq!(history.as_array().unwrap().len(), 1, "{history:#}");
+    assert_eq!(history[0]["actor"], "cli");
+    assert!(
+        history[0]["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("acknowledged")
+    );
+
+    // Every other id, guessed by counting, reads as missing: the same
+    // answer as an id nobody has.
+    let (_, _, nobody) = served.get("/api/v1/alerts/999999", Some(&tokens.beta));
+    let highest = env
+        .alerts(&[])
+        .iter()
+        .filter_map(|a| a["id"].as_i64())
+        .max()
+        .unwrap();
+    let mut seen = 0;
+    for id in 1..=highest + 1 {
+        let (status, _, body) = served.get(&format!("/api/v1/alerts/{id}"), Some(&tokens.beta));
+        if status == 200 {
+            assert_eq!(
+                serde_json::from_str::<Value>(&body).unwrap()["tenant"],
+                "beta"
+            );
+            seen += 1;
+        } else {
+            assert_eq!((status, &body), (404, &nobody), "alert {id}");
+        }
+    }
+    assert_eq!(seen, env.alerts(&["--tenant", "beta"]).len());
+    for path in [
+        "/api/v1/alerts/-1",
+        "/api/v1/alerts/1%20OR%201=1",
+        "/api/v1/alerts/..%2Fmetrics",
+    ] {
+        assert_eq!(served.get(path, Some(&tokens.beta)).0, 404, "{path}");
     }
 }
 

@@ -3,7 +3,7 @@
 //! alike, so their JSON rows are the same.
 
 use serde::Serialize;
-use turncoat_core::AlertKind;
+use turncoat_core::{AlertKind, Severity, Time};
 use turncoat_store::{Alert, AlertFilter, Scope, Store};
 
 use crate::Result;
@@ -24,13 +24,24 @@ impl AlertRow {
             AlertRow::Alert(a) => a.id.get(),
         }
     }
+
+    /// The queue's order: campaigns first, then the highest severity,
+    /// the earliest first seen, the lowest id (unique, so a page can
+    /// resume after any row).
+    pub fn order_key(&self) -> (bool, std::cmp::Reverse<Severity>, Time, i64) {
+        let (alert, severity, first_seen) = match self {
+            AlertRow::Campaign(c) => (false, c.severity, c.first_seen),
+            AlertRow::Alert(a) => (true, a.severity, a.first_seen),
+        };
+        (alert, std::cmp::Reverse(severity), first_seen, self.id())
+    }
 }
 
 /// The queue under `filter` in `scope`: campaigns first (they are the
 /// MSSP's), then alerts by severity, first seen and id. Campaigns are
 /// listed unless the filter is for one endpoint or another kind.
 pub fn list(store: &dyn Store, scope: &Scope, filter: &AlertFilter) -> Result<Vec<AlertRow>> {
-    let campaigns =
+    let mut campaigns: Vec<AlertRow> =
         if filter.kind.is_none_or(|k| k == AlertKind::Campaign) && filter.endpoint.is_none() {
             campaign_rows(store, scope, 0, i64::MAX)?
                 .into_iter()
@@ -40,6 +51,7 @@ pub fn list(store: &dyn Store, scope: &Scope, filter: &AlertFilter) -> Result<Ve
         } else {
             Vec::new()
         };
+    campaigns.sort_by_key(AlertRow::order_key);
     let alerts = if filter.kind == Some(AlertKind::Campaign) {
         Vec::new()
     } else {

@@ -101,14 +101,22 @@ pub fn exposure(
             }
         }
     }
-    rows.sort_by(|a, b| {
-        (&a.tenant, &a.endpoint, &a.advisory, a.from).cmp(&(
-            &b.tenant,
-            &b.endpoint,
-            &b.advisory,
-            b.from,
-        ))
-    });
+    rows.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
     rows.dedup();
     Ok(rows)
+}
+
+impl ExposureRow {
+    /// What rows are listed by, to the last field that tells two apart,
+    /// so a page can resume after any row.
+    pub fn order_key(&self) -> (&str, &str, &str, Time, &str, &str) {
+        (
+            self.tenant.as_str(),
+            &self.endpoint,
+            &self.advisory,
+            self.from,
+            &self.product,
+            &self.version,
+        )
+    }
 }

@@ -1,21 +1,25 @@
 //! `/api/v1` and the probes.
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use turncoat_core::{Severity, Time};
+use turncoat_engine::ExposureRow;
 use turncoat_engine::alerts::AlertRow;
-use turncoat_store::{AlertFilter, Scope, Store};
+use turncoat_store::{Alert, AlertFilter, AuditEntry, Scope, Store};
 
 use crate::auth::Caller;
+use crate::page::{Page, PageQuery, page};
 use crate::{AppState, Problem};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/tenants", get(tenants))
         .route("/alerts", get(alerts))
+        .route("/alerts/{id}", get(alert))
+        .route("/exposure", get(exposure))
 }
 
 /// The process is up.
@@ -34,14 +38,6 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<&'static str
 
 pub(crate) async fn not_found() -> Problem {
     Problem::new(StatusCode::NOT_FOUND, "no such resource")
-}
-
-/// A page of a list, as every list of the API answers: the items and the
-/// cursor of the next page, `null` on the last.
-#[derive(Serialize)]
-struct Page<T> {
-    items: Vec<T>,
-    next: Option<String>,
 }
 
 /// The tenants the caller may see.
@@ -84,9 +80,6 @@ struct AlertQuery {
     cursor: Option<String>,
 }
 
-const DEFAULT_PAGE: usize = 100;
-const MAX_PAGE: usize = 1_000;
-
 async fn alerts(
     State(state): State<AppState>,
     caller: Caller,
@@ -107,8 +100,6 @@ async fn alerts(
         .map(Time::parse)
         .transpose()
         .map_err(|e| Problem::bad_request(format!("since: {e}")))?;
-    let after = query.cursor.as_deref().map(Cursor::parse).transpose()?;
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     let scope = narrowed(&caller.0.scope, query.tenant.as_deref())?;
     let needle = query.q.map(|q| q.to_lowercase());
     let mut rows = state
@@ -130,11 +121,12 @@ async fn alerts(
             && needle
                 .as_deref()
                 .is_none_or(|n| text.iter().any(|t| t.to_lowercase().contains(n)))
-            && after.as_ref().is_none_or(|c| Cursor::of(row) > *c)
     });
-    let next = (rows.len() > limit).then(|| Cursor::of(&rows[limit - 1]).to_string());
-    rows.truncate(limit);
-    Ok(Json(Page { items: rows, next }))
+    let paging = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    Ok(Json(page(rows, AlertRow::order_key, &paging)?))
 }
 
 /// A query parameter that is one of a closed set of words.
@@ -160,64 +152,98 @@ fn narrowed(scope: &Scope, tenant: Option<&str>) -> Result<Scope, Problem> {
     }
 }
 
-/// Where a page ends, in the queue's order: campaigns first, then by
-/// severity (highest first), first seen, id. Keyed on values, not
-/// positions, so rows raised between two requests neither repeat nor
-/// vanish from the pages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Cursor {
-    alert: bool,
-    severity_rank: u8,
-    first_seen: i64,
-    id: i64,
+/// One alert with its evidence and the history of its triage.
+#[derive(Serialize)]
+struct AlertDetail {
+    #[serde(flatten)]
+    alert: Alert,
+    /// Status changes, newest first, with who made them.
+    history: Vec<AuditEntry>,
 }
 
-impl Cursor {
-    fn of(row: &AlertRow) -> Cursor {
-        let (alert, severity, first_seen) = match row {
-            AlertRow::Campaign(c) => (false, c.severity, c.first_seen),
-            AlertRow::Alert(a) => (true, a.severity, a.first_seen),
-        };
-        Cursor {
-            alert,
-            severity_rank: u8::MAX
-                - Severity::ALL
-                    .iter()
-                    .position(|s| *s == severity)
-                    .unwrap_or(0) as u8,
-            first_seen: first_seen.0,
-            id: row.id(),
-        }
-    }
+/// How far back the audit log is read for one alert's history.
+const HISTORY_SCAN: usize = 100_000;
 
-    fn parse(text: &str) -> Result<Cursor, Problem> {
-        let bad = || Problem::bad_request(format!("cursor {text:?} is not one this API gave"));
-        let mut parts = text.split('.');
-        let mut next = || {
-            parts
-                .next()
-                .and_then(|p| p.parse::<i64>().ok())
-                .ok_or_else(bad)
-        };
-        let cursor = Cursor {
-            alert: next()? != 0,
-            severity_rank: u8::try_from(next()?).map_err(|_| bad())?,
-            first_seen: next()?,
-            id: next()?,
-        };
-        Ok(cursor)
-    }
+async fn alert(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<AlertDetail>, Problem> {
+    caller.may_read()?;
+    // Any id the caller may not see is answered as one that does not
+    // exist: ids are counted across tenants.
+    let missing = || Problem::new(StatusCode::NOT_FOUND, "no such alert in your tenants");
+    let id: i64 = id.parse().map_err(|_| missing())?;
+    let scope = caller.0.scope;
+    state
+        .read(move |store| {
+            let alert = store
+                .alerts(&scope, &AlertFilter::default())?
+                .into_iter()
+                .find(|a| a.id.get() == id)
+                .ok_or_else(missing)?;
+            let prefix = format!("alert {id} ->");
+            let history = store
+                .audit_log(&scope, HISTORY_SCAN)?
+                .into_iter()
+                .filter(|e| e.action == "alert.status" && e.detail.starts_with(&prefix))
+                .collect();
+            Ok(AlertDetail { alert, history })
+        })
+        .await
+        .map(Json)
 }
 
-impl std::fmt::Display for Cursor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}.{}.{}.{}",
-            u8::from(self.alert),
-            self.severity_rank,
-            self.first_seen,
-            self.id
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExposureQuery {
+    tenant: Option<String>,
+    advisory: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// Who runs or ran an affected version, and when: the CLI's `exposure`.
+async fn exposure(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<ExposureQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Page<ExposureRow>>, Problem> {
+    caller.may_read()?;
+    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let scope = narrowed(&caller.0.scope, query.tenant.as_deref())?;
+    let advisory = query.advisory;
+    let rows = state
+        .read(move |store| {
+            if let Some(id) = &advisory
+                && !store.advisories()?.iter().any(|a| &a.id == id)
+            {
+                return Err(Problem::new(
+                    StatusCode::NOT_FOUND,
+                    format!("no advisory {id:?}"),
+                ));
+            }
+            Ok(turncoat_engine::exposure(
+                store,
+                &scope,
+                advisory.as_deref(),
+            )?)
+        })
+        .await?;
+    let paging = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    let key = |r: &ExposureRow| {
+        let (tenant, endpoint, advisory, from, product, version) = r.order_key();
+        (
+            tenant.to_owned(),
+            endpoint.to_owned(),
+            advisory.to_owned(),
+            from,
+            product.to_owned(),
+            version.to_owned(),
         )
-    }
+    };
+    Ok(Json(page(rows, key, &paging)?))
 }

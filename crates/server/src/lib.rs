@@ -12,6 +12,7 @@
 mod api;
 mod auth;
 mod metrics;
+mod page;
 mod problem;
 
 use std::future::Future;

@@ -86,6 +86,21 @@ impl Env {
     }
 }
 
+/// The 3CX advisory as a vendor might publish it, one indicator included.
+pub const ADVISORY: &str = r#"
+id = "TC-2023-0001"
+title = "3CX Desktop App trojanized update"
+published = 2023-03-30
+[[affected]]
+product = "3CX Desktop App"
+names = ["3CX Desktop App", "3CXDesktopApp"]
+platforms = ["windows"]
+versions = ["18.12.407", "18.12.416"]
+[[indicators]]
+type = "domain"
+value = "akamaicontainer.com"
+"#;
+
 pub fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
