@@ -35,15 +35,37 @@ impl Served {
 
     /// `GET path` with an optional bearer token: status, headers, body.
     fn get(&self, path: &str, token: Option<&str>) -> (u16, String, String) {
+        self.request("GET", path, token, None)
+    }
+
+    /// `POST path` with a JSON body.
+    fn post(&self, path: &str, token: &str, json: &str) -> (u16, String, String) {
+        self.request("POST", path, Some(token), Some(json))
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        json: Option<&str>,
+    ) -> (u16, String, String) {
         let mut stream = TcpStream::connect(&self.addr).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
         let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+        let body = json.map_or(String::new(), |j| {
+            format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                j.len()
+            )
+        });
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nHost: {}\r\n{auth}Connection: close\r\n\r\n",
-            self.addr
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}{body}Connection: close\r\n\r\n{}",
+            self.addr,
+            json.unwrap_or("")
         )
         .unwrap();
         let mut response = String::new();
@@ -51,6 +73,22 @@ impl Served {
         let (head, body) = response.split_once("\r\n\r\n").unwrap();
         let status = head[9..12].parse().unwrap();
         (status, head.to_ascii_lowercase(), body.to_owned())
+    }
+
+    /// Every item of a list, fetched `limit` at a time by following the
+    /// cursors.
+    fn every_page(&self, list: &str, limit: usize, token: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut url = format!("{list}?limit={limit}");
+        for _ in 0..10_000 {
+            let page = self.json(&url, token);
+            items.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["next"].as_str() {
+                Some(cursor) => url = format!("{list}?limit={limit}&cursor={cursor}"),
+                None => return items,
+            }
+        }
+        panic!("{list}: the cursors never end");
     }
 
     fn json(&self, path: &str, token: &str) -> Value {
@@ -175,19 +213,7 @@ fn the_api_answers_each_token_for_its_tenants_only() {
     assert_eq!(tenants[0]["name"], "beta");
 
     // Pages of one, followed by their cursors, are the whole queue.
-    let mut paged = Vec::new();
-    let mut next = Some(String::new());
-    while let Some(cursor) = next {
-        let url = if cursor.is_empty() {
-            "/api/v1/alerts?limit=1".to_owned()
-        } else {
-            format!("/api/v1/alerts?limit=1&cursor={cursor}")
-        };
-        let page = served.json(&url, &admin);
-        paged.extend(page["items"].as_array().unwrap().iter().cloned());
-        next = page["next"].as_str().map(str::to_owned);
-        assert!(paged.len() <= rows.len(), "the cursor loops");
-    }
+    let paged = served.every_page("/api/v1/alerts", 1, &admin);
     assert_eq!(&paged, rows);
 
     // Filters, and what they refuse.
@@ -236,16 +262,7 @@ fn exposure_and_one_alert_are_the_cli_s_and_stay_in_scope() {
     assert_eq!(cli.as_array().unwrap().len(), 3, "{cli:#}");
     let all = served.json("/api/v1/exposure", &tokens.admin);
     assert_eq!(all["items"], cli);
-    let mut paged = Vec::new();
-    let mut url = "/api/v1/exposure?limit=2".to_owned();
-    loop {
-        let page = served.json(&url, &tokens.admin);
-        paged.extend(page["items"].as_array().unwrap().iter().cloned());
-        match page["next"].as_str() {
-            Some(c) => url = format!("/api/v1/exposure?limit=2&cursor={c}"),
-            None => break,
-        }
-    }
+    let paged = served.every_page("/api/v1/exposure", 2, &tokens.admin);
     assert_eq!(paged, cli.as_array().unwrap().clone());
     let mine = served.json("/api/v1/exposure?advisory=TC-2023-0001", &tokens.beta);
     let rows = mine["items"].as_array().unwrap();
@@ -318,6 +335,105 @@ fn exposure_and_one_alert_are_the_cli_s_and_stay_in_scope() {
     ] {
         assert_eq!(served.get(path, Some(&tokens.beta)).0, 404, "{path}");
     }
+}
+
+#[test]
+fn admins_add_tenants_and_lists_keep_to_the_callers_tenants() {
+    let env = Env::new();
+    let tokens = two_tenants(&env);
+    env.ok(&[
+        "allow",
+        "add",
+        "--destination",
+        "ntp.ubuntu.com",
+        "--reason",
+        "time sync",
+    ]);
+    env.ok(&[
+        "allow",
+        "add",
+        "--tenant",
+        "acme",
+        "--destination",
+        "acme-only.example",
+        "--reason",
+        "their proxy",
+    ]);
+    let served = Served::start(&env);
+
+    let (status, _, body) = served.post("/api/v1/tenants", &tokens.admin, r#"{"name":"gamma"}"#);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["name"],
+        "gamma"
+    );
+    let (status, _, body) = served.post("/api/v1/tenants", &tokens.admin, r#"{"name":"Gamma"}"#);
+    assert_eq!(status, 409, "{body}");
+    for (token, json, expected) in [
+        (&tokens.beta, r#"{"name":"delta"}"#, 403),
+        (&tokens.sensor, r#"{"name":"delta"}"#, 403),
+        (&tokens.admin, r#"{"name":"bad name"}"#, 400),
+        (&tokens.admin, r#"{"name":"x","extra":1}"#, 400),
+        (&tokens.admin, "not json", 400),
+    ] {
+        let (status, head, body) = served.post("/api/v1/tenants", token, json);
+        assert_eq!(status, expected, "{json}: {body}");
+        assert!(head.contains("application/problem+json"), "{head}");
+    }
+    let listed = env.json(&["tenant", "list", "--format", "json"]);
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        3,
+        "gamma is stored, delta is not"
+    );
+    let audit = env.ok(&["audit", "--format", "json"]);
+    assert!(
+        audit.contains(r#""actor": "token:1""#),
+        "the admin's token is the actor: {audit}"
+    );
+
+    // The campaign spans acme and beta: the admin sees it, beta does not.
+    let campaigns = served.json("/api/v1/campaigns", &tokens.admin);
+    let items = campaigns["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{campaigns:#}");
+    assert_eq!(items[0]["source"], "msstorageboxes.com");
+    assert!(
+        served.json("/api/v1/campaigns", &tokens.beta)["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // Global audit entries (users, intel) may name any tenant: admins only.
+    let all = served.json("/api/v1/audit?limit=1000", &tokens.admin);
+    assert!(all.to_string().contains("user.add"));
+    let mine = served.json("/api/v1/audit?limit=1000", &tokens.beta);
+    let entries = mine["items"].as_array().unwrap();
+    assert!(!entries.is_empty());
+    assert!(entries.iter().all(|e| e["tenant"] == "beta"), "{mine:#}");
+    assert!(!mine.to_string().contains("acme"));
+    let paged = served.every_page("/api/v1/audit", 3, &tokens.admin);
+    let whole = served.json("/api/v1/audit?limit=1000", &tokens.admin);
+    assert_eq!(&paged, whole["items"].as_array().unwrap());
+
+    let allow = served.json("/api/v1/allowlists", &tokens.beta);
+    let values: Vec<&str> = allow["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["ntp.ubuntu.com"]);
+    let every = served.json("/api/v1/allowlists", &tokens.admin);
+    assert_eq!(every["items"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        served.json("/api/v1/rules", &tokens.beta)["items"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        served.get("/api/v1/rules?cursor=00", Some(&tokens.beta)).0,
+        400
+    );
 }
 
 #[test]

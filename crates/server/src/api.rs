@@ -5,10 +5,12 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use turncoat_core::{Role, TenantName};
 use turncoat_core::{Severity, Time};
 use turncoat_engine::ExposureRow;
 use turncoat_engine::alerts::AlertRow;
-use turncoat_store::{Alert, AlertFilter, AuditEntry, Scope, Store};
+use turncoat_engine::campaign::CampaignRow;
+use turncoat_store::{Alert, AlertFilter, AllowEntry, AuditEntry, Scope, Store, StoredRule};
 
 use crate::auth::Caller;
 use crate::page::{Page, PageQuery, page};
@@ -16,7 +18,11 @@ use crate::{AppState, Problem};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/tenants", get(tenants))
+        .route("/tenants", get(tenants).post(add_tenant))
+        .route("/campaigns", get(campaigns))
+        .route("/audit", get(audit))
+        .route("/allowlists", get(allowlists))
+        .route("/rules", get(rules))
         .route("/alerts", get(alerts))
         .route("/alerts/{id}", get(alert))
         .route("/exposure", get(exposure))
@@ -246,4 +252,127 @@ async fn exposure(
         )
     };
     Ok(Json(page(rows, key, &paging)?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTenant {
+    name: String,
+}
+
+/// Adds a tenant (admins only): 201 with it, 409 when the name is taken
+/// (ignoring case).
+async fn add_tenant(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<NewTenant>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<TenantRow>), Problem> {
+    caller.must_be_admin()?;
+    let Json(new) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let name = TenantName::new(&new.name).map_err(|e| Problem::bad_request(e.to_string()))?;
+    let actor = caller.0.actor;
+    let tenant = state
+        .write(move |store| Ok(store.add_tenant(&name, &actor)?))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(TenantRow {
+            name: tenant.name().to_string(),
+            created: tenant.created(),
+        }),
+    ))
+}
+
+/// `limit` and `cursor` alone, for lists without filters.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+impl ListQuery {
+    fn paging(self) -> PageQuery {
+        PageQuery {
+            limit: self.limit,
+            cursor: self.cursor,
+        }
+    }
+}
+
+type ListParams = Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>;
+
+fn list_query(query: ListParams) -> Result<PageQuery, Problem> {
+    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
+    Ok(query.paging())
+}
+
+/// Campaigns (the same detection in several tenants) whose every tenant
+/// is in the caller's scope.
+async fn campaigns(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: ListParams,
+) -> Result<Json<Page<CampaignRow>>, Problem> {
+    caller.may_read()?;
+    let paging = list_query(query)?;
+    let scope = caller.0.scope;
+    let mut rows = state
+        .read(move |store| {
+            Ok(turncoat_engine::campaign::campaign_rows(
+                store,
+                &scope,
+                0,
+                i64::MAX,
+            )?)
+        })
+        .await?;
+    rows.sort_by_key(|c| c.id);
+    Ok(Json(page(rows, |c| c.id, &paging)?))
+}
+
+/// The audit log, newest first. Entries not bound to a tenant (users,
+/// intel, rules) may name any tenant, so only admins see them.
+async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: ListParams,
+) -> Result<Json<Page<AuditEntry>>, Problem> {
+    caller.may_read()?;
+    let paging = list_query(query)?;
+    let admin = caller.0.role == Role::Admin && caller.0.token_scope.is_none();
+    let scope = caller.0.scope;
+    let mut rows = state
+        .read(move |store| Ok(store.audit_log(&scope, usize::MAX)?))
+        .await?;
+    rows.retain(|e| admin || e.tenant.is_some());
+    Ok(Json(page(rows, |e| std::cmp::Reverse(e.id), &paging)?))
+}
+
+/// Allowlist entries: the global ones and those of the caller's tenants.
+async fn allowlists(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: ListParams,
+) -> Result<Json<Page<AllowEntry>>, Problem> {
+    caller.may_read()?;
+    let paging = list_query(query)?;
+    let scope = caller.0.scope;
+    let rows = state
+        .read(move |store| Ok(store.allowlist(&scope)?))
+        .await?;
+    Ok(Json(page(rows, |e| e.id, &paging)?))
+}
+
+/// Detection rules (global), by id.
+async fn rules(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: ListParams,
+) -> Result<Json<Page<StoredRule>>, Problem> {
+    caller.may_read()?;
+    let paging = list_query(query)?;
+    let mut rows = state.read(|store| Ok(store.rules()?)).await?;
+    rows.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(Json(page(rows, |r| r.id.clone(), &paging)?))
 }

@@ -5,7 +5,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use turncoat_auth::{AuthError, Principal};
-use turncoat_core::{Time, TokenScope};
+use turncoat_core::{Role, Time, TokenScope};
 
 use crate::{AppState, Problem};
 
@@ -21,6 +21,20 @@ impl Caller {
                 "an ingest token may only send telemetry",
             )),
             _ => Ok(()),
+        }
+    }
+}
+
+impl Caller {
+    /// Refuses anyone but an MSSP administrator.
+    pub(crate) fn must_be_admin(&self) -> Result<(), Problem> {
+        if self.0.role == Role::Admin && self.0.token_scope.is_none() {
+            Ok(())
+        } else {
+            Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "only an admin may do this",
+            ))
         }
     }
 }

@@ -66,6 +66,37 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Runs `f` on a writer of the store, on a blocking thread. The
+    /// writer lock is taken for the call only, so the CLI can write
+    /// between requests; a request that waits longer than
+    /// [`WRITE_LOCK_WAIT`] for it is answered 503.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, Problem>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut SqliteStore) -> Result<T, Problem> + Send + 'static,
+    {
+        let data = Arc::clone(&self.data);
+        tokio::task::spawn_blocking(move || {
+            let mut store = SqliteStore::open_writer(
+                &data,
+                &mut turncoat_store::LockWait {
+                    timeout: WRITE_LOCK_WAIT,
+                    purpose: "turncoat serve",
+                    on_wait: &mut |_, _| {},
+                },
+            )
+            .map_err(Problem::from)?;
+            f(&mut store)
+        })
+        .await
+        .map_err(|e| Problem::internal(&e))?
+    }
+}
+
+/// How long a write request waits for another writer (a CLI ingest).
+const WRITE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A bound server, not yet serving: binding first lets a caller learn
 /// the port chosen for `127.0.0.1:0`.
 pub struct Server {

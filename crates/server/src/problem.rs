@@ -49,6 +49,9 @@ impl From<StoreError> for Problem {
                 // is itself another tenant's information.
                 Problem::new(StatusCode::NOT_FOUND, "no such resource in your tenants")
             }
+            StoreError::TenantExists { .. } | StoreError::UserExists(_) => {
+                Problem::new(StatusCode::CONFLICT, e.to_string())
+            }
             StoreError::Locked { .. } | StoreError::NoStore(_) => {
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
             }

@@ -432,6 +432,8 @@ pub struct AlertFilter {
 /// One audit log entry.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AuditEntry {
+    /// Increasing with every entry: the log's order.
+    pub id: i64,
     pub time: Time,
     pub actor: String,
     pub tenant: Option<TenantName>,

@@ -23,7 +23,7 @@ pub(super) fn audit_log(
 ) -> Result<Vec<AuditEntry>> {
     let mut stmt = store
         .conn
-        .prepare("SELECT time, actor, tenant_id, action, detail FROM audit ORDER BY id DESC")?;
+        .prepare("SELECT time, actor, tenant_id, action, detail, id FROM audit ORDER BY id DESC")?;
     let rows = stmt.query_map([], |r| {
         Ok((
             r.get::<_, i64>(0)?,
@@ -31,11 +31,12 @@ pub(super) fn audit_log(
             r.get::<_, Option<i64>>(2)?,
             r.get::<_, String>(3)?,
             r.get::<_, String>(4)?,
+            r.get::<_, i64>(5)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (time, actor, tenant_id, action, detail) = row?;
+        let (time, actor, tenant_id, action, detail, id) = row?;
         // Global entries (intel) are visible to all; tenant entries only in scope.
         let tenant = match tenant_id {
             Some(id) => match scope.members().iter().find(|t| t.id == id) {
@@ -45,6 +46,7 @@ pub(super) fn audit_log(
             None => None,
         };
         out.push(AuditEntry {
+            id,
             time: Time(time),
             actor,
             tenant,
