@@ -471,3 +471,107 @@ fn serve_refuses_a_missing_data_directory() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no turncoat data directory"));
 }
+
+#[test]
+fn https_with_the_certificate_given() {
+    let (Ok(openssl), Ok(curl)) = (which("openssl"), which("curl")) else {
+        eprintln!("skipped: openssl and curl are needed to make and check a certificate");
+        return;
+    };
+    let env = Env::new();
+    env.ok(&["tenant", "add", "acme"]);
+    let cert = env.dir.path().join("cert.pem");
+    let key = env.dir.path().join("key.pem");
+    let made = std::process::Command::new(openssl)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+
+    let mut child = env.spawn(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        path(&cert),
+        "--tls-key",
+        path(&key),
+    ]);
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on https://")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_owned();
+    let served = Served { child, addr };
+    let fetched = std::process::Command::new(&curl)
+        .args(["--silent", "--show-error", "--cacert"])
+        .arg(&cert)
+        .arg(format!("https://{}/healthz", served.addr))
+        .output()
+        .unwrap();
+    assert!(
+        fetched.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fetched.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&fetched.stdout), "ok\n");
+    // Plain HTTP to the TLS port gets no answer it could mistake for one.
+    let (status, _, _) = std::panic::catch_unwind(|| served.get("/healthz", None)).unwrap_or((
+        0,
+        String::new(),
+        String::new(),
+    ));
+    assert_ne!(status, 200);
+
+    // A key that cannot be read stops it before it listens.
+    let out = env.run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        path(&cert),
+        "--tls-key",
+        "/nonexistent/key.pem",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/key.pem"));
+    assert!(out.stdout.is_empty(), "nothing said listening");
+}
+
+/// The path of a program on `PATH`.
+fn which(program: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+        .ok_or(())
+}

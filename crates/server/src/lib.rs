@@ -38,8 +38,22 @@ pub enum ServerError {
     },
     #[error("serving: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("reading the TLS certificate {cert} or key {key}: {source}")]
+    Tls {
+        cert: String,
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The certificate chain and private key to serve HTTPS with, PEM files.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// What every handler shares.
@@ -102,14 +116,42 @@ const WRITE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 pub struct Server {
     listener: TcpListener,
     state: AppState,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
 }
 
 impl Server {
-    /// Binds `listen` for the store in `data`, which must exist.
-    pub async fn bind(listen: SocketAddr, data: PathBuf) -> Result<Server, ServerError> {
-        // Refuse to start on a missing or too-new store, rather than
-        // answering every request with an error.
+    /// Binds `listen` for the store in `data`, which must exist, serving
+    /// HTTPS when given `tls`.
+    pub async fn bind(
+        listen: SocketAddr,
+        data: PathBuf,
+        tls: Option<&TlsFiles>,
+    ) -> Result<Server, ServerError> {
+        // Refuse to start on a missing or too-new store, or without the
+        // certificate, rather than answering every request with an error.
         drop(SqliteStore::open_reader(&data)?);
+        let tls = match tls {
+            None => None,
+            Some(files) => {
+                // ring, not rustls' default aws-lc-rs, which needs cmake
+                // to build here; rustls deprecates ring's provider for
+                // lacking post-quantum key exchange (X25519MLKEM768), a
+                // trade-off ARCHITECTURE.md records. Installing it twice
+                // is harmless.
+                #[allow(deprecated)]
+                let provider = rustls::crypto::ring::default_provider();
+                let _ = provider.install_default();
+                let config =
+                    axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
+                        .await
+                        .map_err(|source| ServerError::Tls {
+                            cert: files.cert.display().to_string(),
+                            key: files.key.display().to_string(),
+                            source,
+                        })?;
+                Some(config)
+            }
+        };
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|source| ServerError::Bind {
@@ -122,6 +164,7 @@ impl Server {
                 data: Arc::new(data),
                 metrics: Arc::new(Metrics::new()),
             },
+            tls,
         })
     }
 
@@ -137,11 +180,31 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
-        tracing::info!(addr = %self.local_addr(), "serving");
-        axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(shutdown)
+        tracing::info!(addr = %self.local_addr(), tls = self.tls.is_some(), "serving");
+        let app = router(self.state);
+        let Some(tls) = self.tls else {
+            return axum::serve(self.listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .map_err(ServerError::Serve);
+        };
+        let handle = axum_server::Handle::new();
+        let stopper = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
+        });
+        let listener = self.listener.into_std().map_err(ServerError::Serve)?;
+        axum_server::from_tcp_rustls(listener, tls)
+            .handle(handle)
+            .serve(app.into_make_service())
             .await
             .map_err(ServerError::Serve)
+    }
+
+    /// Whether it serves HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 }
 
@@ -158,6 +221,9 @@ fn router(state: AppState) -> Router {
         ))
         .with_state(state)
 }
+
+/// How long requests in flight may take to finish once a stop is asked.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).
 pub async fn shutdown_signal() {

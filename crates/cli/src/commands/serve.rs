@@ -1,6 +1,7 @@
 //! `turncoat serve`: the HTTP API on the data directory.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::Parser;
 
@@ -12,6 +13,12 @@ pub(crate) struct ServeArgs {
     /// Address and port to listen on (port 0: any free one).
     #[arg(long, default_value = "127.0.0.1:8440")]
     listen: SocketAddr,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<Exit> {
@@ -26,9 +33,15 @@ pub(crate) fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<Exit> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let server = turncoat_server::Server::bind(args.listen, ctx.data.clone()).await?;
+        let tls = args
+            .tls_cert
+            .zip(args.tls_key)
+            .map(|(cert, key)| turncoat_server::TlsFiles { cert, key });
+        let server =
+            turncoat_server::Server::bind(args.listen, ctx.data.clone(), tls.as_ref()).await?;
         // The one line on stdout: where to reach it (the port, when 0 was asked).
-        println!("listening on http://{}", server.local_addr());
+        let scheme = if server.is_tls() { "https" } else { "http" };
+        println!("listening on {scheme}://{}", server.local_addr());
         server.run(turncoat_server::shutdown_signal()).await
     })?;
     Ok(Exit::Clean)
