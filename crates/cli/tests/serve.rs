@@ -20,14 +20,22 @@ struct Served {
 
 impl Served {
     fn start(env: &Env) -> Served {
-        let mut child = env.spawn(&["serve", "--listen", "127.0.0.1:0"]);
+        Served::start_with(env, &[], "http")
+    }
+
+    /// `serve` on a free port with `extra` arguments, once it says where
+    /// it listens (with `scheme`).
+    fn start_with(env: &Env, extra: &[&str], scheme: &str) -> Served {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut child = env.spawn(&args);
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
         let addr = line
             .trim()
-            .strip_prefix("listening on http://")
+            .strip_prefix(&format!("listening on {scheme}://"))
             .unwrap_or_else(|| panic!("first line: {line:?}"))
             .to_owned();
         Served { child, addr }
@@ -512,25 +520,11 @@ fn https_with_the_certificate_given() {
         String::from_utf8_lossy(&made.stderr)
     );
 
-    let mut child = env.spawn(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--tls-cert",
-        path(&cert),
-        "--tls-key",
-        path(&key),
-    ]);
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on https://")
-        .unwrap_or_else(|| panic!("{line:?}"))
-        .to_owned();
-    let served = Served { child, addr };
+    let served = Served::start_with(
+        &env,
+        &["--tls-cert", path(&cert), "--tls-key", path(&key)],
+        "https",
+    );
     let fetched = std::process::Command::new(&curl)
         .args(["--silent", "--show-error", "--cacert"])
         .arg(&cert)
