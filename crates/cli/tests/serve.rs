@@ -445,6 +445,72 @@ fn admins_add_tenants_and_lists_keep_to_the_callers_tenants() {
 }
 
 #[test]
+fn intel_sent_to_the_api_is_imported_and_retro_hunted() {
+    let env = Env::new();
+    let tokens = two_tenants(&env);
+    let f = env.file(
+        "late.ndjson",
+        &dns("srv-3", "2023-03-27T10:00:00Z", "cdn.late-intel.net"),
+    );
+    env.json(&["ingest", "--tenant", "beta", "--output", "json", path(&f)]);
+    let served = Served::start(&env);
+    let search = "/api/v1/alerts?q=late-intel";
+    assert!(
+        served.json(search, &tokens.beta)["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let csv = "indicator,type\nlate-intel(.)net,hostname\n";
+    let (status, _, body) = served.post("/api/v1/intel?name=vendor-feed.csv", &tokens.admin, csv);
+    assert_eq!(status, 200, "{body}");
+    let report: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["indicators_new"], 1, "{report:#}");
+    let found = served.json(search, &tokens.beta);
+    let items = found["items"].as_array().unwrap();
+    assert_eq!(
+        items.len(),
+        1,
+        "the retro-hunt found the earlier contact: {found:#}"
+    );
+    assert_eq!(items[0]["endpoint"], "srv-3");
+    assert_eq!(report["files"][0]["file"], "vendor-feed.csv");
+    // The same file again changes nothing.
+    let (_, _, body) = served.post("/api/v1/intel?name=vendor-feed.csv", &tokens.admin, csv);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["indicators_new"],
+        0
+    );
+
+    for (url, token, body, expected) in [
+        ("/api/v1/intel", &tokens.beta, csv, 403),
+        ("/api/v1/intel", &tokens.sensor, csv, 403),
+        ("/api/v1/intel?format=bogus", &tokens.admin, csv, 400),
+        (
+            "/api/v1/intel?name=../../etc/passwd",
+            &tokens.admin,
+            csv,
+            400,
+        ),
+        (
+            "/api/v1/intel?name=x.json&format=stix",
+            &tokens.admin,
+            "{not json",
+            400,
+        ),
+    ] {
+        let (status, _, answer) = served.post(url, token, body);
+        assert_eq!(status, expected, "{url}: {answer}");
+    }
+    let audit = env.ok(&["audit", "--format", "json"]);
+    assert!(
+        audit.contains("token:1"),
+        "the import is audited with its token"
+    );
+}
+
+#[test]
 fn sigterm_stops_the_server_cleanly() {
     let env = Env::new();
     env.ok(&["tenant", "add", "acme"]);

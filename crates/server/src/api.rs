@@ -1,7 +1,8 @@
 //! `/api/v1` and the probes.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/audit", get(audit))
         .route("/allowlists", get(allowlists))
         .route("/rules", get(rules))
+        .route(
+            "/intel",
+            axum::routing::post(import_intel)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_INTEL_BYTES)),
+        )
         .route("/alerts", get(alerts))
         .route("/alerts/{id}", get(alert))
         .route("/exposure", get(exposure))
@@ -44,6 +50,25 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<&'static str
 
 pub(crate) async fn not_found() -> Problem {
     Problem::new(StatusCode::NOT_FOUND, "no such resource")
+}
+
+/// Query parameters, refused as problem details when they do not read
+/// (an unknown parameter, a number that is not one).
+struct Params<T>(T);
+
+impl<T, S> FromRequestParts<S> for Params<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Params<T>, Problem> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(t)| Params(t))
+            .map_err(|e| Problem::bad_request(e.body_text()))
+    }
 }
 
 /// The tenants the caller may see.
@@ -89,10 +114,9 @@ struct AlertQuery {
 async fn alerts(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>,
+    Params(query): Params<AlertQuery>,
 ) -> Result<Json<Page<AlertRow>>, Problem> {
     caller.may_read()?;
-    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
     let filter = AlertFilter {
         kind: word(&query.kind, "kind")?,
         status: word(&query.status, "status")?,
@@ -213,10 +237,9 @@ struct ExposureQuery {
 async fn exposure(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<ExposureQuery>, axum::extract::rejection::QueryRejection>,
+    Params(query): Params<ExposureQuery>,
 ) -> Result<Json<Page<ExposureRow>>, Problem> {
     caller.may_read()?;
-    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
     let scope = narrowed(&caller.0.scope, query.tenant.as_deref())?;
     let advisory = query.advisory;
     let rows = state
@@ -300,22 +323,15 @@ impl ListQuery {
     }
 }
 
-type ListParams = Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>;
-
-fn list_query(query: ListParams) -> Result<PageQuery, Problem> {
-    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
-    Ok(query.paging())
-}
-
 /// Campaigns (the same detection in several tenants) whose every tenant
 /// is in the caller's scope.
 async fn campaigns(
     State(state): State<AppState>,
     caller: Caller,
-    query: ListParams,
+    Params(query): Params<ListQuery>,
 ) -> Result<Json<Page<CampaignRow>>, Problem> {
     caller.may_read()?;
-    let paging = list_query(query)?;
+    let paging = query.paging();
     let scope = caller.0.scope;
     let mut rows = state
         .read(move |store| {
@@ -336,10 +352,10 @@ async fn campaigns(
 async fn audit(
     State(state): State<AppState>,
     caller: Caller,
-    query: ListParams,
+    Params(query): Params<ListQuery>,
 ) -> Result<Json<Page<AuditEntry>>, Problem> {
     caller.may_read()?;
-    let paging = list_query(query)?;
+    let paging = query.paging();
     let admin = caller.0.role == Role::Admin && caller.0.token_scope.is_none();
     let scope = caller.0.scope;
     let mut rows = state
@@ -353,10 +369,10 @@ async fn audit(
 async fn allowlists(
     State(state): State<AppState>,
     caller: Caller,
-    query: ListParams,
+    Params(query): Params<ListQuery>,
 ) -> Result<Json<Page<AllowEntry>>, Problem> {
     caller.may_read()?;
-    let paging = list_query(query)?;
+    let paging = query.paging();
     let scope = caller.0.scope;
     let rows = state
         .read(move |store| Ok(store.allowlist(&scope)?))
@@ -368,11 +384,118 @@ async fn allowlists(
 async fn rules(
     State(state): State<AppState>,
     caller: Caller,
-    query: ListParams,
+    Params(query): Params<ListQuery>,
 ) -> Result<Json<Page<StoredRule>>, Problem> {
     caller.may_read()?;
-    let paging = list_query(query)?;
+    let paging = query.paging();
     let mut rows = state.read(|store| Ok(store.rules()?)).await?;
     rows.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Json(page(rows, |r| r.id.clone(), &paging)?))
+}
+
+/// The largest intel upload taken (a whole MISP or OSV export).
+const MAX_INTEL_BYTES: usize = 512 << 20;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IntelQuery {
+    /// The input format; told by content when absent.
+    format: Option<String>,
+    /// The file name: the feed the indicators are recorded from.
+    name: Option<String>,
+}
+
+/// Imports one intel file sent as the body (admins only) and answers the
+/// import's report, retro-hunt included: `turncoat intel import`'s.
+async fn import_intel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(query): Params<IntelQuery>,
+    body: axum::body::Body,
+) -> Result<Json<serde_json::Value>, Problem> {
+    caller.must_be_admin()?;
+    let format: Option<turncoat_formats::intel::IntelFormat> = word(&query.format, "format")?;
+    let name = upload_name(query.name.as_deref())?;
+    let spool = tempfile::tempdir().map_err(|e| Problem::internal(&e))?;
+    let path = spool.path().join(&name);
+    spool_body(body, &path, MAX_INTEL_BYTES).await?;
+    let actor = caller.0.actor;
+    let spooled = format!("{}/", spool.path().display());
+    let report = state
+        .write(move |store| {
+            let report = turncoat_engine::import_intel(
+                store,
+                std::slice::from_ref(&path),
+                format,
+                &turncoat_engine::NoProgress,
+                &actor,
+            )?;
+            drop(spool);
+            Ok(report)
+        })
+        .await?;
+    // The import names its input by the spooled path; the caller knows it
+    // by the name it gave, and the server's paths are nobody's business.
+    let text = serde_json::to_string(&report)
+        .map_err(|e| Problem::internal(&e))?
+        .replace(&spooled, "");
+    if let Some(error) = report.files.iter().find_map(|f| f.error.as_ref()) {
+        return Err(Problem::bad_request(error.replace(&spooled, "")));
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Problem::internal(&e))?;
+    Ok(Json(report))
+}
+
+/// A file name as the caller gave it, when it is a plain one.
+fn upload_name(name: Option<&str>) -> Result<String, Problem> {
+    let Some(name) = name else {
+        return Ok("upload".to_owned());
+    };
+    let plain = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if plain {
+        Ok(name.to_owned())
+    } else {
+        Err(Problem::bad_request(
+            "name: letters, digits, '.', '-' and '_' only, not starting with '.'",
+        ))
+    }
+}
+
+/// Writes a request body to `path` as it arrives, refusing it past
+/// `limit` bytes: memory stays bounded whatever is sent.
+async fn spool_body(
+    body: axum::body::Body,
+    path: &std::path::Path,
+    limit: usize,
+) -> Result<(), Problem> {
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncWriteExt;
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| Problem::internal(&e))?;
+    let mut body = body;
+    let mut written = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Problem::bad_request(format!("reading the body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            written += data.len();
+            if written > limit {
+                return Err(Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the body is larger than {limit} bytes"),
+                ));
+            }
+            file.write_all(&data)
+                .await
+                .map_err(|e| Problem::internal(&e))?;
+        }
+    }
+    file.flush().await.map_err(|e| Problem::internal(&e))?;
+    Ok(())
 }

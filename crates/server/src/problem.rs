@@ -64,7 +64,9 @@ impl From<turncoat_engine::EngineError> for Problem {
     fn from(e: turncoat_engine::EngineError) -> Problem {
         match e {
             turncoat_engine::EngineError::Store(s) => Problem::from(s),
-            other => Problem::internal(&other),
+            // What was sent does not read: the caller's to fix.
+            e @ (turncoat_engine::EngineError::Input { .. }
+            | turncoat_engine::EngineError::InvalidEntry(_)) => Problem::bad_request(e.to_string()),
         }
     }
 }
