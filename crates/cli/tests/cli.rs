@@ -1120,6 +1120,8 @@ fn the_same_indicator_in_several_tenants_is_one_campaign_that_dismissals_do_not_
         "status",
         &first["id"].to_string(),
         "false-positive",
+        "--reason",
+        "the vendor's own update server",
     ]);
     let campaigns = env.json(&["campaigns", "--format", "json"]);
     assert_eq!(

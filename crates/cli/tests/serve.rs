@@ -511,6 +511,76 @@ fn intel_sent_to_the_api_is_imported_and_retro_hunted() {
 }
 
 #[test]
+fn triage_needs_the_right_to_triage_and_a_reason_to_dismiss() {
+    let env = Env::new();
+    let tokens = two_tenants(&env);
+    let writer = last_line(&env.ok(&["token", "create", "--tenant", "beta", "--scope", "write"]));
+    let beta_id = env.alerts(&["--tenant", "beta", "--kind", "ioc"])[0]["id"]
+        .as_i64()
+        .unwrap();
+    let acme_id = env.alerts(&["--tenant", "acme", "--kind", "ioc"])[0]["id"]
+        .as_i64()
+        .unwrap();
+    let served = Served::start(&env);
+    let url = format!("/api/v1/alerts/{beta_id}/status");
+
+    // Reading is not triaging.
+    let (status, _, body) = served.post(&url, &tokens.beta, r#"{"status":"acknowledged"}"#);
+    assert_eq!(status, 403, "{body}");
+    // A dismissal says why.
+    let (status, _, body) = served.post(&url, &writer, r#"{"status":"false-positive"}"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("needs a reason"), "{body}");
+    let (status, _, body) = served.post(&url, &writer, r#"{"status":"allowlisted","reason":"x"}"#);
+    assert_eq!(status, 400, "{body}");
+    let (status, _, body) = served.post(
+        &url,
+        &writer,
+        r#"{"status":"false-positive","reason":"the vendor's update CDN"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let detail: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(detail["status"], "false-positive");
+    assert_eq!(detail["status_reason"], "the vendor's update CDN");
+    let history = detail["history"].as_array().unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0]["actor"], "token:4");
+    assert!(
+        history[0]["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("false-positive: the vendor's update CDN")
+    );
+    // The CLI reads the same state.
+    let cli = env.alerts(&["--tenant", "beta", "--kind", "ioc"]);
+    assert_eq!(cli[0]["status"], "false-positive");
+
+    // Another tenant's alert reads as missing, like one nobody has.
+    let (other, _, other_body) = served.post(
+        &format!("/api/v1/alerts/{acme_id}/status"),
+        &writer,
+        r#"{"status":"resolved"}"#,
+    );
+    let (missing, _, missing_body) = served.post(
+        "/api/v1/alerts/999999/status",
+        &writer,
+        r#"{"status":"resolved"}"#,
+    );
+    assert_eq!((other, missing), (404, 404));
+    assert_eq!(other_body, missing_body);
+    assert_eq!(
+        env.alerts(&["--tenant", "acme", "--kind", "ioc"])[0]["status"],
+        "new"
+    );
+    assert_eq!(served.post(&url, &writer, r#"{"status":"bogus"}"#).0, 400);
+
+    // The CLI asks the same of a dismissal.
+    let out = env.run(&["alert", "status", &acme_id.to_string(), "suppressed"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("setting suppressed needs a reason"));
+}
+
+#[test]
 fn sigterm_stops_the_server_cleanly() {
     let env = Env::new();
     env.ok(&["tenant", "add", "acme"]);

@@ -22,6 +22,7 @@ pub mod intel;
 pub mod progress;
 pub mod retro;
 pub mod rules;
+pub mod triage;
 
 pub use exposure::{ExposureRow, exposure};
 pub use ingest::{BATCH_RECORDS, FileReport, FileStatus, IngestOptions, IngestReport, ingest};
@@ -38,6 +39,8 @@ pub enum EngineError {
     /// An allowlist or network value that is not one.
     #[error(transparent)]
     InvalidEntry(#[from] beacons::InvalidEntry),
+    #[error(transparent)]
+    Triage(#[from] triage::TriageError),
 }
 
 pub type Result<T> = std::result::Result<T, EngineError>;

@@ -31,6 +31,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/alerts", get(alerts))
         .route("/alerts/{id}", get(alert))
+        .route("/alerts/{id}/status", axum::routing::post(set_status))
         .route("/exposure", get(exposure))
 }
 
@@ -200,25 +201,71 @@ async fn alert(
     Path(id): Path<String>,
 ) -> Result<Json<AlertDetail>, Problem> {
     caller.may_read()?;
-    // Any id the caller may not see is answered as one that does not
-    // exist: ids are counted across tenants.
-    let missing = || Problem::new(StatusCode::NOT_FOUND, "no such alert in your tenants");
-    let id: i64 = id.parse().map_err(|_| missing())?;
+    let id = alert_id(&id)?;
     let scope = caller.0.scope;
     state
-        .read(move |store| {
-            let alert = store
-                .alerts(&scope, &AlertFilter::default())?
-                .into_iter()
-                .find(|a| a.id.get() == id)
-                .ok_or_else(missing)?;
-            let prefix = format!("alert {id} ->");
-            let history = store
-                .audit_log(&scope, HISTORY_SCAN)?
-                .into_iter()
-                .filter(|e| e.action == "alert.status" && e.detail.starts_with(&prefix))
-                .collect();
-            Ok(AlertDetail { alert, history })
+        .read(move |store| alert_detail(store, &scope, id))
+        .await
+        .map(Json)
+}
+
+/// Any id the caller may not see is answered as one that does not
+/// exist: ids are counted across tenants.
+fn no_such_alert() -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "no such alert in your tenants")
+}
+
+fn alert_id(text: &str) -> Result<i64, Problem> {
+    text.parse().map_err(|_| no_such_alert())
+}
+
+fn alert_detail(store: &dyn Store, scope: &Scope, id: i64) -> Result<AlertDetail, Problem> {
+    let alert = store
+        .alerts(scope, &AlertFilter::default())?
+        .into_iter()
+        .find(|a| a.id.get() == id)
+        .ok_or_else(no_such_alert)?;
+    let prefix = format!("alert {id} ->");
+    let history = store
+        .audit_log(scope, HISTORY_SCAN)?
+        .into_iter()
+        .filter(|e| e.action == "alert.status" && e.detail.starts_with(&prefix))
+        .collect();
+    Ok(AlertDetail { alert, history })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusChange {
+    status: String,
+    reason: Option<String>,
+}
+
+/// Sets an alert's triage status (analysts, admins, write tokens); a
+/// false positive or a suppression needs a reason. Answers the alert as
+/// it now is, history included.
+async fn set_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<StatusChange>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<AlertDetail>, Problem> {
+    caller.must_triage()?;
+    let id = alert_id(&id)?;
+    let Json(change) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let status = word(&Some(change.status), "status")?.expect("given");
+    let (scope, actor) = (caller.0.scope, caller.0.actor);
+    state
+        .write(move |store| {
+            turncoat_engine::triage::set_status(
+                store,
+                &scope,
+                turncoat_core::AlertId::new(id),
+                status,
+                change.reason.as_deref(),
+                &actor,
+            )?;
+            alert_detail(store, &scope, id)
         })
         .await
         .map(Json)

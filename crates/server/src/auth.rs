@@ -39,6 +39,20 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// Refuses viewers and read-only tokens: triage changes alerts.
+    pub(crate) fn must_triage(&self) -> Result<(), Problem> {
+        if self.0.role.can_triage() {
+            Ok(())
+        } else {
+            Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "triage needs an analyst, an admin or a write token",
+            ))
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = Response;
 

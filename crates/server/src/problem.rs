@@ -66,7 +66,8 @@ impl From<turncoat_engine::EngineError> for Problem {
             turncoat_engine::EngineError::Store(s) => Problem::from(s),
             // What was sent does not read: the caller's to fix.
             e @ (turncoat_engine::EngineError::Input { .. }
-            | turncoat_engine::EngineError::InvalidEntry(_)) => Problem::bad_request(e.to_string()),
+            | turncoat_engine::EngineError::InvalidEntry(_)
+            | turncoat_engine::EngineError::Triage(_)) => Problem::bad_request(e.to_string()),
         }
     }
 }

@@ -372,6 +372,7 @@ pub fn isolation(store: &mut dyn Store) {
             &Scope::tenant(&b),
             alert.id,
             AlertStatus::Resolved,
+            None,
             &Actor::User("b".into())
         ),
         Err(StoreError::OutOfScope(_))

@@ -747,11 +747,14 @@ pub trait Store {
         state: (&str, &[u8]),
     ) -> Result<FindingsOutcome>;
     fn alerts(&self, scope: &Scope, filter: &AlertFilter) -> Result<Vec<Alert>>;
+    /// Sets the triage status, recording why (`None` clears the reason)
+    /// and who, in the audit log.
     fn set_alert_status(
         &mut self,
         scope: &Scope,
         id: AlertId,
         status: AlertStatus,
+        reason: Option<&str>,
         actor: &Actor,
     ) -> Result<()>;
     fn stats(&self, tenant: &Tenant) -> Result<TenantStats>;

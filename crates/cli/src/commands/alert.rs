@@ -15,14 +15,25 @@ pub(crate) enum AlertCommand {
         id: AlertId,
         #[arg(value_parser = str::parse::<AlertStatus>)]
         status: AlertStatus,
+        /// Why: required for false-positive and suppressed.
+        #[arg(long)]
+        reason: Option<String>,
     },
 }
 
 pub(crate) fn run(command: AlertCommand, ctx: &Context) -> anyhow::Result<Exit> {
     match command {
-        AlertCommand::Status { id, status } => {
+        AlertCommand::Status { id, status, reason } => {
             let mut store = ctx.open()?;
-            store.set_alert_status(&store.all_tenants()?, id, status, &Actor::Cli)?;
+            let all = store.all_tenants()?;
+            turncoat_engine::triage::set_status(
+                &mut store,
+                &all,
+                id,
+                status,
+                reason.as_deref(),
+                &Actor::Cli,
+            )?;
             println!("alert {id}: {status}");
             Ok(Exit::Clean)
         }

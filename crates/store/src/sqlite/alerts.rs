@@ -191,6 +191,7 @@ pub(super) fn set_alert_status(
     scope: &Scope,
     id: AlertId,
     status: AlertStatus,
+    reason: Option<&str>,
     actor: &Actor,
 ) -> Result<()> {
     let tx = store.conn.transaction()?;
@@ -204,15 +205,16 @@ pub(super) fn set_alert_status(
     match owner {
         Some(t) if scope.contains(t) => {
             tx.execute(
-                "UPDATE alerts SET status = ?, updated = ? WHERE id = ?",
-                params![status.as_str(), Time::now().0, id.get()],
+                "UPDATE alerts SET status = ?, status_reason = ?, updated = ? WHERE id = ?",
+                params![status.as_str(), reason, Time::now().0, id.get()],
             )?;
+            let because = reason.map(|r| format!(": {r}")).unwrap_or_default();
             audit_tx(
                 &tx,
                 actor,
                 Some(t),
                 "alert.status",
-                &format!("alert {id} -> {status}"),
+                &format!("alert {id} -> {status}{because}"),
             )?;
             commit(tx, &store.dir)?;
             Ok(())

@@ -723,9 +723,10 @@ impl Store for SqliteStore {
         scope: &Scope,
         id: AlertId,
         status: AlertStatus,
+        reason: Option<&str>,
         actor: &Actor,
     ) -> Result<()> {
-        alerts::set_alert_status(self, scope, id, status, actor)
+        alerts::set_alert_status(self, scope, id, status, reason, actor)
     }
 
     fn stats(&self, tenant: &Tenant) -> Result<TenantStats> {
