@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::{ADVISORY, Env, dns, path};
+use common::{ADVISORY, Env, WHOAMI_RULES, dns, path};
 use serde_json::Value;
 
 /// A running server, stopped when dropped.
@@ -508,6 +508,42 @@ fn intel_sent_to_the_api_is_imported_and_retro_hunted() {
         audit.contains("token:1"),
         "the import is audited with its token"
     );
+
+    // The stored intel, as `intel list` prints it, page by page.
+    let listed = env.json(&["intel", "list", "--format", "json"]);
+    assert_eq!(
+        served.every_page("/api/v1/intel", 2, &tokens.beta),
+        listed.as_array().unwrap().clone()
+    );
+
+    // Sigma rules the same way.
+    let (status, _, body) = served.post(
+        "/api/v1/rules?name=whoami.yml&exclude_status=deprecated",
+        &tokens.admin,
+        WHOAMI_RULES,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains("/tmp"), "{body}");
+    let stored = served.json("/api/v1/rules", &tokens.beta);
+    let ids: Vec<&str> = stored["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    let cli = env.json(&["rules", "list", "--format", "json"]);
+    assert_eq!(ids.len(), cli.as_array().unwrap().len(), "{cli:#}");
+    assert!(
+        ids.contains(&"bbbbbbbb-0000-0000-0000-000000000001"),
+        "{ids:?}"
+    );
+    for (url, token, expected) in [
+        ("/api/v1/rules?name=whoami.yml", &tokens.beta, 403),
+        ("/api/v1/rules?name=whoami.txt", &tokens.admin, 400),
+        ("/api/v1/rules?name=../w.yml", &tokens.admin, 400),
+    ] {
+        assert_eq!(served.post(url, token, WHOAMI_RULES).0, expected, "{url}");
+    }
 }
 
 #[test]

@@ -23,11 +23,17 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/campaigns", get(campaigns))
         .route("/audit", get(audit))
         .route("/allowlists", get(allowlists))
-        .route("/rules", get(rules))
         .route(
             "/intel",
-            axum::routing::post(import_intel)
-                .layer(axum::extract::DefaultBodyLimit::max(MAX_INTEL_BYTES)),
+            get(indicators)
+                .post(import_intel)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+        )
+        .route(
+            "/rules",
+            get(rules)
+                .post(import_rules)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
         )
         .route("/alerts", get(alerts))
         .route("/alerts/{id}", get(alert))
@@ -440,8 +446,8 @@ async fn rules(
     Ok(Json(page(rows, |r| r.id.clone(), &paging)?))
 }
 
-/// The largest intel upload taken (a whole MISP or OSV export).
-const MAX_INTEL_BYTES: usize = 512 << 20;
+/// The largest upload taken (a whole MISP or OSV export, a rule pack).
+const MAX_UPLOAD_BYTES: usize = 512 << 20;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -453,7 +459,8 @@ struct IntelQuery {
 }
 
 /// Imports one intel file sent as the body (admins only) and answers the
-/// import's report, retro-hunt included: `turncoat intel import`'s.
+/// import's report, retro-hunt included: `turncoat intel import`'s. A
+/// file that does not read is 400.
 async fn import_intel(
     State(state): State<AppState>,
     caller: Caller,
@@ -462,42 +469,151 @@ async fn import_intel(
 ) -> Result<Json<serde_json::Value>, Problem> {
     caller.must_be_admin()?;
     let format: Option<turncoat_formats::intel::IntelFormat> = word(&query.format, "format")?;
-    let name = upload_name(query.name.as_deref())?;
-    let spool = tempfile::tempdir().map_err(|e| Problem::internal(&e))?;
-    let path = spool.path().join(&name);
-    spool_body(body, &path, MAX_INTEL_BYTES).await?;
+    let name = upload_name(query.name.as_deref(), "upload")?;
     let actor = caller.0.actor;
+    import_upload(&state, body, &name, move |store, path| {
+        let report = turncoat_engine::import_intel(
+            store,
+            &[path.to_owned()],
+            format,
+            &turncoat_engine::NoProgress,
+            &actor,
+        )?;
+        match report.files.iter().find_map(|f| f.error.as_ref()) {
+            Some(error) => Err(Problem::bad_request(error.clone())),
+            None => Ok(report),
+        }
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesQuery {
+    /// The file name, ending in `.yml` or `.yaml`.
+    name: Option<String>,
+    /// Rule statuses to leave out (`deprecated,unsupported`).
+    exclude_status: Option<String>,
+}
+
+/// Imports the Sigma rules of one YAML file sent as the body (admins
+/// only): they run on every ingested event from now on, and those new or
+/// changed over the stored archive; `turncoat rules import`'s report.
+async fn import_rules(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(query): Params<RulesQuery>,
+    body: axum::body::Body,
+) -> Result<Json<serde_json::Value>, Problem> {
+    caller.must_be_admin()?;
+    let name = upload_name(query.name.as_deref(), "upload.yml")?;
+    if !(name.ends_with(".yml") || name.ends_with(".yaml")) {
+        return Err(Problem::bad_request(
+            "name: a rule file ends in .yml or .yaml",
+        ));
+    }
+    let exclude: Vec<String> = query
+        .exclude_status
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let actor = caller.0.actor;
+    import_upload(&state, body, &name, move |store, path| {
+        Ok(turncoat_engine::rules::import(
+            store,
+            &[path.to_owned()],
+            &exclude,
+            &turncoat_engine::NoProgress,
+            &actor,
+        )?)
+    })
+    .await
+    .map(Json)
+}
+
+/// Spools the body to a temporary file named `name`, runs `import` on it
+/// with the writer, and answers its report. The import names its input
+/// by the spooled path; the caller knows it by the name it gave, and the
+/// server's paths are nobody's business, so they are taken out of the
+/// report and of any problem.
+async fn import_upload<R, F>(
+    state: &AppState,
+    body: axum::body::Body,
+    name: &str,
+    import: F,
+) -> Result<serde_json::Value, Problem>
+where
+    R: Serialize + Send + 'static,
+    F: FnOnce(&mut turncoat_store::SqliteStore, &std::path::Path) -> Result<R, Problem>
+        + Send
+        + 'static,
+{
+    let spool = tempfile::tempdir().map_err(|e| Problem::internal(&e))?;
+    let path = spool.path().join(name);
+    spool_body(body, &path, MAX_UPLOAD_BYTES).await?;
     let spooled = format!("{}/", spool.path().display());
-    let report = state
+    let result = state
         .write(move |store| {
-            let report = turncoat_engine::import_intel(
-                store,
-                std::slice::from_ref(&path),
-                format,
-                &turncoat_engine::NoProgress,
-                &actor,
-            )?;
+            let report = import(store, &path);
             drop(spool);
-            Ok(report)
+            report
         })
-        .await?;
-    // The import names its input by the spooled path; the caller knows it
-    // by the name it gave, and the server's paths are nobody's business.
+        .await;
+    let report = result.map_err(|mut p| {
+        p.detail = p.detail.replace(&spooled, "");
+        p
+    })?;
     let text = serde_json::to_string(&report)
         .map_err(|e| Problem::internal(&e))?
         .replace(&spooled, "");
-    if let Some(error) = report.files.iter().find_map(|f| f.error.as_ref()) {
-        return Err(Problem::bad_request(error.replace(&spooled, "")));
-    }
-    let report: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Problem::internal(&e))?;
-    Ok(Json(report))
+    serde_json::from_str(&text).map_err(|e| Problem::internal(&e))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IndicatorQuery {
+    /// Only indicators of this feed.
+    source: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// The stored indicators (global intel), by id, as `intel list --format
+/// json` prints them.
+async fn indicators(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(query): Params<IndicatorQuery>,
+) -> Result<Json<Page<turncoat_core::Indicator>>, Problem> {
+    caller.may_read()?;
+    let source = query.source;
+    let rows = state
+        .read(move |store| {
+            let mut rows = store.indicators()?;
+            if let Some(source) = &source {
+                rows.retain(|i| &i.indicator.source == source);
+            }
+            Ok(rows)
+        })
+        .await?;
+    let paging = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    let page = page(rows, |i| i.id, &paging)?;
+    Ok(Json(Page {
+        items: page.items.into_iter().map(|i| i.indicator).collect(),
+        next: page.next,
+    }))
 }
 
 /// A file name as the caller gave it, when it is a plain one.
-fn upload_name(name: Option<&str>) -> Result<String, Problem> {
+fn upload_name(name: Option<&str>, default: &str) -> Result<String, Problem> {
     let Some(name) = name else {
-        return Ok("upload".to_owned());
+        return Ok(default.to_owned());
     };
     let plain = !name.is_empty()
         && name.len() <= 128
