@@ -617,6 +617,111 @@ fn triage_needs_the_right_to_triage_and_a_reason_to_dismiss() {
 }
 
 #[test]
+fn allowlist_entries_are_added_and_removed_within_the_callers_tenants() {
+    let env = Env::new();
+    let tokens = two_tenants(&env);
+    let writer = last_line(&env.ok(&["token", "create", "--tenant", "beta", "--scope", "write"]));
+    let served = Served::start(&env);
+    let add = |token: &str, json: &str| served.post("/api/v1/allowlists", token, json);
+
+    let (status, _, body) = add(
+        &writer,
+        r#"{"tenant":"beta","kind":"destination","value":"NTP.ubuntu.com.","reason":"time sync"}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let own: Value = serde_json::from_str(&body).unwrap();
+    for (token, json, expected) in [
+        (
+            &writer,
+            r#"{"tenant":"beta","kind":"destination","value":"x.com","reason":" "}"#,
+            400,
+        ),
+        (
+            &writer,
+            r#"{"tenant":"acme","kind":"destination","value":"x.com","reason":"r"}"#,
+            404,
+        ),
+        (
+            &writer,
+            r#"{"kind":"destination","value":"x.com","reason":"r"}"#,
+            403,
+        ),
+        (
+            &tokens.beta,
+            r#"{"tenant":"beta","kind":"destination","value":"x.com","reason":"r"}"#,
+            403,
+        ),
+        (
+            &writer,
+            r#"{"tenant":"beta","kind":"port","value":"x.com","reason":"r"}"#,
+            400,
+        ),
+        (
+            &writer,
+            r#"{"tenant":"beta","kind":"destination","value":"not a domain!","reason":"r"}"#,
+            400,
+        ),
+    ] {
+        let (status, _, body) = add(token, json);
+        assert_eq!(status, expected, "{json}: {body}");
+    }
+    let (status, _, body) = add(
+        &tokens.admin,
+        r#"{"kind":"source","value":"10.9.0.0/16","reason":"scanner"}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let global: Value = serde_json::from_str(&body).unwrap();
+    let (_, _, body) = add(
+        &tokens.admin,
+        r#"{"tenant":"acme","kind":"destination","value":"acme-proxy.net","reason":"their proxy"}"#,
+    );
+    let theirs: Value = serde_json::from_str(&body).unwrap();
+
+    let seen = served.json("/api/v1/allowlists", &writer);
+    let values: Vec<&str> = seen["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        values,
+        ["ntp.ubuntu.com", "10.9.0.0/16"],
+        "normalised; acme's entry unseen"
+    );
+
+    let delete = |token: &str, id: &Value| {
+        served
+            .request(
+                "DELETE",
+                &format!("/api/v1/allowlists/{id}"),
+                Some(token),
+                None,
+            )
+            .0
+    };
+    assert_eq!(delete(&writer, &theirs["id"]), 404);
+    assert_eq!(delete(&writer, &global["id"]), 403);
+    assert_eq!(delete(&tokens.beta, &own["id"]), 403);
+    assert_eq!(delete(&writer, &own["id"]), 204);
+    assert_eq!(delete(&writer, &own["id"]), 404);
+    assert_eq!(delete(&tokens.admin, &global["id"]), 204);
+    let left = env.json(&["allow", "list", "--format", "json"]);
+    let left: Vec<&str> = left
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, ["acme-proxy.net"]);
+    let audit = env.ok(&["audit", "--format", "json"]);
+    assert!(
+        audit.contains("allow.add") && audit.contains("token:4"),
+        "{audit}"
+    );
+}
+
+#[test]
 fn sigterm_stops_the_server_cleanly() {
     let env = Env::new();
     env.ok(&["tenant", "add", "acme"]);

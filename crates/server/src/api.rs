@@ -22,7 +22,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/tenants", get(tenants).post(add_tenant))
         .route("/campaigns", get(campaigns))
         .route("/audit", get(audit))
-        .route("/allowlists", get(allowlists))
+        .route("/allowlists", get(allowlists).post(add_allow))
+        .route("/allowlists/{id}", axum::routing::delete(remove_allow))
         .route(
             "/intel",
             get(indicators)
@@ -661,4 +662,89 @@ async fn spool_body(
     }
     file.flush().await.map_err(|e| Problem::internal(&e))?;
     Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAllow {
+    /// The tenant it is for; every tenant's (admins only) when absent.
+    tenant: Option<String>,
+    kind: turncoat_store::AllowKind,
+    value: String,
+    reason: String,
+}
+
+/// Adds an allowlist entry (analysts, admins, write tokens; one for every
+/// tenant, admins only) and closes the open beacon alerts it covers:
+/// `turncoat allow add`. Like any dismissal it says why.
+async fn add_allow(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<NewAllow>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<turncoat_store::AllowAdded>), Problem> {
+    caller.must_triage()?;
+    let Json(new) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
+    if new.reason.trim().is_empty() {
+        return Err(Problem::bad_request("an allowlist entry needs a reason"));
+    }
+    let tenant = match &new.tenant {
+        Some(name) => Some(narrowed(&caller.0.scope, Some(name))?.members()[0].clone()),
+        None => {
+            caller.must_be_admin()?;
+            None
+        }
+    };
+    let actor = caller.0.actor;
+    let added = state
+        .write(move |store| {
+            let entry = turncoat_store::NewAllowEntry {
+                kind: new.kind,
+                value: &new.value,
+                reason: new.reason.trim(),
+            };
+            Ok(turncoat_engine::beacons::allow(
+                store,
+                tenant.as_ref(),
+                &entry,
+                &actor,
+            )?)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(added)))
+}
+
+/// Removes an allowlist entry the caller may see; one for every tenant,
+/// admins only.
+async fn remove_allow(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    caller.must_triage()?;
+    let missing = || {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "no such allowlist entry in your tenants",
+        )
+    };
+    let id: i64 = id.parse().map_err(|_| missing())?;
+    let admin = caller.must_be_admin().is_ok();
+    let (scope, actor) = (caller.0.scope, caller.0.actor);
+    state
+        .write(move |store| {
+            let entry = store
+                .allowlist(&scope)?
+                .into_iter()
+                .find(|e| e.id == id)
+                .ok_or_else(missing)?;
+            if entry.tenant.is_none() && !admin {
+                return Err(Problem::new(
+                    StatusCode::FORBIDDEN,
+                    "an entry for every tenant is removed by an admin",
+                ));
+            }
+            Ok(store.remove_allow(&scope, id, &actor)?)
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
