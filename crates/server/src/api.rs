@@ -11,7 +11,9 @@ use turncoat_core::{Severity, Time};
 use turncoat_engine::ExposureRow;
 use turncoat_engine::alerts::AlertRow;
 use turncoat_engine::campaign::CampaignRow;
-use turncoat_store::{Alert, AlertFilter, AllowEntry, AuditEntry, Scope, Store, StoredRule};
+use turncoat_store::{
+    Alert, AlertFilter, AllowEntry, AuditEntry, Scope, Store, StoredRule, Tenant,
+};
 
 use crate::auth::Caller;
 use crate::page::{Page, PageQuery, page};
@@ -183,11 +185,16 @@ fn word<T: std::str::FromStr<Err = turncoat_core::UnknownName>>(
 fn narrowed(scope: &Scope, tenant: Option<&str>) -> Result<Scope, Problem> {
     match tenant {
         None => Ok(scope.clone()),
-        Some(name) => scope.get(name).map(Scope::tenant).ok_or_else(|| {
-            // The same answer whether the tenant exists or not.
-            Problem::new(StatusCode::NOT_FOUND, "no such tenant in your tenants")
-        }),
+        Some(name) => tenant_in(scope, name).map(Scope::tenant),
     }
+}
+
+/// The tenant of the caller's scope named `name`; the same answer
+/// whether another tenant of that name exists or not.
+fn tenant_in<'s>(scope: &'s Scope, name: &str) -> Result<&'s Tenant, Problem> {
+    scope
+        .get(name)
+        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, "no such tenant in your tenants"))
 }
 
 /// One alert with its evidence and the history of its triage.
@@ -688,7 +695,7 @@ async fn add_allow(
         return Err(Problem::bad_request("an allowlist entry needs a reason"));
     }
     let tenant = match &new.tenant {
-        Some(name) => Some(narrowed(&caller.0.scope, Some(name))?.members()[0].clone()),
+        Some(name) => Some(tenant_in(&caller.0.scope, name)?.clone()),
         None => {
             caller.must_be_admin()?;
             None

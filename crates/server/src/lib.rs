@@ -18,7 +18,7 @@ mod problem;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
 use axum::routing::get;
@@ -61,9 +61,25 @@ pub struct TlsFiles {
 pub(crate) struct AppState {
     data: Arc<PathBuf>,
     metrics: Arc<Metrics>,
+    /// Readers kept open between requests: opening one checks the schema
+    /// and the archive, which every request would otherwise do twice
+    /// (authenticating the caller, then answering). A kept reader sees
+    /// every commit made since, the CLI's included (WAL).
+    readers: Arc<Mutex<Vec<SqliteStore>>>,
 }
 
+/// Idle readers kept at most.
+const MAX_IDLE_READERS: usize = 8;
+
 impl AppState {
+    fn new(data: PathBuf) -> AppState {
+        AppState {
+            data: Arc::new(data),
+            metrics: Arc::new(Metrics::new()),
+            readers: Arc::default(),
+        }
+    }
+
     /// Runs `f` on a reader of the store, on a blocking thread.
     pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, Problem>
     where
@@ -71,9 +87,20 @@ impl AppState {
         F: FnOnce(&SqliteStore) -> Result<T, Problem> + Send + 'static,
     {
         let data = Arc::clone(&self.data);
+        let readers = Arc::clone(&self.readers);
         tokio::task::spawn_blocking(move || {
-            let store = SqliteStore::open_reader(&data).map_err(Problem::from)?;
-            f(&store)
+            let idle = || readers.lock().unwrap_or_else(PoisonError::into_inner);
+            let kept = idle().pop();
+            let store = match kept {
+                Some(store) => store,
+                None => SqliteStore::open_reader(&data).map_err(Problem::from)?,
+            };
+            let answer = f(&store);
+            let mut idle = idle();
+            if idle.len() < MAX_IDLE_READERS {
+                idle.push(store);
+            }
+            answer
         })
         .await
         .map_err(|e| Problem::internal(&e))?
@@ -160,10 +187,7 @@ impl Server {
             })?;
         Ok(Server {
             listener,
-            state: AppState {
-                data: Arc::new(data),
-                metrics: Arc::new(Metrics::new()),
-            },
+            state: AppState::new(data),
             tls,
         })
     }

@@ -1,7 +1,5 @@
 //! Prometheus metrics at `/metrics`.
 
-use std::sync::Mutex;
-
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
@@ -27,7 +25,7 @@ struct ReasonLabels {
 
 /// The server's counters, registered once.
 pub struct Metrics {
-    registry: Mutex<Registry>,
+    registry: Registry,
     requests: Family<RequestLabels, Counter>,
     rejected: Family<ReasonLabels, Counter>,
 }
@@ -48,7 +46,7 @@ impl Metrics {
             rejected.clone(),
         );
         Metrics {
-            registry: Mutex::new(registry),
+            registry,
             requests,
             rejected,
         }
@@ -64,9 +62,8 @@ impl Metrics {
 
     fn encode(&self) -> String {
         let mut out = String::new();
-        let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
         // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
 }

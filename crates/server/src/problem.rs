@@ -8,13 +8,16 @@ use turncoat_store::StoreError;
 /// A problem a request ran into, answered as `application/problem+json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Problem {
-    /// Left out, so it reads as `about:blank`: the status says it all.
-    #[serde(skip)]
+    #[serde(serialize_with = "status_code")]
     pub status: StatusCode,
+    /// The status's reason phrase; `type` is left out, so it reads as
+    /// `about:blank`: the status says it all.
     pub title: String,
     pub detail: String,
-    #[serde(rename = "status")]
-    status_code: u16,
+}
+
+fn status_code<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u16(status.as_u16())
 }
 
 impl Problem {
@@ -23,7 +26,6 @@ impl Problem {
             status,
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             detail: detail.into(),
-            status_code: status.as_u16(),
         }
     }
 
