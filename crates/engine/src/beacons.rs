@@ -784,7 +784,14 @@ pub const PROJECTION: turncoat_store::Projection<'static> = turncoat_store::Proj
 /// and the DNS, TLS, HTTP and DHCP records that name their ends), proxy
 /// and network-connection events.
 fn beacon_records(head: &turncoat_store::RecordHead<'_>) -> bool {
-    head.product == Some("zeek") || matches!(head.category, Some("proxy" | "network_connection"))
+    reads(head.product, head.category)
+}
+
+/// Whether records of this product and category feed the analysis: an
+/// ingest that stores any makes a new analysis due (a DNS or TLS record
+/// may name a pair whose connections came before).
+pub(crate) fn reads(product: Option<&str>, category: Option<&str>) -> bool {
+    product == Some("zeek") || matches!(category, Some("proxy" | "network_connection"))
 }
 
 /// The fields [`Analyzer::event`] reads. A record's other fields (most of
@@ -872,7 +879,45 @@ pub fn raise(
             None,
         ));
     }
+    name_ip_alerts(store, tenant, report, threshold)?;
     Ok(store.record_findings(tenant, &findings, turncoat_store::FindingMode::Set)?)
+}
+
+/// Renames the beacon alerts raised on a bare IP that a pair now names
+/// (the DNS or TLS records came in after the connections, in a later
+/// ingest), so the pair stays one alert, triage and history included,
+/// whatever order its records arrived in.
+fn name_ip_alerts(
+    store: &mut dyn turncoat_store::Store,
+    tenant: &turncoat_store::Tenant,
+    report: &BeaconReport,
+    threshold: f64,
+) -> Result<()> {
+    let named: Vec<&BeaconRow> = report
+        .beacons
+        .iter()
+        .filter(|b| b.rank_score >= threshold && b.fqdn.is_some())
+        .collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    let filter = turncoat_store::AlertFilter {
+        kind: Some(turncoat_core::AlertKind::Beacon),
+        ..Default::default()
+    };
+    let existing = store.alerts(&turncoat_store::Scope::tenant(tenant), &filter)?;
+    let find = |endpoint: &str, source: &str| {
+        existing
+            .iter()
+            .find(|a| a.endpoint == endpoint && a.source == source)
+    };
+    for b in named {
+        let fqdn = b.fqdn.as_deref().unwrap_or_default();
+        if let (Some(by_ip), None) = (find(&b.src, &b.dst), find(&b.src, fqdn)) {
+            store.rename_alert_source(tenant, by_ip.id, fqdn, &turncoat_core::Actor::Pipeline)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -74,6 +74,27 @@ pub struct FileReport {
     pub events: u64,
     pub inventory_records: u64,
     pub skipped_records: u64,
+    /// This input's first problems (its skipped records among them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub issues: Vec<InputIssue>,
+}
+
+/// A problem met reading one input: where, and the whole message (which
+/// names the input too).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InputIssue {
+    /// The 1-based line, where the input is text and the line is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    pub message: String,
+}
+
+/// A file to ingest under a name of the caller's choosing: a spooled
+/// request body is named for the request, not for the temporary file.
+#[derive(Clone, Debug)]
+pub struct NamedFile {
+    pub path: PathBuf,
+    pub name: String,
 }
 
 /// What an ingest run did.
@@ -106,6 +127,10 @@ pub struct IngestReport {
 
 /// Problems listed in full in a report; the rest are only counted.
 const MAX_LISTED_ISSUES: usize = 50;
+
+/// Problems listed with each input: more, since a sender of a request
+/// body (a bulk request) is told per record which ones were skipped.
+pub const MAX_INPUT_ISSUES: usize = 2_000;
 
 impl IngestReport {
     /// Inputs that could not be read: files that failed and paths the
@@ -228,6 +253,73 @@ pub fn ingest(
     progress: &dyn Progress,
     actor: &Actor,
 ) -> Result<IngestReport> {
+    let walk = turncoat_walk::walk(paths, &WalkOptions::all_files());
+    let sources = walk.inputs.iter().map(|input| match input {
+        turncoat_walk::Input::File(p) => Source::file(p),
+        turncoat_walk::Input::Stream(p) => Source {
+            path: p,
+            stream: true,
+            name: None,
+        },
+    });
+    run(
+        store,
+        tenant,
+        sources,
+        walk.unread(),
+        options,
+        progress,
+        actor,
+    )
+}
+
+/// Ingests files into `tenant` under the names given, in order: the
+/// server's spooled request bodies. A file already ingested (the same
+/// content, under whatever name) is skipped, so a retried request adds
+/// nothing twice.
+pub fn ingest_named(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    files: &[NamedFile],
+    options: &IngestOptions,
+    progress: &dyn Progress,
+    actor: &Actor,
+) -> Result<IngestReport> {
+    let sources = files.iter().map(|f| Source {
+        name: Some(&f.name),
+        ..Source::file(&f.path)
+    });
+    run(store, tenant, sources, Vec::new(), options, progress, actor)
+}
+
+/// One input of a run.
+struct Source<'a> {
+    path: &'a Path,
+    /// Read once as it comes (stdin, a FIFO): nothing to fingerprint.
+    stream: bool,
+    /// The name in findings and messages, if not the path.
+    name: Option<&'a str>,
+}
+
+impl<'a> Source<'a> {
+    fn file(path: &'a Path) -> Source<'a> {
+        Source {
+            path,
+            stream: false,
+            name: None,
+        }
+    }
+}
+
+fn run<'a>(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    sources: impl Iterator<Item = Source<'a>>,
+    unread: Vec<String>,
+    options: &IngestOptions,
+    progress: &dyn Progress,
+    actor: &Actor,
+) -> Result<IngestReport> {
     let started = Instant::now();
     let indicators = crate::load_intel(store)?;
     let advisories = AdvisoryIndex::new(store.advisories()?);
@@ -237,9 +329,8 @@ pub fn ingest(
         .into_iter()
         .map(|a| (a.ip, a.host))
         .collect();
-    let walk = turncoat_walk::walk(paths, &WalkOptions::all_files());
     let mut report = IngestReport {
-        unread: walk.unread(),
+        unread,
         ..IngestReport::default()
     };
     let mut ctx = Context {
@@ -250,11 +341,11 @@ pub fn ingest(
         addresses,
     };
     ctx.sigma.resume(store, tenant)?;
-    for input in &walk.inputs {
+    for source in sources {
         let file_report = ingest_input(
             store,
             tenant,
-            input,
+            &source,
             options,
             &mut ctx,
             progress,
@@ -362,20 +453,17 @@ struct Context<'a> {
 fn ingest_input(
     store: &mut dyn Store,
     tenant: &Tenant,
-    input: &turncoat_walk::Input,
+    source: &Source<'_>,
     options: &IngestOptions,
     ctx: &mut Context<'_>,
     progress: &dyn Progress,
     report: &mut IngestReport,
 ) -> Result<FileReport> {
-    let (path, stream) = match input {
-        turncoat_walk::Input::File(p) => (p.as_path(), false),
-        turncoat_walk::Input::Stream(p) => (p.as_path(), true),
-    };
-    let name = if path.as_os_str() == "-" {
-        "<stdin>".to_owned()
-    } else {
-        path.display().to_string()
+    let (path, stream) = (source.path, source.stream);
+    let name = match source.name {
+        Some(name) => name.to_owned(),
+        None if path.as_os_str() == "-" => "<stdin>".to_owned(),
+        None => path.display().to_string(),
     };
     let mut file_report = FileReport {
         file: name.clone(),
@@ -384,6 +472,7 @@ fn ingest_input(
         events: 0,
         inventory_records: 0,
         skipped_records: 0,
+        issues: Vec::new(),
     };
     let fail = |mut r: FileReport, e: String| {
         r.status = FileStatus::Failed { error: e };
@@ -415,6 +504,7 @@ fn ingest_input(
         Input::open(path)
     };
     let mut input = match opened {
+        Ok(i) if source.name.is_some() => i.renamed(&name),
         Ok(i) => i,
         Err(e) => return fail(file_report, format!("{name}: {e}")),
     };
@@ -437,7 +527,7 @@ fn ingest_input(
         batch: Batch::default(),
         pending: Pending::default(),
         records: 0,
-        connections_committed: report.connections,
+        beacon_input: false,
         file_report: &mut file_report,
         report,
         error: None,
@@ -558,9 +648,9 @@ struct BatchSink<'a, 'c> {
     batch: Batch,
     pending: Pending,
     records: usize,
-    /// The run's connection count at the last commit: a batch with more
-    /// makes beacon scoring due.
-    connections_committed: u64,
+    /// Whether the batch holds records the beacon analysis reads, which
+    /// makes it due.
+    beacon_input: bool,
     file_report: &'a mut FileReport,
     report: &'a mut IngestReport,
     /// A store failure stops the ingest: the batch in flight is not committed.
@@ -574,6 +664,15 @@ impl BatchSink<'_, '_> {
     fn report_issue(&mut self, issue: &ReadIssue) {
         if self.report.issues.len() < MAX_LISTED_ISSUES {
             self.report.issues.push(issue.to_string());
+        }
+        if self.file_report.issues.len() < MAX_INPUT_ISSUES {
+            self.file_report.issues.push(InputIssue {
+                line: match issue.location {
+                    Location::Line(n) => Some(n),
+                    _ => None,
+                },
+                message: issue.to_string(),
+            });
         }
     }
 
@@ -605,6 +704,10 @@ impl BatchSink<'_, '_> {
         if is_connection(&event) {
             self.report.connections += 1;
         }
+        self.beacon_input |= crate::beacons::reads(
+            event.logsource.product.as_deref(),
+            event.logsource.category.as_deref(),
+        );
         self.batch.events.push(&event);
         self.file_report.events += 1;
     }
@@ -813,14 +916,13 @@ impl BatchSink<'_, '_> {
             .drain()
             .map(|(h, (p, t))| (h, p, t))
             .collect();
-        if self.report.connections > self.connections_committed {
+        if std::mem::take(&mut self.beacon_input) {
             batch.pending.push(PendingWork::Beacons);
         }
         if !batch.findings.is_empty() || !batch.inventory.is_empty() {
             // Live and exposure alerts may make a cross-tenant campaign.
             batch.pending.push(PendingWork::Campaigns);
         }
-        self.connections_committed = self.report.connections;
         batch.stream_state.extend(self.ctx.sigma.saved());
         batch.source = self.fingerprint.as_ref().map(|fp| SourceUpdate {
             fingerprint: fp.clone(),

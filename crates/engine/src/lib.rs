@@ -25,7 +25,10 @@ pub mod rules;
 pub mod triage;
 
 pub use exposure::{ExposureRow, exposure};
-pub use ingest::{BATCH_RECORDS, FileReport, FileStatus, IngestOptions, IngestReport, ingest};
+pub use ingest::{
+    BATCH_RECORDS, FileReport, FileStatus, IngestOptions, IngestReport, InputIssue, NamedFile,
+    ingest, ingest_named,
+};
 pub use intel::{IntelReport, import_intel};
 pub use progress::{NoProgress, Progress};
 

@@ -106,6 +106,13 @@ impl Input {
         &self.name
     }
 
+    /// Names the input for messages and for telling a format by file
+    /// name: a spooled request body goes by the name its sender gave.
+    pub fn renamed(mut self, name: &str) -> Input {
+        name.clone_into(&mut self.name);
+        self
+    }
+
     /// The file on disk, when the input is an uncompressed file.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()

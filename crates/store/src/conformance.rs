@@ -377,6 +377,22 @@ pub fn isolation(store: &mut dyn Store) {
         ),
         Err(StoreError::OutOfScope(_))
     ));
+    // Renaming goes by the owning tenant only, and keeps the alert.
+    assert!(matches!(
+        store.rename_alert_source(&b, alert.id, "renamed.example", &Actor::Pipeline),
+        Err(StoreError::OutOfScope(_))
+    ));
+    store
+        .rename_alert_source(&a, alert.id, "renamed.example", &Actor::Pipeline)
+        .unwrap();
+    let renamed = store
+        .alerts(&Scope::tenant(&a), &AlertFilter::default())
+        .unwrap();
+    assert_eq!(renamed.len(), 1);
+    assert_eq!(
+        (renamed[0].id, renamed[0].source.as_str()),
+        (alert.id, "renamed.example")
+    );
     assert!(
         store
             .audit_log(&Scope::tenant(&b), 100)

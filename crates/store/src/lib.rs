@@ -757,6 +757,16 @@ pub trait Store {
         reason: Option<&str>,
         actor: &Actor,
     ) -> Result<()>;
+    /// Gives an alert of `tenant` a new source, keeping its triage and
+    /// history: a beacon first raised on a bare IP, named once the DNS or
+    /// TLS record that names its destination has come in. Audited.
+    fn rename_alert_source(
+        &mut self,
+        tenant: &Tenant,
+        id: AlertId,
+        source: &str,
+        actor: &Actor,
+    ) -> Result<()>;
     fn stats(&self, tenant: &Tenant) -> Result<TenantStats>;
 
     // Detection rules (global, like intel).

@@ -223,6 +223,39 @@ pub(super) fn set_alert_status(
     }
 }
 
+pub(super) fn rename_alert_source(
+    store: &mut SqliteStore,
+    tenant: &Tenant,
+    id: AlertId,
+    source: &str,
+    actor: &Actor,
+) -> Result<()> {
+    let tx = store.conn.transaction()?;
+    let old: Option<String> = tx
+        .query_row(
+            "SELECT source FROM alerts WHERE id = ? AND tenant_id = ?",
+            params![id.get(), tenant.id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(old) = old else {
+        return Err(StoreError::OutOfScope(format!("alert {id}")));
+    };
+    tx.execute(
+        "UPDATE alerts SET source = ?, updated = ? WHERE id = ?",
+        params![source, Time::now().0, id.get()],
+    )?;
+    audit_tx(
+        &tx,
+        actor,
+        Some(tenant.id),
+        "alert.source",
+        &format!("alert {id} source {old} -> {source}"),
+    )?;
+    commit(tx, &store.dir)?;
+    Ok(())
+}
+
 impl SqliteStore {
     /// Records findings, and a stream state when given, in one transaction.
     pub(super) fn record_findings_with(

@@ -729,6 +729,16 @@ impl Store for SqliteStore {
         alerts::set_alert_status(self, scope, id, status, reason, actor)
     }
 
+    fn rename_alert_source(
+        &mut self,
+        tenant: &Tenant,
+        id: AlertId,
+        source: &str,
+        actor: &Actor,
+    ) -> Result<()> {
+        alerts::rename_alert_source(self, tenant, id, source, actor)
+    }
+
     fn stats(&self, tenant: &Tenant) -> Result<TenantStats> {
         let count = |sql: &str| -> Result<u64> {
             Ok(self
