@@ -39,44 +39,6 @@ fn telemetry(env: &Env, tenant: &str, lines: usize) -> PathBuf {
     env.file(&format!("{tenant}.ndjson"), &text.join("\n"))
 }
 
-/// Alerts without what depends on the order they were written in (row
-/// ids, wall-clock times): what an analyst reads.
-fn alert_facts(env: &Env) -> BTreeSet<String> {
-    env.alerts(&[])
-        .into_iter()
-        .map(|mut a| {
-            let a = a.as_object_mut().unwrap();
-            // Campaign rows (kind campaign) have no campaign of their own.
-            let in_campaign = a.get("campaign_alert").is_some_and(|c| !c.is_null());
-            for key in [
-                "id",
-                "created",
-                "updated",
-                "campaign_alert",
-                "member_alerts",
-            ] {
-                a.remove(key);
-            }
-            a.insert("in_campaign".into(), in_campaign.into());
-            serde_json::to_string(a).unwrap()
-        })
-        .collect()
-}
-
-fn events(env: &Env) -> Vec<(String, u64)> {
-    env.json(&["tenant", "list", "--format", "json"])
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                t["name"].as_str().unwrap().to_owned(),
-                t["stats"]["events"].as_u64().unwrap(),
-            )
-        })
-        .collect()
-}
-
 /// The three writers of the concurrency test, in a given order.
 fn writers(acme: &Path, globex: &Path, pack: &Path) -> [Vec<String>; 3] {
     let owned = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
@@ -110,7 +72,7 @@ fn concurrent_writers_end_where_running_them_one_by_one_ends() {
             let args: Vec<&str> = commands[i].iter().map(String::as_str).collect();
             env.ok(&args);
         }
-        sequential.push((alert_facts(&env), events(&env)));
+        sequential.push((env.alert_facts(), env.tenant_events()));
     }
     assert_eq!(
         sequential[0], sequential[1],
@@ -149,8 +111,12 @@ fn concurrent_writers_end_where_running_them_one_by_one_ends() {
             "trial {trial}: {waited} writers waited, {:.1} s",
             started.elapsed().as_secs_f64()
         );
-        assert_eq!(&events(&env), want_events, "seed {seed} trial {trial}");
-        assert_eq!(&alert_facts(&env), want_alerts, "seed {seed} trial {trial}");
+        assert_eq!(
+            &env.tenant_events(),
+            want_events,
+            "seed {seed} trial {trial}"
+        );
+        assert_eq!(&env.alert_facts(), want_alerts, "seed {seed} trial {trial}");
     }
 }
 
@@ -178,7 +144,7 @@ fn the_same_file_ingested_twice_at_once_is_stored_once() {
             .any(|s| s.contains("0 ingested") && s.contains("1 already ingested")),
         "the second run finds the file done: {statuses:#?}"
     );
-    assert_eq!(events(&env), vec![("acme".to_owned(), 20_000)]);
+    assert_eq!(env.tenant_events(), vec![("acme".to_owned(), 20_000)]);
 }
 
 /// Polls until `done` or `limit`; how long it took.
@@ -214,7 +180,7 @@ fn a_paused_stream_is_committed_and_holds_the_writer_lock_by_name() {
     stdin.flush().unwrap();
 
     // The stream stays open and quiet; what came is committed anyway.
-    let acme_events = || events(&env)[0].1;
+    let acme_events = || env.tenant_events()[0].1;
     let took = wait_until(Duration::from_secs(30), || acme_events() == 3)
         .expect("three lines of an open, paused stream were never committed");
     println!("paused stream committed after {took:?}");
@@ -255,7 +221,7 @@ fn a_paused_stream_is_committed_and_holds_the_writer_lock_by_name() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("waiting for"));
     assert_eq!(
-        events(&env),
+        env.tenant_events(),
         vec![("acme".to_owned(), 4), ("globex".to_owned(), 0)]
     );
 }
@@ -289,7 +255,7 @@ fn a_pipe_inside_a_directory_is_not_waited_on() {
         "{stderr}"
     );
     assert!(stderr.contains("2 inputs: 1 ingested"), "{stderr}");
-    assert_eq!(events(&env), vec![("acme".to_owned(), 1)]);
+    assert_eq!(env.tenant_events(), vec![("acme".to_owned(), 1)]);
 }
 
 /// A small tmpfs mounted over a directory, unmounted when dropped.
@@ -368,7 +334,7 @@ fn a_full_disk_is_reported_once_by_file_and_the_rerun_stores_everything_once() {
         full[0].contains(&data) && (full[0].contains(".zst") || full[0].contains("turncoat.db")),
         "names the file: {stderr}"
     );
-    let stored = events(&env)[0].1;
+    let stored = env.tenant_events()[0].1;
     assert!(stored < lines, "{stored} events stored on a full disk");
 
     disk.grow("64m");
@@ -379,7 +345,7 @@ fn a_full_disk_is_reported_once_by_file_and_the_rerun_stores_everything_once() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(events(&env), vec![("acme".to_owned(), lines)]);
+    assert_eq!(env.tenant_events(), vec![("acme".to_owned(), lines)]);
     drop(disk);
 }
 
@@ -424,7 +390,7 @@ fn an_ingest_killed_at_any_point_is_finished_by_the_next_run() {
     first_tenant_ingested(&clean, &fleet);
     let globex = fleet.join("globex");
     clean.ok(&["ingest", "--tenant", "globex", path(&globex)]);
-    let expected = alert_facts(&clean);
+    let expected = clean.alert_facts();
     let kinds: BTreeSet<String> = expected
         .iter()
         .map(|a| serde_json::from_str::<serde_json::Value>(a).unwrap()["kind"].to_string())
@@ -450,8 +416,8 @@ fn an_ingest_killed_at_any_point_is_finished_by_the_next_run() {
             String::from_utf8_lossy(&killed.stderr)
         );
         env.ok(&args);
-        assert_eq!(events(&env), events(&clean), "{point}");
-        let got = alert_facts(&env);
+        assert_eq!(env.tenant_events(), clean.tenant_events(), "{point}");
+        let got = env.alert_facts();
         assert_eq!(
             got.symmetric_difference(&expected).collect::<Vec<_>>(),
             Vec::<&String>::new(),
@@ -493,7 +459,7 @@ fn correlation_windows_survive_a_kill_between_batches() {
             );
         }
         env.ok(&args);
-        alert_facts(&env)
+        env.alert_facts()
             .into_iter()
             .map(|a| a.replace(path(env.dir.path()), "<dir>"))
             .collect::<BTreeSet<_>>()

@@ -4,118 +4,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
+use common::served::{Served, last_line};
 use common::{ADVISORY, Env, WHOAMI_RULES, dns, path};
 use serde_json::Value;
-
-/// A running server, stopped when dropped.
-struct Served {
-    child: Child,
-    addr: String,
-}
-
-impl Served {
-    fn start(env: &Env) -> Served {
-        Served::start_with(env, &[], "http")
-    }
-
-    /// `serve` on a free port with `extra` arguments, once it says where
-    /// it listens (with `scheme`).
-    fn start_with(env: &Env, extra: &[&str], scheme: &str) -> Served {
-        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
-        args.extend_from_slice(extra);
-        let mut child = env.spawn(&args);
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix(&format!("listening on {scheme}://"))
-            .unwrap_or_else(|| panic!("first line: {line:?}"))
-            .to_owned();
-        Served { child, addr }
-    }
-
-    /// `GET path` with an optional bearer token: status, headers, body.
-    fn get(&self, path: &str, token: Option<&str>) -> (u16, String, String) {
-        self.request("GET", path, token, None)
-    }
-
-    /// `POST path` with a JSON body.
-    fn post(&self, path: &str, token: &str, json: &str) -> (u16, String, String) {
-        self.request("POST", path, Some(token), Some(json))
-    }
-
-    fn request(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        json: Option<&str>,
-    ) -> (u16, String, String) {
-        let mut stream = TcpStream::connect(&self.addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-        let body = json.map_or(String::new(), |j| {
-            format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                j.len()
-            )
-        });
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}{body}Connection: close\r\n\r\n{}",
-            self.addr,
-            json.unwrap_or("")
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").unwrap();
-        let status = head[9..12].parse().unwrap();
-        (status, head.to_ascii_lowercase(), body.to_owned())
-    }
-
-    /// Every item of a list, fetched `limit` at a time by following the
-    /// cursors.
-    fn every_page(&self, list: &str, limit: usize, token: &str) -> Vec<Value> {
-        let mut items = Vec::new();
-        let mut url = format!("{list}?limit={limit}");
-        for _ in 0..10_000 {
-            let page = self.json(&url, token);
-            items.extend(page["items"].as_array().unwrap().iter().cloned());
-            match page["next"].as_str() {
-                Some(cursor) => url = format!("{list}?limit={limit}&cursor={cursor}"),
-                None => return items,
-            }
-        }
-        panic!("{list}: the cursors never end");
-    }
-
-    fn json(&self, path: &str, token: &str) -> Value {
-        let (status, _, body) = self.get(path, Some(token));
-        assert_eq!(status, 200, "{path}: {body}");
-        serde_json::from_str(&body).unwrap()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn last_line(out: &str) -> String {
-    out.lines().last().unwrap().to_owned()
-}
 
 /// The credentials of [`two_tenants`].
 struct Tokens {
@@ -727,14 +620,7 @@ fn sigterm_stops_the_server_cleanly() {
     env.ok(&["tenant", "add", "acme"]);
     let mut served = Served::start(&env);
     assert_eq!(served.get("/healthz", None).0, 200);
-    let pid = served.child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    served.terminate();
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = served.child.try_wait().unwrap() {

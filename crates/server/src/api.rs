@@ -42,6 +42,17 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/alerts/{id}", get(alert))
         .route("/alerts/{id}/status", axum::routing::post(set_status))
         .route("/exposure", get(exposure))
+        .route(
+            "/tenants/{tenant}/ingest",
+            axum::routing::post(crate::ingest::ingest)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/tenants/{tenant}/_bulk",
+            axum::routing::post(crate::ingest::bulk)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/tenants/{tenant}/", get(crate::ingest::cluster_info))
 }
 
 /// The process is up.
@@ -64,7 +75,7 @@ pub(crate) async fn not_found() -> Problem {
 
 /// Query parameters, refused as problem details when they do not read
 /// (an unknown parameter, a number that is not one).
-struct Params<T>(T);
+pub(crate) struct Params<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for Params<T>
 where
@@ -191,7 +202,7 @@ fn narrowed(scope: &Scope, tenant: Option<&str>) -> Result<Scope, Problem> {
 
 /// The tenant of the caller's scope named `name`; the same answer
 /// whether another tenant of that name exists or not.
-fn tenant_in<'s>(scope: &'s Scope, name: &str) -> Result<&'s Tenant, Problem> {
+pub(crate) fn tenant_in<'s>(scope: &'s Scope, name: &str) -> Result<&'s Tenant, Problem> {
     scope
         .get(name)
         .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, "no such tenant in your tenants"))

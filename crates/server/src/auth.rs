@@ -57,13 +57,12 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, Response> {
-        let bearer = parts
+        let secret = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|s| s.trim().to_owned());
-        let Some(secret) = bearer else {
+            .and_then(token_of);
+        let Some(secret) = secret else {
             state.metrics.rejected("unauthenticated");
             return Err(unauthorized("a bearer token is required"));
         };
@@ -92,6 +91,27 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// The token in an `Authorization` header: `Bearer TOKEN`, or the two
+/// schemes log shippers offer where a bearer header cannot be set:
+/// `Basic` with the token as the password (any user name) and
+/// Elasticsearch's `ApiKey` (base64 of `ID:TOKEN`, any id).
+fn token_of(header: &str) -> Option<String> {
+    use base64::Engine;
+    let (scheme, value) = header.split_once(' ')?;
+    let value = value.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(value.to_owned());
+    }
+    if !(scheme.eq_ignore_ascii_case("basic") || scheme.eq_ignore_ascii_case("apikey")) {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .ok()?;
+    let pair = String::from_utf8(decoded).ok()?;
+    pair.split_once(':').map(|(_, token)| token.to_owned())
+}
+
 fn unauthorized(detail: &str) -> Response {
     let mut response = Problem::new(StatusCode::UNAUTHORIZED, detail).into_response();
     response.headers_mut().insert(
@@ -99,4 +119,21 @@ fn unauthorized(detail: &str) -> Response {
         HeaderValue::from_static("Bearer realm=\"turncoat\""),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_of;
+
+    #[test]
+    fn tokens_are_read_from_the_schemes_shippers_use() {
+        assert_eq!(token_of("Bearer tct_1").as_deref(), Some("tct_1"));
+        assert_eq!(token_of("bearer  tct_1 ").as_deref(), Some("tct_1"));
+        // base64("beats:tct_2"), base64("id:tct_3")
+        assert_eq!(token_of("Basic YmVhdHM6dGN0XzI=").as_deref(), Some("tct_2"));
+        assert_eq!(token_of("ApiKey aWQ6dGN0XzM=").as_deref(), Some("tct_3"));
+        assert_eq!(token_of("Basic !!!"), None);
+        assert_eq!(token_of("Digest x"), None);
+        assert_eq!(token_of("tct_1"), None);
+    }
 }

@@ -11,6 +11,7 @@
 
 mod api;
 mod auth;
+mod ingest;
 mod metrics;
 mod page;
 mod problem;
@@ -25,6 +26,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use turncoat_store::{SqliteStore, StoreError};
 
+pub use ingest::IngestLimits;
 pub use metrics::Metrics;
 pub use problem::Problem;
 
@@ -45,6 +47,8 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    #[error("preparing the ingest spool: {0}")]
+    Spool(#[source] std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -66,18 +70,35 @@ pub(crate) struct AppState {
     /// (authenticating the caller, then answering). A kept reader sees
     /// every commit made since, the CLI's included (WAL).
     readers: Arc<Mutex<Vec<SqliteStore>>>,
+    /// HTTP ingest's commit queue.
+    ingest: Arc<ingest::IngestQueue>,
+    /// Turns true when the server is asked to stop: requests still
+    /// taking a body commit what they have and answer.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Idle readers kept at most.
 const MAX_IDLE_READERS: usize = 8;
 
 impl AppState {
-    fn new(data: PathBuf) -> AppState {
-        AppState {
-            data: Arc::new(data),
-            metrics: Arc::new(Metrics::new()),
+    fn new(
+        data: PathBuf,
+        limits: IngestLimits,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(AppState, std::thread::JoinHandle<()>), ServerError> {
+        let data = Arc::new(data);
+        let metrics = Arc::new(Metrics::new());
+        let (ingest, writer) =
+            ingest::IngestQueue::start(Arc::clone(&data), limits, Arc::clone(&metrics))
+                .map_err(ServerError::Spool)?;
+        let state = AppState {
+            data,
+            metrics,
             readers: Arc::default(),
-        }
+            ingest: Arc::new(ingest),
+            stopping,
+        };
+        Ok((state, writer))
     }
 
     /// Runs `f` on a reader of the store, on a blocking thread.
@@ -144,6 +165,10 @@ pub struct Server {
     listener: TcpListener,
     state: AppState,
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    /// The ingest writer: joined at the end so that chunks queued are
+    /// committed before the process exits.
+    writer: std::thread::JoinHandle<()>,
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Server {
@@ -153,6 +178,7 @@ impl Server {
         listen: SocketAddr,
         data: PathBuf,
         tls: Option<&TlsFiles>,
+        limits: IngestLimits,
     ) -> Result<Server, ServerError> {
         // Refuse to start on a missing or too-new store, or without the
         // certificate, rather than answering every request with an error.
@@ -185,10 +211,14 @@ impl Server {
                 addr: listen,
                 source,
             })?;
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let (state, writer) = AppState::new(data, limits, stopping)?;
         Ok(Server {
             listener,
-            state: AppState::new(data),
+            state,
             tls,
+            writer,
+            stop,
         })
     }
 
@@ -198,32 +228,47 @@ impl Server {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` completes, then stops accepting and lets
-    /// requests in flight finish.
+    /// Serves until `shutdown` completes, then stops accepting, lets
+    /// requests in flight finish (a body being taken is cut at its last
+    /// whole line and committed) and waits for the ingest writer to
+    /// commit every chunk queued.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         tracing::info!(addr = %self.local_addr(), tls = self.tls.is_some(), "serving");
+        let stop = self.stop;
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        };
         let app = router(self.state);
-        let Some(tls) = self.tls else {
-            return axum::serve(self.listener, app)
+        let served = match self.tls {
+            None => axum::serve(self.listener, app)
                 .with_graceful_shutdown(shutdown)
                 .await
-                .map_err(ServerError::Serve);
+                .map_err(ServerError::Serve),
+            Some(tls) => {
+                let handle = axum_server::Handle::new();
+                let stopper = handle.clone();
+                tokio::spawn(async move {
+                    shutdown.await;
+                    stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
+                });
+                let listener = self.listener.into_std().map_err(ServerError::Serve)?;
+                axum_server::from_tcp_rustls(listener, tls)
+                    .handle(handle)
+                    .serve(app.into_make_service())
+                    .await
+                    .map_err(ServerError::Serve)
+            }
         };
-        let handle = axum_server::Handle::new();
-        let stopper = handle.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
-        });
-        let listener = self.listener.into_std().map_err(ServerError::Serve)?;
-        axum_server::from_tcp_rustls(listener, tls)
-            .handle(handle)
-            .serve(app.into_make_service())
-            .await
-            .map_err(ServerError::Serve)
+        // The router, and with it the queue's sender, is gone: the writer
+        // finishes what is queued and ends.
+        let writer = self.writer;
+        let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        tracing::info!("stopped");
+        served
     }
 
     /// Whether it serves HTTPS.

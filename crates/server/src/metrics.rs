@@ -7,6 +7,8 @@ use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::AppState;
@@ -23,11 +25,19 @@ struct ReasonLabels {
     reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TenantLabels {
+    tenant: String,
+}
+
 /// The server's counters, registered once.
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     rejected: Family<ReasonLabels, Counter>,
+    events: Family<TenantLabels, Counter>,
+    commit_seconds: Histogram,
+    queue_depth: Gauge,
 }
 
 impl Metrics {
@@ -45,10 +55,34 @@ impl Metrics {
             "Requests refused before their handler ran, by reason",
             rejected.clone(),
         );
+        let events = Family::<TenantLabels, Counter>::default();
+        registry.register(
+            "ingested_events",
+            "Events committed from HTTP ingest, by tenant",
+            events.clone(),
+        );
+        // 10 ms to about 80 s: a chunk of a few records to a full one.
+        let commit_seconds = Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(0.01, 2.0, 14),
+        );
+        registry.register(
+            "ingest_commit_seconds",
+            "Time to ingest and commit one run of queued chunks",
+            commit_seconds.clone(),
+        );
+        let queue_depth = Gauge::default();
+        registry.register(
+            "ingest_queue_depth",
+            "Spooled chunks waiting for the writer",
+            queue_depth.clone(),
+        );
         Metrics {
             registry,
             requests,
             rejected,
+            events,
+            commit_seconds,
+            queue_depth,
         }
     }
 
@@ -58,6 +92,22 @@ impl Metrics {
                 reason: reason.to_owned(),
             })
             .inc();
+    }
+
+    pub(crate) fn ingested(&self, tenant: &str, events: u64) {
+        self.events
+            .get_or_create(&TenantLabels {
+                tenant: tenant.to_owned(),
+            })
+            .inc_by(events);
+    }
+
+    pub(crate) fn observe_commit(&self, seconds: f64) {
+        self.commit_seconds.observe(seconds);
+    }
+
+    pub(crate) fn set_queue_depth(&self, depth: usize) {
+        self.queue_depth.set(depth as i64);
     }
 
     fn encode(&self) -> String {

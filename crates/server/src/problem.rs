@@ -14,6 +14,10 @@ pub struct Problem {
     /// `about:blank`: the status says it all.
     pub title: String,
     pub detail: String,
+    /// Seconds to wait before trying again (429, 503): the
+    /// `Retry-After` header.
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 fn status_code<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S::Ok, S::Error> {
@@ -26,6 +30,23 @@ impl Problem {
             status,
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Too much at once: try again in `seconds`.
+    pub fn too_many_requests(detail: impl Into<String>, seconds: u64) -> Problem {
+        Problem {
+            retry_after: Some(seconds),
+            ..Problem::new(StatusCode::TOO_MANY_REQUESTS, detail)
+        }
+    }
+
+    /// Cannot answer now: try again in `seconds`.
+    pub fn unavailable(detail: impl Into<String>, seconds: u64) -> Problem {
+        Problem {
+            retry_after: Some(seconds),
+            ..Problem::new(StatusCode::SERVICE_UNAVAILABLE, detail)
         }
     }
 
@@ -81,6 +102,11 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }

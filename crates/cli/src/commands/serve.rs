@@ -19,6 +19,18 @@ pub(crate) struct ServeArgs {
     /// The certificate's private key (PEM).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Largest ingest request body, decompressed, in MiB.
+    #[arg(long, default_value_t = 4096, value_name = "MIB")]
+    max_body_mib: u64,
+    /// Ingest requests taken at once; more are answered 429.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    max_ingest_requests: usize,
+    /// Spooled chunks waiting for commit at most.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    ingest_queue: usize,
+    /// Line-delimited JSON bodies are committed in chunks of this size.
+    #[arg(long, default_value_t = 64, value_name = "MIB")]
+    ingest_chunk_mib: u64,
 }
 
 pub(crate) fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<Exit> {
@@ -37,8 +49,15 @@ pub(crate) fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<Exit> {
             .tls_cert
             .zip(args.tls_key)
             .map(|(cert, key)| turncoat_server::TlsFiles { cert, key });
+        let limits = turncoat_server::IngestLimits {
+            max_body_bytes: args.max_body_mib << 20,
+            max_requests: args.max_ingest_requests,
+            queue_chunks: args.ingest_queue,
+            chunk_bytes: args.ingest_chunk_mib.max(1) << 20,
+        };
         let server =
-            turncoat_server::Server::bind(args.listen, ctx.data.clone(), tls.as_ref()).await?;
+            turncoat_server::Server::bind(args.listen, ctx.data.clone(), tls.as_ref(), limits)
+                .await?;
         // The one line on stdout: where to reach it (the port, when 0 was asked).
         let scheme = if server.is_tls() { "https" } else { "http" };
         println!("listening on {scheme}://{}", server.local_addr());

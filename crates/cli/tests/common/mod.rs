@@ -3,10 +3,13 @@
 
 #![allow(dead_code)] // Each test file uses its own part.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
+
+pub mod served;
 
 pub struct Env {
     pub dir: tempfile::TempDir,
@@ -83,6 +86,45 @@ impl Env {
         let mut args = vec!["alerts", "--format", "json"];
         args.extend_from_slice(extra);
         self.json(&args).as_array().unwrap().clone()
+    }
+
+    /// Alerts without what depends on the order they were written in
+    /// (row ids, wall-clock times): what an analyst reads.
+    pub fn alert_facts(&self) -> BTreeSet<String> {
+        self.alerts(&[])
+            .into_iter()
+            .map(|mut a| {
+                let a = a.as_object_mut().unwrap();
+                // Campaign rows (kind campaign) have no campaign of their own.
+                let in_campaign = a.get("campaign_alert").is_some_and(|c| !c.is_null());
+                for key in [
+                    "id",
+                    "created",
+                    "updated",
+                    "campaign_alert",
+                    "member_alerts",
+                ] {
+                    a.remove(key);
+                }
+                a.insert("in_campaign".into(), in_campaign.into());
+                serde_json::to_string(a).unwrap()
+            })
+            .collect()
+    }
+
+    /// Events stored per tenant, by name.
+    pub fn tenant_events(&self) -> Vec<(String, u64)> {
+        self.json(&["tenant", "list", "--format", "json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["name"].as_str().unwrap().to_owned(),
+                    t["stats"]["events"].as_u64().unwrap(),
+                )
+            })
+            .collect()
     }
 }
 
