@@ -2,6 +2,7 @@
 //! shipped `turncoat` binary. Each measures the library crates on
 //! simulator data against a baseline in the same run.
 
+mod http;
 mod measure;
 
 use std::path::PathBuf;
@@ -27,6 +28,18 @@ enum Bench {
         #[arg(long, default_value_t = 10_000)]
         indicators: usize,
         /// Work directory (default: a temporary one, removed afterwards).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// `serve`'s HTTP ingest of gzip ECS NDJSON, beside the CLI's ingest
+    /// of the same file.
+    HttpIngest {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        #[arg(long, default_value_t = 10_000)]
+        indicators: usize,
         #[arg(long)]
         dir: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t)]
@@ -123,6 +136,15 @@ fn main() -> anyhow::Result<()> {
         } => {
             let (dir, _guard) = work(dir)?;
             measure::ingest(events, indicators, &dir, format)?;
+        }
+        Bench::HttpIngest {
+            events,
+            indicators,
+            dir,
+            format,
+        } => {
+            let (dir, _guard) = work(dir)?;
+            http::http_ingest(events, indicators, &dir, format)?;
         }
         Bench::IntelScale {
             events,

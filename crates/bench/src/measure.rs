@@ -22,11 +22,11 @@ use turncoat_store::{Batch, SightingDelta, SqliteStore, Store};
 use turncoat_output::{OutputFormat, Table, print_json};
 
 #[derive(Serialize)]
-struct Row {
+pub(crate) struct Row {
     name: String,
     items: u64,
     seconds: f64,
-    per_second: f64,
+    pub(crate) per_second: f64,
     /// Against the baseline of the same benchmark.
     ratio: f64,
     /// Processor time (user + system) of the phase, where measured: wall
@@ -36,7 +36,7 @@ struct Row {
     cpu_seconds: Option<f64>,
 }
 
-fn row(name: &str, items: u64, seconds: f64, baseline: Option<f64>) -> Row {
+pub(crate) fn row(name: &str, items: u64, seconds: f64, baseline: Option<f64>) -> Row {
     let per_second = items as f64 / seconds.max(1e-9);
     Row {
         name: name.to_owned(),
@@ -49,7 +49,7 @@ fn row(name: &str, items: u64, seconds: f64, baseline: Option<f64>) -> Row {
 }
 
 /// Processor time this process has used so far (user + system), seconds.
-fn cpu_seconds() -> f64 {
+pub(crate) fn cpu_seconds() -> f64 {
     // SAFETY: getrusage writes the struct it is given and nothing else.
     let usage = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
@@ -61,13 +61,13 @@ fn cpu_seconds() -> f64 {
 }
 
 /// A phase's start: wall clock and processor time.
-struct Clock {
+pub(crate) struct Clock {
     wall: Instant,
     cpu: f64,
 }
 
 impl Clock {
-    fn start() -> Clock {
+    pub(crate) fn start() -> Clock {
         Clock {
             wall: Instant::now(),
             cpu: cpu_seconds(),
@@ -75,7 +75,7 @@ impl Clock {
     }
 
     /// The phase's row, with its processor time.
-    fn row(&self, name: &str, items: u64, baseline: Option<f64>) -> Row {
+    pub(crate) fn row(&self, name: &str, items: u64, baseline: Option<f64>) -> Row {
         let mut r = row(name, items, self.wall.elapsed().as_secs_f64(), baseline);
         r.cpu_seconds = Some(cpu_seconds() - self.cpu);
         r
@@ -83,7 +83,7 @@ impl Clock {
 }
 
 /// Peak resident memory of this process, from `/proc/self/status`.
-fn peak_rss_mb() -> Option<f64> {
+pub(crate) fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -91,7 +91,7 @@ fn peak_rss_mb() -> Option<f64> {
 }
 
 /// `n` synthetic indicators of every kind, plus the 3CX pack's.
-fn indicators(n: usize, seed: u64) -> Vec<Indicator> {
+pub(crate) fn indicators(n: usize, seed: u64) -> Vec<Indicator> {
     let mut rng = Rng::new(seed);
     let mut out = Vec::with_capacity(n);
     let kinds = [
@@ -159,7 +159,7 @@ fn read_ecs(path: &Path, sink: &mut dyn Sink) -> anyhow::Result<()> {
 /// Ingest of ECS NDJSON, end to end, on one core.
 /// One tenant's simulated ECS events (50 endpoints, 21 days, the 3CX
 /// scenario), about `events` of them: the file, its event count and size.
-fn simulated_ecs(events: u64, dir: &Path) -> anyhow::Result<(PathBuf, u64, u64)> {
+pub(crate) fn simulated_ecs(events: u64, dir: &Path) -> anyhow::Result<(PathBuf, u64, u64)> {
     let (tenants, endpoints, days) = (1usize, 50usize, 21u64);
     let per_day = (events / (tenants as u64 * endpoints as u64 * days)).max(1);
     let cfg = Config {
@@ -176,6 +176,33 @@ fn simulated_ecs(events: u64, dir: &Path) -> anyhow::Result<(PathBuf, u64, u64)>
     let ecs = fleet.join(&truth.tenants[0].name).join("ecs.ndjson");
     let bytes = std::fs::metadata(&ecs)?.len();
     Ok((ecs, truth.events.ecs, bytes))
+}
+
+/// A store with `intel` loaded and one tenant, `bench`.
+pub(crate) fn prepared_store(
+    dir: &Path,
+    intel: &[Indicator],
+) -> anyhow::Result<(SqliteStore, turncoat_store::Tenant)> {
+    let mut store = SqliteStore::open(dir)?;
+    store.upsert_indicators(&mut intel.iter().cloned(), &Actor::Cli)?;
+    let tenant = store.add_tenant(&TenantName::new("bench")?, &Actor::Cli)?;
+    Ok((store, tenant))
+}
+
+/// `file` ingested as `turncoat ingest` does it.
+pub(crate) fn cli_ingest(
+    store: &mut SqliteStore,
+    tenant: &turncoat_store::Tenant,
+    file: &Path,
+) -> anyhow::Result<turncoat_engine::IngestReport> {
+    Ok(turncoat_engine::ingest(
+        store,
+        tenant,
+        &[file.to_owned()],
+        &IngestOptions::default(),
+        &NoProgress,
+        &Actor::Cli,
+    )?)
 }
 
 /// Ingest with a large intel set loaded, beside the same ingest with a
@@ -361,19 +388,9 @@ pub fn ingest(
         b,
     );
 
-    let data = dir.join("data");
-    let mut store = SqliteStore::open(&data)?;
-    store.upsert_indicators(&mut intel.iter().cloned(), &Actor::Cli)?;
-    let tenant = store.add_tenant(&TenantName::new("bench")?, &Actor::Cli)?;
+    let (mut store, tenant) = prepared_store(&dir.join("data"), &intel)?;
     let clock = Clock::start();
-    let report = turncoat_engine::ingest(
-        &mut store,
-        &tenant,
-        std::slice::from_ref(&ecs),
-        &IngestOptions::default(),
-        &NoProgress,
-        &Actor::Cli,
-    )?;
+    let report = cli_ingest(&mut store, &tenant, &ecs)?;
     let full = clock.row(
         "+ archive + sightings + findings + beacon step (full ingest)",
         report.events,
@@ -409,7 +426,7 @@ pub fn ingest(
     Ok(())
 }
 
-fn print_rows(rows: &[Row]) -> anyhow::Result<()> {
+pub(crate) fn print_rows(rows: &[Row]) -> anyhow::Result<()> {
     let timed = rows.iter().any(|r| r.cpu_seconds.is_some());
     let mut head = vec!["phase", "items", "seconds", "per second", "vs baseline"];
     if timed {

@@ -6,60 +6,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::served::{Served, last_line};
-use common::{ADVISORY, Env, WHOAMI_RULES, dns, path};
+use common::served::{Served, Tokens, last_line, two_tenants};
+use common::{Env, WHOAMI_RULES, dns, path};
 use serde_json::Value;
-
-/// The credentials of [`two_tenants`].
-struct Tokens {
-    admin: String,
-    beta: String,
-    sensor: String,
-}
-
-/// acme and beta, both with IOC contacts and an exposed 3CX install;
-/// an admin's personal token, beta's read token, acme's ingest token.
-fn two_tenants(env: &Env) -> Tokens {
-    env.ok(&["tenant", "add", "acme"]);
-    env.ok(&["tenant", "add", "beta"]);
-    let csv = env.file(
-        "iocs.csv",
-        "indicator,type\nmsstorageboxes(.)com,hostname\n203.0.113[.]7,ip\n",
-    );
-    env.ok(&["intel", "import", path(&csv)]);
-    let acme = [
-        dns("ws-09", "2023-03-25T08:00:00Z", "api.msstorageboxes.com"),
-        r#"{"@timestamp":"2023-03-25T08:01:00Z","host":{"name":"ws-09"},"event":{"category":["network"]},"destination":{"ip":"203.0.113.7","port":443}}"#.to_owned(),
-        dns("ws-10", "2023-03-25T09:00:00Z", "msstorageboxes.com"),
-    ];
-    let f = env.file("acme.ndjson", &acme.join("\n"));
-    env.json(&["ingest", "--tenant", "acme", "--output", "json", path(&f)]);
-    let f = env.file(
-        "beta.ndjson",
-        &dns("srv-1", "2023-03-26T10:00:00Z", "msstorageboxes.com"),
-    );
-    env.json(&["ingest", "--tenant", "beta", "--output", "json", path(&f)]);
-    for (tenant, host, version) in [
-        ("acme", "ws-01", "18.12.416"),
-        ("acme", "ws-02", "18.12.407"),
-        ("beta", "srv-2", "18.12.407"),
-    ] {
-        let line = format!(
-            r#"{{"name":"pack_inventory_programs","hostIdentifier":"{host}","unixTime":1679000000,"columns":{{"name":"3CX Desktop App","version":"{version}"}},"action":"added"}}"#
-        );
-        let f = env.file(&format!("{host}.osquery.log"), &line);
-        env.ok(&["ingest", "--tenant", tenant, path(&f)]);
-    }
-    let adv = env.file("3cx.toml", ADVISORY);
-    env.ok(&["intel", "import", path(&adv)]);
-
-    env.ok(&["user", "add", "root", "--role", "admin"]);
-    Tokens {
-        admin: last_line(&env.ok(&["token", "create", "--user", "root"])),
-        beta: last_line(&env.ok(&["token", "create", "--tenant", "beta", "--scope", "read"])),
-        sensor: last_line(&env.ok(&["token", "create", "--tenant", "acme", "--scope", "ingest"])),
-    }
-}
 
 #[test]
 fn the_api_answers_each_token_for_its_tenants_only() {

@@ -1,10 +1,9 @@
 //! `/api/v1` and the probes.
 
+use axum::Json;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use turncoat_core::{Role, TenantName};
 use turncoat_core::{Severity, Time};
@@ -14,53 +13,45 @@ use turncoat_engine::campaign::CampaignRow;
 use turncoat_store::{
     Alert, AlertFilter, AllowEntry, AuditEntry, Scope, Store, StoredRule, Tenant,
 };
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::page::{Page, PageQuery, page};
 use crate::{AppState, Problem};
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/tenants", get(tenants).post(add_tenant))
-        .route("/campaigns", get(campaigns))
-        .route("/audit", get(audit))
-        .route("/allowlists", get(allowlists).post(add_allow))
-        .route("/allowlists/{id}", axum::routing::delete(remove_allow))
-        .route(
-            "/intel",
-            get(indicators)
-                .post(import_intel)
-                .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
-        )
-        .route(
-            "/rules",
-            get(rules)
-                .post(import_rules)
-                .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
-        )
-        .route("/alerts", get(alerts))
-        .route("/alerts/{id}", get(alert))
-        .route("/alerts/{id}/status", axum::routing::post(set_status))
-        .route("/exposure", get(exposure))
-        .route(
-            "/tenants/{tenant}/ingest",
-            axum::routing::post(crate::ingest::ingest)
-                .layer(axum::extract::DefaultBodyLimit::disable()),
-        )
-        .route(
-            "/tenants/{tenant}/_bulk",
-            axum::routing::post(crate::ingest::bulk)
-                .layer(axum::extract::DefaultBodyLimit::disable()),
-        )
-        .route("/tenants/{tenant}/", get(crate::ingest::cluster_info))
+/// Every `/api/v1` route, each documented by its handler's annotation.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    let uploads = || axum::extract::DefaultBodyLimit::max(MAX_UPLOAD_BYTES);
+    let unlimited = axum::extract::DefaultBodyLimit::disable;
+    OpenApiRouter::new()
+        .routes(routes!(tenants, add_tenant))
+        .routes(routes!(campaigns))
+        .routes(routes!(audit))
+        .routes(routes!(allowlists, add_allow))
+        .routes(routes!(remove_allow))
+        .routes(routes!(indicators, import_intel).layer(uploads()))
+        .routes(routes!(rules, import_rules).layer(uploads()))
+        .routes(routes!(alerts))
+        .routes(routes!(alert))
+        .routes(routes!(set_status))
+        .routes(routes!(exposure))
+        .routes(routes!(crate::ingest::ingest).layer(unlimited()))
+        .routes(routes!(crate::ingest::bulk::bulk).layer(unlimited()))
+        .routes(routes!(crate::ingest::bulk::cluster_info))
 }
 
 /// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "probes", security(()),
+    responses((status = 200, description = "The process is up", body = String)))]
 pub(crate) async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// The store can be read: the server can answer.
+#[utoipa::path(get, path = "/readyz", tag = "probes", security(()),
+    responses((status = 200, description = "The store can be read", body = String),
+        (status = 503, body = Problem)))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Result<&'static str, Problem> {
     state
         .read(|store| store.tenants().map_err(Problem::from))
@@ -93,6 +84,8 @@ where
 }
 
 /// The tenants the caller may see.
+#[utoipa::path(get, path = "/tenants", tag = "tenants",
+    responses((status = 200, body = Vec<TenantRow>), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn tenants(caller: Caller) -> Result<Json<Vec<TenantRow>>, Problem> {
     caller.may_read()?;
     let rows = caller
@@ -108,15 +101,17 @@ async fn tenants(caller: Caller) -> Result<Json<Vec<TenantRow>>, Problem> {
     Ok(Json(rows))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TenantRow {
     name: String,
+    #[schema(value_type = String, format = DateTime)]
     created: Time,
 }
 
 /// `GET /api/v1/alerts` filters, as the CLI's `alerts` takes them, plus
 /// the ones a queue needs.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AlertQuery {
     tenant: Option<String>,
@@ -132,6 +127,9 @@ struct AlertQuery {
     cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/alerts", tag = "alerts", params(AlertQuery),
+    responses((status = 200, description = "A page of alerts and campaign rows, as `alerts --format json` prints them", body = inline(Page<Object>)),
+        (status = 400, body = Problem), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn alerts(
     State(state): State<AppState>,
     caller: Caller,
@@ -220,6 +218,10 @@ struct AlertDetail {
 /// How far back the audit log is read for one alert's history.
 const HISTORY_SCAN: usize = 100_000;
 
+#[utoipa::path(get, path = "/alerts/{id}", tag = "alerts",
+    params(("id" = i64, Path, description = "The alert's id")),
+    responses((status = 200, description = "The alert with its evidence and history", body = Object),
+        (status = 404, description = "No such alert in the caller's tenants", body = Problem), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn alert(
     State(state): State<AppState>,
     caller: Caller,
@@ -259,7 +261,7 @@ fn alert_detail(store: &dyn Store, scope: &Scope, id: i64) -> Result<AlertDetail
     Ok(AlertDetail { alert, history })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StatusChange {
     status: String,
@@ -269,6 +271,11 @@ struct StatusChange {
 /// Sets an alert's triage status (analysts, admins, write tokens); a
 /// false positive or a suppression needs a reason. Answers the alert as
 /// it now is, history included.
+#[utoipa::path(post, path = "/alerts/{id}/status", tag = "triage",
+    params(("id" = i64, Path, description = "The alert's id")), request_body = StatusChange,
+    responses((status = 200, description = "The alert as it now is", body = Object),
+        (status = 400, description = "An unknown status, or a dismissal without a reason", body = Problem),
+        (status = 404, body = Problem), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn set_status(
     State(state): State<AppState>,
     caller: Caller,
@@ -296,7 +303,8 @@ async fn set_status(
         .map(Json)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ExposureQuery {
     tenant: Option<String>,
@@ -306,6 +314,9 @@ struct ExposureQuery {
 }
 
 /// Who runs or ran an affected version, and when: the CLI's `exposure`.
+#[utoipa::path(get, path = "/exposure", tag = "exposure", params(ExposureQuery),
+    responses((status = 200, description = "A page of exposure rows, as `exposure --format json` prints them", body = inline(Page<Object>)),
+        (status = 400, body = Problem), (status = 404, description = "No such tenant or advisory", body = Problem), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn exposure(
     State(state): State<AppState>,
     caller: Caller,
@@ -349,7 +360,7 @@ async fn exposure(
     Ok(Json(page(rows, key, &paging)?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewTenant {
     name: String,
@@ -357,6 +368,9 @@ struct NewTenant {
 
 /// Adds a tenant (admins only): 201 with it, 409 when the name is taken
 /// (ignoring case).
+#[utoipa::path(post, path = "/tenants", tag = "tenants", request_body = NewTenant,
+    responses((status = 201, body = TenantRow), (status = 400, body = Problem),
+        (status = 409, description = "The name is taken", body = Problem), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn add_tenant(
     State(state): State<AppState>,
     caller: Caller,
@@ -379,7 +393,8 @@ async fn add_tenant(
 }
 
 /// `limit` and `cursor` alone, for lists without filters.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     limit: Option<usize>,
@@ -397,6 +412,8 @@ impl ListQuery {
 
 /// Campaigns (the same detection in several tenants) whose every tenant
 /// is in the caller's scope.
+#[utoipa::path(get, path = "/campaigns", tag = "campaigns", params(ListQuery),
+    responses((status = 200, description = "A page of campaigns whose every tenant is the caller's", body = inline(Page<Object>)), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn campaigns(
     State(state): State<AppState>,
     caller: Caller,
@@ -421,6 +438,8 @@ async fn campaigns(
 
 /// The audit log, newest first. Entries not bound to a tenant (users,
 /// intel, rules) may name any tenant, so only admins see them.
+#[utoipa::path(get, path = "/audit", tag = "audit", params(ListQuery),
+    responses((status = 200, description = "A page of the audit log, newest first", body = inline(Page<Object>)), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn audit(
     State(state): State<AppState>,
     caller: Caller,
@@ -438,6 +457,8 @@ async fn audit(
 }
 
 /// Allowlist entries: the global ones and those of the caller's tenants.
+#[utoipa::path(get, path = "/allowlists", tag = "allowlists", params(ListQuery),
+    responses((status = 200, description = "A page of allowlist entries", body = inline(Page<Object>)), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn allowlists(
     State(state): State<AppState>,
     caller: Caller,
@@ -453,6 +474,8 @@ async fn allowlists(
 }
 
 /// Detection rules (global), by id.
+#[utoipa::path(get, path = "/rules", tag = "rules", params(ListQuery),
+    responses((status = 200, description = "A page of the stored detection rules", body = inline(Page<Object>)), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn rules(
     State(state): State<AppState>,
     caller: Caller,
@@ -468,7 +491,8 @@ async fn rules(
 /// The largest upload taken (a whole MISP or OSV export, a rule pack).
 const MAX_UPLOAD_BYTES: usize = 512 << 20;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct IntelQuery {
     /// The input format; told by content when absent.
@@ -480,6 +504,10 @@ struct IntelQuery {
 /// Imports one intel file sent as the body (admins only) and answers the
 /// import's report, retro-hunt included: `turncoat intel import`'s. A
 /// file that does not read is 400.
+#[utoipa::path(post, path = "/intel", tag = "intel", params(IntelQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "An intel file: STIX 2.1, MISP, OSV, CSV, advisory TOML, ..."),
+    responses((status = 200, description = "The import and retro-hunt report, as `intel import --format json` prints it", body = Object),
+        (status = 400, body = Problem), (status = 413, body = Problem), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn import_intel(
     State(state): State<AppState>,
     caller: Caller,
@@ -507,7 +535,8 @@ async fn import_intel(
     .map(Json)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct RulesQuery {
     /// The file name, ending in `.yml` or `.yaml`.
@@ -519,6 +548,10 @@ struct RulesQuery {
 /// Imports the Sigma rules of one YAML file sent as the body (admins
 /// only): they run on every ingested event from now on, and those new or
 /// changed over the stored archive; `turncoat rules import`'s report.
+#[utoipa::path(post, path = "/rules", tag = "rules", params(RulesQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A Sigma rule file (YAML)"),
+    responses((status = 200, description = "The import report", body = Object),
+        (status = 400, body = Problem), (status = 413, body = Problem), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn import_rules(
     State(state): State<AppState>,
     caller: Caller,
@@ -591,7 +624,8 @@ where
     serde_json::from_str(&text).map_err(|e| Problem::internal(&e))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct IndicatorQuery {
     /// Only indicators of this feed.
@@ -602,6 +636,8 @@ struct IndicatorQuery {
 
 /// The stored indicators (global intel), by id, as `intel list --format
 /// json` prints them.
+#[utoipa::path(get, path = "/intel", tag = "intel", params(IndicatorQuery),
+    responses((status = 200, description = "A page of indicators, as `intel list --format json` prints them", body = inline(Page<Object>)), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn indicators(
     State(state): State<AppState>,
     caller: Caller,
@@ -682,11 +718,13 @@ async fn spool_body(
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewAllow {
     /// The tenant it is for; every tenant's (admins only) when absent.
     tenant: Option<String>,
+    /// `destination` or `source`.
+    #[schema(value_type = String)]
     kind: turncoat_store::AllowKind,
     value: String,
     reason: String,
@@ -695,6 +733,9 @@ struct NewAllow {
 /// Adds an allowlist entry (analysts, admins, write tokens; one for every
 /// tenant, admins only) and closes the open beacon alerts it covers:
 /// `turncoat allow add`. Like any dismissal it says why.
+#[utoipa::path(post, path = "/allowlists", tag = "allowlists", request_body = NewAllow,
+    responses((status = 201, description = "The entry and the alerts it closed", body = Object),
+        (status = 400, body = Problem), (status = 404, body = Problem), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn add_allow(
     State(state): State<AppState>,
     caller: Caller,
@@ -733,6 +774,9 @@ async fn add_allow(
 
 /// Removes an allowlist entry the caller may see; one for every tenant,
 /// admins only.
+#[utoipa::path(delete, path = "/allowlists/{id}", tag = "allowlists",
+    params(("id" = i64, Path, description = "The entry's id")),
+    responses((status = 204, description = "Removed"), (status = 404, body = Problem), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn remove_allow(
     State(state): State<AppState>,
     caller: Caller,

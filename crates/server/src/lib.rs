@@ -22,7 +22,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
-use axum::routing::get;
 use tokio::net::TcpListener;
 use turncoat_store::{SqliteStore, StoreError};
 
@@ -75,6 +74,8 @@ pub(crate) struct AppState {
     /// Turns true when the server is asked to stop: requests still
     /// taking a body commit what they have and answer.
     stopping: tokio::sync::watch::Receiver<bool>,
+    /// The OpenAPI document, rendered once when the routes are built.
+    openapi: Arc<std::sync::OnceLock<Arc<String>>>,
 }
 
 /// Idle readers kept at most.
@@ -97,6 +98,7 @@ impl AppState {
             readers: Arc::default(),
             ingest: Arc::new(ingest),
             stopping,
+            openapi: Arc::default(),
         };
         Ok((state, writer))
     }
@@ -277,12 +279,63 @@ impl Server {
     }
 }
 
+/// The OpenAPI document's frame; the paths come from the handlers.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "turncoat",
+        description = "Supply-chain compromise detection for MSSPs: telemetry in, alerts, exposure and triage out, per tenant."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+/// Bearer tokens (`turncoat token create`) on every route but the probes.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// `GET /api/v1/openapi.json`: this API, as OpenAPI 3.1.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "probes", security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document", body = Object)))]
+async fn openapi_json(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let doc = state
+        .openapi
+        .get()
+        .map(|d| String::clone(d))
+        .unwrap_or_default();
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        doc,
+    )
+        .into_response()
+}
+
 fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(api::healthz))
-        .route("/readyz", get(api::readyz))
-        .route("/metrics", get(metrics::render))
+    use utoipa::OpenApi;
+    use utoipa_axum::routes;
+    let (router, doc) = utoipa_axum::router::OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(api::healthz))
+        .routes(routes!(api::readyz))
+        .routes(routes!(metrics::render))
+        .routes(routes!(openapi_json))
         .nest("/api/v1", api::routes())
+        .split_for_parts();
+    let json = doc.to_pretty_json().unwrap_or_default();
+    let _ = state.openapi.set(Arc::new(json));
+    router
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

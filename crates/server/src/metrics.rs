@@ -150,6 +150,8 @@ pub(crate) async fn count_requests(
     response
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "probes", security(()),
+    responses((status = 200, description = "Prometheus metrics (OpenMetrics text)", body = String)))]
 pub(crate) async fn render(State(state): State<AppState>) -> Response {
     let mut response = state.metrics.encode().into_response();
     response.headers_mut().insert(

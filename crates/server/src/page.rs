@@ -12,7 +12,7 @@ use crate::Problem;
 pub(crate) const DEFAULT_LIMIT: usize = 100;
 pub(crate) const MAX_LIMIT: usize = 1_000;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Page<T> {
     pub items: Vec<T>,
     pub next: Option<String>,

@@ -6,9 +6,10 @@ use serde::Serialize;
 use turncoat_store::StoreError;
 
 /// A problem a request ran into, answered as `application/problem+json`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(serialize_with = "status_code")]
+    #[schema(value_type = u16)]
     pub status: StatusCode,
     /// The status's reason phrase; `type` is left out, so it reads as
     /// `about:blank`: the status says it all.
@@ -17,6 +18,7 @@ pub struct Problem {
     /// Seconds to wait before trying again (429, 503): the
     /// `Retry-After` header.
     #[serde(skip)]
+    #[schema(ignore)]
     pub retry_after: Option<u64>,
 }
 

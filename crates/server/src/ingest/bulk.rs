@@ -39,6 +39,10 @@ pub(crate) struct BulkQuery {
 const ANNOUNCED_VERSION: &str = "8.17.0";
 
 /// `GET /api/v1/tenants/{tenant}/`: what a shipper asks first.
+#[utoipa::path(get, path = "/tenants/{tenant}/", tag = "ingest",
+    params(("tenant" = String, Path, description = "The tenant's name")),
+    responses((status = 200, description = "Elasticsearch's root answer, for a shipper's version check", body = Object),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn cluster_info(
     caller: Caller,
     Path(tenant): Path<String>,
@@ -71,6 +75,14 @@ enum Item {
 }
 
 /// `POST /api/v1/tenants/{tenant}/_bulk`.
+#[utoipa::path(post, path = "/tenants/{tenant}/_bulk", tag = "ingest",
+    params(("tenant" = String, Path, description = "The tenant's name"),
+        ("format" = Option<String>, Query, description = "A telemetry format; by content when absent"),
+        ("endpoint" = Option<String>, Query, description = "Host name for records that name none")),
+    request_body(content = Vec<u8>, content_type = "application/x-ndjson", description = "Elasticsearch bulk actions and documents"),
+    responses((status = 200, description = "Elasticsearch's bulk answer: per item 201, or 400 with the reason", body = Object),
+        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 429, body = Problem)))]
 pub(crate) async fn bulk(
     State(state): State<AppState>,
     caller: Caller,

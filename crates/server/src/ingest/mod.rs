@@ -9,7 +9,7 @@
 //! simply sent again: chunks already committed are recognised by their
 //! content and skipped, so nothing is stored twice.
 
-mod bulk;
+pub(crate) mod bulk;
 mod queue;
 mod spool;
 
@@ -24,7 +24,6 @@ use turncoat_core::{Actor, Role, TokenScope};
 use turncoat_engine::{FileReport, FileStatus, IngestOptions, InputIssue};
 use turncoat_store::Tenant;
 
-pub(crate) use bulk::{bulk, cluster_info};
 pub use queue::IngestLimits;
 pub(crate) use queue::IngestQueue;
 
@@ -35,7 +34,8 @@ use crate::auth::Caller;
 use crate::{AppState, Problem};
 
 /// `?format=&endpoint=&name=` of an ingest request.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct IngestQuery {
     /// A telemetry format, or `auto` (the default) to tell by content.
@@ -65,7 +65,7 @@ impl IngestQuery {
 }
 
 /// What an ingest request stored.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct IngestAnswer {
     tenant: String,
     /// Decompressed bytes taken.
@@ -78,16 +78,30 @@ pub(crate) struct IngestAnswer {
     chunks: Vec<ChunkAnswer>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ChunkAnswer {
     /// The body's line this chunk starts at.
     first_line: u64,
+    /// How the chunk was ingested, as `ingest --format json` reports a file.
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     report: FileReport,
 }
 
 /// `POST /api/v1/tenants/{tenant}/ingest`: a log file or NDJSON as the
 /// body, answered 202 once it is committed.
+#[utoipa::path(post, path = "/tenants/{tenant}/ingest", tag = "ingest",
+    params(("tenant" = String, Path, description = "The tenant's name"), IngestQuery,
+        ("Content-Encoding" = Option<String>, Header, description = "gzip or zstd")),
+    request_body(content = Vec<u8>, content_type = "application/x-ndjson", description = "NDJSON or a log file, any size (streamed)"),
+    responses((status = 202, description = "Committed", body = IngestAnswer),
+        (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, description = "Not an ingest token of the tenant nor an admin", body = Problem),
+        (status = 404, description = "No such tenant in the caller's tenants", body = Problem),
+        (status = 413, body = Problem), (status = 415, body = Problem),
+        (status = 422, description = "No record could be read", body = Problem),
+        (status = 429, description = "The ingest queue is full: see Retry-After", body = Problem),
+        (status = 503, description = "Stopping, or the store is locked: see Retry-After", body = Problem)))]
 pub(crate) async fn ingest(
     State(state): State<AppState>,
     caller: Caller,
