@@ -33,12 +33,13 @@ impl From<Exit> for ExitCode {
 
 /// What a retro-hunt raised per tenant (`intel import`, `rules import`).
 pub fn retro_table(retro: &[turncoat_engine::intel::RetroReport]) -> Table {
-    let mut t = Table::new(&["tenant", "new alerts", "updated alerts"]);
+    let mut t = Table::new(&["tenant", "new alerts", "updated alerts", "resurfaced"]);
     for r in retro {
         t.row(vec![
             r.tenant.clone(),
             r.new_alerts.to_string(),
             r.updated_alerts.to_string(),
+            r.resurfaced.to_string(),
         ]);
     }
     t

@@ -121,6 +121,8 @@ fn attempts(
             ("post", t) if t.ends_with("/status") => {
                 Some(json!({"status": "false-positive", "reason": "walk"}))
             }
+            ("post", t) if t.ends_with("/assign") => Some(json!({"assignee": "ann"})),
+            ("post", t) if t.ends_with("/comments") => Some(json!({"text": "walk"})),
             ("post", "/api/v1/tenants") => Some(json!({"name": "beta-two"})),
             ("post", _) => None,
             _ => None,

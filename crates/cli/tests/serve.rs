@@ -148,11 +148,9 @@ fn exposure_and_one_alert_are_the_cli_s_and_stay_in_scope() {
     assert_eq!(detail["evidence"]["observed"], "msstorageboxes.com");
     assert_eq!(history.as_array().unwrap().len(), 1, "{history:#}");
     assert_eq!(history[0]["actor"], "cli");
-    assert!(
-        history[0]["detail"]
-            .as_str()
-            .unwrap()
-            .ends_with("acknowledged")
+    assert_eq!(
+        (&history[0]["action"], &history[0]["value"]),
+        (&Value::from("status"), &Value::from("acknowledged"))
     );
 
     // Every other id, guessed by counting, reads as missing: the same
@@ -423,11 +421,12 @@ fn triage_needs_the_right_to_triage_and_a_reason_to_dismiss() {
     let history = detail["history"].as_array().unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(history[0]["actor"], "token:4");
-    assert!(
-        history[0]["detail"]
-            .as_str()
-            .unwrap()
-            .ends_with("false-positive: the vendor's update CDN")
+    assert_eq!(
+        (&history[0]["value"], &history[0]["note"]),
+        (
+            &Value::from("false-positive"),
+            &Value::from("the vendor's update CDN")
+        )
     );
     // The CLI reads the same state.
     let cli = env.alerts(&["--tenant", "beta", "--kind", "ioc"]);
@@ -680,4 +679,126 @@ fn which(program: &str) -> Result<std::path::PathBuf, ()> {
         .map(|dir| dir.join(program))
         .find(|p| p.is_file())
         .ok_or(())
+}
+
+#[test]
+fn triage_remembers_assignments_comments_and_resurfaces_on_new_intel() {
+    let env = Env::new();
+    let tokens = two_tenants(&env);
+    env.ok(&["user", "add", "ann", "--role", "analyst"]);
+    env.ok(&["user", "add", "vic", "--role", "viewer", "--tenant", "acme"]);
+    let alert = env.alerts(&["--tenant", "beta", "--kind", "ioc"])[0].clone();
+    let id = alert["id"].as_i64().unwrap().to_string();
+    assert_eq!(alert["source"], "msstorageboxes.com");
+
+    // The CLI: assign (an analyst, not a viewer or nobody), comment, dismiss.
+    env.ok(&["alert", "assign", &id, "ann"]);
+    let refused = env.run(&["alert", "assign", &id, "vic"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("no analyst or admin"));
+    env.ok(&[
+        "alert",
+        "comment",
+        &id,
+        "asked the customer about this host",
+    ]);
+    env.ok(&[
+        "alert",
+        "status",
+        &id,
+        "false-positive",
+        "--reason",
+        "their backup tool",
+    ]);
+    assert_eq!(
+        env.alerts(&["--tenant", "beta", "--kind", "ioc"])[0]["assignee"],
+        "ann"
+    );
+
+    // New intel naming the same domain, from another vendor: the
+    // dismissal is undone, and the history says why.
+    let csv = env.file(
+        "vendor2.csv",
+        "indicator,type,comment\nmsstorageboxes.com,domain,3CX C2 (second vendor)\n",
+    );
+    let report = env.json(&["intel", "import", "--output", "json", path(&csv)]);
+    let resurfaced: u64 = report["retro"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["resurfaced"].as_u64().unwrap())
+        .sum();
+    assert!(resurfaced >= 1, "{report:#}");
+    let now = env
+        .alerts(&["--tenant", "beta", "--kind", "ioc"])
+        .into_iter()
+        .find(|a| a["id"] == alert["id"])
+        .unwrap();
+    assert_eq!(now["status"], "new");
+    let history = env.json(&["alert", "history", &id, "--format", "json"]);
+    let actions: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["assign", "comment", "status", "resurfaced"],
+        "{history:#}"
+    );
+    assert_eq!(history[2]["note"], "their backup tool");
+    assert!(
+        history[3]["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("new intel names it"),
+        "{history:#}"
+    );
+
+    // The API: the same history, assignment and comments by an analyst's
+    // token; a viewer may not.
+    let served = Served::start(&env);
+    let ann = last_line(&env.ok(&["token", "create", "--user", "ann"]));
+    let vic = last_line(&env.ok(&["token", "create", "--user", "vic"]));
+    let detail = served.json(&format!("/api/v1/alerts/{id}"), &tokens.admin);
+    assert_eq!(detail["history"], history);
+    let (status, _, body) = served.post(
+        &format!("/api/v1/alerts/{id}/comments"),
+        &ann,
+        r#"{"text":"seen again after the vendor's list"}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, _, body) = served.post(
+        &format!("/api/v1/alerts/{id}/assign"),
+        &ann,
+        r#"{"assignee":null}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let detail: Value = serde_json::from_str(&body).unwrap();
+    assert!(detail.get("assignee").is_none(), "{detail:#}");
+    let last = detail["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    // A personal token acts as itself; `token list` names its user.
+    assert_eq!(last["action"], "assign");
+    assert!(
+        last["actor"].as_str().unwrap().starts_with("token:"),
+        "{last}"
+    );
+    let (status, _, _) = served.post(
+        &format!("/api/v1/alerts/{id}/comments"),
+        &vic,
+        r#"{"text":"x"}"#,
+    );
+    assert_eq!(status, 403);
+    let (status, _, body) = served.post(
+        &format!("/api/v1/alerts/{id}/comments"),
+        &ann,
+        r#"{"text":"  "}"#,
+    );
+    assert_eq!(status, 400, "{body}");
 }

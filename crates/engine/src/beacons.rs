@@ -683,7 +683,7 @@ pub fn attach_intel(
             None,
         ));
     }
-    Ok(store.record_findings(tenant, &findings, turncoat_store::FindingMode::Set)?)
+    Ok(store.record_findings(tenant, &findings, turncoat_store::FindingMode::NewIntel)?)
 }
 
 /// Ranked score from which a pair becomes an alert (`beacons --raise`,

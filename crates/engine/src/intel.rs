@@ -32,6 +32,8 @@ pub struct RetroReport {
     pub tenant: String,
     pub new_alerts: u64,
     pub updated_alerts: u64,
+    /// Dismissed alerts the new intel names, back to `new`.
+    pub resurfaced: u64,
 }
 
 /// What an intel import did.
@@ -218,6 +220,7 @@ pub fn import_intel(
                 tenant: tenant.name().to_string(),
                 new_alerts: a.new_alerts + b.new_alerts,
                 updated_alerts: a.updated_alerts + b.updated_alerts + c.updated_alerts,
+                resurfaced: a.resurfaced + b.resurfaced + c.resurfaced,
             });
             progress.advance(1);
         }

@@ -73,7 +73,7 @@ pub fn hunt_indicators(
             findings.push((f, s.event));
         }
     }
-    Ok(store.record_findings(tenant, &findings, FindingMode::Set)?)
+    Ok(store.record_findings(tenant, &findings, FindingMode::NewIntel)?)
 }
 
 /// Matches advisories against `tenant`'s whole software ledger.
@@ -96,5 +96,5 @@ pub fn hunt_advisories(
         .flat_map(|entry| ledger_findings(advisories, entry))
         .map(|f| (f, None))
         .collect();
-    Ok(store.record_findings(tenant, &findings, FindingMode::Set)?)
+    Ok(store.record_findings(tenant, &findings, FindingMode::NewIntel)?)
 }

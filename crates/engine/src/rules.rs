@@ -480,6 +480,7 @@ pub fn import(
             tenant: tenant.name().to_string(),
             new_alerts: o.new_alerts,
             updated_alerts: o.updated_alerts,
+            resurfaced: o.resurfaced,
         });
         progress.advance(1);
     }

@@ -11,7 +11,7 @@ use turncoat_engine::ExposureRow;
 use turncoat_engine::alerts::AlertRow;
 use turncoat_engine::campaign::CampaignRow;
 use turncoat_store::{
-    Alert, AlertFilter, AllowEntry, AuditEntry, Scope, Store, StoredRule, Tenant,
+    Alert, AlertChange, AlertFilter, AllowEntry, AuditEntry, Scope, Store, StoredRule, Tenant,
 };
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
@@ -35,6 +35,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts))
         .routes(routes!(alert))
         .routes(routes!(set_status))
+        .routes(routes!(assign))
+        .routes(routes!(comment))
         .routes(routes!(exposure))
         .routes(routes!(crate::ingest::ingest).layer(unlimited()))
         .routes(routes!(crate::ingest::bulk::bulk).layer(unlimited()))
@@ -211,12 +213,10 @@ pub(crate) fn tenant_in<'s>(scope: &'s Scope, name: &str) -> Result<&'s Tenant, 
 struct AlertDetail {
     #[serde(flatten)]
     alert: Alert,
-    /// Status changes, newest first, with who made them.
-    history: Vec<AuditEntry>,
+    /// Status changes, assignments, comments and resurfacing, oldest
+    /// first, with who made them.
+    history: Vec<AlertChange>,
 }
-
-/// How far back the audit log is read for one alert's history.
-const HISTORY_SCAN: usize = 100_000;
 
 #[utoipa::path(get, path = "/alerts/{id}", tag = "alerts",
     params(("id" = i64, Path, description = "The alert's id")),
@@ -252,12 +252,7 @@ fn alert_detail(store: &dyn Store, scope: &Scope, id: i64) -> Result<AlertDetail
         .into_iter()
         .find(|a| a.id.get() == id)
         .ok_or_else(no_such_alert)?;
-    let prefix = format!("alert {id} ->");
-    let history = store
-        .audit_log(scope, HISTORY_SCAN)?
-        .into_iter()
-        .filter(|e| e.action == "alert.status" && e.detail.starts_with(&prefix))
-        .collect();
+    let history = store.alert_history(scope, alert.id)?;
     Ok(AlertDetail { alert, history })
 }
 
@@ -301,6 +296,77 @@ async fn set_status(
         })
         .await
         .map(Json)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Assignment {
+    /// An analyst or admin; `null` to unassign.
+    assignee: Option<String>,
+}
+
+/// Assigns an alert (analysts, admins, write tokens).
+#[utoipa::path(post, path = "/alerts/{id}/assign", tag = "triage",
+    params(("id" = i64, Path, description = "The alert's id")), request_body = Assignment,
+    responses((status = 200, description = "The alert as it now is", body = Object),
+        (status = 400, description = "No such analyst or admin", body = Problem),
+        (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn assign(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<Assignment>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<AlertDetail>, Problem> {
+    caller.must_triage()?;
+    let id = alert_id(&id)?;
+    let Json(change) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let (scope, actor) = (caller.0.scope, caller.0.actor);
+    state
+        .write(move |store| {
+            let alert = turncoat_core::AlertId::new(id);
+            turncoat_engine::triage::assign(
+                store,
+                &scope,
+                alert,
+                change.assignee.as_deref(),
+                &actor,
+            )?;
+            alert_detail(store, &scope, id)
+        })
+        .await
+        .map(Json)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewComment {
+    text: String,
+}
+
+/// Comments on an alert (analysts, admins, write tokens).
+#[utoipa::path(post, path = "/alerts/{id}/comments", tag = "triage",
+    params(("id" = i64, Path, description = "The alert's id")), request_body = NewComment,
+    responses((status = 201, description = "The alert with the comment in its history", body = Object),
+        (status = 400, body = Problem), (status = 404, body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn comment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<NewComment>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<AlertDetail>), Problem> {
+    caller.must_triage()?;
+    let id = alert_id(&id)?;
+    let Json(new) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let (scope, actor) = (caller.0.scope, caller.0.actor);
+    let detail = state
+        .write(move |store| {
+            let alert = turncoat_core::AlertId::new(id);
+            turncoat_engine::triage::comment(store, &scope, alert, &new.text, &actor)?;
+            alert_detail(store, &scope, id)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(detail)))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

@@ -8,8 +8,8 @@ use turncoat_core::{
 };
 
 use crate::{
-    AlertFilter, AllowKind, Batch, CampaignUpserted, FindingMode, NewAllowEntry, NewToken,
-    NewTokenOwner, NewUser, Scope, SightingDelta, SourceFingerprint, SourceUpdate, Store,
+    AlertAction, AlertFilter, AllowKind, Batch, CampaignUpserted, FindingMode, NewAllowEntry,
+    NewToken, NewTokenOwner, NewUser, Scope, SightingDelta, SourceFingerprint, SourceUpdate, Store,
     StoreError, Tenant,
 };
 
@@ -377,6 +377,31 @@ pub fn isolation(store: &mut dyn Store) {
         ),
         Err(StoreError::OutOfScope(_))
     ));
+    // Triage and its history stay within the owner's scope.
+    let b_scope = Scope::tenant(&b);
+    let b_actor = Actor::User("b".into());
+    assert!(matches!(
+        store.assign_alert(&b_scope, alert.id, Some("b"), &b_actor),
+        Err(StoreError::OutOfScope(_))
+    ));
+    assert!(matches!(
+        store.comment_alert(&b_scope, alert.id, "hello", &b_actor),
+        Err(StoreError::OutOfScope(_))
+    ));
+    assert!(matches!(
+        store.alert_history(&b_scope, alert.id),
+        Err(StoreError::OutOfScope(_))
+    ));
+    let a_scope = Scope::tenant(&a);
+    store
+        .comment_alert(&a_scope, alert.id, "looked at it", &Actor::User("a".into()))
+        .unwrap();
+    let history = store.alert_history(&a_scope, alert.id).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        (history[0].action, history[0].note.as_deref()),
+        (AlertAction::Comment, Some("looked at it"))
+    );
     // Renaming goes by the owning tenant only, and keeps the alert.
     assert!(matches!(
         store.rename_alert_source(&b, alert.id, "renamed.example", &Actor::Pipeline),

@@ -338,8 +338,14 @@ pub struct BatchOutcome {
 pub enum FindingMode {
     /// Live detection: the batch's events are added.
     Add,
-    /// Retro-hunt: the count is recomputed from stored sightings.
+    /// Re-analysis: the count is recomputed from stored sightings.
     Set,
+    /// Retro-hunt of intel imported or changed just now: as [`Set`], and
+    /// a dismissed alert (false positive, suppressed) it names resurfaces,
+    /// back to `new` with its history saying why.
+    ///
+    /// [`Set`]: FindingMode::Set
+    NewIntel,
 }
 
 /// What recording findings did.
@@ -347,6 +353,14 @@ pub enum FindingMode {
 pub struct FindingsOutcome {
     pub new_alerts: u64,
     pub updated_alerts: u64,
+    /// Dismissed alerts brought back: named by new intel, or their
+    /// severity rose.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub resurfaced: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One interval of one product version on one endpoint.
@@ -418,6 +432,57 @@ pub struct Alert {
     /// Why the status was set other than by hand (the allowlist entry).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,
+    /// The user working on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+}
+
+/// What a change to an alert was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlertAction {
+    /// The status was set (the value), with the reason given.
+    Status,
+    /// Assigned to the value, or unassigned when there is none.
+    Assign,
+    /// A comment: the note.
+    Comment,
+    /// Back to `new` from a dismissal, the note saying why.
+    Resurfaced,
+    /// The source was renamed to the value (a beacon's destination named).
+    Source,
+}
+
+impl AlertAction {
+    pub const ALL: [AlertAction; 5] = [
+        AlertAction::Status,
+        AlertAction::Assign,
+        AlertAction::Comment,
+        AlertAction::Resurfaced,
+        AlertAction::Source,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertAction::Status => "status",
+            AlertAction::Assign => "assign",
+            AlertAction::Comment => "comment",
+            AlertAction::Resurfaced => "resurfaced",
+            AlertAction::Source => "source",
+        }
+    }
+}
+
+/// One entry of an alert's history.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AlertChange {
+    pub time: Time,
+    pub actor: String,
+    pub action: AlertAction,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Which alerts to list.
@@ -757,6 +822,26 @@ pub trait Store {
         reason: Option<&str>,
         actor: &Actor,
     ) -> Result<()>;
+    /// Assigns an alert to a user (`None`: to nobody); recorded in its
+    /// history.
+    fn assign_alert(
+        &mut self,
+        scope: &Scope,
+        id: AlertId,
+        assignee: Option<&str>,
+        actor: &Actor,
+    ) -> Result<()>;
+    /// Adds a comment to an alert's history.
+    fn comment_alert(
+        &mut self,
+        scope: &Scope,
+        id: AlertId,
+        text: &str,
+        actor: &Actor,
+    ) -> Result<()>;
+    /// An alert's history, oldest first: status changes, assignments,
+    /// comments, resurfacing.
+    fn alert_history(&self, scope: &Scope, id: AlertId) -> Result<Vec<AlertChange>>;
     /// Gives an alert of `tenant` a new source, keeping its triage and
     /// history: a beacon first raised on a bare IP, named once the DNS or
     /// TLS record that names its destination has come in. Audited.

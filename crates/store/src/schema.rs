@@ -270,6 +270,22 @@ pub const MIGRATIONS: &[Migration] = &[
         revoked INTEGER
     );
     "),
+    // 13: triage that remembers: who an alert is assigned to, and every
+    // change and comment, in order.
+    Migration::Sql("
+    ALTER TABLE alerts ADD COLUMN assignee TEXT;
+    CREATE TABLE alert_history (
+        id INTEGER PRIMARY KEY,
+        tenant_id INTEGER NOT NULL,
+        alert_id INTEGER NOT NULL,
+        time INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        value TEXT,
+        note TEXT
+    );
+    CREATE INDEX alert_history_alert ON alert_history (tenant_id, alert_id, id);
+    "),
 ];
 
 fn indicator_match_columns(tx: &Transaction<'_>) -> rusqlite::Result<()> {

@@ -80,6 +80,8 @@ fn back_to_schema_7(conn: &rusqlite::Connection) {
          DROP TABLE user_tenants;
          DROP TABLE tokens;
          DROP TABLE internal_networks;
+         DROP TABLE alert_history;
+         ALTER TABLE alerts DROP COLUMN assignee;
          DROP TABLE intel_state;
          ALTER TABLE alerts DROP COLUMN status_reason;
          ALTER TABLE indicators ADD COLUMN doc TEXT NOT NULL DEFAULT '';

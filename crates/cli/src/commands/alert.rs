@@ -2,6 +2,7 @@
 
 use clap::Subcommand;
 use turncoat_core::{Actor, AlertId, AlertStatus};
+use turncoat_output::{OutputFormat, Table, print_json};
 use turncoat_store::Store;
 
 use super::Context;
@@ -19,6 +20,29 @@ pub(crate) enum AlertCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Assign an alert to an analyst or admin, or to nobody with --none.
+    Assign {
+        #[arg(value_parser = str::parse::<AlertId>)]
+        id: AlertId,
+        #[arg(required_unless_present = "none")]
+        user: Option<String>,
+        #[arg(long, conflicts_with = "user")]
+        none: bool,
+    },
+    /// Add a comment to an alert's history.
+    Comment {
+        #[arg(value_parser = str::parse::<AlertId>)]
+        id: AlertId,
+        text: String,
+    },
+    /// An alert's history: status changes, assignments, comments,
+    /// resurfacing, oldest first.
+    History {
+        #[arg(value_parser = str::parse::<AlertId>)]
+        id: AlertId,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
 }
 
 pub(crate) fn run(command: AlertCommand, ctx: &Context) -> anyhow::Result<Exit> {
@@ -35,6 +59,42 @@ pub(crate) fn run(command: AlertCommand, ctx: &Context) -> anyhow::Result<Exit> 
                 &Actor::Cli,
             )?;
             println!("alert {id}: {status}");
+            Ok(Exit::Clean)
+        }
+        AlertCommand::Assign { id, user, none: _ } => {
+            let mut store = ctx.open()?;
+            let all = store.all_tenants()?;
+            let user = user.as_deref();
+            turncoat_engine::triage::assign(&mut store, &all, id, user, &Actor::Cli)?;
+            println!("alert {id}: assigned to {}", user.unwrap_or("nobody"));
+            Ok(Exit::Clean)
+        }
+        AlertCommand::Comment { id, text } => {
+            let mut store = ctx.open()?;
+            let all = store.all_tenants()?;
+            turncoat_engine::triage::comment(&mut store, &all, id, &text, &Actor::Cli)?;
+            println!("alert {id}: comment added");
+            Ok(Exit::Clean)
+        }
+        AlertCommand::History { id, format } => {
+            let store = ctx.read()?;
+            let history = store.alert_history(&store.all_tenants()?, id)?;
+            match format {
+                OutputFormat::Json => print_json(&history)?,
+                OutputFormat::Table => {
+                    let mut t = Table::new(&["time", "actor", "action", "value", "note"]);
+                    for c in &history {
+                        t.row(vec![
+                            c.time.to_string(),
+                            c.actor.clone(),
+                            c.action.as_str().to_owned(),
+                            c.value.clone().unwrap_or_default(),
+                            c.note.clone().unwrap_or_default(),
+                        ]);
+                    }
+                    t.print()?;
+                }
+            }
             Ok(Exit::Clean)
         }
     }

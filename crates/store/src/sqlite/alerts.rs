@@ -38,7 +38,26 @@ pub(super) fn record_findings_tx(
         let alert_id = match existing {
             // A re-analysis carries the newest view of the alert: intel
             // attached since, a higher severity.
-            Some(id) if mode == FindingMode::Set => {
+            Some(id) if mode != FindingMode::Add => {
+                let (severity, status): (i64, String) = tx
+                    .prepare_cached("SELECT severity, status FROM alerts WHERE id = ?")?
+                    .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                let dismissed = matches!(status.as_str(), "false-positive" | "suppressed");
+                let rose = severity_rank(f.severity) > severity;
+                if dismissed && (rose || mode == FindingMode::NewIntel) {
+                    let why = if rose {
+                        format!(
+                            "severity rose from {} to {}",
+                            severity_from_rank(severity),
+                            f.severity
+                        )
+                    } else {
+                        format!("new intel names it: {}", f.title)
+                    };
+                    resurface(tx, tenant, AlertId::new(id), &why, now)?;
+                    outcome.resurfaced += 1;
+                    touched.insert(id);
+                }
                 let changed = tx
                     .prepare_cached(
                         "UPDATE alerts SET title = ?2, severity = max(severity, ?3), campaign = coalesce(?4, campaign), updated = ?5
@@ -85,7 +104,7 @@ pub(super) fn record_findings_tx(
                     count = count + excluded.count,
                     evidence = iif(excluded.last_seen >= last_seen, excluded.evidence, evidence)"
             }
-            FindingMode::Set => {
+            FindingMode::Set | FindingMode::NewIntel => {
                 "INSERT INTO findings (alert_id, key, first_seen, last_seen, count, evidence) VALUES (?, ?, ?, ?, ?, ?)
                  ON CONFLICT (alert_id, key) DO UPDATE SET
                     first_seen = excluded.first_seen,
@@ -148,6 +167,7 @@ pub(super) fn alert_row(tenant: &TenantName, r: &rusqlite::Row) -> rusqlite::Res
         updated: Time(r.get(13)?),
         campaign_alert: r.get(14)?,
         status_reason: r.get(15)?,
+        assignee: r.get(16)?,
     })
 }
 pub(super) fn alerts(
@@ -158,7 +178,7 @@ pub(super) fn alerts(
     let mut out = Vec::new();
     let mut stmt = store.conn.prepare_cached(
         "SELECT a.id, e.name, a.kind, a.source, a.title, a.severity, a.status, a.campaign, a.first_seen, a.last_seen,
-                a.count, a.evidence, a.created, a.updated, a.campaign_alert, a.status_reason
+                a.count, a.evidence, a.created, a.updated, a.campaign_alert, a.status_reason, a.assignee
          FROM alerts a JOIN endpoints e ON e.id = a.endpoint_id AND e.tenant_id = a.tenant_id
          WHERE a.tenant_id = ?1 AND (?2 IS NULL OR a.kind = ?2) AND (?3 IS NULL OR a.status = ?3) AND (?4 IS NULL OR e.name = ?4)
          ORDER BY a.severity DESC, a.first_seen, a.id",
@@ -186,6 +206,71 @@ pub(super) fn alerts(
     Ok(out)
 }
 
+/// Brings a dismissed alert back to `new`, saying why in its history and
+/// the audit log.
+fn resurface(tx: &Transaction, tenant: i64, id: AlertId, why: &str, now: Time) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE alerts SET status = 'new', status_reason = NULL, updated = ? WHERE id = ?",
+    )?
+    .execute(params![now.0, id.get()])?;
+    record_change(
+        tx,
+        tenant,
+        id,
+        &Actor::Pipeline,
+        AlertAction::Resurfaced,
+        Some("new"),
+        Some(why),
+    )?;
+    audit_tx(
+        tx,
+        &Actor::Pipeline,
+        Some(tenant),
+        "alert.resurfaced",
+        &format!("alert {id} -> new: {why}"),
+    )
+}
+
+/// The tenant owning alert `id`, if `scope` holds it.
+fn owner_in(tx: &Transaction, scope: &Scope, id: AlertId) -> Result<i64> {
+    let owner: Option<i64> = tx
+        .query_row(
+            "SELECT tenant_id FROM alerts WHERE id = ?",
+            [id.get()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    owner
+        .filter(|&t| scope.contains(t))
+        .ok_or_else(|| StoreError::OutOfScope(format!("alert {id}")))
+}
+
+/// Appends to an alert's history.
+pub(super) fn record_change(
+    tx: &Transaction,
+    tenant: i64,
+    id: AlertId,
+    actor: &Actor,
+    action: AlertAction,
+    value: Option<&str>,
+    note: Option<&str>,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO alert_history (tenant_id, alert_id, time, actor, action, value, note)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![
+        tenant,
+        id.get(),
+        Time::now().0,
+        actor.to_string(),
+        action.as_str(),
+        value,
+        note
+    ])?;
+    Ok(())
+}
+
 pub(super) fn set_alert_status(
     store: &mut SqliteStore,
     scope: &Scope,
@@ -195,32 +280,116 @@ pub(super) fn set_alert_status(
     actor: &Actor,
 ) -> Result<()> {
     let tx = store.conn.transaction()?;
-    let owner: Option<i64> = tx
+    let t = owner_in(&tx, scope, id)?;
+    tx.execute(
+        "UPDATE alerts SET status = ?, status_reason = ?, updated = ? WHERE id = ?",
+        params![status.as_str(), reason, Time::now().0, id.get()],
+    )?;
+    record_change(
+        &tx,
+        t,
+        id,
+        actor,
+        AlertAction::Status,
+        Some(status.as_str()),
+        reason,
+    )?;
+    let because = reason.map(|r| format!(": {r}")).unwrap_or_default();
+    audit_tx(
+        &tx,
+        actor,
+        Some(t),
+        "alert.status",
+        &format!("alert {id} -> {status}{because}"),
+    )?;
+    commit(tx, &store.dir)?;
+    Ok(())
+}
+
+pub(super) fn assign_alert(
+    store: &mut SqliteStore,
+    scope: &Scope,
+    id: AlertId,
+    assignee: Option<&str>,
+    actor: &Actor,
+) -> Result<()> {
+    let tx = store.conn.transaction()?;
+    let t = owner_in(&tx, scope, id)?;
+    tx.execute(
+        "UPDATE alerts SET assignee = ?, updated = ? WHERE id = ?",
+        params![assignee, Time::now().0, id.get()],
+    )?;
+    record_change(&tx, t, id, actor, AlertAction::Assign, assignee, None)?;
+    let to = assignee.unwrap_or("nobody");
+    audit_tx(
+        &tx,
+        actor,
+        Some(t),
+        "alert.assign",
+        &format!("alert {id} -> {to}"),
+    )?;
+    commit(tx, &store.dir)?;
+    Ok(())
+}
+
+pub(super) fn comment_alert(
+    store: &mut SqliteStore,
+    scope: &Scope,
+    id: AlertId,
+    text: &str,
+    actor: &Actor,
+) -> Result<()> {
+    let tx = store.conn.transaction()?;
+    let t = owner_in(&tx, scope, id)?;
+    tx.execute(
+        "UPDATE alerts SET updated = ? WHERE id = ?",
+        params![Time::now().0, id.get()],
+    )?;
+    record_change(&tx, t, id, actor, AlertAction::Comment, None, Some(text))?;
+    audit_tx(&tx, actor, Some(t), "alert.comment", &format!("alert {id}"))?;
+    commit(tx, &store.dir)?;
+    Ok(())
+}
+
+pub(super) fn alert_history(
+    store: &SqliteStore,
+    scope: &Scope,
+    id: AlertId,
+) -> Result<Vec<AlertChange>> {
+    let owner: Option<i64> = store
+        .conn
         .query_row(
             "SELECT tenant_id FROM alerts WHERE id = ?",
             [id.get()],
             |r| r.get(0),
         )
         .optional()?;
-    match owner {
-        Some(t) if scope.contains(t) => {
-            tx.execute(
-                "UPDATE alerts SET status = ?, status_reason = ?, updated = ? WHERE id = ?",
-                params![status.as_str(), reason, Time::now().0, id.get()],
-            )?;
-            let because = reason.map(|r| format!(": {r}")).unwrap_or_default();
-            audit_tx(
-                &tx,
-                actor,
-                Some(t),
-                "alert.status",
-                &format!("alert {id} -> {status}{because}"),
-            )?;
-            commit(tx, &store.dir)?;
-            Ok(())
-        }
-        _ => Err(StoreError::OutOfScope(format!("alert {id}"))),
-    }
+    let Some(t) = owner.filter(|&t| scope.contains(t)) else {
+        return Err(StoreError::OutOfScope(format!("alert {id}")));
+    };
+    let mut stmt = store.conn.prepare_cached(
+        "SELECT time, actor, action, value, note FROM alert_history
+         WHERE tenant_id = ? AND alert_id = ? ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![t, id.get()], |r| {
+        let action: String = r.get(2)?;
+        Ok(AlertChange {
+            time: Time(r.get(0)?),
+            actor: r.get(1)?,
+            action: AlertAction::ALL
+                .into_iter()
+                .find(|a| a.as_str() == action)
+                .ok_or_else(|| {
+                    bad_column(
+                        2,
+                        StoreError::CorruptValue(format!("alert history action {action:?}").into()),
+                    )
+                })?,
+            value: r.get(3)?,
+            note: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 pub(super) fn rename_alert_source(
@@ -244,6 +413,15 @@ pub(super) fn rename_alert_source(
     tx.execute(
         "UPDATE alerts SET source = ?, updated = ? WHERE id = ?",
         params![source, Time::now().0, id.get()],
+    )?;
+    record_change(
+        &tx,
+        tenant.id,
+        id,
+        actor,
+        AlertAction::Source,
+        Some(source),
+        Some(&old),
     )?;
     audit_tx(
         &tx,

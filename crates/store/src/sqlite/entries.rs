@@ -101,6 +101,15 @@ pub(super) fn add_allow(
             )
             .optional()?;
         if let Some(owner) = owner {
+            super::alerts::record_change(
+                &tx,
+                owner,
+                alert,
+                actor,
+                AlertAction::Status,
+                Some(AlertStatus::Allowlisted.as_str()),
+                Some(&status_reason),
+            )?;
             audit_tx(
                 &tx,
                 actor,

@@ -34,11 +34,12 @@ use crate::archive::Archive;
 use crate::lock::{LockWait, WriterLock};
 use crate::schema::{MIGRATIONS, Migration};
 use crate::{
-    Address, Alert, AlertFilter, AllowAdded, AllowEntry, AllowKind, AuditEntry, Batch,
-    BatchOutcome, CampaignAlert, CampaignUpserted, DueWork, EventRef, FindingMode, FindingsOutcome,
-    IndicatorUpsert, InternalNetwork, LedgerEntry, LedgerHook, NewAllowEntry, NewToken,
-    NewTokenOwner, NewUser, PendingWork, Result, Scope, Sighting, SourceFingerprint, SourceRecord,
-    Store, StoreError, StoredIndicator, StoredRule, Tenant, TenantStats, Token, TokenOwner, User,
+    Address, Alert, AlertAction, AlertChange, AlertFilter, AllowAdded, AllowEntry, AllowKind,
+    AuditEntry, Batch, BatchOutcome, CampaignAlert, CampaignUpserted, DueWork, EventRef,
+    FindingMode, FindingsOutcome, IndicatorUpsert, InternalNetwork, LedgerEntry, LedgerHook,
+    NewAllowEntry, NewToken, NewTokenOwner, NewUser, PendingWork, Result, Scope, Sighting,
+    SourceFingerprint, SourceRecord, Store, StoreError, StoredIndicator, StoredRule, Tenant,
+    TenantStats, Token, TokenOwner, User,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -727,6 +728,30 @@ impl Store for SqliteStore {
         actor: &Actor,
     ) -> Result<()> {
         alerts::set_alert_status(self, scope, id, status, reason, actor)
+    }
+
+    fn assign_alert(
+        &mut self,
+        scope: &Scope,
+        id: AlertId,
+        assignee: Option<&str>,
+        actor: &Actor,
+    ) -> Result<()> {
+        alerts::assign_alert(self, scope, id, assignee, actor)
+    }
+
+    fn comment_alert(
+        &mut self,
+        scope: &Scope,
+        id: AlertId,
+        text: &str,
+        actor: &Actor,
+    ) -> Result<()> {
+        alerts::comment_alert(self, scope, id, text, actor)
+    }
+
+    fn alert_history(&self, scope: &Scope, id: AlertId) -> Result<Vec<AlertChange>> {
+        alerts::alert_history(self, scope, id)
     }
 
     fn rename_alert_source(
