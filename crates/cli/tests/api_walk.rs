@@ -63,8 +63,9 @@ fn callers(env: &Env, sensor: String) -> Vec<Caller> {
     ]
 }
 
-/// beta as the admin sees it: alerts (id, status), allowlist entries.
-fn beta_state(served: &Served, admin: &str) -> (Vec<(u64, String)>, Vec<u64>) {
+/// beta as the admin sees it: alerts (id, status), allowlist entries,
+/// suppressions.
+fn beta_state(served: &Served, admin: &str) -> (Vec<(u64, String)>, Vec<u64>, Vec<u64>) {
     let alerts = served
         .every_page("/api/v1/alerts", 100, admin)
         .into_iter()
@@ -77,7 +78,13 @@ fn beta_state(served: &Served, admin: &str) -> (Vec<(u64, String)>, Vec<u64>) {
         .filter(|e| e["tenant"] == "beta")
         .map(|e| e["id"].as_u64().unwrap())
         .collect();
-    (alerts, allow)
+    let suppressions = served
+        .every_page("/api/v1/suppressions", 100, admin)
+        .into_iter()
+        .filter(|e| e["tenant"] == "beta")
+        .map(|e| e["id"].as_u64().unwrap())
+        .collect();
+    (alerts, allow, suppressions)
 }
 
 /// The requests that try to reach beta on one documented route.
@@ -87,6 +94,7 @@ fn attempts(
     op: &Value,
     beta_alerts: &[u64],
     beta_allow: &[u64],
+    beta_suppressions: &[u64],
     not_acme: &[u64],
 ) -> Vec<(String, Option<Value>)> {
     let mut paths = vec![template.to_owned()];
@@ -97,11 +105,14 @@ fn attempts(
             .collect();
     }
     if template.contains("{id}") {
-        let mut ids: Vec<String> = if template.starts_with("/api/v1/allowlists") {
-            beta_allow.iter().map(u64::to_string).collect()
+        let theirs = if template.starts_with("/api/v1/allowlists") {
+            beta_allow
+        } else if template.starts_with("/api/v1/suppressions") {
+            beta_suppressions
         } else {
-            beta_alerts.iter().map(u64::to_string).collect()
+            beta_alerts
         };
+        let mut ids: Vec<String> = theirs.iter().map(u64::to_string).collect();
         // Guessing by counting: every id up to past the largest that is
         // not acme's own.
         ids.extend(not_acme.iter().map(u64::to_string));
@@ -122,17 +133,27 @@ fn attempts(
                 Some(json!({"status": "false-positive", "reason": "walk"}))
             }
             ("post", t) if t.ends_with("/assign") => Some(json!({"assignee": "ann"})),
+            ("post", "/api/v1/alerts/bulk-status") => {
+                Some(json!({"status": "false-positive", "reason": "walk"}))
+            }
+            ("post", "/api/v1/suppressions") => Some(json!({
+                "tenant": "beta", "source": "msstorageboxes.com", "reason": "walk"
+            })),
             ("post", t) if t.ends_with("/comments") => Some(json!({"text": "walk"})),
             ("post", "/api/v1/tenants") => Some(json!({"name": "beta-two"})),
             ("post", _) => None,
             _ => None,
         };
-        if method == "get" && takes_tenant {
+        if takes_tenant {
             for t in TENANT_TRICKS {
-                out.push((format!("{p}?tenant={t}"), None));
+                out.push((format!("{p}?tenant={t}"), body.clone()));
             }
         }
-        out.push((p, body));
+        // A change without a tenant acts in the caller's own tenants:
+        // only its variants aimed at beta are attempts.
+        if method == "get" || !takes_tenant {
+            out.push((p, body));
+        }
     }
     out
 }
@@ -150,6 +171,18 @@ fn every_route_of_the_openapi_document_answers_and_none_reaches_another_tenant()
         "beta-only.example",
         "--reason",
         "their proxy",
+    ]);
+    env.ok(&[
+        "suppress",
+        "add",
+        "--tenant",
+        "beta",
+        "--source",
+        "beta-only.example",
+        "--reason",
+        "their lab",
+        "--expires",
+        "never",
     ]);
     let callers = callers(&env, tokens.sensor.clone());
     let served = Served::start(&env);
@@ -206,6 +239,12 @@ fn every_route_of_the_openapi_document_answers_and_none_reaches_another_tenant()
         ("/api/v1/allowlists", "get"),
         ("/api/v1/audit", "get"),
         ("/api/v1/openapi.json", "get"),
+        ("/api/v1/alerts/{id}/assign", "post"),
+        ("/api/v1/alerts/{id}/comments", "post"),
+        ("/api/v1/alerts/bulk-status", "post"),
+        ("/api/v1/suppressions", "get"),
+        ("/api/v1/suppressions", "post"),
+        ("/api/v1/suppressions/{id}", "delete"),
     ] {
         assert!(
             operations.iter().any(|(p, m, _)| p == route && m == method),
@@ -230,7 +269,10 @@ fn every_route_of_the_openapi_document_answers_and_none_reaches_another_tenant()
     }
 
     let before = beta_state(&served, &tokens.admin);
-    assert!(!before.0.is_empty() && !before.1.is_empty(), "{before:?}");
+    assert!(
+        !before.0.is_empty() && !before.1.is_empty() && !before.2.is_empty(),
+        "{before:?}"
+    );
     let every = served.every_page("/api/v1/alerts", 100, &tokens.admin);
     let max_id = every.iter().filter_map(|a| a["id"].as_u64()).max().unwrap();
     let acme: Vec<u64> = every
@@ -247,7 +289,9 @@ fn every_route_of_the_openapi_document_answers_and_none_reaches_another_tenant()
             if !route.starts_with("/api/v1/") || route.ends_with("openapi.json") {
                 continue;
             }
-            for (target, body) in attempts(route, method, op, &beta_ids, &before.1, &not_acme) {
+            for (target, body) in attempts(
+                route, method, op, &beta_ids, &before.1, &before.2, &not_acme,
+            ) {
                 let raw = body.as_ref().map(|b| b.to_string().into_bytes());
                 let mut headers = vec![("Authorization", auth.as_str())];
                 if raw.is_some() {

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::served::{Served, Tokens, last_line, two_tenants};
+use common::served::{Served, Tokens, analyst_of_acme, last_line, two_tenants};
 use common::{Env, WHOAMI_RULES, dns, path};
 use serde_json::Value;
 
@@ -801,4 +801,293 @@ fn triage_remembers_assignments_comments_and_resurfaces_on_new_intel() {
         r#"{"text":"  "}"#,
     );
     assert_eq!(status, 400, "{body}");
+}
+
+#[test]
+fn suppressions_hold_present_and_future_alerts_until_they_end() {
+    let env = Env::new();
+    let _tokens = two_tenants(&env);
+    let status_of = |tenant: &str| -> Vec<(String, String)> {
+        env.alerts(&["--tenant", tenant, "--kind", "ioc"])
+            .into_iter()
+            .filter(|a| a["source"] == "msstorageboxes.com")
+            .map(|a| {
+                (
+                    a["endpoint"].as_str().unwrap().to_owned(),
+                    a["status"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let out = env.ok(&[
+        "suppress",
+        "add",
+        "--source",
+        "MSSTORAGEBOXES.COM",
+        "--tenant",
+        "beta",
+        "--kind",
+        "ioc",
+        "--reason",
+        "the customer's sandbox",
+        "--expires",
+        "4s",
+    ]);
+    assert!(out.contains("1 alerts suppressed"), "{out}");
+    assert_eq!(status_of("beta"), [("srv-1".into(), "suppressed".into())]);
+    assert!(
+        status_of("acme").iter().all(|(_, s)| s == "new"),
+        "acme's stay open"
+    );
+
+    // A later match is born suppressed.
+    let f = env.file(
+        "beta-later.ndjson",
+        &dns("srv-7", "2023-03-27T10:00:00Z", "msstorageboxes.com"),
+    );
+    env.ok(&["ingest", "--tenant", "beta", path(&f)]);
+    let mut beta = status_of("beta");
+    beta.sort();
+    assert_eq!(
+        beta,
+        [
+            ("srv-1".into(), "suppressed".into()),
+            ("srv-7".into(), "suppressed".into())
+        ]
+    );
+    let live = env.json(&["suppress", "list", "--format", "json"]);
+    assert_eq!(live.as_array().unwrap().len(), 1, "{live:#}");
+    assert_eq!(live[0]["reason"], "the customer's sandbox");
+    assert_eq!(live[0]["owner"], "cli");
+
+    // Refused: no reason, an expiry already past.
+    let no_reason = env.run(&["suppress", "add", "--source", "x.example", "--reason", " "]);
+    assert_eq!(no_reason.status.code(), Some(2));
+
+    // Expired: both resurface, and their history says why.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let live = env.json(&["suppress", "list", "--format", "json"]);
+    assert_eq!(live.as_array().unwrap().len(), 0, "{live:#}");
+    assert!(status_of("beta").iter().all(|(_, s)| s == "new"));
+    let id = env.alerts(&["--tenant", "beta", "--kind", "ioc"])[0]["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let history = env.json(&["alert", "history", &id, "--format", "json"]);
+    let last = history.as_array().unwrap().last().unwrap();
+    assert_eq!(last["action"], "resurfaced");
+    assert_eq!(last["note"], "suppression 1 expired");
+
+    // Removed: the alerts held come back at once.
+    let out = env.ok(&[
+        "suppress",
+        "add",
+        "--source",
+        "msstorageboxes.com",
+        "--reason",
+        "noisy",
+        "--expires",
+        "never",
+    ]);
+    assert!(out.contains("4 alerts suppressed"), "{out}");
+    let out = env.ok(&["suppress", "remove", "2"]);
+    assert!(out.contains("4 alerts resurfaced"), "{out}");
+    assert!(
+        status_of("acme")
+            .iter()
+            .chain(&status_of("beta"))
+            .all(|(_, s)| s == "new")
+    );
+}
+
+#[test]
+fn suppressions_through_the_api_keep_to_the_callers_tenants() {
+    let env = Env::new();
+    let tokens = two_tenants(&env);
+    let ann = analyst_of_acme(&env);
+    let served = Served::start(&env);
+    let body = r#"{"tenant":"acme","source":"msstorageboxes.com","kind":"ioc","reason":"their sandbox","expires":"2099-01-01T00:00:00Z"}"#;
+    let (status, _, added) = served.post("/api/v1/suppressions", &ann, body);
+    assert_eq!(status, 201, "{added}");
+    let added: Value = serde_json::from_str(&added).unwrap();
+    assert_eq!(
+        added["suppressed"].as_array().unwrap().len(),
+        2,
+        "{added:#}"
+    );
+    assert_eq!(added["owner"], "token:4");
+    // Every tenant's is an admin's to add; a read token adds none.
+    let global = r#"{"source":"msstorageboxes.com","reason":"x"}"#;
+    assert_eq!(served.post("/api/v1/suppressions", &ann, global).0, 403);
+    assert_eq!(
+        served.post("/api/v1/suppressions", &tokens.beta, body).0,
+        403
+    );
+    let past =
+        r#"{"tenant":"acme","source":"a.example","reason":"x","expires":"2020-01-01T00:00:00Z"}"#;
+    assert_eq!(served.post("/api/v1/suppressions", &ann, past).0, 400);
+    // beta's reader sees none of acme's.
+    let theirs = served.json("/api/v1/suppressions", &tokens.beta);
+    assert_eq!(theirs["items"], serde_json::json!([]));
+    let id = added["id"].as_i64().unwrap();
+    let (status, _, _) = served.request(
+        "DELETE",
+        &format!("/api/v1/suppressions/{id}"),
+        Some(&tokens.beta),
+        None,
+    );
+    assert_eq!(status, 403, "a read token triages nothing");
+    let (status, _, back) = served.request(
+        "DELETE",
+        &format!("/api/v1/suppressions/{id}"),
+        Some(&ann),
+        None,
+    );
+    assert_eq!(status, 200, "{back}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&back)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        env.alerts(&["--tenant", "acme", "--kind", "ioc"])
+            .iter()
+            .all(|a| a["status"] == "new")
+    );
+}
+
+#[test]
+fn a_dismissed_alert_resurfaces_when_another_tenant_sees_the_same() {
+    let env = Env::new();
+    env.ok(&["tenant", "add", "acme"]);
+    env.ok(&["tenant", "add", "beta"]);
+    let csv = env.file(
+        "iocs.csv",
+        "indicator,type\nmsstorageboxes(.)com,hostname\n",
+    );
+    env.ok(&["intel", "import", path(&csv)]);
+    let f = env.file(
+        "acme.ndjson",
+        &dns("ws-09", "2023-03-25T08:00:00Z", "msstorageboxes.com"),
+    );
+    env.ok(&["ingest", "--tenant", "acme", path(&f)]);
+    let alert = env.alerts(&["--tenant", "acme", "--kind", "ioc"])[0].clone();
+    let id = alert["id"].as_i64().unwrap().to_string();
+    env.ok(&[
+        "alert",
+        "status",
+        &id,
+        "false-positive",
+        "--reason",
+        "one host, a lab",
+    ]);
+
+    // The same contact in a second tenant makes a campaign: the
+    // dismissal is new evidence's to reconsider.
+    let f = env.file(
+        "beta.ndjson",
+        &dns("srv-1", "2023-03-26T10:00:00Z", "msstorageboxes.com"),
+    );
+    let report = env.json(&["ingest", "--tenant", "beta", "--output", "json", path(&f)]);
+    assert_eq!(report["campaigns"]["new_campaigns"], 1, "{report:#}");
+    assert_eq!(report["campaigns"]["resurfaced"], 1, "{report:#}");
+    let now = env
+        .alerts(&["--tenant", "acme", "--kind", "ioc"])
+        .into_iter()
+        .find(|a| a["id"] == alert["id"])
+        .unwrap();
+    assert_eq!(now["status"], "new");
+    let history = env.json(&["alert", "history", &id, "--format", "json"]);
+    let last = history.as_array().unwrap().last().unwrap();
+    assert_eq!(last["action"], "resurfaced");
+    assert!(
+        last["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("joined campaign 1"),
+        "{last}"
+    );
+    // Joining again changes nothing: it is not dismissed twice over.
+    let again = env.json(&["ingest", "--tenant", "beta", "--output", "json", path(&f)]);
+    assert_eq!(again["campaigns"]["resurfaced"], 0);
+}
+
+#[test]
+fn bulk_triage_previews_then_changes_exactly_the_selection() {
+    let env = Env::new();
+    let tokens = two_tenants(&env);
+    let ann = analyst_of_acme(&env);
+    let served = Served::start(&env);
+    let open_iocs = |tenant: &str| {
+        env.alerts(&["--tenant", tenant, "--kind", "ioc"])
+            .iter()
+            .filter(|a| a["status"] == "new")
+            .count()
+    };
+    let (acme_before, beta_before) = (open_iocs("acme"), open_iocs("beta"));
+    assert!(acme_before >= 2 && beta_before >= 1);
+
+    // The queue's own filters select; a preview counts and changes nothing.
+    let url = "/api/v1/alerts/bulk-status?kind=ioc&status=new";
+    let (status, _, body) = served.post(
+        url,
+        &ann,
+        r#"{"status":"false-positive","reason":"lab","preview":true}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let preview: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(preview["matched"], acme_before, "acme's only: {preview}");
+    assert_eq!(preview["changed"], serde_json::json!([]));
+    assert_eq!(open_iocs("acme"), acme_before);
+    // A dismissal needs its reason in bulk too; paging makes no sense.
+    let (status, _, _) = served.post(url, &ann, r#"{"status":"false-positive"}"#);
+    assert_eq!(status, 400);
+    let (status, _, _) = served.post(&format!("{url}&limit=1"), &ann, r#"{"status":"resolved"}"#);
+    assert_eq!(status, 400);
+    // Another tenant's name is not a selection the analyst may make.
+    let (status, _, _) = served.post(
+        &format!("{url}&tenant=beta"),
+        &ann,
+        r#"{"status":"resolved"}"#,
+    );
+    assert_eq!(status, 404);
+    assert_eq!(
+        served.post(url, &tokens.beta, r#"{"status":"resolved"}"#).0,
+        403
+    );
+
+    let (status, _, body) = served.post(url, &ann, r#"{"status":"false-positive","reason":"lab"}"#);
+    assert_eq!(status, 200, "{body}");
+    let done: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(done["changed"].as_array().unwrap().len(), acme_before);
+    assert_eq!(open_iocs("acme"), 0);
+    assert_eq!(open_iocs("beta"), beta_before, "beta untouched");
+
+    // The CLI: the same selection by flags.
+    let preview = env.json(&[
+        "alert",
+        "bulk",
+        "resolved",
+        "--tenant",
+        "beta",
+        "--kind",
+        "ioc",
+        "--from",
+        "new",
+        "--preview",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(preview["matched"], beta_before);
+    let out = env.ok(&[
+        "alert", "bulk", "resolved", "--tenant", "beta", "--kind", "ioc", "--from", "new",
+    ]);
+    assert!(
+        out.contains(&format!("{beta_before} set to resolved")),
+        "{out}"
+    );
+    assert_eq!(open_iocs("beta"), 0);
 }

@@ -62,3 +62,49 @@ pub fn list(store: &dyn Store, scope: &Scope, filter: &AlertFilter) -> Result<Ve
         .chain(alerts.into_iter().map(AlertRow::Alert))
         .collect())
 }
+
+/// What an analyst narrows the queue to, beyond [`AlertFilter`]: the
+/// queue's filters and a bulk triage's selection are one thing.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    pub filter: AlertFilter,
+    /// This severity or higher.
+    pub min_severity: Option<Severity>,
+    /// Last seen at or after this time.
+    pub since: Option<Time>,
+    /// Text in the title, source or endpoint, ignoring case.
+    pub text: Option<String>,
+    /// Assigned to this user (alerts only: campaigns have no assignee).
+    pub assignee: Option<String>,
+}
+
+impl Selection {
+    fn holds(&self, row: &AlertRow) -> bool {
+        let (severity, last_seen, text, assignee) = match row {
+            AlertRow::Campaign(c) => (c.severity, c.last_seen, [&*c.title, &*c.source, ""], None),
+            AlertRow::Alert(a) => (
+                a.severity,
+                a.last_seen,
+                [&*a.title, &*a.source, &*a.endpoint],
+                a.assignee.as_deref(),
+            ),
+        };
+        let needle = self.text.as_deref().map(str::to_lowercase);
+        self.min_severity.is_none_or(|m| severity >= m)
+            && self.since.is_none_or(|s| last_seen >= s)
+            && needle
+                .as_deref()
+                .is_none_or(|n| text.iter().any(|t| t.to_lowercase().contains(n)))
+            && self
+                .assignee
+                .as_deref()
+                .is_none_or(|want| assignee.is_some_and(|a| a.eq_ignore_ascii_case(want)))
+    }
+}
+
+/// The queue in `scope` narrowed to `selection`, in the queue's order.
+pub fn select(store: &dyn Store, scope: &Scope, selection: &Selection) -> Result<Vec<AlertRow>> {
+    let mut rows = list(store, scope, &selection.filter)?;
+    rows.retain(|row| selection.holds(row));
+    Ok(rows)
+}

@@ -23,6 +23,8 @@ pub const DEFAULT_WINDOW_DAYS: i64 = 14;
 pub struct Escalation {
     pub new_campaigns: u64,
     pub updated_campaigns: u64,
+    /// Dismissed alerts that joined a campaign and so resurfaced.
+    pub resurfaced: u64,
 }
 
 /// Kinds whose source names one shared thing across tenants: an indicator,
@@ -162,10 +164,9 @@ pub fn escalate(
             tenants.iter().copied().collect::<Vec<_>>().join(", ")
         );
         let ids: Vec<AlertId> = members.iter().map(|a| a.id).collect();
-        let new = store
-            .upsert_campaign(kind, source, &title, &ids, actor)?
-            .new;
-        if new {
+        let upserted = store.upsert_campaign(kind, source, &title, &ids, actor)?;
+        out.resurfaced += upserted.resurfaced.len() as u64;
+        if upserted.new {
             out.new_campaigns += 1;
         } else {
             out.updated_campaigns += 1;

@@ -321,6 +321,9 @@ fn run<'a>(
     actor: &Actor,
 ) -> Result<IngestReport> {
     let started = Instant::now();
+    // Suppressions that ran out resurface their alerts before new ones
+    // are matched against what is still live.
+    store.expire_suppressions(Time::now())?;
     let indicators = crate::load_intel(store)?;
     let advisories = AdvisoryIndex::new(store.advisories()?);
     let rules = crate::rules::load(store)?;

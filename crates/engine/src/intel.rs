@@ -152,6 +152,7 @@ pub fn import_intel(
     progress: &dyn Progress,
     actor: &Actor,
 ) -> Result<IntelReport> {
+    store.expire_suppressions(turncoat_core::Time::now())?;
     let walk = turncoat_walk::walk(paths, &turncoat_walk::WalkOptions::all_files());
     let files: Vec<&Path> = walk.paths().collect();
     let mut report = IntelReport {

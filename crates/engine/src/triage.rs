@@ -1,7 +1,8 @@
 //! Triage: what an analyst may set an alert to, and what it must say.
 
+use turncoat_core::Time;
 use turncoat_core::{Actor, AlertId, AlertStatus};
-use turncoat_store::{Scope, Store};
+use turncoat_store::{NewSuppression, Scope, Store, Suppression, Tenant};
 
 use crate::Result;
 
@@ -19,6 +20,12 @@ pub enum TriageError {
     NoSuchAssignee(String),
     #[error("a comment says something (at most {MAX_COMMENT_CHARS} characters)")]
     BadComment,
+    #[error("a suppression names the alert source it matches")]
+    NoSource,
+    #[error("a suppression says why")]
+    NoReason,
+    #[error("a suppression's expiry lies in the future")]
+    ExpiredAlready,
 }
 
 /// The longest comment kept: a note, not a report.
@@ -34,15 +41,20 @@ pub fn set_status(
     reason: Option<&str>,
     actor: &Actor,
 ) -> Result<()> {
+    let reason = checked(status, reason)?;
+    Ok(store.set_alert_status(scope, id, status, reason, actor)?)
+}
+
+/// The reason, trimmed, if `status` may be set by hand with it.
+fn checked(status: AlertStatus, reason: Option<&str>) -> Result<Option<&str>> {
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     match status {
-        AlertStatus::Allowlisted => return Err(TriageError::NotByHand(status).into()),
+        AlertStatus::Allowlisted => Err(TriageError::NotByHand(status).into()),
         AlertStatus::FalsePositive | AlertStatus::Suppressed if reason.is_none() => {
-            return Err(TriageError::ReasonRequired(status).into());
+            Err(TriageError::ReasonRequired(status).into())
         }
-        _ => {}
+        _ => Ok(reason),
     }
-    Ok(store.set_alert_status(scope, id, status, reason, actor)?)
 }
 
 /// Assigns alert `id` to `assignee` (an analyst or admin), or to nobody.
@@ -79,4 +91,79 @@ pub fn comment(
         return Err(TriageError::BadComment.into());
     }
     Ok(store.comment_alert(scope, id, text, actor)?)
+}
+
+/// Adds a suppression for `tenant` (every tenant's when `None`), closing
+/// the open alerts it matches as `suppressed`; they and any later match
+/// resurface when it expires or is removed.
+pub fn suppress(
+    store: &mut dyn Store,
+    tenant: Option<&Tenant>,
+    new: &NewSuppression<'_>,
+    actor: &Actor,
+) -> Result<(Suppression, Vec<AlertId>)> {
+    let source = new.source.trim();
+    let reason = new.reason.trim();
+    if source.is_empty() {
+        return Err(TriageError::NoSource.into());
+    }
+    if reason.is_empty() {
+        return Err(TriageError::NoReason.into());
+    }
+    if new.expires.is_some_and(|t| t <= Time::now()) {
+        return Err(TriageError::ExpiredAlready.into());
+    }
+    let new = NewSuppression {
+        source,
+        reason,
+        endpoint: new.endpoint.map(str::trim).filter(|e| !e.is_empty()),
+        ..*new
+    };
+    Ok(store.add_suppression(tenant, &new, actor)?)
+}
+
+/// What a bulk status change selected and changed.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct BulkOutcome {
+    /// Alerts the selection holds (campaign rows are not triaged here).
+    pub matched: usize,
+    /// Those whose status changed; empty for a preview.
+    pub changed: Vec<AlertId>,
+    pub preview: bool,
+}
+
+/// Sets every alert `selection` holds in `scope` to `status`, with the
+/// same rules as one at a time; a `preview` only counts them.
+pub fn bulk_status(
+    store: &mut dyn Store,
+    scope: &Scope,
+    selection: &crate::alerts::Selection,
+    status: AlertStatus,
+    reason: Option<&str>,
+    preview: bool,
+    actor: &Actor,
+) -> Result<BulkOutcome> {
+    let reason = checked(status, reason)?;
+    let ids: Vec<(AlertId, AlertStatus)> = crate::alerts::select(store, scope, selection)?
+        .into_iter()
+        .filter_map(|row| match row {
+            crate::alerts::AlertRow::Alert(a) => Some((a.id, a.status)),
+            crate::alerts::AlertRow::Campaign(_) => None,
+        })
+        .collect();
+    let mut outcome = BulkOutcome {
+        matched: ids.len(),
+        changed: Vec::new(),
+        preview,
+    };
+    if preview {
+        return Ok(outcome);
+    }
+    for (id, now) in ids {
+        if now != status {
+            store.set_alert_status(scope, id, status, reason, actor)?;
+            outcome.changed.push(id);
+        }
+    }
+    Ok(outcome)
 }

@@ -5,10 +5,10 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
+use turncoat_core::Time;
 use turncoat_core::{Role, TenantName};
-use turncoat_core::{Severity, Time};
 use turncoat_engine::ExposureRow;
-use turncoat_engine::alerts::AlertRow;
+use turncoat_engine::alerts::{AlertRow, Selection};
 use turncoat_engine::campaign::CampaignRow;
 use turncoat_store::{
     Alert, AlertChange, AlertFilter, AllowEntry, AuditEntry, Scope, Store, StoredRule, Tenant,
@@ -36,8 +36,14 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(alert))
         .routes(routes!(set_status))
         .routes(routes!(assign))
+        .routes(routes!(bulk_status))
         .routes(routes!(comment))
         .routes(routes!(exposure))
+        .routes(routes!(
+            crate::suppressions::suppressions,
+            crate::suppressions::add_suppression
+        ))
+        .routes(routes!(crate::suppressions::remove_suppression))
         .routes(routes!(crate::ingest::ingest).layer(unlimited()))
         .routes(routes!(crate::ingest::bulk::bulk).layer(unlimited()))
         .routes(routes!(crate::ingest::bulk::cluster_info))
@@ -125,8 +131,32 @@ struct AlertQuery {
     since: Option<String>,
     /// Text in the title, source or endpoint, ignoring case.
     q: Option<String>,
+    /// Assigned to this user.
+    assignee: Option<String>,
     limit: Option<usize>,
     cursor: Option<String>,
+}
+
+impl AlertQuery {
+    fn selection(&self) -> Result<Selection, Problem> {
+        Ok(Selection {
+            filter: AlertFilter {
+                kind: word(&self.kind, "kind")?,
+                status: word(&self.status, "status")?,
+                endpoint: None,
+                limit: None,
+            },
+            min_severity: word(&self.severity, "severity")?,
+            since: self
+                .since
+                .as_deref()
+                .map(Time::parse)
+                .transpose()
+                .map_err(|e| Problem::bad_request(format!("since: {e}")))?,
+            text: self.q.clone(),
+            assignee: self.assignee.clone(),
+        })
+    }
 }
 
 #[utoipa::path(get, path = "/alerts", tag = "alerts", params(AlertQuery),
@@ -138,41 +168,13 @@ async fn alerts(
     Params(query): Params<AlertQuery>,
 ) -> Result<Json<Page<AlertRow>>, Problem> {
     caller.may_read()?;
-    let filter = AlertFilter {
-        kind: word(&query.kind, "kind")?,
-        status: word(&query.status, "status")?,
-        endpoint: None,
-        limit: None,
-    };
-    let min_severity: Option<Severity> = word(&query.severity, "severity")?;
-    let since = query
-        .since
-        .as_deref()
-        .map(Time::parse)
-        .transpose()
-        .map_err(|e| Problem::bad_request(format!("since: {e}")))?;
+    let selection = query.selection()?;
     let scope = narrowed(&caller.0.scope, query.tenant.as_deref())?;
-    let needle = query.q.map(|q| q.to_lowercase());
-    let mut rows = state
+    let rows = state
         .read(move |store| {
-            turncoat_engine::alerts::list(store, &scope, &filter).map_err(Problem::from)
+            turncoat_engine::alerts::select(store, &scope, &selection).map_err(Problem::from)
         })
         .await?;
-    rows.retain(|row| {
-        let (severity, last_seen, text) = match row {
-            AlertRow::Campaign(c) => (c.severity, c.last_seen, [&*c.title, &*c.source, ""]),
-            AlertRow::Alert(a) => (
-                a.severity,
-                a.last_seen,
-                [&*a.title, &*a.source, &*a.endpoint],
-            ),
-        };
-        min_severity.is_none_or(|m| severity >= m)
-            && since.is_none_or(|s| last_seen >= s)
-            && needle
-                .as_deref()
-                .is_none_or(|n| text.iter().any(|t| t.to_lowercase().contains(n)))
-    });
     let paging = PageQuery {
         limit: query.limit,
         cursor: query.cursor,
@@ -293,6 +295,58 @@ async fn set_status(
                 &actor,
             )?;
             alert_detail(store, &scope, id)
+        })
+        .await
+        .map(Json)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct BulkStatus {
+    status: String,
+    /// Required for false-positive and suppressed, as for one alert.
+    reason: Option<String>,
+    /// Only count what the selection holds; change nothing.
+    #[serde(default)]
+    preview: bool,
+}
+
+/// Sets the status of every alert the query selects, with the queue's
+/// filters (`GET /alerts`'s parameters, without paging); `preview`
+/// answers the count first.
+#[utoipa::path(post, path = "/alerts/bulk-status", tag = "triage", params(AlertQuery),
+    request_body = BulkStatus,
+    responses((status = 200, description = "How many the selection held and which changed", body = Object),
+        (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn bulk_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(query): Params<AlertQuery>,
+    body: Result<Json<BulkStatus>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<turncoat_engine::triage::BulkOutcome>, Problem> {
+    caller.must_triage()?;
+    if query.limit.is_some() || query.cursor.is_some() {
+        return Err(Problem::bad_request(
+            "a bulk change takes the whole selection: no limit or cursor",
+        ));
+    }
+    let Json(change) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let status = word(&Some(change.status), "status")?.expect("given");
+    let selection = query.selection()?;
+    let scope = narrowed(&caller.0.scope, query.tenant.as_deref())?;
+    let actor = caller.0.actor;
+    state
+        .write(move |store| {
+            Ok(turncoat_engine::triage::bulk_status(
+                store,
+                &scope,
+                &selection,
+                status,
+                change.reason.as_deref(),
+                change.preview,
+                &actor,
+            )?)
         })
         .await
         .map(Json)
@@ -462,13 +516,13 @@ async fn add_tenant(
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+pub(crate) struct ListQuery {
     limit: Option<usize>,
     cursor: Option<String>,
 }
 
 impl ListQuery {
-    fn paging(self) -> PageQuery {
+    pub(crate) fn paging(self) -> PageQuery {
         PageQuery {
             limit: self.limit,
             cursor: self.cursor,
@@ -849,30 +903,59 @@ async fn remove_allow(
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
     caller.must_triage()?;
-    let missing = || {
-        Problem::new(
-            StatusCode::NOT_FOUND,
-            "no such allowlist entry in your tenants",
-        )
-    };
-    let id: i64 = id.parse().map_err(|_| missing())?;
-    let admin = caller.must_be_admin().is_ok();
+    let removal = Removal::of(&caller, &id, "allowlist entry")?;
     let (scope, actor) = (caller.0.scope, caller.0.actor);
     state
         .write(move |store| {
             let entry = store
                 .allowlist(&scope)?
                 .into_iter()
-                .find(|e| e.id == id)
-                .ok_or_else(missing)?;
-            if entry.tenant.is_none() && !admin {
-                return Err(Problem::new(
-                    StatusCode::FORBIDDEN,
-                    "an entry for every tenant is removed by an admin",
-                ));
-            }
-            Ok(store.remove_allow(&scope, id, &actor)?)
+                .find(|e| e.id == removal.id);
+            removal.allowed(entry.map(|e| e.tenant.is_none()))?;
+            Ok(store.remove_allow(&scope, removal.id, &actor)?)
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A request to remove an entry that is a tenant's or, with none, every
+/// tenant's (an allowlist entry, a suppression).
+pub(crate) struct Removal {
+    pub id: i64,
+    admin: bool,
+    noun: &'static str,
+}
+
+impl Removal {
+    /// Reads the id; one that is not a number is missing like any other.
+    pub(crate) fn of(caller: &Caller, id: &str, noun: &'static str) -> Result<Removal, Problem> {
+        let removal = Removal {
+            id: 0,
+            admin: caller.must_be_admin().is_ok(),
+            noun,
+        };
+        let id = id.parse().map_err(|_| removal.missing())?;
+        Ok(Removal { id, ..removal })
+    }
+
+    fn missing(&self) -> Problem {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            format!("no such {} in your tenants", self.noun),
+        )
+    }
+
+    /// Given whether the entry, as found in the caller's scope, is every
+    /// tenant's: refuses a missing one, and one for every tenant unless
+    /// the caller is an admin.
+    pub(crate) fn allowed(&self, global: Option<bool>) -> Result<(), Problem> {
+        match global {
+            None => Err(self.missing()),
+            Some(true) if !self.admin => Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                format!("a {} for every tenant is removed by an admin", self.noun),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
 }

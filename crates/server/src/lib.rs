@@ -15,6 +15,7 @@ mod ingest;
 mod metrics;
 mod page;
 mod problem;
+mod suppressions;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -244,6 +245,7 @@ impl Server {
             shutdown.await;
             let _ = stop.send(true);
         };
+        let sweeper = tokio::spawn(expire_suppressions(self.state.clone()));
         let app = router(self.state);
         let served = match self.tls {
             None => axum::serve(self.listener, app)
@@ -265,8 +267,10 @@ impl Server {
                     .map_err(ServerError::Serve)
             }
         };
-        // The router, and with it the queue's sender, is gone: the writer
-        // finishes what is queued and ends.
+        // The router, and with it the queue's sender, is gone (the sweeper
+        // holds one too): the writer finishes what is queued and ends.
+        sweeper.abort();
+        let _ = sweeper.await;
         let writer = self.writer;
         let _ = tokio::task::spawn_blocking(move || writer.join()).await;
         tracing::info!("stopped");
@@ -342,6 +346,33 @@ fn router(state: AppState) -> Router {
             metrics::count_requests,
         ))
         .with_state(state)
+}
+
+/// How often the server ends expired suppressions, so that the alerts
+/// they held resurface without waiting for the next ingest.
+const SUPPRESSION_SWEEP: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn expire_suppressions(state: AppState) {
+    let mut tick = tokio::time::interval(SUPPRESSION_SWEEP);
+    loop {
+        tick.tick().await;
+        let swept = state
+            .write(|store| {
+                use turncoat_store::Store;
+                Ok(store.expire_suppressions(turncoat_core::Time::now())?)
+            })
+            .await;
+        match swept {
+            Ok(back) if !back.is_empty() => {
+                tracing::info!(
+                    alerts = back.len(),
+                    "expired suppressions: alerts resurfaced"
+                );
+            }
+            Ok(_) => {}
+            Err(p) => tracing::warn!(detail = %p.detail, "sweeping expired suppressions"),
+        }
+    }
 }
 
 /// How long requests in flight may take to finish once a stop is asked.

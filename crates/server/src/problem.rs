@@ -69,7 +69,9 @@ impl Problem {
 impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Problem {
         match e {
-            StoreError::OutOfScope(_) | StoreError::NoSuchTenant { .. } => {
+            StoreError::OutOfScope(_)
+            | StoreError::NoSuchTenant { .. }
+            | StoreError::NoSuchSuppression(_) => {
                 // Not 403: whether something exists outside one's scope
                 // is itself another tenant's information.
                 Problem::new(StatusCode::NOT_FOUND, "no such resource in your tenants")

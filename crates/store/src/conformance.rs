@@ -649,7 +649,8 @@ pub fn campaigns(store: &mut dyn Store) {
             .unwrap(),
         CampaignUpserted {
             id: raised.id,
-            new: false
+            new: false,
+            resurfaced: Vec::new()
         }
     );
     assert!(

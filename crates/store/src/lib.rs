@@ -109,6 +109,8 @@ pub enum StoreError {
     UserExists(String),
     #[error("no user named {}", quote(.0))]
     NoSuchUser(String),
+    #[error("no suppression {0}")]
+    NoSuchSuppression(i64),
     #[error("no token {0}")]
     NoSuchToken(i64),
     #[error(
@@ -473,6 +475,40 @@ impl AlertAction {
     }
 }
 
+/// A rule that closes matching alerts, present and future, as
+/// `suppressed`, until it expires or is removed; then they resurface.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Suppression {
+    pub id: i64,
+    /// The tenant it is for; every tenant's when `None`.
+    pub tenant: Option<TenantName>,
+    /// Alerts of this kind only, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<AlertKind>,
+    /// The alert source it matches (an indicator, a rule id, a
+    /// destination, an advisory), ignoring case.
+    pub source: String,
+    /// One endpoint only, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    pub reason: String,
+    /// Who added it.
+    pub owner: String,
+    pub created: Time,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<Time>,
+}
+
+/// A suppression to add.
+#[derive(Clone, Copy, Debug)]
+pub struct NewSuppression<'a> {
+    pub kind: Option<AlertKind>,
+    pub source: &'a str,
+    pub endpoint: Option<&'a str>,
+    pub reason: &'a str,
+    pub expires: Option<Time>,
+}
+
 /// One entry of an alert's history.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AlertChange {
@@ -653,11 +689,14 @@ pub struct DueWork {
 }
 
 /// What upserting a campaign did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CampaignUpserted {
     pub id: i64,
     /// Whether the campaign was raised now rather than updated.
     pub new: bool,
+    /// Dismissed member alerts of a campaign raised now, which so
+    /// resurfaced: the same detection in other tenants is new evidence.
+    pub resurfaced: Vec<AlertId>,
 }
 
 /// One entry of a tenant's address book: which host an IP belongs to.
@@ -842,6 +881,23 @@ pub trait Store {
     /// An alert's history, oldest first: status changes, assignments,
     /// comments, resurfacing.
     fn alert_history(&self, scope: &Scope, id: AlertId) -> Result<Vec<AlertChange>>;
+    /// Adds a suppression for `tenant` (every tenant's when `None`) and
+    /// closes the open alerts it matches; returns it and those alerts.
+    fn add_suppression(
+        &mut self,
+        tenant: Option<&Tenant>,
+        new: &NewSuppression<'_>,
+        actor: &Actor,
+    ) -> Result<(Suppression, Vec<AlertId>)>;
+    /// The live suppressions: the global ones and those of `scope`.
+    fn suppressions(&self, scope: &Scope) -> Result<Vec<Suppression>>;
+    /// Ends suppression `id` (global ones only with a scope of every
+    /// tenant); the alerts it holds resurface. Returns them.
+    fn remove_suppression(&mut self, scope: &Scope, id: i64, actor: &Actor)
+    -> Result<Vec<AlertId>>;
+    /// Ends the suppressions expired by `now`; the alerts they hold
+    /// resurface. Returns them.
+    fn expire_suppressions(&mut self, now: Time) -> Result<Vec<AlertId>>;
     /// Gives an alert of `tenant` a new source, keeping its triage and
     /// history: a beacon first raised on a bare IP, named once the DNS or
     /// TLS record that names its destination has come in. Audited.

@@ -286,6 +286,23 @@ pub const MIGRATIONS: &[Migration] = &[
     );
     CREATE INDEX alert_history_alert ON alert_history (tenant_id, alert_id, id);
     "),
+    // 14: suppressions: rules that close matching alerts, present and
+    // future, until they expire or are removed.
+    Migration::Sql("
+    CREATE TABLE suppressions (
+        id INTEGER PRIMARY KEY,
+        tenant_id INTEGER,
+        kind TEXT,
+        source TEXT NOT NULL COLLATE NOCASE,
+        endpoint TEXT COLLATE NOCASE,
+        reason TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        expires INTEGER,
+        ended INTEGER
+    );
+    ALTER TABLE alerts ADD COLUMN suppressed_by INTEGER;
+    "),
 ];
 
 fn indicator_match_columns(tx: &Transaction<'_>) -> rusqlite::Result<()> {

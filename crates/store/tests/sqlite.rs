@@ -81,7 +81,9 @@ fn back_to_schema_7(conn: &rusqlite::Connection) {
          DROP TABLE tokens;
          DROP TABLE internal_networks;
          DROP TABLE alert_history;
+         DROP TABLE suppressions;
          ALTER TABLE alerts DROP COLUMN assignee;
+         ALTER TABLE alerts DROP COLUMN suppressed_by;
          DROP TABLE intel_state;
          ALTER TABLE alerts DROP COLUMN status_reason;
          ALTER TABLE indicators ADD COLUMN doc TEXT NOT NULL DEFAULT '';

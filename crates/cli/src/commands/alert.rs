@@ -1,9 +1,10 @@
 //! `turncoat alert`: triage one alert.
 
 use clap::Subcommand;
-use turncoat_core::{Actor, AlertId, AlertStatus};
+use turncoat_core::{Actor, AlertId, AlertKind, AlertStatus, Severity};
+use turncoat_engine::alerts::Selection;
 use turncoat_output::{OutputFormat, Table, print_json};
-use turncoat_store::Store;
+use turncoat_store::{AlertFilter, Store};
 
 use super::Context;
 use crate::output::Exit;
@@ -34,6 +35,38 @@ pub(crate) enum AlertCommand {
         #[arg(value_parser = str::parse::<AlertId>)]
         id: AlertId,
         text: String,
+    },
+    /// Set the status of every alert a filter selects (as `alerts` filters);
+    /// --preview only counts them.
+    Bulk {
+        /// The status to set.
+        #[arg(value_parser = str::parse::<AlertStatus>)]
+        status: AlertStatus,
+        /// Why: required for false-positive and suppressed.
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, value_parser = str::parse::<AlertKind>)]
+        kind: Option<AlertKind>,
+        /// Only alerts now in this status.
+        #[arg(long = "from", value_parser = str::parse::<AlertStatus>)]
+        from: Option<AlertStatus>,
+        /// This severity or higher.
+        #[arg(long, value_parser = str::parse::<Severity>)]
+        severity: Option<Severity>,
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// Text in the title, source or endpoint, ignoring case.
+        #[arg(long)]
+        text: Option<String>,
+        #[arg(long)]
+        assignee: Option<String>,
+        /// Count what would change; change nothing.
+        #[arg(long)]
+        preview: bool,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
     },
     /// An alert's history: status changes, assignments, comments,
     /// resurfacing, oldest first.
@@ -74,6 +107,55 @@ pub(crate) fn run(command: AlertCommand, ctx: &Context) -> anyhow::Result<Exit> 
             let all = store.all_tenants()?;
             turncoat_engine::triage::comment(&mut store, &all, id, &text, &Actor::Cli)?;
             println!("alert {id}: comment added");
+            Ok(Exit::Clean)
+        }
+        AlertCommand::Bulk {
+            status,
+            reason,
+            tenant,
+            kind,
+            from,
+            severity,
+            endpoint,
+            text,
+            assignee,
+            preview,
+            format,
+        } => {
+            let mut store = ctx.open()?;
+            let scope = super::scope(&store, tenant.as_deref())?;
+            let selection = Selection {
+                filter: AlertFilter {
+                    kind,
+                    status: from,
+                    endpoint,
+                    limit: None,
+                },
+                min_severity: severity,
+                since: None,
+                text,
+                assignee,
+            };
+            let outcome = turncoat_engine::triage::bulk_status(
+                &mut store,
+                &scope,
+                &selection,
+                status,
+                reason.as_deref(),
+                preview,
+                &Actor::Cli,
+            )?;
+            match format {
+                OutputFormat::Json => print_json(&outcome)?,
+                OutputFormat::Table if preview => {
+                    println!("{} alerts would be set to {status}", outcome.matched);
+                }
+                OutputFormat::Table => println!(
+                    "{} alerts selected, {} set to {status}",
+                    outcome.matched,
+                    outcome.changed.len()
+                ),
+            }
             Ok(Exit::Clean)
         }
         AlertCommand::History { id, format } => {

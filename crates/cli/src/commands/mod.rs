@@ -18,6 +18,7 @@ mod network;
 mod rules;
 mod serve;
 mod simulate;
+mod suppress;
 mod tenant;
 mod token;
 mod user;
@@ -94,6 +95,10 @@ enum Command {
     /// beacon analysis, per tenant or global; they apply to stored data at once.
     #[command(subcommand)]
     Allow(allow::AllowCommand),
+    /// Suppressions: rules that close matching alerts, present and future,
+    /// with a reason and an expiry; the alerts resurface when one ends.
+    #[command(subcommand)]
+    Suppress(suppress::SuppressCommand),
     /// The address ranges that are the tenants' own, besides the private ones:
     /// network analytics count only internal sources.
     #[command(subcommand)]
@@ -138,6 +143,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Campaigns(a) => campaigns::run(a, &ctx),
         Command::Alert(c) => alert::run(c, &ctx),
         Command::Allow(c) => allow::run(c, &ctx),
+        Command::Suppress(c) => suppress::run(c, &ctx),
         Command::Network(c) => network::run(c, &ctx),
         Command::Beacons(a) => beacons::run(a, &ctx),
         Command::Simulate(a) => simulate::run(&a),
@@ -227,6 +233,46 @@ impl Context {
     pub fn read(&self) -> anyhow::Result<SqliteStore> {
         SqliteStore::open_reader(&self.data)
             .with_context(|| format!("reading data directory {}", self.data.display()))
+    }
+}
+
+/// How long a token or a suppression lives, in microseconds; `None` for
+/// ever.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lifetime(pub Option<i64>);
+
+pub(crate) fn parse_lifetime(text: &str) -> Result<Lifetime, String> {
+    if text == "never" {
+        return Ok(Lifetime(None));
+    }
+    const SECOND: i64 = 1_000_000;
+    const HOUR: i64 = 3_600 * SECOND;
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let per = match unit {
+        "s" => SECOND,
+        "h" => HOUR,
+        "d" => 24 * HOUR,
+        "w" => 7 * 24 * HOUR,
+        _ => {
+            return Err(format!(
+                "{text:?}: give a number and s, h, d or w (90d), or never"
+            ));
+        }
+    };
+    number
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .and_then(|n| n.checked_mul(per))
+        .map(|micros| Lifetime(Some(micros)))
+        .ok_or_else(|| format!("{text:?}: the number must be a positive whole number"))
+}
+
+impl Lifetime {
+    /// When it ends, counted from now.
+    pub(crate) fn end(self) -> Option<turncoat_core::Time> {
+        self.0
+            .map(|micros| turncoat_core::Time(turncoat_core::Time::now().0.saturating_add(micros)))
     }
 }
 

@@ -4,7 +4,7 @@ use clap::Subcommand;
 use turncoat_core::{Actor, Time, TokenScope};
 use turncoat_store::{NewToken, NewTokenOwner, Store, Token, TokenOwner};
 
-use super::{Context, tenant};
+use super::{Context, Lifetime, parse_lifetime, tenant};
 use crate::output::{Exit, OutputFormat, Table, print_json};
 
 #[derive(Subcommand, Debug)]
@@ -36,35 +36,6 @@ pub(crate) enum TokenCommand {
     Revoke { id: i64 },
 }
 
-/// How long a token lives, in microseconds; `None` for ever.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Lifetime(Option<i64>);
-
-fn parse_lifetime(text: &str) -> Result<Lifetime, String> {
-    if text == "never" {
-        return Ok(Lifetime(None));
-    }
-    const HOUR: i64 = 3_600_000_000;
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let per = match unit {
-        "h" => HOUR,
-        "d" => 24 * HOUR,
-        "w" => 7 * 24 * HOUR,
-        _ => {
-            return Err(format!(
-                "{text:?}: give a number and h, d or w (90d), or never"
-            ));
-        }
-    };
-    number
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .and_then(|n| n.checked_mul(per))
-        .map(|micros| Lifetime(Some(micros)))
-        .ok_or_else(|| format!("{text:?}: the number must be a positive whole number"))
-}
-
 pub(crate) fn run(command: TokenCommand, ctx: &Context) -> anyhow::Result<Exit> {
     match command {
         TokenCommand::Create {
@@ -90,9 +61,7 @@ pub(crate) fn run(command: TokenCommand, ctx: &Context) -> anyhow::Result<Exit> 
                     hash: issued.hash,
                     owner,
                     note: &note,
-                    expires: expires
-                        .0
-                        .map(|micros| Time(Time::now().0.saturating_add(micros))),
+                    expires: expires.end(),
                 },
                 &Actor::Cli,
             )?;

@@ -219,3 +219,11 @@ pub fn two_tenants(env: &Env) -> Tokens {
         sensor: last_line(&env.ok(&["token", "create", "--tenant", "acme", "--scope", "ingest"])),
     }
 }
+
+/// A personal token of `ann`, an analyst of acme only.
+pub fn analyst_of_acme(env: &Env) -> String {
+    env.ok(&[
+        "user", "add", "ann", "--role", "analyst", "--tenant", "acme",
+    ]);
+    last_line(&env.ok(&["token", "create", "--user", "ann"]))
+}

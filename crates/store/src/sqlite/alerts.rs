@@ -91,6 +91,7 @@ pub(super) fn record_findings_tx(
                     now.0
                 ])?;
                 let id = tx.last_insert_rowid();
+                super::suppressions::suppress_if_matched(tx, tenant, AlertId::new(id), f, now)?;
                 new_alerts.insert(id);
                 id
             }
@@ -208,9 +209,16 @@ pub(super) fn alerts(
 
 /// Brings a dismissed alert back to `new`, saying why in its history and
 /// the audit log.
-fn resurface(tx: &Transaction, tenant: i64, id: AlertId, why: &str, now: Time) -> Result<()> {
+pub(super) fn resurface(
+    tx: &Transaction,
+    tenant: i64,
+    id: AlertId,
+    why: &str,
+    now: Time,
+) -> Result<()> {
     tx.prepare_cached(
-        "UPDATE alerts SET status = 'new', status_reason = NULL, updated = ? WHERE id = ?",
+        "UPDATE alerts SET status = 'new', status_reason = NULL, suppressed_by = NULL, updated = ?
+         WHERE id = ?",
     )?
     .execute(params![now.0, id.get()])?;
     record_change(

@@ -30,11 +30,30 @@ pub(super) fn upsert_campaign(
             (tx.last_insert_rowid(), true)
         }
     };
+    let mut resurfaced = Vec::new();
     for m in members {
-        tx.execute(
-            "UPDATE alerts SET campaign_alert = ? WHERE id = ? AND kind = ? AND source = ?",
-            params![id, m.get(), kind.as_str(), source],
-        )?;
+        let joined: Option<(i64, String)> = tx
+            .query_row(
+                "UPDATE alerts SET campaign_alert = ?1
+                 WHERE id = ?2 AND kind = ?3 AND source = ?4 AND campaign_alert IS NOT ?1
+                 RETURNING tenant_id, status",
+                params![id, m.get(), kind.as_str(), source],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        // A campaign raised now is news the dismissal could not weigh; an
+        // alert joining one that already stood (and showed on it) is not.
+        if let Some((tenant, status)) = joined
+            && new
+            && matches!(status.as_str(), "false-positive" | "suppressed")
+        {
+            let why = format!(
+                "joined campaign {id}: the same {} {source} in other tenants",
+                kind.as_str()
+            );
+            super::alerts::resurface(&tx, tenant, *m, &why, now)?;
+            resurfaced.push(*m);
+        }
     }
     tx.execute(
         "UPDATE campaigns SET title = ?1, updated = ?2,
@@ -57,7 +76,11 @@ pub(super) fn upsert_campaign(
         )?;
     }
     commit(tx, &store.dir)?;
-    Ok(CampaignUpserted { id, new })
+    Ok(CampaignUpserted {
+        id,
+        new,
+        resurfaced,
+    })
 }
 
 pub(super) fn campaigns(store: &SqliteStore, scope: &Scope) -> Result<Vec<CampaignAlert>> {

@@ -23,6 +23,7 @@ mod campaigns;
 mod entries;
 mod intel;
 mod ledger;
+mod suppressions;
 
 use alerts::record_findings_tx;
 use audit::audit_tx;
@@ -37,9 +38,9 @@ use crate::{
     Address, Alert, AlertAction, AlertChange, AlertFilter, AllowAdded, AllowEntry, AllowKind,
     AuditEntry, Batch, BatchOutcome, CampaignAlert, CampaignUpserted, DueWork, EventRef,
     FindingMode, FindingsOutcome, IndicatorUpsert, InternalNetwork, LedgerEntry, LedgerHook,
-    NewAllowEntry, NewToken, NewTokenOwner, NewUser, PendingWork, Result, Scope, Sighting,
-    SourceFingerprint, SourceRecord, Store, StoreError, StoredIndicator, StoredRule, Tenant,
-    TenantStats, Token, TokenOwner, User,
+    NewAllowEntry, NewSuppression, NewToken, NewTokenOwner, NewUser, PendingWork, Result, Scope,
+    Sighting, SourceFingerprint, SourceRecord, Store, StoreError, StoredIndicator, StoredRule,
+    Suppression, Tenant, TenantStats, Token, TokenOwner, User,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -752,6 +753,32 @@ impl Store for SqliteStore {
 
     fn alert_history(&self, scope: &Scope, id: AlertId) -> Result<Vec<AlertChange>> {
         alerts::alert_history(self, scope, id)
+    }
+
+    fn add_suppression(
+        &mut self,
+        tenant: Option<&Tenant>,
+        new: &NewSuppression<'_>,
+        actor: &Actor,
+    ) -> Result<(Suppression, Vec<AlertId>)> {
+        suppressions::add_suppression(self, tenant, new, actor)
+    }
+
+    fn suppressions(&self, scope: &Scope) -> Result<Vec<Suppression>> {
+        suppressions::suppressions(self, scope)
+    }
+
+    fn remove_suppression(
+        &mut self,
+        scope: &Scope,
+        id: i64,
+        actor: &Actor,
+    ) -> Result<Vec<AlertId>> {
+        suppressions::remove_suppression(self, scope, id, actor)
+    }
+
+    fn expire_suppressions(&mut self, now: Time) -> Result<Vec<AlertId>> {
+        suppressions::expire_suppressions(self, now)
     }
 
     fn rename_alert_source(
