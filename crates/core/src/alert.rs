@@ -132,7 +132,10 @@ pub enum AlertStatus {
     #[default]
     New,
     Acknowledged,
-    InProgress,
+    /// Someone is working on it (read as `in-progress` too, its former
+    /// name).
+    #[serde(alias = "in-progress")]
+    Investigating,
     Resolved,
     FalsePositive,
     Suppressed,
@@ -144,7 +147,7 @@ impl AlertStatus {
     pub const ALL: [AlertStatus; 7] = [
         AlertStatus::New,
         AlertStatus::Acknowledged,
-        AlertStatus::InProgress,
+        AlertStatus::Investigating,
         AlertStatus::Resolved,
         AlertStatus::FalsePositive,
         AlertStatus::Suppressed,
@@ -155,7 +158,7 @@ impl AlertStatus {
         match self {
             AlertStatus::New => "new",
             AlertStatus::Acknowledged => "acknowledged",
-            AlertStatus::InProgress => "in-progress",
+            AlertStatus::Investigating => "investigating",
             AlertStatus::Resolved => "resolved",
             AlertStatus::FalsePositive => "false-positive",
             AlertStatus::Suppressed => "suppressed",
@@ -173,6 +176,9 @@ impl fmt::Display for AlertStatus {
 impl FromStr for AlertStatus {
     type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, UnknownName> {
+        if s == "in-progress" {
+            return Ok(AlertStatus::Investigating);
+        }
         AlertStatus::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
@@ -328,4 +334,18 @@ pub struct Finding {
     /// Events behind this finding.
     pub count: u64,
     pub evidence: Evidence,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AlertStatus;
+
+    #[test]
+    fn investigating_is_also_read_by_its_former_name() {
+        assert_eq!("investigating".parse(), Ok(AlertStatus::Investigating));
+        assert_eq!("in-progress".parse(), Ok(AlertStatus::Investigating));
+        let json: AlertStatus = serde_json::from_str("\"in-progress\"").unwrap();
+        assert_eq!(json, AlertStatus::Investigating);
+        assert_eq!(AlertStatus::Investigating.to_string(), "investigating");
+    }
 }

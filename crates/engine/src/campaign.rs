@@ -99,7 +99,7 @@ pub fn campaign_rows(
         let open = [
             AlertStatus::New,
             AlertStatus::Acknowledged,
-            AlertStatus::InProgress,
+            AlertStatus::Investigating,
         ];
         rows.push(CampaignRow {
             id: c.id,

@@ -303,6 +303,12 @@ pub const MIGRATIONS: &[Migration] = &[
     );
     ALTER TABLE alerts ADD COLUMN suppressed_by INTEGER;
     "),
+    // 15: `in-progress` is called `investigating`, as analysts say it.
+    Migration::Sql("
+    UPDATE alerts SET status = 'investigating' WHERE status = 'in-progress';
+    UPDATE alert_history SET value = 'investigating'
+        WHERE action = 'status' AND value = 'in-progress';
+    "),
 ];
 
 fn indicator_match_columns(tx: &Transaction<'_>) -> rusqlite::Result<()> {

@@ -11,7 +11,7 @@ use crate::output::Exit;
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum AlertCommand {
-    /// Set an alert's triage status (new, acknowledged, in-progress, resolved, false-positive, suppressed).
+    /// Set an alert's triage status (new, acknowledged, investigating, resolved, false-positive, suppressed).
     Status {
         #[arg(value_parser = str::parse::<AlertId>)]
         id: AlertId,

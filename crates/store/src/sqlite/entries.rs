@@ -92,7 +92,7 @@ pub(super) fn add_allow(
             .prepare_cached(
                 "UPDATE alerts SET status = 'allowlisted', status_reason = ?1, updated = ?2
                  WHERE id = ?3 AND kind = 'beacon' AND (?4 IS NULL OR tenant_id = ?4)
-                   AND status IN ('new', 'acknowledged', 'in-progress')
+                   AND status IN ('new', 'acknowledged', 'investigating')
                  RETURNING tenant_id",
             )?
             .query_row(

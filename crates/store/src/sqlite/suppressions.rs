@@ -34,7 +34,7 @@ pub(super) fn add_suppression(
              JOIN endpoints e ON e.id = a.endpoint_id AND e.tenant_id = a.tenant_id
              WHERE (?1 IS NULL OR a.tenant_id = ?1) AND (?2 IS NULL OR a.kind = ?2)
                AND a.source = ?3 COLLATE NOCASE AND (?4 IS NULL OR e.name = ?4 COLLATE NOCASE)
-               AND a.status IN ('new', 'acknowledged', 'in-progress')
+               AND a.status IN ('new', 'acknowledged', 'investigating')
              ORDER BY a.id",
         )?
         .query_map(
