@@ -1091,3 +1091,66 @@ fn bulk_triage_previews_then_changes_exactly_the_selection() {
     );
     assert_eq!(open_iocs("beta"), 0);
 }
+
+#[test]
+fn beacons_and_drift_through_the_api_are_the_cli_s() {
+    let env = Env::new();
+    let fleet = env.dir.path().join("fleet");
+    env.ok(&[
+        "simulate",
+        "--out",
+        path(&fleet),
+        "--tenants",
+        "2",
+        "--endpoints",
+        "8",
+        "--days",
+        "10",
+        "--events-per-endpoint-day",
+        "20",
+    ]);
+    for tenant in ["acme-corp", "globex"] {
+        env.ok(&["tenant", "add", tenant]);
+        env.ok(&["ingest", "--tenant", tenant, path(&fleet.join(tenant))]);
+    }
+    env.ok(&["user", "add", "root", "--role", "admin"]);
+    let admin = last_line(&env.ok(&["token", "create", "--user", "root"]));
+    let acme = last_line(&env.ok(&[
+        "token",
+        "create",
+        "--tenant",
+        "acme-corp",
+        "--scope",
+        "read",
+    ]));
+    let served = Served::start(&env);
+
+    let cli = env.json(&["beacons", "--tenant", "acme-corp", "--format", "json"]);
+    assert!(!cli.as_array().unwrap().is_empty(), "the fleet beacons");
+    let api = served.every_page("/api/v1/beacons?tenant=acme-corp", 3, &admin);
+    assert_eq!(Value::from(api), cli);
+    // A token of one tenant needs no name; another's is not found.
+    let mine = served.json("/api/v1/beacons", &acme);
+    assert_eq!(
+        mine["items"].as_array().unwrap().len(),
+        cli.as_array().unwrap().len().min(100)
+    );
+    assert_eq!(
+        served.get("/api/v1/beacons?tenant=globex", Some(&acme)).0,
+        404
+    );
+    assert_eq!(
+        served.get("/api/v1/beacons", Some(&admin)).0,
+        400,
+        "which tenant?"
+    );
+
+    let cli = env.json(&["drift", "--tenant", "acme-corp", "--format", "json"]);
+    let api = served.every_page("/api/v1/drift", 5, &acme);
+    assert_eq!(Value::from(api), cli, "acme's token: acme's drift only");
+    let all = env.json(&["drift", "--format", "json"]);
+    assert_eq!(
+        Value::from(served.every_page("/api/v1/drift", 50, &admin)),
+        all
+    );
+}

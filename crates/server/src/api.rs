@@ -44,6 +44,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
             crate::suppressions::add_suppression
         ))
         .routes(routes!(crate::suppressions::remove_suppression))
+        .routes(routes!(crate::analytics::beacons))
+        .routes(routes!(crate::analytics::drift))
         .routes(routes!(crate::ingest::ingest).layer(unlimited()))
         .routes(routes!(crate::ingest::bulk::bulk).layer(unlimited()))
         .routes(routes!(crate::ingest::bulk::cluster_info))
@@ -195,7 +197,7 @@ fn word<T: std::str::FromStr<Err = turncoat_core::UnknownName>>(
 }
 
 /// The caller's scope, or one tenant of it.
-fn narrowed(scope: &Scope, tenant: Option<&str>) -> Result<Scope, Problem> {
+pub(crate) fn narrowed(scope: &Scope, tenant: Option<&str>) -> Result<Scope, Problem> {
     match tenant {
         None => Ok(scope.clone()),
         Some(name) => tenant_in(scope, name).map(Scope::tenant),

@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+mod analytics;
 mod api;
 mod auth;
 mod ingest;

@@ -109,12 +109,17 @@ impl Served {
     /// cursors.
     pub fn every_page(&self, list: &str, limit: usize, token: &str) -> Vec<Value> {
         let mut items = Vec::new();
-        let mut url = format!("{list}?limit={limit}");
+        let list = if list.contains('?') {
+            format!("{list}&")
+        } else {
+            format!("{list}?")
+        };
+        let mut url = format!("{list}limit={limit}");
         for _ in 0..10_000 {
             let page = self.json(&url, token);
             items.extend(page["items"].as_array().unwrap().iter().cloned());
             match page["next"].as_str() {
-                Some(cursor) => url = format!("{list}?limit={limit}&cursor={cursor}"),
+                Some(cursor) => url = format!("{list}limit={limit}&cursor={cursor}"),
                 None => return items,
             }
         }
