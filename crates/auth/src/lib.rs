@@ -153,6 +153,65 @@ pub fn authenticate_password(
     Principal::of_user(store, &user)
 }
 
+/// What a console session's token is noted as: a session is a personal
+/// token that lives for a working day, kept in an HttpOnly cookie.
+pub const SESSION_NOTE: &str = "console session";
+
+/// How long a console session lasts from sign-in.
+pub const SESSION_LIFETIME_MICROS: i64 = 12 * 3_600 * 1_000_000;
+
+/// A signed-in session: who, and what it must send back with every
+/// change it asks for.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub principal: Principal,
+    /// The session token's id, to end it by.
+    pub token_id: i64,
+    /// The user's name.
+    pub user: String,
+    /// The anti-forgery token for state-changing requests.
+    pub csrf: String,
+}
+
+/// The anti-forgery token of a session secret: derived from it (so it
+/// needs no storage), unguessable without it, and never the secret
+/// itself, which stays in an HttpOnly cookie that pages cannot read.
+pub fn csrf_token(session_secret: &str) -> String {
+    let digest = Sha256::digest(format!("turncoat csrf {session_secret}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks a session cookie's secret at `now`: only console sessions
+/// count, and the principal is the user (actions are the person's).
+pub fn authenticate_session(
+    store: &dyn Store,
+    secret: &str,
+    now: Time,
+) -> Result<Session, AuthError> {
+    let token = store
+        .token_by_hash(&token_hash(secret))?
+        .ok_or(AuthError::Invalid)?;
+    if token.revoked.is_some() {
+        return Err(AuthError::Revoked);
+    }
+    if !token.is_live(now) {
+        return Err(AuthError::Expired);
+    }
+    let TokenOwner::User { user } = &token.owner else {
+        return Err(AuthError::Invalid);
+    };
+    if token.note != SESSION_NOTE {
+        return Err(AuthError::Invalid);
+    }
+    let user = store.user(user)?.ok_or(AuthError::Invalid)?;
+    Ok(Session {
+        principal: Principal::of_user(store, &user)?,
+        token_id: token.id,
+        user: user.name,
+        csrf: csrf_token(secret),
+    })
+}
+
 /// A hash to check a password against when the user does not exist.
 static DUMMY_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| hash_password(&generate_password()).unwrap_or_default());

@@ -28,39 +28,81 @@ const TENANT_TRICKS: [&str; 8] = [
 /// Ids that are not numbers, or not one of the caller's.
 const ID_TRICKS: [&str; 4] = ["1%20OR%201=1", "-1", "99999999999999999999", "0x1"];
 
+/// Who walks, and the headers that make them so.
 struct Caller {
     who: &'static str,
-    token: String,
+    headers: Vec<(String, String)>,
 }
 
-fn callers(env: &Env, sensor: String) -> Vec<Caller> {
-    env.ok(&[
+impl Caller {
+    fn bearer(who: &'static str, token: String) -> Caller {
+        Caller {
+            who,
+            headers: vec![("Authorization".into(), format!("Bearer {token}"))],
+        }
+    }
+}
+
+/// Every role and token of acme; `analyst_password` and the viewer's
+/// sign in for console sessions once the server runs.
+fn callers(env: &Env, sensor: String) -> (Vec<Caller>, String, String) {
+    let analyst = last_line(&env.ok(&[
         "user", "add", "ann", "--role", "analyst", "--tenant", "acme",
-    ]);
-    env.ok(&["user", "add", "vic", "--role", "viewer", "--tenant", "acme"]);
+    ]));
+    let viewer =
+        last_line(&env.ok(&["user", "add", "vic", "--role", "viewer", "--tenant", "acme"]));
     let token = |args: &[&str]| last_line(&env.ok(args));
-    vec![
-        Caller {
-            who: "analyst of acme",
-            token: token(&["token", "create", "--user", "ann"]),
-        },
-        Caller {
-            who: "viewer of acme",
-            token: token(&["token", "create", "--user", "vic"]),
-        },
-        Caller {
-            who: "acme read token",
-            token: token(&["token", "create", "--tenant", "acme", "--scope", "read"]),
-        },
-        Caller {
-            who: "acme write token",
-            token: token(&["token", "create", "--tenant", "acme", "--scope", "write"]),
-        },
-        Caller {
-            who: "acme ingest token",
-            token: sensor,
-        },
-    ]
+    let callers = vec![
+        Caller::bearer(
+            "analyst of acme",
+            token(&["token", "create", "--user", "ann"]),
+        ),
+        Caller::bearer(
+            "viewer of acme",
+            token(&["token", "create", "--user", "vic"]),
+        ),
+        Caller::bearer(
+            "acme read token",
+            token(&["token", "create", "--tenant", "acme", "--scope", "read"]),
+        ),
+        Caller::bearer(
+            "acme write token",
+            token(&["token", "create", "--tenant", "acme", "--scope", "write"]),
+        ),
+        Caller::bearer("acme ingest token", sensor),
+    ];
+    (callers, analyst, viewer)
+}
+
+/// A console session of `user`: its cookie and anti-forgery token.
+fn session(served: &Served, who: &'static str, user: &str, password: &str) -> Caller {
+    let body = json!({"username": user, "password": password}).to_string();
+    let (status, head, answer) = served.send(
+        "POST",
+        "/api/v1/login",
+        &[("Content-Type", "application/json")],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf: Value = serde_json::from_str(&answer).unwrap();
+    Caller {
+        who,
+        headers: vec![
+            ("Cookie".into(), cookie),
+            (
+                "X-CSRF-Token".into(),
+                csrf["csrf_token"].as_str().unwrap().into(),
+            ),
+        ],
+    }
 }
 
 /// beta as the admin sees it: alerts (id, status), allowlist entries,
@@ -184,8 +226,10 @@ fn every_route_of_the_openapi_document_answers_and_none_reaches_another_tenant()
         "--expires",
         "never",
     ]);
-    let callers = callers(&env, tokens.sensor.clone());
+    let (mut callers, analyst, viewer) = callers(&env, tokens.sensor.clone());
     let served = Served::start(&env);
+    callers.push(session(&served, "analyst's session", "ann", &analyst));
+    callers.push(session(&served, "viewer's session", "vic", &viewer));
     let (status, head, doc) = served.get("/api/v1/openapi.json", None);
     assert_eq!(status, 200, "{doc}");
     assert!(head.contains("application/json"));
@@ -284,16 +328,22 @@ fn every_route_of_the_openapi_document_answers_and_none_reaches_another_tenant()
     let beta_ids: Vec<u64> = before.0.iter().map(|(id, _)| *id).collect();
     let mut requests = 0;
     for caller in &callers {
-        let auth = format!("Bearer {}", caller.token);
         for (route, method, op) in &operations {
-            if !route.starts_with("/api/v1/") || route.ends_with("openapi.json") {
+            if !route.starts_with("/api/v1/")
+                || route.ends_with("openapi.json")
+                || route.ends_with("/logout")
+            {
                 continue;
             }
             for (target, body) in attempts(
                 route, method, op, &beta_ids, &before.1, &before.2, &not_acme,
             ) {
                 let raw = body.as_ref().map(|b| b.to_string().into_bytes());
-                let mut headers = vec![("Authorization", auth.as_str())];
+                let mut headers: Vec<(&str, &str)> = caller
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
                 if raw.is_some() {
                     headers.push(("Content-Type", "application/json"));
                 }

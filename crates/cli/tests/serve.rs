@@ -1154,3 +1154,100 @@ fn beacons_and_drift_through_the_api_are_the_cli_s() {
         all
     );
 }
+
+#[test]
+fn a_console_session_signs_in_by_cookie_and_its_changes_need_the_csrf_token() {
+    let env = Env::new();
+    let _tokens = two_tenants(&env);
+    let password = last_line(&env.ok(&[
+        "user", "add", "ann", "--role", "analyst", "--tenant", "acme",
+    ]));
+    let served = Served::start(&env);
+    let login = |body: &str, form: bool| {
+        let kind = if form {
+            "application/x-www-form-urlencoded"
+        } else {
+            "application/json"
+        };
+        served.send(
+            "POST",
+            "/api/v1/login",
+            &[("Content-Type", kind)],
+            Some(body.as_bytes()),
+        )
+    };
+
+    // A wrong password: 401, and after five of them, 429 even for the
+    // right one, with the time to wait.
+    let (status, _, _) = login(r#"{"username":"ann","password":"wrong"}"#, false);
+    assert_eq!(status, 401);
+    // A form works as JSON does.
+    let (status, head, body) = login(&format!("username=ann&password={password}"), true);
+    assert_eq!(status, 200, "{body}");
+    let cookie_line = head
+        .lines()
+        .find(|l| l.starts_with("set-cookie: "))
+        .unwrap_or_else(|| panic!("no cookie: {head}"));
+    for flag in ["httponly", "samesite=strict", "path=/"] {
+        assert!(cookie_line.contains(flag), "{cookie_line}");
+    }
+    let secret = cookie_line["set-cookie: ".len()..]
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(secret.starts_with("turncoat_session=tct_"), "{secret}");
+    // Header names were lower-cased; the value keeps its case.
+    let info: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(info["actor"], "user:ann");
+    assert_eq!(info["tenants"], serde_json::json!(["acme"]));
+    let csrf = info["csrf_token"].as_str().unwrap().to_owned();
+
+    // Reads by cookie; a change without the token is refused, with it done.
+    let cookie = [("Cookie", secret.as_str())];
+    let (status, _, body) = served.send("GET", "/api/v1/alerts", &cookie, None);
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains("\"beta\""), "a session keeps to its tenants");
+    let acme_id = env.alerts(&["--tenant", "acme", "--kind", "ioc"])[0]["id"].to_string();
+    let url = format!("/api/v1/alerts/{acme_id}/comments");
+    let comment = br#"{"text":"looked at it"}"#;
+    let json = ("Content-Type", "application/json");
+    let (status, _, body) = served.send("POST", &url, &[cookie[0], json], Some(comment));
+    assert_eq!(
+        status, 403,
+        "a forged cross-site POST carries the cookie, not the token: {body}"
+    );
+    let forged = [cookie[0], json, ("X-CSRF-Token", "0000")];
+    assert_eq!(served.send("POST", &url, &forged, Some(comment)).0, 403);
+    let good = [cookie[0], json, ("X-CSRF-Token", csrf.as_str())];
+    let (status, _, body) = served.send("POST", &url, &good, Some(comment));
+    assert_eq!(status, 201, "{body}");
+    let detail: Value = serde_json::from_str(&body).unwrap();
+    let last = detail["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["actor"], "user:ann", "a session acts as its person");
+
+    // Signing out ends it: the cookie no longer works.
+    let (status, head, _) = served.send("POST", "/api/v1/logout", &good, None);
+    assert_eq!(status, 204);
+    assert!(head.contains("max-age=0"), "{head}");
+    assert_eq!(served.send("GET", "/api/v1/alerts", &cookie, None).0, 401);
+
+    // Throttling: five failures, then even the right password waits.
+    for _ in 0..5 {
+        assert_eq!(
+            login(r#"{"username":"ANN","password":"nope"}"#, false).0,
+            401
+        );
+    }
+    let (status, head, _) = login(
+        &format!(r#"{{"username":"ann","password":"{password}"}}"#),
+        false,
+    );
+    assert_eq!(status, 429);
+    assert!(head.contains("retry-after: "), "{head}");
+}

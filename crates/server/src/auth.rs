@@ -1,4 +1,6 @@
-//! Bearer tokens into principals.
+//! Credentials into principals: a bearer token (or a shipper's Basic
+//! or ApiKey header carrying one), or a console session's cookie, whose
+//! state-changing requests must also carry its anti-forgery token.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -9,8 +11,16 @@ use turncoat_core::{Role, Time, TokenScope};
 
 use crate::{AppState, Problem};
 
-/// The authenticated caller of a request.
-pub(crate) struct Caller(pub Principal);
+/// The authenticated caller of a request, and its console session when
+/// it came with the session cookie rather than a token.
+pub(crate) struct Caller(pub Principal, pub Option<turncoat_auth::Session>);
+
+/// The cookie a console session lives in.
+pub(crate) const SESSION_COOKIE: &str = "turncoat_session";
+
+/// The header a session's state-changing request carries its
+/// anti-forgery token in.
+pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
 impl Caller {
     /// Refuses a token that may only send telemetry.
@@ -57,14 +67,16 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, Response> {
-        let secret = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(token_of);
+        let header = parts.headers.get(header::AUTHORIZATION);
+        let secret = header.and_then(|v| v.to_str().ok()).and_then(token_of);
+        if header.is_none()
+            && let Some(cookie) = session_cookie(&parts.headers)
+        {
+            return from_session(parts, state, cookie).await;
+        }
         let Some(secret) = secret else {
             state.metrics.rejected("unauthenticated");
-            return Err(unauthorized("a bearer token is required"));
+            return Err(unauthorized("a bearer token or a session is required"));
         };
         let checked = state
             .read(move |store| {
@@ -77,18 +89,66 @@ impl FromRequestParts<AppState> for Caller {
             .await
             .map_err(IntoResponse::into_response)?;
         match checked {
-            Ok(principal) => Ok(Caller(principal)),
-            Err(AuthError::Store(e)) => Err(Problem::from(e).into_response()),
-            Err(e) => {
-                state.metrics.rejected(match e {
-                    AuthError::Revoked => "token_revoked",
-                    AuthError::Expired => "token_expired",
-                    _ => "invalid_credentials",
-                });
-                Err(unauthorized(&e.to_string()))
-            }
+            Ok(principal) => Ok(Caller(principal, None)),
+            Err(e) => Err(refused(state, e)),
         }
     }
+}
+
+/// A caller by its session cookie; a request that changes anything must
+/// also carry the session's anti-forgery token, which a page of another
+/// site cannot know.
+async fn from_session(parts: &Parts, state: &AppState, secret: String) -> Result<Caller, Response> {
+    let checked = state
+        .read(move |store| {
+            Ok(turncoat_auth::authenticate_session(
+                store,
+                &secret,
+                Time::now(),
+            ))
+        })
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let session = checked.map_err(|e| refused(state, e))?;
+    let safe = matches!(
+        parts.method,
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    if !safe && sent != Some(session.csrf.as_str()) {
+        state.metrics.rejected("csrf");
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            format!("a change made with a session needs its {CSRF_HEADER} header"),
+        )
+        .into_response());
+    }
+    Ok(Caller(session.principal.clone(), Some(session)))
+}
+
+/// The answer to credentials that do not hold, counted by reason.
+fn refused(state: &AppState, e: AuthError) -> Response {
+    if let AuthError::Store(e) = e {
+        return Problem::from(e).into_response();
+    }
+    state.metrics.rejected(match e {
+        AuthError::Revoked => "token_revoked",
+        AuthError::Expired => "token_expired",
+        _ => "invalid_credentials",
+    });
+    unauthorized(&e.to_string())
+}
+
+/// The session secret in a `Cookie` header, if any.
+pub(crate) fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
 }
 
 /// The token in an `Authorization` header: `Bearer TOKEN`, or the two

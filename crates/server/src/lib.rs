@@ -16,6 +16,7 @@ mod ingest;
 mod metrics;
 mod page;
 mod problem;
+mod session;
 mod suppressions;
 
 use std::future::Future;
@@ -78,6 +79,10 @@ pub(crate) struct AppState {
     stopping: tokio::sync::watch::Receiver<bool>,
     /// The OpenAPI document, rendered once when the routes are built.
     openapi: Arc<std::sync::OnceLock<Arc<String>>>,
+    /// Failed sign-ins, per name.
+    logins: Arc<session::LoginThrottle>,
+    /// Whether it serves HTTPS: session cookies are then `Secure`.
+    tls: bool,
 }
 
 /// Idle readers kept at most.
@@ -88,6 +93,7 @@ impl AppState {
         data: PathBuf,
         limits: IngestLimits,
         stopping: tokio::sync::watch::Receiver<bool>,
+        tls: bool,
     ) -> Result<(AppState, std::thread::JoinHandle<()>), ServerError> {
         let data = Arc::new(data);
         let metrics = Arc::new(Metrics::new());
@@ -101,6 +107,8 @@ impl AppState {
             ingest: Arc::new(ingest),
             stopping,
             openapi: Arc::default(),
+            logins: Arc::default(),
+            tls,
         };
         Ok((state, writer))
     }
@@ -216,7 +224,7 @@ impl Server {
                 source,
             })?;
         let (stop, stopping) = tokio::sync::watch::channel(false);
-        let (state, writer) = AppState::new(data, limits, stopping)?;
+        let (state, writer) = AppState::new(data, limits, stopping, tls.is_some())?;
         Ok(Server {
             listener,
             state,
