@@ -1251,3 +1251,47 @@ fn a_console_session_signs_in_by_cookie_and_its_changes_need_the_csrf_token() {
     assert_eq!(status, 429);
     assert!(head.contains("retry-after: "), "{head}");
 }
+
+#[test]
+fn a_hundred_clients_at_once_are_all_answered() {
+    let env = Env::new();
+    let tokens = two_tenants(&env);
+    let served = Served::start(&env);
+    let expected = served.json("/api/v1/alerts", &tokens.beta);
+    let answers: Vec<(u16, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..100)
+            .map(|i| {
+                let (served, tokens) = (&served, &tokens);
+                s.spawn(move || {
+                    // Mostly the queue; one client in ten reads the audit log.
+                    (0..10)
+                        .map(|_| {
+                            if i % 10 == 0 {
+                                let (status, _, body) =
+                                    served.get("/api/v1/audit", Some(&tokens.admin));
+                                (status, body)
+                            } else {
+                                let (status, _, body) =
+                                    served.get("/api/v1/alerts", Some(&tokens.beta));
+                                (status, body)
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert_eq!(answers.len(), 1_000);
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+    }
+    let same = answers
+        .iter()
+        .filter(|(_, body)| serde_json::from_str::<Value>(body).ok().as_ref() == Some(&expected))
+        .count();
+    assert_eq!(same, 900, "every reader saw the same queue");
+}
