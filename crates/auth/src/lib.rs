@@ -33,6 +33,9 @@ pub enum AuthError {
     Expired,
     #[error("hashing the password: {0}")]
     Hash(argon2::password_hash::Error),
+    /// A user that cannot be added as asked.
+    #[error("{0}")]
+    BadUser(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -151,6 +154,48 @@ pub fn authenticate_password(
         return Err(AuthError::Invalid);
     }
     Principal::of_user(store, &user)
+}
+
+/// The shortest password taken.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
+/// Adds a user: a one-word name, a viewer only with tenants granted, the
+/// password given (at least [`MIN_PASSWORD_CHARS`]) or one generated and
+/// returned, to be shown once.
+pub fn add_user(
+    store: &mut dyn Store,
+    name: &str,
+    role: Role,
+    tenants: &[turncoat_store::Tenant],
+    password: Option<&str>,
+    actor: &Actor,
+) -> Result<(User, Option<String>), AuthError> {
+    if name.trim().is_empty() || name.contains(char::is_whitespace) {
+        return Err(AuthError::BadUser("a user name is one word"));
+    }
+    if role == Role::Viewer && tenants.is_empty() {
+        return Err(AuthError::BadUser(
+            "a viewer sees only the tenants granted: grant at least one tenant",
+        ));
+    }
+    let generated = password.is_none().then(generate_password);
+    let password = password.or(generated.as_deref()).unwrap_or_default();
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(AuthError::BadUser(
+            "the password is shorter than 12 characters",
+        ));
+    }
+    let hash = hash_password(password)?;
+    let user = store.add_user(
+        &turncoat_store::NewUser {
+            name,
+            role,
+            tenants,
+            password_hash: &hash,
+        },
+        actor,
+    )?;
+    Ok((user, generated))
 }
 
 /// What a console session's token is noted as: a session is a personal

@@ -64,7 +64,7 @@ fn users_get_roles_and_tenants_and_passwords_are_shown_once() {
         (
             &["user", "add", "v", "--role", "viewer"][..],
             "",
-            "give --tenant",
+            "grant at least one tenant",
         ),
         (
             &["user", "add", "CAROL", "--role", "analyst"][..],

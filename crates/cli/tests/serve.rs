@@ -1295,3 +1295,68 @@ fn a_hundred_clients_at_once_are_all_answered() {
         .count();
     assert_eq!(same, 900, "every reader saw the same queue");
 }
+
+#[test]
+fn admins_manage_users_and_tokens_through_the_api() {
+    let env = Env::new();
+    let tokens = two_tenants(&env);
+    let ann = analyst_of_acme(&env);
+    let served = Served::start(&env);
+    let body = r#"{"name":"carol","role":"viewer","tenants":["beta"]}"#;
+    let (status, _, added) = served.post("/api/v1/users", &tokens.admin, body);
+    assert_eq!(status, 201, "{added}");
+    let added: Value = serde_json::from_str(&added).unwrap();
+    let password = added["password"].as_str().unwrap().to_owned();
+    assert_eq!(password.len(), 24);
+    assert_eq!(added["tenants"], serde_json::json!(["beta"]));
+    // The generated password signs in; it is never listed.
+    let login = format!(r#"{{"username":"carol","password":"{password}"}}"#);
+    let (status, _, _) = served.send(
+        "POST",
+        "/api/v1/login",
+        &[("Content-Type", "application/json")],
+        Some(login.as_bytes()),
+    );
+    assert_eq!(status, 200);
+    let users = served.get("/api/v1/users", Some(&tokens.admin)).2;
+    assert!(
+        users.contains("carol") && !users.contains(&password),
+        "{users}"
+    );
+    // Refused: a viewer of nobody, a taken name, anyone but an admin.
+    let (status, _, _) = served.post(
+        "/api/v1/users",
+        &tokens.admin,
+        r#"{"name":"v","role":"viewer"}"#,
+    );
+    assert_eq!(status, 400);
+    assert_eq!(served.post("/api/v1/users", &tokens.admin, body).0, 409);
+    assert_eq!(served.post("/api/v1/users", &ann, body).0, 403);
+    assert_eq!(served.get("/api/v1/tokens", Some(&ann)).0, 403);
+
+    // Tokens: listed without secrets; one revoked stops at once.
+    let list = served.get("/api/v1/tokens", Some(&tokens.admin)).2;
+    assert!(
+        !list.contains(&tokens.beta) && !list.contains("tct_"),
+        "{list}"
+    );
+    let listed: Value = serde_json::from_str(&list).unwrap();
+    let beta_read = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tenant"] == "beta" && t["scope"] == "read")
+        .unwrap()["id"]
+        .clone();
+    assert_eq!(served.get("/api/v1/alerts", Some(&tokens.beta)).0, 200);
+    let (status, _, _) = served.request(
+        "DELETE",
+        &format!("/api/v1/tokens/{beta_read}"),
+        Some(&tokens.admin),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(served.get("/api/v1/alerts", Some(&tokens.beta)).0, 401);
+    let (status, _, _) = served.request("DELETE", "/api/v1/tokens/9999", Some(&tokens.admin), None);
+    assert_eq!(status, 404);
+}

@@ -15,6 +15,7 @@ mod auth;
 mod ingest;
 mod metrics;
 mod page;
+mod people;
 mod problem;
 mod session;
 mod suppressions;

@@ -5,7 +5,7 @@ use std::io::BufRead;
 use anyhow::Context as _;
 use clap::Subcommand;
 use turncoat_core::{Actor, Role};
-use turncoat_store::{NewUser, Store};
+use turncoat_store::Store;
 
 use super::{Context, tenant};
 use crate::output::{Exit, OutputFormat, Table, print_json};
@@ -35,8 +35,6 @@ pub(crate) enum UserCommand {
 }
 
 /// Shorter passwords are refused: the console is on a network.
-const MIN_PASSWORD_CHARS: usize = 12;
-
 pub(crate) fn run(command: UserCommand, ctx: &Context) -> anyhow::Result<Exit> {
     match command {
         UserCommand::Add {
@@ -46,40 +44,26 @@ pub(crate) fn run(command: UserCommand, ctx: &Context) -> anyhow::Result<Exit> {
             password_stdin,
         } => {
             let mut store = ctx.create()?;
-            anyhow::ensure!(
-                !name.trim().is_empty() && !name.contains(char::is_whitespace),
-                "a user name is one word"
-            );
-            anyhow::ensure!(
-                role != Role::Viewer || !tenants.is_empty(),
-                "a viewer sees only the tenants granted: give --tenant"
-            );
             let granted = tenants
                 .iter()
                 .map(|t| tenant(&store, t))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let (password, generated) = if password_stdin {
+            let password = if password_stdin {
                 let mut line = String::new();
                 std::io::stdin()
                     .lock()
                     .read_line(&mut line)
                     .context("reading the password from standard input")?;
-                (line.trim_end_matches(['\r', '\n']).to_owned(), false)
+                Some(line.trim_end_matches(['\r', '\n']).to_owned())
             } else {
-                (turncoat_auth::generate_password(), true)
+                None
             };
-            anyhow::ensure!(
-                password.chars().count() >= MIN_PASSWORD_CHARS,
-                "the password is shorter than {MIN_PASSWORD_CHARS} characters"
-            );
-            let hash = turncoat_auth::hash_password(&password)?;
-            let user = store.add_user(
-                &NewUser {
-                    name: &name,
-                    role,
-                    tenants: &granted,
-                    password_hash: &hash,
-                },
+            let (user, generated) = turncoat_auth::add_user(
+                &mut store,
+                &name,
+                role,
+                &granted,
+                password.as_deref(),
                 &Actor::Cli,
             )?;
             println!(
@@ -88,7 +72,7 @@ pub(crate) fn run(command: UserCommand, ctx: &Context) -> anyhow::Result<Exit> {
                 user.role,
                 tenant_list(&user.tenants, user.role)
             );
-            if generated {
+            if let Some(password) = generated {
                 // Shown once, on the last line, for scripts to take.
                 println!("{password}");
             }
