@@ -1360,3 +1360,43 @@ fn admins_manage_users_and_tokens_through_the_api() {
     let (status, _, _) = served.request("DELETE", "/api/v1/tokens/9999", Some(&tokens.admin), None);
     assert_eq!(status, 404);
 }
+
+#[test]
+fn a_dismissed_exposure_resurfaces_when_its_advisory_s_severity_rises() {
+    let env = Env::new();
+    env.ok(&["tenant", "add", "acme"]);
+    let line = r#"{"name":"pack_inventory_programs","hostIdentifier":"ws-01","unixTime":1679000000,"columns":{"name":"3CX Desktop App","version":"18.12.416"},"action":"added"}"#;
+    let f = env.file("ws-01.osquery.log", line);
+    env.ok(&["ingest", "--tenant", "acme", path(&f)]);
+    let advisory = |severity: &str| {
+        format!(
+            "id = \"TC-2023-0001\"\ntitle = \"3CX Desktop App trojanized update\"\nseverity = \"{severity}\"\n[[affected]]\nproduct = \"3CX Desktop App\"\nplatforms = [\"windows\"]\nversions = [\"18.12.416\"]\n"
+        )
+    };
+    let medium = env.file("adv-medium.toml", &advisory("medium"));
+    env.ok(&["intel", "import", path(&medium)]);
+    let alert = env.alerts(&["--kind", "exposure"])[0].clone();
+    assert_eq!(alert["severity"], "medium");
+    let id = alert["id"].as_i64().unwrap().to_string();
+    env.ok(&[
+        "alert",
+        "status",
+        &id,
+        "false-positive",
+        "--reason",
+        "not on this build",
+    ]);
+
+    // The vendor raises it to critical: the dismissal is reconsidered.
+    let critical = env.file("adv-critical.toml", &advisory("critical"));
+    env.ok(&["intel", "import", path(&critical)]);
+    let now = env.alerts(&["--kind", "exposure"])[0].clone();
+    assert_eq!(
+        (now["severity"].as_str(), now["status"].as_str()),
+        (Some("critical"), Some("new"))
+    );
+    let history = env.json(&["alert", "history", &id, "--format", "json"]);
+    let last = history.as_array().unwrap().last().unwrap();
+    assert_eq!(last["action"], "resurfaced");
+    assert_eq!(last["note"], "severity rose from medium to critical");
+}
