@@ -105,9 +105,17 @@ fn session(served: &Served, who: &'static str, user: &str, password: &str) -> Ca
     }
 }
 
-/// beta as the admin sees it: alerts (id, status), allowlist entries,
-/// suppressions.
-fn beta_state(served: &Served, admin: &str) -> (Vec<(u64, String)>, Vec<u64>, Vec<u64>) {
+/// beta as the admin sees it.
+#[derive(Debug, PartialEq)]
+struct BetaState {
+    /// (id, status)
+    alerts: Vec<(u64, String)>,
+    allow: Vec<u64>,
+    suppressions: Vec<u64>,
+    networks: Vec<u64>,
+}
+
+fn beta_state(served: &Served, admin: &str) -> BetaState {
     let alerts = served
         .every_page("/api/v1/alerts", 100, admin)
         .into_iter()
@@ -126,7 +134,18 @@ fn beta_state(served: &Served, admin: &str) -> (Vec<(u64, String)>, Vec<u64>, Ve
         .filter(|e| e["tenant"] == "beta")
         .map(|e| e["id"].as_u64().unwrap())
         .collect();
-    (alerts, allow, suppressions)
+    let networks = served
+        .every_page("/api/v1/networks", 100, admin)
+        .into_iter()
+        .filter(|e| e["tenant"] == "beta")
+        .map(|e| e["id"].as_u64().unwrap())
+        .collect();
+    BetaState {
+        alerts,
+        allow,
+        suppressions,
+        networks,
+    }
 }
 
 /// The requests that try to reach beta on one documented route.
@@ -134,9 +153,7 @@ fn attempts(
     template: &str,
     method: &str,
     op: &Value,
-    beta_alerts: &[u64],
-    beta_allow: &[u64],
-    beta_suppressions: &[u64],
+    beta: &BetaState,
     not_acme: &[u64],
 ) -> Vec<(String, Option<Value>)> {
     let mut paths = vec![template.to_owned()];
@@ -147,12 +164,15 @@ fn attempts(
             .collect();
     }
     if template.contains("{id}") {
+        let alerts: Vec<u64> = beta.alerts.iter().map(|(id, _)| *id).collect();
         let theirs = if template.starts_with("/api/v1/allowlists") {
-            beta_allow
+            &beta.allow
         } else if template.starts_with("/api/v1/suppressions") {
-            beta_suppressions
+            &beta.suppressions
+        } else if template.starts_with("/api/v1/networks") {
+            &beta.networks
         } else {
-            beta_alerts
+            &alerts
         };
         let mut ids: Vec<String> = theirs.iter().map(u64::to_string).collect();
         // Guessing by counting: every id up to past the largest that is
@@ -178,6 +198,7 @@ fn attempts(
             ("post", "/api/v1/alerts/bulk-status") => {
                 Some(json!({"status": "false-positive", "reason": "walk"}))
             }
+            ("post", "/api/v1/networks") => Some(json!({"tenant": "beta", "cidr": "192.0.2.0/24"})),
             ("post", "/api/v1/suppressions") => Some(json!({
                 "tenant": "beta", "source": "msstorageboxes.com", "reason": "walk"
             })),
@@ -225,6 +246,16 @@ fn every_route_of_the_openapi_document_answers_and_none_reaches_another_tenant()
         "their lab",
         "--expires",
         "never",
+    ]);
+    env.ok(&[
+        "network",
+        "internal",
+        "add",
+        "--tenant",
+        "beta",
+        "--note",
+        "beta-only.example lab",
+        "198.51.100.0/24",
     ]);
     let (mut callers, analyst, viewer) = callers(&env, tokens.sensor.clone());
     let served = Served::start(&env);
@@ -289,6 +320,14 @@ fn every_route_of_the_openapi_document_answers_and_none_reaches_another_tenant()
         ("/api/v1/suppressions", "get"),
         ("/api/v1/suppressions", "post"),
         ("/api/v1/suppressions/{id}", "delete"),
+        ("/api/v1/networks", "post"),
+        ("/api/v1/networks/{id}", "delete"),
+        ("/api/v1/advisories", "get"),
+        ("/api/v1/users", "post"),
+        ("/api/v1/tokens/{id}", "delete"),
+        ("/api/v1/login", "post"),
+        ("/api/v1/beacons", "get"),
+        ("/api/v1/drift", "get"),
     ] {
         assert!(
             operations.iter().any(|(p, m, _)| p == route && m == method),
@@ -314,7 +353,10 @@ fn every_route_of_the_openapi_document_answers_and_none_reaches_another_tenant()
 
     let before = beta_state(&served, &tokens.admin);
     assert!(
-        !before.0.is_empty() && !before.1.is_empty() && !before.2.is_empty(),
+        !before.alerts.is_empty()
+            && !before.allow.is_empty()
+            && !before.suppressions.is_empty()
+            && !before.networks.is_empty(),
         "{before:?}"
     );
     let every = served.every_page("/api/v1/alerts", 100, &tokens.admin);
@@ -325,7 +367,7 @@ fn every_route_of_the_openapi_document_answers_and_none_reaches_another_tenant()
         .filter_map(|a| a["id"].as_u64())
         .collect();
     let not_acme: Vec<u64> = (1..=max_id + 3).filter(|i| !acme.contains(i)).collect();
-    let beta_ids: Vec<u64> = before.0.iter().map(|(id, _)| *id).collect();
+    let beta_ids: Vec<u64> = before.alerts.iter().map(|(id, _)| *id).collect();
     let mut requests = 0;
     for caller in &callers {
         for (route, method, op) in &operations {
@@ -335,9 +377,7 @@ fn every_route_of_the_openapi_document_answers_and_none_reaches_another_tenant()
             {
                 continue;
             }
-            for (target, body) in attempts(
-                route, method, op, &beta_ids, &before.1, &before.2, &not_acme,
-            ) {
+            for (target, body) in attempts(route, method, op, &before, &not_acme) {
                 let raw = body.as_ref().map(|b| b.to_string().into_bytes());
                 let mut headers: Vec<(&str, &str)> = caller
                     .headers

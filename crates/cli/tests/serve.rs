@@ -1400,3 +1400,60 @@ fn a_dismissed_exposure_resurfaces_when_its_advisory_s_severity_rises() {
     assert_eq!(last["action"], "resurfaced");
     assert_eq!(last["note"], "severity rose from medium to critical");
 }
+
+#[test]
+fn internal_networks_and_advisories_through_the_api() {
+    let env = Env::new();
+    let tokens = two_tenants(&env);
+    let ann = analyst_of_acme(&env);
+    let served = Served::start(&env);
+    let (status, _, id) = served.post(
+        "/api/v1/networks",
+        &ann,
+        r#"{"tenant":"acme","cidr":"203.0.113.77/24","note":"their DMZ"}"#,
+    );
+    assert_eq!(status, 201, "{id}");
+    let mine = served.json("/api/v1/networks", &ann);
+    assert_eq!(
+        mine["items"][0]["cidr"], "203.0.113.0/24",
+        "kept in normal form"
+    );
+    // The CLI reads what the API wrote.
+    let cli = env.json(&["network", "internal", "list", "--format", "json"]);
+    assert_eq!(cli[0]["note"], "their DMZ");
+    assert_eq!(
+        served.json("/api/v1/networks", &tokens.beta)["items"],
+        serde_json::json!([])
+    );
+    let bad = served.post(
+        "/api/v1/networks",
+        &ann,
+        r#"{"tenant":"acme","cidr":"not-a-net"}"#,
+    );
+    assert_eq!(bad.0, 400, "{}", bad.2);
+    assert_eq!(
+        served
+            .post("/api/v1/networks", &ann, r#"{"cidr":"10.9.0.0/16"}"#)
+            .0,
+        403
+    );
+    let (status, _, _) = served.request(
+        "DELETE",
+        &format!("/api/v1/networks/{id}"),
+        Some(&ann),
+        None,
+    );
+    assert_eq!(status, 204);
+    assert_eq!(
+        env.json(&["network", "internal", "list", "--format", "json"]),
+        serde_json::json!([])
+    );
+
+    // Advisories are global intel: any reader lists them.
+    let advisories = served.json("/api/v1/advisories", &tokens.beta);
+    assert_eq!(advisories["items"][0]["id"], "TC-2023-0001");
+    assert_eq!(
+        served.get("/api/v1/advisories", Some(&tokens.sensor)).0,
+        403
+    );
+}

@@ -5,13 +5,15 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
+use turncoat_core::Actor;
 use turncoat_core::Time;
 use turncoat_core::{Role, TenantName};
 use turncoat_engine::ExposureRow;
 use turncoat_engine::alerts::{AlertRow, Selection};
 use turncoat_engine::campaign::CampaignRow;
 use turncoat_store::{
-    Alert, AlertChange, AlertFilter, AllowEntry, AuditEntry, Scope, Store, StoredRule, Tenant,
+    Alert, AlertChange, AlertFilter, AllowEntry, AuditEntry, Scope, SqliteStore, Store, StoreError,
+    StoredRule, Tenant,
 };
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
@@ -52,6 +54,12 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::people::users, crate::people::add_user))
         .routes(routes!(crate::people::tokens))
         .routes(routes!(crate::people::revoke_token))
+        .routes(routes!(
+            crate::networks::networks,
+            crate::networks::add_network
+        ))
+        .routes(routes!(crate::networks::remove_network))
+        .routes(routes!(crate::networks::advisories))
         .routes(routes!(crate::ingest::ingest).layer(unlimited()))
         .routes(routes!(crate::ingest::bulk::bulk).layer(unlimited()))
         .routes(routes!(crate::ingest::bulk::cluster_info))
@@ -874,13 +882,7 @@ async fn add_allow(
     if new.reason.trim().is_empty() {
         return Err(Problem::bad_request("an allowlist entry needs a reason"));
     }
-    let tenant = match &new.tenant {
-        Some(name) => Some(tenant_in(&caller.0.scope, name)?.clone()),
-        None => {
-            caller.must_be_admin()?;
-            None
-        }
-    };
+    let tenant = caller.entry_tenant(new.tenant.as_deref())?;
     let actor = caller.0.actor;
     let added = state
         .write(move |store| {
@@ -910,33 +912,61 @@ async fn remove_allow(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    caller.must_triage()?;
-    let removal = Removal::of(&caller, &id, "allowlist entry")?;
-    let (scope, actor) = (caller.0.scope, caller.0.actor);
-    state
-        .write(move |store| {
-            let entry = store
-                .allowlist(&scope)?
-                .into_iter()
-                .find(|e| e.id == removal.id);
-            removal.allowed(entry.map(|e| e.tenant.is_none()))?;
-            Ok(store.remove_allow(&scope, removal.id, &actor)?)
-        })
-        .await?;
+    remove_entry(
+        &state,
+        caller,
+        &id,
+        "allowlist entry",
+        |store, scope, id| {
+            let found = store.allowlist(scope)?.into_iter().find(|e| e.id == id);
+            Ok(found.map(|e| e.tenant.is_none()))
+        },
+        |store, scope, id, actor| store.remove_allow(scope, id, actor),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Removes an entry that is a tenant's or every tenant's (an allowlist
+/// entry, a suppression, an internal range) for an analyst, an admin or a
+/// write token: `find` says whether `id` is in the caller's scope and
+/// whether it is every tenant's (those are an admin's to remove),
+/// `remove` removes it.
+pub(crate) async fn remove_entry<T, F, R>(
+    state: &AppState,
+    caller: Caller,
+    id: &str,
+    noun: &'static str,
+    find: F,
+    remove: R,
+) -> Result<T, Problem>
+where
+    T: Send + 'static,
+    F: FnOnce(&SqliteStore, &Scope, i64) -> Result<Option<bool>, StoreError> + Send + 'static,
+    R: FnOnce(&mut SqliteStore, &Scope, i64, &Actor) -> Result<T, StoreError> + Send + 'static,
+{
+    caller.must_triage()?;
+    let removal = Removal::of(&caller, id, noun)?;
+    let (scope, actor) = (caller.0.scope, caller.0.actor);
+    state
+        .write(move |store| {
+            removal.allowed(find(store, &scope, removal.id)?)?;
+            Ok(remove(store, &scope, removal.id, &actor)?)
+        })
+        .await
+}
+
 /// A request to remove an entry that is a tenant's or, with none, every
-/// tenant's (an allowlist entry, a suppression).
-pub(crate) struct Removal {
-    pub id: i64,
+/// tenant's.
+struct Removal {
+    id: i64,
     admin: bool,
     noun: &'static str,
 }
 
 impl Removal {
     /// Reads the id; one that is not a number is missing like any other.
-    pub(crate) fn of(caller: &Caller, id: &str, noun: &'static str) -> Result<Removal, Problem> {
+    fn of(caller: &Caller, id: &str, noun: &'static str) -> Result<Removal, Problem> {
         let removal = Removal {
             id: 0,
             admin: caller.must_be_admin().is_ok(),
@@ -956,7 +986,7 @@ impl Removal {
     /// Given whether the entry, as found in the caller's scope, is every
     /// tenant's: refuses a missing one, and one for every tenant unless
     /// the caller is an admin.
-    pub(crate) fn allowed(&self, global: Option<bool>) -> Result<(), Problem> {
+    fn allowed(&self, global: Option<bool>) -> Result<(), Problem> {
         match global {
             None => Err(self.missing()),
             Some(true) if !self.admin => Err(Problem::new(

@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 use turncoat_auth::{AuthError, Principal};
 use turncoat_core::{Role, Time, TokenScope};
 
+use turncoat_store::Tenant;
+
 use crate::{AppState, Problem};
 
 /// The authenticated caller of a request, and its console session when
@@ -50,6 +52,18 @@ impl Caller {
 }
 
 impl Caller {
+    /// The tenant an entry (allowlist, suppression, internal range) is
+    /// for, in the caller's scope; one for every tenant (`None`) is an
+    /// admin's to make.
+    pub(crate) fn entry_tenant(&self, name: Option<&str>) -> Result<Option<Tenant>, Problem> {
+        match name {
+            Some(name) => crate::api::tenant_in(&self.0.scope, name)
+                .cloned()
+                .map(Some),
+            None => self.must_be_admin().map(|()| None),
+        }
+    }
+
     /// Refuses viewers and read-only tokens: triage changes alerts.
     pub(crate) fn must_triage(&self) -> Result<(), Problem> {
         if self.0.role.can_triage() {

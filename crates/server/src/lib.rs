@@ -14,6 +14,7 @@ mod api;
 mod auth;
 mod ingest;
 mod metrics;
+mod networks;
 mod page;
 mod people;
 mod problem;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use turncoat_core::{AlertId, AlertKind, Time};
 use turncoat_store::{NewSuppression, Store, Suppression};
 
-use crate::api::{ListQuery, Params, Removal, tenant_in};
+use crate::api::{ListQuery, Params, remove_entry};
 use crate::auth::Caller;
 use crate::page::{Page, page};
 use crate::{AppState, Problem};
@@ -68,13 +68,7 @@ pub(crate) async fn add_suppression(
 ) -> Result<(StatusCode, Json<Added>), Problem> {
     caller.must_triage()?;
     let Json(new) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let tenant = match &new.tenant {
-        Some(name) => Some(tenant_in(&caller.0.scope, name)?.clone()),
-        None => {
-            caller.must_be_admin()?;
-            None
-        }
-    };
+    let tenant = caller.entry_tenant(new.tenant.as_deref())?;
     let kind: Option<AlertKind> = new
         .kind
         .as_deref()
@@ -125,18 +119,17 @@ pub(crate) async fn remove_suppression(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<AlertId>>, Problem> {
-    caller.must_triage()?;
-    let removal = Removal::of(&caller, &id, "suppression")?;
-    let (scope, actor) = (caller.0.scope, caller.0.actor);
-    let back = state
-        .write(move |store| {
-            let live = store
-                .suppressions(&scope)?
-                .into_iter()
-                .find(|s| s.id == removal.id);
-            removal.allowed(live.map(|s| s.tenant.is_none()))?;
-            Ok(store.remove_suppression(&scope, removal.id, &actor)?)
-        })
-        .await?;
+    let back = remove_entry(
+        &state,
+        caller,
+        &id,
+        "suppression",
+        |store, scope, id| {
+            let found = store.suppressions(scope)?.into_iter().find(|s| s.id == id);
+            Ok(found.map(|s| s.tenant.is_none()))
+        },
+        |store, scope, id, actor| store.remove_suppression(scope, id, actor),
+    )
+    .await?;
     Ok(Json(back))
 }
