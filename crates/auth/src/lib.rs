@@ -156,6 +156,28 @@ pub fn authenticate_password(
     Principal::of_user(store, &user)
 }
 
+/// Issues a token for `owner`: stored as a hash; the secret is returned
+/// to be shown once.
+pub fn create_token(
+    store: &mut dyn Store,
+    owner: turncoat_store::NewTokenOwner<'_>,
+    note: &str,
+    expires: Option<Time>,
+    actor: &Actor,
+) -> Result<(turncoat_store::Token, String), AuthError> {
+    let issued = issue_token();
+    let token = store.add_token(
+        &turncoat_store::NewToken {
+            hash: issued.hash,
+            owner,
+            note,
+            expires,
+        },
+        actor,
+    )?;
+    Ok((token, issued.secret))
+}
+
 /// The shortest password taken.
 pub const MIN_PASSWORD_CHARS: usize = 12;
 

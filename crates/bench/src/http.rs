@@ -8,7 +8,7 @@ use std::path::Path;
 
 use turncoat_core::{Actor, TokenScope};
 use turncoat_output::{OutputFormat, print_json};
-use turncoat_store::{NewToken, NewTokenOwner, Store};
+use turncoat_store::NewTokenOwner;
 
 use crate::measure::{
     Clock, cli_ingest, indicators, peak_rss_mb, prepared_store, print_rows, simulated_ecs,
@@ -43,14 +43,11 @@ pub fn http_ingest(
     // The same file sent to a server in this process.
     let data = dir.join("http");
     let (mut store, tenant) = prepared_store(&data, &intel)?;
-    let token = turncoat_auth::issue_token();
-    store.add_token(
-        &NewToken {
-            hash: token.hash,
-            owner: NewTokenOwner::Tenant(&tenant, TokenScope::Ingest),
-            note: "bench",
-            expires: None,
-        },
+    let (_, secret) = turncoat_auth::create_token(
+        &mut store,
+        NewTokenOwner::Tenant(&tenant, TokenScope::Ingest),
+        "bench",
+        None,
         &Actor::Cli,
     )?;
     drop(store);
@@ -71,7 +68,7 @@ pub fn http_ingest(
     }));
     let body = std::fs::read(&gz)?;
     let clock = Clock::start();
-    let answer = post(addr, &token.secret, &body)?;
+    let answer = post(addr, &secret, &body)?;
     let accepted = answer["events"].as_u64().unwrap_or(0);
     let http = clock.row(
         "HTTP ingest: POST gzip, answered after commit",

@@ -199,6 +199,7 @@ fn attempts(
                 Some(json!({"status": "false-positive", "reason": "walk"}))
             }
             ("post", "/api/v1/networks") => Some(json!({"tenant": "beta", "cidr": "192.0.2.0/24"})),
+            ("post", "/api/v1/tokens") => Some(json!({"tenant": "beta", "scope": "write"})),
             ("post", "/api/v1/suppressions") => Some(json!({
                 "tenant": "beta", "source": "msstorageboxes.com", "reason": "walk"
             })),
@@ -325,6 +326,7 @@ fn every_route_of_the_openapi_document_answers_and_none_reaches_another_tenant()
         ("/api/v1/advisories", "get"),
         ("/api/v1/users", "post"),
         ("/api/v1/tokens/{id}", "delete"),
+        ("/api/v1/tokens", "post"),
         ("/api/v1/login", "post"),
         ("/api/v1/beacons", "get"),
         ("/api/v1/drift", "get"),

@@ -1359,6 +1359,28 @@ fn admins_manage_users_and_tokens_through_the_api() {
     assert_eq!(served.get("/api/v1/alerts", Some(&tokens.beta)).0, 401);
     let (status, _, _) = served.request("DELETE", "/api/v1/tokens/9999", Some(&tokens.admin), None);
     assert_eq!(status, 404);
+
+    // A new token: its secret once, and it works at once.
+    let (status, _, created) = served.post(
+        "/api/v1/tokens",
+        &tokens.admin,
+        r#"{"tenant":"beta","scope":"read","note":"their SIEM"}"#,
+    );
+    assert_eq!(status, 201, "{created}");
+    let created: Value = serde_json::from_str(&created).unwrap();
+    let secret = created["secret"].as_str().unwrap();
+    assert!(secret.starts_with("tct_"));
+    assert_eq!(served.get("/api/v1/alerts", Some(secret)).0, 200);
+    let listed = served.get("/api/v1/tokens", Some(&tokens.admin)).2;
+    assert!(!listed.contains(secret), "never listed again");
+    let bad = r#"{"tenant":"beta"}"#;
+    assert_eq!(served.post("/api/v1/tokens", &tokens.admin, bad).0, 400);
+    let nobody = r#"{"user":"nobody"}"#;
+    assert_eq!(served.post("/api/v1/tokens", &tokens.admin, nobody).0, 404);
+    assert_eq!(
+        served.post("/api/v1/tokens", &ann, r#"{"user":"ann"}"#).0,
+        403
+    );
 }
 
 #[test]

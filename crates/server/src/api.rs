@@ -52,7 +52,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::session::logout))
         .routes(routes!(crate::session::session))
         .routes(routes!(crate::people::users, crate::people::add_user))
-        .routes(routes!(crate::people::tokens))
+        .routes(routes!(crate::people::tokens, crate::people::create_token))
         .routes(routes!(crate::people::revoke_token))
         .routes(routes!(
             crate::networks::networks,

@@ -108,6 +108,72 @@ pub(crate) async fn tokens(
     Ok(Json(state.read(|store| Ok(store.tokens()?)).await?))
 }
 
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewTokenBody {
+    /// A tenant's token: the tenant, with `scope`.
+    tenant: Option<String>,
+    /// ingest (send telemetry), read, or write (read and triage).
+    scope: Option<String>,
+    /// Or a personal token of this user, with the user's role.
+    user: Option<String>,
+    #[serde(default)]
+    note: String,
+    /// When it stops working (RFC 3339); never when absent.
+    expires: Option<String>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct CreatedToken {
+    #[serde(flatten)]
+    token: Token,
+    /// The secret, shown this once; only its hash is kept.
+    secret: String,
+}
+
+/// Creates a token (admins only): a tenant's with a scope, or a user's.
+#[utoipa::path(post, path = "/tokens", tag = "people", request_body = NewTokenBody,
+    responses((status = 201, description = "The token and its secret, shown once", body = Object),
+        (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub(crate) async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<NewTokenBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<CreatedToken>), Problem> {
+    caller.must_be_admin()?;
+    let Json(new) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let expires = new
+        .expires
+        .as_deref()
+        .map(turncoat_core::Time::parse)
+        .transpose()
+        .map_err(|e| Problem::bad_request(format!("expires: {e}")))?;
+    let tenant = new
+        .tenant
+        .as_deref()
+        .map(|t| tenant_in(&caller.0.scope, t).cloned())
+        .transpose()?;
+    let scope: Option<turncoat_core::TokenScope> = new
+        .scope
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e| Problem::bad_request(format!("scope: {e}")))?;
+    let actor = caller.0.actor;
+    let (token, secret) = state
+        .write(move |store| {
+            let owner = match (&tenant, scope, new.user.as_deref()) {
+                (Some(t), Some(scope), None) => turncoat_store::NewTokenOwner::Tenant(t, scope),
+                (None, None, Some(user)) => turncoat_store::NewTokenOwner::User(user),
+                _ => return Err(Problem::bad_request("give tenant and scope, or user")),
+            };
+            turncoat_auth::create_token(store, owner, &new.note, expires, &actor)
+                .map_err(auth_problem)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(CreatedToken { token, secret })))
+}
+
 /// Revokes a token or ends a session (admins only): it stops working at
 /// once.
 #[utoipa::path(delete, path = "/tokens/{id}", tag = "people",

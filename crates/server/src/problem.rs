@@ -71,7 +71,9 @@ impl From<StoreError> for Problem {
         match e {
             StoreError::OutOfScope(_)
             | StoreError::NoSuchTenant { .. }
-            | StoreError::NoSuchSuppression(_) => {
+            | StoreError::NoSuchSuppression(_)
+            | StoreError::NoSuchUser(_)
+            | StoreError::NoSuchToken(_) => {
                 // Not 403: whether something exists outside one's scope
                 // is itself another tenant's information.
                 Problem::new(StatusCode::NOT_FOUND, "no such resource in your tenants")

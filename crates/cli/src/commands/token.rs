@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 use turncoat_core::{Actor, Time, TokenScope};
-use turncoat_store::{NewToken, NewTokenOwner, Store, Token, TokenOwner};
+use turncoat_store::{NewTokenOwner, Store, Token, TokenOwner};
 
 use super::{Context, Lifetime, parse_lifetime, tenant};
 use crate::output::{Exit, OutputFormat, Table, print_json};
@@ -55,23 +55,15 @@ pub(crate) fn run(command: TokenCommand, ctx: &Context) -> anyhow::Result<Exit> 
                 (None, _, Some(user)) => NewTokenOwner::User(user),
                 _ => anyhow::bail!("give --tenant and --scope, or --user"),
             };
-            let issued = turncoat_auth::issue_token();
-            let token = store.add_token(
-                &NewToken {
-                    hash: issued.hash,
-                    owner,
-                    note: &note,
-                    expires: expires.end(),
-                },
-                &Actor::Cli,
-            )?;
+            let (token, secret) =
+                turncoat_auth::create_token(&mut store, owner, &note, expires.end(), &Actor::Cli)?;
             println!(
                 "token {} for {}, expires {}",
                 token.id,
                 owner_text(&token.owner),
                 expiry_text(&token)
             );
-            println!("{}", issued.secret);
+            println!("{secret}");
             Ok(Exit::Clean)
         }
         TokenCommand::List { format } => {
