@@ -122,3 +122,167 @@ fn post(addr: std::net::SocketAddr, token: &str, body: &[u8]) -> anyhow::Result<
     anyhow::ensure!(head.starts_with("HTTP/1.1 202"), "{head}\n{json}");
     Ok(serde_json::from_str(json)?)
 }
+
+/// `GET /api/v1/alerts` latency with `alerts` stored across 10 tenants,
+/// pages of 100 read by an admin (every tenant) and by one tenant's
+/// token, first pages and deep ones; beside the way it was done before
+/// keyset paging (the scope's whole list read, sorted and paged in
+/// memory), timed in the same run.
+pub fn api_alerts(alerts: u64, dir: &Path, format: OutputFormat) -> anyhow::Result<()> {
+    use turncoat_core::{AlertKind, Evidence, Finding, FindingKey, Severity, Time};
+    use turncoat_store::{FindingMode, Store};
+    let data = dir.join("data");
+    let (mut store, _) = prepared_store(&data, &[])?;
+    let mut tenants = vec![store.tenants()?.remove(0)];
+    for i in 1..10 {
+        tenants.push(store.add_tenant(
+            &turncoat_core::TenantName::new(&format!("t{i}"))?,
+            &Actor::Cli,
+        )?);
+    }
+    let clock = Clock::start();
+    let per_tenant = alerts / tenants.len() as u64;
+    for (t, tenant) in tenants.iter().enumerate() {
+        let mut batch = Vec::with_capacity(20_000);
+        for i in 0..per_tenant {
+            let time = Time(1_680_000_000_000_000 + (i as i64 % 86_400) * 1_000_000);
+            batch.push((
+                Finding {
+                    endpoint: format!("host-{}", i % 2_000),
+                    kind: AlertKind::Ioc,
+                    source: format!("c2-{t}-{i}.example"),
+                    title: format!("contact with known-bad domain c2-{t}-{i}.example"),
+                    severity: Severity::ALL[(i % 4) as usize + 1],
+                    campaign: None,
+                    key: FindingKey::pair(),
+                    first_seen: time,
+                    last_seen: time,
+                    count: 1,
+                    evidence: Evidence {
+                        observed: format!("c2-{t}-{i}.example"),
+                        time,
+                        ..Evidence::default()
+                    },
+                },
+                None,
+            ));
+            if batch.len() == 20_000 {
+                store.record_findings(tenant, &batch, FindingMode::Add)?;
+                batch.clear();
+            }
+        }
+        store.record_findings(tenant, &batch, FindingMode::Add)?;
+    }
+    let stored = clock.row("store the alerts", per_tenant * tenants.len() as u64, None);
+    turncoat_auth::add_user(
+        &mut store,
+        "bench-admin",
+        turncoat_core::Role::Admin,
+        &[],
+        None,
+        &Actor::Cli,
+    )?;
+    let (_, admin_secret) = turncoat_auth::create_token(
+        &mut store,
+        NewTokenOwner::User("bench-admin"),
+        "bench",
+        None,
+        &Actor::Cli,
+    )?;
+    let (_, tenant_secret) = turncoat_auth::create_token(
+        &mut store,
+        NewTokenOwner::Tenant(&tenants[3], TokenScope::Read),
+        "bench",
+        None,
+        &Actor::Cli,
+    )?;
+
+    // Baseline: the whole list of every tenant, sorted, one page taken.
+    let all = store.all_tenants()?;
+    let mut before = Vec::new();
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let rows = turncoat_engine::alerts::select(&store, &all, &Default::default())?;
+        let page: Vec<_> = rows.into_iter().take(100).collect();
+        std::hint::black_box(page);
+        before.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    drop(store);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let server = runtime.block_on(turncoat_server::Server::bind(
+        "127.0.0.1:0".parse()?,
+        data,
+        None,
+        turncoat_server::IngestLimits::default(),
+    ))?;
+    let addr = server.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = runtime.spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    let mut measured = Vec::new();
+    for (who, secret) in [
+        ("admin, every tenant", &admin_secret),
+        ("one tenant's token", &tenant_secret),
+    ] {
+        let mut latencies = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..400 {
+            let path = match &cursor {
+                Some(c) => format!("/api/v1/alerts?limit=100&cursor={c}"),
+                None => "/api/v1/alerts?limit=100".to_owned(),
+            };
+            let started = std::time::Instant::now();
+            let page = get(addr, secret, &path)?;
+            latencies.push(started.elapsed().as_secs_f64() * 1e3);
+            anyhow::ensure!(
+                page["items"].as_array().is_some_and(|i| i.len() == 100),
+                "{page}"
+            );
+            cursor = page["next"].as_str().map(str::to_owned);
+        }
+        latencies.sort_by(f64::total_cmp);
+        let at =
+            |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+        measured.push(serde_json::json!({
+            "caller": who,
+            "requests": latencies.len(),
+            "p50_ms": at(0.5),
+            "p99_ms": at(0.99),
+            "max_ms": latencies[latencies.len() - 1],
+        }));
+    }
+    let _ = stop.send(());
+    runtime.block_on(serving)??;
+    before.sort_by(f64::total_cmp);
+    let summary = serde_json::json!({
+        "alerts": per_tenant * tenants.len() as u64,
+        "store_rows": [stored],
+        "baseline_whole_list_ms": before[before.len() / 2],
+        "pages": measured,
+    });
+    match format {
+        OutputFormat::Json => print_json(&summary)?,
+        OutputFormat::Table => println!("{}", serde_json::to_string_pretty(&summary)?),
+    }
+    Ok(())
+}
+
+/// `GET path` with a bearer token; the JSON answer.
+fn get(addr: std::net::SocketAddr, token: &str, path: &str) -> anyhow::Result<serde_json::Value> {
+    let mut stream = TcpStream::connect(addr)?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, json) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow::anyhow!("no answer: {response}"))?;
+    anyhow::ensure!(head.starts_with("HTTP/1.1 200"), "{head}\n{json}");
+    Ok(serde_json::from_str(json)?)
+}

@@ -45,6 +45,16 @@ enum Bench {
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
+    /// `GET /api/v1/alerts` latency with many alerts stored, beside
+    /// reading the whole list per page as before.
+    ApiAlerts {
+        #[arg(long, default_value_t = 1_000_000)]
+        alerts: u64,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
     /// Ingest with a million indicators loaded, beside the same ingest
     /// with ten thousand: index size, load time and the slowdown.
     IntelScale {
@@ -145,6 +155,14 @@ fn main() -> anyhow::Result<()> {
         } => {
             let (dir, _guard) = work(dir)?;
             http::http_ingest(events, indicators, &dir, format)?;
+        }
+        Bench::ApiAlerts {
+            alerts,
+            dir,
+            format,
+        } => {
+            let (dir, _guard) = work(dir)?;
+            http::api_alerts(alerts, &dir, format)?;
         }
         Bench::IntelScale {
             events,

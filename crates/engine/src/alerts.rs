@@ -108,3 +108,56 @@ pub fn select(store: &dyn Store, scope: &Scope, selection: &Selection) -> Result
     rows.retain(|row| selection.holds(row));
     Ok(rows)
 }
+
+/// The queue's sort key of a row (see [`AlertRow::order_key`]).
+pub type OrderKey = (bool, std::cmp::Reverse<Severity>, Time, i64);
+
+/// One page of the queue in `scope` narrowed to `selection`: the rows
+/// after `after` (a previous page's last key), at most `limit`, and
+/// whether more follow. Campaigns (few, MSSP-level) are listed first
+/// from memory; alerts come from the store a page at a time, so a page
+/// costs the same however many alerts there are.
+pub fn select_page(
+    store: &dyn Store,
+    scope: &Scope,
+    selection: &Selection,
+    after: Option<&OrderKey>,
+    limit: usize,
+) -> Result<(Vec<AlertRow>, bool)> {
+    let filter = &selection.filter;
+    let after_alert = after.filter(|k| k.0);
+    let mut rows: Vec<AlertRow> = Vec::new();
+    let campaigns_listed =
+        filter.kind.is_none_or(|k| k == AlertKind::Campaign) && filter.endpoint.is_none();
+    if campaigns_listed && after_alert.is_none() {
+        let mut campaigns: Vec<AlertRow> = campaign_rows(store, scope, 0, i64::MAX)?
+            .into_iter()
+            .filter(|c| filter.status.is_none_or(|s| s == c.status))
+            .map(AlertRow::Campaign)
+            .filter(|row| selection.holds(row))
+            .filter(|row| after.is_none_or(|a| row.order_key() > *a))
+            .collect();
+        campaigns.sort_by_key(AlertRow::order_key);
+        rows.extend(campaigns.into_iter().take(limit + 1));
+    }
+    if rows.len() <= limit && filter.kind != Some(AlertKind::Campaign) {
+        let page = turncoat_store::AlertPage {
+            filter,
+            min_severity: selection.min_severity,
+            since: selection.since,
+            text: selection.text.as_deref(),
+            assignee: selection.assignee.as_deref(),
+            after: after_alert.map(|k| (k.1.0, k.2, turncoat_core::AlertId::new(k.3))),
+            limit: limit + 1 - rows.len(),
+        };
+        rows.extend(
+            store
+                .alerts_page(scope, &page)?
+                .into_iter()
+                .map(AlertRow::Alert),
+        );
+    }
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    Ok((rows, more))
+}

@@ -9,7 +9,7 @@ use turncoat_core::Actor;
 use turncoat_core::Time;
 use turncoat_core::{Role, TenantName};
 use turncoat_engine::ExposureRow;
-use turncoat_engine::alerts::{AlertRow, Selection};
+use turncoat_engine::alerts::{AlertRow, OrderKey, Selection};
 use turncoat_engine::campaign::CampaignRow;
 use turncoat_store::{
     Alert, AlertChange, AlertFilter, AllowEntry, AuditEntry, Scope, SqliteStore, Store, StoreError,
@@ -19,7 +19,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use crate::auth::Caller;
-use crate::page::{Page, PageQuery, page};
+use crate::page::{DEFAULT_LIMIT, MAX_LIMIT, Page, PageQuery, page};
 use crate::{AppState, Problem};
 
 /// Every `/api/v1` route, each documented by its handler's annotation.
@@ -186,16 +186,24 @@ async fn alerts(
     caller.may_read()?;
     let selection = query.selection()?;
     let scope = narrowed(&caller.0.scope, query.tenant.as_deref())?;
-    let rows = state
+    let after: Option<OrderKey> = query
+        .cursor
+        .as_deref()
+        .map(crate::page::decode)
+        .transpose()?;
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let (items, more) = state
         .read(move |store| {
-            turncoat_engine::alerts::select(store, &scope, &selection).map_err(Problem::from)
+            turncoat_engine::alerts::select_page(store, &scope, &selection, after.as_ref(), limit)
+                .map_err(Problem::from)
         })
         .await?;
-    let paging = PageQuery {
-        limit: query.limit,
-        cursor: query.cursor,
+    let next = if more {
+        items.last().map(|r| crate::page::encode(&r.order_key()))
+    } else {
+        None
     };
-    Ok(Json(page(rows, AlertRow::order_key, &paging)?))
+    Ok(Json(Page { items, next }))
 }
 
 /// A query parameter that is one of a closed set of words.

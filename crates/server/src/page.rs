@@ -53,12 +53,14 @@ where
     Ok(Page { items, next })
 }
 
-fn encode<K: Serialize>(key: &K) -> String {
+/// A cursor for the row whose sort key is `key`.
+pub(crate) fn encode<K: Serialize>(key: &K) -> String {
     let json = serde_json::to_vec(key).expect("sort keys serialise");
     json.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn decode<K: DeserializeOwned>(text: &str) -> Result<K, Problem> {
+/// The sort key a cursor stands for; 400 for one this API did not give.
+pub(crate) fn decode<K: DeserializeOwned>(text: &str) -> Result<K, Problem> {
     let bad = || Problem::bad_request(format!("cursor {text:?} is not one this API gave"));
     if !text.len().is_multiple_of(2) || text.len() > 8_192 {
         return Err(bad());

@@ -530,6 +530,24 @@ pub struct AlertFilter {
     pub limit: Option<usize>,
 }
 
+/// One page of the alert queue, in its order: severity (highest first),
+/// first seen, id. Paged by the last row's key, not by position, so a
+/// page costs the same however deep it is.
+#[derive(Clone, Copy, Debug)]
+pub struct AlertPage<'a> {
+    pub filter: &'a AlertFilter,
+    /// This severity or higher.
+    pub min_severity: Option<Severity>,
+    /// Last seen at or after this time.
+    pub since: Option<Time>,
+    /// Text in the title, source or endpoint, ignoring (ASCII) case.
+    pub text: Option<&'a str>,
+    pub assignee: Option<&'a str>,
+    /// The key of the previous page's last alert.
+    pub after: Option<(Severity, Time, AlertId)>,
+    pub limit: usize,
+}
+
 /// One audit log entry.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AuditEntry {
@@ -851,6 +869,8 @@ pub trait Store {
         state: (&str, &[u8]),
     ) -> Result<FindingsOutcome>;
     fn alerts(&self, scope: &Scope, filter: &AlertFilter) -> Result<Vec<Alert>>;
+    /// A page of `scope`'s alerts in the queue's order.
+    fn alerts_page(&self, scope: &Scope, page: &AlertPage<'_>) -> Result<Vec<Alert>>;
     /// Sets the triage status, recording why (`None` clears the reason)
     /// and who, in the audit log.
     fn set_alert_status(

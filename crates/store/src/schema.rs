@@ -309,6 +309,11 @@ pub const MIGRATIONS: &[Migration] = &[
     UPDATE alert_history SET value = 'investigating'
         WHERE action = 'status' AND value = 'in-progress';
     "),
+    // 16: the alert queue, paged in its order for one tenant or many.
+    Migration::Sql("
+    CREATE INDEX alerts_queue ON alerts (severity DESC, first_seen, id);
+    CREATE INDEX alerts_queue_tenant ON alerts (tenant_id, severity DESC, first_seen, id);
+    "),
 ];
 
 fn indicator_match_columns(tx: &Transaction<'_>) -> rusqlite::Result<()> {

@@ -81,6 +81,8 @@ fn back_to_schema_7(conn: &rusqlite::Connection) {
          DROP TABLE tokens;
          DROP TABLE internal_networks;
          DROP TABLE alert_history;
+         DROP INDEX alerts_queue;
+         DROP INDEX alerts_queue_tenant;
          DROP TABLE suppressions;
          ALTER TABLE alerts DROP COLUMN assignee;
          ALTER TABLE alerts DROP COLUMN suppressed_by;

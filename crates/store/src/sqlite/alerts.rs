@@ -171,6 +171,63 @@ pub(super) fn alert_row(tenant: &TenantName, r: &rusqlite::Row) -> rusqlite::Res
         assignee: r.get(16)?,
     })
 }
+pub(super) fn alerts_page(
+    store: &SqliteStore,
+    scope: &Scope,
+    page: &AlertPage<'_>,
+) -> Result<Vec<Alert>> {
+    if scope.members().is_empty() || page.limit == 0 {
+        return Ok(Vec::new());
+    }
+    // The scope's ids are numbers the store made: safe to write inline,
+    // and one statement per distinct scope stays in the cache.
+    let ids: Vec<String> = scope.members().iter().map(|t| t.id.to_string()).collect();
+    let sql = format!(
+        "SELECT a.id, e.name, a.kind, a.source, a.title, a.severity, a.status, a.campaign, a.first_seen, a.last_seen,
+                a.count, a.evidence, a.created, a.updated, a.campaign_alert, a.status_reason, a.assignee, a.tenant_id
+         FROM alerts a JOIN endpoints e ON e.id = a.endpoint_id AND e.tenant_id = a.tenant_id
+         WHERE a.tenant_id IN ({})
+           AND (?1 IS NULL OR a.kind = ?1) AND (?2 IS NULL OR a.status = ?2) AND (?3 IS NULL OR e.name = ?3)
+           AND (?4 IS NULL OR a.severity >= ?4) AND (?5 IS NULL OR a.last_seen >= ?5)
+           AND (?6 IS NULL OR instr(lower(a.title), ?6) OR instr(lower(a.source), ?6) OR instr(lower(e.name), ?6))
+           AND (?7 IS NULL OR a.assignee = ?7 COLLATE NOCASE)
+           AND (?8 IS NULL OR a.severity < ?8
+                OR (a.severity = ?8 AND (a.first_seen > ?9 OR (a.first_seen = ?9 AND a.id > ?10))))
+         ORDER BY a.severity DESC, a.first_seen, a.id
+         LIMIT ?11",
+        ids.join(",")
+    );
+    let mut stmt = store.conn.prepare_cached(&sql)?;
+    let (sev, first, id) = match page.after {
+        Some((s, f, i)) => (Some(severity_rank(s)), Some(f.0), Some(i.get())),
+        None => (None, None, None),
+    };
+    let text = page.text.map(str::to_ascii_lowercase);
+    let params = params![
+        page.filter.kind.map(AlertKind::as_str),
+        page.filter.status.map(AlertStatus::as_str),
+        page.filter.endpoint,
+        page.min_severity.map(severity_rank),
+        page.since.map(|t| t.0),
+        text,
+        page.assignee,
+        sev,
+        first,
+        id,
+        page.limit as i64
+    ];
+    let mut out = Vec::new();
+    let mut rows = stmt.query(params)?;
+    while let Some(r) = rows.next()? {
+        let tenant_id: i64 = r.get(17)?;
+        let Some(tenant) = scope.members().iter().find(|t| t.id == tenant_id) else {
+            continue;
+        };
+        out.push(alert_row(&tenant.name, r)?);
+    }
+    Ok(out)
+}
+
 pub(super) fn alerts(
     store: &SqliteStore,
     scope: &Scope,

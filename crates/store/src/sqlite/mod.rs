@@ -35,8 +35,8 @@ use crate::archive::Archive;
 use crate::lock::{LockWait, WriterLock};
 use crate::schema::{MIGRATIONS, Migration};
 use crate::{
-    Address, Alert, AlertAction, AlertChange, AlertFilter, AllowAdded, AllowEntry, AllowKind,
-    AuditEntry, Batch, BatchOutcome, CampaignAlert, CampaignUpserted, DueWork, EventRef,
+    Address, Alert, AlertAction, AlertChange, AlertFilter, AlertPage, AllowAdded, AllowEntry,
+    AllowKind, AuditEntry, Batch, BatchOutcome, CampaignAlert, CampaignUpserted, DueWork, EventRef,
     FindingMode, FindingsOutcome, IndicatorUpsert, InternalNetwork, LedgerEntry, LedgerHook,
     NewAllowEntry, NewSuppression, NewToken, NewTokenOwner, NewUser, PendingWork, Result, Scope,
     Sighting, SourceFingerprint, SourceRecord, Store, StoreError, StoredIndicator, StoredRule,
@@ -714,6 +714,10 @@ impl Store for SqliteStore {
         state: (&str, &[u8]),
     ) -> Result<FindingsOutcome> {
         self.record_findings_with(tenant, findings, mode, Some(state))
+    }
+
+    fn alerts_page(&self, scope: &Scope, page: &AlertPage<'_>) -> Result<Vec<Alert>> {
+        alerts::alerts_page(self, scope, page)
     }
 
     fn alerts(&self, scope: &Scope, filter: &AlertFilter) -> Result<Vec<Alert>> {
