@@ -709,6 +709,88 @@ pub fn run_all(mut fresh: impl FnMut() -> Box<dyn Store>) {
     campaigns(fresh().as_mut());
     stream_state(fresh().as_mut());
     users_and_tokens(fresh().as_mut());
+    alert_pages(fresh().as_mut());
+}
+
+/// Pages of the alert queue, chained by their last key, are the whole
+/// list in order, filters applied, and hold only the scope's alerts.
+pub fn alert_pages(store: &mut dyn Store) {
+    use turncoat_core::{AlertKind, Evidence, Finding, FindingKey, Severity};
+    let a = store
+        .add_tenant(&tenant_name("pg-a"), &Actor::User("test".into()))
+        .unwrap();
+    let b = store
+        .add_tenant(&tenant_name("pg-b"), &Actor::User("test".into()))
+        .unwrap();
+    let finding = |i: i64, severity: Severity| {
+        (
+            Finding {
+                endpoint: format!("host-{}", i % 3),
+                kind: AlertKind::Ioc,
+                source: format!("bad-{i}.example"),
+                title: format!("contact with bad-{i}.example"),
+                severity,
+                campaign: None,
+                key: FindingKey::pair(),
+                first_seen: Time(1_000_000 * (i % 4)),
+                last_seen: Time(1_000_000 * (10 + i)),
+                count: 1,
+                evidence: Evidence::default(),
+            },
+            None,
+        )
+    };
+    let mine: Vec<_> = (0..11)
+        .map(|i| finding(i, Severity::ALL[(i % 4) as usize + 1]))
+        .collect();
+    store.record_findings(&a, &mine, FindingMode::Add).unwrap();
+    store
+        .record_findings(&b, &[finding(99, Severity::Critical)], FindingMode::Add)
+        .unwrap();
+    let scope = Scope::tenant(&a);
+    let filter = AlertFilter::default();
+    let whole = store.alerts(&scope, &filter).unwrap();
+    assert_eq!(whole.len(), 11);
+    let page = |after, limit, min_severity, text| crate::AlertPage {
+        filter: &filter,
+        min_severity,
+        since: None,
+        text,
+        assignee: None,
+        after,
+        limit,
+    };
+    let mut chained = Vec::new();
+    let mut after = None;
+    loop {
+        let got = store
+            .alerts_page(&scope, &page(after, 3, None, None))
+            .unwrap();
+        let Some(last) = got.last() else { break };
+        after = Some((last.severity, last.first_seen, last.id));
+        chained.extend(got);
+    }
+    let ids = |v: &[crate::Alert]| v.iter().map(|x| x.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&chained),
+        ids(&whole),
+        "pages chain into the whole list, in order"
+    );
+    let high = store
+        .alerts_page(&scope, &page(None, 100, Some(Severity::High), None))
+        .unwrap();
+    assert!(!high.is_empty() && high.iter().all(|x| x.severity >= Severity::High));
+    let text = store
+        .alerts_page(&scope, &page(None, 100, None, Some("BAD-7.")))
+        .unwrap();
+    assert_eq!(text.len(), 1);
+    assert!(
+        store
+            .alerts_page(&scope, &page(None, 100, None, Some("bad-99")))
+            .unwrap()
+            .is_empty(),
+        "another tenant's alert is never in the page"
+    );
 }
 
 /// Users keep their role and granted tenants; tokens are found by the hash
