@@ -180,13 +180,21 @@ pub(super) fn alerts_page(
         return Ok(Vec::new());
     }
     // The scope's ids are numbers the store made: safe to write inline,
-    // and one statement per distinct scope stays in the cache.
+    // and one statement per distinct scope stays in the cache. One tenant
+    // reads its own queue index in order; several are filtered (`+`
+    // keeps SQLite off the tenant index, whose per-tenant runs it would
+    // then have to sort whole) while the global queue index is read in
+    // order.
     let ids: Vec<String> = scope.members().iter().map(|t| t.id.to_string()).collect();
+    let tenants = match ids.as_slice() {
+        [one] => format!("a.tenant_id = {one}"),
+        many => format!("+a.tenant_id IN ({})", many.join(",")),
+    };
     let sql = format!(
         "SELECT a.id, e.name, a.kind, a.source, a.title, a.severity, a.status, a.campaign, a.first_seen, a.last_seen,
                 a.count, a.evidence, a.created, a.updated, a.campaign_alert, a.status_reason, a.assignee, a.tenant_id
          FROM alerts a JOIN endpoints e ON e.id = a.endpoint_id AND e.tenant_id = a.tenant_id
-         WHERE a.tenant_id IN ({})
+         WHERE {tenants}
            AND (?1 IS NULL OR a.kind = ?1) AND (?2 IS NULL OR a.status = ?2) AND (?3 IS NULL OR e.name = ?3)
            AND (?4 IS NULL OR a.severity >= ?4) AND (?5 IS NULL OR a.last_seen >= ?5)
            AND (?6 IS NULL OR instr(lower(a.title), ?6) OR instr(lower(a.source), ?6) OR instr(lower(e.name), ?6))
@@ -194,8 +202,7 @@ pub(super) fn alerts_page(
            AND (?8 IS NULL OR a.severity < ?8
                 OR (a.severity = ?8 AND (a.first_seen > ?9 OR (a.first_seen = ?9 AND a.id > ?10))))
          ORDER BY a.severity DESC, a.first_seen, a.id
-         LIMIT ?11",
-        ids.join(",")
+         LIMIT ?11"
     );
     let mut stmt = store.conn.prepare_cached(&sql)?;
     let (sev, first, id) = match page.after {
