@@ -324,6 +324,7 @@ fn every_route_of_the_openapi_document_answers_and_none_reaches_another_tenant()
         ("/api/v1/networks", "post"),
         ("/api/v1/networks/{id}", "delete"),
         ("/api/v1/advisories", "get"),
+        ("/api/v1/vet", "post"),
         ("/api/v1/users", "post"),
         ("/api/v1/tokens/{id}", "delete"),
         ("/api/v1/tokens", "post"),

@@ -1479,3 +1479,94 @@ fn internal_networks_and_advisories_through_the_api() {
         403
     );
 }
+
+/// A multipart form of (part, file name, bytes).
+fn form(parts: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "turncoat-test-boundary-7c1f";
+    let mut body = Vec::new();
+    for (part, file, bytes) in parts {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{part}\"; filename=\"{file}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[test]
+fn a_release_uploaded_to_the_api_is_vetted_against_the_stored_intel() {
+    let env = Env::new();
+    let tokens = two_tenants(&env);
+    let ann = analyst_of_acme(&env);
+    let served = Served::start(&env);
+    let release = b"fetch('https://api.msstorageboxes.com/v2/update')\n".as_slice();
+    let before = b"fetch('https://updates.example.com/v2/update')\n".as_slice();
+    let (kind, body) = form(&[
+        ("release", "../../app.js", release),
+        ("previous", "app.js", before),
+    ]);
+    let auth = format!("Bearer {ann}");
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", kind.as_str()),
+    ];
+    let (status, _, answer) = served.send("POST", "/api/v1/vet", &headers, Some(&body));
+    assert_eq!(status, 200, "{answer}");
+    let report: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(report["verdict"], "malicious", "{report:#}");
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "ioc.network"),
+        "{report:#}"
+    );
+    assert_eq!(
+        report["artifact"], "app.js",
+        "the upload's own name, never a path"
+    );
+    assert!(!answer.contains("/tmp"), "no server path: {answer}");
+    let (status, _, sarif) = served.send("POST", "/api/v1/vet?format=sarif", &headers, Some(&body));
+    assert_eq!(status, 200, "{sarif}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&sarif).unwrap()["version"],
+        "2.1.0"
+    );
+
+    // Refused: a read token, a form without a release, an unknown part.
+    let read = format!("Bearer {}", tokens.beta);
+    let reader = [
+        ("Authorization", read.as_str()),
+        ("Content-Type", kind.as_str()),
+    ];
+    assert_eq!(
+        served.send("POST", "/api/v1/vet", &reader, Some(&body)).0,
+        403
+    );
+    let (kind2, only_previous) = form(&[("previous", "a.js", before)]);
+    let headers2 = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", kind2.as_str()),
+    ];
+    assert_eq!(
+        served
+            .send("POST", "/api/v1/vet", &headers2, Some(&only_previous))
+            .0,
+        400
+    );
+    let (kind3, odd) = form(&[("payload", "a.js", before)]);
+    let headers3 = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", kind3.as_str()),
+    ];
+    assert_eq!(
+        served.send("POST", "/api/v1/vet", &headers3, Some(&odd)).0,
+        400
+    );
+}

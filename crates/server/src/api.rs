@@ -60,6 +60,11 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(crate::networks::remove_network))
         .routes(routes!(crate::networks::advisories))
+        .routes(
+            routes!(crate::vet::vet).layer(axum::extract::DefaultBodyLimit::max(
+                2 * crate::vet::MAX_ARTIFACT_BYTES + (1 << 20),
+            )),
+        )
         .routes(routes!(crate::ingest::ingest).layer(unlimited()))
         .routes(routes!(crate::ingest::bulk::bulk).layer(unlimited()))
         .routes(routes!(crate::ingest::bulk::cluster_info))

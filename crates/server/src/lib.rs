@@ -20,6 +20,7 @@ mod people;
 mod problem;
 mod session;
 mod suppressions;
+mod vet;
 
 use std::future::Future;
 use std::net::SocketAddr;
