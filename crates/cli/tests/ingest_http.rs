@@ -538,3 +538,36 @@ fn b64(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(text)
 }
+
+#[test]
+fn a_slow_stream_is_committed_while_it_is_still_open() {
+    let env = Env::new();
+    let token = tenant_with_token(&env, "acme");
+    let served = Served::start(&env);
+    let url = "/api/v1/tenants/acme/ingest?name=zeek-stream.ndjson";
+    let line = |i: usize| dns(&format!("ws-{i}"), "2023-03-25T08:00:00Z", "example.org") + "\n";
+    let mut stream = open_stream(&served, url, &token, line(0).as_bytes());
+    send_chunk(&mut stream, line(1).as_bytes());
+    send_chunk(&mut stream, line(2).as_bytes());
+    // A shipper that pauses between lines: what it sent is stored within
+    // seconds, not when the request ends.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while env.tenant_events()[0].1 < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "a paused stream's lines were not committed"
+        );
+        thread::sleep(Duration::from_millis(250));
+    }
+    send_chunk(&mut stream, line(3).as_bytes());
+    send_chunk(&mut stream, line(4).as_bytes());
+    let (status, _, body) = end_stream(stream);
+    assert_eq!(status, 202, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["events"], 5, "{answer:#}");
+    assert!(
+        answer["chunks"].as_array().unwrap().len() >= 2,
+        "{answer:#}"
+    );
+    assert_eq!(env.tenant_events(), vec![("acme".to_owned(), 5)]);
+}
