@@ -234,8 +234,6 @@ pub struct Session {
     pub principal: Principal,
     /// The session token's id, to end it by.
     pub token_id: i64,
-    /// The user's name.
-    pub user: String,
     /// The anti-forgery token for state-changing requests.
     pub csrf: String,
 }
@@ -248,13 +246,12 @@ pub fn csrf_token(session_secret: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Checks a session cookie's secret at `now`: only console sessions
-/// count, and the principal is the user (actions are the person's).
-pub fn authenticate_session(
+/// The stored token whose secret this is, if it may be used at `now`.
+fn live_token(
     store: &dyn Store,
     secret: &str,
     now: Time,
-) -> Result<Session, AuthError> {
+) -> Result<turncoat_store::Token, AuthError> {
     let token = store
         .token_by_hash(&token_hash(secret))?
         .ok_or(AuthError::Invalid)?;
@@ -264,6 +261,17 @@ pub fn authenticate_session(
     if !token.is_live(now) {
         return Err(AuthError::Expired);
     }
+    Ok(token)
+}
+
+/// Checks a session cookie's secret at `now`: only console sessions
+/// count, and the principal is the user (actions are the person's).
+pub fn authenticate_session(
+    store: &dyn Store,
+    secret: &str,
+    now: Time,
+) -> Result<Session, AuthError> {
+    let token = live_token(store, secret, now)?;
     let TokenOwner::User { user } = &token.owner else {
         return Err(AuthError::Invalid);
     };
@@ -274,7 +282,6 @@ pub fn authenticate_session(
     Ok(Session {
         principal: Principal::of_user(store, &user)?,
         token_id: token.id,
-        user: user.name,
         csrf: csrf_token(secret),
     })
 }
@@ -289,15 +296,7 @@ pub fn authenticate_token(
     secret: &str,
     now: Time,
 ) -> Result<Principal, AuthError> {
-    let token = store
-        .token_by_hash(&token_hash(secret))?
-        .ok_or(AuthError::Invalid)?;
-    if token.revoked.is_some() {
-        return Err(AuthError::Revoked);
-    }
-    if !token.is_live(now) {
-        return Err(AuthError::Expired);
-    }
+    let token = live_token(store, secret, now)?;
     let actor = Actor::Token(token.id.to_string());
     match token.owner {
         TokenOwner::User { user } => {

@@ -51,21 +51,8 @@ pub fn http_ingest(
         &Actor::Cli,
     )?;
     drop(store);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
-    let server = runtime.block_on(turncoat_server::Server::bind(
-        "127.0.0.1:0".parse()?,
-        data,
-        None,
-        turncoat_server::IngestLimits::default(),
-    ))?;
-    let addr = server.local_addr();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = runtime.spawn(server.run(async {
-        let _ = stopped.await;
-    }));
+    let served = Served::start(data, Some(1))?;
+    let addr = served.addr;
     let body = std::fs::read(&gz)?;
     let clock = Clock::start();
     let answer = post(addr, &secret, &body)?;
@@ -75,8 +62,7 @@ pub fn http_ingest(
         accepted,
         Some(baseline.per_second),
     );
-    let _ = stop.send(());
-    runtime.block_on(serving)??;
+    served.stop()?;
     anyhow::ensure!(
         accepted == report.events,
         "the server stored {accepted} events, the CLI {}: {answer}",
@@ -114,13 +100,7 @@ fn post(addr: std::net::SocketAddr, token: &str, body: &[u8]) -> anyhow::Result<
         body.len()
     )?;
     stream.write_all(body)?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, json) = response
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| anyhow::anyhow!("no answer: {response}"))?;
-    anyhow::ensure!(head.starts_with("HTTP/1.1 202"), "{head}\n{json}");
-    Ok(serde_json::from_str(json)?)
+    answer(stream, 202)
 }
 
 /// `GET /api/v1/alerts` latency with `alerts` stored across 10 tenants,
@@ -209,20 +189,8 @@ pub fn api_alerts(alerts: u64, dir: &Path, format: OutputFormat) -> anyhow::Resu
     }
     drop(store);
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let server = runtime.block_on(turncoat_server::Server::bind(
-        "127.0.0.1:0".parse()?,
-        data,
-        None,
-        turncoat_server::IngestLimits::default(),
-    ))?;
-    let addr = server.local_addr();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = runtime.spawn(server.run(async {
-        let _ = stopped.await;
-    }));
+    let served = Served::start(data, None)?;
+    let addr = served.addr;
     let mut measured = Vec::new();
     for (who, secret) in [
         ("admin, every tenant", &admin_secret),
@@ -255,8 +223,7 @@ pub fn api_alerts(alerts: u64, dir: &Path, format: OutputFormat) -> anyhow::Resu
             "max_ms": latencies[latencies.len() - 1],
         }));
     }
-    let _ = stop.send(());
-    runtime.block_on(serving)??;
+    served.stop()?;
     before.sort_by(f64::total_cmp);
     let summary = serde_json::json!({
         "alerts": per_tenant * tenants.len() as u64,
@@ -278,11 +245,62 @@ fn get(addr: std::net::SocketAddr, token: &str, path: &str) -> anyhow::Result<se
         stream,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
     )?;
+    answer(stream, 200)
+}
+
+/// Reads a `Connection: close` answer: its JSON, if the status is `want`.
+fn answer(mut stream: TcpStream, want: u16) -> anyhow::Result<serde_json::Value> {
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     let (head, json) = response
         .split_once("\r\n\r\n")
         .ok_or_else(|| anyhow::anyhow!("no answer: {response}"))?;
-    anyhow::ensure!(head.starts_with("HTTP/1.1 200"), "{head}\n{json}");
+    anyhow::ensure!(
+        head.starts_with(&format!("HTTP/1.1 {want}")),
+        "{head}\n{json}"
+    );
     Ok(serde_json::from_str(json)?)
+}
+
+/// A server on the store in `data`, in this process, on a free port.
+struct Served {
+    runtime: tokio::runtime::Runtime,
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<Result<(), turncoat_server::ServerError>>,
+}
+
+impl Served {
+    /// With `workers` tokio threads (the default: one per core).
+    fn start(data: std::path::PathBuf, workers: Option<usize>) -> anyhow::Result<Served> {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        if let Some(n) = workers {
+            builder.worker_threads(n);
+        }
+        let runtime = builder.enable_all().build()?;
+        let server = runtime.block_on(turncoat_server::Server::bind(
+            "127.0.0.1:0".parse()?,
+            data,
+            None,
+            turncoat_server::IngestLimits::default(),
+        ))?;
+        let addr = server.local_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = runtime.spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        Ok(Served {
+            runtime,
+            addr,
+            stop,
+            serving,
+        })
+    }
+
+    /// Stops it as SIGTERM would, and waits.
+    fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.runtime.block_on(self.serving)??;
+        Ok(())
+    }
 }

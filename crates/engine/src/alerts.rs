@@ -79,7 +79,9 @@ pub struct Selection {
 }
 
 impl Selection {
-    fn holds(&self, row: &AlertRow) -> bool {
+    /// Whether the selection holds `row`; `needle` is the text, lowered
+    /// once for all rows.
+    fn holds(&self, row: &AlertRow, needle: Option<&str>) -> bool {
         let (severity, last_seen, text, assignee) = match row {
             AlertRow::Campaign(c) => (c.severity, c.last_seen, [&*c.title, &*c.source, ""], None),
             AlertRow::Alert(a) => (
@@ -89,12 +91,9 @@ impl Selection {
                 a.assignee.as_deref(),
             ),
         };
-        let needle = self.text.as_deref().map(str::to_lowercase);
         self.min_severity.is_none_or(|m| severity >= m)
             && self.since.is_none_or(|s| last_seen >= s)
-            && needle
-                .as_deref()
-                .is_none_or(|n| text.iter().any(|t| t.to_lowercase().contains(n)))
+            && needle.is_none_or(|n| text.iter().any(|t| t.to_lowercase().contains(n)))
             && self
                 .assignee
                 .as_deref()
@@ -105,7 +104,8 @@ impl Selection {
 /// The queue in `scope` narrowed to `selection`, in the queue's order.
 pub fn select(store: &dyn Store, scope: &Scope, selection: &Selection) -> Result<Vec<AlertRow>> {
     let mut rows = list(store, scope, &selection.filter)?;
-    rows.retain(|row| selection.holds(row));
+    let needle = selection.text.as_deref().map(str::to_lowercase);
+    rows.retain(|row| selection.holds(row, needle.as_deref()));
     Ok(rows)
 }
 
@@ -125,6 +125,7 @@ pub fn select_page(
     limit: usize,
 ) -> Result<(Vec<AlertRow>, bool)> {
     let filter = &selection.filter;
+    let needle = selection.text.as_deref().map(str::to_lowercase);
     let after_alert = after.filter(|k| k.0);
     let mut rows: Vec<AlertRow> = Vec::new();
     let campaigns_listed =
@@ -134,7 +135,7 @@ pub fn select_page(
             .into_iter()
             .filter(|c| filter.status.is_none_or(|s| s == c.status))
             .map(AlertRow::Campaign)
-            .filter(|row| selection.holds(row))
+            .filter(|row| selection.holds(row, needle.as_deref()))
             .filter(|row| after.is_none_or(|a| row.order_key() > *a))
             .collect();
         campaigns.sort_by_key(AlertRow::order_key);
