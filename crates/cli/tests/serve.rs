@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::served::{Served, Tokens, analyst_of_acme, last_line, two_tenants};
+use common::served::{Served, Tokens, analyst_of_acme, form, last_line, two_tenants};
 use common::{Env, WHOAMI_RULES, dns, path};
 use serde_json::Value;
 
@@ -696,6 +696,15 @@ fn triage_remembers_assignments_comments_and_resurfaces_on_new_intel() {
     let refused = env.run(&["alert", "assign", &id, "vic"]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("no analyst or admin"));
+    // Nor an analyst of acme only: beta's alert is not theirs to work.
+    env.ok(&["user", "add", "al", "--role", "analyst", "--tenant", "acme"]);
+    let refused = env.run(&["alert", "assign", &id, "al"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("\"al\" is not granted tenant beta"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     env.ok(&[
         "alert",
         "comment",
@@ -1162,6 +1171,7 @@ fn a_console_session_signs_in_by_cookie_and_its_changes_need_the_csrf_token() {
     let password = last_line(&env.ok(&[
         "user", "add", "ann", "--role", "analyst", "--tenant", "acme",
     ]));
+    let bob_password = last_line(&env.ok(&["user", "add", "bob", "--role", "analyst"]));
     let served = Served::start(&env);
     let login = |body: &str, form: bool| {
         let kind = if form {
@@ -1250,6 +1260,20 @@ fn a_console_session_signs_in_by_cookie_and_its_changes_need_the_csrf_token() {
     );
     assert_eq!(status, 429);
     assert!(head.contains("retry-after: "), "{head}");
+
+    // Spraying: one address trying many names is stopped at twenty
+    // failures (six so far), whoever it tries next.
+    let bob = format!(r#"{{"username":"bob","password":"{bob_password}"}}"#);
+    let spray = |i: usize| {
+        let body = format!(r#"{{"username":"user{i}","password":"nope"}}"#);
+        assert_eq!(login(&body, false).0, 401);
+    };
+    (0..13).for_each(spray);
+    assert_eq!(login(&bob, false).0, 200, "nineteen failures still let in");
+    spray(13);
+    let (status, _, body) = login(&bob, false);
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("from this address"), "{body}");
 }
 
 #[test]
@@ -1480,24 +1504,6 @@ fn internal_networks_and_advisories_through_the_api() {
     );
 }
 
-/// A multipart form of (part, file name, bytes).
-fn form(parts: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
-    let boundary = "turncoat-test-boundary-7c1f";
-    let mut body = Vec::new();
-    for (part, file, bytes) in parts {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{part}\"; filename=\"{file}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
 #[test]
 fn a_release_uploaded_to_the_api_is_vetted_against_the_stored_intel() {
     let env = Env::new();
@@ -1532,8 +1538,14 @@ fn a_release_uploaded_to_the_api_is_vetted_against_the_stored_intel() {
         "the upload's own name, never a path"
     );
     assert!(!answer.contains("/tmp"), "no server path: {answer}");
-    let (status, _, sarif) = served.send("POST", "/api/v1/vet?format=sarif", &headers, Some(&body));
+    let (status, head, sarif) =
+        served.send("POST", "/api/v1/vet?format=sarif", &headers, Some(&body));
     assert_eq!(status, 200, "{sarif}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/sarif+json"),
+        "{head}"
+    );
     assert_eq!(
         serde_json::from_str::<Value>(&sarif).unwrap()["version"],
         "2.1.0"

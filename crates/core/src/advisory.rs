@@ -14,6 +14,7 @@ use crate::version::{Ecosystem, VersionError};
 /// An operating-system family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Platform {
     Windows,
     Macos,
@@ -91,6 +92,7 @@ pub enum RangeError {
 /// A half-open range of affected versions: `introduced <= v < fixed`, or
 /// `introduced <= v <= last_affected`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionRange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub introduced: Option<String>,
@@ -164,6 +166,7 @@ impl VersionRange {
 
 /// One affected product within an advisory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Affected {
     pub product: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -242,6 +245,7 @@ impl Affected {
 
 /// What an analyst or a feed says is affected, and how to spot it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Advisory {
     pub id: String,
     pub title: String,

@@ -15,6 +15,7 @@ use crate::time::Time;
 /// What raised an alert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AlertKind {
     /// An indicator matched an observable.
     Ioc,
@@ -75,6 +76,7 @@ impl FromStr for AlertKind {
     Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
 )]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Severity {
     Info,
     Low,
@@ -128,6 +130,7 @@ impl FromStr for Severity {
 /// Where an alert is in the analyst's queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AlertStatus {
     #[default]
     New,
@@ -188,6 +191,7 @@ impl FromStr for AlertStatus {
 
 /// What was seen that raised a finding.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Evidence {
     /// The observed value (a domain, a URL, a version...).
     pub observed: String,
@@ -209,6 +213,7 @@ pub struct Evidence {
 /// the API name an alert by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertId(i64);
 
 impl AlertId {

@@ -12,6 +12,7 @@ use crate::time::Time;
 /// What an indicator matches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum IndicatorKind {
     /// The domain and every subdomain of it.
     Domain,
@@ -119,6 +120,7 @@ impl FromStr for IndicatorKind {
 
 /// An extra condition an `AND` pattern puts on the same event.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Condition {
     pub kind: IndicatorKind,
     pub value: String,
@@ -126,6 +128,7 @@ pub struct Condition {
 
 /// One piece of intel: an observable that is bad, and why.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Indicator {
     pub kind: IndicatorKind,
     /// Normalised value (for `Unsupported`: the pattern text).

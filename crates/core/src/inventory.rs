@@ -8,6 +8,7 @@ use crate::version::Ecosystem;
 
 /// One installed product or package.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InventoryItem {
     pub name: String,
     pub version: String,

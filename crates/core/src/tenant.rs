@@ -8,6 +8,11 @@ use serde::{Deserialize, Serialize};
 /// `.`, `_` and `-`, starting with a letter or digit. Case-sensitive.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(value_type = String, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+)]
 pub struct TenantName(String);
 
 /// Why a tenant name was refused.

@@ -17,6 +17,7 @@ use crate::UnknownName;
 /// The ordering rules a version string follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Ecosystem {
     /// Dotted numbers with optional text parts, as desktop software uses.
     #[default]

@@ -12,6 +12,7 @@ use crate::campaign::{CampaignRow, campaign_rows};
 /// One row of the queue: a tenant's alert or a campaign.
 #[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AlertRow {
     Campaign(CampaignRow),
     Alert(Alert),

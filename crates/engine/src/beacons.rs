@@ -25,6 +25,7 @@ use crate::{EngineError, Result};
 
 /// One scored pair, most suspicious first in a report.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BeaconRow {
     pub src: String,
     /// The destination IP (or, for name-only records, the name).
@@ -99,6 +100,7 @@ fn rank(score: f64, prevalence: f64, sharing_sources: usize, longevity: f64) -> 
 
 /// A pair connecting too often to be a beacon.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StrobeRow {
     pub src: String,
     pub dst: String,
@@ -108,6 +110,7 @@ pub struct StrobeRow {
 
 /// A connection held open for a long time.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LongConnectionRow {
     pub src: String,
     pub dst: String,
@@ -119,6 +122,7 @@ pub struct LongConnectionRow {
 /// long connections.
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "class", rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RankedRow<'a> {
     Beacon(&'a BeaconRow),
     Strobe(&'a StrobeRow),

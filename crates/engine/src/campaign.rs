@@ -20,6 +20,7 @@ pub const DEFAULT_WINDOW_DAYS: i64 = 14;
 
 /// What an escalation pass did.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Escalation {
     pub new_campaigns: u64,
     pub updated_campaigns: u64,
@@ -52,6 +53,7 @@ fn tenants_within(members: &mut [&Alert], window_days: i64) -> usize {
 /// A campaign as a row of the alert list (`alerts --kind campaign`): the
 /// fields of an alert, with the tenants it spans instead of one.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CampaignRow {
     pub id: i64,
     /// Always [`AlertKind::Campaign`].

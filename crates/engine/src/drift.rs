@@ -22,6 +22,7 @@ use turncoat_store::LedgerEntry;
 /// What an application did.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(tag = "kind", content = "value", rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Behaviour {
     /// A module, by file name and hash.
     Module(String),
@@ -51,6 +52,7 @@ struct Seen {
 
 /// One new behaviour of one application version.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DriftRow {
     pub app: String,
     pub version: String,

@@ -10,6 +10,7 @@ use crate::Result;
 
 /// One endpoint's exposure to one advisory.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExposureRow {
     pub tenant: TenantName,
     pub endpoint: String,

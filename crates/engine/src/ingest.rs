@@ -51,6 +51,7 @@ pub struct IngestOptions {
 /// What happened to one input file.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "status")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum FileStatus {
     Ingested,
     /// The same content was ingested before: nothing was done.
@@ -66,6 +67,7 @@ pub enum FileStatus {
 
 /// One input's outcome.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileReport {
     pub file: String,
     pub format: Option<String>,
@@ -82,6 +84,7 @@ pub struct FileReport {
 /// A problem met reading one input: where, and the whole message (which
 /// names the input too).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InputIssue {
     /// The 1-based line, where the input is text and the line is known.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -16,6 +16,7 @@ use crate::{Result, retro};
 
 /// One intel file's outcome.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IntelFileReport {
     pub file: String,
     pub format: Option<String>,
@@ -28,6 +29,7 @@ pub struct IntelFileReport {
 
 /// Retro-hunt results for one tenant.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetroReport {
     pub tenant: String,
     pub new_alerts: u64,
@@ -38,6 +40,7 @@ pub struct RetroReport {
 
 /// What an intel import did.
 #[derive(Clone, Debug, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IntelReport {
     pub files: Vec<IntelFileReport>,
     pub indicators_new: usize,

@@ -22,6 +22,7 @@ const MAX_EVIDENCE_BYTES: usize = 4096;
 
 /// What a rules import did.
 #[derive(Clone, Debug, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RulesReport {
     pub files: usize,
     pub compiled: usize,

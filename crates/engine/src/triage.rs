@@ -1,7 +1,7 @@
 //! Triage: what an analyst may set an alert to, and what it must say.
 
 use turncoat_core::Time;
-use turncoat_core::{Actor, AlertId, AlertStatus};
+use turncoat_core::{Actor, AlertId, AlertStatus, TenantName};
 use turncoat_store::{NewSuppression, Scope, Store, Suppression, Tenant};
 
 use crate::Result;
@@ -18,6 +18,8 @@ pub enum TriageError {
     NotByHand(AlertStatus),
     #[error("no analyst or admin {0:?} to assign the alert to")]
     NoSuchAssignee(String),
+    #[error("{user:?} is not granted tenant {tenant}, whose alert this is")]
+    AssigneeNotGranted { user: String, tenant: TenantName },
     #[error("a comment says something (at most {MAX_COMMENT_CHARS} characters)")]
     BadComment,
     #[error("a suppression names the alert source it matches")]
@@ -71,6 +73,18 @@ pub fn assign(
                 .user(name)?
                 .filter(|u| u.role.can_triage())
                 .ok_or_else(|| TriageError::NoSuchAssignee(name.to_owned()))?;
+            // An analyst granted some tenants cannot work another's
+            // alert; one granted none (or an admin) works every tenant's.
+            if let Some(alert) = store.alert(scope, id)?
+                && !user.tenants.is_empty()
+                && !user.tenants.contains(&alert.tenant)
+            {
+                return Err(TriageError::AssigneeNotGranted {
+                    user: user.name,
+                    tenant: alert.tenant,
+                }
+                .into());
+            }
             Some(user.name)
         }
         None => None,
@@ -124,6 +138,7 @@ pub fn suppress(
 
 /// What a bulk status change selected and changed.
 #[derive(Clone, Debug, Default, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BulkOutcome {
     /// Alerts the selection holds (campaign rows are not triaged here).
     pub matched: usize,

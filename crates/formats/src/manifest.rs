@@ -22,6 +22,7 @@ const MAX_NESTING: usize = 64;
 /// The kinds of file read here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ManifestKind {
     CargoLock,
     /// `package-lock.json` or `npm-shrinkwrap.json`, lockfile v1 to v3.
@@ -163,6 +164,7 @@ pub struct Manifest {
 
 /// A dependency a manifest declares.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Declared {
     pub name: String,
     pub requirement: String,

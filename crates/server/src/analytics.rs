@@ -34,7 +34,7 @@ pub(crate) struct BeaconQuery {
 /// Ranked beacon, strobe and long-connection pairs of one tenant: the
 /// rows of `beacons --tenant T --format json`, in rank order.
 #[utoipa::path(get, path = "/beacons", tag = "analytics", params(BeaconQuery),
-    responses((status = 200, description = "A page of ranked pairs", body = inline(Page<Object>)),
+    responses((status = 200, description = "A page of ranked pairs", body = inline(Page<turncoat_engine::beacons::RankedRow>)),
         (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn beacons(
@@ -95,7 +95,7 @@ pub(crate) struct DriftQuery {
 /// New behaviour per application version across the caller's tenants
 /// (never counting another's): the rows of `drift --format json`.
 #[utoipa::path(get, path = "/drift", tag = "analytics", params(DriftQuery),
-    responses((status = 200, description = "A page of drift rows", body = inline(Page<Object>)),
+    responses((status = 200, description = "A page of drift rows", body = inline(Page<turncoat_engine::drift::DriftRow>)),
         (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn drift(

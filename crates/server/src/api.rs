@@ -181,7 +181,7 @@ impl AlertQuery {
 }
 
 #[utoipa::path(get, path = "/alerts", tag = "alerts", params(AlertQuery),
-    responses((status = 200, description = "A page of alerts and campaign rows, as `alerts --format json` prints them", body = inline(Page<Object>)),
+    responses((status = 200, description = "A page of alerts and campaign rows, as `alerts --format json` prints them", body = inline(Page<AlertRow>)),
         (status = 400, body = Problem), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn alerts(
     State(state): State<AppState>,
@@ -240,7 +240,7 @@ pub(crate) fn tenant_in<'s>(scope: &'s Scope, name: &str) -> Result<&'s Tenant, 
 }
 
 /// One alert with its evidence and the history of its triage.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct AlertDetail {
     #[serde(flatten)]
     alert: Alert,
@@ -251,7 +251,7 @@ struct AlertDetail {
 
 #[utoipa::path(get, path = "/alerts/{id}", tag = "alerts",
     params(("id" = i64, Path, description = "The alert's id")),
-    responses((status = 200, description = "The alert with its evidence and history", body = Object),
+    responses((status = 200, description = "The alert with its evidence and history", body = AlertDetail),
         (status = 404, description = "No such alert in the caller's tenants", body = Problem), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn alert(
     State(state): State<AppState>,
@@ -279,9 +279,7 @@ fn alert_id(text: &str) -> Result<i64, Problem> {
 
 fn alert_detail(store: &dyn Store, scope: &Scope, id: i64) -> Result<AlertDetail, Problem> {
     let alert = store
-        .alerts(scope, &AlertFilter::default())?
-        .into_iter()
-        .find(|a| a.id.get() == id)
+        .alert(scope, turncoat_core::AlertId::new(id))?
         .ok_or_else(no_such_alert)?;
     let history = store.alert_history(scope, alert.id)?;
     Ok(AlertDetail { alert, history })
@@ -299,7 +297,7 @@ struct StatusChange {
 /// it now is, history included.
 #[utoipa::path(post, path = "/alerts/{id}/status", tag = "triage",
     params(("id" = i64, Path, description = "The alert's id")), request_body = StatusChange,
-    responses((status = 200, description = "The alert as it now is", body = Object),
+    responses((status = 200, description = "The alert as it now is", body = AlertDetail),
         (status = 400, description = "An unknown status, or a dismissal without a reason", body = Problem),
         (status = 404, body = Problem), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn set_status(
@@ -345,7 +343,7 @@ struct BulkStatus {
 /// answers the count first.
 #[utoipa::path(post, path = "/alerts/bulk-status", tag = "triage", params(AlertQuery),
     request_body = BulkStatus,
-    responses((status = 200, description = "How many the selection held and which changed", body = Object),
+    responses((status = 200, description = "How many the selection held and which changed", body = turncoat_engine::triage::BulkOutcome),
         (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn bulk_status(
@@ -391,7 +389,7 @@ struct Assignment {
 /// Assigns an alert (analysts, admins, write tokens).
 #[utoipa::path(post, path = "/alerts/{id}/assign", tag = "triage",
     params(("id" = i64, Path, description = "The alert's id")), request_body = Assignment,
-    responses((status = 200, description = "The alert as it now is", body = Object),
+    responses((status = 200, description = "The alert as it now is", body = AlertDetail),
         (status = 400, description = "No such analyst or admin", body = Problem),
         (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn assign(
@@ -429,7 +427,7 @@ struct NewComment {
 /// Comments on an alert (analysts, admins, write tokens).
 #[utoipa::path(post, path = "/alerts/{id}/comments", tag = "triage",
     params(("id" = i64, Path, description = "The alert's id")), request_body = NewComment,
-    responses((status = 201, description = "The alert with the comment in its history", body = Object),
+    responses((status = 201, description = "The alert with the comment in its history", body = AlertDetail),
         (status = 400, body = Problem), (status = 404, body = Problem),
         (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn comment(
@@ -464,7 +462,7 @@ struct ExposureQuery {
 
 /// Who runs or ran an affected version, and when: the CLI's `exposure`.
 #[utoipa::path(get, path = "/exposure", tag = "exposure", params(ExposureQuery),
-    responses((status = 200, description = "A page of exposure rows, as `exposure --format json` prints them", body = inline(Page<Object>)),
+    responses((status = 200, description = "A page of exposure rows, as `exposure --format json` prints them", body = inline(Page<ExposureRow>)),
         (status = 400, body = Problem), (status = 404, description = "No such tenant or advisory", body = Problem), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn exposure(
     State(state): State<AppState>,
@@ -562,7 +560,7 @@ impl ListQuery {
 /// Campaigns (the same detection in several tenants) whose every tenant
 /// is in the caller's scope.
 #[utoipa::path(get, path = "/campaigns", tag = "campaigns", params(ListQuery),
-    responses((status = 200, description = "A page of campaigns whose every tenant is the caller's", body = inline(Page<Object>)), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
+    responses((status = 200, description = "A page of campaigns whose every tenant is the caller's", body = inline(Page<CampaignRow>)), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn campaigns(
     State(state): State<AppState>,
     caller: Caller,
@@ -588,7 +586,7 @@ async fn campaigns(
 /// The audit log, newest first. Entries not bound to a tenant (users,
 /// intel, rules) may name any tenant, so only admins see them.
 #[utoipa::path(get, path = "/audit", tag = "audit", params(ListQuery),
-    responses((status = 200, description = "A page of the audit log, newest first", body = inline(Page<Object>)), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
+    responses((status = 200, description = "A page of the audit log, newest first", body = inline(Page<AuditEntry>)), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn audit(
     State(state): State<AppState>,
     caller: Caller,
@@ -607,7 +605,7 @@ async fn audit(
 
 /// Allowlist entries: the global ones and those of the caller's tenants.
 #[utoipa::path(get, path = "/allowlists", tag = "allowlists", params(ListQuery),
-    responses((status = 200, description = "A page of allowlist entries", body = inline(Page<Object>)), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
+    responses((status = 200, description = "A page of allowlist entries", body = inline(Page<AllowEntry>)), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn allowlists(
     State(state): State<AppState>,
     caller: Caller,
@@ -624,7 +622,7 @@ async fn allowlists(
 
 /// Detection rules (global), by id.
 #[utoipa::path(get, path = "/rules", tag = "rules", params(ListQuery),
-    responses((status = 200, description = "A page of the stored detection rules", body = inline(Page<Object>)), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
+    responses((status = 200, description = "A page of the stored detection rules", body = inline(Page<StoredRule>)), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn rules(
     State(state): State<AppState>,
     caller: Caller,
@@ -655,7 +653,7 @@ struct IntelQuery {
 /// file that does not read is 400.
 #[utoipa::path(post, path = "/intel", tag = "intel", params(IntelQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "An intel file: STIX 2.1, MISP, OSV, CSV, advisory TOML, ..."),
-    responses((status = 200, description = "The import and retro-hunt report, as `intel import --format json` prints it", body = Object),
+    responses((status = 200, description = "The import and retro-hunt report, as `intel import --format json` prints it", body = turncoat_engine::intel::IntelReport),
         (status = 400, body = Problem), (status = 413, body = Problem), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn import_intel(
     State(state): State<AppState>,
@@ -699,7 +697,7 @@ struct RulesQuery {
 /// changed over the stored archive; `turncoat rules import`'s report.
 #[utoipa::path(post, path = "/rules", tag = "rules", params(RulesQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A Sigma rule file (YAML)"),
-    responses((status = 200, description = "The import report", body = Object),
+    responses((status = 200, description = "The import report", body = turncoat_engine::rules::RulesReport),
         (status = 400, body = Problem), (status = 413, body = Problem), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn import_rules(
     State(state): State<AppState>,
@@ -786,7 +784,7 @@ struct IndicatorQuery {
 /// The stored indicators (global intel), by id, as `intel list --format
 /// json` prints them.
 #[utoipa::path(get, path = "/intel", tag = "intel", params(IndicatorQuery),
-    responses((status = 200, description = "A page of indicators, as `intel list --format json` prints them", body = inline(Page<Object>)), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
+    responses((status = 200, description = "A page of indicators, as `intel list --format json` prints them", body = inline(Page<turncoat_core::Indicator>)), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn indicators(
     State(state): State<AppState>,
     caller: Caller,
@@ -872,8 +870,6 @@ async fn spool_body(
 struct NewAllow {
     /// The tenant it is for; every tenant's (admins only) when absent.
     tenant: Option<String>,
-    /// `destination` or `source`.
-    #[schema(value_type = String)]
     kind: turncoat_store::AllowKind,
     value: String,
     reason: String,
@@ -883,7 +879,7 @@ struct NewAllow {
 /// tenant, admins only) and closes the open beacon alerts it covers:
 /// `turncoat allow add`. Like any dismissal it says why.
 #[utoipa::path(post, path = "/allowlists", tag = "allowlists", request_body = NewAllow,
-    responses((status = 201, description = "The entry and the alerts it closed", body = Object),
+    responses((status = 201, description = "The entry and the alerts it closed", body = turncoat_store::AllowAdded),
         (status = 400, body = Problem), (status = 404, body = Problem), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn add_allow(
     State(state): State<AppState>,

@@ -260,10 +260,13 @@ impl Server {
         let sweeper = tokio::spawn(expire_suppressions(self.state.clone()));
         let app = router(self.state);
         let served = match self.tls {
-            None => axum::serve(self.listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-                .map_err(ServerError::Serve),
+            None => axum::serve(
+                self.listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(ServerError::Serve),
             Some(tls) => {
                 let handle = axum_server::Handle::new();
                 let stopper = handle.clone();
@@ -274,7 +277,7 @@ impl Server {
                 let listener = self.listener.into_std().map_err(ServerError::Serve)?;
                 axum_server::from_tcp_rustls(listener, tls)
                     .handle(handle)
-                    .serve(app.into_make_service())
+                    .serve(app.into_make_service_with_connect_info::<std::net::SocketAddr>())
                     .await
                     .map_err(ServerError::Serve)
             }

@@ -17,7 +17,7 @@ use crate::{AppState, Problem};
 
 /// The internal ranges: the global ones and those of the caller's tenants.
 #[utoipa::path(get, path = "/networks", tag = "analytics", params(ListQuery),
-    responses((status = 200, description = "A page of internal ranges", body = inline(Page<Object>)),
+    responses((status = 200, description = "A page of internal ranges", body = inline(Page<InternalNetwork>)),
         (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub(crate) async fn networks(
     State(state): State<AppState>,
@@ -46,7 +46,7 @@ pub(crate) struct NewNetwork {
 /// Adds an internal range (analysts, admins, write tokens; for every
 /// tenant, admins only).
 #[utoipa::path(post, path = "/networks", tag = "analytics", request_body = NewNetwork,
-    responses((status = 201, description = "The range's id", body = i64),
+    responses((status = 201, description = "The range's id", body = i64, content_type = "application/json"),
         (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn add_network(
@@ -98,7 +98,7 @@ pub(crate) async fn remove_network(
 
 /// The advisories (global intel, as vendors publish it), by id.
 #[utoipa::path(get, path = "/advisories", tag = "intel", params(ListQuery),
-    responses((status = 200, description = "A page of advisories", body = inline(Page<Object>)),
+    responses((status = 200, description = "A page of advisories", body = inline(Page<Advisory>)),
         (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub(crate) async fn advisories(
     State(state): State<AppState>,

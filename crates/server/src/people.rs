@@ -16,7 +16,7 @@ use crate::{AppState, Problem};
 
 /// The users, by name.
 #[utoipa::path(get, path = "/users", tag = "people",
-    responses((status = 200, description = "Every user (never a password)", body = Vec<Object>),
+    responses((status = 200, description = "Every user (never a password)", body = Vec<User>),
         (status = 401, body = Problem), (status = 403, description = "Admins only", body = Problem)))]
 pub(crate) async fn users(
     State(state): State<AppState>,
@@ -40,7 +40,7 @@ pub(crate) struct NewUserBody {
     password: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct AddedUser {
     #[serde(flatten)]
     user: User,
@@ -51,7 +51,7 @@ pub(crate) struct AddedUser {
 
 /// Adds a user (admins only).
 #[utoipa::path(post, path = "/users", tag = "people", request_body = NewUserBody,
-    responses((status = 201, description = "The user, and a generated password once", body = Object),
+    responses((status = 201, description = "The user, and a generated password once", body = AddedUser),
         (status = 400, body = Problem), (status = 403, body = Problem),
         (status = 404, description = "No such tenant", body = Problem),
         (status = 409, description = "The name is taken", body = Problem)))]
@@ -98,7 +98,7 @@ fn auth_problem(e: turncoat_auth::AuthError) -> Problem {
 
 /// The API tokens and console sessions (never their secrets).
 #[utoipa::path(get, path = "/tokens", tag = "people",
-    responses((status = 200, description = "Every token", body = Vec<Object>),
+    responses((status = 200, description = "Every token", body = Vec<Token>),
         (status = 401, body = Problem), (status = 403, description = "Admins only", body = Problem)))]
 pub(crate) async fn tokens(
     State(state): State<AppState>,
@@ -123,7 +123,7 @@ pub(crate) struct NewTokenBody {
     expires: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct CreatedToken {
     #[serde(flatten)]
     token: Token,
@@ -133,7 +133,7 @@ pub(crate) struct CreatedToken {
 
 /// Creates a token (admins only): a tenant's with a scope, or a user's.
 #[utoipa::path(post, path = "/tokens", tag = "people", request_body = NewTokenBody,
-    responses((status = 201, description = "The token and its secret, shown once", body = Object),
+    responses((status = 201, description = "The token and its secret, shown once", body = CreatedToken),
         (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn create_token(
     State(state): State<AppState>,
@@ -178,7 +178,7 @@ pub(crate) async fn create_token(
 /// once.
 #[utoipa::path(delete, path = "/tokens/{id}", tag = "people",
     params(("id" = i64, Path, description = "The token's id")),
-    responses((status = 200, description = "The token, revoked", body = Object),
+    responses((status = 200, description = "The token, revoked", body = Token),
         (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn revoke_token(
     State(state): State<AppState>,

@@ -16,7 +16,7 @@ use crate::{AppState, Problem};
 /// The live suppressions: the global ones and those of the caller's
 /// tenants.
 #[utoipa::path(get, path = "/suppressions", tag = "triage", params(ListQuery),
-    responses((status = 200, description = "A page of live suppressions", body = inline(Page<Object>)),
+    responses((status = 200, description = "A page of live suppressions", body = inline(Page<Suppression>)),
         (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub(crate) async fn suppressions(
     State(state): State<AppState>,
@@ -47,7 +47,7 @@ pub(crate) struct NewSuppressionBody {
     expires: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Added {
     #[serde(flatten)]
     suppression: Suppression,
@@ -58,7 +58,7 @@ pub(crate) struct Added {
 /// Adds a suppression (analysts, admins, write tokens; for every tenant,
 /// admins only) and closes the open alerts it matches.
 #[utoipa::path(post, path = "/suppressions", tag = "triage", request_body = NewSuppressionBody,
-    responses((status = 201, description = "The suppression and the alerts it closed", body = Object),
+    responses((status = 201, description = "The suppression and the alerts it closed", body = Added),
         (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn add_suppression(

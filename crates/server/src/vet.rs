@@ -5,7 +5,8 @@
 
 use axum::Json;
 use axum::extract::{Multipart, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
@@ -30,7 +31,8 @@ pub(crate) struct VetQuery {
 #[utoipa::path(post, path = "/vet", tag = "vet", params(VetQuery),
     request_body(content = Vec<u8>, content_type = "multipart/form-data",
         description = "`release`: the artifact (its file name tells its kind); `previous`: the release before it, optional"),
-    responses((status = 200, description = "The vet report (verdict, findings, diff), or SARIF 2.1.0", body = Object),
+    responses((status = 200, description = "The vet report (verdict, findings, diff), or SARIF 2.1.0 with `format=sarif`",
+            content((turncoat_vet::Report = "application/json"), (Object = "application/sarif+json"))),
         (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 413, body = Problem)))]
 pub(crate) async fn vet(
@@ -38,7 +40,7 @@ pub(crate) async fn vet(
     caller: Caller,
     Params(query): Params<VetQuery>,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Response, Problem> {
     caller.must_triage()?;
     let sarif = match query.format.as_deref() {
         None | Some("json") => false,
@@ -143,5 +145,12 @@ pub(crate) async fn vet(
     })
     .await
     .map_err(|e| Problem::internal(&e))??;
-    Ok(Json(report))
+    let mut answer = Json(report).into_response();
+    if sarif {
+        answer.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/sarif+json"),
+        );
+    }
+    Ok(answer)
 }

@@ -2,9 +2,10 @@
 //! each backend's tests with a fresh, empty store.
 
 use turncoat_core::{
-    Actor, AlertKind, AlertStatus, Ecosystem, Event, Evidence, Fields, Finding, FindingKey,
-    Indicator, IndicatorKind, InventoryChange, InventoryItem, InventoryRecord, Logsource,
-    Observable, ObservableKind, Platform, Role, Severity, TenantName, Time, TokenScope, Value,
+    Actor, AlertId, AlertKind, AlertStatus, Ecosystem, Event, Evidence, Fields, Finding,
+    FindingKey, Indicator, IndicatorKind, InventoryChange, InventoryItem, InventoryRecord,
+    Logsource, Observable, ObservableKind, Platform, Role, Severity, TenantName, Time, TokenScope,
+    Value,
 };
 
 use crate::{
@@ -345,6 +346,39 @@ pub fn isolation(store: &mut dyn Store) {
             .alerts(&Scope::tenant(&b), &AlertFilter::default())
             .unwrap()
             .is_empty()
+    );
+    let a_alert = store
+        .alerts(&Scope::tenant(&a), &AlertFilter::default())
+        .unwrap()[0]
+        .clone();
+    assert_eq!(
+        store.alert(&Scope::tenant(&a), a_alert.id).unwrap(),
+        Some(a_alert.clone()),
+        "one alert by id is the same row as listed"
+    );
+    assert_eq!(
+        store.alert(&Scope::tenant(&b), a_alert.id).unwrap(),
+        None,
+        "b reads no alert of a's by its id"
+    );
+    assert_eq!(
+        store.alert_counts(&Scope::tenant(&a)).unwrap(),
+        vec![crate::AlertCount {
+            tenant: a.name().clone(),
+            kind: a_alert.kind,
+            severity: a_alert.severity,
+            status: a_alert.status,
+            count: 1,
+        }]
+    );
+    assert!(store.alert_counts(&Scope::tenant(&b)).unwrap().is_empty());
+    let both = Scope::tenants(&[a.clone(), b.clone()]);
+    assert!(store.alert(&both, a_alert.id).unwrap().is_some());
+    assert_eq!(
+        store
+            .alert(&both, AlertId::new(a_alert.id.get() + 1000))
+            .unwrap(),
+        None
     );
     let mut ids = Vec::new();
     store

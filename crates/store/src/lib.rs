@@ -413,6 +413,7 @@ pub struct IndicatorUpsert {
 
 /// An alert: findings deduplicated by (tenant, endpoint, kind, source).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Alert {
     pub id: AlertId,
     pub tenant: TenantName,
@@ -439,9 +440,20 @@ pub struct Alert {
     pub assignee: Option<String>,
 }
 
+/// A number of alerts of one tenant, kind, severity and status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertCount {
+    pub tenant: TenantName,
+    pub kind: AlertKind,
+    pub severity: Severity,
+    pub status: AlertStatus,
+    pub count: u64,
+}
+
 /// What a change to an alert was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AlertAction {
     /// The status was set (the value), with the reason given.
     Status,
@@ -478,6 +490,7 @@ impl AlertAction {
 /// A rule that closes matching alerts, present and future, as
 /// `suppressed`, until it expires or is removed; then they resurface.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Suppression {
     pub id: i64,
     /// The tenant it is for; every tenant's when `None`.
@@ -511,6 +524,7 @@ pub struct NewSuppression<'a> {
 
 /// One entry of an alert's history.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertChange {
     pub time: Time,
     pub actor: String,
@@ -550,6 +564,7 @@ pub struct AlertPage<'a> {
 
 /// One audit log entry.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     /// Increasing with every entry: the log's order.
     pub id: i64,
@@ -563,6 +578,7 @@ pub struct AuditEntry {
 /// A person who signs in, as stored (never with the password hash: that
 /// is read only to check a password, with [`Store::password_hash`]).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     pub name: String,
     pub role: Role,
@@ -585,6 +601,7 @@ pub struct NewUser<'a> {
 /// tenants) or a tenant's (it carries a scope in that tenant only).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TokenOwner {
     User {
         user: String,
@@ -597,6 +614,7 @@ pub enum TokenOwner {
 
 /// An API token as stored: never its secret, only a hash of it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Token {
     pub id: i64,
     #[serde(flatten)]
@@ -632,6 +650,7 @@ pub struct NewToken<'a> {
 
 /// Counts of what a tenant has stored.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TenantStats {
     pub endpoints: u64,
     pub events: u64,
@@ -643,6 +662,7 @@ pub struct TenantStats {
 /// What an allowlist entry exempts from network analytics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AllowKind {
     /// A destination: a domain (with its subdomains), an IP or a CIDR.
     Destination,
@@ -661,6 +681,7 @@ impl AllowKind {
 
 /// One allowlist entry; `tenant` is `None` for entries that hold for every tenant.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AllowEntry {
     pub id: i64,
     pub tenant: Option<TenantName>,
@@ -680,6 +701,7 @@ pub struct NewAllowEntry<'a> {
 
 /// What adding an allowlist entry did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AllowAdded {
     pub id: i64,
     /// Alerts it closed.
@@ -690,6 +712,7 @@ pub struct AllowAdded {
 /// counts as its own besides the private ranges: its public ranges, a
 /// sensor's address. Network analytics count only internal sources.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InternalNetwork {
     pub id: i64,
     pub tenant: Option<TenantName>,
@@ -726,6 +749,7 @@ pub struct Address {
 
 /// An MSSP-level alert: the same detection in several tenants.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CampaignAlert {
     pub id: i64,
     /// The kind of the member alerts.
@@ -743,6 +767,7 @@ pub struct CampaignAlert {
 
 /// A stored detection rule: its id, title, where it came from, and its text.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredRule {
     pub id: String,
     pub title: String,
@@ -869,6 +894,12 @@ pub trait Store {
         state: (&str, &[u8]),
     ) -> Result<FindingsOutcome>;
     fn alerts(&self, scope: &Scope, filter: &AlertFilter) -> Result<Vec<Alert>>;
+    /// Alert `id`, when `scope` holds it: another tenant's is `None`,
+    /// as one that does not exist.
+    fn alert(&self, scope: &Scope, id: AlertId) -> Result<Option<Alert>>;
+    /// How many alerts `scope` holds, per tenant, kind, severity and
+    /// status: the overview's numbers without reading the alerts.
+    fn alert_counts(&self, scope: &Scope) -> Result<Vec<AlertCount>>;
     /// A page of `scope`'s alerts in the queue's order.
     fn alerts_page(&self, scope: &Scope, page: &AlertPage<'_>) -> Result<Vec<Alert>>;
     /// Sets the triage status, recording why (`None` clears the reason)

@@ -14,6 +14,7 @@ use crate::strings::{is_source, network_strings, source_strings};
 /// What a file is, by content.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Kind {
     Pe,
     Elf,
@@ -25,6 +26,7 @@ pub enum Kind {
 
 /// A section of an executable.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Section {
     pub name: String,
     pub size: u64,
@@ -34,6 +36,7 @@ pub struct Section {
 
 /// One analysed file.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileInfo {
     pub path: String,
     pub size: u64,

@@ -144,6 +144,20 @@ impl Serialize for FindingId {
     }
 }
 
+/// Finding ids are their documented strings.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for FindingId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(FindingId::ALL.iter().map(|id| id.as_str())))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for FindingId {}
+
 impl std::fmt::Display for FindingId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -157,12 +171,15 @@ const MIN_ENTROPY_SECTION: u64 = 4096;
 
 /// One finding.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Finding {
     pub id: FindingId,
     pub severity: Severity,
     /// The inner path, e.g. `setup.zip!/app/ffmpeg.dll`.
     pub file: String,
     pub message: String,
+    /// What was seen, in fields that depend on the finding's id.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, serde_json::Value>))]
     pub evidence: serde_json::Value,
     /// Set when the same finding was met on other files too.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -173,6 +190,7 @@ pub struct Finding {
 /// other files (the copies inside an archive bomb, a directory of
 /// unsigned modules), reported once with a count.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Repeated {
     /// Occurrences in total, the reported one included.
     pub count: usize,
@@ -227,6 +245,7 @@ fn summarise_repeats(findings: Vec<Finding>) -> Vec<Finding> {
 /// The overall judgement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Verdict {
     Clean,
     Suspicious,
@@ -235,6 +254,7 @@ pub enum Verdict {
 
 /// What the diff against the previous release found, by inner path.
 #[derive(Clone, Debug, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Diff {
     pub against: String,
     pub new: Vec<String>,
@@ -245,6 +265,7 @@ pub struct Diff {
 
 /// A vetted artifact.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Report {
     pub verdict: Verdict,
     pub artifact: String,

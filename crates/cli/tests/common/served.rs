@@ -232,3 +232,21 @@ pub fn analyst_of_acme(env: &Env) -> String {
     ]);
     last_line(&env.ok(&["token", "create", "--user", "ann"]))
 }
+
+/// A multipart form of (part, file name, bytes).
+pub fn form(parts: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "turncoat-test-boundary-7c1f";
+    let mut body = Vec::new();
+    for (part, file, bytes) in parts {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{part}\"; filename=\"{file}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}

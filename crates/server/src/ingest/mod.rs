@@ -84,7 +84,6 @@ struct ChunkAnswer {
     first_line: u64,
     /// How the chunk was ingested, as `ingest --format json` reports a file.
     #[serde(flatten)]
-    #[schema(value_type = Object)]
     report: FileReport,
 }
 

@@ -145,6 +145,14 @@ pub(super) fn record_findings_tx(
     Ok(outcome)
 }
 
+/// The columns [`alert_row`] reads, in its order, and their tables;
+/// `alerts a` joined to its endpoint `e`.
+const ALERT_SELECT: &str =
+    "SELECT a.id, e.name, a.kind, a.source, a.title, a.severity, a.status, a.campaign,
+        a.first_seen, a.last_seen, a.count, a.evidence, a.created, a.updated, a.campaign_alert,
+        a.status_reason, a.assignee, a.tenant_id
+    FROM alerts a JOIN endpoints e ON e.id = a.endpoint_id AND e.tenant_id = a.tenant_id";
+
 pub(super) fn alert_row(tenant: &TenantName, r: &rusqlite::Row) -> rusqlite::Result<Alert> {
     let kind: String = r.get(2)?;
     let status: String = r.get(6)?;
@@ -191,9 +199,7 @@ pub(super) fn alerts_page(
         many => format!("+a.tenant_id IN ({})", many.join(",")),
     };
     let sql = format!(
-        "SELECT a.id, e.name, a.kind, a.source, a.title, a.severity, a.status, a.campaign, a.first_seen, a.last_seen,
-                a.count, a.evidence, a.created, a.updated, a.campaign_alert, a.status_reason, a.assignee, a.tenant_id
-         FROM alerts a JOIN endpoints e ON e.id = a.endpoint_id AND e.tenant_id = a.tenant_id
+        "{ALERT_SELECT}
          WHERE {tenants}
            AND (?1 IS NULL OR a.kind = ?1) AND (?2 IS NULL OR a.status = ?2) AND (?3 IS NULL OR e.name = ?3)
            AND (?4 IS NULL OR a.severity >= ?4) AND (?5 IS NULL OR a.last_seen >= ?5)
@@ -241,13 +247,11 @@ pub(super) fn alerts(
     filter: &AlertFilter,
 ) -> Result<Vec<Alert>> {
     let mut out = Vec::new();
-    let mut stmt = store.conn.prepare_cached(
-        "SELECT a.id, e.name, a.kind, a.source, a.title, a.severity, a.status, a.campaign, a.first_seen, a.last_seen,
-                a.count, a.evidence, a.created, a.updated, a.campaign_alert, a.status_reason, a.assignee
-         FROM alerts a JOIN endpoints e ON e.id = a.endpoint_id AND e.tenant_id = a.tenant_id
+    let mut stmt = store.conn.prepare_cached(&format!(
+        "{ALERT_SELECT}
          WHERE a.tenant_id = ?1 AND (?2 IS NULL OR a.kind = ?2) AND (?3 IS NULL OR a.status = ?3) AND (?4 IS NULL OR e.name = ?4)
-         ORDER BY a.severity DESC, a.first_seen, a.id",
-    )?;
+         ORDER BY a.severity DESC, a.first_seen, a.id"
+    ))?;
     for tenant in scope.members() {
         let params = params![
             tenant.id,
@@ -269,6 +273,43 @@ pub(super) fn alerts(
         out.truncate(limit);
     }
     Ok(out)
+}
+
+pub(super) fn alert_counts(store: &SqliteStore, scope: &Scope) -> Result<Vec<AlertCount>> {
+    let mut stmt = store.conn.prepare_cached(
+        "SELECT kind, severity, status, count(*) FROM alerts WHERE tenant_id = ?
+         GROUP BY kind, severity, status",
+    )?;
+    let mut out = Vec::new();
+    for tenant in scope.members() {
+        let rows = stmt.query_map([tenant.id], |r| {
+            let kind: String = r.get(0)?;
+            let status: String = r.get(2)?;
+            Ok(AlertCount {
+                tenant: tenant.name.clone(),
+                kind: parse(&kind).map_err(|e| bad_column(0, e))?,
+                severity: severity_from_rank(r.get(1)?),
+                status: parse(&status).map_err(|e| bad_column(2, e))?,
+                count: r.get::<_, i64>(3)? as u64,
+            })
+        })?;
+        for row in rows {
+            out.push(row?);
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn alert(store: &SqliteStore, scope: &Scope, id: AlertId) -> Result<Option<Alert>> {
+    let Some(tenant) = owner(&store.conn, scope, id)? else {
+        return Ok(None);
+    };
+    let mut stmt = store.conn.prepare_cached(&format!(
+        "{ALERT_SELECT} WHERE a.tenant_id = ?1 AND a.id = ?2"
+    ))?;
+    Ok(stmt
+        .query_row(params![tenant.id, id.get()], |r| alert_row(&tenant.name, r))
+        .optional()?)
 }
 
 /// Brings a dismissed alert back to `new`, saying why in its history and
@@ -304,16 +345,22 @@ pub(super) fn resurface(
 }
 
 /// The tenant owning alert `id`, if `scope` holds it.
-fn owner_in(tx: &Transaction, scope: &Scope, id: AlertId) -> Result<i64> {
-    let owner: Option<i64> = tx
+fn owner<'s>(conn: &Connection, scope: &'s Scope, id: AlertId) -> Result<Option<&'s Tenant>> {
+    let owner: Option<i64> = conn
         .query_row(
             "SELECT tenant_id FROM alerts WHERE id = ?",
             [id.get()],
             |r| r.get(0),
         )
         .optional()?;
-    owner
-        .filter(|&t| scope.contains(t))
+    Ok(owner.and_then(|t| scope.members().iter().find(|m| m.id == t)))
+}
+
+/// The id of the tenant owning alert `id`; out of scope when `scope`
+/// does not hold it (or there is none).
+fn owner_in(conn: &Connection, scope: &Scope, id: AlertId) -> Result<i64> {
+    owner(conn, scope, id)?
+        .map(|t| t.id)
         .ok_or_else(|| StoreError::OutOfScope(format!("alert {id}")))
 }
 
@@ -428,17 +475,7 @@ pub(super) fn alert_history(
     scope: &Scope,
     id: AlertId,
 ) -> Result<Vec<AlertChange>> {
-    let owner: Option<i64> = store
-        .conn
-        .query_row(
-            "SELECT tenant_id FROM alerts WHERE id = ?",
-            [id.get()],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let Some(t) = owner.filter(|&t| scope.contains(t)) else {
-        return Err(StoreError::OutOfScope(format!("alert {id}")));
-    };
+    let t = owner_in(&store.conn, scope, id)?;
     let mut stmt = store.conn.prepare_cached(
         "SELECT time, actor, action, value, note FROM alert_history
          WHERE tenant_id = ? AND alert_id = ? ORDER BY id",

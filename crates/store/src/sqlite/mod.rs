@@ -35,12 +35,12 @@ use crate::archive::Archive;
 use crate::lock::{LockWait, WriterLock};
 use crate::schema::{MIGRATIONS, Migration};
 use crate::{
-    Address, Alert, AlertAction, AlertChange, AlertFilter, AlertPage, AllowAdded, AllowEntry,
-    AllowKind, AuditEntry, Batch, BatchOutcome, CampaignAlert, CampaignUpserted, DueWork, EventRef,
-    FindingMode, FindingsOutcome, IndicatorUpsert, InternalNetwork, LedgerEntry, LedgerHook,
-    NewAllowEntry, NewSuppression, NewToken, NewTokenOwner, NewUser, PendingWork, Result, Scope,
-    Sighting, SourceFingerprint, SourceRecord, Store, StoreError, StoredIndicator, StoredRule,
-    Suppression, Tenant, TenantStats, Token, TokenOwner, User,
+    Address, Alert, AlertAction, AlertChange, AlertCount, AlertFilter, AlertPage, AllowAdded,
+    AllowEntry, AllowKind, AuditEntry, Batch, BatchOutcome, CampaignAlert, CampaignUpserted,
+    DueWork, EventRef, FindingMode, FindingsOutcome, IndicatorUpsert, InternalNetwork, LedgerEntry,
+    LedgerHook, NewAllowEntry, NewSuppression, NewToken, NewTokenOwner, NewUser, PendingWork,
+    Result, Scope, Sighting, SourceFingerprint, SourceRecord, Store, StoreError, StoredIndicator,
+    StoredRule, Suppression, Tenant, TenantStats, Token, TokenOwner, User,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -722,6 +722,14 @@ impl Store for SqliteStore {
 
     fn alerts(&self, scope: &Scope, filter: &AlertFilter) -> Result<Vec<Alert>> {
         alerts::alerts(self, scope, filter)
+    }
+
+    fn alert_counts(&self, scope: &Scope) -> Result<Vec<AlertCount>> {
+        alerts::alert_counts(self, scope)
+    }
+
+    fn alert(&self, scope: &Scope, id: AlertId) -> Result<Option<Alert>> {
+        alerts::alert(self, scope, id)
     }
 
     fn set_alert_status(

@@ -20,6 +20,7 @@ use sha2::digest::Update;
 
 /// What the certificate table holds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Signature {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signer: Option<String>,
