@@ -157,6 +157,15 @@ impl AlertStatus {
         AlertStatus::Allowlisted,
     ];
 
+    /// Whether the alert still waits for someone: not resolved,
+    /// dismissed, suppressed or allowlisted.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            AlertStatus::New | AlertStatus::Acknowledged | AlertStatus::Investigating
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AlertStatus::New => "new",

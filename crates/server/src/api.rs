@@ -142,24 +142,24 @@ struct TenantRow {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct AlertQuery {
-    tenant: Option<String>,
-    kind: Option<String>,
-    status: Option<String>,
+pub(crate) struct AlertQuery {
+    pub tenant: Option<String>,
+    pub kind: Option<String>,
+    pub status: Option<String>,
     /// This severity or higher.
-    severity: Option<String>,
+    pub severity: Option<String>,
     /// Last seen at or after this time.
-    since: Option<String>,
+    pub since: Option<String>,
     /// Text in the title, source or endpoint, ignoring case.
-    q: Option<String>,
+    pub q: Option<String>,
     /// Assigned to this user.
-    assignee: Option<String>,
-    limit: Option<usize>,
-    cursor: Option<String>,
+    pub assignee: Option<String>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
 }
 
 impl AlertQuery {
-    fn selection(&self) -> Result<Selection, Problem> {
+    pub(crate) fn selection(&self) -> Result<Selection, Problem> {
         Ok(Selection {
             filter: AlertFilter {
                 kind: word(&self.kind, "kind")?,
@@ -189,8 +189,18 @@ async fn alerts(
     Params(query): Params<AlertQuery>,
 ) -> Result<Json<Page<AlertRow>>, Problem> {
     caller.may_read()?;
+    alert_page(&state, &caller.0.scope, &query).await.map(Json)
+}
+
+/// The page of the queue `query` selects within `scope`: the API's and
+/// the console's.
+pub(crate) async fn alert_page(
+    state: &AppState,
+    scope: &Scope,
+    query: &AlertQuery,
+) -> Result<Page<AlertRow>, Problem> {
     let selection = query.selection()?;
-    let scope = narrowed(&caller.0.scope, query.tenant.as_deref())?;
+    let scope = narrowed(scope, query.tenant.as_deref())?;
     let after: Option<OrderKey> = query
         .cursor
         .as_deref()
@@ -208,7 +218,7 @@ async fn alerts(
     } else {
         None
     };
-    Ok(Json(Page { items, next }))
+    Ok(Page { items, next })
 }
 
 /// A query parameter that is one of a closed set of words.
@@ -241,12 +251,12 @@ pub(crate) fn tenant_in<'s>(scope: &'s Scope, name: &str) -> Result<&'s Tenant, 
 
 /// One alert with its evidence and the history of its triage.
 #[derive(Serialize, utoipa::ToSchema)]
-struct AlertDetail {
+pub(crate) struct AlertDetail {
     #[serde(flatten)]
-    alert: Alert,
+    pub alert: Alert,
     /// Status changes, assignments, comments and resurfacing, oldest
     /// first, with who made them.
-    history: Vec<AlertChange>,
+    pub history: Vec<AlertChange>,
 }
 
 #[utoipa::path(get, path = "/alerts/{id}", tag = "alerts",
@@ -277,7 +287,11 @@ fn alert_id(text: &str) -> Result<i64, Problem> {
     text.parse().map_err(|_| no_such_alert())
 }
 
-fn alert_detail(store: &dyn Store, scope: &Scope, id: i64) -> Result<AlertDetail, Problem> {
+pub(crate) fn alert_detail(
+    store: &dyn Store,
+    scope: &Scope,
+    id: i64,
+) -> Result<AlertDetail, Problem> {
     let alert = store
         .alert(scope, turncoat_core::AlertId::new(id))?
         .ok_or_else(no_such_alert)?;

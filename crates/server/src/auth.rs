@@ -113,17 +113,9 @@ impl FromRequestParts<AppState> for Caller {
 /// also carry the session's anti-forgery token, which a page of another
 /// site cannot know.
 async fn from_session(parts: &Parts, state: &AppState, secret: String) -> Result<Caller, Response> {
-    let checked = state
-        .read(move |store| {
-            Ok(turncoat_auth::authenticate_session(
-                store,
-                &secret,
-                Time::now(),
-            ))
-        })
-        .await
-        .map_err(IntoResponse::into_response)?;
-    let session = checked.map_err(|e| refused(state, e))?;
+    let session = live_session(state, secret)
+        .await?
+        .map_err(|e| refused(state, e))?;
     let safe = matches!(
         parts.method,
         axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
@@ -138,6 +130,24 @@ async fn from_session(parts: &Parts, state: &AppState, secret: String) -> Result
         .into_response());
     }
     Ok(Caller(session.principal.clone(), Some(session)))
+}
+
+/// The session a cookie's secret opens, or why it does not; the outer
+/// error is the store failing.
+pub(crate) async fn live_session(
+    state: &AppState,
+    secret: String,
+) -> Result<Result<turncoat_auth::Session, AuthError>, Response> {
+    state
+        .read(move |store| {
+            Ok(turncoat_auth::authenticate_session(
+                store,
+                &secret,
+                Time::now(),
+            ))
+        })
+        .await
+        .map_err(IntoResponse::into_response)
 }
 
 /// The answer to credentials that do not hold, counted by reason.
@@ -155,13 +165,18 @@ fn refused(state: &AppState, e: AuthError) -> Response {
 
 /// The session secret in a `Cookie` header, if any.
 pub(crate) fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// The value of cookie `wanted` in the `Cookie` headers, if any.
+pub(crate) fn cookie(headers: &axum::http::HeaderMap, wanted: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(name, _)| *name == wanted)
         .map(|(_, value)| value.to_owned())
 }
 

@@ -12,6 +12,7 @@
 mod analytics;
 mod api;
 mod auth;
+mod console;
 mod ingest;
 mod metrics;
 mod networks;
@@ -355,6 +356,7 @@ fn router(state: AppState) -> Router {
     let json = doc.to_pretty_json().unwrap_or_default();
     let _ = state.openapi.set(Arc::new(json));
     router
+        .merge(console::routes())
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -1,0 +1,205 @@
+//! The console over HTTP, as a browser drives it: the sign-in form with
+//! its anti-forgery value, pages by session cookie, triage by form (the
+//! session's token required), and what a viewer of one tenant sees.
+
+mod common;
+
+use common::Env;
+use common::served::{Served, last_line, two_tenants};
+
+/// A header's value in a response head (names are lower case).
+fn header<'h>(head: &'h str, name: &str) -> Option<&'h str> {
+    head.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+        .map(str::trim)
+}
+
+/// The `value` of the hidden input `name` in a page.
+fn hidden(page: &str, name: &str) -> String {
+    let at = page
+        .find(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no {name} field: {page}"));
+    let rest = &page[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+/// The `name=value` part of a `set-cookie` for `name`.
+fn cookie(head: &str, name: &str) -> String {
+    head.lines()
+        .filter_map(|l| l.strip_prefix("set-cookie: "))
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie: {head}"))
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// A browser's session: its cookie and the page token forms carry.
+struct Browser<'s> {
+    served: &'s Served,
+    cookie: String,
+}
+
+impl Browser<'_> {
+    fn sign_in<'s>(served: &'s Served, user: &str, password: &str) -> Browser<'s> {
+        let (status, head, form) = served.send("GET", "/login", &[], None);
+        assert_eq!(status, 200, "{form}");
+        let login = cookie(&head, "turncoat_login");
+        let body = serde_urlencoded::to_string([
+            ("username", user),
+            ("password", password),
+            ("csrf", &hidden(&form, "csrf")),
+            ("next", "/"),
+        ])
+        .unwrap();
+        let (status, head, page) = served.send(
+            "POST",
+            "/login",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Cookie", &login),
+            ],
+            Some(body.as_bytes()),
+        );
+        assert_eq!(status, 303, "{head}{page}");
+        assert_eq!(header(&head, "location"), Some("/"));
+        Browser {
+            served,
+            cookie: cookie(&head, "turncoat_session"),
+        }
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        let (status, _, body) = self
+            .served
+            .send("GET", path, &[("Cookie", &self.cookie)], None);
+        (status, body)
+    }
+
+    fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
+        let body = serde_urlencoded::to_string(fields).unwrap();
+        self.served.send(
+            "POST",
+            path,
+            &[
+                ("Cookie", &self.cookie),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            Some(body.as_bytes()),
+        )
+    }
+}
+
+#[test]
+fn an_analyst_signs_in_triages_by_form_and_sees_only_their_tenants() {
+    let env = Env::new();
+    two_tenants(&env);
+    let ann = last_line(&env.ok(&[
+        "user", "add", "ann", "--role", "analyst", "--tenant", "acme",
+    ]));
+    let vic = last_line(&env.ok(&["user", "add", "vic", "--role", "viewer", "--tenant", "acme"]));
+    let beta_id = env.alerts(&["--tenant", "beta"])[0]["id"].to_string();
+    let acme = env.alerts(&["--tenant", "acme", "--kind", "ioc"])[0].clone();
+    let acme_id = acme["id"].to_string();
+    let served = Served::start(&env);
+
+    // No session: every page sends to the sign-in form, remembering where.
+    let (status, head, _) = served.send("GET", "/alerts?kind=ioc", &[], None);
+    assert_eq!(status, 303);
+    assert_eq!(
+        header(&head, "location"),
+        // (the test client lower-cases response heads)
+        Some("/login?next=%2falerts%3fkind%3dioc")
+    );
+    // A sign-in without the form's value (login forgery) is refused.
+    let forged = "username=ann&password=x&csrf=abc";
+    let (status, _, _) = served.send(
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(forged.as_bytes()),
+    );
+    assert_eq!(status, 403);
+
+    let analyst = Browser::sign_in(&served, "ann", &ann);
+    let (status, overview) = analyst.get("/");
+    assert_eq!(status, 200, "{overview}");
+    assert!(overview.contains("<svg"), "the overview charts open alerts");
+    assert!(overview.contains("<title id=\"chart-title\">"));
+    assert!(overview.contains("acme"));
+    let (status, queue) = analyst.get("/alerts");
+    assert_eq!(status, 200);
+    assert!(
+        queue.contains(&format!("href=\"/alerts/{acme_id}\"")),
+        "{queue}"
+    );
+    // Another tenant's alert is not found, by URL as by list.
+    let (status, page) = analyst.get(&format!("/alerts/{beta_id}"));
+    assert_eq!(status, 404);
+    for page in [&overview, &queue, &page] {
+        assert!(!page.contains("beta"), "no other tenant's name: {page}");
+    }
+
+    // Triage: a form without the session's token is refused; with it,
+    // a dismissal needs a reason, and is then in the history.
+    let url = format!("/alerts/{acme_id}/status");
+    let (status, _, _) = analyst.post(&url, &[("status", "false-positive"), ("reason", "x")]);
+    assert_eq!(status, 403, "a cross-site form has no token");
+    let (_, detail) = analyst.get(&format!("/alerts/{acme_id}"));
+    let csrf = hidden(&detail, "csrf");
+    let (status, _, page) = analyst.post(&url, &[("csrf", &csrf), ("status", "false-positive")]);
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("needs a reason"), "{page}");
+    let (status, head, _) = analyst.post(
+        &url,
+        &[
+            ("csrf", &csrf),
+            ("status", "false-positive"),
+            ("reason", "their backup tool"),
+        ],
+    );
+    assert_eq!(status, 303);
+    assert_eq!(
+        header(&head, "location"),
+        Some(format!("/alerts/{acme_id}").as_str())
+    );
+    let (_, detail) = analyst.get(&format!("/alerts/{acme_id}"));
+    assert!(detail.contains("their backup tool"), "{detail}");
+    assert!(detail.contains("user:ann"));
+    let stored = env.alerts(&["--tenant", "acme", "--kind", "ioc"])[0].clone();
+    assert_eq!(stored["status"], "false-positive");
+
+    // A viewer reads, never triages, and sees no other tenant.
+    let viewer = Browser::sign_in(&served, "vic", &vic);
+    let (_, detail) = viewer.get(&format!("/alerts/{acme_id}"));
+    assert!(
+        !detail.contains("Set status"),
+        "no triage form for a viewer"
+    );
+    let csrf = hidden(&detail, "csrf");
+    let (status, _, _) = viewer.post(&url, &[("csrf", &csrf), ("status", "new")]);
+    assert_eq!(status, 403);
+    for page in ["/", "/alerts", "/alerts?tenant=beta"] {
+        let (_, body) = viewer.get(page);
+        assert!(!body.contains("beta\""), "{page}: {body}");
+        assert!(!body.contains(">beta<"), "{page}: {body}");
+    }
+
+    // Signing out ends the session: its cookie leads to the form again.
+    let (_, home) = analyst.get("/");
+    let csrf = hidden(&home, "csrf");
+    let (status, _, _) = analyst.post("/logout", &[("csrf", &csrf)]);
+    assert_eq!(status, 303);
+    assert_eq!(analyst.get("/").0, 303);
+
+    // The static files are in the binary.
+    let (status, head, js) = served.send("GET", "/assets/htmx-2.0.11.min.js", &[], None);
+    assert_eq!(status, 200);
+    assert!(
+        header(&head, "content-type")
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(js.contains("htmx"));
+}
