@@ -430,15 +430,5 @@ for case in cases:
 print(len(cases), 'answers validated,', failed, 'errors')
 sys.exit(1 if failed else 0)
 ";
-    let out = std::process::Command::new(python)
-        .args(["-c", script, path(&file)])
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout);
-    println!("{report}");
-    assert!(
-        out.status.success(),
-        "{report}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::python_check(&python, script, &file);
 }

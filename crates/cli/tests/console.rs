@@ -91,6 +91,35 @@ impl Browser<'_> {
     }
 }
 
+/// Each page read by html5lib, which reports every parse error, where `.ci/run` provides
+/// it (`TURNCOAT_TEST_PYTHON`).
+fn strictly_parsed(env: &Env, pages: &[(String, String)]) {
+    let Ok(python) = std::env::var("TURNCOAT_TEST_PYTHON") else {
+        println!("skipped: strict HTML parsing (TURNCOAT_TEST_PYTHON unset; .ci/run sets it)");
+        return;
+    };
+    let file = env.dir.path().join("pages.json");
+    let pages: Vec<serde_json::Value> = pages
+        .iter()
+        .map(|(name, html)| serde_json::json!({"name": name, "html": html}))
+        .collect();
+    std::fs::write(&file, serde_json::Value::from(pages).to_string()).unwrap();
+    let script = "
+import json, sys, html5lib
+failed = 0
+pages = json.load(open(sys.argv[1]))
+for page in pages:
+    parser = html5lib.HTMLParser(strict=False)
+    parser.parse(page['html'])
+    for pos, code, data in parser.errors:
+        failed += 1
+        print(page['name'], pos, code, data)
+print(len(pages), 'pages parsed,', failed, 'errors')
+sys.exit(1 if failed else 0)
+";
+    common::python_check(std::path::Path::new(&python), script, &file);
+}
+
 #[test]
 fn an_analyst_signs_in_triages_by_form_and_sees_only_their_tenants() {
     let env = Env::new();
@@ -185,6 +214,25 @@ fn an_analyst_signs_in_triages_by_form_and_sees_only_their_tenants() {
         assert!(!body.contains("beta\""), "{page}: {body}");
         assert!(!body.contains(">beta<"), "{page}: {body}");
     }
+
+    // Every page is well-formed HTML5: html5lib reads each without
+    // one error (unclosed or misnested tags, stray end tags, bad attributes).
+    let mut pages = vec![(
+        "login".to_owned(),
+        served.send("GET", "/login", &[], None).2,
+    )];
+    for page in [
+        "/",
+        "/alerts",
+        "/alerts?kind=ioc&severity=high",
+        &format!("/alerts/{acme_id}"),
+        &format!("/alerts/{beta_id}"),
+        "/beacons?tenant=acme",
+        "/intel",
+    ] {
+        pages.push((page.to_owned(), analyst.get(page).1));
+    }
+    strictly_parsed(&env, &pages);
 
     // Signing out ends the session: its cookie leads to the form again.
     let (_, home) = analyst.get("/");

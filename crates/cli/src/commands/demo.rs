@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Parser;
 use serde::Serialize;
-use turncoat_core::{Actor, AlertKind, TenantName};
+use turncoat_core::{Actor, AlertKind, Role, TenantName};
 use turncoat_engine::{ExposureRow, IngestOptions};
 use turncoat_sim::Scenario;
 use turncoat_sim::truth::{Alerted, Score};
@@ -53,9 +53,12 @@ struct DemoReport {
 
 #[derive(Parser, Debug)]
 pub(crate) struct DemoArgs {
-    /// Do not serve the console afterwards (the server is not part of this build yet).
+    /// End after the report instead of serving the console on its data.
     #[arg(long)]
     no_serve: bool,
+    /// Where the console listens (another free port when this is taken).
+    #[arg(long, default_value = "127.0.0.1:8440")]
+    listen: std::net::SocketAddr,
     #[command(flatten)]
     fleet: super::FleetArgs,
     #[arg(long, value_enum, default_value_t)]
@@ -82,12 +85,47 @@ impl Style {
 /// Runs the demo: exit 1 unless every planted fact was found and nothing
 /// else was raised.
 pub(crate) fn run(args: DemoArgs) -> anyhow::Result<Exit> {
-    Ok(Exit::findings(!demo(&args)?))
+    let (clean, data) = demo(&args)?;
+    if !args.no_serve {
+        serve_console(&args, data)?;
+    }
+    Ok(Exit::findings(!clean))
+}
+
+/// Serves the console on the demo's data until Ctrl-C, with an admin
+/// whose generated password is printed this once.
+fn serve_console(args: &DemoArgs, data: PathBuf) -> anyhow::Result<()> {
+    let password = {
+        let mut store = SqliteStore::open(&data)?;
+        let (_, password) =
+            turncoat_auth::add_user(&mut store, "admin", Role::Admin, &[], None, &Actor::Cli)?;
+        password.context("a generated password")?
+    };
+    let listen = if std::net::TcpListener::bind(args.listen).is_ok() {
+        args.listen
+    } else {
+        std::net::SocketAddr::new(args.listen.ip(), 0)
+    };
+    let table = args.format == OutputFormat::Table;
+    super::serve::serve(listen, data, None, Default::default(), |url| {
+        let lines = [
+            format!("\nConsole: {url}/"),
+            format!("Sign in as admin with password {password} (shown once). Ctrl-C stops it."),
+        ];
+        for line in lines {
+            // JSON on stdout stays one document.
+            if table {
+                println!("{line}");
+            } else {
+                eprintln!("{line}");
+            }
+        }
+    })
 }
 
 /// Runs the demo; returns whether every planted fact was found and nothing
-/// else was raised.
-fn demo(options: &DemoArgs) -> anyhow::Result<bool> {
+/// else was raised, and the data directory it filled.
+fn demo(options: &DemoArgs) -> anyhow::Result<(bool, PathBuf)> {
     let style = Style {
         on: std::io::stdout().is_terminal() && options.format == OutputFormat::Table,
     };
@@ -200,7 +238,7 @@ fn demo(options: &DemoArgs) -> anyhow::Result<bool> {
             tenants: summaries,
             scores,
         })?;
-        return Ok(clean);
+        return Ok((clean, data));
     }
 
     print_findings(
@@ -212,7 +250,7 @@ fn demo(options: &DemoArgs) -> anyhow::Result<bool> {
     )?;
     print_scores(&style, &scores)?;
     println!("\nExplore: turncoat --data {} alerts", data.display());
-    Ok(clean)
+    Ok((clean, data))
 }
 
 /// Per tenant: endpoints, who is exposed, who contacted the indicators,

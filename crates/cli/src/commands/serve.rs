@@ -34,6 +34,32 @@ pub(crate) struct ServeArgs {
 }
 
 pub(crate) fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<Exit> {
+    let tls = args
+        .tls_cert
+        .zip(args.tls_key)
+        .map(|(cert, key)| turncoat_server::TlsFiles { cert, key });
+    let limits = turncoat_server::IngestLimits {
+        max_body_bytes: args.max_body_mib << 20,
+        max_requests: args.max_ingest_requests,
+        queue_chunks: args.ingest_queue,
+        chunk_bytes: args.ingest_chunk_mib.max(1) << 20,
+    };
+    // The one line on stdout: where to reach it (the port, when 0 was asked).
+    serve(args.listen, ctx.data.clone(), tls, limits, |url| {
+        println!("listening on {url}");
+    })?;
+    Ok(Exit::Clean)
+}
+
+/// Serves `data` until SIGTERM or Ctrl-C; `ready` is told the server's
+/// URL once it listens. `serve` and `demo` run the server through this.
+pub(crate) fn serve(
+    listen: SocketAddr,
+    data: PathBuf,
+    tls: Option<turncoat_server::TlsFiles>,
+    limits: turncoat_server::IngestLimits,
+    ready: impl FnOnce(&str),
+) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -45,23 +71,10 @@ pub(crate) fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<Exit> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let tls = args
-            .tls_cert
-            .zip(args.tls_key)
-            .map(|(cert, key)| turncoat_server::TlsFiles { cert, key });
-        let limits = turncoat_server::IngestLimits {
-            max_body_bytes: args.max_body_mib << 20,
-            max_requests: args.max_ingest_requests,
-            queue_chunks: args.ingest_queue,
-            chunk_bytes: args.ingest_chunk_mib.max(1) << 20,
-        };
-        let server =
-            turncoat_server::Server::bind(args.listen, ctx.data.clone(), tls.as_ref(), limits)
-                .await?;
-        // The one line on stdout: where to reach it (the port, when 0 was asked).
+        let server = turncoat_server::Server::bind(listen, data, tls.as_ref(), limits).await?;
         let scheme = if server.is_tls() { "https" } else { "http" };
-        println!("listening on {scheme}://{}", server.local_addr());
+        ready(&format!("{scheme}://{}", server.local_addr()));
         server.run(turncoat_server::shutdown_signal()).await
     })?;
-    Ok(Exit::Clean)
+    Ok(())
 }

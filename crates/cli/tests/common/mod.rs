@@ -200,3 +200,20 @@ pub fn whoami(host: &str, time: &str, command: &str) -> String {
         r#"{{"@timestamp":"{time}","host":{{"name":"{host}","os":{{"family":"windows"}}}},"event":{{"category":["process"],"type":["start"]}},"process":{{"executable":"C:\\w\\cmd.exe","command_line":"{command}","parent":{{"executable":"C:\\a\\3CXDesktopApp.exe"}}}}}}"#
     )
 }
+
+/// Runs a Python check `script` on `file` (its `sys.argv[1]`) and asserts
+/// it passed; prints what it reported.
+pub fn python_check(python: &Path, script: &str, file: &Path) {
+    let out = std::process::Command::new(python)
+        .args(["-c", script])
+        .arg(file)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    println!("{report}");
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

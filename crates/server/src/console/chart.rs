@@ -82,3 +82,29 @@ pub(super) fn stacked_bars(title: &str, rows: &[StackedBar]) -> Markup {
         }
     }
 }
+
+/// Scores from 0 to 1 as bars on a common scale, each labelled with its
+/// value: a beacon's sub-scores side by side.
+pub(super) fn score_bars(title: &str, scores: &[(&str, f64)]) -> Markup {
+    const W: f64 = 260.0;
+    const LABEL: f64 = 70.0;
+    const ROW: f64 = 16.0;
+    let height = ROW * scores.len() as f64 + 4.0;
+    let description: Vec<String> = scores
+        .iter()
+        .map(|(label, v)| format!("{label} {v:.2}"))
+        .collect();
+    html! {
+        svg.chart.scores xmlns="http://www.w3.org/2000/svg" role="img" width=(W) height=(height)
+            viewBox={ "0 0 " (W) " " (height) } {
+            title { (title) ": " (description.join(", ")) }
+            @for (i, (label, value)) in scores.iter().enumerate() {
+                @let y = 2.0 + i as f64 * ROW;
+                @let w = (value.clamp(0.0, 1.0) * (W - LABEL - 40.0)).max(1.0);
+                text x="0" y=(y + 11.0) { (label) }
+                rect.bar-medium x=(LABEL) y=(y + 2.0) width=(w) height=(ROW - 5.0) {}
+                text x=(LABEL + w + 4.0) y=(y + 11.0) { (format!("{value:.2}")) }
+            }
+        }
+    }
+}

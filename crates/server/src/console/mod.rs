@@ -5,7 +5,9 @@
 //! session's anti-forgery token as a hidden `csrf` field.
 
 mod alerts;
+mod beacons;
 mod chart;
+mod intel;
 mod login;
 mod overview;
 
@@ -38,6 +40,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/alerts/{id}", get(alerts::detail))
         .route("/alerts/{id}/status", post(alerts::set_status))
         .route("/alerts/{id}/comment", post(alerts::comment))
+        .route("/beacons", get(beacons::beacons))
+        .route("/intel", get(intel::intel).post(intel::import))
         .route("/assets/{file}", get(asset))
 }
 
@@ -125,6 +129,8 @@ impl FromRequestParts<AppState> for Viewer {
 enum Menu {
     Overview,
     Alerts,
+    Beacons,
+    Intel,
 }
 
 /// A page of the console: the menu, who is signed in, and `body`.
@@ -133,6 +139,8 @@ fn page(title: &str, viewer: &Viewer, current: Menu, body: Markup) -> Markup {
     let entries = [
         (Menu::Overview, "/", "Overview"),
         (Menu::Alerts, "/alerts", "Alerts"),
+        (Menu::Beacons, "/beacons", "Beacons"),
+        (Menu::Intel, "/intel", "Intel"),
     ];
     let headers = serde_json::json!({ "X-CSRF-Token": viewer.0.csrf }).to_string();
     html! {
