@@ -380,6 +380,42 @@ fn an_analyst_triages_the_demo_s_3cx_alerts_in_chromium() {
         assert!(label.contains("timing"), "{label}");
         screenshot(&client, "beacons").await;
 
+        // The queue's keyboard: j down to the first alert (campaign rows
+        // come first), o opens it.
+        client.goto(&format!("{base}/alerts")).await.unwrap();
+        let rows_before = client
+            .execute(
+                "const rows = Array.from(document.querySelectorAll('#queue tbody tr'));
+                 return rows.findIndex(r => r.querySelector('a') !== null);",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_i64()
+            .unwrap();
+        let first = client
+            .find(Locator::Css("#queue tbody tr a"))
+            .await
+            .unwrap()
+            .attr("href")
+            .await
+            .unwrap()
+            .unwrap();
+        client
+            .execute("window.__before_click = true;", vec![])
+            .await
+            .unwrap();
+        let body = client.find(Locator::Css("body")).await.unwrap();
+        for _ in 0..=rows_before {
+            body.send_keys("j").await.unwrap();
+        }
+        body.send_keys("o").await.unwrap();
+        let started = Instant::now();
+        while client.current_url().await.unwrap().path() != first {
+            assert!(started.elapsed() < Duration::from_secs(10), "o did not open {first}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
         // At 800 px wide the queue still reads (no page-wide scrolling).
         client.set_window_size(800, 1000).await.unwrap();
         client.goto(&format!("{base}/alerts")).await.unwrap();

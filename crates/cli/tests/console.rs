@@ -7,6 +7,20 @@ mod common;
 use common::Env;
 use common::served::{Served, last_line, two_tenants};
 
+/// An alert's id, as text.
+fn id(alert: &serde_json::Value) -> String {
+    alert["id"].to_string()
+}
+
+/// The stored status of acme's alert `alert`.
+fn status_of(env: &Env, alert: &str) -> String {
+    env.alerts(&["--tenant", "acme"])
+        .iter()
+        .find(|a| id(a) == alert)
+        .map(|a| a["status"].as_str().unwrap().to_owned())
+        .unwrap()
+}
+
 /// A header's value in a response head (names are lower case).
 fn header<'h>(head: &'h str, name: &str) -> Option<&'h str> {
     head.lines()
@@ -214,6 +228,109 @@ fn an_analyst_signs_in_triages_by_form_and_sees_only_their_tenants() {
         assert!(!body.contains("beta\""), "{page}: {body}");
         assert!(!body.contains(">beta<"), "{page}: {body}");
     }
+
+    // Assign and suppress from the detail page.
+    let other = env
+        .alerts(&["--tenant", "acme"])
+        .into_iter()
+        .find(|a| id(a) != acme_id && a["kind"] != "campaign")
+        .unwrap();
+    let other_id = other["id"].to_string();
+    let (_, detail) = analyst.get(&format!("/alerts/{other_id}"));
+    let csrf = hidden(&detail, "csrf");
+    let (status, _, page) = analyst.post(
+        &format!("/alerts/{other_id}/assign"),
+        &[("csrf", &csrf), ("assignee", "ann")],
+    );
+    assert_eq!(status, 303, "{page}");
+    let (status, _, page) = analyst.post(
+        &format!("/alerts/{other_id}/suppress"),
+        &[
+            ("csrf", &csrf),
+            ("scope", "endpoint"),
+            ("reason", "lab host"),
+            ("days", "7"),
+        ],
+    );
+    assert_eq!(status, 303, "{page}");
+    let now = env
+        .alerts(&["--tenant", "acme"])
+        .into_iter()
+        .find(|a| id(a) == other_id)
+        .unwrap();
+    assert_eq!(now["assignee"], "ann");
+    assert_eq!(now["status"], "suppressed");
+    let suppressions = env.json(&["suppress", "list", "--format", "json"]);
+    assert!(
+        suppressions.to_string().contains("lab host"),
+        "{suppressions}"
+    );
+
+    // Bulk: a preview counts, only the confirmation changes; every
+    // ticked alert must be the analyst's.
+    let ioc: Vec<String> = env
+        .alerts(&["--tenant", "acme", "--kind", "ioc"])
+        .iter()
+        .map(|a| a["id"].to_string())
+        .collect();
+    let (_, queue) = analyst.get("/alerts?kind=ioc");
+    let csrf = hidden(&queue, "csrf");
+    let preview = [
+        ("csrf", csrf.as_str()),
+        ("kind", "ioc"),
+        ("status", "acknowledged"),
+    ];
+    let (status, _, page) = analyst.post("/alerts/bulk", &preview);
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(&format!(
+            "<strong id=\"preview-count\">{}</strong>",
+            ioc.len()
+        )),
+        "every acme IOC alert the filter selects, whatever its status: {page}"
+    );
+    assert!(
+        env.alerts(&["--tenant", "acme", "--kind", "ioc"])
+            .iter()
+            .all(|a| a["status"] != "acknowledged"),
+        "a preview changes nothing"
+    );
+    let ticked = [
+        ("csrf", csrf.as_str()),
+        ("status", "investigating"),
+        ("id", ioc[0].as_str()),
+        ("id", beta_id.as_str()),
+        ("confirm", "1"),
+    ];
+    let (status, _, _) = analyst.post("/alerts/bulk", &ticked);
+    assert_eq!(
+        status, 404,
+        "beta's alert is not the analyst's: nothing changes"
+    );
+    assert_ne!(status_of(&env, &ioc[0]), "investigating");
+    let ticked = [
+        ("csrf", csrf.as_str()),
+        ("status", "investigating"),
+        ("id", ioc[0].as_str()),
+        ("confirm", "1"),
+    ];
+    let (status, _, page) = analyst.post("/alerts/bulk", &ticked);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("1 of the 1 alerts ticked changed"), "{page}");
+    assert_eq!(status_of(&env, &ioc[0]), "investigating");
+
+    // An admin sees the same detection in the other tenant.
+    let ada = last_line(&env.ok(&["user", "add", "ada", "--role", "admin"]));
+    let admin = Browser::sign_in(&served, "ada", &ada);
+    let beta_ioc = env.alerts(&["--tenant", "beta", "--kind", "ioc"])[0]["id"].to_string();
+    let (_, detail) = admin.get(&format!("/alerts/{beta_ioc}"));
+    assert!(
+        detail.contains("Also seen in <strong>1</strong> other tenant (acme, beta)"),
+        "{detail}"
+    );
+    // The analyst of acme is never told of beta, even by a campaign.
+    let (_, detail) = analyst.get(&format!("/alerts/{acme_id}"));
+    assert!(!detail.contains("Also seen in"), "{detail}");
 
     // Every page is well-formed HTML5: html5lib reads each without
     // one error (unclosed or misnested tags, stray end tags, bad attributes).

@@ -48,7 +48,7 @@ pub fn set_status(
 }
 
 /// The reason, trimmed, if `status` may be set by hand with it.
-fn checked(status: AlertStatus, reason: Option<&str>) -> Result<Option<&str>> {
+pub fn checked(status: AlertStatus, reason: Option<&str>) -> Result<Option<&str>> {
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     match status {
         AlertStatus::Allowlisted => Err(TriageError::NotByHand(status).into()),

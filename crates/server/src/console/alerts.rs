@@ -8,6 +8,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use turncoat_core::{AlertId, AlertKind, AlertStatus, Severity};
 use turncoat_engine::alerts::AlertRow;
+use turncoat_store::Store;
 
 use super::{Menu, Viewer, failed, not_found, page};
 use crate::AppState;
@@ -25,20 +26,11 @@ fn queue_query(raw: Option<&str>) -> Result<AlertQuery, String> {
 
 /// The query string of `query` with `cursor` set: the next page's link.
 fn next_link(query: &AlertQuery, cursor: &str) -> String {
-    let fields = [
-        ("tenant", &query.tenant),
-        ("kind", &query.kind),
-        ("status", &query.status),
-        ("severity", &query.severity),
-        ("since", &query.since),
-        ("q", &query.q),
-        ("assignee", &query.assignee),
-    ];
-    let mut pairs: Vec<(&str, &str)> = fields
-        .iter()
-        .filter_map(|(k, v)| v.as_deref().map(|v| (*k, v)))
+    let mut pairs: Vec<(&str, String)> = filter_fields(query)
+        .into_iter()
+        .map(|(k, v)| (if k == "filter_status" { "status" } else { k }, v))
         .collect();
-    pairs.push(("cursor", cursor));
+    pairs.push(("cursor", cursor.to_owned()));
     format!(
         "/alerts?{}",
         serde_urlencoded::to_string(pairs).unwrap_or_default()
@@ -107,15 +99,38 @@ fn render_queue(
             @if rows.is_empty() {
                 p.muted { "No alert matches." }
             } @else {
-                div.table-wrap { table {
-                    thead { tr {
-                        th { "Severity" } th { "Title" } th { "Tenant" } th { "Endpoint" }
-                        th { "Kind" } th { "Status" } th.hide-narrow { "Last seen" } th.num { "Events" }
-                    } }
-                    tbody {
-                        @for row in rows { (queue_row(row)) }
+                form #bulk method="post" action="/alerts/bulk" {
+                    input type="hidden" name="csrf" value=(viewer.0.csrf);
+                    @for (name, value) in filter_fields(query) {
+                        input type="hidden" name=(name) value=(value);
                     }
-                } }
+                    @if viewer.can_triage() {
+                        div.filters {
+                            label { "Set the selected (or, with none ticked, every alert the filters select) to"
+                                select name="status" {
+                                    @for s in MANUAL { option value=(s.as_str()) { (s.as_str()) } }
+                                }
+                            }
+                            label { "Reason" input name="reason" size="30"; }
+                            button type="submit" { "Preview" }
+                        }
+                    }
+                    div.table-wrap { table #queue {
+                        thead { tr {
+                            @if viewer.can_triage() { th { span.hide-narrow { "Select" } } }
+                            th { "Severity" } th { "Title" } th { "Tenant" } th { "Endpoint" }
+                            th { "Kind" } th { "Status" } th.hide-narrow { "Last seen" } th.num { "Events" }
+                        } }
+                        tbody {
+                            @for row in rows { (queue_row(row, viewer.can_triage())) }
+                        }
+                    } }
+                }
+                p.muted.hide-narrow {
+                    "Keys: " kbd { "j" } "/" kbd { "k" } " move, " kbd { "o" } " open, "
+                    kbd { "x" } " select, " kbd { "/" } " search."
+                }
+                script src="/assets/queue.js" defer {}
             }
             @if let Some(cursor) = next {
                 nav.pager { a rel="next" href=(next_link(query, cursor)) { "Next page →" } }
@@ -125,10 +140,37 @@ fn render_queue(
     page("Alerts", viewer, Menu::Alerts, body)
 }
 
-fn queue_row(row: &AlertRow) -> Markup {
+/// The statuses an analyst sets by hand.
+const MANUAL: [AlertStatus; 5] = [
+    AlertStatus::New,
+    AlertStatus::Acknowledged,
+    AlertStatus::Investigating,
+    AlertStatus::Resolved,
+    AlertStatus::FalsePositive,
+];
+
+/// The queue's filters as form fields, to carry them through a form.
+fn filter_fields(query: &AlertQuery) -> Vec<(&'static str, String)> {
+    [
+        ("tenant", &query.tenant),
+        ("kind", &query.kind),
+        ("status", &query.status),
+        ("severity", &query.severity),
+        ("since", &query.since),
+        ("q", &query.q),
+        ("assignee", &query.assignee),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
+    .map(|(k, v)| (if k == "status" { "filter_status" } else { k }, v))
+    .collect()
+}
+
+fn queue_row(row: &AlertRow, selectable: bool) -> Markup {
     match row {
         AlertRow::Alert(a) => html! {
             tr {
+                @if selectable { td { input type="checkbox" name="id" value=(a.id) aria-label={ "select alert " (a.id) }; } }
                 td { span class={ "sev sev-" (a.severity) } { (a.severity) } }
                 td { a href={ "/alerts/" (a.id) } { (a.title) } }
                 td { (a.tenant) }
@@ -141,6 +183,7 @@ fn queue_row(row: &AlertRow) -> Markup {
         },
         AlertRow::Campaign(c) => html! {
             tr {
+                @if selectable { td {} }
                 td { span class={ "sev sev-" (c.severity) } { (c.severity) } }
                 td { (c.title) }
                 td { (c.tenants.len()) " tenants" }
@@ -158,6 +201,13 @@ fn alert_id(text: &str) -> Option<AlertId> {
     text.parse().ok()
 }
 
+/// The alert a detail page's form acts on, once the form is known to
+/// come from a page of the session.
+fn form_target(viewer: &Viewer, csrf: &str, id: &str) -> Result<AlertId, Response> {
+    viewer.sent_token(csrf)?;
+    alert_id(id).ok_or_else(|| not_found(viewer, "alert"))
+}
+
 pub(super) async fn detail(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -168,29 +218,35 @@ pub(super) async fn detail(
     };
     let scope = viewer.scope().clone();
     match state
-        .read(move |store| alert_detail(store, &scope, id.get()))
+        .read(move |store| {
+            let detail = alert_detail(store, &scope, id.get())?;
+            // Campaigns are seen only by a scope holding all their
+            // tenants: a viewer of one never learns of the others.
+            let campaign = match detail.alert.campaign_alert {
+                Some(c) => store.campaigns(&scope)?.into_iter().find(|k| k.id == c),
+                None => None,
+            };
+            Ok((detail, campaign))
+        })
         .await
     {
-        Ok(detail) => render_detail(&viewer, &detail).into_response(),
+        Ok((detail, campaign)) => {
+            render_detail(&viewer, &detail, campaign.as_ref()).into_response()
+        }
         Err(p) if p.status == axum::http::StatusCode::NOT_FOUND => not_found(&viewer, "alert"),
         Err(p) => failed(&viewer, p),
     }
 }
 
-fn render_detail(viewer: &Viewer, detail: &AlertDetail) -> Markup {
+fn render_detail(
+    viewer: &Viewer,
+    detail: &AlertDetail,
+    campaign: Option<&turncoat_store::CampaignAlert>,
+) -> Markup {
     let a = &detail.alert;
     let evidence = serde_json::to_string_pretty(&a.evidence).unwrap_or_default();
     let csrf = &viewer.0.csrf;
-    let manual: Vec<&str> = [
-        AlertStatus::New,
-        AlertStatus::Acknowledged,
-        AlertStatus::Investigating,
-        AlertStatus::Resolved,
-        AlertStatus::FalsePositive,
-    ]
-    .iter()
-    .map(|s| s.as_str())
-    .collect();
+    let manual: Vec<&str> = MANUAL.iter().map(|s| s.as_str()).collect();
     let body = html! {
         section.panel {
             table { tbody {
@@ -205,6 +261,17 @@ fn render_detail(viewer: &Viewer, detail: &AlertDetail) -> Markup {
                 tr { th { "Events" } td { (a.count) } }
                 tr { th { "Assignee" } td { (a.assignee.as_deref().unwrap_or("nobody")) } }
             } }
+        }
+        @if let Some(c) = campaign {
+            section.panel {
+                h2 { "Related" }
+                p {
+                    "Also seen in " strong { (c.tenants.len() - 1) } " other tenant"
+                    @if c.tenants.len() != 2 { "s" }
+                    " (" (c.tenants.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")) "), dismissed in "
+                    strong { (c.dismissed_tenants) } "."
+                }
+            }
         }
         section.panel {
             h2 { "Evidence" }
@@ -227,6 +294,27 @@ fn render_detail(viewer: &Viewer, detail: &AlertDetail) -> Markup {
                     input type="hidden" name="csrf" value=(csrf);
                     label { "Comment" textarea name="text" rows="2" cols="60" required {} }
                     button type="submit" { "Add comment" }
+                }
+                form method="post" action={ "/alerts/" (a.id) "/assign" } {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label { "Assign to (empty: nobody)" input name="assignee" value=[a.assignee.as_deref()] size="16"; }
+                    button type="submit" { "Assign" }
+                }
+            }
+            section.panel {
+                h2 { "Suppress" }
+                p.muted { "Closes this source's " (a.kind) " alerts as suppressed, now and as they come, until it expires; then they resurface." }
+                form method="post" action={ "/alerts/" (a.id) "/suppress" } {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label { "Scope"
+                        select name="scope" {
+                            option value="endpoint" { "this endpoint (" (a.endpoint) ")" }
+                            option value="tenant" { "all of " (a.tenant) }
+                        }
+                    }
+                    label { "Reason" input name="reason" size="30" required; }
+                    label { "Expires after days (empty: never)" input name="days" type="number" min="1" max="3650" size="5"; }
+                    button type="submit" { "Suppress" }
                 }
             }
         }
@@ -268,11 +356,9 @@ pub(super) async fn set_status(
     Path(id): Path<String>,
     Form(sent): Form<StatusForm>,
 ) -> Response {
-    if let Err(refused) = viewer.sent_token(&sent.csrf) {
-        return refused;
-    }
-    let Some(id) = alert_id(&id) else {
-        return not_found(&viewer, "alert");
+    let id = match form_target(&viewer, &sent.csrf, &id) {
+        Ok(id) => id,
+        Err(refused) => return refused,
     };
     let status: AlertStatus = match sent.status.parse() {
         Ok(s) => s,
@@ -281,6 +367,89 @@ pub(super) async fn set_status(
     let reason = Some(sent.reason).filter(|r| !r.trim().is_empty());
     change(&state, &viewer, id, move |store, scope, actor| {
         turncoat_engine::triage::set_status(store, scope, id, status, reason.as_deref(), actor)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub(super) struct AssignForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    assignee: String,
+}
+
+/// `POST /alerts/{id}/assign` from the detail page's form.
+pub(super) async fn assign(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(sent): Form<AssignForm>,
+) -> Response {
+    let id = match form_target(&viewer, &sent.csrf, &id) {
+        Ok(id) => id,
+        Err(refused) => return refused,
+    };
+    let assignee = Some(sent.assignee.trim().to_owned()).filter(|a| !a.is_empty());
+    change(&state, &viewer, id, move |store, scope, actor| {
+        turncoat_engine::triage::assign(store, scope, id, assignee.as_deref(), actor)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub(super) struct SuppressForm {
+    #[serde(default)]
+    csrf: String,
+    scope: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    days: String,
+}
+
+/// `POST /alerts/{id}/suppress`: a suppression of the alert's source and
+/// kind, on its endpoint or its whole tenant.
+pub(super) async fn suppress(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(sent): Form<SuppressForm>,
+) -> Response {
+    let id = match form_target(&viewer, &sent.csrf, &id) {
+        Ok(id) => id,
+        Err(refused) => return refused,
+    };
+    let expires = match sent.days.trim() {
+        "" => None,
+        days => match days.parse::<i64>() {
+            Ok(d) if (1..=3650).contains(&d) => Some(turncoat_core::Time(
+                turncoat_core::Time::now().0 + d * 86_400_000_000,
+            )),
+            _ => {
+                return failed(
+                    &viewer,
+                    crate::Problem::bad_request("expiry: a number of days from 1 to 3650"),
+                );
+            }
+        },
+    };
+    let whole_tenant = sent.scope == "tenant";
+    change(&state, &viewer, id, move |store, scope, actor| {
+        let Some(alert) = store.alert(scope, id)? else {
+            return Err(turncoat_store::StoreError::OutOfScope(format!("alert {id}")).into());
+        };
+        let Some(tenant) = scope.get(alert.tenant.as_str()) else {
+            return Err(turncoat_store::StoreError::OutOfScope(format!("alert {id}")).into());
+        };
+        let new = turncoat_store::NewSuppression {
+            kind: Some(alert.kind),
+            source: &alert.source,
+            endpoint: (!whole_tenant).then_some(alert.endpoint.as_str()),
+            reason: &sent.reason,
+            expires,
+        };
+        turncoat_engine::triage::suppress(store, Some(tenant), &new, actor).map(drop)
     })
     .await
 }
@@ -299,11 +468,9 @@ pub(super) async fn comment(
     Path(id): Path<String>,
     Form(sent): Form<CommentForm>,
 ) -> Response {
-    if let Err(refused) = viewer.sent_token(&sent.csrf) {
-        return refused;
-    }
-    let Some(id) = alert_id(&id) else {
-        return not_found(&viewer, "alert");
+    let id = match form_target(&viewer, &sent.csrf, &id) {
+        Ok(id) => id,
+        Err(refused) => return refused,
     };
     change(&state, &viewer, id, move |store, scope, actor| {
         turncoat_engine::triage::comment(store, scope, id, &sent.text, actor)
@@ -341,4 +508,148 @@ where
         Err(p) if p.status == axum::http::StatusCode::NOT_FOUND => not_found(viewer, "alert"),
         Err(p) => failed(viewer, p),
     }
+}
+
+/// `POST /alerts/bulk`: the ticked alerts, or with none ticked every
+/// alert the queue's filters select, set to one status. The first post
+/// answers a preview with the count; the change needs its confirmation.
+pub(super) async fn bulk(State(state): State<AppState>, viewer: Viewer, body: String) -> Response {
+    let fields: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.clone())
+    };
+    if let Err(refused) = viewer.sent_token(&field("csrf").unwrap_or_default()) {
+        return refused;
+    }
+    if !viewer.can_triage() {
+        return failed(
+            &viewer,
+            crate::Problem::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "triage needs an analyst or an admin",
+            ),
+        );
+    }
+    let ids: Vec<AlertId> = fields
+        .iter()
+        .filter(|(k, _)| k == "id")
+        .filter_map(|(_, v)| alert_id(v))
+        .collect();
+    let query = AlertQuery {
+        tenant: field("tenant"),
+        kind: field("kind"),
+        status: field("filter_status"),
+        severity: field("severity"),
+        since: field("since"),
+        q: field("q"),
+        assignee: field("assignee"),
+        limit: None,
+        cursor: None,
+    };
+    let status: AlertStatus = match field("status").unwrap_or_default().parse() {
+        Ok(s) => s,
+        Err(e) => return failed(&viewer, crate::Problem::bad_request(format!("{e}"))),
+    };
+    let reason = field("reason");
+    if let Err(e) = turncoat_engine::triage::checked(status, reason.as_deref()) {
+        return failed(&viewer, crate::Problem::from(e));
+    }
+    let confirm = field("confirm").is_some();
+    let selection = match query.selection() {
+        Ok(s) => s,
+        Err(p) => return failed(&viewer, p),
+    };
+    let scope = match crate::api::narrowed(viewer.scope(), query.tenant.as_deref()) {
+        Ok(s) => s,
+        Err(_) => return not_found(&viewer, "tenant"),
+    };
+    let actor = viewer.0.principal.actor.clone();
+    let by_ids = !ids.is_empty();
+    let done = state
+        .write(move |store| {
+            if !by_ids {
+                let outcome = turncoat_engine::triage::bulk_status(
+                    store,
+                    &scope,
+                    &selection,
+                    status,
+                    reason.as_deref(),
+                    !confirm,
+                    &actor,
+                )?;
+                return Ok((outcome.matched, outcome.changed.len()));
+            }
+            // Every ticked alert must be the viewer's before any changes.
+            for id in &ids {
+                if store.alert(&scope, *id)?.is_none() {
+                    return Err(crate::Problem::new(
+                        axum::http::StatusCode::NOT_FOUND,
+                        "no such alert in your tenants",
+                    ));
+                }
+            }
+            if !confirm {
+                return Ok((ids.len(), 0));
+            }
+            for id in &ids {
+                turncoat_engine::triage::set_status(
+                    store,
+                    &scope,
+                    *id,
+                    status,
+                    reason.as_deref(),
+                    &actor,
+                )?;
+            }
+            Ok((ids.len(), ids.len()))
+        })
+        .await;
+    let (matched, changed) = match done {
+        Ok(counts) => counts,
+        Err(p) if p.status == axum::http::StatusCode::NOT_FOUND => {
+            return not_found(&viewer, "alert");
+        }
+        Err(p) => return failed(&viewer, p),
+    };
+    let back = format!(
+        "/alerts?{}",
+        serde_urlencoded::to_string(
+            filter_fields(&query)
+                .into_iter()
+                .map(|(k, v)| (if k == "filter_status" { "status" } else { k }, v))
+                .collect::<Vec<_>>()
+        )
+        .unwrap_or_default()
+    );
+    let what = if by_ids {
+        "ticked"
+    } else {
+        "selected by the filters"
+    };
+    let body = if confirm {
+        html! {
+            section.panel role="status" {
+                p { (changed) " of the " (matched) " alerts " (what) " changed to " strong { (status) } "." }
+                p { a href=(back) { "Back to the queue" } }
+            }
+        }
+    } else {
+        html! {
+            section.panel {
+                p { "This sets " strong #preview-count { (matched) } " alerts " (what) " to " strong { (status) } "." }
+                form method="post" action="/alerts/bulk" {
+                    @for (k, v) in &fields {
+                        @if k != "confirm" { input type="hidden" name=(k) value=(v); }
+                    }
+                    input type="hidden" name="confirm" value="1";
+                    button type="submit" { "Confirm" }
+                    " " a href=(back) { "Cancel" }
+                }
+            }
+        }
+    };
+    page("Bulk triage", &viewer, Menu::Alerts, body).into_response()
 }
