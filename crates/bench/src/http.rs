@@ -154,11 +154,19 @@ pub fn api_alerts(alerts: u64, dir: &Path, format: OutputFormat) -> anyhow::Resu
         store.record_findings(tenant, &batch, FindingMode::Add)?;
     }
     let stored = clock.row("store the alerts", per_tenant * tenants.len() as u64, None);
-    turncoat_auth::add_user(
+    let (_, admin_password) = turncoat_auth::add_user(
         &mut store,
         "bench-admin",
         turncoat_core::Role::Admin,
         &[],
+        None,
+        &Actor::Cli,
+    )?;
+    let (_, analyst_password) = turncoat_auth::add_user(
+        &mut store,
+        "bench-analyst",
+        turncoat_core::Role::Analyst,
+        &tenants[3..4],
         None,
         &Actor::Cli,
     )?;
@@ -215,13 +223,66 @@ pub fn api_alerts(alerts: u64, dir: &Path, format: OutputFormat) -> anyhow::Resu
         latencies.sort_by(f64::total_cmp);
         let at =
             |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+        // The first page (the queue as an analyst opens it) on its own:
+        // it also reads the campaigns, which later pages skip.
+        let mut first = Vec::new();
+        for _ in 0..20 {
+            let started = std::time::Instant::now();
+            std::hint::black_box(get(addr, secret, "/api/v1/alerts?limit=100")?);
+            first.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+        first.sort_by(f64::total_cmp);
         measured.push(serde_json::json!({
             "caller": who,
             "requests": latencies.len(),
             "p50_ms": at(0.5),
             "p99_ms": at(0.99),
             "max_ms": latencies[latencies.len() - 1],
+            "first_page_p50_ms": first[first.len() / 2],
+            "first_page_max_ms": first[first.len() - 1],
         }));
+    }
+    // The console's pages on the same store, by session: the server's
+    // time is what a request takes here (no network between).
+    let first_id = get(addr, &admin_secret, "/api/v1/alerts?limit=1&kind=ioc")?["items"][0]["id"]
+        .as_i64()
+        .unwrap_or(1);
+    let mut console = Vec::new();
+    for (who, user, password) in [
+        ("admin, every tenant", "bench-admin", admin_password),
+        ("analyst of one tenant", "bench-analyst", analyst_password),
+    ] {
+        let password = password.unwrap_or_default();
+        let cookie = session_cookie(addr, user, &password)?;
+        let id = if user == "bench-admin" {
+            first_id
+        } else {
+            get(addr, &tenant_secret, "/api/v1/alerts?limit=1")?["items"][0]["id"]
+                .as_i64()
+                .unwrap_or(1)
+        };
+        for page in [
+            "/".to_owned(),
+            "/alerts".to_owned(),
+            "/alerts?severity=high&q=c2-3".to_owned(),
+            format!("/alerts/{id}"),
+        ] {
+            let mut latencies = Vec::new();
+            for _ in 0..20 {
+                let started = std::time::Instant::now();
+                let html = get_page(addr, &cookie, &page)?;
+                latencies.push(started.elapsed().as_secs_f64() * 1e3);
+                std::hint::black_box(html);
+            }
+            latencies.sort_by(f64::total_cmp);
+            console.push(serde_json::json!({
+                "caller": who,
+                "page": page,
+                "requests": latencies.len(),
+                "p50_ms": latencies[latencies.len() / 2],
+                "max_ms": latencies[latencies.len() - 1],
+            }));
+        }
     }
     served.stop()?;
     before.sort_by(f64::total_cmp);
@@ -230,6 +291,7 @@ pub fn api_alerts(alerts: u64, dir: &Path, format: OutputFormat) -> anyhow::Resu
         "store_rows": [stored],
         "baseline_whole_list_ms": before[before.len() / 2],
         "pages": measured,
+        "console_pages": console,
     });
     match format {
         OutputFormat::Json => print_json(&summary)?,
@@ -246,6 +308,46 @@ fn get(addr: std::net::SocketAddr, token: &str, path: &str) -> anyhow::Result<se
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
     )?;
     answer(stream, 200)
+}
+
+/// A console session's cookie (`name=value`), signed in by the API.
+fn session_cookie(
+    addr: std::net::SocketAddr,
+    user: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let body = serde_json::json!({"username": user, "password": password}).to_string();
+    let mut stream = TcpStream::connect(addr)?;
+    write!(
+        stream,
+        "POST /api/v1/login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    response
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no session: {response}"))
+}
+
+/// `GET path` of the console with a session cookie; the HTML.
+fn get_page(addr: std::net::SocketAddr, cookie: &str, path: &str) -> anyhow::Result<String> {
+    let mut stream = TcpStream::connect(addr)?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    anyhow::ensure!(
+        response.starts_with("HTTP/1.1 200"),
+        "{path}: {}",
+        &response[..response.len().min(400)]
+    );
+    Ok(response)
 }
 
 /// Reads a `Connection: close` answer: its JSON, if the status is `want`.

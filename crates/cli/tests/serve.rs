@@ -52,7 +52,13 @@ fn the_api_answers_each_token_for_its_tenants_only() {
     let mine = served.json("/api/v1/alerts", &beta);
     let items = mine["items"].as_array().unwrap();
     assert!(!items.is_empty());
-    assert!(items.iter().all(|a| a["tenant"] == "beta"), "{mine:#}");
+    // Alerts of beta, and the campaign it shares with acme cut to beta's
+    // own members.
+    assert!(
+        items.iter().all(|a| a["tenant"] == "beta"
+            || (a["kind"] == "campaign" && a["tenants"] == serde_json::json!(["beta"]))),
+        "{mine:#}"
+    );
     assert!(!mine.to_string().contains("acme") && !mine.to_string().contains("ws-09"));
     let (status, _, other) = served.get("/api/v1/alerts?tenant=acme", Some(&beta));
     let (status_missing, _, missing) = served.get("/api/v1/alerts?tenant=nobody", Some(&beta));
@@ -175,7 +181,11 @@ fn exposure_and_one_alert_are_the_cli_s_and_stay_in_scope() {
             assert_eq!((status, &body), (404, &nobody), "alert {id}");
         }
     }
-    assert_eq!(seen, env.alerts(&["--tenant", "beta"]).len());
+    let beta_alerts = env.alerts(&["--tenant", "beta"]);
+    assert_eq!(
+        seen,
+        beta_alerts.iter().filter(|a| a["kind"] != "campaign").count()
+    );
     for path in [
         "/api/v1/alerts/-1",
         "/api/v1/alerts/1%20OR%201=1",
@@ -240,17 +250,34 @@ fn admins_add_tenants_and_lists_keep_to_the_callers_tenants() {
         "the admin's token is the actor: {audit}"
     );
 
-    // The campaign spans acme and beta: the admin sees it, beta does not.
+    // The campaign spans acme and beta: the admin sees it whole, beta
+    // cut to its own member alerts, naming and counting no other tenant.
     let campaigns = served.json("/api/v1/campaigns", &tokens.admin);
     let items = campaigns["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{campaigns:#}");
     assert_eq!(items[0]["source"], "msstorageboxes.com");
+    assert_eq!(items[0]["beyond_scope"], false);
+    let theirs = served.json("/api/v1/campaigns", &tokens.beta);
+    let cut = &theirs["items"][0];
+    assert_eq!(cut["source"], "msstorageboxes.com", "{theirs:#}");
+    assert_eq!(cut["beyond_scope"], true);
+    assert_eq!(cut["tenants"], serde_json::json!(["beta"]));
+    assert_eq!(cut["dismissed_tenants"], 0);
+    let beta_ids: Vec<Value> = env
+        .alerts(&["--tenant", "beta"])
+        .iter()
+        .filter(|a| a["kind"] != "campaign")
+        .map(|a| a["id"].clone())
+        .collect();
     assert!(
-        served.json("/api/v1/campaigns", &tokens.beta)["items"]
+        cut["member_alerts"]
             .as_array()
             .unwrap()
-            .is_empty()
+            .iter()
+            .all(|id| beta_ids.contains(id)),
+        "{theirs:#}"
     );
+    assert!(!theirs.to_string().contains("acme"), "{theirs:#}");
 
     // Global audit entries (users, intel) may name any tenant: admins only.
     let all = served.json("/api/v1/audit?limit=1000", &tokens.admin);

@@ -73,6 +73,9 @@ pub struct CampaignRow {
     pub member_alerts: Vec<AlertId>,
     /// Tenants where a member was dismissed as a false positive.
     pub dismissed_tenants: usize,
+    /// Shared with tenants outside the reader's: cut to the reader's own
+    /// members ([`turncoat_store::CampaignAlert::beyond_scope`]).
+    pub beyond_scope: bool,
 }
 
 /// The campaigns `scope` sees whose members span at least `min_tenants`
@@ -83,18 +86,20 @@ pub fn campaign_rows(
     min_tenants: usize,
     window_days: i64,
 ) -> Result<Vec<CampaignRow>> {
-    let alerts: BTreeMap<AlertId, Alert> = store
-        .alerts(scope, &AlertFilter::default())?
-        .into_iter()
-        .map(|a| (a.id, a))
-        .collect();
     let mut rows = Vec::new();
     for c in store.campaigns(scope)? {
-        let mut members: Vec<&Alert> = c
+        // Members one by one, by id: campaigns are few and small, the
+        // alerts many (reading them all made the queue's first page
+        // take seconds with a million stored).
+        let owned: Vec<Alert> = c
             .member_alerts
             .iter()
-            .filter_map(|id| alerts.get(id))
+            .map(|id| store.alert(scope, *id))
+            .collect::<std::result::Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
             .collect();
+        let mut members: Vec<&Alert> = owned.iter().collect();
         if tenants_within(&mut members, window_days) < min_tenants {
             continue;
         }
@@ -125,6 +130,7 @@ pub fn campaign_rows(
             member_kind: c.kind,
             member_alerts: c.member_alerts,
             dismissed_tenants: c.dismissed_tenants,
+            beyond_scope: c.beyond_scope,
         });
     }
     Ok(rows)

@@ -571,10 +571,11 @@ impl ListQuery {
     }
 }
 
-/// Campaigns (the same detection in several tenants) whose every tenant
-/// is in the caller's scope.
+/// Campaigns (the same detection in several tenants) with members in the
+/// caller's tenants; one shared with others is cut to the caller's own
+/// members and names no other tenant (`beyond_scope`).
 #[utoipa::path(get, path = "/campaigns", tag = "campaigns", params(ListQuery),
-    responses((status = 200, description = "A page of campaigns whose every tenant is the caller's", body = inline(Page<CampaignRow>)), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
+    responses((status = 200, description = "A page of the campaigns the caller's tenants take part in", body = inline(Page<CampaignRow>)), (status = 401, description = "No valid token", body = Problem), (status = 403, description = "The token may not read", body = Problem)))]
 async fn campaigns(
     State(state): State<AppState>,
     caller: Caller,

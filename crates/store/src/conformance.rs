@@ -687,14 +687,33 @@ pub fn campaigns(store: &mut dyn Store) {
             resurfaced: Vec::new()
         }
     );
+    let seen_by_a = store.campaigns(&Scope::tenant(&a)).unwrap();
+    assert_eq!(seen_by_a.len(), 1, "a sees the campaign, cut to its own");
+    assert!(seen_by_a[0].beyond_scope);
+    assert_eq!(seen_by_a[0].tenants, vec![a.name().clone()]);
     assert!(
-        store.campaigns(&Scope::tenant(&a)).unwrap().is_empty(),
-        "a tenant never sees another's name"
+        !seen_by_a[0].title.contains(b.name().as_str()),
+        "a tenant never sees another's name: {}",
+        seen_by_a[0].title
+    );
+    let a_alerts: Vec<AlertId> = store
+        .alerts(&Scope::tenant(&a), &AlertFilter::default())
+        .unwrap()
+        .iter()
+        .map(|x| x.id)
+        .collect();
+    assert!(
+        seen_by_a[0]
+            .member_alerts
+            .iter()
+            .all(|id| a_alerts.contains(id)),
+        "nor another's alerts"
     );
     let both = store
         .campaigns(&Scope::tenants(&[a.clone(), b.clone()]))
         .unwrap();
     assert_eq!(both.len(), 1);
+    assert!(!both[0].beyond_scope);
     assert_eq!(both[0].member_alerts, ids);
     assert_eq!(
         store

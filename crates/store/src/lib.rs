@@ -763,6 +763,10 @@ pub struct CampaignAlert {
     pub dismissed_tenants: usize,
     pub first_seen: Time,
     pub last_seen: Time,
+    /// Whether other tenants, outside the scope that read it, share the
+    /// campaign: then it is cut to the scope's own members (tenants,
+    /// alerts, dismissals, dates) and its title names no tenant.
+    pub beyond_scope: bool,
 }
 
 /// A stored detection rule: its id, title, where it came from, and its text.
@@ -785,8 +789,8 @@ pub type LedgerHook<'a> = dyn FnMut(&LedgerEntry) -> Vec<Finding> + 'a;
 /// Tenant isolation is in the signatures: a method that reads or changes
 /// one tenant's data takes that [`Tenant`], one over several takes a
 /// [`Scope`], and both come only from the store. Intel, advisories and
-/// rules are global; campaigns are seen only by a scope holding every
-/// member tenant.
+/// rules are global; a campaign is seen whole only by a scope holding
+/// every member tenant, by others cut to their own members.
 pub trait Store {
     // Tenants (admin).
     fn add_tenant(&mut self, name: &TenantName, actor: &Actor) -> Result<Tenant>;
@@ -977,6 +981,8 @@ pub trait Store {
         members: &[AlertId],
         actor: &Actor,
     ) -> Result<CampaignUpserted>;
+    /// The campaigns with members in `scope`, as the scope may see them
+    /// ([`CampaignAlert::beyond_scope`]).
     fn campaigns(&self, scope: &Scope) -> Result<Vec<CampaignAlert>>;
 
     // Allowlists: applied when analysing, so they reach stored data at once.

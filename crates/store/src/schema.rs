@@ -314,6 +314,11 @@ pub const MIGRATIONS: &[Migration] = &[
     CREATE INDEX alerts_queue ON alerts (severity DESC, first_seen, id);
     CREATE INDEX alerts_queue_tenant ON alerts (tenant_id, severity DESC, first_seen, id);
     "),
+    // 17: the overview's counts per tenant, kind, severity and status,
+    // read from the index alone.
+    Migration::Sql("
+    CREATE INDEX alerts_counts ON alerts (tenant_id, kind, severity, status);
+    "),
 ];
 
 fn indicator_match_columns(tx: &Transaction<'_>) -> rusqlite::Result<()> {

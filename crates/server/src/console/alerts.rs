@@ -220,8 +220,8 @@ pub(super) async fn detail(
     match state
         .read(move |store| {
             let detail = alert_detail(store, &scope, id.get())?;
-            // Campaigns are seen only by a scope holding all their
-            // tenants: a viewer of one never learns of the others.
+            // A campaign shared beyond the viewer's tenants comes cut to
+            // their own members: the others are never named or counted.
             let campaign = match detail.alert.campaign_alert {
                 Some(c) => store.campaigns(&scope)?.into_iter().find(|k| k.id == c),
                 None => None,
@@ -265,11 +265,15 @@ fn render_detail(
         @if let Some(c) = campaign {
             section.panel {
                 h2 { "Related" }
-                p {
-                    "Also seen in " strong { (c.tenants.len() - 1) } " other tenant"
-                    @if c.tenants.len() != 2 { "s" }
-                    " (" (c.tenants.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")) "), dismissed in "
-                    strong { (c.dismissed_tenants) } "."
+                @if c.beyond_scope {
+                    p { "Part of a campaign: the same detection is also seen in tenants other than yours." }
+                } @else {
+                    p {
+                        "Also seen in " strong { (c.tenants.len() - 1) } " other tenant"
+                        @if c.tenants.len() != 2 { "s" }
+                        " (" (c.tenants.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")) "), dismissed in "
+                        strong { (c.dismissed_tenants) } "."
+                    }
                 }
             }
         }

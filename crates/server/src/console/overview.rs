@@ -111,7 +111,7 @@ fn render(viewer: &Viewer, counts: &[AlertCount], campaigns: &[CampaignAlert]) -
                             tr {
                                 td { a href={ "/alerts?kind=campaign&q=" (c.source) } { (c.title) } }
                                 td { (c.kind) }
-                                td.num { (c.tenants.len()) }
+                                td.num { (c.tenants.len()) @if c.beyond_scope { " and others" } }
                                 td.num { (c.dismissed_tenants) }
                                 td { (c.last_seen) }
                             }

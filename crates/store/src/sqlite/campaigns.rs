@@ -99,40 +99,61 @@ pub(super) fn campaigns(store: &SqliteStore, scope: &Scope) -> Result<Vec<Campai
             ))
         })?
         .collect::<std::result::Result<_, _>>()?;
-    let mut members = store
-        .conn
-        .prepare("SELECT id, tenant_id, status FROM alerts WHERE campaign_alert = ? ORDER BY id")?;
+    let mut members = store.conn.prepare(
+        "SELECT id, tenant_id, status, first_seen, last_seen FROM alerts
+         WHERE campaign_alert = ? ORDER BY id",
+    )?;
     let mut out = Vec::new();
-    'campaign: for (id, kind, source, title, first, last) in rows {
-        let list: Vec<(i64, i64, String)> = members
-            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+    for (id, kind, source, title, first, last) in rows {
+        let list: Vec<(i64, i64, String, i64, i64)> = members
+            .query_map([id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
             .collect::<std::result::Result<_, _>>()?;
         let mut tenants = Vec::new();
         let mut dismissed = BTreeMap::new();
-        for (_, tenant_id, status) in &list {
-            // A campaign names tenants: only a scope holding all of them sees it.
-            let Some(t) = scope.members().iter().find(|t| t.id == *tenant_id) else {
-                continue 'campaign;
+        let mut own = Vec::new();
+        let mut beyond = false;
+        for &(alert, tenant_id, ref status, first_seen, last_seen) in &list {
+            // Members in other tenants are never named, counted or dated.
+            let Some(t) = scope.members().iter().find(|t| t.id == tenant_id) else {
+                beyond = true;
+                continue;
             };
             if !tenants.contains(&t.name) {
                 tenants.push(t.name.clone());
             }
             if status == AlertStatus::FalsePositive.as_str() {
-                dismissed.insert(*tenant_id, ());
+                dismissed.insert(tenant_id, ());
             }
+            own.push((alert, first_seen, last_seen));
+        }
+        if own.is_empty() {
+            continue;
         }
         // By name, as the title lists them, whatever order they joined in.
         tenants.sort();
+        let kind: AlertKind = parse(&kind)?;
+        let (title, first, last) = if beyond {
+            (
+                format!("{kind} {source}: also seen in other tenants"),
+                own.iter().map(|m| m.1).min().unwrap_or(first),
+                own.iter().map(|m| m.2).max().unwrap_or(last),
+            )
+        } else {
+            (title, first, last)
+        };
         out.push(CampaignAlert {
             id,
-            kind: parse(&kind)?,
+            kind,
             source,
             title,
             tenants,
-            member_alerts: list.iter().map(|m| AlertId::new(m.0)).collect(),
+            member_alerts: own.iter().map(|m| AlertId::new(m.0)).collect(),
             dismissed_tenants: dismissed.len(),
             first_seen: Time(first),
             last_seen: Time(last),
+            beyond_scope: beyond,
         });
     }
     Ok(out)
