@@ -184,7 +184,10 @@ fn exposure_and_one_alert_are_the_cli_s_and_stay_in_scope() {
     let beta_alerts = env.alerts(&["--tenant", "beta"]);
     assert_eq!(
         seen,
-        beta_alerts.iter().filter(|a| a["kind"] != "campaign").count()
+        beta_alerts
+            .iter()
+            .filter(|a| a["kind"] != "campaign")
+            .count()
     );
     for path in [
         "/api/v1/alerts/-1",
