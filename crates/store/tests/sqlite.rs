@@ -83,6 +83,7 @@ fn back_to_schema_7(conn: &rusqlite::Connection) {
          DROP TABLE alert_history;
          DROP INDEX alerts_queue;
          DROP INDEX alerts_queue_tenant;
+         DROP INDEX alerts_counts;
          DROP TABLE suppressions;
          ALTER TABLE alerts DROP COLUMN assignee;
          ALTER TABLE alerts DROP COLUMN suppressed_by;
