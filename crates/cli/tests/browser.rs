@@ -56,14 +56,25 @@ fn chromedriver() -> (Process, u16) {
 }
 
 async fn browser(driver_port: u16, width: u32) -> Client {
+    browser_with(driver_port, width, &[]).await
+}
+
+async fn browser_with(driver_port: u16, width: u32, extra: &[&str]) -> Client {
+    let mut args: Vec<String> = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+    ]
+    .iter()
+    .chain(extra)
+    .map(|a| a.to_string())
+    .collect();
+    args.push(format!("--window-size={width},1000"));
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": CHROMIUM,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", format!("--window-size={width},1000")],
-        }),
+        serde_json::json!({ "binary": CHROMIUM, "args": args }),
     );
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps)
@@ -366,6 +377,21 @@ fn an_analyst_triages_the_demo_s_3cx_alerts_in_chromium() {
         }
         screenshot(&viewer, "viewer-overview").await;
         viewer.close().await.unwrap();
+
+        // Dark mode, as the reader's system asks for it: a dark page.
+        let dark = browser_with(port, 1280, &["--force-dark-mode"]).await;
+        sign_in(&dark, &base, "vic", &viewer_password).await;
+        let background = dark
+            .execute(
+                "return matchMedia('(prefers-color-scheme: dark)').matches
+                    ? getComputedStyle(document.body).backgroundColor : 'light';",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(background, serde_json::json!("rgb(22, 24, 26)"), "the dark palette");
+        screenshot(&dark, "overview-dark").await;
+        dark.close().await.unwrap();
 
         // The beacon page draws each pair's sub-scores.
         client
