@@ -847,6 +847,54 @@ fn upload_name(name: Option<&str>, default: &str) -> Result<String, Problem> {
     }
 }
 
+/// Saves an uploaded file part under `dir` (made here), named by the
+/// last component of its file name made safe: the name tells an
+/// artifact's kind, never where to write. Refuses one over `max` bytes.
+pub(crate) async fn save_part(
+    field: &mut axum::extract::multipart::Field<'_>,
+    dir: &std::path::Path,
+    max: usize,
+) -> Result<std::path::PathBuf, Problem> {
+    use tokio::io::AsyncWriteExt;
+    let part = field.name().unwrap_or_default().to_owned();
+    let name: String = field
+        .file_name()
+        .and_then(|n| n.rsplit(['/', '\\']).next())
+        .unwrap_or("artifact")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+'))
+        .collect();
+    let name = if name.is_empty() || name.starts_with('.') {
+        format!("artifact{name}")
+    } else {
+        name
+    };
+    std::fs::create_dir(dir).map_err(|e| Problem::internal(&e))?;
+    let path = dir.join(&name);
+    let mut file = tokio::fs::File::create(&path)
+        .await
+        .map_err(|e| Problem::internal(&e))?;
+    let mut written = 0usize;
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| Problem::bad_request(e.body_text()))?
+    {
+        written += chunk.len();
+        if written > max {
+            return Err(Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("{part} is larger than {max} bytes"),
+            ));
+        }
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| Problem::internal(&e))?;
+    }
+    file.flush().await.map_err(|e| Problem::internal(&e))?;
+    Ok(path)
+}
+
 /// Writes a request body to `path` as it arrives, refusing it past
 /// `limit` bytes: memory stays bounded whatever is sent.
 async fn spool_body(

@@ -242,8 +242,9 @@ pub(crate) fn open_cookie(state: &AppState, secret: &str) -> String {
 }
 
 /// The `Set-Cookie` value that ends a session in the browser.
-pub(crate) const CLOSED_COOKIE: &str =
-    "turncoat_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0";
+pub(crate) fn closed_cookie() -> String {
+    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+}
 
 /// Ends a session: its token is revoked, so the cookie no longer works
 /// anywhere.
@@ -276,7 +277,7 @@ pub(crate) async fn logout(
     end_session(&state, &session, caller.0.actor).await?;
     Ok(with_cookie(
         StatusCode::NO_CONTENT.into_response(),
-        CLOSED_COOKIE,
+        &closed_cookie(),
     ))
 }
 

@@ -5,11 +5,10 @@
 
 use axum::Json;
 use axum::extract::{Multipart, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::io::AsyncWriteExt;
 use turncoat_store::Store;
 
 use crate::api::Params;
@@ -25,53 +24,6 @@ pub(crate) const MAX_ARTIFACT_BYTES: usize = 512 << 20;
 pub(crate) struct VetQuery {
     /// `json` (the default) or `sarif`.
     format: Option<String>,
-}
-
-/// Saves an uploaded file part under `dir` (made here), named by the
-/// last component of its file name made safe: the name tells an
-/// artifact's kind, never where to write. Refuses one over `max` bytes.
-pub(crate) async fn save_part(
-    field: &mut axum::extract::multipart::Field<'_>,
-    dir: &std::path::Path,
-    max: usize,
-) -> Result<std::path::PathBuf, Problem> {
-    let part = field.name().unwrap_or_default().to_owned();
-    let name: String = field
-        .file_name()
-        .and_then(|n| n.rsplit(['/', '\\']).next())
-        .unwrap_or("artifact")
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+'))
-        .collect();
-    let name = if name.is_empty() || name.starts_with('.') {
-        format!("artifact{name}")
-    } else {
-        name
-    };
-    std::fs::create_dir(dir).map_err(|e| Problem::internal(&e))?;
-    let path = dir.join(&name);
-    let mut file = tokio::fs::File::create(&path)
-        .await
-        .map_err(|e| Problem::internal(&e))?;
-    let mut written = 0usize;
-    while let Some(chunk) = field
-        .chunk()
-        .await
-        .map_err(|e| Problem::bad_request(e.body_text()))?
-    {
-        written += chunk.len();
-        if written > max {
-            return Err(Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("{part} is larger than {max} bytes"),
-            ));
-        }
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| Problem::internal(&e))?;
-    }
-    file.flush().await.map_err(|e| Problem::internal(&e))?;
-    Ok(path)
 }
 
 /// Vets an uploaded release (analysts, admins, write tokens).
@@ -116,7 +68,8 @@ pub(crate) async fn vet(
                 )));
             }
         };
-        let path = save_part(&mut field, &dir.path().join(&part), MAX_ARTIFACT_BYTES).await?;
+        let path =
+            crate::api::save_part(&mut field, &dir.path().join(&part), MAX_ARTIFACT_BYTES).await?;
         *slot = Some(path);
     }
     let Some(release) = release else {

@@ -25,12 +25,10 @@ fn queue_query(raw: Option<&str>) -> Result<AlertQuery, String> {
 }
 
 /// The query string of `query` with `cursor` set: the next page's link.
-fn next_link(query: &AlertQuery, cursor: &str) -> String {
-    let mut pairs: Vec<(&str, String)> = filter_fields(query)
-        .into_iter()
-        .map(|(k, v)| (if k == "filter_status" { "status" } else { k }, v))
-        .collect();
-    pairs.push(("cursor", cursor.to_owned()));
+/// The queue with `query`'s filters, at `cursor` when given.
+fn queue_link(query: &AlertQuery, cursor: Option<&str>) -> String {
+    let mut pairs = filter_fields(query);
+    pairs.extend(cursor.map(|c| ("cursor", c.to_owned())));
     format!(
         "/alerts?{}",
         serde_urlencoded::to_string(pairs).unwrap_or_default()
@@ -101,8 +99,9 @@ fn render_queue(
             } @else {
                 form #bulk method="post" action="/alerts/bulk" {
                     input type="hidden" name="csrf" value=(viewer.0.csrf);
+                    // The filter's status apart from the status to set.
                     @for (name, value) in filter_fields(query) {
-                        input type="hidden" name=(name) value=(value);
+                        input type="hidden" name=(if name == "status" { "filter_status" } else { name }) value=(value);
                     }
                     @if viewer.can_triage() {
                         div.filters {
@@ -133,7 +132,7 @@ fn render_queue(
                 script src="/assets/queue.js" defer {}
             }
             @if let Some(cursor) = next {
-                nav.pager { a rel="next" href=(next_link(query, cursor)) { "Next page →" } }
+                nav.pager { a rel="next" href=(queue_link(query, Some(cursor))) { "Next page →" } }
             }
         }
     };
@@ -162,7 +161,6 @@ fn filter_fields(query: &AlertQuery) -> Vec<(&'static str, String)> {
     ]
     .into_iter()
     .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
-    .map(|(k, v)| (if k == "status" { "filter_status" } else { k }, v))
     .collect()
 }
 
@@ -618,16 +616,7 @@ pub(super) async fn bulk(State(state): State<AppState>, viewer: Viewer, body: St
         }
         Err(p) => return failed(&viewer, p),
     };
-    let back = format!(
-        "/alerts?{}",
-        serde_urlencoded::to_string(
-            filter_fields(&query)
-                .into_iter()
-                .map(|(k, v)| (if k == "filter_status" { "status" } else { k }, v))
-                .collect::<Vec<_>>()
-        )
-        .unwrap_or_default()
-    );
+    let back = queue_link(&query, None);
     let what = if by_ids {
         "ticked"
     } else {

@@ -85,7 +85,7 @@ async fn take_upload(
                     return Ok(Err(refused));
                 }
                 let path =
-                    crate::vet::save_part(&mut field, &dir.path().join("file"), MAX_INTEL_BYTES)
+                    crate::api::save_part(&mut field, &dir.path().join("file"), MAX_INTEL_BYTES)
                         .await?;
                 file = Some(path);
             }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::{Viewer, constant_time_eq, page_without_menu};
 use crate::AppState;
-use crate::session::{CLOSED_COOKIE, Login, client_address, end_session, open_cookie, with_cookie};
+use crate::session::{Login, client_address, closed_cookie, end_session, open_cookie, with_cookie};
 
 /// The cookie holding the sign-in form's anti-forgery value.
 const LOGIN_COOKIE: &str = "turncoat_login";
@@ -147,5 +147,5 @@ pub(super) async fn logout(
     if let Err(problem) = end_session(&state, &viewer.0, actor).await {
         return super::failed(&viewer, problem);
     }
-    with_cookie(Redirect::to("/login").into_response(), CLOSED_COOKIE)
+    with_cookie(Redirect::to("/login").into_response(), &closed_cookie())
 }
