@@ -419,6 +419,37 @@ pub struct EncodedEvents {
     names: NameCodes,
     /// The codes of the record being encoded (scratch).
     codes: Vec<u64>,
+    /// Events per endpoint, log source and hour: ingest freshness.
+    feeds: Vec<FeedTally>,
+    /// Where each tally is in `feeds`, by a hash of its key.
+    feed_index: FastHashMap<u64, usize>,
+    /// The tally the last event went to.
+    last_feed: usize,
+}
+
+/// A batch's events of one endpoint, log source and hour.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedTally {
+    pub host: String,
+    pub logsource: Logsource,
+    pub hour: i64,
+    pub events: u64,
+    pub last_event: Time,
+}
+
+impl FeedTally {
+    /// The log source as `product/category/service`, the parts it has.
+    pub fn logsource_name(&self) -> String {
+        [
+            self.logsource.product.as_deref(),
+            self.logsource.category.as_deref(),
+            self.logsource.service.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("/")
+    }
 }
 
 /// One record's bytes: `blocks[block][start..end]`.
@@ -487,7 +518,53 @@ impl EncodedEvents {
         let spans = self.hours.entry(hour).or_default();
         self.places.push((hour, spans.len() as u32));
         spans.push(span);
+        self.tally(event, hour);
         self.places.len() - 1
+    }
+
+    /// Counts `event` to its feed. A file is mostly one endpoint and log
+    /// source hour after hour, so the last tally is tried first; others
+    /// are found by a hash of their key, with no allocation per event.
+    fn tally(&mut self, event: &Event, hour: i64) {
+        let same = |t: &FeedTally| {
+            t.hour == hour && t.host == event.host && t.logsource == event.logsource
+        };
+        let i = match self.feeds.get(self.last_feed) {
+            Some(t) if same(t) => self.last_feed,
+            _ => {
+                let key = std::hash::BuildHasher::hash_one(
+                    self.feed_index.hasher(),
+                    (&event.host, &event.logsource, hour),
+                );
+                let hit = match self.feed_index.get(&key) {
+                    Some(&i) if same(&self.feeds[i]) => Some(i),
+                    // A hash shared by two keys: the later one is looked
+                    // for the long way.
+                    Some(_) => self.feeds.iter().position(same),
+                    None => None,
+                };
+                hit.unwrap_or_else(|| {
+                    self.feeds.push(FeedTally {
+                        host: event.host.clone(),
+                        logsource: event.logsource.clone(),
+                        hour,
+                        events: 0,
+                        last_event: event.time,
+                    });
+                    self.feed_index.entry(key).or_insert(self.feeds.len() - 1);
+                    self.feeds.len() - 1
+                })
+            }
+        };
+        self.last_feed = i;
+        let t = &mut self.feeds[i];
+        t.events += 1;
+        t.last_event = t.last_event.max(event.time);
+    }
+
+    /// The batch's events per endpoint, log source and hour.
+    pub fn feeds(&self) -> &[FeedTally] {
+        &self.feeds
     }
 
     /// The hour of the event at `index` and its index within that hour.

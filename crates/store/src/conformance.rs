@@ -230,6 +230,36 @@ pub fn batches_and_findings(store: &mut dyn Store) {
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].count, 2);
     assert_eq!(alerts[0].status, AlertStatus::New);
+    // The alert knows the archived event that raised it.
+    assert_eq!(alerts[0].event, sightings[0].event);
+    let raised = store.read_event(&t, alerts[0].event.unwrap()).unwrap();
+    assert_eq!(raised.time, Time(1_000_000));
+
+    // A window of hours reads those hours only, not on to the end.
+    let hour = 3_600_000_000;
+    let later = Batch {
+        events: vec![
+            event("ws1", 3 * hour + 5, "evil.com"),
+            event("ws2", 3 * hour + 9, "evil.com"),
+            event("ws1", 7 * hour, "evil.com"),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    store.commit_batch(&t, later, &mut |_| Vec::new()).unwrap();
+    let window = |from: i64, to: i64| {
+        let mut times = Vec::new();
+        store
+            .scan_hours(&t, Time(from), Time(to), crate::Projection::ALL, &mut |e| {
+                times.push(e.time.0)
+            })
+            .unwrap();
+        times
+    };
+    assert_eq!(window(3 * hour, 3 * hour + 1), [3 * hour + 5, 3 * hour + 9]);
+    assert_eq!(window(2 * hour, 6 * hour), [3 * hour + 5, 3 * hour + 9]);
+    assert_eq!(window(0, 7 * hour).len(), 5);
+    assert!(window(8 * hour, 9 * hour).is_empty());
 }
 
 /// Inventory opens and closes ledger intervals, keeps them after removal,
@@ -750,6 +780,58 @@ pub fn stream_state(store: &mut dyn Store) {
     assert_eq!(store.stream_state(&a, "other").unwrap(), None);
 }
 
+/// Feeds (endpoint and log source) know their newest event and rate, per
+/// tenant, across batches; a sensor that stopped keeps its last time.
+pub fn feeds(store: &mut dyn Store) {
+    let actor = Actor::User("test".into());
+    let a = store.add_tenant(&tenant_name("fa"), &actor).unwrap();
+    let b = store.add_tenant(&tenant_name("fb"), &actor).unwrap();
+    let minute = 60_000_000;
+    let day = 24 * 60 * minute;
+    // ws1 sends one event a minute for three hours, in three batches,
+    // after one event a day and a half before; ws2 stops after an hour.
+    let start = 10 * day;
+    let first = Batch {
+        events: vec![event("ws1", start - 36 * 60 * minute, "x.com")].into(),
+        ..Default::default()
+    };
+    store.commit_batch(&a, first, &mut |_| Vec::new()).unwrap();
+    for part in 0..3 {
+        let mut events = Vec::new();
+        for m in part * 60..(part + 1) * 60 {
+            events.push(event("ws1", start + m * minute, "x.com"));
+            if part == 0 {
+                events.push(event("ws2", start + m * minute, "x.com"));
+            }
+        }
+        let batch = Batch {
+            events: events.into(),
+            ..Default::default()
+        };
+        store.commit_batch(&a, batch, &mut |_| Vec::new()).unwrap();
+    }
+    let other = Batch {
+        events: vec![event("wsb", start, "x.com")].into(),
+        ..Default::default()
+    };
+    store.commit_batch(&b, other, &mut |_| Vec::new()).unwrap();
+
+    let feeds = store.feeds(&Scope::tenant(&a)).unwrap();
+    assert_eq!(feeds.len(), 2, "{feeds:?}");
+    let ws1 = feeds.iter().find(|f| f.endpoint == "ws1").unwrap();
+    assert_eq!(ws1.logsource, "windows/dns_query");
+    assert_eq!(ws1.last_event, Time(start + 179 * minute));
+    // 120 events in the last two hours, over 119 minutes.
+    assert!((ws1.per_minute - 120.0 / 119.0).abs() < 1e-9, "{ws1:?}");
+    let ws2 = feeds.iter().find(|f| f.endpoint == "ws2").unwrap();
+    assert_eq!(ws2.last_event, Time(start + 59 * minute));
+    assert!(ws2.last_event < ws1.last_event);
+    assert!(feeds.iter().all(|f| f.tenant.as_str() == "fa"), "isolation");
+    let theirs = store.feeds(&Scope::tenant(&b)).unwrap();
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0].endpoint, "wsb");
+}
+
 /// Runs every check, each on a fresh store from `fresh`.
 pub fn run_all(mut fresh: impl FnMut() -> Box<dyn Store>) {
     tenants(fresh().as_mut());
@@ -763,6 +845,7 @@ pub fn run_all(mut fresh: impl FnMut() -> Box<dyn Store>) {
     stream_state(fresh().as_mut());
     users_and_tokens(fresh().as_mut());
     alert_pages(fresh().as_mut());
+    feeds(fresh().as_mut());
 }
 
 /// Pages of the alert queue, chained by their last key, are the whole
@@ -786,7 +869,8 @@ pub fn alert_pages(store: &mut dyn Store) {
                 campaign: None,
                 key: FindingKey::pair(),
                 first_seen: Time(1_000_000 * (i % 4)),
-                last_seen: Time(1_000_000 * (10 + i)),
+                // Pairs share a last seen: ties are broken by id.
+                last_seen: Time(1_000_000 * (10 + i / 2)),
                 count: 1,
                 evidence: Evidence::default(),
             },
@@ -805,6 +889,7 @@ pub fn alert_pages(store: &mut dyn Store) {
     let whole = store.alerts(&scope, &filter).unwrap();
     assert_eq!(whole.len(), 11);
     let page = |after, limit, min_severity, text| crate::AlertPage {
+        order: crate::AlertOrder::Severity,
         filter: &filter,
         min_severity,
         since: None,
@@ -829,6 +914,26 @@ pub fn alert_pages(store: &mut dyn Store) {
         ids(&whole),
         "pages chain into the whole list, in order"
     );
+    // Newest first: by last seen, latest first, then id.
+    let mut newest = whole.clone();
+    newest.sort_by(|x, y| y.last_seen.cmp(&x.last_seen).then(x.id.cmp(&y.id)));
+    let mut chained = Vec::new();
+    let mut after = None;
+    loop {
+        let got = store
+            .alerts_page(
+                &scope,
+                &crate::AlertPage {
+                    order: crate::AlertOrder::Newest,
+                    ..page(after, 3, None, None)
+                },
+            )
+            .unwrap();
+        let Some(last) = got.last() else { break };
+        after = Some((last.severity, last.last_seen, last.id));
+        chained.extend(got);
+    }
+    assert_eq!(ids(&chained), ids(&newest), "newest first, chained");
     let high = store
         .alerts_page(&scope, &page(None, 100, Some(Severity::High), None))
         .unwrap();

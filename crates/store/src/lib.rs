@@ -28,7 +28,7 @@ use turncoat_core::{
     TenantName, Time, TokenScope, quote,
 };
 
-pub use codec::{EncodedEvents, Projection, RecordHead, decode_records};
+pub use codec::{EncodedEvents, FeedTally, Projection, RecordHead, decode_records};
 pub use lock::{LockHolder, LockWait, WriterLock};
 pub use sqlite::{DEFAULT_LOCK_TIMEOUT, SqliteStore};
 
@@ -438,6 +438,26 @@ pub struct Alert {
     /// The user working on it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub assignee: Option<String>,
+    /// Where the event that raised it is archived, when it was one
+    /// ([`Store::read_event`] reads it back).
+    #[serde(skip)]
+    pub event: Option<EventRef>,
+}
+
+/// One endpoint's events of one log source: when the newest happened,
+/// when events of it last arrived, and how fast they come; a sensor gone
+/// silent shows as an old `last_event`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Feed {
+    pub tenant: TenantName,
+    pub endpoint: String,
+    /// `product/category/service`, the parts it has.
+    pub logsource: String,
+    pub last_event: Time,
+    pub last_ingested: Time,
+    /// Events per minute over the hour or two before its newest event
+    /// (the hours of event time that hold it and the one before).
+    pub per_minute: f64,
 }
 
 /// A number of alerts of one tenant, kind, severity and status.
@@ -544,11 +564,21 @@ pub struct AlertFilter {
     pub limit: Option<usize>,
 }
 
-/// One page of the alert queue, in its order: severity (highest first),
-/// first seen, id. Paged by the last row's key, not by position, so a
-/// page costs the same however deep it is.
+/// The order of the alert queue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AlertOrder {
+    /// The highest severity first, then the earliest first seen, then id.
+    #[default]
+    Severity,
+    /// The latest last seen first, then id.
+    Newest,
+}
+
+/// One page of the alert queue, in `order`. Paged by the last row's key,
+/// not by position, so a page costs the same however deep it is.
 #[derive(Clone, Copy, Debug)]
 pub struct AlertPage<'a> {
+    pub order: AlertOrder,
     pub filter: &'a AlertFilter,
     /// This severity or higher.
     pub min_severity: Option<Severity>,
@@ -557,7 +587,9 @@ pub struct AlertPage<'a> {
     /// Text in the title, source or endpoint, ignoring (ASCII) case.
     pub text: Option<&'a str>,
     pub assignee: Option<&'a str>,
-    /// The key of the previous page's last alert.
+    /// The key of the previous page's last alert: its severity, first
+    /// seen and id; by [`AlertOrder::Newest`], its last seen and id (the
+    /// severity is not read).
     pub after: Option<(Severity, Time, AlertId)>,
     pub limit: usize,
 }
@@ -878,6 +910,17 @@ pub trait Store {
         what: Projection<'_>,
         each: &mut dyn FnMut(Event),
     ) -> Result<()>;
+    /// Reads the tenant's archived events of the hours from `from`'s to
+    /// `to`'s (both included), as [`Store::scan_archive`] does: what is
+    /// around a moment, without reading on to the archive's end.
+    fn scan_hours(
+        &self,
+        tenant: &Tenant,
+        from: Time,
+        to: Time,
+        what: Projection<'_>,
+        each: &mut dyn FnMut(Event),
+    ) -> Result<()>;
     /// The first and last archived hour of the tenant.
     fn archive_span(&self, tenant: &Tenant) -> Result<Option<(Time, Time)>>;
 
@@ -904,6 +947,8 @@ pub trait Store {
     /// How many alerts `scope` holds, per tenant, kind, severity and
     /// status: the overview's numbers without reading the alerts.
     fn alert_counts(&self, scope: &Scope) -> Result<Vec<AlertCount>>;
+    /// Every feed (endpoint and log source) of `scope`'s tenants.
+    fn feeds(&self, scope: &Scope) -> Result<Vec<Feed>>;
     /// A page of `scope`'s alerts in the queue's order.
     fn alerts_page(&self, scope: &Scope, page: &AlertPage<'_>) -> Result<Vec<Alert>>;
     /// Sets the triage status, recording why (`None` clears the reason)

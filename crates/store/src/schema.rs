@@ -319,6 +319,25 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration::Sql("
     CREATE INDEX alerts_counts ON alerts (tenant_id, kind, severity, status);
     "),
+    // 18: ingest freshness: events per endpoint, log source and hour of
+    // event time, the last day of each kept.
+    Migration::Sql("
+    CREATE TABLE feed_hours (
+        tenant_id INTEGER NOT NULL,
+        endpoint_id INTEGER NOT NULL,
+        logsource TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        events INTEGER NOT NULL,
+        last_event INTEGER NOT NULL,
+        ingested INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, endpoint_id, logsource, hour)
+    ) WITHOUT ROWID;
+    "),
+    // 19: the alert queue newest first, for one tenant or many.
+    Migration::Sql("
+    CREATE INDEX alerts_newest ON alerts (last_seen DESC, id);
+    CREATE INDEX alerts_newest_tenant ON alerts (tenant_id, last_seen DESC, id);
+    "),
 ];
 
 fn indicator_match_columns(tx: &Transaction<'_>) -> rusqlite::Result<()> {

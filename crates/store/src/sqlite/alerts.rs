@@ -153,6 +153,13 @@ const ALERT_SELECT: &str =
         a.status_reason, a.assignee, a.tenant_id
     FROM alerts a JOIN endpoints e ON e.id = a.endpoint_id AND e.tenant_id = a.tenant_id";
 
+/// The archived event an alert's stored evidence points at, beside the
+/// evidence's own fields.
+#[derive(serde::Deserialize)]
+struct EvidenceEvent {
+    event: Option<EventRef>,
+}
+
 pub(super) fn alert_row(tenant: &TenantName, r: &rusqlite::Row) -> rusqlite::Result<Alert> {
     let kind: String = r.get(2)?;
     let status: String = r.get(6)?;
@@ -170,6 +177,9 @@ pub(super) fn alert_row(tenant: &TenantName, r: &rusqlite::Row) -> rusqlite::Res
         first_seen: Time(r.get(8)?),
         last_seen: Time(r.get(9)?),
         count: r.get::<_, i64>(10)? as u64,
+        event: serde_json::from_str::<EvidenceEvent>(&evidence)
+            .ok()
+            .and_then(|e| e.event),
         evidence: serde_json::from_str::<Evidence>(&evidence)
             .map_err(|e| bad_column(11, json_err(e)))?,
         created: Time(r.get(12)?),
@@ -198,6 +208,17 @@ pub(super) fn alerts_page(
         [one] => format!("a.tenant_id = {one}"),
         many => format!("+a.tenant_id IN ({})", many.join(",")),
     };
+    let (after, order) = match page.order {
+        AlertOrder::Severity => (
+            "(?8 IS NULL OR a.severity < ?8
+                OR (a.severity = ?8 AND (a.first_seen > ?9 OR (a.first_seen = ?9 AND a.id > ?10))))",
+            "a.severity DESC, a.first_seen, a.id",
+        ),
+        AlertOrder::Newest => (
+            "(?8 IS NULL OR a.last_seen < ?9 OR (a.last_seen = ?9 AND a.id > ?10))",
+            "a.last_seen DESC, a.id",
+        ),
+    };
     let sql = format!(
         "{ALERT_SELECT}
          WHERE {tenants}
@@ -205,9 +226,8 @@ pub(super) fn alerts_page(
            AND (?4 IS NULL OR a.severity >= ?4) AND (?5 IS NULL OR a.last_seen >= ?5)
            AND (?6 IS NULL OR instr(lower(a.title), ?6) OR instr(lower(a.source), ?6) OR instr(lower(e.name), ?6))
            AND (?7 IS NULL OR a.assignee = ?7 COLLATE NOCASE)
-           AND (?8 IS NULL OR a.severity < ?8
-                OR (a.severity = ?8 AND (a.first_seen > ?9 OR (a.first_seen = ?9 AND a.id > ?10))))
-         ORDER BY a.severity DESC, a.first_seen, a.id
+           AND {after}
+         ORDER BY {order}
          LIMIT ?11"
     );
     let mut stmt = store.conn.prepare_cached(&sql)?;

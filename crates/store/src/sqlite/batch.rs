@@ -160,6 +160,7 @@ impl SqliteStore {
             .execute(params![tid, work.as_str(), now.0])?;
         }
         record_endpoints(&tx, &mut self.endpoint_ids, tid, &batch)?;
+        record_feeds(&tx, &mut self.endpoint_ids, tid, &batch.events, now)?;
         let ids = Ids {
             observables: &mut self.observable_ids,
             endpoints: &mut self.endpoint_ids,
@@ -285,6 +286,55 @@ fn append_archive(
         placed.insert(hour, (seg_id, offset as u64));
     }
     Ok(placed)
+}
+
+/// Hours of a feed kept for its rate: the last day of its data.
+const FEED_HOURS_KEPT: i64 = 24;
+
+/// Adds the batch's events to their feeds' hours (ingest freshness), and
+/// drops hours older than a day before each feed's newest.
+fn record_feeds(
+    tx: &Transaction<'_>,
+    endpoint_ids: &mut IdCache,
+    tid: i64,
+    events: &EncodedEvents,
+    now: Time,
+) -> Result<()> {
+    for feed in events.feeds() {
+        let endpoint = endpoint_id(tx, endpoint_ids, tid, &feed.host, feed.last_event)?;
+        let logsource = feed.logsource_name();
+        tx.prepare_cached(
+            "INSERT INTO feed_hours (tenant_id, endpoint_id, logsource, hour, events, last_event, ingested)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (tenant_id, endpoint_id, logsource, hour) DO UPDATE SET
+                 events = events + excluded.events,
+                 last_event = max(last_event, excluded.last_event),
+                 ingested = excluded.ingested",
+        )?
+        .execute(params![
+            tid,
+            endpoint,
+            logsource,
+            feed.hour,
+            feed.events as i64,
+            feed.last_event.0,
+            now.0
+        ])?;
+        tx.prepare_cached(
+            "DELETE FROM feed_hours WHERE tenant_id = ? AND endpoint_id = ? AND logsource = ?
+             AND hour < (SELECT max(hour) FROM feed_hours WHERE tenant_id = ? AND endpoint_id = ? AND logsource = ?) - ?",
+        )?
+        .execute(params![
+            tid,
+            endpoint,
+            logsource,
+            tid,
+            endpoint,
+            logsource,
+            FEED_HOURS_KEPT
+        ])?;
+    }
+    Ok(())
 }
 
 /// The endpoints and addresses a batch names.

@@ -35,12 +35,13 @@ use crate::archive::Archive;
 use crate::lock::{LockWait, WriterLock};
 use crate::schema::{MIGRATIONS, Migration};
 use crate::{
-    Address, Alert, AlertAction, AlertChange, AlertCount, AlertFilter, AlertPage, AllowAdded,
-    AllowEntry, AllowKind, AuditEntry, Batch, BatchOutcome, CampaignAlert, CampaignUpserted,
-    DueWork, EventRef, FindingMode, FindingsOutcome, IndicatorUpsert, InternalNetwork, LedgerEntry,
-    LedgerHook, NewAllowEntry, NewSuppression, NewToken, NewTokenOwner, NewUser, PendingWork,
-    Result, Scope, Sighting, SourceFingerprint, SourceRecord, Store, StoreError, StoredIndicator,
-    StoredRule, Suppression, Tenant, TenantStats, Token, TokenOwner, User,
+    Address, Alert, AlertAction, AlertChange, AlertCount, AlertFilter, AlertOrder, AlertPage,
+    AllowAdded, AllowEntry, AllowKind, AuditEntry, Batch, BatchOutcome, CampaignAlert,
+    CampaignUpserted, DueWork, EventRef, Feed, FindingMode, FindingsOutcome, IndicatorUpsert,
+    InternalNetwork, LedgerEntry, LedgerHook, NewAllowEntry, NewSuppression, NewToken,
+    NewTokenOwner, NewUser, PendingWork, Result, Scope, Sighting, SourceFingerprint, SourceRecord,
+    Store, StoreError, StoredIndicator, StoredRule, Suppression, Tenant, TenantStats, Token,
+    TokenOwner, User,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -355,6 +356,34 @@ fn text_column(v: rusqlite::types::ValueRef<'_>) -> Result<Option<&str>> {
     }
 }
 
+impl SqliteStore {
+    /// The tenant's archived events of the hours `from_hour..=to_hour`.
+    fn scan_segments(
+        &self,
+        tenant: &Tenant,
+        from_hour: i64,
+        to_hour: i64,
+        what: Projection<'_>,
+        each: &mut dyn FnMut(Event),
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT hour, committed_len FROM segments
+             WHERE tenant_id = ? AND hour >= ? AND hour <= ? ORDER BY hour",
+        )?;
+        let segs: Vec<(i64, i64)> = stmt
+            .query_map(params![tenant.id, from_hour, to_hour], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<std::result::Result<_, _>>()?;
+        let mut raw = Vec::new();
+        for (hour, len) in segs {
+            self.archive
+                .read_segment(tenant.id, hour, len as u64, &mut raw, what, each)?;
+        }
+        Ok(())
+    }
+}
+
 impl Store for SqliteStore {
     fn add_tenant(&mut self, name: &TenantName, actor: &Actor) -> Result<Tenant> {
         let tx = self.conn.transaction()?;
@@ -647,21 +676,24 @@ impl Store for SqliteStore {
         what: Projection<'_>,
         each: &mut dyn FnMut(Event),
     ) -> Result<()> {
-        let from_hour = since.map_or(i64::MIN, Time::hour);
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT hour, committed_len FROM segments WHERE tenant_id = ? AND hour >= ? ORDER BY hour")?;
-        let segs: Vec<(i64, i64)> = stmt
-            .query_map(params![tenant.id, from_hour], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?
-            .collect::<std::result::Result<_, _>>()?;
-        let mut raw = Vec::new();
-        for (hour, len) in segs {
-            self.archive
-                .read_segment(tenant.id, hour, len as u64, &mut raw, what, each)?;
-        }
-        Ok(())
+        self.scan_segments(
+            tenant,
+            since.map_or(i64::MIN, Time::hour),
+            i64::MAX,
+            what,
+            each,
+        )
+    }
+
+    fn scan_hours(
+        &self,
+        tenant: &Tenant,
+        from: Time,
+        to: Time,
+        what: Projection<'_>,
+        each: &mut dyn FnMut(Event),
+    ) -> Result<()> {
+        self.scan_segments(tenant, from.hour(), to.hour(), what, each)
     }
 
     fn archive_span(&self, tenant: &Tenant) -> Result<Option<(Time, Time)>> {
@@ -726,6 +758,66 @@ impl Store for SqliteStore {
 
     fn alert_counts(&self, scope: &Scope) -> Result<Vec<AlertCount>> {
         alerts::alert_counts(self, scope)
+    }
+
+    fn feeds(&self, scope: &Scope) -> Result<Vec<Feed>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT e.name, f.logsource, f.hour, f.events, f.last_event, f.ingested
+             FROM feed_hours f JOIN endpoints e ON e.id = f.endpoint_id AND e.tenant_id = f.tenant_id
+             WHERE f.tenant_id = ? ORDER BY e.name, f.logsource, f.hour DESC",
+        )?;
+        let mut feeds = Vec::new();
+        for tenant in scope.members() {
+            let rows = stmt.query_map([tenant.id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                ))
+            })?;
+            // Newest hour first per feed: the first row opens it.
+            let mut open: Option<(Feed, i64, i64, i64)> = None;
+            let close = |(mut feed, _, events, start): (Feed, i64, i64, i64)| {
+                let minutes = ((feed.last_event.0 - start) as f64 / 60e6).max(1.0);
+                feed.per_minute = events as f64 / minutes;
+                feed
+            };
+            for row in rows {
+                let (endpoint, logsource, hour, events, last_event, ingested) = row?;
+                match &mut open {
+                    Some((f, newest, sum, start))
+                        if f.endpoint == endpoint && f.logsource == logsource =>
+                    {
+                        if hour >= *newest - 1 {
+                            *sum += events;
+                            *start = hour * MICROS_PER_HOUR;
+                        }
+                        f.last_ingested = f.last_ingested.max(Time(ingested));
+                    }
+                    _ => {
+                        feeds.extend(open.take().map(close));
+                        open = Some((
+                            Feed {
+                                tenant: tenant.name.clone(),
+                                endpoint,
+                                logsource,
+                                last_event: Time(last_event),
+                                last_ingested: Time(ingested),
+                                per_minute: 0.0,
+                            },
+                            hour,
+                            events,
+                            hour * MICROS_PER_HOUR,
+                        ));
+                    }
+                }
+            }
+            feeds.extend(open.take().map(close));
+        }
+        Ok(feeds)
     }
 
     fn alert(&self, scope: &Scope, id: AlertId) -> Result<Option<Alert>> {
