@@ -261,12 +261,26 @@ pub fn api_alerts(alerts: u64, dir: &Path, format: OutputFormat) -> anyhow::Resu
                 .as_i64()
                 .unwrap_or(1)
         };
-        for page in [
+        let tenant = if user == "bench-admin" { "t1" } else { "t3" };
+        let mut pages = vec![
             "/".to_owned(),
             "/alerts".to_owned(),
             "/alerts?severity=high&q=c2-3".to_owned(),
             format!("/alerts/{id}"),
-        ] {
+            format!("/endpoint?tenant={tenant}&name=host-7"),
+            "/exposure".to_owned(),
+            format!("/beacons?tenant={tenant}"),
+            "/drift".to_owned(),
+            "/campaigns".to_owned(),
+            "/intel".to_owned(),
+            "/rules".to_owned(),
+            "/vet".to_owned(),
+            "/audit".to_owned(),
+        ];
+        if user == "bench-admin" {
+            pages.push("/people".to_owned());
+        }
+        for page in pages {
             let mut latencies = Vec::new();
             for _ in 0..20 {
                 let started = std::time::Instant::now();

@@ -150,19 +150,6 @@ fn content_type(head: &str) -> String {
         .unwrap_or_default()
 }
 
-const SIGMA_RULE: &str = "title: Whoami run
-id: 6a1f2b3c-0000-4000-8000-00000000a001
-status: test
-logsource:
-  category: process_creation
-  product: windows
-detection:
-  selection:
-    Image|endswith: '\\whoami.exe'
-  condition: selection
-level: medium
-";
-
 #[test]
 fn every_answer_carries_only_documented_fields_of_the_documented_types() {
     let env = Env::new();
@@ -333,7 +320,7 @@ fn every_answer_carries_only_documented_fields_of_the_documented_types() {
         "/rules",
         "/api/v1/rules?name=whoami.yml",
         "application/octet-stream",
-        SIGMA_RULE.as_bytes(),
+        common::WHOAMI_RULE.as_bytes(),
     );
     let line = br#"{"@timestamp":"2023-03-30T08:00:00Z","host":{"name":"ws-77"},"dns":{"question":{"name":"second-wave-cdn.com"}},"event":{"category":["network"]}}"#;
     call(

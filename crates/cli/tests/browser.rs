@@ -442,18 +442,71 @@ fn an_analyst_triages_the_demo_s_3cx_alerts_in_chromium() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
 
-        // At 800 px wide the queue still reads (no page-wide scrolling).
-        client.set_window_size(800, 1000).await.unwrap();
-        client.goto(&format!("{base}/alerts")).await.unwrap();
-        let overflow = client
-            .execute(
-                "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
-                vec![],
-            )
+        // A pair's page draws its inter-arrival histogram and timeline.
+        client
+            .goto(&format!("{base}/beacons?tenant=acme-corp"))
             .await
             .unwrap();
-        assert!(overflow.as_i64().unwrap() <= 0, "horizontal overflow: {overflow}");
-        screenshot(&client, "alerts-800px").await;
+        let pair = client
+            .find(Locator::Css("main a[href^='/beacons/pair']"))
+            .await
+            .unwrap();
+        click_and_load(&client, pair).await;
+        let bars = client
+            .find_all(Locator::Css("main svg.histogram rect"))
+            .await
+            .unwrap();
+        let ticks = client
+            .find_all(Locator::Css("main svg.strip line.tick"))
+            .await
+            .unwrap();
+        assert!(!bars.is_empty() && ticks.len() > 10, "{} bars, {} ticks", bars.len(), ticks.len());
+        screenshot(&client, "beacon-pair").await;
+
+        // Every view, at 1280 and 800 px wide: no page-wide scrolling,
+        // and a screenshot of each for a reviewer.
+        let views = [
+            ("overview", "/"),
+            ("alerts", "/alerts"),
+            ("exposure", "/exposure"),
+            ("beacons", "/beacons?tenant=acme-corp"),
+            ("drift", "/drift"),
+            ("campaigns", "/campaigns"),
+            ("intel", "/intel"),
+            ("rules", "/rules"),
+            ("vet", "/vet"),
+            ("audit", "/audit"),
+            ("people", "/people"),
+        ];
+        for width in [1280, 800] {
+            client.set_window_size(width, 1000).await.unwrap();
+            for (name, path) in views {
+                client.goto(&format!("{base}{path}")).await.unwrap();
+                let overflow = client
+                    .execute(
+                        "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                        vec![],
+                    )
+                    .await
+                    .unwrap();
+                assert!(
+                    overflow.as_i64().unwrap() <= 0,
+                    "{path} at {width} px: horizontal overflow {overflow}"
+                );
+                if width == 800 {
+                    screenshot(&client, &format!("{name}-800px")).await;
+                } else if !["overview", "alerts", "beacons"].contains(&name) {
+                    screenshot(&client, name).await;
+                }
+            }
+        }
+        // The exposure timeline draws who ran the trojanised version.
+        client.goto(&format!("{base}/exposure")).await.unwrap();
+        let spans = client
+            .find_all(Locator::Css("main svg.timeline rect[class^='series-'] title"))
+            .await
+            .unwrap();
+        assert!(!spans.is_empty(), "the timeline has spans");
         client.close().await.unwrap();
     });
 }

@@ -175,7 +175,7 @@ fn an_analyst_signs_in_triages_by_form_and_sees_only_their_tenants() {
     let (status, overview) = analyst.get("/");
     assert_eq!(status, 200, "{overview}");
     assert!(overview.contains("<svg"), "the overview charts open alerts");
-    assert!(overview.contains("<title id=\"chart-title\">"));
+    assert!(overview.contains("<title>Open alerts per tenant, by severity</title>"));
     assert!(overview.contains("acme"));
     let (status, queue) = analyst.get("/alerts");
     assert_eq!(status, 200);
@@ -382,4 +382,337 @@ fn an_analyst_signs_in_triages_by_form_and_sees_only_their_tenants() {
             .starts_with("text/javascript")
     );
     assert!(js.contains("htmx"));
+}
+
+/// The page's `href` values that start with `prefix`, unescaped.
+fn links(page: &str, prefix: &str) -> Vec<String> {
+    page.match_indices(&format!("href=\"{prefix}"))
+        .map(|(at, _)| {
+            let rest = &page[at + 6..];
+            rest[..rest.find('"').unwrap()].replace("&amp;", "&")
+        })
+        .collect()
+}
+
+/// The text of the first `<td>` after the `<th>` saying `label`.
+fn cell<'p>(page: &'p str, label: &str) -> &'p str {
+    let at = page
+        .find(&format!("<th>{label}</th><td>"))
+        .unwrap_or_else(|| panic!("no {label} row: {page}"));
+    let rest = &page[at + label.len() + 13..];
+    &rest[..rest.find("</td>").unwrap()]
+}
+
+impl Browser<'_> {
+    /// Posts a multipart form: the page's token, then `files`.
+    fn upload(&self, path: &str, csrf: &str, files: &[(&str, &str, &[u8])]) -> (u16, String) {
+        let mut parts = vec![("csrf", "", csrf.as_bytes())];
+        parts.extend_from_slice(files);
+        let (kind, body) = common::served::form(&parts);
+        let (status, _, page) = self.served.send(
+            "POST",
+            path,
+            &[("Cookie", &self.cookie), ("Content-Type", &kind)],
+            Some(&body),
+        );
+        (status, page)
+    }
+}
+
+#[test]
+fn every_view_shows_the_fleet_as_the_cli_does_and_a_viewer_only_their_tenant() {
+    let env = Env::new();
+    let fleet = env.dir.path().join("fleet");
+    env.ok(&[
+        "simulate",
+        "--out",
+        common::path(&fleet),
+        "--tenants",
+        "3",
+        "--endpoints",
+        "6",
+        "--days",
+        "14",
+        "--events-per-endpoint-day",
+        "20",
+    ]);
+    let pack = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../intel/3cx");
+    env.ok(&["intel", "import", common::path(&pack)]);
+    let mut tenants: Vec<String> = std::fs::read_dir(&fleet)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    tenants.sort();
+    for t in &tenants {
+        env.ok(&["tenant", "add", t]);
+        env.ok(&["ingest", "--tenant", t, common::path(&fleet.join(t))]);
+    }
+    // A tenant with two sensors, one of which stops after an hour.
+    env.ok(&["tenant", "add", "quiet"]);
+    let mut lines = Vec::new();
+    for m in 0..180 {
+        let at = |host: &str| {
+            common::dns(
+                host,
+                &format!("2024-05-01T{:02}:{:02}:00Z", m / 60, m % 60),
+                "example.org",
+            )
+        };
+        lines.push(at("keeps-on"));
+        if m < 60 {
+            lines.push(at("went-quiet"));
+        }
+    }
+    let quiet = env.file("quiet.ndjson", &lines.join("\n"));
+    env.ok(&["ingest", "--tenant", "quiet", common::path(&quiet)]);
+
+    let first = tenants[0].as_str();
+    let ada = last_line(&env.ok(&["user", "add", "ada", "--role", "admin"]));
+    let vic = last_line(&env.ok(&["user", "add", "vic", "--role", "viewer", "--tenant", first]));
+    let al = last_line(&env.ok(&["user", "add", "al", "--role", "analyst"]));
+    let served = Served::start(&env);
+    let admin = Browser::sign_in(&served, "ada", &ada);
+    let mut pages: Vec<(String, String)> = Vec::new();
+    let mut visit = |who: &Browser, path: &str| {
+        let (status, page) = who.get(path);
+        assert_eq!(status, 200, "{path}: {page}");
+        pages.push((path.to_owned(), page.clone()));
+        page
+    };
+
+    // The overview: exposure as `exposure` counts it, the silent sensor.
+    let exposure = env.json(&["exposure", "--format", "json"]);
+    let rows = exposure.as_array().unwrap();
+    let now: std::collections::BTreeSet<(String, String)> = rows
+        .iter()
+        .filter(|r| r["to"].is_null())
+        .map(|r| (r["tenant"].to_string(), r["endpoint"].to_string()))
+        .collect();
+    assert!(!now.is_empty(), "the fleet runs the trojanised 3CX");
+    let overview = visit(&admin, "/");
+    assert!(overview.contains("Exposure to advisories"), "{overview}");
+    assert!(
+        overview.contains(&format!("<span class=\"badge bad\">{}</span>", now.len())),
+        "{} endpoints exposed now: {overview}",
+        now.len()
+    );
+    assert!(overview.contains("Ingest freshness"));
+    assert!(
+        overview.contains("<code>windows/dns_query</code>"),
+        "{overview}"
+    );
+    // The quiet tenant's own overview names the sensor that stopped.
+    let qa = last_line(&env.ok(&[
+        "user", "add", "qa", "--role", "analyst", "--tenant", "quiet",
+    ]));
+    let quiet_view = Browser::sign_in(&served, "qa", &qa).get("/").1;
+    let silent = &quiet_view[quiet_view
+        .find("1</span> silent feeds")
+        .expect("one silent feed")..];
+    assert!(silent.contains("went-quiet"), "{silent}");
+    assert!(!silent.contains("keeps-on"), "{silent}");
+
+    // Exposure per advisory: every row of the CLI, and the timeline.
+    let advisory = rows[0]["advisory"].as_str().unwrap().to_owned();
+    let page = visit(&admin, &format!("/exposure?advisory={advisory}"));
+    assert!(
+        page.contains(&format!(
+            "<title>Who ran an affected version of {advisory}, and when</title>"
+        )),
+        "{page}"
+    );
+    let listed = rows
+        .iter()
+        .filter(|r| r["advisory"] == advisory.as_str())
+        .count();
+    assert_eq!(
+        links(&page, "/endpoint?").len(),
+        listed,
+        "one row per CLI row"
+    );
+
+    // An exposed endpoint: its ledger holds the version, and its events.
+    let endpoint = &links(&page, "/endpoint?")[0];
+    let page = visit(&admin, endpoint);
+    assert!(page.contains("Software ledger"));
+    assert!(page.contains("3CX"), "{page}");
+
+    // Beacons: a pair's connections, counted as the analysis counts them.
+    let beacons = env.json(&["beacons", "--tenant", first, "--format", "json"]);
+    let page = visit(&admin, &format!("/beacons?tenant={first}"));
+    let pair = links(&page, "/beacons/pair?")[0].clone();
+    let asked: std::collections::HashMap<String, String> =
+        serde_urlencoded::from_str(pair.split_once('?').unwrap().1).unwrap();
+    let row = beacons
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| {
+            b["src"] == asked["src"].as_str()
+                && (b["fqdn"] == asked["dst"].as_str() || b["dst"] == asked["dst"].as_str())
+        })
+        .unwrap_or_else(|| panic!("{pair} is a pair of `beacons`: {beacons}"));
+    let page = visit(&admin, &pair);
+    assert_eq!(
+        cell(&page, "Connections"),
+        row["count"].to_string(),
+        "{pair}"
+    );
+    assert!(
+        page.contains("<title>Intervals between connections from"),
+        "{page}"
+    );
+    assert!(page.contains("class=\"chart strip\""), "{page}");
+
+    // Drift and campaigns: the rows the CLI prints.
+    let drift = env.json(&["drift", "--format", "json"]);
+    let page = visit(&admin, "/drift");
+    let count = drift.as_array().unwrap().len();
+    assert!(page.contains(&format!("{count} new behaviours.")), "{page}");
+    let page = visit(&admin, "/campaigns");
+    let campaigns = env.alerts(&["--kind", "campaign"]);
+    assert!(!campaigns.is_empty());
+    for c in &campaigns {
+        assert!(page.contains(c["title"].as_str().unwrap()), "{c}: {page}");
+    }
+
+    // An IOC alert shows the archived event that raised it.
+    let ioc = env
+        .alerts(&["--tenant", first, "--kind", "ioc"])
+        .into_iter()
+        .next()
+        .unwrap();
+    let page = visit(&admin, &format!("/alerts/{}", id(&ioc)));
+    let raised = &page[page.find("The event that raised it").expect("the event")..];
+    let observed = ioc["evidence"]["observed"].as_str().unwrap();
+    assert!(raised.contains(observed), "{observed}: {raised}");
+    assert!(page.contains("The endpoint around it"));
+
+    // Rules: an admin imports a file and reads the report.
+    let rules = visit(&admin, "/rules");
+    let csrf = hidden(&rules, "csrf");
+    let (status, page) = admin.upload(
+        "/rules",
+        &csrf,
+        &[("file", "whoami.yml", common::WHOAMI_RULE.as_bytes())],
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("1 rules compiled, 1 new or changed"),
+        "{page}"
+    );
+    assert!(page.contains("Whoami run"), "the rule is listed");
+    assert!(!page.contains("/tmp"), "no server path: {page}");
+    let (status, page) = admin.upload("/rules", &csrf, &[("file", "notes.txt", b"x")]);
+    assert_eq!(status, 400, "{page}");
+    assert!(
+        page.contains("notes.txt: a rule file ends in .yml or .yaml"),
+        "{page}"
+    );
+    assert!(!page.contains("/tmp"), "no server path: {page}");
+
+    // Vet: a release naming the attacker's domain is malicious.
+    let vet = visit(&admin, "/vet");
+    let script = b"fetch('https://api.msstorageboxes.com/ping');\n";
+    let (status, page) = admin.upload(
+        "/vet",
+        &hidden(&vet, "csrf"),
+        &[("release", "app.js", script)],
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("<span class=\"badge bad\">malicious</span>"),
+        "{page}"
+    );
+    assert!(page.contains("ioc.network"), "{page}");
+    assert!(!page.contains("/tmp"), "no server path: {page}");
+
+    // Users and tokens: a token made here works on the API until revoked.
+    let people = visit(&admin, "/people");
+    let csrf = hidden(&people, "csrf");
+    let (status, _, page) = admin.post(
+        "/people/tokens",
+        &[
+            ("csrf", &csrf),
+            ("tenant", first),
+            ("scope", "read"),
+            ("note", "siem"),
+        ],
+    );
+    assert_eq!(status, 200, "{page}");
+    let secret = &page[page.find("<code class=\"secret\">").unwrap() + 21..];
+    let secret = &secret[..secret.find('<').unwrap()];
+    let (status, _, _) = served.get("/api/v1/alerts", Some(secret));
+    assert_eq!(status, 200);
+    let token_id = hidden(&page[page.rfind("name=\"id\"").unwrap() - 200..], "id");
+    let (status, _, page) = admin.post("/people/revoke", &[("csrf", &csrf), ("id", &token_id)]);
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(served.get("/api/v1/alerts", Some(secret)).0, 401, "revoked");
+    let (status, _, page) = admin.post(
+        "/people/users",
+        &[
+            ("csrf", &csrf),
+            ("name", "cy"),
+            ("role", "viewer"),
+            ("tenants", first),
+        ],
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Password, shown this once"), "{page}");
+    let audit = visit(&admin, "/audit");
+    assert!(
+        audit.contains("cy"),
+        "the new user is in the audit log: {audit}"
+    );
+
+    // Admins only: an analyst is refused users and rule imports.
+    let analyst = Browser::sign_in(&served, "al", &al);
+    assert_eq!(analyst.get("/people").0, 403);
+    let (_, rules) = analyst.get("/rules");
+    assert!(!rules.contains("Import rules"));
+    let (status, _) = analyst.upload(
+        "/rules",
+        &hidden(&rules, "csrf"),
+        &[("file", "x.yml", b"x")],
+    );
+    assert_eq!(status, 403);
+    assert!(
+        !analyst.get("/").1.contains("href=\"/people\""),
+        "no Users menu"
+    );
+
+    // A viewer of one tenant sees that tenant only, on every view.
+    let viewer = Browser::sign_in(&served, "vic", &vic);
+    for path in [
+        "/",
+        "/exposure",
+        "/drift",
+        "/campaigns",
+        "/intel",
+        "/rules",
+        "/vet",
+        "/audit",
+        "/alerts",
+    ] {
+        let page = visit(&viewer, path);
+        for other in tenants.iter().skip(1).chain([&"quiet".to_owned()]) {
+            assert!(
+                !page.contains(other.as_str()),
+                "{path} names {other}: {page}"
+            );
+        }
+    }
+    let other = &tenants[1];
+    assert_eq!(viewer.get(&format!("/beacons?tenant={other}")).0, 404);
+    assert_eq!(viewer.get(&format!("/exposure?tenant={other}")).0, 404);
+    assert_eq!(
+        viewer.get(&format!("/endpoint?tenant={other}&name=x")).0,
+        404
+    );
+    let their_pair = pair.replace(first, other);
+    assert_eq!(viewer.get(&their_pair).0, 404);
+
+    strictly_parsed(&env, &pages);
 }

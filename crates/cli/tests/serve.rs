@@ -71,6 +71,25 @@ fn the_api_answers_each_token_for_its_tenants_only() {
     // Pages of one, followed by their cursors, are the whole queue.
     let paged = served.every_page("/api/v1/alerts", 1, &admin);
     assert_eq!(&paged, rows);
+    // Newest first: campaigns, then alerts by last seen (latest first)
+    // and id, page after page.
+    let newest = served.every_page("/api/v1/alerts?sort=newest", 1, &admin);
+    assert_eq!(newest.len(), rows.len());
+    let key = |a: &Value| {
+        (
+            a["kind"] != "campaign",
+            std::cmp::Reverse(a["last_seen"].as_str().unwrap().to_owned()),
+            a["id"].as_i64().unwrap(),
+        )
+    };
+    assert!(
+        newest.windows(2).all(|w| key(&w[0]) < key(&w[1])),
+        "{newest:#?}"
+    );
+    assert_eq!(
+        served.get("/api/v1/alerts?sort=oldest", Some(&admin)).0,
+        400
+    );
 
     // Filters, and what they refuse.
     let acme_only = served.json("/api/v1/alerts?tenant=acme&kind=ioc&q=WS-10", &admin);

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use turncoat_core::{AlertKind, Severity, Time};
-use turncoat_store::{Alert, AlertFilter, Scope, Store};
+use turncoat_store::{Alert, AlertFilter, AlertOrder, Scope, Store};
 
 use crate::Result;
 use crate::campaign::{CampaignRow, campaign_rows};
@@ -15,7 +15,7 @@ use crate::campaign::{CampaignRow, campaign_rows};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AlertRow {
     Campaign(CampaignRow),
-    Alert(Alert),
+    Alert(Box<Alert>),
 }
 
 impl AlertRow {
@@ -26,15 +26,24 @@ impl AlertRow {
         }
     }
 
-    /// The queue's order: campaigns first, then the highest severity,
-    /// the earliest first seen, the lowest id (unique, so a page can
-    /// resume after any row).
-    pub fn order_key(&self) -> (bool, std::cmp::Reverse<Severity>, Time, i64) {
-        let (alert, severity, first_seen) = match self {
-            AlertRow::Campaign(c) => (false, c.severity, c.first_seen),
-            AlertRow::Alert(a) => (true, a.severity, a.first_seen),
+    /// The row's place in the queue by `order`: campaigns first, then by
+    /// severity (highest first, then earliest first seen) or by last seen
+    /// (latest first), then the lowest id (unique, so a page can resume
+    /// after any row).
+    pub fn order_key(&self, order: AlertOrder) -> OrderKey {
+        let (alert, severity, first_seen, last_seen) = match self {
+            AlertRow::Campaign(c) => (false, c.severity, c.first_seen, c.last_seen),
+            AlertRow::Alert(a) => (true, a.severity, a.first_seen, a.last_seen),
         };
-        (alert, std::cmp::Reverse(severity), first_seen, self.id())
+        match order {
+            AlertOrder::Severity => (alert, std::cmp::Reverse(severity), first_seen.0, self.id()),
+            AlertOrder::Newest => (
+                alert,
+                std::cmp::Reverse(Severity::Info),
+                -last_seen.0,
+                self.id(),
+            ),
+        }
     }
 }
 
@@ -52,7 +61,7 @@ pub fn list(store: &dyn Store, scope: &Scope, filter: &AlertFilter) -> Result<Ve
         } else {
             Vec::new()
         };
-    campaigns.sort_by_key(AlertRow::order_key);
+    campaigns.sort_by_key(|c| c.order_key(AlertOrder::Severity));
     let alerts = if filter.kind == Some(AlertKind::Campaign) {
         Vec::new()
     } else {
@@ -60,7 +69,7 @@ pub fn list(store: &dyn Store, scope: &Scope, filter: &AlertFilter) -> Result<Ve
     };
     Ok(campaigns
         .into_iter()
-        .chain(alerts.into_iter().map(AlertRow::Alert))
+        .chain(alerts.into_iter().map(|a| AlertRow::Alert(Box::new(a))))
         .collect())
 }
 
@@ -77,6 +86,8 @@ pub struct Selection {
     pub text: Option<String>,
     /// Assigned to this user (alerts only: campaigns have no assignee).
     pub assignee: Option<String>,
+    /// The order pages are listed in.
+    pub order: AlertOrder,
 }
 
 impl Selection {
@@ -110,8 +121,10 @@ pub fn select(store: &dyn Store, scope: &Scope, selection: &Selection) -> Result
     Ok(rows)
 }
 
-/// The queue's sort key of a row (see [`AlertRow::order_key`]).
-pub type OrderKey = (bool, std::cmp::Reverse<Severity>, Time, i64);
+/// The queue's sort key of a row (see [`AlertRow::order_key`]): whether
+/// it is an alert, its severity (highest first), a time (first seen, or
+/// last seen negated) and its id.
+pub type OrderKey = (bool, std::cmp::Reverse<Severity>, i64, i64);
 
 /// One page of the queue in `scope` narrowed to `selection`: the rows
 /// after `after` (a previous page's last key), at most `limit`, and
@@ -137,26 +150,33 @@ pub fn select_page(
             .filter(|c| filter.status.is_none_or(|s| s == c.status))
             .map(AlertRow::Campaign)
             .filter(|row| selection.holds(row, needle.as_deref()))
-            .filter(|row| after.is_none_or(|a| row.order_key() > *a))
+            .filter(|row| after.is_none_or(|a| row.order_key(selection.order) > *a))
             .collect();
-        campaigns.sort_by_key(AlertRow::order_key);
+        campaigns.sort_by_key(|c| c.order_key(selection.order));
         rows.extend(campaigns.into_iter().take(limit + 1));
     }
     if rows.len() <= limit && filter.kind != Some(AlertKind::Campaign) {
         let page = turncoat_store::AlertPage {
+            order: selection.order,
             filter,
             min_severity: selection.min_severity,
             since: selection.since,
             text: selection.text.as_deref(),
             assignee: selection.assignee.as_deref(),
-            after: after_alert.map(|k| (k.1.0, k.2, turncoat_core::AlertId::new(k.3))),
+            after: after_alert.map(|k| {
+                let time = match selection.order {
+                    AlertOrder::Severity => Time(k.2),
+                    AlertOrder::Newest => Time(-k.2),
+                };
+                (k.1.0, time, turncoat_core::AlertId::new(k.3))
+            }),
             limit: limit + 1 - rows.len(),
         };
         rows.extend(
             store
                 .alerts_page(scope, &page)?
                 .into_iter()
-                .map(AlertRow::Alert),
+                .map(|a| AlertRow::Alert(Box::new(a))),
         );
     }
     let more = rows.len() > limit;

@@ -445,6 +445,27 @@ impl Analyzer {
         );
     }
 
+    /// The connections from `src` to `dst` (a name where the pair is
+    /// known by one, as [`BeaconRow::fqdn`], else an address), each
+    /// address of a name merged, in time order. At most the kept samples
+    /// per address (`beacon_score::MAX_SAMPLES`).
+    pub fn pair_times(&self, src: &str, dst: &str) -> Vec<Time> {
+        let mut times: Vec<Time> = self
+            .pairs
+            .iter()
+            .filter(|((s, ip), _)| {
+                s == src
+                    && match self.names.get(&(s.clone(), ip.clone())) {
+                        Some(name) => name == dst,
+                        None => ip == dst,
+                    }
+            })
+            .flat_map(|(_, series)| series.times.iter().copied())
+            .collect();
+        times.sort_unstable();
+        times
+    }
+
     /// Scores every pair and ranks them.
     pub fn finish(self, min_score: f64) -> BeaconReport {
         let Analyzer {
@@ -776,6 +797,22 @@ pub fn analyze_stored(
     let mut analyzer = Analyzer::new(since, allow, networks);
     store.scan_archive(tenant, since, PROJECTION, &mut |e| analyzer.event(&e))?;
     Ok(analyzer.finish(min_score))
+}
+
+/// The connections of one pair of a tenant's stored records, as
+/// [`Analyzer::pair_times`] gives them: what a pair's inter-arrival
+/// histogram and timeline are drawn from.
+pub fn pair_connections(
+    store: &dyn turncoat_store::Store,
+    tenant: &turncoat_store::Tenant,
+    src: &str,
+    dst: &str,
+) -> Result<Vec<Time>> {
+    let scope = turncoat_store::Scope::tenant(tenant);
+    let networks = Networks::new(&store.internal_networks(&scope)?, true);
+    let mut analyzer = Analyzer::new(None, Allowlist::default(), networks);
+    store.scan_archive(tenant, None, PROJECTION, &mut |e| analyzer.event(&e))?;
+    Ok(analyzer.pair_times(src, dst))
 }
 
 /// What [`Analyzer::event`] reads of the archive; nothing else is decoded.

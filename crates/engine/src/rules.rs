@@ -329,9 +329,13 @@ pub fn load(store: &dyn Store) -> Result<RuleSet> {
 /// Imports rule files, then retro-hunts every tenant's archive with the
 /// rules and correlations that are new or changed (a changed filter
 /// changes the rules it names; a changed rule, the correlations over it).
+/// Files are named (in the store, the report and errors) by their path,
+/// or by their path below `names_below` when given: an upload's spool,
+/// so that the rule names the file sent, never where the server put it.
 pub fn import(
     store: &mut dyn Store,
     paths: &[PathBuf],
+    names_below: Option<&std::path::Path>,
     exclude_status: &[String],
     progress: &dyn Progress,
     actor: &Actor,
@@ -345,7 +349,11 @@ pub fn import(
     let mut imported = Vec::new();
     for path in walk.paths() {
         report.files += 1;
-        let name = path.display().to_string();
+        let name = names_below
+            .and_then(|root| path.strip_prefix(root).ok())
+            .unwrap_or(path)
+            .display()
+            .to_string();
         let text = match std::fs::read(path).map(String::from_utf8) {
             Ok(Ok(t)) => t,
             Ok(Err(_)) => {

@@ -12,8 +12,8 @@ use turncoat_engine::ExposureRow;
 use turncoat_engine::alerts::{AlertRow, OrderKey, Selection};
 use turncoat_engine::campaign::CampaignRow;
 use turncoat_store::{
-    Alert, AlertChange, AlertFilter, AllowEntry, AuditEntry, Scope, SqliteStore, Store, StoreError,
-    StoredRule, Tenant,
+    Alert, AlertChange, AlertFilter, AlertOrder, AllowEntry, AuditEntry, Scope, SqliteStore, Store,
+    StoreError, StoredRule, Tenant,
 };
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
@@ -154,6 +154,9 @@ pub(crate) struct AlertQuery {
     pub q: Option<String>,
     /// Assigned to this user.
     pub assignee: Option<String>,
+    /// `severity` (the default: highest first, then earliest first seen)
+    /// or `newest` (latest last seen first). Campaigns come first either way.
+    pub sort: Option<String>,
     pub limit: Option<usize>,
     pub cursor: Option<String>,
 }
@@ -176,6 +179,15 @@ impl AlertQuery {
                 .map_err(|e| Problem::bad_request(format!("since: {e}")))?,
             text: self.q.clone(),
             assignee: self.assignee.clone(),
+            order: match self.sort.as_deref() {
+                None | Some("severity") => AlertOrder::Severity,
+                Some("newest") => AlertOrder::Newest,
+                Some(other) => {
+                    return Err(Problem::bad_request(format!(
+                        "sort {other:?}: severity or newest"
+                    )));
+                }
+            },
         })
     }
 }
@@ -200,6 +212,7 @@ pub(crate) async fn alert_page(
     query: &AlertQuery,
 ) -> Result<Page<AlertRow>, Problem> {
     let selection = query.selection()?;
+    let order = selection.order;
     let scope = narrowed(scope, query.tenant.as_deref())?;
     let after: Option<OrderKey> = query
         .cursor
@@ -214,7 +227,9 @@ pub(crate) async fn alert_page(
         })
         .await?;
     let next = if more {
-        items.last().map(|r| crate::page::encode(&r.order_key()))
+        items
+            .last()
+            .map(|r| crate::page::encode(&r.order_key(order)))
     } else {
         None
     };
@@ -739,6 +754,7 @@ async fn import_rules(
         Ok(turncoat_engine::rules::import(
             store,
             &[path.to_owned()],
+            path.parent(),
             &exclude,
             &turncoat_engine::NoProgress,
             &actor,

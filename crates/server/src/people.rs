@@ -43,10 +43,10 @@ pub(crate) struct NewUserBody {
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct AddedUser {
     #[serde(flatten)]
-    user: User,
+    pub(crate) user: User,
     /// The generated password, shown this once.
     #[serde(skip_serializing_if = "Option::is_none")]
-    password: Option<String>,
+    pub(crate) password: Option<String>,
 }
 
 /// Adds a user (admins only).
@@ -62,30 +62,52 @@ pub(crate) async fn add_user(
 ) -> Result<(StatusCode, Json<AddedUser>), Problem> {
     caller.must_be_admin()?;
     let Json(new) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let role: Role = new
-        .role
-        .parse()
-        .map_err(|e| Problem::bad_request(format!("role: {e}")))?;
-    let granted = new
-        .tenants
-        .iter()
-        .map(|t| tenant_in(&caller.0.scope, t).cloned())
-        .collect::<Result<Vec<_>, _>>()?;
-    let actor = caller.0.actor;
-    let (user, password) = state
-        .write(move |store| {
-            turncoat_auth::add_user(
-                store,
-                &new.name,
-                role,
-                &granted,
-                new.password.as_deref(),
-                &actor,
-            )
-            .map_err(auth_problem)
-        })
-        .await?;
-    Ok((StatusCode::CREATED, Json(AddedUser { user, password })))
+    let added = new.add(&state, &caller.0.scope, caller.0.actor).await?;
+    Ok((StatusCode::CREATED, Json(added)))
+}
+
+impl NewUserBody {
+    pub(crate) fn new(name: String, role: String, tenants: Vec<String>) -> NewUserBody {
+        NewUserBody {
+            name,
+            role,
+            tenants,
+            password: None,
+        }
+    }
+
+    /// Adds the user, granted tenants of `scope` only (`user add`'s
+    /// rules, in `turncoat_auth::add_user`).
+    pub(crate) async fn add(
+        self,
+        state: &AppState,
+        scope: &turncoat_store::Scope,
+        actor: turncoat_core::Actor,
+    ) -> Result<AddedUser, Problem> {
+        let role: Role = self
+            .role
+            .parse()
+            .map_err(|e| Problem::bad_request(format!("role: {e}")))?;
+        let granted = self
+            .tenants
+            .iter()
+            .map(|t| tenant_in(scope, t).cloned())
+            .collect::<Result<Vec<_>, _>>()?;
+        let (user, password) = state
+            .write(move |store| {
+                turncoat_auth::add_user(
+                    store,
+                    &self.name,
+                    role,
+                    &granted,
+                    self.password.as_deref(),
+                    &actor,
+                )
+                .map_err(auth_problem)
+            })
+            .await?;
+        Ok(AddedUser { user, password })
+    }
 }
 
 fn auth_problem(e: turncoat_auth::AuthError) -> Problem {
@@ -126,9 +148,9 @@ pub(crate) struct NewTokenBody {
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct CreatedToken {
     #[serde(flatten)]
-    token: Token,
+    pub(crate) token: Token,
     /// The secret, shown this once; only its hash is kept.
-    secret: String,
+    pub(crate) secret: String,
 }
 
 /// Creates a token (admins only): a tenant's with a scope, or a user's.
@@ -142,36 +164,65 @@ pub(crate) async fn create_token(
 ) -> Result<(StatusCode, Json<CreatedToken>), Problem> {
     caller.must_be_admin()?;
     let Json(new) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let expires = new
-        .expires
-        .as_deref()
-        .map(turncoat_core::Time::parse)
-        .transpose()
-        .map_err(|e| Problem::bad_request(format!("expires: {e}")))?;
-    let tenant = new
-        .tenant
-        .as_deref()
-        .map(|t| tenant_in(&caller.0.scope, t).cloned())
-        .transpose()?;
-    let scope: Option<turncoat_core::TokenScope> = new
-        .scope
-        .as_deref()
-        .map(str::parse)
-        .transpose()
-        .map_err(|e| Problem::bad_request(format!("scope: {e}")))?;
-    let actor = caller.0.actor;
-    let (token, secret) = state
-        .write(move |store| {
-            let owner = match (&tenant, scope, new.user.as_deref()) {
-                (Some(t), Some(scope), None) => turncoat_store::NewTokenOwner::Tenant(t, scope),
-                (None, None, Some(user)) => turncoat_store::NewTokenOwner::User(user),
-                _ => return Err(Problem::bad_request("give tenant and scope, or user")),
-            };
-            turncoat_auth::create_token(store, owner, &new.note, expires, &actor)
-                .map_err(auth_problem)
-        })
-        .await?;
-    Ok((StatusCode::CREATED, Json(CreatedToken { token, secret })))
+    let created = new.create(&state, &caller.0.scope, caller.0.actor).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+impl NewTokenBody {
+    /// A tenant's token with a scope (`user: None`), or a user's.
+    pub(crate) fn new(
+        tenant: Option<String>,
+        scope: Option<String>,
+        user: Option<String>,
+        note: String,
+        expires: Option<String>,
+    ) -> NewTokenBody {
+        NewTokenBody {
+            tenant,
+            scope,
+            user,
+            note,
+            expires,
+        }
+    }
+
+    /// Creates the token (a tenant of `scope` only), its secret once.
+    pub(crate) async fn create(
+        self,
+        state: &AppState,
+        scope: &turncoat_store::Scope,
+        actor: turncoat_core::Actor,
+    ) -> Result<CreatedToken, Problem> {
+        let expires = self
+            .expires
+            .as_deref()
+            .map(turncoat_core::Time::parse)
+            .transpose()
+            .map_err(|e| Problem::bad_request(format!("expires: {e}")))?;
+        let tenant = self
+            .tenant
+            .as_deref()
+            .map(|t| tenant_in(scope, t).cloned())
+            .transpose()?;
+        let token_scope: Option<turncoat_core::TokenScope> = self
+            .scope
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| Problem::bad_request(format!("scope: {e}")))?;
+        let (token, secret) = state
+            .write(move |store| {
+                let owner = match (&tenant, token_scope, self.user.as_deref()) {
+                    (Some(t), Some(scope), None) => turncoat_store::NewTokenOwner::Tenant(t, scope),
+                    (None, None, Some(user)) => turncoat_store::NewTokenOwner::User(user),
+                    _ => return Err(Problem::bad_request("give tenant and scope, or user")),
+                };
+                turncoat_auth::create_token(store, owner, &self.note, expires, &actor)
+                    .map_err(auth_problem)
+            })
+            .await?;
+        Ok(CreatedToken { token, secret })
+    }
 }
 
 /// Revokes a token or ends a session (admins only): it stops working at
@@ -186,14 +237,22 @@ pub(crate) async fn revoke_token(
     Path(id): Path<String>,
 ) -> Result<Json<Token>, Problem> {
     caller.must_be_admin()?;
+    revoke(&state, &id, caller.0.actor).await.map(Json)
+}
+
+/// Revokes token `id` (as text from a path or a form): 404 when there is
+/// none.
+pub(crate) async fn revoke(
+    state: &AppState,
+    id: &str,
+    actor: turncoat_core::Actor,
+) -> Result<Token, Problem> {
     let missing = || Problem::new(StatusCode::NOT_FOUND, "no such token");
     let id: i64 = id.parse().map_err(|_| missing())?;
-    let actor = caller.0.actor;
     state
         .write(move |store| match store.revoke_token(id, &actor) {
             Err(turncoat_store::StoreError::NoSuchToken(_)) => Err(missing()),
             other => Ok(other?),
         })
         .await
-        .map(Json)
 }

@@ -75,6 +75,38 @@ pub(crate) async fn vet(
     let Some(release) = release else {
         return Err(Problem::bad_request("the form needs a release part"));
     };
+    let spooled = dir.path().display().to_string();
+    let report = vet_files(&state, release, previous).await?;
+    drop(dir);
+    let value = if sarif {
+        turncoat_vet::sarif::sarif(&report)
+    } else {
+        serde_json::to_value(&report).map_err(|e| Problem::internal(&e))?
+    };
+    // Name the uploads, never the server's paths.
+    let text = value
+        .to_string()
+        .replace(&format!("{spooled}/release/"), "")
+        .replace(&format!("{spooled}/previous/"), "previous:");
+    let report = serde_json::from_str::<Value>(&text).map_err(|e| Problem::internal(&e))?;
+    let mut answer = Json(report).into_response();
+    if sarif {
+        answer.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/sarif+json"),
+        );
+    }
+    Ok(answer)
+}
+
+/// Vets `release` (against `previous`) as `turncoat vet` does, with the
+/// stored intel's indicators, on a blocking thread. The report names the
+/// files by their paths here: the caller scrubs them.
+pub(crate) async fn vet_files(
+    state: &AppState,
+    release: std::path::PathBuf,
+    previous: Option<std::path::PathBuf>,
+) -> Result<turncoat_vet::Report, Problem> {
     let indicators = state
         .read(|store| {
             Ok(store
@@ -84,36 +116,14 @@ pub(crate) async fn vet(
                 .collect::<Vec<_>>())
         })
         .await?;
-    let spooled = dir.path().display().to_string();
-    let report = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let options = turncoat_vet::Options {
             indicators,
             ..turncoat_vet::Options::default()
         };
-        let previous_path = previous.as_deref();
-        let report = turncoat_vet::vet(&release, previous_path, &options)
-            .map_err(|e| Problem::bad_request(e.to_string()))?;
-        let value = if sarif {
-            turncoat_vet::sarif::sarif(&report)
-        } else {
-            serde_json::to_value(&report).map_err(|e| Problem::internal(&e))?
-        };
-        drop(dir);
-        // Name the uploads, never the server's paths.
-        let text = value
-            .to_string()
-            .replace(&format!("{spooled}/release/"), "")
-            .replace(&format!("{spooled}/previous/"), "previous:");
-        serde_json::from_str::<Value>(&text).map_err(|e| Problem::internal(&e))
+        turncoat_vet::vet(&release, previous.as_deref(), &options)
+            .map_err(|e| Problem::bad_request(e.to_string()))
     })
     .await
-    .map_err(|e| Problem::internal(&e))??;
-    let mut answer = Json(report).into_response();
-    if sarif {
-        answer.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/sarif+json"),
-        );
-    }
-    Ok(answer)
+    .map_err(|e| Problem::internal(&e))?
 }

@@ -135,6 +135,7 @@ pub(crate) fn run(command: AlertCommand, ctx: &Context) -> anyhow::Result<Exit> 
                 since: None,
                 text,
                 assignee,
+                order: Default::default(),
             };
             let outcome = turncoat_engine::triage::bulk_status(
                 &mut store,

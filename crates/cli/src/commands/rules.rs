@@ -40,6 +40,7 @@ pub(crate) fn run(command: RulesCommand, ctx: &Context) -> anyhow::Result<Exit> 
             let report = turncoat_engine::rules::import(
                 &mut store,
                 &paths,
+                None,
                 &exclude_status,
                 &Bar::new(),
                 &Actor::Cli,

@@ -153,6 +153,20 @@ pub fn dns(host: &str, time: &str, name: &str) -> String {
     )
 }
 
+/// One Sigma rule in one file, as an upload sends it.
+pub const WHOAMI_RULE: &str = "title: Whoami run
+id: 6a1f2b3c-0000-4000-8000-00000000a001
+status: test
+logsource:
+  category: process_creation
+  product: windows
+detection:
+  selection:
+    Image|endswith: '\\whoami.exe'
+  condition: selection
+level: medium
+";
+
 /// A detection rule, an `event_count` correlation over it (three in ten
 /// minutes) and a filter.
 pub const WHOAMI_RULES: &str = r#"

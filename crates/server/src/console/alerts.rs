@@ -10,7 +10,8 @@ use turncoat_core::{AlertId, AlertKind, AlertStatus, Severity};
 use turncoat_engine::alerts::AlertRow;
 use turncoat_store::Store;
 
-use super::{Menu, Viewer, failed, not_found, page};
+use super::endpoint::{event_timeline, events_around};
+use super::{Menu, Viewer, endpoint_link, failed, not_found, page};
 use crate::AppState;
 use crate::api::{AlertDetail, AlertQuery, alert_detail, alert_page};
 
@@ -91,6 +92,12 @@ fn render_queue(
             (select("severity", "Severity at least", &severities, query.severity.as_deref()))
             label { "Assignee" input name="assignee" value=[query.assignee.as_deref()] size="10"; }
             label { "Text" input name="q" type="search" value=[query.q.as_deref()] placeholder="title, source, endpoint"; }
+            label { "Sort"
+                select name="sort" {
+                    option value="severity" selected[query.sort.as_deref() != Some("newest")] { "severity" }
+                    option value="newest" selected[query.sort.as_deref() == Some("newest")] { "newest" }
+                }
+            }
             button type="submit" { "Filter" }
         }
         section.panel {
@@ -158,6 +165,7 @@ fn filter_fields(query: &AlertQuery) -> Vec<(&'static str, String)> {
         ("since", &query.since),
         ("q", &query.q),
         ("assignee", &query.assignee),
+        ("sort", &query.sort),
     ]
     .into_iter()
     .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
@@ -224,13 +232,29 @@ pub(super) async fn detail(
                 Some(c) => store.campaigns(&scope)?.into_iter().find(|k| k.id == c),
                 None => None,
             };
-            Ok((detail, campaign))
+            // The event that raised it, and the endpoint's around it.
+            let a = &detail.alert;
+            let tenant = scope.get(a.tenant.as_str()).cloned();
+            let archived = match (&tenant, a.event) {
+                (Some(t), Some(at)) => Some(store.read_event(t, at)?),
+                _ => None,
+            };
+            let around = match &tenant {
+                Some(t) => events_around(store, t, &a.endpoint, a.evidence.time)?,
+                None => Vec::new(),
+            };
+            Ok((detail, campaign, archived, around))
         })
         .await
     {
-        Ok((detail, campaign)) => {
-            render_detail(&viewer, &detail, campaign.as_ref()).into_response()
-        }
+        Ok((detail, campaign, archived, around)) => render_detail(
+            &viewer,
+            &detail,
+            campaign.as_ref(),
+            archived.as_ref(),
+            &around,
+        )
+        .into_response(),
         Err(p) if p.status == axum::http::StatusCode::NOT_FOUND => not_found(&viewer, "alert"),
         Err(p) => failed(&viewer, p),
     }
@@ -240,6 +264,8 @@ fn render_detail(
     viewer: &Viewer,
     detail: &AlertDetail,
     campaign: Option<&turncoat_store::CampaignAlert>,
+    archived: Option<&turncoat_core::Event>,
+    around: &[turncoat_core::Event],
 ) -> Markup {
     let a = &detail.alert;
     let evidence = serde_json::to_string_pretty(&a.evidence).unwrap_or_default();
@@ -251,7 +277,7 @@ fn render_detail(
                 tr { th { "Severity" } td { span class={ "sev sev-" (a.severity) } { (a.severity) } } }
                 tr { th { "Status" } td { (a.status) @if let Some(r) = &a.status_reason { span.muted { " — " (r) } } } }
                 tr { th { "Tenant" } td { (a.tenant) } }
-                tr { th { "Endpoint" } td { (a.endpoint) } }
+                tr { th { "Endpoint" } td { a href=(endpoint_link(a.tenant.as_str(), &a.endpoint)) { (a.endpoint) } } }
                 tr { th { "Kind" } td { (a.kind) } }
                 tr { th { "Source" } td { code { (a.source) } } }
                 tr { th { "First seen" } td { (a.first_seen) } }
@@ -278,6 +304,14 @@ fn render_detail(
         section.panel {
             h2 { "Evidence" }
             pre.evidence { (evidence) }
+            @if let Some(event) = archived {
+                h2 { "The event that raised it" }
+                pre.evidence { (serde_json::to_string_pretty(event).unwrap_or_default()) }
+            }
+        }
+        section.panel {
+            h2 { "The endpoint around it" }
+            (event_timeline(around, Some(a.evidence.time), a.tenant.as_str(), &a.endpoint))
         }
         @if viewer.can_triage() {
             section.panel {
@@ -548,6 +582,7 @@ pub(super) async fn bulk(State(state): State<AppState>, viewer: Viewer, body: St
         since: field("since"),
         q: field("q"),
         assignee: field("assignee"),
+        sort: field("sort"),
         limit: None,
         cursor: None,
     };

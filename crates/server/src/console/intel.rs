@@ -9,7 +9,7 @@ use maud::{Markup, html};
 use turncoat_engine::intel::IntelReport;
 use turncoat_store::Store;
 
-use super::{Menu, Viewer, failed, page};
+use super::{Menu, Viewer, failed, page, retro_table};
 use crate::{AppState, Problem};
 
 /// The largest intel file taken by upload.
@@ -62,64 +62,34 @@ async fn take_upload(
     viewer: &Viewer,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Result<IntelReport, Response>, Problem> {
-    if viewer.0.principal.role != turncoat_core::Role::Admin {
+    if !viewer.is_admin() {
         return Err(Problem::new(
             axum::http::StatusCode::FORBIDDEN,
             "only an admin imports intel",
         ));
     }
-    let mut multipart = multipart.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let dir = tempfile::tempdir().map_err(|e| Problem::internal(&e))?;
-    let (mut csrf, mut file) = (String::new(), None);
-    while let Some(mut field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| Problem::bad_request(e.body_text()))?
-    {
-        match field.name() {
-            // The token comes first in the form: nothing is written
-            // before it is checked.
-            Some("csrf") => csrf = field.text().await.unwrap_or_default(),
-            Some("file") => {
-                if let Err(refused) = viewer.sent_token(&csrf) {
-                    return Ok(Err(refused));
-                }
-                let path =
-                    crate::api::save_part(&mut field, &dir.path().join("file"), MAX_INTEL_BYTES)
-                        .await?;
-                file = Some(path);
-            }
-            _ => {}
-        }
-    }
-    if let Err(refused) = viewer.sent_token(&csrf) {
-        return Ok(Err(refused));
-    }
-    let file = file.ok_or_else(|| Problem::bad_request("choose a file to import"))?;
+    let upload = match super::upload::take(viewer, multipart, &["file"], MAX_INTEL_BYTES).await? {
+        Ok(upload) => upload,
+        Err(refused) => return Ok(Err(refused)),
+    };
     let actor = viewer.0.principal.actor.clone();
-    let spooled = format!("{}/file/", dir.path().display());
-    let report = state
-        .write(move |store| {
-            let report = turncoat_engine::import_intel(
+    let (mut report, upload) = upload
+        .import(state, "choose a file to import", move |store, file, _| {
+            turncoat_engine::import_intel(
                 store,
                 &[file],
                 None,
                 &turncoat_engine::NoProgress,
                 &actor,
-            )?;
-            drop(dir);
-            Ok(report)
+            )
         })
         .await?;
-    let mut report = report;
     for f in &mut report.files {
-        f.file = f.file.replace(&spooled, "");
-        if let Some(e) = &mut f.error {
-            *e = e.replace(&spooled, "");
-        }
+        f.file = upload.scrub(&f.file);
+        f.error = f.error.as_deref().map(|e| upload.scrub(e));
     }
     for r in &mut report.rejected {
-        *r = r.replace(&spooled, "");
+        *r = upload.scrub(r);
     }
     Ok(Ok(report))
 }
@@ -130,7 +100,7 @@ fn render(
     advisories: &[(String, String)],
     report: Option<&IntelReport>,
 ) -> Markup {
-    let admin = viewer.0.principal.role == turncoat_core::Role::Admin;
+    let admin = viewer.is_admin();
     let body = html! {
         @if let Some(report) = report { (report_panel(report)) }
         section.panel {
@@ -174,17 +144,7 @@ fn report_panel(report: &IntelReport) -> Markup {
                 (report.indicators_unchanged) " unchanged."
             }
             h2 { "Retro-hunt" }
-            table {
-                thead { tr { th { "Tenant" } th.num { "New alerts" } th.num { "Updated" } th.num { "Resurfaced" } } }
-                tbody {
-                    @for r in &report.retro {
-                        tr {
-                            td { (r.tenant) } td.num { (r.new_alerts) }
-                            td.num { (r.updated_alerts) } td.num { (r.resurfaced) }
-                        }
-                    }
-                }
-            }
+            (retro_table(&report.retro))
             @if !report.rejected.is_empty() {
                 details { summary { (report.rejected.len()) " entries rejected" }
                     ul { @for r in report.rejected.iter().take(50) { li { (r) } } }

@@ -5,11 +5,20 @@
 //! session's anti-forgery token as a hidden `csrf` field.
 
 mod alerts;
+mod audit;
 mod beacons;
+mod campaigns;
 mod chart;
+mod drift;
+mod endpoint;
+mod exposure;
 mod intel;
 mod login;
 mod overview;
+mod people;
+mod rules;
+mod upload;
+mod vet;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Path};
@@ -43,8 +52,20 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/alerts/{id}/comment", post(alerts::comment))
         .route("/alerts/{id}/assign", post(alerts::assign))
         .route("/alerts/{id}/suppress", post(alerts::suppress))
+        .route("/endpoint", get(endpoint::endpoint))
+        .route("/exposure", get(exposure::exposure))
         .route("/beacons", get(beacons::beacons))
+        .route("/beacons/pair", get(beacons::pair))
+        .route("/drift", get(drift::drift))
+        .route("/campaigns", get(campaigns::campaigns))
         .route("/intel", get(intel::intel).post(intel::import))
+        .route("/rules", get(rules::rules).post(rules::import))
+        .route("/vet", get(vet::form).post(vet::submit))
+        .route("/audit", get(audit::audit))
+        .route("/people", get(people::people))
+        .route("/people/users", post(people::add_user))
+        .route("/people/tokens", post(people::create_token))
+        .route("/people/revoke", post(people::revoke))
         .route("/assets/{file}", get(asset))
 }
 
@@ -76,6 +97,10 @@ pub(crate) struct Viewer(Session);
 impl Viewer {
     fn scope(&self) -> &turncoat_store::Scope {
         &self.0.principal.scope
+    }
+
+    fn is_admin(&self) -> bool {
+        self.0.principal.role == turncoat_core::Role::Admin
     }
 
     fn can_triage(&self) -> bool {
@@ -132,19 +157,35 @@ impl FromRequestParts<AppState> for Viewer {
 enum Menu {
     Overview,
     Alerts,
+    Exposure,
     Beacons,
+    Drift,
+    Campaigns,
     Intel,
+    Rules,
+    Vet,
+    Audit,
+    People,
 }
 
 /// A page of the console: the menu, who is signed in, and `body`.
 fn page(title: &str, viewer: &Viewer, current: Menu, body: Markup) -> Markup {
     let principal = &viewer.0.principal;
-    let entries = [
+    let mut entries = vec![
         (Menu::Overview, "/", "Overview"),
         (Menu::Alerts, "/alerts", "Alerts"),
+        (Menu::Exposure, "/exposure", "Exposure"),
         (Menu::Beacons, "/beacons", "Beacons"),
+        (Menu::Drift, "/drift", "Drift"),
+        (Menu::Campaigns, "/campaigns", "Campaigns"),
         (Menu::Intel, "/intel", "Intel"),
+        (Menu::Rules, "/rules", "Rules"),
+        (Menu::Vet, "/vet", "Vet"),
+        (Menu::Audit, "/audit", "Audit"),
     ];
+    if viewer.is_admin() {
+        entries.push((Menu::People, "/people", "Users"));
+    }
     let headers = serde_json::json!({ "X-CSRF-Token": viewer.0.csrf }).to_string();
     html! {
         (DOCTYPE)
@@ -196,6 +237,59 @@ fn page_without_menu(title: &str, body: Markup) -> Markup {
         html lang="en" {
             (head(title))
             body { main { h1 { (title) } (body) } }
+        }
+    }
+}
+
+/// A path with its query string, each value escaped.
+fn link(path: &str, pairs: &[(&str, &str)]) -> String {
+    format!(
+        "{path}?{}",
+        serde_urlencoded::to_string(pairs).unwrap_or_default()
+    )
+}
+
+/// The page of one endpoint of a tenant.
+fn endpoint_link(tenant: &str, endpoint: &str) -> String {
+    link("/endpoint", &[("tenant", tenant), ("name", endpoint)])
+}
+
+/// A filter's choice of one of the viewer's tenants, or all of them;
+/// nothing for a viewer of one tenant.
+fn tenant_select(viewer: &Viewer, chosen: Option<&str>) -> Markup {
+    let members = viewer.scope().members();
+    html! {
+        @if members.len() > 1 {
+            label { "Tenant"
+                select name="tenant" {
+                    option value="" { "all" }
+                    @for t in members {
+                        option value=(t.name()) selected[chosen == Some(t.name().as_str())] { (t.name()) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What a retro-hunt found per tenant: new alerts, updated ones, and
+/// dismissed ones brought back.
+fn retro_table(retro: &[turncoat_engine::intel::RetroReport]) -> Markup {
+    html! {
+        @if retro.is_empty() {
+            p.muted { "No tenant has stored events to hunt." }
+        } @else {
+            table {
+                thead { tr { th { "Tenant" } th.num { "New alerts" } th.num { "Updated" } th.num { "Resurfaced" } } }
+                tbody {
+                    @for r in retro {
+                        tr {
+                            td { (r.tenant) } td.num { (r.new_alerts) }
+                            td.num { (r.updated_alerts) } td.num { (r.resurfaced) }
+                        }
+                    }
+                }
+            }
         }
     }
 }

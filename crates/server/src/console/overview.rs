@@ -1,6 +1,8 @@
 //! `/`: the MSSP's morning view over the viewer's tenants: open alerts
-//! by severity and kind per tenant, and the newest campaigns (the same
-//! detection in several tenants) with how many dismissed it.
+//! by severity and kind per tenant, exposure to the stored advisories,
+//! the newest campaigns (the same detection in several tenants) with how
+//! many dismissed it, and ingest freshness per log source, so a sensor
+//! gone silent shows.
 
 use std::collections::BTreeMap;
 
@@ -8,10 +10,11 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use turncoat_core::{AlertKind, Severity};
-use turncoat_store::{AlertCount, CampaignAlert, Store};
+use turncoat_store::{AlertCount, CampaignAlert, Feed, Store};
 
 use super::chart::{StackedBar, stacked_bars};
-use super::{Menu, Viewer, failed, page};
+use super::exposure::AdvisoryExposure;
+use super::{Menu, Viewer, endpoint_link, failed, link, page};
 use crate::AppState;
 
 /// Campaigns shown, newest first.
@@ -25,16 +28,43 @@ pub(super) async fn overview(State(state): State<AppState>, viewer: Viewer) -> R
             let mut campaigns = store.campaigns(&scope)?;
             campaigns.sort_by_key(|c| std::cmp::Reverse(c.last_seen));
             campaigns.truncate(CAMPAIGNS_SHOWN);
-            Ok((counts, campaigns))
+            let exposure = super::exposure::read(store, &scope, None)?;
+            let feeds = store.feeds(&scope)?;
+            Ok(Overview {
+                counts,
+                campaigns,
+                exposure,
+                feeds,
+            })
         })
         .await;
     match read {
-        Ok((counts, campaigns)) => render(&viewer, &counts, &campaigns).into_response(),
+        Ok(overview) => render(&viewer, &overview).into_response(),
         Err(problem) => failed(&viewer, problem),
     }
 }
 
-fn render(viewer: &Viewer, counts: &[AlertCount], campaigns: &[CampaignAlert]) -> maud::Markup {
+/// What the overview shows, read in one go.
+struct Overview {
+    counts: Vec<AlertCount>,
+    campaigns: Vec<CampaignAlert>,
+    exposure: Vec<AdvisoryExposure>,
+    feeds: Vec<Feed>,
+}
+
+/// A feed at least this far behind its tenant's newest event may be
+/// called silent.
+const SILENT_AFTER: i64 = 60 * 60 * 1_000_000;
+/// Silent feeds listed.
+const SILENT_SHOWN: usize = 20;
+
+fn render(viewer: &Viewer, overview: &Overview) -> maud::Markup {
+    let Overview {
+        counts,
+        campaigns,
+        exposure,
+        feeds,
+    } = overview;
     // Open alerts (not dismissed or resolved) per tenant, by severity
     // and by kind; every tenant of the viewer has a row, quiet ones too.
     let mut by_severity: BTreeMap<String, BTreeMap<Severity, u64>> = BTreeMap::new();
@@ -97,6 +127,27 @@ fn render(viewer: &Viewer, counts: &[AlertCount], campaigns: &[CampaignAlert]) -
             }
         }
         section.panel {
+            h2 { "Exposure to advisories" }
+            @if exposure.is_empty() {
+                p.muted { "No advisory is stored." }
+            } @else {
+                div.table-wrap { table {
+                    thead { tr { th { "Advisory" } th.num { "Endpoints exposed now" } th.num { "Ever" } th.num { "Tenants" } } }
+                    tbody {
+                        @for a in exposure {
+                            tr {
+                                td { a href=(link("/exposure", &[("advisory", &a.id)])) { code { (a.id) } } " " (a.title) }
+                                td.num { @if a.endpoints_now() > 0 { span.badge.bad { (a.endpoints_now()) } } @else { "0" } }
+                                td.num { (a.endpoints()) }
+                                td.num { (a.tenants()) }
+                            }
+                        }
+                    }
+                } }
+            }
+        }
+        (freshness(feeds))
+        section.panel {
             h2 { "Newest campaigns" }
             @if campaigns.is_empty() {
                 p.muted { "No detection is shared by several of your tenants." }
@@ -122,4 +173,87 @@ fn render(viewer: &Viewer, counts: &[AlertCount], campaigns: &[CampaignAlert]) -
         }
     };
     page("Overview", viewer, Menu::Overview, body)
+}
+
+/// Ingest freshness: per tenant and log source, how many endpoints send
+/// it, the newest event, the last arrival and the rate; then the feeds
+/// that fell silent (an hour or more behind their tenant's newest event).
+fn freshness(feeds: &[Feed]) -> maud::Markup {
+    struct Source {
+        endpoints: usize,
+        last_event: turncoat_core::Time,
+        last_ingested: turncoat_core::Time,
+        per_minute: f64,
+    }
+    let mut sources: BTreeMap<(&str, &str), Source> = BTreeMap::new();
+    let mut newest: BTreeMap<&str, turncoat_core::Time> = BTreeMap::new();
+    for f in feeds {
+        let s = sources
+            .entry((f.tenant.as_str(), f.logsource.as_str()))
+            .or_insert(Source {
+                endpoints: 0,
+                last_event: f.last_event,
+                last_ingested: f.last_ingested,
+                per_minute: 0.0,
+            });
+        s.endpoints += 1;
+        s.last_event = s.last_event.max(f.last_event);
+        s.last_ingested = s.last_ingested.max(f.last_ingested);
+        s.per_minute += f.per_minute;
+        let n = newest.entry(f.tenant.as_str()).or_insert(f.last_event);
+        *n = (*n).max(f.last_event);
+    }
+    // Behind its tenant's newest event by an hour, and by ten of its own
+    // usual gaps: a sparse log source is not silent for being sparse.
+    let mut silent: Vec<&Feed> = feeds
+        .iter()
+        .filter(|f| {
+            let usual_gap = 60e6 / f.per_minute.max(1e-9);
+            let allowed = (SILENT_AFTER as f64).max(10.0 * usual_gap);
+            ((newest[f.tenant.as_str()].0 - f.last_event.0) as f64) > allowed
+        })
+        .collect();
+    silent.sort_by_key(|f| f.last_event);
+    html! {
+        section.panel {
+            h2 { "Ingest freshness" }
+            @if sources.is_empty() {
+                p.muted { "Nothing ingested yet." }
+            } @else {
+                div.table-wrap { table {
+                    thead { tr {
+                        th { "Tenant" } th { "Log source" } th.num { "Endpoints" }
+                        th { "Newest event" } th.hide-narrow { "Last arrival" } th.num { "Events/min" }
+                    } }
+                    tbody {
+                        @for ((tenant, logsource), s) in &sources {
+                            tr {
+                                td { (tenant) } td { code { (logsource) } } td.num { (s.endpoints) }
+                                td { (s.last_event) } td.hide-narrow { (s.last_ingested) }
+                                td.num { (format!("{:.1}", s.per_minute)) }
+                            }
+                        }
+                    }
+                } }
+                @if silent.is_empty() {
+                    p.muted { "No sensor has fallen silent." }
+                } @else {
+                    h2 { span.badge.bad { (silent.len()) } " silent feeds" }
+                    div.table-wrap { table {
+                        thead { tr { th { "Tenant" } th { "Endpoint" } th { "Log source" } th { "Last event" } } }
+                        tbody {
+                            @for f in silent.iter().take(SILENT_SHOWN) {
+                                tr {
+                                    td { (f.tenant) }
+                                    td { a href=(endpoint_link(f.tenant.as_str(), &f.endpoint)) { (f.endpoint) } }
+                                    td { code { (f.logsource) } } td { (f.last_event) }
+                                }
+                            }
+                        }
+                    } }
+                }
+                p.muted { "Events/min: over the hour or two before each feed's newest event. Silent: an hour, and ten of its usual gaps, behind its tenant's newest event." }
+            }
+        }
+    }
 }
