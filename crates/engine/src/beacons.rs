@@ -296,7 +296,8 @@ impl Allowlist {
                 .is_ok_and(|ip| self.src_nets.iter().any(|n| n.contains(&ip)))
     }
 
-    fn destination_allowed(&self, ip: &str, fqdn: Option<&str>) -> bool {
+    /// Whether traffic to `ip` (or the name `fqdn`) is exempt.
+    pub fn destination_allowed(&self, ip: &str, fqdn: Option<&str>) -> bool {
         ip.parse::<IpAddr>()
             .is_ok_and(|ip| self.dst_nets.iter().any(|n| n.contains(&ip)))
             || fqdn.is_some_and(|f| self.domains.iter().any(|d| domain_within(f, d)))

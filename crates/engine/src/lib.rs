@@ -15,6 +15,7 @@ pub mod alerts;
 pub mod beacons;
 pub mod campaign;
 pub mod drift;
+pub mod export;
 pub mod exposure;
 pub mod hunt;
 pub mod ingest;

@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::Value;
-use turncoat_core::Time;
 
 use crate::api::{Params, narrowed, tenant_in};
 use crate::auth::Caller;
@@ -53,12 +52,7 @@ pub(crate) async fn beacons(
             ));
         }
     };
-    let since = query
-        .since
-        .as_deref()
-        .map(Time::parse)
-        .transpose()
-        .map_err(|e| Problem::bad_request(format!("since: {e}")))?;
+    let since = crate::api::time_param("since", query.since.as_deref())?;
     let min_score = query.min_score.unwrap_or(0.5);
     let include_internal = query.include_internal;
     let rows = state

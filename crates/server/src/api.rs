@@ -60,6 +60,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(crate::networks::remove_network))
         .routes(routes!(crate::networks::advisories))
+        .routes(routes!(crate::export::blocklist))
         .routes(
             routes!(crate::vet::vet).layer(axum::extract::DefaultBodyLimit::max(
                 2 * crate::vet::MAX_ARTIFACT_BYTES + (1 << 20),
@@ -171,12 +172,7 @@ impl AlertQuery {
                 limit: None,
             },
             min_severity: word(&self.severity, "severity")?,
-            since: self
-                .since
-                .as_deref()
-                .map(Time::parse)
-                .transpose()
-                .map_err(|e| Problem::bad_request(format!("since: {e}")))?,
+            since: time_param("since", self.since.as_deref())?,
             text: self.q.clone(),
             assignee: self.assignee.clone(),
             order: match self.sort.as_deref() {
@@ -234,6 +230,14 @@ pub(crate) async fn alert_page(
         None
     };
     Ok(Page { items, next })
+}
+
+/// A time parameter (RFC 3339) named `name`, when given.
+pub(crate) fn time_param(name: &str, value: Option<&str>) -> Result<Option<Time>, Problem> {
+    value
+        .map(Time::parse)
+        .transpose()
+        .map_err(|e| Problem::bad_request(format!("{name}: {e}")))
 }
 
 /// A query parameter that is one of a closed set of words.

@@ -13,6 +13,7 @@ mod analytics;
 mod api;
 mod auth;
 mod console;
+mod export;
 mod ingest;
 mod metrics;
 mod networks;

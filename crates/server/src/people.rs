@@ -193,12 +193,7 @@ impl NewTokenBody {
         scope: &turncoat_store::Scope,
         actor: turncoat_core::Actor,
     ) -> Result<CreatedToken, Problem> {
-        let expires = self
-            .expires
-            .as_deref()
-            .map(turncoat_core::Time::parse)
-            .transpose()
-            .map_err(|e| Problem::bad_request(format!("expires: {e}")))?;
+        let expires = crate::api::time_param("expires", self.expires.as_deref())?;
         let tenant = self
             .tenant
             .as_deref()

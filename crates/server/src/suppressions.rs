@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use turncoat_core::{AlertId, AlertKind, Time};
+use turncoat_core::{AlertId, AlertKind};
 use turncoat_store::{NewSuppression, Store, Suppression};
 
 use crate::api::{ListQuery, Params, remove_entry};
@@ -75,12 +75,7 @@ pub(crate) async fn add_suppression(
         .map(str::parse)
         .transpose()
         .map_err(|e| Problem::bad_request(format!("kind: {e}")))?;
-    let expires = new
-        .expires
-        .as_deref()
-        .map(Time::parse)
-        .transpose()
-        .map_err(|e| Problem::bad_request(format!("expires: {e}")))?;
+    let expires = crate::api::time_param("expires", new.expires.as_deref())?;
     let actor = caller.0.actor;
     let (suppression, suppressed) = state
         .write(move |store| {

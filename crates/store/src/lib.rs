@@ -399,6 +399,9 @@ pub struct StoredIndicator {
     pub id: i64,
     pub indicator: Indicator,
     pub added: Time,
+    /// When a re-import last changed it (its validity, revocation or
+    /// attribution); `added` until then.
+    pub updated: Time,
 }
 
 /// What an indicator import changed.

@@ -10,6 +10,7 @@ mod beacons;
 mod campaigns;
 mod demo;
 mod drift;
+mod export;
 mod exposure;
 mod hunt;
 mod ingest;
@@ -103,6 +104,9 @@ enum Command {
     /// network analytics count only internal sources.
     #[command(subcommand)]
     Network(network::NetworkCommand),
+    /// What turncoat sends out to block an attack: blocklists.
+    #[command(subcommand)]
+    Export(export::ExportCommand),
     /// Rank (source, destination) pairs by how much they beacon: offline over
     /// log files, or over a tenant's stored records (exit 1 when any rank above --min-score).
     Beacons(beacons::BeaconsArgs),
@@ -136,6 +140,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Intel(c) => intel::run(c, &ctx),
         Command::Alerts(a) => alerts::run(a, &ctx),
         Command::Exposure(a) => exposure::run(a, &ctx),
+        Command::Export(c) => export::run(c, &ctx),
         Command::Audit(a) => audit::run(a, &ctx),
         Command::Drift(a) => drift::run(a, &ctx),
         Command::Rules(c) => rules::run(c, &ctx),

@@ -86,23 +86,23 @@ pub(super) fn upsert_indicators(
     Ok(out)
 }
 
+/// A stored indicator's id, document, and when it was added and updated.
+fn stored_row(r: &rusqlite::Row) -> rusqlite::Result<(i64, String, i64, i64)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
 pub(super) fn indicators(store: &SqliteStore) -> Result<Vec<StoredIndicator>> {
     let mut stmt = store
         .conn
-        .prepare("SELECT i.id, d.doc, i.added FROM indicators i JOIN indicator_docs d ON d.id = i.id ORDER BY i.id")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, i64>(2)?,
-        ))
-    })?;
+        .prepare("SELECT i.id, d.doc, i.added, i.updated FROM indicators i JOIN indicator_docs d ON d.id = i.id ORDER BY i.id")?;
+    let rows = stmt.query_map([], stored_row)?;
     rows.map(|r| {
-        let (id, doc, added) = r?;
+        let (id, doc, added, updated) = r?;
         Ok(StoredIndicator {
             id,
             indicator: serde_json::from_str(&doc).map_err(json_err)?,
             added: Time(added),
+            updated: Time(updated),
         })
     })
     .collect()
@@ -168,23 +168,15 @@ pub(super) fn count_indicators(store: &SqliteStore) -> Result<u64> {
 pub(super) fn indicators_by_id(store: &SqliteStore, ids: &[i64]) -> Result<Vec<StoredIndicator>> {
     let mut stmt = store
         .conn
-        .prepare_cached("SELECT i.id, d.doc, i.added FROM indicators i JOIN indicator_docs d ON d.id = i.id WHERE i.id = ?")?;
+        .prepare_cached("SELECT i.id, d.doc, i.added, i.updated FROM indicators i JOIN indicator_docs d ON d.id = i.id WHERE i.id = ?")?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        if let Some((id, doc, added)) = stmt
-            .query_row([id], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })
-            .optional()?
-        {
+        if let Some((id, doc, added, updated)) = stmt.query_row([id], stored_row).optional()? {
             out.push(StoredIndicator {
                 id,
                 indicator: serde_json::from_str(&doc).map_err(json_err)?,
                 added: Time(added),
+                updated: Time(updated),
             });
         }
     }
