@@ -12,7 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod rpz;
-mod stix;
+pub mod stix;
 mod suricata;
 
 use std::fmt::Write as _;

@@ -11,7 +11,7 @@ use super::{BlockEntry, Blocklist};
 /// A UUID for `what`: version 4's layout over a hash of it, so that the
 /// same thing gets the same id every time (STIX asks for RFC 4122 UUIDs;
 /// nothing depends on their being random).
-fn uuid_of(what: &str) -> String {
+pub fn uuid_of(what: &str) -> String {
     let hash = blake3::hash(what.as_bytes());
     let mut b: [u8; 16] = hash.as_bytes()[..16].try_into().unwrap_or([0; 16]);
     b[6] = (b[6] & 0x0f) | 0x40;
@@ -28,9 +28,19 @@ fn uuid_of(what: &str) -> String {
 }
 
 /// A STIX timestamp: UTC, to the millisecond.
-fn timestamp(t: Time) -> String {
+pub fn timestamp(t: Time) -> String {
+    formatted(t, "%Y-%m-%dT%H:%M:%S%.3fZ")
+}
+
+/// A timestamp to the microsecond: what a TAXII `date_added` carries, so
+/// that `added_after` resumes exactly where a page ended.
+pub fn precise_timestamp(t: Time) -> String {
+    formatted(t, "%Y-%m-%dT%H:%M:%S%.6fZ")
+}
+
+fn formatted(t: Time, format: &str) -> String {
     jiff::Timestamp::from_microsecond(t.0)
-        .map(|ts| ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .map(|ts| ts.strftime(format).to_string())
         .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
 }
 
@@ -55,53 +65,73 @@ fn pattern(entry: &BlockEntry) -> Option<String> {
 
 const IDENTITY_CREATED: Time = Time(1_672_531_200_000_000); // 2023-01-01
 
-pub(crate) fn bundle(list: &Blocklist, now: Time) -> String {
-    let identity = format!("identity--{}", uuid_of("turncoat identity"));
-    let mut objects = vec![json!({
+/// The identity every object turncoat writes is created by.
+pub fn identity() -> Value {
+    json!({
         "type": "identity",
         "spec_version": "2.1",
-        "id": identity,
+        "id": identity_id(),
         "created": timestamp(IDENTITY_CREATED),
         "modified": timestamp(IDENTITY_CREATED),
         "name": "turncoat",
         "identity_class": "system",
-    })];
-    for e in &list.entries {
-        let Some(pattern) = pattern(e) else { continue };
-        let mut indicator = json!({
-            "type": "indicator",
-            "spec_version": "2.1",
-            "id": format!("indicator--{}", uuid_of(&format!("turncoat indicator {} {}", e.kind, e.value))),
-            "created_by_ref": identity,
-            "created": timestamp(e.added),
-            "modified": timestamp(e.updated.max(e.added)),
-            "name": format!("{} {}", e.kind, e.value),
-            "indicator_types": ["malicious-activity"],
-            "pattern": pattern,
-            "pattern_type": "stix",
-            "pattern_version": "2.1",
-            "valid_from": timestamp(e.added),
-            "labels": e.sources,
-        });
-        let object = indicator.as_object_mut().expect("an object");
-        if let Some(until) = e.valid_until.filter(|u| *u > e.added) {
-            object.insert("valid_until".into(), Value::from(timestamp(until)));
-        }
-        if let Some(c) = e.confidence {
-            object.insert("confidence".into(), Value::from(c.min(100)));
-        }
-        // Name and description both, as STIX asks (a SHOULD).
-        let why = e
-            .description
-            .clone()
-            .unwrap_or_else(|| format!("named by {}", e.sources.join(", ")));
-        let description = match &e.campaign {
-            Some(c) => format!("{why} (campaign {c})"),
-            None => why,
-        };
-        object.insert("description".into(), Value::from(description));
-        objects.push(indicator);
+    })
+}
+
+fn identity_id() -> String {
+    format!("identity--{}", uuid_of("turncoat identity"))
+}
+
+/// The STIX id of the indicator for `kind` and `value`.
+pub fn indicator_id(kind: IndicatorKind, value: &str) -> String {
+    format!(
+        "indicator--{}",
+        uuid_of(&format!("turncoat indicator {kind} {value}"))
+    )
+}
+
+/// One entry as a STIX indicator; `None` for a kind STIX patterns here
+/// do not write.
+pub fn indicator(e: &BlockEntry) -> Option<Value> {
+    let pattern = pattern(e)?;
+    let mut indicator = json!({
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": indicator_id(e.kind, &e.value),
+        "created_by_ref": identity_id(),
+        "created": timestamp(e.added),
+        "modified": timestamp(e.updated.max(e.added)),
+        "name": format!("{} {}", e.kind, e.value),
+        "indicator_types": ["malicious-activity"],
+        "pattern": pattern,
+        "pattern_type": "stix",
+        "pattern_version": "2.1",
+        "valid_from": timestamp(e.added),
+        "labels": e.sources,
+    });
+    let object = indicator.as_object_mut()?;
+    if let Some(until) = e.valid_until.filter(|u| *u > e.added) {
+        object.insert("valid_until".into(), Value::from(timestamp(until)));
     }
+    if let Some(c) = e.confidence {
+        object.insert("confidence".into(), Value::from(c.min(100)));
+    }
+    // Name and description both, as STIX asks (a SHOULD).
+    let why = e
+        .description
+        .clone()
+        .unwrap_or_else(|| format!("named by {}", e.sources.join(", ")));
+    let description = match &e.campaign {
+        Some(c) => format!("{why} (campaign {c})"),
+        None => why,
+    };
+    object.insert("description".into(), Value::from(description));
+    Some(indicator)
+}
+
+pub(crate) fn bundle(list: &Blocklist, now: Time) -> String {
+    let mut objects = vec![identity()];
+    objects.extend(list.entries.iter().filter_map(indicator));
     let id = format!(
         "bundle--{}",
         uuid_of(&format!(

@@ -22,6 +22,7 @@ mod people;
 mod problem;
 mod session;
 mod suppressions;
+mod taxii;
 mod vet;
 
 use std::future::Future;
@@ -358,6 +359,7 @@ fn router(state: AppState) -> Router {
     let _ = state.openapi.set(Arc::new(json));
     router
         .merge(console::routes())
+        .merge(taxii::routes())
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
