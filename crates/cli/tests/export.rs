@@ -409,3 +409,268 @@ fn taxii_clients_page_a_tenant_s_collections_and_no_other_s() {
         Err(_) => println!("skipped: taxii2-client (TURNCOAT_TEST_PYTHON unset; .ci/run sets it)"),
     }
 }
+
+/// Adds a TAXII feed to `env`, the secret given on standard input.
+fn add_feed(env: &Env, name: &str, url: &str, collection: &str, secret: &str) {
+    use std::io::Write as _;
+    let mut child = env.spawn(&[
+        "intel",
+        "feed",
+        "add",
+        name,
+        url,
+        "--collection",
+        collection,
+        "--user",
+        "mssp",
+        "--secret-stdin",
+    ]);
+    writeln!(child.stdin.take().unwrap(), "{secret}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_taxii_feed_is_polled_resumed_and_retro_hunted() {
+    // The publisher: a turncoat serving its tenant's blocklist over TAXII.
+    let publisher = Env::new();
+    publisher.ok(&["tenant", "add", "acme"]);
+    let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../intel/3cx");
+    publisher.ok(&["intel", "import", path(&pack)]);
+    let token =
+        last_line(&publisher.ok(&["token", "create", "--tenant", "acme", "--scope", "read"]));
+    let served = Served::start(&publisher);
+    let (_, _, listed) = served.get("/taxii2/api/collections/", Some(&token));
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let collection = listed["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["title"] == "acme: indicators to block")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let root = format!("http://{}/taxii2/api/", served.addr);
+
+    // The subscriber saw the C2 domain before it had any intel.
+    let subscriber = Env::new();
+    subscriber.ok(&["tenant", "add", "beta"]);
+    let seen = subscriber.file(
+        "beta.ndjson",
+        &dns("srv-1", "2023-03-29T10:00:00Z", "api.msstorageboxes.com"),
+    );
+    subscriber.ok(&["ingest", "--tenant", "beta", path(&seen)]);
+    assert!(subscriber.alerts(&["--kind", "ioc"]).is_empty());
+    add_feed(&subscriber, "acme-mssp", &root, &collection, &token);
+    let polled = subscriber.json(&["intel", "feed", "poll", "--format", "json"]);
+    let first = &polled[0];
+    assert!(first["error"].is_null(), "{polled}");
+    let objects = first["objects"].as_u64().unwrap();
+    assert!(objects > 20, "{polled}");
+    assert!(
+        first["import"]["indicators_new"].as_u64().unwrap() > 20,
+        "{polled}"
+    );
+    // The retro-hunt ran on what the feed brought.
+    let alerts = subscriber.alerts(&["--kind", "ioc"]);
+    assert!(
+        alerts.iter().any(|a| a["source"] == "msstorageboxes.com"),
+        "{alerts:?}"
+    );
+    let listed = subscriber.ok(&["intel", "list"]);
+    assert!(
+        listed.contains("acme-mssp"),
+        "indicators named by the feed: {listed}"
+    );
+
+    // The next poll resumes: nothing again, then only what was added.
+    let again = subscriber.json(&["intel", "feed", "poll", "--format", "json"]);
+    assert_eq!(again[0]["objects"], 0, "{again}");
+    let extra = publisher.file(
+        "extra.csv",
+        "indicator,type\nlater-c2[.]example,hostname\n192.0.2[.]77,ip\n",
+    );
+    publisher.ok(&["intel", "import", path(&extra)]);
+    let more = subscriber.json(&["intel", "feed", "poll", "--format", "json"]);
+    assert_eq!(more[0]["objects"], 2, "{more}");
+    assert_eq!(more[0]["import"]["indicators_new"], 2, "{more}");
+
+    // A refused poll is an error the feed keeps; its place is kept too.
+    let before =
+        subscriber.json(&["intel", "feed", "list", "--format", "json"])[0]["added_after"].clone();
+    add_feed(
+        &subscriber,
+        "wrong-token",
+        &root,
+        &collection,
+        "tct_not-a-token",
+    );
+    let out = subscriber.run(&["intel", "feed", "poll", "wrong-token", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let feeds = subscriber.json(&["intel", "feed", "list", "--format", "json"]);
+    let wrong = feeds
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "wrong-token")
+        .unwrap();
+    assert!(wrong["error"].as_str().unwrap().contains("401"), "{wrong}");
+    assert_eq!(feeds[0]["added_after"], before);
+    assert!(
+        !feeds.to_string().contains("tct_"),
+        "no secret is listed: {feeds}"
+    );
+}
+
+/// A free local TCP port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Stops a child process when dropped.
+struct Process(std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Adds STIX objects to a medallion collection with OASIS's TAXII client.
+const ADD_OBJECTS: &str = "
+import json, sys
+from taxii2client.v21 import Collection
+cfg = json.load(open(sys.argv[1]))
+collection = Collection(cfg['url'], user='mssp', password='Password0')
+status = collection.add_objects(json.dumps(cfg['bundle']))
+print('medallion took', status.success_count, 'objects')
+sys.exit(0 if status.success_count == len(cfg['bundle']['objects']) else 1)
+";
+
+fn indicator(n: u32, pattern: &str) -> serde_json::Value {
+    serde_json::json!({
+        "type": "indicator", "spec_version": "2.1",
+        "id": format!("indicator--6c1f8f2e-4f0b-4d8e-8c55-3c2d6b8f{n:04}"),
+        "created": "2023-03-30T00:00:00.000Z", "modified": "2023-03-30T00:00:00.000Z",
+        "name": "3CX C2", "pattern": pattern, "pattern_type": "stix",
+        "valid_from": "2023-03-30T00:00:00Z"
+    })
+}
+
+#[test]
+fn a_taxii_feed_is_polled_from_the_oasis_reference_server() {
+    let Ok(python) = std::env::var("TURNCOAT_TEST_PYTHON") else {
+        println!("skipped: medallion (TURNCOAT_TEST_PYTHON unset; .ci/run sets it)");
+        return;
+    };
+    let medallion = Path::new(&python).with_file_name("medallion");
+    if !medallion.exists() {
+        println!("skipped: medallion is not installed beside {python}");
+        return;
+    }
+    let env = Env::new();
+    let port = free_port();
+    let collection = "91a7b528-80eb-42ed-a74d-c6fbd5a26116";
+    let root = format!("http://127.0.0.1:{port}/api1/");
+    let data = serde_json::json!({
+        "/discovery": {"title": "medallion", "default": root, "api_roots": [root]},
+        "api1": {
+            "information": {"title": "api1", "versions": ["application/taxii+json;version=2.1"], "max_content_length": 104857600},
+            "status": [],
+            "collections": [{
+                "id": collection, "title": "vendor intel", "can_read": true, "can_write": true,
+                "media_types": ["application/stix+json;version=2.1"], "objects": [], "manifest": []
+            }]
+        }
+    });
+    let data_file = env.file("medallion-data.json", &data.to_string());
+    let config = serde_json::json!({
+        "backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend", "filename": path(&data_file)},
+        "users": {"mssp": "Password0"},
+        "taxii": {"max_page_size": 100}
+    });
+    let config_file = env.file("medallion.json", &config.to_string());
+    let _server = Process(
+        std::process::Command::new(&medallion)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                path(&config_file),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed().as_secs() < 30, "medallion did not start");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    println!("medallion listening on {port}");
+    let add = |n: u32, patterns: &[&str]| {
+        let objects: Vec<_> = patterns
+            .iter()
+            .enumerate()
+            .map(|(i, p)| indicator(n + i as u32, p))
+            .collect();
+        let cfg = serde_json::json!({
+            "url": format!("{root}collections/{collection}/"),
+            "bundle": {"type": "bundle", "id": "bundle--6c1f8f2e-4f0b-4d8e-8c55-3c2d6b8f0000", "objects": objects}
+        });
+        let file = env.file(&format!("add-{n}.json"), &cfg.to_string());
+        common::python_check(Path::new(&python), ADD_OBJECTS, &file);
+    };
+    add(
+        1,
+        &[
+            "[domain-name:value = 'msstorageboxes.com']",
+            "[domain-name:value = 'akamaicontainer.com']",
+            "[ipv4-addr:value = '198.51.100.23']",
+        ],
+    );
+
+    env.ok(&["tenant", "add", "beta"]);
+    let seen = env.file(
+        "beta.ndjson",
+        &dns("srv-1", "2023-03-29T10:00:00Z", "api.msstorageboxes.com"),
+    );
+    env.ok(&["ingest", "--tenant", "beta", path(&seen)]);
+    add_feed(&env, "vendor", &root, collection, "Password0");
+    let polled = env.json(&["intel", "feed", "poll", "--format", "json"]);
+    assert!(polled[0]["error"].is_null(), "{polled}");
+    assert_eq!(polled[0]["objects"], 3, "{polled}");
+    assert_eq!(polled[0]["import"]["indicators_new"], 3, "{polled}");
+    assert!(
+        env.alerts(&["--kind", "ioc"])
+            .iter()
+            .any(|a| a["source"] == "msstorageboxes.com"),
+        "the retro-hunt found the contact made before the intel"
+    );
+    // Added later: the next poll brings those only.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    add(
+        10,
+        &[
+            "[domain-name:value = 'journalide.org']",
+            "[domain-name:value = 'pbxcloudeservices.com']",
+        ],
+    );
+    let more = env.json(&["intel", "feed", "poll", "--format", "json"]);
+    assert_eq!(more[0]["objects"], 2, "{more}");
+    assert_eq!(more[0]["import"]["indicators_new"], 2, "{more}");
+    let none = env.json(&["intel", "feed", "poll", "--format", "json"]);
+    assert_eq!(none[0]["objects"], 0, "{none}");
+}

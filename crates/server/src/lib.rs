@@ -23,6 +23,7 @@ mod problem;
 mod session;
 mod suppressions;
 mod taxii;
+pub mod taxii_client;
 mod vet;
 
 use std::future::Future;
@@ -261,6 +262,7 @@ impl Server {
             let _ = stop.send(true);
         };
         let sweeper = tokio::spawn(expire_suppressions(self.state.clone()));
+        let poller = tokio::spawn(poll_taxii_feeds(self.state.clone()));
         let app = router(self.state);
         let served = match self.tls {
             None => axum::serve(
@@ -288,7 +290,9 @@ impl Server {
         // The router, and with it the queue's sender, is gone (the sweeper
         // holds one too): the writer finishes what is queued and ends.
         sweeper.abort();
+        poller.abort();
         let _ = sweeper.await;
+        let _ = poller.await;
         let writer = self.writer;
         let _ = tokio::task::spawn_blocking(move || writer.join()).await;
         tracing::info!("stopped");
@@ -391,6 +395,55 @@ async fn expire_suppressions(state: AppState) {
             }
             Ok(_) => {}
             Err(p) => tracing::warn!(detail = %p.detail, "sweeping expired suppressions"),
+        }
+    }
+}
+
+/// How often the server polls the TAXII feeds (`intel feed add`).
+const TAXII_POLL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Polls every TAXII feed on a schedule: fetched with no lock held,
+/// imported (and retro-hunted) under the writer.
+async fn poll_taxii_feeds(state: AppState) {
+    use turncoat_store::Store;
+    let mut tick = tokio::time::interval(TAXII_POLL);
+    loop {
+        tick.tick().await;
+        let feeds = state
+            .read(|store| {
+                let mut with_secrets = Vec::new();
+                for f in store.taxii_feeds()? {
+                    let secret = store.taxii_feed_secret(f.id)?;
+                    with_secrets.push((f, secret));
+                }
+                Ok(with_secrets)
+            })
+            .await;
+        let Ok(feeds) = feeds else { continue };
+        for (feed, secret) in feeds {
+            let fetching = feed.clone();
+            let fetched = tokio::task::spawn_blocking(move || {
+                taxii_client::fetch(&fetching, secret.as_deref())
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+            let polled = state
+                .write(move |store| {
+                    Ok(taxii_client::import(
+                        store,
+                        &feed,
+                        fetched,
+                        &turncoat_core::Actor::Pipeline,
+                    )?)
+                })
+                .await;
+            match polled {
+                Ok(r) if r.error.is_none() => {
+                    tracing::info!(feed = %r.feed, objects = r.objects, "TAXII feed polled")
+                }
+                Ok(r) => tracing::warn!(feed = %r.feed, error = ?r.error, "TAXII poll failed"),
+                Err(p) => tracing::warn!(detail = %p.detail, "TAXII poll"),
+            }
         }
     }
 }

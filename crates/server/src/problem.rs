@@ -73,14 +73,15 @@ impl From<StoreError> for Problem {
             | StoreError::NoSuchTenant { .. }
             | StoreError::NoSuchSuppression(_)
             | StoreError::NoSuchUser(_)
-            | StoreError::NoSuchToken(_) => {
+            | StoreError::NoSuchToken(_)
+            | StoreError::NoSuchFeed(_) => {
                 // Not 403: whether something exists outside one's scope
                 // is itself another tenant's information.
                 Problem::new(StatusCode::NOT_FOUND, "no such resource in your tenants")
             }
-            StoreError::TenantExists { .. } | StoreError::UserExists(_) => {
-                Problem::new(StatusCode::CONFLICT, e.to_string())
-            }
+            StoreError::TenantExists { .. }
+            | StoreError::UserExists(_)
+            | StoreError::FeedExists(_) => Problem::new(StatusCode::CONFLICT, e.to_string()),
             StoreError::Locked { .. } | StoreError::NoStore(_) => {
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
             }

@@ -832,6 +832,51 @@ pub fn feeds(store: &mut dyn Store) {
     assert_eq!(theirs[0].endpoint, "wsb");
 }
 
+/// TAXII feeds keep their secret apart (never listed), resume where the
+/// last good poll ended, and are audited.
+pub fn taxii_feeds(store: &mut dyn Store) {
+    let actor = Actor::User("root".into());
+    let new = crate::NewTaxiiFeed {
+        name: "vendor",
+        api_root: "https://taxii.example/api/",
+        collection: "c1",
+        username: Some("us"),
+        secret: Some("s3cret"),
+    };
+    let feed = store.add_taxii_feed(&new, &actor).unwrap();
+    assert!(matches!(
+        store.add_taxii_feed(&new, &actor),
+        Err(StoreError::FeedExists(_))
+    ));
+    assert_eq!(
+        store.taxii_feed_secret(feed.id).unwrap().as_deref(),
+        Some("s3cret")
+    );
+    let listed = format!("{:?}", store.taxii_feeds().unwrap());
+    assert!(!listed.contains("s3cret"), "{listed}");
+    store
+        .record_taxii_poll(feed.id, Some("2023-03-30T00:00:00.000001Z"), None, Time(5))
+        .unwrap();
+    store
+        .record_taxii_poll(feed.id, None, Some("connection refused"), Time(6))
+        .unwrap();
+    let after = &store.taxii_feeds().unwrap()[0];
+    assert_eq!(
+        after.added_after.as_deref(),
+        Some("2023-03-30T00:00:00.000001Z")
+    );
+    assert_eq!(after.error.as_deref(), Some("connection refused"));
+    assert_eq!(after.polled, Some(Time(6)));
+    store.remove_taxii_feed(feed.id, &actor).unwrap();
+    assert!(store.taxii_feeds().unwrap().is_empty());
+    assert!(matches!(
+        store.remove_taxii_feed(feed.id, &actor),
+        Err(StoreError::NoSuchFeed(_))
+    ));
+    let log = store.audit_log(&store.all_tenants().unwrap(), 10).unwrap();
+    assert!(log.iter().any(|e| e.action == "intel.feed.add"));
+}
+
 /// Runs every check, each on a fresh store from `fresh`.
 pub fn run_all(mut fresh: impl FnMut() -> Box<dyn Store>) {
     tenants(fresh().as_mut());
@@ -846,6 +891,7 @@ pub fn run_all(mut fresh: impl FnMut() -> Box<dyn Store>) {
     users_and_tokens(fresh().as_mut());
     alert_pages(fresh().as_mut());
     feeds(fresh().as_mut());
+    taxii_feeds(fresh().as_mut());
 }
 
 /// Pages of the alert queue, chained by their last key, are the whole

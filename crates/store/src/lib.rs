@@ -113,6 +113,10 @@ pub enum StoreError {
     NoSuchSuppression(i64),
     #[error("no token {0}")]
     NoSuchToken(i64),
+    #[error("a TAXII feed named {} exists", quote(.0))]
+    FeedExists(String),
+    #[error("no TAXII feed {0}")]
+    NoSuchFeed(i64),
     #[error(
         "the data directory was written by a newer turncoat (schema {found}; this build knows up to {known})"
     )]
@@ -445,6 +449,36 @@ pub struct Alert {
     /// ([`Store::read_event`] reads it back).
     #[serde(skip)]
     pub event: Option<EventRef>,
+}
+
+/// A TAXII 2.1 collection polled for intel, and where the next poll
+/// resumes. The secret is never listed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TaxiiFeed {
+    pub id: i64,
+    pub name: String,
+    /// The API root's URL (ending in `/`).
+    pub api_root: String,
+    pub collection: String,
+    pub username: Option<String>,
+    /// The last `X-TAXII-Date-Added-Last` taken: objects added after it
+    /// come next.
+    pub added_after: Option<String>,
+    pub added: Time,
+    pub polled: Option<Time>,
+    /// Why the last poll failed, until one succeeds.
+    pub error: Option<String>,
+}
+
+/// A feed to add: `secret` is the password or token sent with Basic
+/// authentication.
+#[derive(Clone, Copy, Debug)]
+pub struct NewTaxiiFeed<'a> {
+    pub name: &'a str,
+    pub api_root: &'a str,
+    pub collection: &'a str,
+    pub username: Option<&'a str>,
+    pub secret: Option<&'a str>,
 }
 
 /// One endpoint's events of one log source: when the newest happened,
@@ -950,6 +984,23 @@ pub trait Store {
     /// How many alerts `scope` holds, per tenant, kind, severity and
     /// status: the overview's numbers without reading the alerts.
     fn alert_counts(&self, scope: &Scope) -> Result<Vec<AlertCount>>;
+    // TAXII feeds (global intel: no tenant).
+    /// Adds a feed (audited); a taken name is [`StoreError::FeedExists`].
+    fn add_taxii_feed(&mut self, feed: &NewTaxiiFeed<'_>, actor: &Actor) -> Result<TaxiiFeed>;
+    fn taxii_feeds(&self) -> Result<Vec<TaxiiFeed>>;
+    /// The password or token a feed is polled with.
+    fn taxii_feed_secret(&self, id: i64) -> Result<Option<String>>;
+    fn remove_taxii_feed(&mut self, id: i64, actor: &Actor) -> Result<()>;
+    /// Records a poll: where the next resumes (kept when `None`), and the
+    /// error when it failed.
+    fn record_taxii_poll(
+        &mut self,
+        id: i64,
+        added_after: Option<&str>,
+        error: Option<&str>,
+        at: Time,
+    ) -> Result<()>;
+
     /// Every feed (endpoint and log source) of `scope`'s tenants.
     fn feeds(&self, scope: &Scope) -> Result<Vec<Feed>>;
     /// A page of `scope`'s alerts in the queue's order.

@@ -338,6 +338,22 @@ pub const MIGRATIONS: &[Migration] = &[
     CREATE INDEX alerts_newest ON alerts (last_seen DESC, id);
     CREATE INDEX alerts_newest_tenant ON alerts (tenant_id, last_seen DESC, id);
     "),
+    // 20: TAXII 2.1 collections polled for intel, and where each poll
+    // resumes (global intel, like the indicators they bring).
+    Migration::Sql("
+    CREATE TABLE taxii_feeds (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        api_root TEXT NOT NULL,
+        collection TEXT NOT NULL,
+        username TEXT,
+        secret TEXT,
+        added_after TEXT,
+        added INTEGER NOT NULL,
+        polled INTEGER,
+        error TEXT
+    );
+    "),
 ];
 
 fn indicator_match_columns(tx: &Transaction<'_>) -> rusqlite::Result<()> {

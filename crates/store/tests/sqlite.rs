@@ -88,6 +88,7 @@ fn back_to_schema_7(conn: &rusqlite::Connection) {
          DROP TABLE feed_hours;
          DROP INDEX alerts_newest;
          DROP INDEX alerts_newest_tenant;
+         DROP TABLE taxii_feeds;
          DROP TABLE suppressions;
          ALTER TABLE alerts DROP COLUMN assignee;
          ALTER TABLE alerts DROP COLUMN suppressed_by;

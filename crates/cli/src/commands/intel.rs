@@ -48,6 +48,42 @@ pub(crate) enum IntelCommand {
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
+    /// TAXII 2.1 collections polled for intel (`serve` polls them too).
+    #[command(subcommand)]
+    Feed(FeedCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum FeedCommand {
+    /// Add a collection to poll. The password or token is read from the
+    /// first line of standard input with --secret-stdin.
+    Add {
+        /// The feed's name: the source its indicators are stored under.
+        name: String,
+        /// The API root's URL, e.g. https://taxii.example/api1/.
+        url: String,
+        #[arg(long)]
+        collection: String,
+        /// User name for Basic authentication.
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        secret_stdin: bool,
+    },
+    /// List the feeds, where each resumes and how its last poll went.
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Remove a feed by id (its indicators stay).
+    Remove { id: i64 },
+    /// Poll every feed (or the one named) now: objects added since the last
+    /// poll are imported and retro-hunted (exit 2 when a poll failed).
+    Poll {
+        name: Option<String>,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
 }
 
 fn print_intel(report: &IntelReport, format: OutputFormat) -> anyhow::Result<()> {
@@ -172,6 +208,7 @@ pub(crate) fn run(command: IntelCommand, ctx: &Context) -> anyhow::Result<Exit> 
             }
             Ok(Exit::Clean)
         }
+        IntelCommand::Feed(command) => feed(command, ctx),
         IntelCommand::Advisories { format } => {
             let store = ctx.read()?;
             let advisories = store.advisories()?;
@@ -193,6 +230,139 @@ pub(crate) fn run(command: IntelCommand, ctx: &Context) -> anyhow::Result<Exit> 
                 }
             }
             Ok(Exit::Clean)
+        }
+    }
+}
+
+fn feed(command: FeedCommand, ctx: &Context) -> anyhow::Result<Exit> {
+    use turncoat_server::taxii_client;
+    match command {
+        FeedCommand::Add {
+            name,
+            url,
+            collection,
+            user,
+            secret_stdin,
+        } => {
+            anyhow::ensure!(
+                taxii_client::valid_feed_name(&name),
+                "feed name {name:?}: letters, digits, '-', '_' and '.', not starting with '.'"
+            );
+            anyhow::ensure!(
+                url.starts_with("https://") || url.starts_with("http://"),
+                "{url}: the API root's http(s) URL"
+            );
+            let secret = if secret_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                Some(line.trim_end_matches(['\r', '\n']).to_owned())
+            } else {
+                None
+            };
+            let mut store = ctx.create()?;
+            let feed = store.add_taxii_feed(
+                &turncoat_store::NewTaxiiFeed {
+                    name: &name,
+                    api_root: &url,
+                    collection: &collection,
+                    username: user.as_deref(),
+                    secret: secret.as_deref(),
+                },
+                &Actor::Cli,
+            )?;
+            println!("feed {} added: {}", feed.id, feed.name);
+            Ok(Exit::Clean)
+        }
+        FeedCommand::List { format } => {
+            let store = ctx.read()?;
+            let feeds = store.taxii_feeds()?;
+            match format {
+                OutputFormat::Json => print_json(&feeds)?,
+                OutputFormat::Table => {
+                    let mut t = Table::new(&[
+                        "id",
+                        "name",
+                        "collection",
+                        "resumes after",
+                        "last poll",
+                        "error",
+                    ]);
+                    for f in &feeds {
+                        t.row(vec![
+                            f.id.to_string(),
+                            f.name.clone(),
+                            format!("{}collections/{}/", f.api_root, f.collection),
+                            f.added_after.clone().unwrap_or_default(),
+                            f.polled.map(|t| t.to_string()).unwrap_or_default(),
+                            f.error.clone().unwrap_or_default(),
+                        ]);
+                    }
+                    t.print()?;
+                }
+            }
+            Ok(Exit::Clean)
+        }
+        FeedCommand::Remove { id } => {
+            let mut store = ctx.create()?;
+            store.remove_taxii_feed(id, &Actor::Cli)?;
+            println!("feed {id} removed");
+            Ok(Exit::Clean)
+        }
+        FeedCommand::Poll { name, format } => {
+            let mut store = ctx.create()?;
+            let feeds: Vec<_> = store
+                .taxii_feeds()?
+                .into_iter()
+                .filter(|f| name.as_deref().is_none_or(|n| f.name == n))
+                .collect();
+            anyhow::ensure!(
+                !feeds.is_empty(),
+                "no feed to poll{}",
+                name.map(|n| format!(" named {n:?}")).unwrap_or_default()
+            );
+            let mut reports = Vec::new();
+            for f in &feeds {
+                let secret = store.taxii_feed_secret(f.id)?;
+                let fetched = taxii_client::fetch(f, secret.as_deref());
+                reports.push(taxii_client::import(&mut store, f, fetched, &Actor::Cli)?);
+            }
+            match format {
+                OutputFormat::Json => print_json(&reports)?,
+                OutputFormat::Table => {
+                    let mut t = Table::new(&[
+                        "feed",
+                        "pages",
+                        "objects",
+                        "new",
+                        "changed",
+                        "resumes after",
+                        "error",
+                    ]);
+                    for r in &reports {
+                        t.row(vec![
+                            r.feed.clone(),
+                            r.pages.to_string(),
+                            r.objects.to_string(),
+                            r.import
+                                .as_ref()
+                                .map(|i| i.indicators_new.to_string())
+                                .unwrap_or_default(),
+                            r.import
+                                .as_ref()
+                                .map(|i| i.indicators_changed.to_string())
+                                .unwrap_or_default(),
+                            r.added_after.clone().unwrap_or_default(),
+                            r.error.clone().unwrap_or_default(),
+                        ]);
+                    }
+                    t.print()?;
+                }
+            }
+            Ok(if reports.iter().any(|r| r.error.is_some()) {
+                Exit::Error
+            } else {
+                Exit::Clean
+            })
         }
     }
 }

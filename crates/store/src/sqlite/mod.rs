@@ -21,6 +21,7 @@ mod audit;
 mod batch;
 mod campaigns;
 mod entries;
+mod feeds;
 mod intel;
 mod ledger;
 mod suppressions;
@@ -38,10 +39,10 @@ use crate::{
     Address, Alert, AlertAction, AlertChange, AlertCount, AlertFilter, AlertOrder, AlertPage,
     AllowAdded, AllowEntry, AllowKind, AuditEntry, Batch, BatchOutcome, CampaignAlert,
     CampaignUpserted, DueWork, EventRef, Feed, FindingMode, FindingsOutcome, IndicatorUpsert,
-    InternalNetwork, LedgerEntry, LedgerHook, NewAllowEntry, NewSuppression, NewToken,
-    NewTokenOwner, NewUser, PendingWork, Result, Scope, Sighting, SourceFingerprint, SourceRecord,
-    Store, StoreError, StoredIndicator, StoredRule, Suppression, Tenant, TenantStats, Token,
-    TokenOwner, User,
+    InternalNetwork, LedgerEntry, LedgerHook, NewAllowEntry, NewSuppression, NewTaxiiFeed,
+    NewToken, NewTokenOwner, NewUser, PendingWork, Result, Scope, Sighting, SourceFingerprint,
+    SourceRecord, Store, StoreError, StoredIndicator, StoredRule, Suppression, TaxiiFeed, Tenant,
+    TenantStats, Token, TokenOwner, User,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -758,6 +759,32 @@ impl Store for SqliteStore {
 
     fn alert_counts(&self, scope: &Scope) -> Result<Vec<AlertCount>> {
         alerts::alert_counts(self, scope)
+    }
+
+    fn add_taxii_feed(&mut self, feed: &NewTaxiiFeed<'_>, actor: &Actor) -> Result<TaxiiFeed> {
+        feeds::add_taxii_feed(self, feed, actor)
+    }
+
+    fn taxii_feeds(&self) -> Result<Vec<TaxiiFeed>> {
+        feeds::taxii_feeds(self)
+    }
+
+    fn taxii_feed_secret(&self, id: i64) -> Result<Option<String>> {
+        feeds::taxii_feed_secret(self, id)
+    }
+
+    fn remove_taxii_feed(&mut self, id: i64, actor: &Actor) -> Result<()> {
+        feeds::remove_taxii_feed(self, id, actor)
+    }
+
+    fn record_taxii_poll(
+        &mut self,
+        id: i64,
+        added_after: Option<&str>,
+        error: Option<&str>,
+        at: Time,
+    ) -> Result<()> {
+        feeds::record_taxii_poll(self, id, added_after, error, at)
     }
 
     fn feeds(&self, scope: &Scope) -> Result<Vec<Feed>> {
