@@ -74,7 +74,8 @@ impl From<StoreError> for Problem {
             | StoreError::NoSuchSuppression(_)
             | StoreError::NoSuchUser(_)
             | StoreError::NoSuchToken(_)
-            | StoreError::NoSuchFeed(_) => {
+            | StoreError::NoSuchFeed(_)
+            | StoreError::NoSuchTarget(_) => {
                 // Not 403: whether something exists outside one's scope
                 // is itself another tenant's information.
                 Problem::new(StatusCode::NOT_FOUND, "no such resource in your tenants")

@@ -877,6 +877,138 @@ pub fn taxii_feeds(store: &mut dyn Store) {
     assert!(log.iter().any(|e| e.action == "intel.feed.add"));
 }
 
+/// Notification targets read only their tenant's changes from when they
+/// were added; queuing moves their cursors; delivery serves each target
+/// in order, retries when due, and gives up into a dead letter.
+pub fn notifications(store: &mut dyn Store) {
+    let actor = Actor::User("root".into());
+    let a = store.add_tenant(&tenant_name("na"), &actor).unwrap();
+    let b = store.add_tenant(&tenant_name("nb"), &actor).unwrap();
+    let raise = |store: &mut dyn Store, t: &Tenant, source: &str| {
+        let f = finding(
+            "ws1",
+            source,
+            FindingKey::sighting(ObservableKind::Domain, source, 0),
+            1,
+            1_000_000,
+        );
+        store
+            .record_findings(t, &[(f, None)], FindingMode::Add)
+            .unwrap();
+    };
+    raise(store, &a, "before.example");
+    let events = ["new".to_owned(), "status".to_owned()];
+    let new = |name: &'static str| crate::NewNotifyTarget {
+        name,
+        kind: "webhook",
+        address: "https://hooks.example/x",
+        secret: Some("k"),
+        format: "json",
+        events: &events,
+        kinds: &[],
+        min_severity: None,
+    };
+    let mine = store
+        .add_notify_target(Some(&a), &new("a-hook"), &actor)
+        .unwrap();
+    let all = store
+        .add_notify_target(None, &new("mssp-hook"), &actor)
+        .unwrap();
+    assert!(matches!(
+        store.add_notify_target(None, &new("a-hook"), &actor),
+        Err(StoreError::TargetExists(_))
+    ));
+    assert_eq!(store.notify_secret(mine.id).unwrap().as_deref(), Some("k"));
+    raise(store, &a, "after.example");
+    raise(store, &b, "theirs.example");
+    let changes = store.notify_changes(&mine, 100).unwrap();
+    let sources: Vec<&str> = changes
+        .new_alerts
+        .iter()
+        .map(|x| x.source.as_str())
+        .collect();
+    assert_eq!(
+        sources,
+        ["after.example"],
+        "only a's, only since the target was added"
+    );
+    let every = store.notify_changes(&all, 100).unwrap();
+    assert_eq!(every.new_alerts.len(), 2);
+    let alert = changes.new_alerts[0].id;
+    store
+        .set_alert_status(
+            &Scope::tenant(&a),
+            alert,
+            AlertStatus::Acknowledged,
+            None,
+            &actor,
+        )
+        .unwrap();
+    let changes = store.notify_changes(&mine, 100).unwrap();
+    assert_eq!(changes.changes.len(), 1);
+    assert_eq!(changes.changes[0].2.status, AlertStatus::Acknowledged);
+    let queued = |key: &str| crate::NewNotification {
+        key: key.into(),
+        event: "new".into(),
+        payload: "{}".into(),
+    };
+    store
+        .enqueue_notifications(
+            mine.id,
+            changes.cursors,
+            &[queued("k1"), queued("k2"), queued("k1")],
+            Time(10),
+        )
+        .unwrap();
+    let after = store.notify_changes(&mine, 100).unwrap();
+    assert!(
+        after.new_alerts.is_empty() && after.changes.is_empty(),
+        "cursors moved"
+    );
+    // In order, one at a time per target; a failure waits until due.
+    let due = store.due_notifications(Time(10)).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].key, "k1");
+    let failed = crate::Delivery::Failed {
+        error: "503".into(),
+        retry_at: Some(Time(20)),
+    };
+    store.record_delivery(due[0].id, &failed, Time(10)).unwrap();
+    assert!(store.due_notifications(Time(15)).unwrap().is_empty());
+    let again = store.due_notifications(Time(20)).unwrap();
+    assert_eq!((again[0].key.as_str(), again[0].attempts), ("k1", 1));
+    store
+        .record_delivery(again[0].id, &crate::Delivery::Delivered, Time(20))
+        .unwrap();
+    let next = store.due_notifications(Time(20)).unwrap();
+    assert_eq!(next[0].key, "k2");
+    let dead = crate::Delivery::Failed {
+        error: "410 Gone".into(),
+        retry_at: None,
+    };
+    store.record_delivery(next[0].id, &dead, Time(21)).unwrap();
+    assert!(store.due_notifications(Time(99)).unwrap().is_empty());
+    let letters = store.notifications(&Scope::tenant(&a), true, 10).unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].error.as_deref(), Some("410 Gone"));
+    // Another tenant neither sees nor removes a's target.
+    let theirs = store.notify_targets(&Scope::tenant(&b)).unwrap();
+    assert!(theirs.iter().all(|t| t.id != mine.id));
+    assert!(
+        store
+            .notifications(&Scope::tenant(&b), true, 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        store.remove_notify_target(&Scope::tenant(&b), mine.id, &actor),
+        Err(StoreError::NoSuchTarget(_))
+    ));
+    store
+        .remove_notify_target(&Scope::tenant(&a), mine.id, &actor)
+        .unwrap();
+}
+
 /// Runs every check, each on a fresh store from `fresh`.
 pub fn run_all(mut fresh: impl FnMut() -> Box<dyn Store>) {
     tenants(fresh().as_mut());
@@ -892,6 +1024,7 @@ pub fn run_all(mut fresh: impl FnMut() -> Box<dyn Store>) {
     alert_pages(fresh().as_mut());
     feeds(fresh().as_mut());
     taxii_feeds(fresh().as_mut());
+    notifications(fresh().as_mut());
 }
 
 /// Pages of the alert queue, chained by their last key, are the whole

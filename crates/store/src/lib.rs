@@ -117,6 +117,10 @@ pub enum StoreError {
     FeedExists(String),
     #[error("no TAXII feed {0}")]
     NoSuchFeed(i64),
+    #[error("a notification target named {} exists", quote(.0))]
+    TargetExists(String),
+    #[error("no notification target {0}")]
+    NoSuchTarget(i64),
     #[error(
         "the data directory was written by a newer turncoat (schema {found}; this build knows up to {known})"
     )]
@@ -449,6 +453,101 @@ pub struct Alert {
     /// ([`Store::read_event`] reads it back).
     #[serde(skip)]
     pub event: Option<EventRef>,
+}
+
+/// Where notifications go: a webhook (an HTTPS URL) or a syslog
+/// collector (`udp://`, `tcp://`, `tls://` host and port), for one
+/// tenant or all, with what it wants to hear of.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NotifyTarget {
+    pub id: i64,
+    /// `None`: every tenant (an MSSP target; it alone hears of campaigns).
+    pub tenant: Option<TenantName>,
+    pub name: String,
+    /// `webhook` or `syslog`.
+    pub kind: String,
+    pub address: String,
+    /// The payload's shape: `json`, `slack`, `teams` (webhooks);
+    /// `rfc5424`, `cef` (syslog).
+    pub format: String,
+    /// Of `new`, `status`, `resurfaced`, `campaign`.
+    pub events: Vec<String>,
+    /// Alert kinds heard of; all when empty.
+    pub kinds: Vec<AlertKind>,
+    pub min_severity: Option<Severity>,
+    pub added: Time,
+}
+
+/// A target to add.
+#[derive(Clone, Copy, Debug)]
+pub struct NewNotifyTarget<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub address: &'a str,
+    pub secret: Option<&'a str>,
+    pub format: &'a str,
+    pub events: &'a [String],
+    pub kinds: &'a [AlertKind],
+    pub min_severity: Option<Severity>,
+}
+
+/// What changed since a target last read, in order, and the cursors to
+/// record once its notifications are queued.
+#[derive(Clone, Debug, Default)]
+pub struct NotifyChanges {
+    /// Alerts raised since.
+    pub new_alerts: Vec<Alert>,
+    /// Status changes and resurfacings since, each with its alert as it
+    /// is now, and the history row's number.
+    pub changes: Vec<(i64, AlertChange, Alert)>,
+    /// Campaigns raised since (targets of every tenant only).
+    pub campaigns: Vec<CampaignAlert>,
+    pub cursors: NotifyCursors,
+}
+
+/// How far a target has read: the last alert, history row and campaign.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NotifyCursors {
+    pub alert: i64,
+    pub history: i64,
+    pub campaign: i64,
+}
+
+/// A notification to queue: its idempotency key (unique per target), its
+/// event and its payload (JSON).
+#[derive(Clone, Debug)]
+pub struct NewNotification {
+    pub key: String,
+    pub event: String,
+    pub payload: String,
+}
+
+/// A queued notification, with its target.
+#[derive(Clone, Debug, Serialize)]
+pub struct Notification {
+    pub id: i64,
+    pub target: NotifyTarget,
+    pub key: String,
+    pub event: String,
+    pub payload: String,
+    pub created: Time,
+    pub attempts: u32,
+    pub next_attempt: Time,
+    pub delivered: Option<Time>,
+    pub dead: Option<Time>,
+    pub error: Option<String>,
+}
+
+/// How a delivery went.
+#[derive(Clone, Debug)]
+pub enum Delivery {
+    Delivered,
+    /// Failed; tried again at `retry_at`, or given up on (dead-lettered)
+    /// when `None`.
+    Failed {
+        error: String,
+        retry_at: Option<Time>,
+    },
 }
 
 /// A TAXII 2.1 collection polled for intel, and where the next poll
@@ -984,6 +1083,40 @@ pub trait Store {
     /// How many alerts `scope` holds, per tenant, kind, severity and
     /// status: the overview's numbers without reading the alerts.
     fn alert_counts(&self, scope: &Scope) -> Result<Vec<AlertCount>>;
+    // Notifications.
+    /// Adds a target reading changes from now on (audited).
+    fn add_notify_target(
+        &mut self,
+        tenant: Option<&Tenant>,
+        target: &NewNotifyTarget<'_>,
+        actor: &Actor,
+    ) -> Result<NotifyTarget>;
+    /// The targets of `scope`'s tenants, and those of every tenant.
+    fn notify_targets(&self, scope: &Scope) -> Result<Vec<NotifyTarget>>;
+    fn remove_notify_target(&mut self, scope: &Scope, id: i64, actor: &Actor) -> Result<()>;
+    /// The webhook's signing secret.
+    fn notify_secret(&self, id: i64) -> Result<Option<String>>;
+    /// What the target has not read yet, at most `limit` of each, within
+    /// its tenant (or every tenant).
+    fn notify_changes(&self, target: &NotifyTarget, limit: usize) -> Result<NotifyChanges>;
+    /// Queues notifications for the target and moves its cursors, in one
+    /// transaction; one whose key is queued already is not queued again.
+    fn enqueue_notifications(
+        &mut self,
+        target: i64,
+        cursors: NotifyCursors,
+        notifications: &[NewNotification],
+        now: Time,
+    ) -> Result<()>;
+    /// For each target, its oldest notification not delivered nor given
+    /// up on, when it is due: targets are served in order, one at a time.
+    fn due_notifications(&self, now: Time) -> Result<Vec<Notification>>;
+    /// Records how delivering notification `id` went.
+    fn record_delivery(&mut self, id: i64, delivery: &Delivery, now: Time) -> Result<()>;
+    /// Queued notifications of `scope`'s targets (and of every tenant's),
+    /// newest first; those given up on only with `dead`.
+    fn notifications(&self, scope: &Scope, dead: bool, limit: usize) -> Result<Vec<Notification>>;
+
     // TAXII feeds (global intel: no tenant).
     /// Adds a feed (audited); a taken name is [`StoreError::FeedExists`].
     fn add_taxii_feed(&mut self, feed: &NewTaxiiFeed<'_>, actor: &Actor) -> Result<TaxiiFeed>;

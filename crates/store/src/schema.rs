@@ -354,6 +354,42 @@ pub const MIGRATIONS: &[Migration] = &[
         error TEXT
     );
     "),
+    // 21: notifications: targets (webhooks, syslog collectors) with where
+    // each has read the alert changes up to, and the outbox they are
+    // delivered from, written in the transaction that moves the cursors.
+    Migration::Sql("
+    CREATE TABLE notify_targets (
+        id INTEGER PRIMARY KEY,
+        tenant_id INTEGER,
+        name TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        address TEXT NOT NULL,
+        secret TEXT,
+        format TEXT NOT NULL,
+        events TEXT NOT NULL,
+        kinds TEXT NOT NULL,
+        min_severity INTEGER,
+        added INTEGER NOT NULL,
+        alert_cursor INTEGER NOT NULL,
+        history_cursor INTEGER NOT NULL,
+        campaign_cursor INTEGER NOT NULL
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        target_id INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        event TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt INTEGER NOT NULL,
+        delivered INTEGER,
+        dead INTEGER,
+        error TEXT,
+        UNIQUE (target_id, key)
+    );
+    CREATE INDEX outbox_pending ON outbox (target_id, id) WHERE delivered IS NULL AND dead IS NULL;
+    "),
 ];
 
 fn indicator_match_columns(tx: &Transaction<'_>) -> rusqlite::Result<()> {

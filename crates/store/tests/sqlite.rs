@@ -89,6 +89,8 @@ fn back_to_schema_7(conn: &rusqlite::Connection) {
          DROP INDEX alerts_newest;
          DROP INDEX alerts_newest_tenant;
          DROP TABLE taxii_feeds;
+         DROP TABLE notify_targets;
+         DROP TABLE outbox;
          DROP TABLE suppressions;
          ALTER TABLE alerts DROP COLUMN assignee;
          ALTER TABLE alerts DROP COLUMN suppressed_by;

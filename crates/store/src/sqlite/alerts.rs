@@ -147,7 +147,7 @@ pub(super) fn record_findings_tx(
 
 /// The columns [`alert_row`] reads, in its order, and their tables;
 /// `alerts a` joined to its endpoint `e`.
-const ALERT_SELECT: &str =
+pub(super) const ALERT_SELECT: &str =
     "SELECT a.id, e.name, a.kind, a.source, a.title, a.severity, a.status, a.campaign,
         a.first_seen, a.last_seen, a.count, a.evidence, a.created, a.updated, a.campaign_alert,
         a.status_reason, a.assignee, a.tenant_id

@@ -24,6 +24,7 @@ mod entries;
 mod feeds;
 mod intel;
 mod ledger;
+mod notify;
 mod suppressions;
 
 use alerts::record_findings_tx;
@@ -759,6 +760,62 @@ impl Store for SqliteStore {
 
     fn alert_counts(&self, scope: &Scope) -> Result<Vec<AlertCount>> {
         alerts::alert_counts(self, scope)
+    }
+
+    fn add_notify_target(
+        &mut self,
+        tenant: Option<&Tenant>,
+        target: &crate::NewNotifyTarget<'_>,
+        actor: &Actor,
+    ) -> Result<crate::NotifyTarget> {
+        notify::add_notify_target(self, tenant, target, actor)
+    }
+
+    fn notify_targets(&self, scope: &Scope) -> Result<Vec<crate::NotifyTarget>> {
+        notify::notify_targets(self, scope)
+    }
+
+    fn remove_notify_target(&mut self, scope: &Scope, id: i64, actor: &Actor) -> Result<()> {
+        notify::remove_notify_target(self, scope, id, actor)
+    }
+
+    fn notify_secret(&self, id: i64) -> Result<Option<String>> {
+        notify::notify_secret(self, id)
+    }
+
+    fn notify_changes(
+        &self,
+        target: &crate::NotifyTarget,
+        limit: usize,
+    ) -> Result<crate::NotifyChanges> {
+        notify::notify_changes(self, target, limit)
+    }
+
+    fn enqueue_notifications(
+        &mut self,
+        target: i64,
+        cursors: crate::NotifyCursors,
+        notifications: &[crate::NewNotification],
+        now: Time,
+    ) -> Result<()> {
+        notify::enqueue_notifications(self, target, cursors, notifications, now)
+    }
+
+    fn due_notifications(&self, now: Time) -> Result<Vec<crate::Notification>> {
+        notify::due_notifications(self, now)
+    }
+
+    fn record_delivery(&mut self, id: i64, delivery: &crate::Delivery, now: Time) -> Result<()> {
+        notify::record_delivery(self, id, delivery, now)
+    }
+
+    fn notifications(
+        &self,
+        scope: &Scope,
+        dead: bool,
+        limit: usize,
+    ) -> Result<Vec<crate::Notification>> {
+        notify::notifications(self, scope, dead, limit)
     }
 
     fn add_taxii_feed(&mut self, feed: &NewTaxiiFeed<'_>, actor: &Actor) -> Result<TaxiiFeed> {
