@@ -20,6 +20,7 @@ pub mod exposure;
 pub mod hunt;
 pub mod ingest;
 pub mod intel;
+pub mod notify;
 pub mod progress;
 pub mod retro;
 pub mod rules;

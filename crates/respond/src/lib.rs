@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod notify;
 mod rpz;
 pub mod stix;
 mod suricata;

@@ -17,6 +17,7 @@ mod export;
 mod ingest;
 mod metrics;
 mod networks;
+pub mod notify;
 mod page;
 mod people;
 mod problem;
@@ -263,6 +264,7 @@ impl Server {
         };
         let sweeper = tokio::spawn(expire_suppressions(self.state.clone()));
         let poller = tokio::spawn(poll_taxii_feeds(self.state.clone()));
+        let notifier = tokio::spawn(notify_targets(self.state.clone()));
         let app = router(self.state);
         let served = match self.tls {
             None => axum::serve(
@@ -291,8 +293,10 @@ impl Server {
         // holds one too): the writer finishes what is queued and ends.
         sweeper.abort();
         poller.abort();
+        notifier.abort();
         let _ = sweeper.await;
         let _ = poller.await;
+        let _ = notifier.await;
         let writer = self.writer;
         let _ = tokio::task::spawn_blocking(move || writer.join()).await;
         tracing::info!("stopped");
@@ -395,6 +399,53 @@ async fn expire_suppressions(state: AppState) {
             }
             Ok(_) => {}
             Err(p) => tracing::warn!(detail = %p.detail, "sweeping expired suppressions"),
+        }
+    }
+}
+
+/// How often the server queues and delivers notifications.
+const NOTIFY_ROUND: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Queues what each notification target has not heard of (under the
+/// writer), sends what is due with no lock held, and records how it went.
+async fn notify_targets(state: AppState) {
+    let retry = notify::Retry::default();
+    let mut tick = tokio::time::interval(NOTIFY_ROUND);
+    loop {
+        tick.tick().await;
+        let queued = state
+            .write(|store| {
+                Ok(turncoat_engine::notify::queue(
+                    store,
+                    turncoat_core::Time::now(),
+                )?)
+            })
+            .await;
+        if let Err(p) = queued {
+            tracing::warn!(detail = %p.detail, "queuing notifications");
+            continue;
+        }
+        let due = state
+            .read(|store| Ok(notify::due_with_secrets(store, turncoat_core::Time::now())?))
+            .await;
+        let Ok(due) = due else { continue };
+        if due.is_empty() {
+            continue;
+        }
+        let results = tokio::task::spawn_blocking(move || notify::deliver(due, &retry))
+            .await
+            .unwrap_or_default();
+        let recorded = state
+            .write(move |store| {
+                use turncoat_store::Store;
+                for (id, delivery) in &results {
+                    store.record_delivery(*id, delivery, turncoat_core::Time::now())?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(p) = recorded {
+            tracing::warn!(detail = %p.detail, "recording deliveries");
         }
     }
 }

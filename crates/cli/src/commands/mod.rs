@@ -16,6 +16,7 @@ mod hunt;
 mod ingest;
 mod intel;
 mod network;
+mod notify;
 mod rules;
 mod serve;
 mod simulate;
@@ -104,6 +105,10 @@ enum Command {
     /// network analytics count only internal sources.
     #[command(subcommand)]
     Network(network::NetworkCommand),
+    /// Where alerts are pushed (signed webhooks, syslog/CEF collectors),
+    /// from a durable outbox.
+    #[command(subcommand)]
+    Notify(notify::NotifyCommand),
     /// What turncoat sends out to block an attack: blocklists.
     #[command(subcommand)]
     Export(export::ExportCommand),
@@ -141,6 +146,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Alerts(a) => alerts::run(a, &ctx),
         Command::Exposure(a) => exposure::run(a, &ctx),
         Command::Export(c) => export::run(c, &ctx),
+        Command::Notify(c) => notify::run(c, &ctx),
         Command::Audit(a) => audit::run(a, &ctx),
         Command::Drift(a) => drift::run(a, &ctx),
         Command::Rules(c) => rules::run(c, &ctx),

@@ -1,0 +1,351 @@
+//! Notifications as their receivers see them: a webhook that fails its
+//! first deliveries gets each again (same idempotency key, a signature it
+//! can check) until it takes it, one that never does ends in the dead
+//! letters; a syslog collector that goes away misses nothing: once back,
+//! it receives what was queued, in order, once.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use common::{Env, dns, path};
+use hmac::{KeyInit, Mac};
+
+/// A request as the receiver got it: lower-case headers and the body.
+#[derive(Clone, Debug)]
+struct Received {
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// A webhook receiver answering 500 to its first `failures` requests,
+/// then 200; what it got is in the returned list.
+fn receiver(failures: usize) -> (String, Arc<Mutex<Vec<Received>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let seen = Arc::clone(&got);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut headers = Vec::new();
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            loop {
+                line.clear();
+                reader.read_line(&mut line).unwrap();
+                let l = line.trim_end();
+                if l.is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = l.split_once(':') {
+                    headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+                }
+            }
+            let len: usize = headers
+                .iter()
+                .find(|(k, _)| k == "content-length")
+                .map_or(0, |(_, v)| v.parse().unwrap());
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let mut all = seen.lock().unwrap();
+            all.push(Received {
+                headers,
+                body: String::from_utf8(body).unwrap(),
+            });
+            let status = if all.len() <= failures {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    (url, got)
+}
+
+fn hmac_hex(key: &str, data: &str) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(data.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn add_target(env: &Env, args: &[&str], secret: Option<&str>) {
+    let mut all = vec!["notify", "add"];
+    all.extend_from_slice(args);
+    if secret.is_some() {
+        all.push("--secret-stdin");
+    }
+    let mut child = env.spawn(&all);
+    if let Some(s) = secret {
+        writeln!(child.stdin.take().unwrap(), "{s}").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// One delivery round; whether every delivery went through.
+fn deliver(env: &Env) -> bool {
+    env.run(&["notify", "deliver", "--backoff-ms", "0"])
+        .status
+        .code()
+        == Some(0)
+}
+
+/// Intel naming three domains, and acme's contacts with each.
+fn three_alerts(env: &Env) {
+    env.ok(&["tenant", "add", "acme"]);
+    let csv = env.file(
+        "iocs.csv",
+        "indicator,type\nmsstorageboxes(.)com,hostname\nakamaicontainer(.)com,hostname\njournalide(.)org,hostname\n",
+    );
+    env.ok(&["intel", "import", path(&csv)]);
+}
+
+fn contacts(env: &Env, names: &[&str]) {
+    let lines: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| dns("ws-1", &format!("2023-03-29T10:0{i}:00Z"), n))
+        .collect();
+    let f = env.file(&format!("contacts-{}.ndjson", names[0]), &lines.join("\n"));
+    env.ok(&["ingest", "--tenant", "acme", path(&f)]);
+}
+
+#[test]
+fn a_webhook_is_retried_signed_and_dead_lettered() {
+    let env = Env::new();
+    three_alerts(&env);
+    let (url, got) = receiver(2);
+    add_target(
+        &env,
+        &["hook", &url, "--format", "json", "--tenant", "acme"],
+        Some("s3cret"),
+    );
+    let (slack_url, slack) = receiver(0);
+    add_target(
+        &env,
+        &[
+            "chat",
+            &slack_url,
+            "--format",
+            "slack",
+            "--tenant",
+            "acme",
+            "--events",
+            "new",
+            "--min-severity",
+            "high",
+        ],
+        None,
+    );
+    // A target that never answers: refused connections until given up on.
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/gone", l.local_addr().unwrap())
+    };
+    add_target(&env, &["gone", &closed, "--format", "json"], Some("x"));
+    contacts(&env, &["api.msstorageboxes.com"]);
+
+    // Two failures, then the receiver takes it: three tries of one key.
+    assert!(!deliver(&env));
+    assert!(!deliver(&env));
+    for _ in 0..3 {
+        deliver(&env);
+    }
+    let tries = got.lock().unwrap().clone();
+    assert!(tries.len() >= 3, "{tries:?}");
+    let key = tries[0].header("idempotency-key").to_owned();
+    assert!(key.starts_with("new:"), "{key}");
+    assert!(
+        tries[..3]
+            .iter()
+            .all(|r| r.header("idempotency-key") == key),
+        "one key across retries"
+    );
+    assert_eq!(
+        tries
+            .iter()
+            .filter(|r| r.header("idempotency-key") == key)
+            .count(),
+        3,
+        "taken once, not resent"
+    );
+    for r in &tries {
+        let sig = r.header("x-turncoat-signature");
+        let (t, v1) = sig
+            .strip_prefix("t=")
+            .and_then(|s| s.split_once(",v1="))
+            .unwrap_or_else(|| panic!("signature {sig:?}"));
+        assert_eq!(t, r.header("x-turncoat-timestamp"));
+        assert_eq!(
+            v1,
+            hmac_hex("s3cret", &format!("{t}.{}", r.body)),
+            "a valid signature"
+        );
+        assert_ne!(v1, hmac_hex("other", &format!("{t}.{}", r.body)));
+    }
+    let doc: serde_json::Value = serde_json::from_str(&tries[0].body).unwrap();
+    assert_eq!(doc["event"], "new");
+    assert_eq!(doc["alert"]["source"], "msstorageboxes.com");
+    assert_eq!(doc["alert"]["tenant"], "acme");
+    let alert_id = doc["alert"]["id"].to_string();
+
+    // A status change is heard of too.
+    env.ok(&["alert", "status", &alert_id, "acknowledged"]);
+    for _ in 0..2 {
+        deliver(&env);
+    }
+    let all = got.lock().unwrap().clone();
+    let change = all
+        .iter()
+        .map(|r| serde_json::from_str::<serde_json::Value>(&r.body).unwrap())
+        .find(|d| d["event"] == "status")
+        .expect("the status change");
+    assert_eq!(change["alert"]["status"], "acknowledged");
+    assert_eq!(change["change"]["value"], "acknowledged");
+
+    // Slack's shape, for the high ones only.
+    let slack = slack.lock().unwrap().clone();
+    assert_eq!(slack.len(), 1, "{slack:?}");
+    let text: serde_json::Value = serde_json::from_str(&slack[0].body).unwrap();
+    assert!(
+        text["text"].as_str().unwrap().contains("acme/ws-1"),
+        "{text}"
+    );
+    assert!(
+        slack[0].header("x-turncoat-signature").is_empty(),
+        "no secret, no signature"
+    );
+
+    // The target that never answers ends in the dead letters.
+    for _ in 0..8 {
+        deliver(&env);
+    }
+    let dead = env.json(&["notify", "outbox", "--dead", "--format", "json"]);
+    let dead = dead.as_array().unwrap();
+    assert!(
+        dead.iter()
+            .any(|n| n["target"]["name"] == "gone" && n["attempts"] == 8),
+        "{dead:?}"
+    );
+    assert!(dead.iter().all(|n| n["target"]["name"] == "gone"));
+}
+
+/// A TCP syslog collector on `listener` taking `connections` connections,
+/// each one octet-counted message (RFC 6587), then closing.
+fn collector(
+    listener: TcpListener,
+    connections: usize,
+    got: Arc<Mutex<Vec<String>>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(connections) {
+            let mut data = String::new();
+            stream.unwrap().read_to_string(&mut data).unwrap();
+            let (len, rest) = data.split_once(' ').unwrap();
+            assert_eq!(len.parse::<usize>().unwrap(), rest.len(), "octet counting");
+            got.lock().unwrap().push(rest.to_owned());
+        }
+    })
+}
+
+#[test]
+fn syslog_cef_arrives_in_order_across_a_collector_restart() {
+    let env = Env::new();
+    three_alerts(&env);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    add_target(
+        &env,
+        &[
+            "siem",
+            &format!("tcp://{addr}"),
+            "--format",
+            "cef",
+            "--tenant",
+            "acme",
+            "--events",
+            "new",
+        ],
+        None,
+    );
+    contacts(
+        &env,
+        &[
+            "api.msstorageboxes.com",
+            "akamaicontainer.com",
+            "www.journalide.org",
+        ],
+    );
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    // The collector takes one message, then goes away.
+    let first = collector(listener, 1, Arc::clone(&got));
+    assert!(deliver(&env), "the first goes through");
+    first.join().unwrap();
+    assert!(!deliver(&env), "the collector is down");
+    assert!(!deliver(&env));
+    assert_eq!(got.lock().unwrap().len(), 1);
+    let queued = env.json(&["notify", "outbox", "--format", "json"]);
+    assert_eq!(
+        queued
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["delivered"].is_null())
+            .count(),
+        2,
+        "nothing lost while it was down: {queued}"
+    );
+    // Back on the same port: the rest, in order, once.
+    let listener = TcpListener::bind(addr).unwrap();
+    let back = collector(listener, 2, Arc::clone(&got));
+    assert!(deliver(&env));
+    assert!(deliver(&env));
+    back.join().unwrap();
+    assert!(deliver(&env), "nothing more to send");
+    let lines = got.lock().unwrap().clone();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    let sources: Vec<&str> = lines.iter().map(|l| l.split('|').nth(4).unwrap()).collect();
+    let mut raised = env.alerts(&["--tenant", "acme", "--kind", "ioc"]);
+    raised.sort_by_key(|a| a["id"].as_i64().unwrap());
+    let expected: Vec<String> = raised
+        .iter()
+        .map(|a| format!("ioc:{}", a["source"].as_str().unwrap()))
+        .collect();
+    assert_eq!(sources, expected, "in the order they were raised");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("CEF:0|turncoat|turncoat|")),
+        "{lines:?}"
+    );
+    assert!(
+        lines[0].contains("cs1Label=tenant cs1=acme dhost=ws-1"),
+        "{}",
+        lines[0]
+    );
+}
