@@ -83,6 +83,17 @@ pub fn error_report(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// Writes `bytes` to `path` whole or not at all: a temporary file beside
+/// it, renamed over it, so a reader never sees half an export.
+pub(crate) fn write_whole(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let mut file = tempfile::NamedTempFile::new_in(dir.unwrap_or(".".as_ref()))?;
+    file.write_all(bytes)?;
+    file.persist(path)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::error_report;

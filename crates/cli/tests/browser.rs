@@ -477,6 +477,7 @@ fn an_analyst_triages_the_demo_s_3cx_alerts_in_chromium() {
             ("vet", "/vet"),
             ("audit", "/audit"),
             ("people", "/people"),
+            ("report", "/report?tenant=acme-corp"),
         ];
         for width in [1280, 800] {
             client.set_window_size(width, 1000).await.unwrap();

@@ -683,6 +683,42 @@ fn every_view_shows_the_fleet_as_the_cli_does_and_a_viewer_only_their_tenant() {
         "no Users menu"
     );
 
+    // The incident report: the CLI's and the console's, the decisions
+    // with their reasons, the tenant's exposure, no other tenant.
+    env.ok(&[
+        "alert",
+        "status",
+        &id(&ioc),
+        "false-positive",
+        "--reason",
+        "vendor CDN, benign",
+    ]);
+    let file = env.dir.path().join("report.html");
+    env.ok(&["report", "--tenant", first, "--out", common::path(&file)]);
+    let report = std::fs::read_to_string(&file).unwrap();
+    for section in [
+        "What happened",
+        "Exposure",
+        "Before the intel existed",
+        "Beacons",
+        "Blocked",
+        "Open actions",
+        "Decisions",
+    ] {
+        assert!(report.contains(section), "{section}");
+    }
+    assert!(
+        report.contains("vendor CDN, benign"),
+        "the reason is in the report"
+    );
+    for r in rows.iter().filter(|r| r["tenant"] == first) {
+        assert!(report.contains(r["endpoint"].as_str().unwrap()), "{r}");
+    }
+    assert!(
+        !report.contains("<script") && !report.contains("href=\"/assets"),
+        "self-contained"
+    );
+
     // A viewer of one tenant sees that tenant only, on every view.
     let viewer = Browser::sign_in(&served, "vic", &vic);
     for path in [
@@ -695,6 +731,7 @@ fn every_view_shows_the_fleet_as_the_cli_does_and_a_viewer_only_their_tenant() {
         "/vet",
         "/audit",
         "/alerts",
+        &format!("/report?tenant={first}"),
     ] {
         let page = visit(&viewer, path);
         for other in tenants.iter().skip(1).chain([&"quiet".to_owned()]) {
@@ -711,6 +748,10 @@ fn every_view_shows_the_fleet_as_the_cli_does_and_a_viewer_only_their_tenant() {
         viewer.get(&format!("/endpoint?tenant={other}&name=x")).0,
         404
     );
+    assert_eq!(viewer.get(&format!("/report?tenant={other}")).0, 404);
+    let (status, theirs) = viewer.get(&format!("/report?tenant={first}"));
+    assert_eq!(status, 200);
+    assert!(theirs.contains("vendor CDN, benign"));
     let their_pair = pair.replace(first, other);
     assert_eq!(viewer.get(&their_pair).0, 404);
 

@@ -13,6 +13,7 @@ mod analytics;
 mod api;
 mod auth;
 mod console;
+pub use console::{ReportQuery, report_html};
 mod export;
 mod ingest;
 mod metrics;

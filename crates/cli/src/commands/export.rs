@@ -77,10 +77,7 @@ pub(crate) fn run(command: ExportCommand, ctx: &Context) -> anyhow::Result<Exit>
             let text = turncoat_respond::render(&list, format, now);
             match out {
                 Some(path) => {
-                    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-                    let mut file = tempfile::NamedTempFile::new_in(dir.unwrap_or(".".as_ref()))?;
-                    file.write_all(text.as_bytes())?;
-                    file.persist(&path)?;
+                    crate::output::write_whole(&path, text.as_bytes())?;
                     eprintln!(
                         "{} entries written to {}",
                         list.entries.len(),

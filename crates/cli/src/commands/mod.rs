@@ -17,6 +17,7 @@ mod ingest;
 mod intel;
 mod network;
 mod notify;
+mod report;
 mod rules;
 mod serve;
 mod simulate;
@@ -109,6 +110,9 @@ enum Command {
     /// from a durable outbox.
     #[command(subcommand)]
     Notify(notify::NotifyCommand),
+    /// One tenant's incident report: timeline, exposure, contacts before and
+    /// after the intel, beacons, what is blocked, open actions, decisions.
+    Report(report::ReportArgs),
     /// What turncoat sends out to block an attack: blocklists.
     #[command(subcommand)]
     Export(export::ExportCommand),
@@ -147,6 +151,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Exposure(a) => exposure::run(a, &ctx),
         Command::Export(c) => export::run(c, &ctx),
         Command::Notify(c) => notify::run(c, &ctx),
+        Command::Report(a) => report::run(a, &ctx),
         Command::Audit(a) => audit::run(a, &ctx),
         Command::Drift(a) => drift::run(a, &ctx),
         Command::Rules(c) => rules::run(c, &ctx),

@@ -142,42 +142,50 @@ pub(super) async fn exposure(
     page("Exposure", &viewer, Menu::Exposure, body).into_response()
 }
 
-fn advisory_panel(a: &AdvisoryExposure) -> Markup {
-    // Versions in the order first met, each its own colour.
+/// The versions of an advisory's rows in the order first met: the
+/// timeline's series.
+pub(super) fn versions(a: &AdvisoryExposure) -> Vec<String> {
     let mut versions: Vec<String> = Vec::new();
-    let mut rows: BTreeMap<(String, String), Vec<&ExposureRow>> = BTreeMap::new();
     for r in &a.rows {
         let label = format!("{} {}", r.product, r.version);
         if !versions.contains(&label) {
             versions.push(label);
         }
-        rows.entry((r.tenant.to_string(), r.endpoint.clone()))
-            .or_default()
-            .push(r);
     }
-    let drawn: Vec<TimelineRow> = rows
-        .iter()
-        .take(DRAWN)
-        .map(|((tenant, endpoint), spans)| TimelineRow {
-            label: format!("{tenant} / {endpoint}"),
-            spans: spans
-                .iter()
-                .map(|r| {
-                    let label = format!("{} {}", r.product, r.version);
-                    Span {
-                        from: r.from,
-                        to: r.to,
-                        series: versions.iter().position(|v| *v == label).unwrap_or(0),
-                        note: format!(
-                            "{label} from {} to {}",
-                            r.from,
-                            r.to.map_or("now".to_owned(), |t| t.to_string())
-                        ),
-                    }
-                })
-                .collect(),
-        })
-        .collect();
+    versions
+}
+
+/// The advisory's rows as timeline rows, one per `label` (an endpoint, or
+/// a tenant's endpoint), each interval coloured by its version.
+pub(super) fn timeline_rows(
+    a: &AdvisoryExposure,
+    label: impl Fn(&ExposureRow) -> String,
+) -> Vec<TimelineRow> {
+    let series = versions(a);
+    let mut rows: BTreeMap<String, Vec<Span>> = BTreeMap::new();
+    for r in &a.rows {
+        let version = format!("{} {}", r.product, r.version);
+        rows.entry(label(r)).or_default().push(Span {
+            from: r.from,
+            to: r.to,
+            series: series.iter().position(|v| *v == version).unwrap_or(0),
+            note: format!(
+                "{version} from {} to {}",
+                r.from,
+                r.to.map_or("now".to_owned(), |t| t.to_string())
+            ),
+        });
+    }
+    rows.into_iter()
+        .map(|(label, spans)| TimelineRow { label, spans })
+        .collect()
+}
+
+fn advisory_panel(a: &AdvisoryExposure) -> Markup {
+    let versions = versions(a);
+    let rows = timeline_rows(a, |r| format!("{} / {}", r.tenant, r.endpoint));
+    let drawn: Vec<TimelineRow> = rows.into_iter().take(DRAWN).collect();
+    let endpoints = a.endpoints();
     html! {
         section.panel {
             h2 { code { (a.id) } " " (a.title) }
@@ -190,8 +198,8 @@ fn advisory_panel(a: &AdvisoryExposure) -> Markup {
                 }
                 (timeline(&format!("Who ran an affected version of {}, and when", a.id), &drawn, &versions))
                 p.muted { "Bars reaching the right edge: still installed at the last inventory." }
-                @if rows.len() > DRAWN {
-                    p.muted { "The first " (DRAWN) " of " (rows.len()) " endpoints are drawn; choose a tenant to narrow." }
+                @if endpoints > DRAWN {
+                    p.muted { "The first " (DRAWN) " of " (endpoints) " endpoints are drawn; choose a tenant to narrow." }
                 }
                 div.table-wrap { table {
                     thead { tr {

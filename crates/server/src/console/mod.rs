@@ -16,6 +16,7 @@ mod intel;
 mod login;
 mod overview;
 mod people;
+mod report;
 mod rules;
 mod upload;
 mod vet;
@@ -28,6 +29,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, html};
 use turncoat_auth::Session;
+
+pub use report::{ReportQuery, report_html};
 
 use crate::AppState;
 use crate::auth::session_cookie;
@@ -62,6 +65,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/rules", get(rules::rules).post(rules::import))
         .route("/vet", get(vet::form).post(vet::submit))
         .route("/audit", get(audit::audit))
+        .route("/report", get(report::report))
         .route("/people", get(people::people))
         .route("/people/users", post(people::add_user))
         .route("/people/tokens", post(people::create_token))

@@ -115,7 +115,10 @@ fn render(viewer: &Viewer, overview: &Overview) -> maud::Markup {
                     tbody {
                         @for (tenant, m) in &by_severity {
                             tr {
-                                td { a href={ "/alerts?tenant=" (tenant) } { (tenant) } }
+                                td {
+                                    a href={ "/alerts?tenant=" (tenant) } { (tenant) }
+                                    " " a.muted href=(link("/report", &[("tenant", tenant)])) { "report" }
+                                }
                                 @for s in &severities { td.num { (m.get(s).copied().unwrap_or(0)) } }
                                 @for k in &kinds {
                                     td.num.hide-narrow { (by_kind[tenant].get(k).copied().unwrap_or(0)) }
