@@ -719,6 +719,92 @@ fn every_view_shows_the_fleet_as_the_cli_does_and_a_viewer_only_their_tenant() {
         "self-contained"
     );
 
+    // The same report as PDF, read back by poppler: its pages render and
+    // its text says the same.
+    let pdf = env.dir.path().join("report.pdf");
+    env.ok(&[
+        "report",
+        "--tenant",
+        first,
+        "--format",
+        "pdf",
+        "--out",
+        common::path(&pdf),
+    ]);
+    let bytes = std::fs::read(&pdf).unwrap();
+    assert!(bytes.starts_with(b"%PDF-"), "a PDF");
+    match std::process::Command::new("pdftotext")
+        .arg(&pdf)
+        .arg("-")
+        .output()
+    {
+        Ok(out) => {
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = String::from_utf8_lossy(&out.stdout);
+            for section in [
+                "Incident report",
+                "What happened",
+                "Before the intel existed",
+                "Decisions",
+            ] {
+                assert!(text.contains(section), "{section}: {text}");
+            }
+            assert!(text.contains("vendor CDN, benign"), "{text}");
+            for r in rows.iter().filter(|r| r["tenant"] == first) {
+                assert!(text.contains(r["endpoint"].as_str().unwrap()), "{r}");
+            }
+            let prefix = env.dir.path().join("page");
+            let rendered = std::process::Command::new("pdftoppm")
+                .args(["-r", "30", "-png"])
+                .arg(&pdf)
+                .arg(&prefix)
+                .status()
+                .unwrap();
+            assert!(rendered.success());
+            let pages = std::fs::read_dir(env.dir.path())
+                .unwrap()
+                .filter(|e| {
+                    let name = e.as_ref().unwrap().file_name();
+                    let name = name.to_string_lossy();
+                    name.starts_with("page") && name.ends_with(".png")
+                })
+                .count();
+            let info = std::process::Command::new("pdfinfo")
+                .arg(&pdf)
+                .output()
+                .unwrap();
+            let info = String::from_utf8_lossy(&info.stdout);
+            let declared: usize = info
+                .lines()
+                .find_map(|l| l.strip_prefix("Pages:"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            println!(
+                "report PDF: {} bytes, {declared} pages, all rendered",
+                bytes.len()
+            );
+            assert!(
+                declared >= 2 && pages == declared,
+                "{pages} rendered of {declared}"
+            );
+        }
+        Err(_) => println!("skipped: reading the PDF back (poppler-utils; .ci/run installs it)"),
+    }
+    let (status, head, _) = served.send(
+        "GET",
+        &format!("/report?tenant={first}&format=pdf"),
+        &[("Cookie", &admin.cookie)],
+        None,
+    );
+    assert_eq!(status, 200);
+    assert!(head.contains("application/pdf"), "{head}");
+
     // A viewer of one tenant sees that tenant only, on every view.
     let viewer = Browser::sign_in(&served, "vic", &vic);
     for path in [

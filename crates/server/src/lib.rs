@@ -13,7 +13,7 @@ mod analytics;
 mod api;
 mod auth;
 mod console;
-pub use console::{ReportQuery, report_html};
+pub use console::{ReportQuery, report_html, report_pdf};
 mod export;
 mod ingest;
 mod metrics;

@@ -1,5 +1,5 @@
-//! `turncoat report`: one tenant's incident report, as a self-contained
-//! HTML page for the customer.
+//! `turncoat report`: one tenant's incident report for the customer, as a
+//! self-contained HTML page or a PDF.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -14,6 +14,7 @@ use crate::output::Exit;
 pub(crate) enum ReportFormat {
     #[default]
     Html,
+    Pdf,
 }
 
 #[derive(Parser, Debug)]
@@ -40,12 +41,16 @@ pub(crate) fn run(args: ReportArgs, ctx: &Context) -> anyhow::Result<Exit> {
         advisory: args.advisory,
         since: args.since,
     };
-    let ReportFormat::Html = args.format;
-    let page = turncoat_server::report_html(&store, &query, Time::now())
-        .map_err(|p| anyhow::anyhow!(p.detail))?;
+    let page = match args.format {
+        ReportFormat::Html => {
+            turncoat_server::report_html(&store, &query, Time::now()).map(String::into_bytes)
+        }
+        ReportFormat::Pdf => turncoat_server::report_pdf(&store, &query, Time::now()),
+    }
+    .map_err(|p| anyhow::anyhow!(p.detail))?;
     match args.out {
-        Some(path) => crate::output::write_whole(&path, page.as_bytes())?,
-        None => std::io::stdout().write_all(page.as_bytes())?,
+        Some(path) => crate::output::write_whole(&path, &page)?,
+        None => std::io::stdout().write_all(&page)?,
     }
     Ok(Exit::Clean)
 }

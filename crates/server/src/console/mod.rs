@@ -30,7 +30,7 @@ use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, html};
 use turncoat_auth::Session;
 
-pub use report::{ReportQuery, report_html};
+pub use report::{ReportQuery, report_html, report_pdf};
 
 use crate::AppState;
 use crate::auth::session_cookie;

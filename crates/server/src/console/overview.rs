@@ -118,6 +118,7 @@ fn render(viewer: &Viewer, overview: &Overview) -> maud::Markup {
                                 td {
                                     a href={ "/alerts?tenant=" (tenant) } { (tenant) }
                                     " " a.muted href=(link("/report", &[("tenant", tenant)])) { "report" }
+                                    " " a.muted href=(link("/report", &[("tenant", tenant), ("format", "pdf")])) { "pdf" }
                                 }
                                 @for s in &severities { td.num { (m.get(s).copied().unwrap_or(0)) } }
                                 @for k in &kinds {
