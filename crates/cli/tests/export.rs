@@ -207,6 +207,31 @@ fn blocklists_hold_what_is_active_and_their_consumers_read_them() {
     ]);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), again);
 
+    // Suricata's own check, where Suricata is installed (it is not here).
+    let rules_dir = env.dir.path().join("suricata");
+    std::fs::create_dir_all(&rules_dir).unwrap();
+    std::fs::write(rules_dir.join("turncoat.rules"), &rules).unwrap();
+    std::fs::write(rules_dir.join("turncoat-sha256.lst"), &dataset).unwrap();
+    match std::process::Command::new("suricata")
+        .args(["-T", "-S"])
+        .arg(rules_dir.join("turncoat.rules"))
+        .arg("-l")
+        .arg(&rules_dir)
+        .current_dir(&rules_dir)
+        .output()
+    {
+        Ok(out) => {
+            let said = String::from_utf8_lossy(&out.stderr);
+            println!("suricata -T: {said}");
+            assert!(
+                out.status.success(),
+                "{said}{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        Err(_) => println!("skipped: suricata -T (no suricata binary)"),
+    }
+
     let stix_out = export(&env, &["--format", "stix"]);
     match std::env::var("TURNCOAT_TEST_PYTHON") {
         Ok(python) => {

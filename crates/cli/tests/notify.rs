@@ -349,3 +349,193 @@ fn syslog_cef_arrives_in_order_across_a_collector_restart() {
         lines[0]
     );
 }
+
+#[test]
+fn syslog_over_tls_reaches_a_collector_with_its_own_ca() {
+    let env = Env::new();
+    // A private CA and the collector's certificate signed by it.
+    let dir = env.dir.path();
+    let (ca, cert, key) = (
+        dir.join("ca.pem"),
+        dir.join("collector.pem"),
+        dir.join("collector.key"),
+    );
+    env.file(
+        "leaf.ext",
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    );
+    let script = "set -e
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=turncoat test CA' -keyout ca.key -out ca.pem
+        openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout collector.key -out collector.csr
+        openssl x509 -req -days 2 -in collector.csr -CA ca.pem -CAkey ca.key -CAcreateserial -extfile leaf.ext -out collector.pem";
+    let made = std::process::Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    if !made.status.success() && which_openssl().is_none() {
+        println!("skipped: openssl is not installed");
+        return;
+    }
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // OpenSSL's own TLS server: what it decrypts goes to its stdout.
+    let mut server = std::process::Command::new("openssl")
+        .args([
+            "s_server",
+            "-quiet",
+            "-naccept",
+            "2",
+            "-accept",
+            &port.to_string(),
+            "-cert",
+        ])
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        // Its standard input held open: at end of input it shuts down.
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed().as_secs() < 20, "s_server did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    three_alerts(&env);
+    let address = format!("tls://localhost:{port}");
+    add_target(
+        &env,
+        &[
+            "siem",
+            &address,
+            "--format",
+            "rfc5424",
+            "--tenant",
+            "acme",
+            "--ca",
+            path(&ca),
+        ],
+        None,
+    );
+    // Without its CA, the same collector is not trusted.
+    add_target(
+        &env,
+        &[
+            "untrusted",
+            &address,
+            "--format",
+            "rfc5424",
+            "--tenant",
+            "acme",
+        ],
+        None,
+    );
+    contacts(&env, &["api.msstorageboxes.com"]);
+    let out = env.run(&["notify", "deliver", "--backoff-ms", "0"]);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        said.contains("1 sent, 1 failed"),
+        "{said}{}",
+        env.ok(&["notify", "outbox", "--format", "json"])
+    );
+    let outbox = env.json(&["notify", "outbox", "--format", "json"]);
+    let untrusted = outbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["target"]["name"] == "untrusted")
+        .unwrap();
+    assert!(untrusted["delivered"].is_null(), "{untrusted}");
+    // It takes two connections (the probe above, then the trusted
+    // target's, sent first), prints
+    // what it decrypted and ends.
+    let mut received = String::new();
+    server
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut received)
+        .unwrap();
+    let _ = server.wait();
+    let (len, line) = received.split_once(' ').unwrap_or(("", ""));
+    assert_eq!(
+        len.parse::<usize>().ok(),
+        Some(line.trim_end().len()),
+        "octet counting: {received:?}"
+    );
+    assert!(line.starts_with("<115>1 "), "{line}");
+    assert!(line.contains("[turncoat@32473 id=\"new:"), "{line}");
+    assert!(line.contains("tenant=\"acme\""), "{line}");
+}
+
+#[test]
+fn a_campaign_is_heard_by_an_mssp_target_only() {
+    let env = Env::new();
+    three_alerts(&env);
+    env.ok(&["tenant", "add", "beta"]);
+    let (mssp, heard) = receiver(0);
+    add_target(
+        &env,
+        &["mssp", &mssp, "--format", "json", "--events", "campaign"],
+        None,
+    );
+    let (acme_url, acme) = receiver(0);
+    add_target(
+        &env,
+        &[
+            "acme-only",
+            &acme_url,
+            "--format",
+            "json",
+            "--tenant",
+            "acme",
+        ],
+        None,
+    );
+    contacts(&env, &["api.msstorageboxes.com"]);
+    let f = env.file(
+        "beta.ndjson",
+        &dns("srv-9", "2023-03-29T11:00:00Z", "msstorageboxes.com"),
+    );
+    env.ok(&["ingest", "--tenant", "beta", path(&f)]);
+    for _ in 0..3 {
+        deliver(&env);
+    }
+    let heard = heard.lock().unwrap().clone();
+    let docs: Vec<serde_json::Value> = heard
+        .iter()
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    assert_eq!(docs[0]["event"], "campaign");
+    assert_eq!(docs[0]["alert"]["source"], "msstorageboxes.com");
+    assert_eq!(
+        docs[0]["alert"]["tenants"],
+        serde_json::json!(["acme", "beta"])
+    );
+    // The tenant's target hears its own alert, never the campaign that
+    // names another tenant.
+    let acme = acme.lock().unwrap().clone();
+    assert!(!acme.is_empty());
+    assert!(acme.iter().all(|r| !r.body.contains("beta")), "{acme:?}");
+}
+
+fn which_openssl() -> Option<()> {
+    std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|_| ())
+}

@@ -98,7 +98,7 @@ pub fn send(n: &Notification, secret: Option<&str>) -> Result<(), String> {
     if format.is_webhook() {
         webhook(n, secret, &body)
     } else {
-        syslog(&n.target.address, &body)
+        syslog(&n.target.address, n.target.ca.as_deref(), &body)
     }
 }
 
@@ -139,7 +139,7 @@ fn resolve(hostport: &str) -> Result<std::net::SocketAddr, String> {
 
 /// One message to a syslog collector: a UDP datagram (RFC 5426), or a
 /// frame with its length (octet counting, RFC 6587) over TCP or TLS.
-fn syslog(address: &str, line: &str) -> Result<(), String> {
+fn syslog(address: &str, ca: Option<&str>, line: &str) -> Result<(), String> {
     let (scheme, hostport) = address
         .split_once("://")
         .ok_or_else(|| format!("{address}: udp://, tcp:// or tls:// and host:port"))?;
@@ -173,9 +173,18 @@ fn syslog(address: &str, line: &str) -> Result<(), String> {
                 .to_owned();
             let name = rustls::pki_types::ServerName::try_from(host)
                 .map_err(|e| format!("{address}: {e}"))?;
-            let roots = rustls::RootCertStore {
+            let mut roots = rustls::RootCertStore {
                 roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
             };
+            if let Some(pem) = ca {
+                use rustls::pki_types::pem::PemObject;
+                for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                    let cert = cert.map_err(|e| format!("{address}: the CA: {e}"))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| format!("{address}: the CA: {e}"))?;
+                }
+            }
             // ring, as the server's own TLS (see ARCHITECTURE.md).
             #[allow(deprecated)]
             let provider = rustls::crypto::ring::default_provider();

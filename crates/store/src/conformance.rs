@@ -907,6 +907,7 @@ pub fn notifications(store: &mut dyn Store) {
         events: &events,
         kinds: &[],
         min_severity: None,
+        ca: None,
     };
     let mine = store
         .add_notify_target(Some(&a), &new("a-hook"), &actor)

@@ -475,6 +475,10 @@ pub struct NotifyTarget {
     /// Alert kinds heard of; all when empty.
     pub kinds: Vec<AlertKind>,
     pub min_severity: Option<Severity>,
+    /// A TLS collector's own certificate authority (PEM), trusted beside
+    /// the public roots.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
     pub added: Time,
 }
 
@@ -489,6 +493,7 @@ pub struct NewNotifyTarget<'a> {
     pub events: &'a [String],
     pub kinds: &'a [AlertKind],
     pub min_severity: Option<Severity>,
+    pub ca: Option<&'a str>,
 }
 
 /// What changed since a target last read, in order, and the cursors to

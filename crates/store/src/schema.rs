@@ -390,6 +390,11 @@ pub const MIGRATIONS: &[Migration] = &[
     );
     CREATE INDEX outbox_pending ON outbox (target_id, id) WHERE delivered IS NULL AND dead IS NULL;
     "),
+    // 22: a syslog collector's own certificate authority (PEM), for TLS
+    // to a collector whose certificate no public root signs.
+    Migration::Sql("
+    ALTER TABLE notify_targets ADD COLUMN ca TEXT;
+    "),
 ];
 
 fn indicator_match_columns(tx: &Transaction<'_>) -> rusqlite::Result<()> {

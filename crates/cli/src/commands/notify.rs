@@ -41,6 +41,10 @@ pub(crate) enum NotifyCommand {
         min_severity: Option<Severity>,
         #[arg(long)]
         secret_stdin: bool,
+        /// A TLS syslog collector's own certificate authority (PEM file),
+        /// trusted beside the public roots.
+        #[arg(long)]
+        ca: Option<std::path::PathBuf>,
     },
     /// List the targets.
     List {
@@ -87,6 +91,7 @@ pub(crate) fn run(command: NotifyCommand, ctx: &Context) -> anyhow::Result<Exit>
             kind,
             min_severity,
             secret_stdin,
+            ca,
         } => {
             for e in &events {
                 anyhow::ensure!(
@@ -117,6 +122,18 @@ pub(crate) fn run(command: NotifyCommand, ctx: &Context) -> anyhow::Result<Exit>
             } else {
                 None
             };
+            let ca = ca
+                .map(|path| {
+                    let pem = std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                    anyhow::ensure!(
+                        pem.contains("-----BEGIN CERTIFICATE-----"),
+                        "{}: no PEM certificate",
+                        path.display()
+                    );
+                    Ok(pem)
+                })
+                .transpose()?;
             let mut store = ctx.create()?;
             let tenant = tenant_name
                 .as_deref()
@@ -133,6 +150,7 @@ pub(crate) fn run(command: NotifyCommand, ctx: &Context) -> anyhow::Result<Exit>
                     events: &events,
                     kinds: &kind,
                     min_severity,
+                    ca: ca.as_deref(),
                 },
                 &Actor::Cli,
             )?;

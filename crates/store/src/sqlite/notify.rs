@@ -11,7 +11,7 @@ use crate::{
     NotifyTarget,
 };
 
-const TARGET_SELECT: &str = "SELECT id, tenant_id, name, kind, address, format, events, kinds, min_severity, added FROM notify_targets";
+const TARGET_SELECT: &str = "SELECT id, tenant_id, name, kind, address, format, events, kinds, min_severity, added, ca FROM notify_targets";
 
 fn target_row(
     store: &SqliteStore,
@@ -45,6 +45,7 @@ fn target_row(
             kinds: split(kinds).iter().filter_map(|k| k.parse().ok()).collect(),
             min_severity: r.get::<_, Option<i64>>(8)?.map(severity_from_rank),
             added: Time(r.get(9)?),
+            ca: r.get(10)?,
         },
         tenant_id,
     ))
@@ -81,8 +82,8 @@ pub(super) fn add_notify_target(
     );
     let kinds: Vec<&str> = t.kinds.iter().map(|k| k.as_str()).collect();
     tx.execute(
-        "INSERT INTO notify_targets (tenant_id, name, kind, address, secret, format, events, kinds, min_severity, added, alert_cursor, history_cursor, campaign_cursor)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO notify_targets (tenant_id, name, kind, address, secret, format, events, kinds, min_severity, added, alert_cursor, history_cursor, campaign_cursor, ca)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         params![
             tenant.map(|x| x.id),
             t.name,
@@ -96,7 +97,8 @@ pub(super) fn add_notify_target(
             Time::now().0,
             cursors.0,
             cursors.1,
-            cursors.2
+            cursors.2,
+            t.ca
         ],
     )?;
     let id = tx.last_insert_rowid();
