@@ -361,6 +361,37 @@ assert seen and all(s['sighting_of_ref'].startswith('indicator--') for s in seen
 assert any(s['sighting_of_ref'] in ids for s in seen), 'a sighting names a listed indicator'
 ";
 
+/// Writes to a blocklist collection with OASIS's client: an admin may
+/// (the objects are imported as intel), a tenant's read token may not.
+const TAXII_WRITE: &str = "
+import json, sys
+from taxii2client.v21 import Server
+from taxii2client.exceptions import TAXIIServiceException
+cfg = json.load(open(sys.argv[1]))
+def blocklist(token):
+    root = Server(cfg['url'] + '/taxii2/', user='x', password=token).api_roots[0]
+    return next(c for c in root.collections if c.title.endswith('indicators to block'))
+bundle = {'type': 'bundle', 'id': 'bundle--6c1f8f2e-4f0b-4d8e-8c55-3c2d6b8f0abc', 'objects': [{
+    'type': 'indicator', 'spec_version': '2.1', 'id': 'indicator--6c1f8f2e-4f0b-4d8e-8c55-3c2d6b8f0abd',
+    'created': '2023-03-30T00:00:00.000Z', 'modified': '2023-03-30T00:00:00.000Z',
+    'pattern': \"[domain-name:value = 'shared-by-mssp.example']\", 'pattern_type': 'stix',
+    'valid_from': '2023-03-30T00:00:00Z'}]}
+reader = blocklist(cfg['token'])
+assert not reader.can_write
+try:
+    reader.add_objects(json.dumps(bundle))
+    sys.exit('a read token wrote')
+except Exception as e:
+    print('read token refused:', type(e).__name__)
+admin = blocklist(cfg['admin'])
+assert admin.can_write
+status = admin.add_objects(json.dumps(bundle))
+print('admin wrote:', status.status, status.success_count, 'of', status.total_count)
+assert status.success_count == 1
+patterns = [o.get('pattern') for o in admin.get_objects()['objects']]
+assert \"[domain-name:value = 'shared-by-mssp.example']\" in patterns, patterns
+";
+
 #[test]
 fn taxii_clients_page_a_tenant_s_collections_and_no_other_s() {
     let env = Env::new();
@@ -430,6 +461,15 @@ fn taxii_clients_page_a_tenant_s_collections_and_no_other_s() {
             });
             let file = env.file("taxii.json", &cfg.to_string());
             common::python_check(Path::new(&python), TAXII_CLIENT, &file);
+            env.ok(&["user", "add", "root", "--role", "admin"]);
+            let admin = last_line(&env.ok(&["token", "create", "--user", "root"]));
+            let cfg = serde_json::json!({
+                "url": format!("http://{}", served.addr),
+                "token": acme,
+                "admin": admin,
+            });
+            let file = env.file("taxii-write.json", &cfg.to_string());
+            common::python_check(Path::new(&python), TAXII_WRITE, &file);
         }
         Err(_) => println!("skipped: taxii2-client (TURNCOAT_TEST_PYTHON unset; .ci/run sets it)"),
     }

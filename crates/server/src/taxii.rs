@@ -32,7 +32,12 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/taxii2/api/", get(api_root))
         .route("/taxii2/api/collections/", get(collections))
         .route("/taxii2/api/collections/{id}/", get(collection))
-        .route("/taxii2/api/collections/{id}/objects/", get(objects))
+        .route(
+            "/taxii2/api/collections/{id}/objects/",
+            get(objects)
+                .post(add_objects)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_ENVELOPE_BYTES)),
+        )
         .route(
             "/taxii2/api/collections/{id}/objects/{object}/",
             get(object),
@@ -145,7 +150,17 @@ impl Collection {
         stix::uuid_of(&format!("turncoat taxii {what} {}", self.tenant.name()))
     }
 
-    fn describe(&self) -> Value {
+    /// Whether `caller` may add objects: an admin (a person, not a
+    /// tenant's token) to a blocklist collection, whose objects are then
+    /// imported as intel, for every tenant. Sightings come from telemetry
+    /// only.
+    fn writable_by(&self, caller: &Caller) -> bool {
+        self.holds == Holds::Blocklist
+            && caller.0.role == turncoat_core::Role::Admin
+            && caller.0.token_scope.is_none()
+    }
+
+    fn describe(&self, caller: &Caller) -> Value {
         let (title, description) = match self.holds {
             Holds::Blocklist => (
                 format!("{}: indicators to block", self.tenant.name()),
@@ -161,7 +176,7 @@ impl Collection {
             "title": title,
             "description": description,
             "can_read": true,
-            "can_write": false,
+            "can_write": self.writable_by(caller),
             "media_types": ["application/stix+json;version=2.1"],
         })
     }
@@ -195,7 +210,7 @@ async fn collections(caller: Caller, headers: HeaderMap) -> Response {
     }
     let all: Vec<Value> = collections_of(&caller.0.scope)
         .iter()
-        .map(Collection::describe)
+        .map(|c| c.describe(&caller))
         .collect();
     taxii(StatusCode::OK, json!({ "collections": all }))
 }
@@ -205,7 +220,7 @@ async fn collection(caller: Caller, headers: HeaderMap, Path(id): Path<String>) 
         return refused;
     }
     match find(&caller, &id) {
-        Ok(c) => taxii(StatusCode::OK, c.describe()),
+        Ok(c) => taxii(StatusCode::OK, c.describe(&caller)),
         Err(refused) => refused,
     }
 }
@@ -439,4 +454,90 @@ async fn object(
         ("objects", page.iter().map(|s| s.object.clone()).collect())
     })
     .await
+}
+
+/// The largest envelope taken.
+const MAX_ENVELOPE_BYTES: usize = 64 << 20;
+
+/// `POST .../objects/`: an envelope of STIX objects for a blocklist
+/// collection (admins), imported as intel named after the collection, so
+/// the retro-hunt runs on it; answered with a TAXII status resource.
+async fn add_objects(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(refused) = accepts(&headers) {
+        return refused;
+    }
+    let c = match find(&caller, &id) {
+        Ok(c) => c,
+        Err(refused) => return refused,
+    };
+    if !c.writable_by(&caller) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "this collection is not writable by you",
+        );
+    }
+    let kind = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !kind.starts_with("application/taxii+json") {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send application/taxii+json;version=2.1",
+        );
+    }
+    if body.len() > MAX_ENVELOPE_BYTES {
+        return error(StatusCode::PAYLOAD_TOO_LARGE, "the envelope is too large");
+    }
+    let envelope: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("not JSON: {e}")),
+    };
+    let objects = envelope["objects"].as_array().cloned().unwrap_or_default();
+    let total = objects.len();
+    let name = format!("taxii-{}", c.tenant.name());
+    let actor = caller.0.actor.clone();
+    let imported = state
+        .write(move |store| {
+            let dir = tempfile::tempdir().map_err(|e| crate::Problem::internal(&e))?;
+            let file = dir.path().join(&name);
+            let bundle = json!({
+                "type": "bundle",
+                "id": format!("bundle--{}", stix::uuid_of(&format!("{name} {}", Time::now().0))),
+                "objects": objects,
+            });
+            std::fs::write(&file, bundle.to_string()).map_err(|e| crate::Problem::internal(&e))?;
+            let report = turncoat_engine::import_intel(
+                store,
+                &[file],
+                None,
+                &turncoat_engine::NoProgress,
+                &actor,
+            )?;
+            Ok(report)
+        })
+        .await;
+    let report = match imported {
+        Ok(r) => r,
+        Err(p) => return error(p.status, &p.detail),
+    };
+    let failures = report.rejected.len().min(total);
+    taxii(
+        StatusCode::ACCEPTED,
+        json!({
+            "id": stix::uuid_of(&format!("status {id} {}", Time::now().0)),
+            "status": "complete",
+            "request_timestamp": stix::timestamp(Time::now()),
+            "total_count": total,
+            "success_count": total - failures,
+            "failure_count": failures,
+            "pending_count": 0,
+        }),
+    )
 }
