@@ -565,6 +565,26 @@ fn a_taxii_feed_is_polled_resumed_and_retro_hunted() {
     assert_eq!(more[0]["objects"], 2, "{more}");
     assert_eq!(more[0]["import"]["indicators_new"], 2, "{more}");
 
+    // Inside `serve`, on its schedule: what the publisher adds arrives.
+    let running = Served::start_with(&subscriber, &["--taxii-poll", "1"], "http");
+    let later = publisher.file(
+        "later.csv",
+        "indicator,type\nscheduled-c2[.]example,hostname\n192.0.2[.]78,ip\n",
+    );
+    publisher.ok(&["intel", "import", path(&later)]);
+    let started = std::time::Instant::now();
+    while !subscriber
+        .ok(&["intel", "list"])
+        .contains("scheduled-c2.example")
+    {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "serve did not poll the feed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    drop(running);
+
     // A refused poll is an error the feed keeps; its place is kept too.
     let before =
         subscriber.json(&["intel", "feed", "list", "--format", "json"])[0]["added_after"].clone();

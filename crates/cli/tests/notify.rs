@@ -10,6 +10,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
+use common::served::Served;
 use common::{Env, dns, path};
 use hmac::{KeyInit, Mac};
 
@@ -538,4 +539,47 @@ fn which_openssl() -> Option<()> {
         .ok()
         .filter(|o| o.status.success())
         .map(|_| ())
+}
+
+#[test]
+fn serve_delivers_on_its_own_and_udp_collectors_get_datagrams() {
+    let env = Env::new();
+    three_alerts(&env);
+    let (url, got) = receiver(0);
+    add_target(
+        &env,
+        &["hook", &url, "--format", "teams", "--tenant", "acme"],
+        None,
+    );
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let address = format!("udp://{}", udp.local_addr().unwrap());
+    add_target(
+        &env,
+        &["udp", &address, "--format", "rfc5424", "--tenant", "acme"],
+        None,
+    );
+    let _served = Served::start(&env);
+    contacts(&env, &["api.msstorageboxes.com"]);
+    // No `notify deliver`: serve's own round sends both.
+    let mut datagram = [0u8; 8192];
+    let (n, _) = udp
+        .recv_from(&mut datagram)
+        .expect("a datagram within 20 s");
+    let line = String::from_utf8_lossy(&datagram[..n]).into_owned();
+    assert!(
+        line.starts_with("<115>1 ") && line.contains("source=\"msstorageboxes.com\""),
+        "{line}"
+    );
+    let started = std::time::Instant::now();
+    while got.lock().unwrap().is_empty() {
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "serve did not deliver the webhook"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let card: serde_json::Value = serde_json::from_str(&got.lock().unwrap()[0].body).unwrap();
+    assert_eq!(card["attachments"][0]["content"]["type"], "AdaptiveCard");
 }

@@ -190,9 +190,17 @@ pub struct Server {
     /// committed before the process exits.
     writer: std::thread::JoinHandle<()>,
     stop: tokio::sync::watch::Sender<bool>,
+    /// How often the TAXII feeds are polled.
+    taxii_poll: std::time::Duration,
 }
 
 impl Server {
+    /// Polls the TAXII feeds this often (every 15 minutes unless told).
+    pub fn poll_taxii_every(mut self, every: std::time::Duration) -> Server {
+        self.taxii_poll = every.max(std::time::Duration::from_secs(1));
+        self
+    }
+
     /// Binds `listen` for the store in `data`, which must exist, serving
     /// HTTPS when given `tls`.
     pub async fn bind(
@@ -240,6 +248,7 @@ impl Server {
             tls,
             writer,
             stop,
+            taxii_poll: TAXII_POLL,
         })
     }
 
@@ -264,7 +273,7 @@ impl Server {
             let _ = stop.send(true);
         };
         let sweeper = tokio::spawn(expire_suppressions(self.state.clone()));
-        let poller = tokio::spawn(poll_taxii_feeds(self.state.clone()));
+        let poller = tokio::spawn(poll_taxii_feeds(self.state.clone(), self.taxii_poll));
         let notifier = tokio::spawn(notify_targets(self.state.clone()));
         let app = router(self.state);
         let served = match self.tls {
@@ -451,14 +460,15 @@ async fn notify_targets(state: AppState) {
     }
 }
 
-/// How often the server polls the TAXII feeds (`intel feed add`).
+/// How often the server polls the TAXII feeds (`intel feed add`) unless
+/// told otherwise (`serve --taxii-poll`).
 const TAXII_POLL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// Polls every TAXII feed on a schedule: fetched with no lock held,
 /// imported (and retro-hunted) under the writer.
-async fn poll_taxii_feeds(state: AppState) {
+async fn poll_taxii_feeds(state: AppState, every: std::time::Duration) {
     use turncoat_store::Store;
-    let mut tick = tokio::time::interval(TAXII_POLL);
+    let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
         let feeds = state

@@ -107,7 +107,8 @@ fn serve_console(args: &DemoArgs, data: PathBuf) -> anyhow::Result<()> {
         std::net::SocketAddr::new(args.listen.ip(), 0)
     };
     let table = args.format == OutputFormat::Table;
-    super::serve::serve(listen, data, None, Default::default(), |url| {
+    let poll = std::time::Duration::from_secs(15 * 60);
+    super::serve::serve(listen, data, None, Default::default(), poll, |url| {
         let lines = [
             format!("\nConsole: {url}/"),
             format!("Sign in as admin with password {password} (shown once). Ctrl-C stops it."),

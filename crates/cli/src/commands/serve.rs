@@ -31,6 +31,9 @@ pub(crate) struct ServeArgs {
     /// Line-delimited JSON bodies are committed in chunks of this size.
     #[arg(long, default_value_t = 64, value_name = "MIB")]
     ingest_chunk_mib: u64,
+    /// Poll the TAXII feeds (`intel feed add`) this often, in seconds.
+    #[arg(long, default_value_t = 900, value_name = "SECONDS")]
+    taxii_poll: u64,
 }
 
 pub(crate) fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<Exit> {
@@ -45,7 +48,8 @@ pub(crate) fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<Exit> {
         chunk_bytes: args.ingest_chunk_mib.max(1) << 20,
     };
     // The one line on stdout: where to reach it (the port, when 0 was asked).
-    serve(args.listen, ctx.data.clone(), tls, limits, |url| {
+    let poll = std::time::Duration::from_secs(args.taxii_poll);
+    serve(args.listen, ctx.data.clone(), tls, limits, poll, |url| {
         println!("listening on {url}");
     })?;
     Ok(Exit::Clean)
@@ -58,6 +62,7 @@ pub(crate) fn serve(
     data: PathBuf,
     tls: Option<turncoat_server::TlsFiles>,
     limits: turncoat_server::IngestLimits,
+    taxii_poll: std::time::Duration,
     ready: impl FnOnce(&str),
 ) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -71,7 +76,9 @@ pub(crate) fn serve(
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let server = turncoat_server::Server::bind(listen, data, tls.as_ref(), limits).await?;
+        let server = turncoat_server::Server::bind(listen, data, tls.as_ref(), limits)
+            .await?
+            .poll_taxii_every(taxii_poll);
         let scheme = if server.is_tls() { "https" } else { "http" };
         ready(&format!("{scheme}://{}", server.local_addr()));
         server.run(turncoat_server::shutdown_signal()).await
