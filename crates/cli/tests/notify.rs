@@ -583,3 +583,58 @@ fn serve_delivers_on_its_own_and_udp_collectors_get_datagrams() {
     let card: serde_json::Value = serde_json::from_str(&got.lock().unwrap()[0].body).unwrap();
     assert_eq!(card["attachments"][0]["content"]["type"], "AdaptiveCard");
 }
+
+#[test]
+fn a_resurfaced_alert_is_heard_of() {
+    let env = Env::new();
+    three_alerts(&env);
+    let (url, got) = receiver(0);
+    add_target(
+        &env,
+        &[
+            "hook",
+            &url,
+            "--format",
+            "json",
+            "--tenant",
+            "acme",
+            "--events",
+            "resurfaced",
+        ],
+        None,
+    );
+    contacts(&env, &["api.msstorageboxes.com"]);
+    let alert = env.alerts(&["--tenant", "acme", "--kind", "ioc"])[0]["id"].to_string();
+    env.ok(&[
+        "alert",
+        "status",
+        &alert,
+        "false-positive",
+        "--reason",
+        "their CDN",
+    ]);
+    deliver(&env);
+    assert!(
+        got.lock().unwrap().is_empty(),
+        "new and status are not this target's events"
+    );
+    // A second vendor names the same domain: the dismissal is undone.
+    let second = env.file(
+        "vendor-2.csv",
+        "indicator,type\nmsstorageboxes(.)com,hostname\n203.0.113[.]7,ip\n",
+    );
+    env.ok(&["intel", "import", path(&second)]);
+    deliver(&env);
+    let heard = got.lock().unwrap().clone();
+    assert_eq!(heard.len(), 1, "{heard:?}");
+    let doc: serde_json::Value = serde_json::from_str(&heard[0].body).unwrap();
+    assert_eq!(doc["event"], "resurfaced");
+    assert_eq!(doc["alert"]["status"], "new");
+    assert!(
+        doc["change"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("new intel"),
+        "{doc}"
+    );
+}
