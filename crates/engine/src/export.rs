@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use turncoat_core::observable::{domain_within, url_host};
+use turncoat_core::observable::url_host;
 use turncoat_core::{IndicatorKind, ObservableKind, Time};
 use turncoat_respond::{BlockEntry, Blocklist};
 use turncoat_store::{Scope, Store, Tenant};
@@ -122,10 +122,8 @@ pub fn blocklist(store: &dyn Store, selection: &Selection<'_>, now: Time) -> Res
         Some(t) => Scope::tenant(t),
         None => store.all_tenants()?,
     };
-    for a in store.audit_log(&scope, usize::MAX)? {
-        if a.action.starts_with("allow.") {
-            changed = changed.max(a.time);
-        }
+    if let Some(t) = store.last_audited(&scope, "allow.")? {
+        changed = changed.max(t);
     }
     Ok(Blocklist {
         entries: entries
@@ -151,36 +149,34 @@ fn is_allowed(allowed: &Allowlist, kind: IndicatorKind, value: &str) -> bool {
     }
 }
 
-/// What a tenant's telemetry holds: names, addresses, URLs and hashes.
+/// What a tenant's telemetry holds: names (each with every parent, so a
+/// name indicator is seen when it or a subdomain was, in one lookup),
+/// addresses, URLs and hashes.
 struct Seen {
     values: HashSet<(ObservableKind, String)>,
-    domains: Vec<String>,
 }
 
 impl Seen {
     fn holds(&self, kind: IndicatorKind, value: &str) -> bool {
-        match kind {
-            // A name is seen when it or one of its subdomains was.
-            IndicatorKind::Domain => self.domains.iter().any(|d| domain_within(d, value)),
-            _ => kind
-                .observable_kind()
-                .is_some_and(|k| self.values.contains(&(k, value.to_owned()))),
-        }
+        kind.observable_kind()
+            .is_some_and(|k| self.values.contains(&(k, value.to_owned())))
     }
 }
 
 fn seen_by(store: &dyn Store, tenant: &Tenant) -> Result<Seen> {
-    let mut seen = Seen {
-        values: HashSet::new(),
-        domains: Vec::new(),
-    };
+    let mut values = HashSet::new();
     let kinds: Vec<ObservableKind> = KINDS.iter().filter_map(|k| k.observable_kind()).collect();
     store.scan_observables(tenant, &kinds, &mut |_, kind, value| {
         if kind == ObservableKind::Domain {
-            seen.domains.push(value.to_owned());
+            // api.evil.com is a sighting of evil.com too.
+            let mut name = value;
+            while let Some((_, parent)) = name.split_once('.') {
+                values.insert((kind, name.to_owned()));
+                name = parent;
+            }
         } else {
-            seen.values.insert((kind, value.to_owned()));
+            values.insert((kind, value.to_owned()));
         }
     })?;
-    Ok(seen)
+    Ok(Seen { values })
 }

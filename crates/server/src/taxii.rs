@@ -413,10 +413,12 @@ async fn objects(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    listed(state, caller, headers, id, raw, |page| {
-        ("objects", page.iter().map(|s| s.object.clone()).collect())
-    })
-    .await
+    listed(state, caller, headers, id, raw, the_objects).await
+}
+
+/// A page as its objects.
+fn the_objects(page: &[&Stored]) -> (&'static str, Vec<Value>) {
+    ("objects", page.iter().map(|s| s.object.clone()).collect())
 }
 
 async fn manifest(
@@ -450,10 +452,7 @@ async fn object(
     Path((id, object)): Path<(String, String)>,
 ) -> Response {
     let raw = serde_urlencoded::to_string([("match[id]", object.as_str())]).ok();
-    listed(state, caller, headers, id, raw, |page| {
-        ("objects", page.iter().map(|s| s.object.clone()).collect())
-    })
-    .await
+    listed(state, caller, headers, id, raw, the_objects).await
 }
 
 /// The largest envelope taken.

@@ -875,6 +875,14 @@ pub fn taxii_feeds(store: &mut dyn Store) {
     ));
     let log = store.audit_log(&store.all_tenants().unwrap(), 10).unwrap();
     assert!(log.iter().any(|e| e.action == "intel.feed.add"));
+    let all = store.all_tenants().unwrap();
+    let added = log
+        .iter()
+        .find(|e| e.action == "intel.feed.add")
+        .unwrap()
+        .time;
+    assert!(store.last_audited(&all, "intel.feed.").unwrap() >= Some(added));
+    assert_eq!(store.last_audited(&all, "no.such.").unwrap(), None);
 }
 
 /// Notification targets read only their tenant's changes from when they
@@ -1008,6 +1016,20 @@ pub fn notifications(store: &mut dyn Store) {
     store
         .remove_notify_target(&Scope::tenant(&a), mine.id, &actor)
         .unwrap();
+    // When a tenant's allowlist last changed is that tenant's to know.
+    store
+        .audit(&actor, Some(&b), "allow.add", "their exemption")
+        .unwrap();
+    assert_eq!(
+        store.last_audited(&Scope::tenant(&a), "allow.").unwrap(),
+        None
+    );
+    assert!(
+        store
+            .last_audited(&Scope::tenant(&b), "allow.")
+            .unwrap()
+            .is_some()
+    );
 }
 
 /// Runs every check, each on a fresh store from `fresh`.

@@ -1274,6 +1274,10 @@ pub trait Store {
         detail: &str,
     ) -> Result<()>;
     fn audit_log(&self, scope: &Scope, limit: usize) -> Result<Vec<AuditEntry>>;
+    /// When an action starting with `prefix` was last recorded, in
+    /// `scope`'s tenants or for all (a blocklist's serial moves with its
+    /// allowlist's changes, removals included).
+    fn last_audited(&self, scope: &Scope, prefix: &str) -> Result<Option<Time>>;
 
     // People and tokens (admin). Secrets are never stored, only hashes.
     /// Adds a user; names are unique ignoring case.

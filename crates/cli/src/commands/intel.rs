@@ -252,13 +252,7 @@ fn feed(command: FeedCommand, ctx: &Context) -> anyhow::Result<Exit> {
                 url.starts_with("https://") || url.starts_with("http://"),
                 "{url}: the API root's http(s) URL"
             );
-            let secret = if secret_stdin {
-                let mut line = String::new();
-                std::io::stdin().read_line(&mut line)?;
-                Some(line.trim_end_matches(['\r', '\n']).to_owned())
-            } else {
-                None
-            };
+            let secret = super::secret_from_stdin(secret_stdin, "secret")?;
             let mut store = ctx.create()?;
             let feed = store.add_taxii_feed(
                 &turncoat_store::NewTaxiiFeed {

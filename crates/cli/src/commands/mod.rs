@@ -27,6 +27,7 @@ mod token;
 mod user;
 mod vet;
 
+use std::io::BufRead as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -327,6 +328,20 @@ fn tenant(store: &SqliteStore, name: &str) -> anyhow::Result<Tenant> {
         Some(t) => Ok(t),
         None => Err(turncoat_store::StoreError::no_such_tenant(name, &store.tenants()?).into()),
     }
+}
+
+/// The first line of standard input (a password, token or secret, never
+/// taken from the command line where `ps` shows it), when `asked`.
+fn secret_from_stdin(asked: bool, what: &str) -> anyhow::Result<Option<String>> {
+    if !asked {
+        return Ok(None);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .with_context(|| format!("reading the {what} from standard input"))?;
+    Ok(Some(line.trim_end_matches(['\r', '\n']).to_owned()))
 }
 
 /// A per-tenant entry's tenant, or `(all)` for a global one.

@@ -115,13 +115,7 @@ pub(crate) fn run(command: NotifyCommand, ctx: &Context) -> anyhow::Result<Exit>
                 );
                 "syslog"
             };
-            let secret = if secret_stdin {
-                let mut line = String::new();
-                std::io::stdin().read_line(&mut line)?;
-                Some(line.trim_end_matches(['\r', '\n']).to_owned())
-            } else {
-                None
-            };
+            let secret = super::secret_from_stdin(secret_stdin, "secret")?;
             let ca = ca
                 .map(|path| {
                     let pem = std::fs::read_to_string(&path)

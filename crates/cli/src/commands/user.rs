@@ -1,8 +1,5 @@
 //! `turncoat user`: the people who sign in to the console and the API.
 
-use std::io::BufRead;
-
-use anyhow::Context as _;
 use clap::Subcommand;
 use turncoat_core::{Actor, Role};
 use turncoat_store::Store;
@@ -48,16 +45,7 @@ pub(crate) fn run(command: UserCommand, ctx: &Context) -> anyhow::Result<Exit> {
                 .iter()
                 .map(|t| tenant(&store, t))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let password = if password_stdin {
-                let mut line = String::new();
-                std::io::stdin()
-                    .lock()
-                    .read_line(&mut line)
-                    .context("reading the password from standard input")?;
-                Some(line.trim_end_matches(['\r', '\n']).to_owned())
-            } else {
-                None
-            };
+            let password = super::secret_from_stdin(password_stdin, "password")?;
             let (user, generated) = turncoat_auth::add_user(
                 &mut store,
                 &name,

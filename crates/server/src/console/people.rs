@@ -43,6 +43,14 @@ async fn show(state: &AppState, viewer: &Viewer, made: Option<Made>) -> Response
     }
 }
 
+/// The page again with what a form made, or the form's problem.
+async fn after(state: &AppState, viewer: &Viewer, made: Result<Made, Problem>) -> Response {
+    match made {
+        Ok(made) => show(state, viewer, Some(made)).await,
+        Err(p) => failed(viewer, p),
+    }
+}
+
 fn admins_only() -> Problem {
     Problem::new(StatusCode::FORBIDDEN, "users and tokens are for admins")
 }
@@ -91,16 +99,14 @@ pub(super) async fn add_user(
         tenants,
     );
     let actor = viewer.0.principal.actor.clone();
-    match new.add(&state, viewer.scope(), actor).await {
-        Ok(added) => {
-            let made = Made::User {
-                name: added.user.name,
-                password: added.password,
-            };
-            show(&state, &viewer, Some(made)).await
-        }
-        Err(p) => failed(&viewer, p),
-    }
+    let made = new
+        .add(&state, viewer.scope(), actor)
+        .await
+        .map(|added| Made::User {
+            name: added.user.name,
+            password: added.password,
+        });
+    after(&state, &viewer, made).await
 }
 
 /// `POST /people/tokens`: a tenant and scope, or a user; a note and an
@@ -139,16 +145,14 @@ pub(super) async fn create_token(
         expires,
     );
     let actor = viewer.0.principal.actor.clone();
-    match new.create(&state, viewer.scope(), actor).await {
-        Ok(created) => {
-            let made = Made::Token {
-                id: created.token.id,
-                secret: created.secret,
-            };
-            show(&state, &viewer, Some(made)).await
-        }
-        Err(p) => failed(&viewer, p),
-    }
+    let made = new
+        .create(&state, viewer.scope(), actor)
+        .await
+        .map(|created| Made::Token {
+            id: created.token.id,
+            secret: created.secret,
+        });
+    after(&state, &viewer, made).await
 }
 
 /// `POST /people/revoke`: the token `id` stops working at once.
@@ -163,10 +167,10 @@ pub(super) async fn revoke(
     };
     let id = one(&pairs, "id").unwrap_or_default();
     let actor = viewer.0.principal.actor.clone();
-    match crate::people::revoke(&state, &id, actor).await {
-        Ok(token) => show(&state, &viewer, Some(Made::Revoked(token.id))).await,
-        Err(p) => failed(&viewer, p),
-    }
+    let made = crate::people::revoke(&state, &id, actor)
+        .await
+        .map(|token| Made::Revoked(token.id));
+    after(&state, &viewer, made).await
 }
 
 fn render(viewer: &Viewer, users: &[User], tokens: &[Token], made: Option<&Made>) -> Markup {

@@ -16,6 +16,27 @@ pub(super) fn audit(
     Ok(())
 }
 
+pub(super) fn last_audited(
+    store: &SqliteStore,
+    scope: &Scope,
+    prefix: &str,
+) -> Result<Option<Time>> {
+    let mut stmt = store.conn.prepare_cached(
+        "SELECT tenant_id, max(time) FROM audit WHERE substr(action, 1, length(?1)) = ?1 GROUP BY tenant_id",
+    )?;
+    let rows = stmt.query_map([prefix], |r| {
+        Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    let mut last: Option<Time> = None;
+    for row in rows {
+        let (tenant, time) = row?;
+        if tenant.is_none_or(|t| scope.contains(t)) {
+            last = last.max(Some(Time(time)));
+        }
+    }
+    Ok(last)
+}
+
 pub(super) fn audit_log(
     store: &SqliteStore,
     scope: &Scope,

@@ -1102,6 +1102,10 @@ impl Store for SqliteStore {
         audit::audit(self, actor, tenant, action, detail)
     }
 
+    fn last_audited(&self, scope: &Scope, prefix: &str) -> Result<Option<Time>> {
+        audit::last_audited(self, scope, prefix)
+    }
+
     fn audit_log(&self, scope: &Scope, limit: usize) -> Result<Vec<AuditEntry>> {
         audit::audit_log(self, scope, limit)
     }

@@ -13,19 +13,14 @@ use crate::{
 
 const TARGET_SELECT: &str = "SELECT id, tenant_id, name, kind, address, format, events, kinds, min_severity, added, ca FROM notify_targets";
 
+/// A target row, its tenant named from `tenants` (read once per query).
 fn target_row(
-    store: &SqliteStore,
+    tenants: &[Tenant],
     r: &rusqlite::Row,
 ) -> rusqlite::Result<(NotifyTarget, Option<i64>)> {
     let tenant_id: Option<i64> = r.get(1)?;
-    let tenant = match tenant_id {
-        Some(id) => store
-            .tenants()
-            .ok()
-            .and_then(|ts| ts.into_iter().find(|t| t.id == id))
-            .map(|t| t.name),
-        None => None,
-    };
+    let tenant =
+        tenant_id.and_then(|id| tenants.iter().find(|t| t.id == id).map(|t| t.name.clone()));
     let split = |s: String| -> Vec<String> {
         s.split(',')
             .filter(|x| !x.is_empty())
@@ -55,7 +50,8 @@ fn targets_all(store: &SqliteStore) -> Result<Vec<(NotifyTarget, Option<i64>)>> 
     let mut stmt = store
         .conn
         .prepare_cached(&format!("{TARGET_SELECT} ORDER BY id"))?;
-    let rows = stmt.query_map([], |r| target_row(store, r))?;
+    let tenants = store.tenants()?;
+    let rows = stmt.query_map([], |r| target_row(&tenants, r))?;
     Ok(rows.collect::<std::result::Result<_, _>>()?)
 }
 
