@@ -823,6 +823,7 @@ pub fn feeds(store: &mut dyn Store) {
     assert_eq!(ws1.last_event, Time(start + 179 * minute));
     // 120 events in the last two hours, over 119 minutes.
     assert!((ws1.per_minute - 120.0 / 119.0).abs() < 1e-9, "{ws1:?}");
+    assert_eq!(ws1.recent_events, 120);
     let ws2 = feeds.iter().find(|f| f.endpoint == "ws2").unwrap();
     assert_eq!(ws2.last_event, Time(start + 59 * minute));
     assert!(ws2.last_event < ws1.last_event);

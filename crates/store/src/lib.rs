@@ -599,6 +599,8 @@ pub struct Feed {
     /// Events per minute over the hour or two before its newest event
     /// (the hours of event time that hold it and the one before).
     pub per_minute: f64,
+    /// The events that rate is made of.
+    pub recent_events: u64,
 }
 
 /// A number of alerts of one tenant, kind, severity and status.

@@ -55,6 +55,8 @@ struct Overview {
 /// A feed at least this far behind its tenant's newest event may be
 /// called silent.
 const SILENT_AFTER: i64 = 60 * 60 * 1_000_000;
+/// Records a feed must have sent in its last hours to be judged silent.
+const MIN_CADENCE_EVENTS: u64 = 10;
 /// Silent feeds listed.
 const SILENT_SHOWN: usize = 20;
 
@@ -208,9 +210,12 @@ fn freshness(feeds: &[Feed]) -> maud::Markup {
         *n = (*n).max(f.last_event);
     }
     // Behind its tenant's newest event by an hour, and by ten of its own
-    // usual gaps: a sparse log source is not silent for being sparse.
+    // usual gaps: a sparse log source is not silent for being sparse. A
+    // feed that sent only a few records has no cadence to miss (Zeek's
+    // loaded_scripts or known_hosts write once at start or once a day).
     let mut silent: Vec<&Feed> = feeds
         .iter()
+        .filter(|f| f.recent_events >= MIN_CADENCE_EVENTS)
         .filter(|f| {
             let usual_gap = 60e6 / f.per_minute.max(1e-9);
             let allowed = (SILENT_AFTER as f64).max(10.0 * usual_gap);
@@ -256,7 +261,7 @@ fn freshness(feeds: &[Feed]) -> maud::Markup {
                         }
                     } }
                 }
-                p.muted { "Events/min: over the hour or two before each feed's newest event. Silent: an hour, and ten of its usual gaps, behind its tenant's newest event." }
+                p.muted { "Events/min: over the hour or two before each feed's newest event. Silent: a feed that sent ten or more records in its last hours, now an hour, and ten of its usual gaps, behind its tenant's newest event." }
             }
         }
     }

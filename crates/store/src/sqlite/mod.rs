@@ -867,6 +867,7 @@ impl Store for SqliteStore {
             let close = |(mut feed, _, events, start): (Feed, i64, i64, i64)| {
                 let minutes = ((feed.last_event.0 - start) as f64 / 60e6).max(1.0);
                 feed.per_minute = events as f64 / minutes;
+                feed.recent_events = events as u64;
                 feed
             };
             for row in rows {
@@ -891,6 +892,7 @@ impl Store for SqliteStore {
                                 last_event: Time(last_event),
                                 last_ingested: Time(ingested),
                                 per_minute: 0.0,
+                                recent_events: 0,
                             },
                             hour,
                             events,
