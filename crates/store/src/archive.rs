@@ -29,11 +29,71 @@ const MAX_KEPT_BUFFER: usize = 16 << 20;
 
 pub struct Archive {
     root: PathBuf,
-    /// Compression state reused across frames.
+    frames: FrameWriter,
+}
+
+/// Compresses one hour of a batch's events into a frame, with its
+/// compression state and buffers reused across frames. Both backends
+/// write the same frames: files here, rows in PostgreSQL.
+pub struct FrameWriter {
     compressor: zstd::bulk::Compressor<'static>,
-    /// One hour's records, then its frame: buffers reused across frames.
+    /// One hour's records, then its frame.
     body: Vec<u8>,
     frame: Vec<u8>,
+}
+
+impl FrameWriter {
+    pub fn new() -> std::io::Result<FrameWriter> {
+        Ok(FrameWriter {
+            compressor: zstd::bulk::Compressor::new(LEVEL)?,
+            body: Vec::new(),
+            frame: Vec::new(),
+        })
+    }
+
+    /// The frame of `events`' records of `hour`; valid until the next call.
+    pub fn compress_hour(&mut self, hour: i64, events: &EncodedEvents) -> std::io::Result<&[u8]> {
+        for buf in [&mut self.body, &mut self.frame] {
+            if buf.capacity() > MAX_KEPT_BUFFER {
+                *buf = Vec::new();
+            }
+        }
+        events.gather(hour, &mut self.body);
+        self.frame.clear();
+        self.frame
+            .reserve(zstd::zstd_safe::compress_bound(self.body.len()));
+        self.compressor
+            .compress_to_buffer(&self.body, &mut self.frame)?;
+        Ok(&self.frame)
+    }
+}
+
+/// Decompresses one frame (at most [`MAX_FRAME_BYTES`]) onto `out`.
+pub fn decompress_frame(frame: impl Read, out: &mut Vec<u8>) -> std::result::Result<(), String> {
+    zstd::stream::read::Decoder::new(frame)
+        .map_err(|e| e.to_string())?
+        .single_frame()
+        .take(MAX_FRAME_BYTES)
+        .read_to_end(out)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// The `index`-th event of a decompressed frame.
+pub fn nth_event(raw: &[u8], index: u32) -> std::result::Result<Event, String> {
+    let mut d = Decoder::new(raw);
+    for _ in 0..index {
+        match d.skip() {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err(e.to_string()),
+            None => return Err(format!("fewer than {index} events")),
+        }
+    }
+    match d.next_event() {
+        Some(Ok(e)) => Ok(e),
+        Some(Err(e)) => Err(format!("event {index}: {e}")),
+        None => Err(format!("no event {index}")),
+    }
 }
 
 /// A write into `path` failed.
@@ -56,13 +116,8 @@ fn err(path: &Path, e: impl std::fmt::Display) -> StoreError {
 impl Archive {
     pub fn new(root: PathBuf) -> Result<Archive> {
         fs::create_dir_all(&root).map_err(|e| err(&root, e))?;
-        let compressor = zstd::bulk::Compressor::new(LEVEL).map_err(|e| err(&root, e))?;
-        Ok(Archive {
-            root,
-            compressor,
-            body: Vec::new(),
-            frame: Vec::new(),
-        })
+        let frames = FrameWriter::new().map_err(|e| err(&root, e))?;
+        Ok(Archive { root, frames })
     }
 
     pub fn segment_path(&self, tenant_id: i64, hour: i64) -> PathBuf {
@@ -82,12 +137,9 @@ impl Archive {
         events: &EncodedEvents,
     ) -> Result<u64> {
         let path = self.segment_path(tenant_id, hour);
-        events.gather(hour, &mut self.body);
-        self.frame.clear();
-        self.frame
-            .reserve(zstd::zstd_safe::compress_bound(self.body.len()));
-        self.compressor
-            .compress_to_buffer(&self.body, &mut self.frame)
+        let frame = self
+            .frames
+            .compress_hour(hour, events)
             .map_err(|e| err(&path, e))?;
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
@@ -100,14 +152,8 @@ impl Archive {
             .map_err(|e| err(&path, e))?;
         f.set_len(offset).map_err(|e| err(&path, e))?;
         f.seek(SeekFrom::Start(offset)).map_err(|e| err(&path, e))?;
-        f.write_all(&self.frame).map_err(|e| write_err(&path, e))?;
-        let len = self.frame.len() as u64;
-        for buf in [&mut self.body, &mut self.frame] {
-            if buf.capacity() > MAX_KEPT_BUFFER {
-                *buf = Vec::new();
-            }
-        }
-        Ok(len)
+        f.write_all(frame).map_err(|e| write_err(&path, e))?;
+        Ok(frame.len() as u64)
     }
 
     /// Cuts a segment back to its committed length.
@@ -143,35 +189,10 @@ impl Archive {
         }
         let mut f = File::open(&path).map_err(|e| err(&path, e))?;
         f.seek(SeekFrom::Start(offset)).map_err(|e| err(&path, e))?;
-        let decoder = zstd::stream::read::Decoder::new(f.take(committed - offset))
-            .map_err(|e| err(&path, e))?
-            .single_frame();
         let mut raw = Vec::new();
-        decoder
-            .take(MAX_FRAME_BYTES)
-            .read_to_end(&mut raw)
-            .map_err(|e| err(&path, format!("frame at {offset}: {e}")))?;
-        let mut d = Decoder::new(&raw);
-        for _ in 0..index {
-            match d.skip() {
-                Some(Ok(())) => {}
-                Some(Err(e)) => return Err(err(&path, format!("frame at {offset}: {e}"))),
-                None => {
-                    return Err(err(
-                        &path,
-                        format!("frame at {offset} has fewer than {index} events"),
-                    ));
-                }
-            }
-        }
-        match d.next_event() {
-            Some(Ok(e)) => Ok(e),
-            Some(Err(e)) => Err(err(&path, format!("frame at {offset}, event {index}: {e}"))),
-            None => Err(err(
-                &path,
-                format!("frame at {offset} has no event {index}"),
-            )),
-        }
+        decompress_frame(f.take(committed - offset), &mut raw)
+            .and_then(|()| nth_event(&raw, index))
+            .map_err(|e| err(&path, format!("frame at {offset}: {e}")))
     }
 
     /// Reads every event of a segment up to its committed length. `raw`

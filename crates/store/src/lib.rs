@@ -15,7 +15,10 @@ mod codec;
 /// run (`conformance` feature: not compiled into the product).
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod ledger;
 mod lock;
+mod pg;
+mod rows;
 mod schema;
 mod sqlite;
 
@@ -30,6 +33,8 @@ use turncoat_core::{
 
 pub use codec::{EncodedEvents, FeedTally, Projection, RecordHead, decode_records};
 pub use lock::{LockHolder, LockWait, WriterLock};
+pub use pg::PgStore;
+pub use pg::schema::{SHARED as CLUSTER_SHARED_TABLES, TENANT_OWNED as CLUSTER_TENANT_TABLES};
 pub use sqlite::{DEFAULT_LOCK_TIMEOUT, SqliteStore};
 
 fn tenant_exists(asked: &str, existing: &str) -> String {

@@ -2,6 +2,7 @@
 //! handed out. Granted tenants are rows of `user_tenants`.
 
 use super::*;
+use crate::rows::{or_all, token_owner};
 
 pub(super) fn add_user(store: &mut SqliteStore, user: &NewUser<'_>, actor: &Actor) -> Result<User> {
     let tx = store.conn.transaction()?;
@@ -45,14 +46,6 @@ pub(super) fn add_user(store: &mut SqliteStore, user: &NewUser<'_>, actor: &Acto
         tenants,
         created: now,
     })
-}
-
-fn or_all(names: &[&str]) -> String {
-    if names.is_empty() {
-        "(all)".to_owned()
-    } else {
-        names.join(", ")
-    }
 }
 
 /// Users in name order, with their granted tenants; `only` picks one.
@@ -101,24 +94,7 @@ const TOKEN_COLUMNS: &str =
      FROM tokens k LEFT JOIN users u ON u.id = k.user_id LEFT JOIN tenants t ON t.id = k.tenant_id";
 
 fn token_row(r: &rusqlite::Row) -> rusqlite::Result<Token> {
-    let owner = match (
-        r.get::<_, Option<String>>(1)?,
-        r.get::<_, Option<String>>(2)?,
-    ) {
-        (Some(user), _) => TokenOwner::User { user },
-        (None, Some(tenant)) => TokenOwner::Tenant {
-            tenant: TenantName::new(&tenant)
-                .map_err(|e| bad_column(2, StoreError::CorruptValue(Box::new(e))))?,
-            scope: parse(&r.get::<_, String>(3)?).map_err(|e| bad_column(3, e))?,
-        },
-        // The user or tenant it belonged to is gone: the token is void.
-        (None, None) => {
-            return Err(bad_column(
-                1,
-                StoreError::Corrupt("a token with neither user nor tenant".into()),
-            ));
-        }
-    };
+    let owner = token_owner(r.get(1)?, r.get(2)?, r.get(3)?).map_err(|e| bad_column(1, e))?;
     Ok(Token {
         id: r.get(0)?,
         owner,

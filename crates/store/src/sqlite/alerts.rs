@@ -2,14 +2,7 @@
 //! so both deduplicate alike.
 
 use super::*;
-
-pub(super) fn severity_rank(s: Severity) -> i64 {
-    Severity::ALL.iter().position(|x| *x == s).unwrap_or(2) as i64
-}
-
-pub(super) fn severity_from_rank(r: i64) -> Severity {
-    Severity::ALL.get(r as usize).copied().unwrap_or_default()
-}
+use crate::rows::{alert_action, evidence_event, resurface_reason};
 
 /// Records findings inside a transaction; shared by live batches and
 /// retro-hunts so that both keep the same deduplication.
@@ -42,18 +35,14 @@ pub(super) fn record_findings_tx(
                 let (severity, status): (i64, String) = tx
                     .prepare_cached("SELECT severity, status FROM alerts WHERE id = ?")?
                     .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                let dismissed = matches!(status.as_str(), "false-positive" | "suppressed");
-                let rose = severity_rank(f.severity) > severity;
-                if dismissed && (rose || mode == FindingMode::NewIntel) {
-                    let why = if rose {
-                        format!(
-                            "severity rose from {} to {}",
-                            severity_from_rank(severity),
-                            f.severity
-                        )
-                    } else {
-                        format!("new intel names it: {}", f.title)
-                    };
+                let why = resurface_reason(
+                    &status,
+                    severity,
+                    f.severity,
+                    &f.title,
+                    mode == FindingMode::NewIntel,
+                );
+                if let Some(why) = why {
                     resurface(tx, tenant, AlertId::new(id), &why, now)?;
                     outcome.resurfaced += 1;
                     touched.insert(id);
@@ -153,13 +142,6 @@ pub(super) const ALERT_SELECT: &str =
         a.status_reason, a.assignee, a.tenant_id
     FROM alerts a JOIN endpoints e ON e.id = a.endpoint_id AND e.tenant_id = a.tenant_id";
 
-/// The archived event an alert's stored evidence points at, beside the
-/// evidence's own fields.
-#[derive(serde::Deserialize)]
-struct EvidenceEvent {
-    event: Option<EventRef>,
-}
-
 pub(super) fn alert_row(tenant: &TenantName, r: &rusqlite::Row) -> rusqlite::Result<Alert> {
     let kind: String = r.get(2)?;
     let status: String = r.get(6)?;
@@ -177,9 +159,7 @@ pub(super) fn alert_row(tenant: &TenantName, r: &rusqlite::Row) -> rusqlite::Res
         first_seen: Time(r.get(8)?),
         last_seen: Time(r.get(9)?),
         count: r.get::<_, i64>(10)? as u64,
-        event: serde_json::from_str::<EvidenceEvent>(&evidence)
-            .ok()
-            .and_then(|e| e.event),
+        event: evidence_event(&evidence),
         evidence: serde_json::from_str::<Evidence>(&evidence)
             .map_err(|e| bad_column(11, json_err(e)))?,
         created: Time(r.get(12)?),
@@ -505,15 +485,7 @@ pub(super) fn alert_history(
         Ok(AlertChange {
             time: Time(r.get(0)?),
             actor: r.get(1)?,
-            action: AlertAction::ALL
-                .into_iter()
-                .find(|a| a.as_str() == action)
-                .ok_or_else(|| {
-                    bad_column(
-                        2,
-                        StoreError::CorruptValue(format!("alert history action {action:?}").into()),
-                    )
-                })?,
+            action: alert_action(&action).map_err(|e| bad_column(2, e))?,
             value: r.get(3)?,
             note: r.get(4)?,
         })

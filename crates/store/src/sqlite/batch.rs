@@ -2,9 +2,8 @@
 //! and findings, in one transaction, with the endpoint and observable ids
 //! it needs cached between batches.
 
-use turncoat_core::InventoryRecord;
-
 use super::*;
+use crate::ledger::record_inventory;
 use crate::{EncodedEvents, SightingDelta, SourceUpdate};
 
 /// The id of `name` from the cache, or from `fetch` (which finds or
@@ -167,14 +166,13 @@ impl SqliteStore {
         };
         record_sightings(&tx, ids, tid, &batch.sightings, &event_ref, source_id)?;
         let file = batch.source.as_ref().map(|s| s.name.clone());
-        let (ledger_changes, exposure) = record_inventory(
-            &tx,
-            &mut self.endpoint_ids,
-            tid,
-            batch.inventory,
-            on_ledger,
-            file.as_deref(),
-        )?;
+        let mut ledger = SqliteLedger {
+            tx: &tx,
+            tenant: tid,
+            endpoint_ids: &mut self.endpoint_ids,
+        };
+        let (ledger_changes, exposure) =
+            record_inventory(&mut ledger, batch.inventory, on_ledger, file.as_deref())?;
 
         // Findings: live IOC matches (added) and exposure (set: the
         // interval is the whole truth).
@@ -428,45 +426,4 @@ fn record_sightings(
     }
     drop(upsert);
     Ok(())
-}
-
-/// The batch's inventory into the ledger, in time order: how many entries
-/// changed, and the exposure findings the hook made of them.
-fn record_inventory(
-    tx: &Transaction<'_>,
-    endpoint_ids: &mut IdCache,
-    tid: i64,
-    mut inventory: Vec<InventoryRecord>,
-    on_ledger: &mut LedgerHook<'_>,
-    file: Option<&str>,
-) -> Result<(u64, Vec<Finding>)> {
-    let mut ledger = LedgerWriter {
-        tx,
-        tenant: tid,
-        hook: on_ledger,
-        findings: Vec::new(),
-        changes: 0,
-    };
-    inventory.sort_by_key(|r| r.time);
-    for rec in &inventory {
-        let eid = endpoint_id(tx, endpoint_ids, tid, &rec.host, rec.time)?;
-        match &rec.change {
-            InventoryChange::Added(items) => {
-                for item in items {
-                    ledger.open(eid, &rec.host, &rec.source, item, rec.time, file)?;
-                }
-            }
-            InventoryChange::Removed(items) => {
-                for item in items {
-                    ledger.close(eid, &rec.host, &rec.source, item, rec.time, file)?;
-                }
-            }
-            InventoryChange::Snapshot(items) => {
-                ledger.snapshot(eid, &rec.host, &rec.source, items, rec.time, file)?
-            }
-        }
-    }
-    let ledger_changes = ledger.changes;
-    let exposure = std::mem::take(&mut ledger.findings);
-    Ok((ledger_changes, exposure))
 }

@@ -2,6 +2,7 @@
 //! and marking its member alerts.
 
 use super::*;
+use crate::rows::{CampaignColumns, campaign_for};
 
 pub(super) fn upsert_campaign(
     store: &mut SqliteStore,
@@ -110,51 +111,15 @@ pub(super) fn campaigns(store: &SqliteStore, scope: &Scope) -> Result<Vec<Campai
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })?
             .collect::<std::result::Result<_, _>>()?;
-        let mut tenants = Vec::new();
-        let mut dismissed = BTreeMap::new();
-        let mut own = Vec::new();
-        let mut beyond = false;
-        for &(alert, tenant_id, ref status, first_seen, last_seen) in &list {
-            // Members in other tenants are never named, counted or dated.
-            let Some(t) = scope.members().iter().find(|t| t.id == tenant_id) else {
-                beyond = true;
-                continue;
-            };
-            if !tenants.contains(&t.name) {
-                tenants.push(t.name.clone());
-            }
-            if status == AlertStatus::FalsePositive.as_str() {
-                dismissed.insert(tenant_id, ());
-            }
-            own.push((alert, first_seen, last_seen));
-        }
-        if own.is_empty() {
-            continue;
-        }
-        // By name, as the title lists them, whatever order they joined in.
-        tenants.sort();
-        let kind: AlertKind = parse(&kind)?;
-        let (title, first, last) = if beyond {
-            (
-                format!("{kind} {source}: also seen in other tenants"),
-                own.iter().map(|m| m.1).min().unwrap_or(first),
-                own.iter().map(|m| m.2).max().unwrap_or(last),
-            )
-        } else {
-            (title, first, last)
-        };
-        out.push(CampaignAlert {
+        let c = CampaignColumns {
             id,
             kind,
             source,
             title,
-            tenants,
-            member_alerts: own.iter().map(|m| AlertId::new(m.0)).collect(),
-            dismissed_tenants: dismissed.len(),
-            first_seen: Time(first),
-            last_seen: Time(last),
-            beyond_scope: beyond,
-        });
+            first_seen: first,
+            last_seen: last,
+        };
+        out.extend(campaign_for(scope, c, &list)?);
     }
     Ok(out)
 }

@@ -2,19 +2,7 @@
 //! may see and remove them.
 
 use super::*;
-
-/// The tenant of an entry that is a tenant's or, with no tenant, global:
-/// `None` when `scope` may not see it.
-pub(super) fn entry_tenant(scope: &Scope, tenant_id: Option<i64>) -> Option<Option<TenantName>> {
-    match tenant_id {
-        None => Some(None),
-        Some(t) => scope
-            .members()
-            .iter()
-            .find(|m| m.id == t)
-            .map(|m| Some(m.name.clone())),
-    }
-}
+use crate::rows::allow_kind;
 
 /// The tables of entries that are a tenant's or, with no tenant, global.
 #[derive(Clone, Copy)]
@@ -134,12 +122,7 @@ pub(super) fn allowlist(store: &SqliteStore, scope: &Scope) -> Result<Vec<AllowE
         let Some(tenant) = entry_tenant(scope, r.get(1)?) else {
             continue;
         };
-        let kind: String = r.get(2)?;
-        let kind = match kind.as_str() {
-            "destination" => AllowKind::Destination,
-            "source" => AllowKind::Source,
-            other => return Err(StoreError::Corrupt(format!("allowlist kind {other:?}"))),
-        };
+        let kind = allow_kind(&r.get::<_, String>(2)?)?;
         out.push(AllowEntry {
             id: r.get(0)?,
             tenant,

@@ -156,7 +156,7 @@ pub(super) fn intel_key(store: &SqliteStore) -> Result<u64> {
             .query_row("SELECT nonce, generation FROM intel_state", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?;
-    Ok(nonce as u64 ^ (generation as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    Ok(crate::rows::intel_key(nonce, generation))
 }
 
 pub(super) fn count_indicators(store: &SqliteStore) -> Result<u64> {

@@ -1,216 +1,105 @@
-//! The software ledger: what each endpoint had installed, from when to
-//! when, written from inventory snapshots and changes.
+//! The software ledger's rows in SQLite; the rules are in
+//! [`crate::ledger`].
 
 use super::*;
+use crate::ledger::{LedgerRows, NewInterval};
+use crate::rows::LedgerColumns;
 
-/// Opens, closes and reconciles ledger intervals for one inventory record.
-pub(super) struct LedgerWriter<'a, 'h> {
+/// One tenant's ledger rows inside a batch's transaction.
+pub(super) struct SqliteLedger<'a> {
     pub(super) tx: &'a Transaction<'a>,
     pub(super) tenant: i64,
-    pub(super) hook: &'a mut LedgerHook<'h>,
-    pub(super) findings: Vec<Finding>,
-    pub(super) changes: u64,
+    pub(super) endpoint_ids: &'a mut IdCache,
 }
 
-impl LedgerWriter<'_, '_> {
-    pub(super) fn open(
-        &mut self,
-        endpoint_id: i64,
-        endpoint: &str,
-        source: &str,
-        item: &InventoryItem,
-        at: Time,
-        file: Option<&str>,
-    ) -> Result<()> {
-        let norm = product_lookup_key(&item.name);
-        let open: Option<i64> = self
-            .tx
-            .prepare_cached(
-                "SELECT id FROM ledger WHERE tenant_id = ? AND endpoint_id = ? AND source = ? AND name_norm = ? AND version = ? AND removed IS NULL",
-            )?
-            .query_row(params![self.tenant, endpoint_id, source, norm, item.version], |r| r.get(0))
-            .optional()?;
-        if open.is_some() {
-            return Ok(());
-        }
-        self.tx
-            .prepare_cached(
-                "INSERT INTO ledger (tenant_id, endpoint_id, source, name, name_norm, version, vendor, platform, ecosystem, installed, file)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )?
-            .execute(params![
-                self.tenant,
-                endpoint_id,
-                source,
-                item.name,
-                norm,
-                item.version,
-                item.vendor,
-                item.platform.map(Platform::as_str),
-                item.ecosystem.as_str(),
-                at.0,
-                file
-            ])?;
-        self.changes += 1;
-        let entry = entry_of(endpoint, source, item, at, None, file);
-        self.findings.extend((self.hook)(&entry));
-        Ok(())
+impl LedgerRows for SqliteLedger<'_> {
+    fn endpoint_id(&mut self, host: &str, at: Time) -> Result<i64> {
+        endpoint_id(self.tx, self.endpoint_ids, self.tenant, host, at)
     }
 
-    /// Closes the open interval of `item`; a removal of something never
-    /// seen installed is recorded as an interval that ends where it starts.
-    pub(super) fn close(
+    fn open_interval(
         &mut self,
         endpoint_id: i64,
-        endpoint: &str,
         source: &str,
-        item: &InventoryItem,
-        at: Time,
-        file: Option<&str>,
-    ) -> Result<()> {
-        let norm = product_lookup_key(&item.name);
-        let open: Option<(i64, i64)> = self
+        name_norm: &str,
+        version: &str,
+    ) -> Result<Option<(i64, i64)>> {
+        Ok(self
             .tx
             .prepare_cached(
                 "SELECT id, installed FROM ledger WHERE tenant_id = ? AND endpoint_id = ? AND source = ? AND name_norm = ? AND version = ? AND removed IS NULL",
             )?
-            .query_row(params![self.tenant, endpoint_id, source, norm, item.version], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let installed = match open {
-            Some((id, installed)) => {
-                self.tx
-                    .prepare_cached("UPDATE ledger SET removed = ? WHERE id = ?")?
-                    .execute(params![at.0.max(installed), id])?;
-                Time(installed)
-            }
-            None => {
-                self.tx
-                    .prepare_cached(
-                        "INSERT INTO ledger (tenant_id, endpoint_id, source, name, name_norm, version, vendor, platform, ecosystem, installed, removed, file)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    )?
-                    .execute(params![
-                        self.tenant,
-                        endpoint_id,
-                        source,
-                        item.name,
-                        norm,
-                        item.version,
-                        item.vendor,
-                        item.platform.map(Platform::as_str),
-                        item.ecosystem.as_str(),
-                        at.0,
-                        at.0,
-                        file
-                    ])?;
-                at
-            }
-        };
-        self.changes += 1;
-        let entry = entry_of(
-            endpoint,
-            source,
-            item,
-            installed,
-            Some(at.max(installed)),
-            file,
-        );
-        self.findings.extend((self.hook)(&entry));
+            .query_row(
+                params![self.tenant, endpoint_id, source, name_norm, version],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    fn insert(&mut self, i: &NewInterval<'_>) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO ledger (tenant_id, endpoint_id, source, name, name_norm, version, vendor, platform, ecosystem, installed, removed, file)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                self.tenant,
+                i.endpoint_id,
+                i.source,
+                i.item.name,
+                i.name_norm,
+                i.item.version,
+                i.item.vendor,
+                i.platform(),
+                i.item.ecosystem.as_str(),
+                i.installed.0,
+                i.removed.map(|t| t.0),
+                i.file
+            ])?;
         Ok(())
     }
 
-    /// A snapshot: opens what is new, closes what the source no longer lists.
-    pub(super) fn snapshot(
-        &mut self,
-        endpoint_id: i64,
-        endpoint: &str,
-        source: &str,
-        items: &[InventoryItem],
-        at: Time,
-        file: Option<&str>,
-    ) -> Result<()> {
-        let present: HashSet<(String, &str)> = items
-            .iter()
-            .map(|i| (product_lookup_key(&i.name), i.version.as_str()))
-            .collect();
-        let open: Vec<InventoryItem> = {
-            let mut stmt = self.tx.prepare_cached(
-                "SELECT name, version, vendor, platform, ecosystem FROM ledger
-                 WHERE tenant_id = ? AND endpoint_id = ? AND source = ? AND removed IS NULL",
-            )?;
-            let rows = stmt.query_map(params![self.tenant, endpoint_id, source], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, String>(4)?,
-                ))
-            })?;
-            let mut v = Vec::new();
-            for row in rows {
-                let (name, version, vendor, platform, eco) = row?;
-                v.push(InventoryItem {
-                    name,
-                    version,
-                    vendor,
-                    platform: platform.map(|p| parse(&p)).transpose()?,
-                    ecosystem: parse(&eco)?,
-                });
-            }
-            v
-        };
-        for gone in open
-            .iter()
-            .filter(|i| !present.contains(&(product_lookup_key(&i.name), i.version.as_str())))
-        {
-            self.close(endpoint_id, endpoint, source, gone, at, file)?;
-        }
-        for item in items {
-            self.open(endpoint_id, endpoint, source, item, at, file)?;
-        }
+    fn set_removed(&mut self, id: i64, removed: Time) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE ledger SET removed = ? WHERE id = ?")?
+            .execute(params![removed.0, id])?;
         Ok(())
     }
-}
 
-pub(super) fn entry_of(
-    endpoint: &str,
-    source: &str,
-    item: &InventoryItem,
-    installed: Time,
-    removed: Option<Time>,
-    file: Option<&str>,
-) -> LedgerEntry {
-    LedgerEntry {
-        endpoint: endpoint.to_owned(),
-        source: source.to_owned(),
-        name: item.name.clone(),
-        version: item.version.clone(),
-        vendor: item.vendor.clone(),
-        platform: item.platform,
-        ecosystem: item.ecosystem,
-        installed,
-        removed,
-        file: file.map(str::to_owned),
+    fn open_items(&mut self, endpoint_id: i64, source: &str) -> Result<Vec<InventoryItem>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT name, version, vendor, platform, ecosystem FROM ledger
+             WHERE tenant_id = ? AND endpoint_id = ? AND source = ? AND removed IS NULL",
+        )?;
+        let mut rows = stmt.query(params![self.tenant, endpoint_id, source])?;
+        let mut items = Vec::new();
+        while let Some(r) = rows.next()? {
+            let platform: Option<String> = r.get(3)?;
+            items.push(InventoryItem {
+                name: r.get(0)?,
+                version: r.get(1)?,
+                vendor: r.get(2)?,
+                platform: platform.map(|p| parse(&p)).transpose()?,
+                ecosystem: parse(&r.get::<_, String>(4)?)?,
+            });
+        }
+        Ok(items)
     }
 }
 
-pub(super) fn ledger_row(r: &rusqlite::Row) -> rusqlite::Result<LedgerEntry> {
-    let platform: Option<String> = r.get(5)?;
-    let ecosystem: String = r.get(6)?;
-    Ok(LedgerEntry {
+/// A ledger row read by [`Store::ledger`]'s query.
+pub(super) fn ledger_row(r: &rusqlite::Row) -> Result<LedgerEntry> {
+    LedgerColumns {
         endpoint: r.get(0)?,
         source: r.get(1)?,
         name: r.get(2)?,
         version: r.get(3)?,
         vendor: r.get(4)?,
-        platform: platform
-            .map(|p| parse(&p))
-            .transpose()
-            .map_err(|e| bad_column(5, e))?,
-        ecosystem: parse::<Ecosystem>(&ecosystem).map_err(|e| bad_column(6, e))?,
-        installed: Time(r.get(7)?),
-        removed: r.get::<_, Option<i64>>(8)?.map(Time),
+        platform: r.get(5)?,
+        ecosystem: r.get(6)?,
+        installed: r.get(7)?,
+        removed: r.get(8)?,
         file: r.get(9)?,
-    })
+    }
+    .entry()
 }

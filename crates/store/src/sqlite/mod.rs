@@ -1,7 +1,7 @@
 //! The embedded backend: SQLite in WAL mode plus the file archive, in one
 //! data directory.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,9 +10,9 @@ use turncoat_core::advisory::product_lookup_key;
 use turncoat_core::indicator::Condition;
 use turncoat_core::time::MICROS_PER_HOUR;
 use turncoat_core::{
-    Actor, Advisory, AlertId, AlertKind, AlertStatus, Ecosystem, Event, Evidence, FastHashMap,
-    Finding, Indicator, IndicatorKind, IndicatorRef, InventoryChange, InventoryItem, Observable,
-    ObservableKind, Platform, Severity, TenantName, Time,
+    Actor, Advisory, AlertId, AlertKind, AlertStatus, Event, Evidence, FastHashMap, Finding,
+    Indicator, IndicatorKind, IndicatorRef, InventoryItem, Observable, ObservableKind, Platform,
+    TenantName, Time,
 };
 
 mod access;
@@ -30,20 +30,24 @@ mod suppressions;
 use alerts::record_findings_tx;
 use audit::audit_tx;
 use batch::endpoint_id;
-use ledger::{LedgerWriter, ledger_row};
+use ledger::{SqliteLedger, ledger_row};
 
 use crate::Projection;
 use crate::archive::Archive;
 use crate::lock::{LockWait, WriterLock};
+use crate::rows::{
+    FeedHour, entry_tenant, fold_feeds, json_err, observable_kind, parse, severity_from_rank,
+    severity_rank, tenant_row,
+};
 use crate::schema::{MIGRATIONS, Migration};
 use crate::{
     Address, Alert, AlertAction, AlertChange, AlertCount, AlertFilter, AlertOrder, AlertPage,
-    AllowAdded, AllowEntry, AllowKind, AuditEntry, Batch, BatchOutcome, CampaignAlert,
-    CampaignUpserted, DueWork, EventRef, Feed, FindingMode, FindingsOutcome, IndicatorUpsert,
-    InternalNetwork, LedgerEntry, LedgerHook, NewAllowEntry, NewSuppression, NewTaxiiFeed,
-    NewToken, NewTokenOwner, NewUser, PendingWork, Result, Scope, Sighting, SourceFingerprint,
-    SourceRecord, Store, StoreError, StoredIndicator, StoredRule, Suppression, TaxiiFeed, Tenant,
-    TenantStats, Token, TokenOwner, User,
+    AllowAdded, AllowEntry, AuditEntry, Batch, BatchOutcome, CampaignAlert, CampaignUpserted,
+    DueWork, EventRef, Feed, FindingMode, FindingsOutcome, IndicatorUpsert, InternalNetwork,
+    LedgerEntry, LedgerHook, NewAllowEntry, NewSuppression, NewTaxiiFeed, NewToken, NewTokenOwner,
+    NewUser, PendingWork, Result, Scope, Sighting, SourceFingerprint, SourceRecord, Store,
+    StoreError, StoredIndicator, StoredRule, Suppression, TaxiiFeed, Tenant, TenantStats, Token,
+    User,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -61,10 +65,6 @@ impl From<rusqlite::Error> for StoreError {
 fn commit(tx: Transaction<'_>, dir: &Path) -> Result<()> {
     tx.commit()
         .map_err(|e| StoreError::from(e).in_file(&dir.join(DATABASE)))
-}
-
-fn json_err(e: serde_json::Error) -> StoreError {
-    StoreError::CorruptValue(Box::new(e))
 }
 
 /// SQLite database plus archive in one data directory.
@@ -317,20 +317,6 @@ impl SqliteStore {
     }
 }
 
-fn kind_from_u8(k: u8) -> Result<ObservableKind> {
-    ObservableKind::ALL
-        .get(k as usize)
-        .copied()
-        .ok_or_else(|| StoreError::Corrupt(format!("observable kind {k}")))
-}
-
-fn parse<T>(s: &str) -> Result<T>
-where
-    T: std::str::FromStr<Err: std::error::Error + Send + Sync + 'static>,
-{
-    s.parse().map_err(|e| StoreError::CorruptValue(Box::new(e)))
-}
-
 impl SqliteStore {
     fn cache_path(&self, name: &str) -> PathBuf {
         self.dir.join(CACHE_DIR).join(name)
@@ -422,22 +408,16 @@ impl Store for SqliteStore {
         let mut stmt = self
             .conn
             .prepare("SELECT id, name, created FROM tenants ORDER BY name COLLATE NOCASE, name")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })?;
-        rows.map(|r| {
-            let (id, name, created) = r?;
-            Ok(Tenant {
-                id,
-                name: TenantName::new(&name).map_err(|e| StoreError::CorruptValue(Box::new(e)))?,
-                created: Time(created),
-            })
-        })
-        .collect()
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(tenant_row(
+                r.get(0)?,
+                r.get_ref(1)?.as_str().unwrap_or(""),
+                r.get(2)?,
+            )?);
+        }
+        Ok(out)
     }
 
     fn tenant(&self, name: &str) -> Result<Option<Tenant>> {
@@ -602,7 +582,7 @@ impl Store for SqliteStore {
             let rows = stmt.query_map(params![tenant.id, id], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
-                    r.get::<_, u8>(1)?,
+                    r.get::<_, i64>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, i64>(4)?,
@@ -619,21 +599,14 @@ impl Store for SqliteStore {
                 out.push(Sighting {
                     observable_id: oid,
                     observable: Observable {
-                        kind: kind_from_u8(kind)?,
+                        kind: observable_kind(kind)?,
                         value,
                     },
                     endpoint,
                     first_seen: Time(first),
                     last_seen: Time(last),
                     count: count as u64,
-                    event: match (seg, off, idx) {
-                        (Some(segment), Some(offset), Some(index)) => Some(EventRef {
-                            segment,
-                            offset: offset as u64,
-                            index: index as u32,
-                        }),
-                        _ => None,
-                    },
+                    event: crate::rows::event_ref(seg, off, idx),
                     file,
                 });
             }
@@ -651,8 +624,9 @@ impl Store for SqliteStore {
                 let mut stmt = self
                     .conn
                     .prepare(&format!("{base} ORDER BY e.name, l.installed"))?;
-                for r in stmt.query_map([tenant.id], ledger_row)? {
-                    out.push(r?);
+                let mut rows = stmt.query([tenant.id])?;
+                while let Some(r) = rows.next()? {
+                    out.push(ledger_row(r)?);
                 }
             }
             Some(names) => {
@@ -660,10 +634,9 @@ impl Store for SqliteStore {
                     "{base} AND l.name_norm = ? ORDER BY e.name, l.installed"
                 ))?;
                 for n in names {
-                    for r in
-                        stmt.query_map(params![tenant.id, product_lookup_key(n)], ledger_row)?
-                    {
-                        out.push(r?);
+                    let mut rows = stmt.query(params![tenant.id, product_lookup_key(n)])?;
+                    while let Some(r) = rows.next()? {
+                        out.push(ledger_row(r)?);
                     }
                 }
             }
@@ -862,46 +835,18 @@ impl Store for SqliteStore {
                     r.get::<_, i64>(5)?,
                 ))
             })?;
-            // Newest hour first per feed: the first row opens it.
-            let mut open: Option<(Feed, i64, i64, i64)> = None;
-            let close = |(mut feed, _, events, start): (Feed, i64, i64, i64)| {
-                let minutes = ((feed.last_event.0 - start) as f64 / 60e6).max(1.0);
-                feed.per_minute = events as f64 / minutes;
-                feed.recent_events = events as u64;
-                feed
-            };
-            for row in rows {
+            let hours = rows.map(|row| {
                 let (endpoint, logsource, hour, events, last_event, ingested) = row?;
-                match &mut open {
-                    Some((f, newest, sum, start))
-                        if f.endpoint == endpoint && f.logsource == logsource =>
-                    {
-                        if hour >= *newest - 1 {
-                            *sum += events;
-                            *start = hour * MICROS_PER_HOUR;
-                        }
-                        f.last_ingested = f.last_ingested.max(Time(ingested));
-                    }
-                    _ => {
-                        feeds.extend(open.take().map(close));
-                        open = Some((
-                            Feed {
-                                tenant: tenant.name.clone(),
-                                endpoint,
-                                logsource,
-                                last_event: Time(last_event),
-                                last_ingested: Time(ingested),
-                                per_minute: 0.0,
-                                recent_events: 0,
-                            },
-                            hour,
-                            events,
-                            hour * MICROS_PER_HOUR,
-                        ));
-                    }
-                }
-            }
-            feeds.extend(open.take().map(close));
+                Ok(FeedHour {
+                    endpoint,
+                    logsource,
+                    hour,
+                    events,
+                    last_event,
+                    ingested,
+                })
+            });
+            feeds.extend(fold_feeds(&tenant.name, hours)?);
         }
         Ok(feeds)
     }

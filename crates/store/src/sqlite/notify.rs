@@ -4,8 +4,9 @@
 //! delivery is at least once, each notification keyed for the receiver
 //! to drop a repeat.
 
-use super::alerts::{ALERT_SELECT, alert_row, severity_from_rank, severity_rank};
+use super::alerts::{ALERT_SELECT, alert_row};
 use super::*;
+use crate::rows::split_list;
 use crate::{
     Delivery, NewNotification, NewNotifyTarget, Notification, NotifyChanges, NotifyCursors,
     NotifyTarget,
@@ -21,12 +22,6 @@ fn target_row(
     let tenant_id: Option<i64> = r.get(1)?;
     let tenant =
         tenant_id.and_then(|id| tenants.iter().find(|t| t.id == id).map(|t| t.name.clone()));
-    let split = |s: String| -> Vec<String> {
-        s.split(',')
-            .filter(|x| !x.is_empty())
-            .map(str::to_owned)
-            .collect()
-    };
     let kinds: String = r.get(7)?;
     Ok((
         NotifyTarget {
@@ -36,8 +31,11 @@ fn target_row(
             kind: r.get(3)?,
             address: r.get(4)?,
             format: r.get(5)?,
-            events: split(r.get(6)?),
-            kinds: split(kinds).iter().filter_map(|k| k.parse().ok()).collect(),
+            events: split_list(&r.get::<_, String>(6)?),
+            kinds: split_list(&kinds)
+                .iter()
+                .filter_map(|k| k.parse().ok())
+                .collect(),
             min_severity: r.get::<_, Option<i64>>(8)?.map(severity_from_rank),
             added: Time(r.get(9)?),
             ca: r.get(10)?,

@@ -146,7 +146,7 @@ pub(super) fn suppressions(store: &SqliteStore, scope: &Scope) -> Result<Vec<Sup
     let mut rows = stmt.query([Time::now().0])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        let Some(tenant) = entries::entry_tenant(scope, r.get(1)?) else {
+        let Some(tenant) = entry_tenant(scope, r.get(1)?) else {
             continue;
         };
         let kind: Option<String> = r.get(2)?;
