@@ -396,7 +396,7 @@ impl Served {
         let runtime = builder.enable_all().build()?;
         let server = runtime.block_on(turncoat_server::Server::bind(
             "127.0.0.1:0".parse()?,
-            data,
+            turncoat_store::StoreLocation::Dir(data),
             None,
             turncoat_server::IngestLimits::default(),
         ))?;

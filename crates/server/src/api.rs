@@ -12,8 +12,8 @@ use turncoat_engine::ExposureRow;
 use turncoat_engine::alerts::{AlertRow, OrderKey, Selection};
 use turncoat_engine::campaign::CampaignRow;
 use turncoat_store::{
-    Alert, AlertChange, AlertFilter, AlertOrder, AllowEntry, AuditEntry, Scope, SqliteStore, Store,
-    StoreError, StoredRule, Tenant,
+    Alert, AlertChange, AlertFilter, AlertOrder, AllowEntry, AuditEntry, Scope, Store, StoreError,
+    StoredRule, Tenant,
 };
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
@@ -781,9 +781,7 @@ async fn import_upload<R, F>(
 ) -> Result<serde_json::Value, Problem>
 where
     R: Serialize + Send + 'static,
-    F: FnOnce(&mut turncoat_store::SqliteStore, &std::path::Path) -> Result<R, Problem>
-        + Send
-        + 'static,
+    F: FnOnce(&mut dyn Store, &std::path::Path) -> Result<R, Problem> + Send + 'static,
 {
     let spool = tempfile::tempdir().map_err(|e| Problem::internal(&e))?;
     let path = spool.path().join(name);
@@ -1034,8 +1032,8 @@ pub(crate) async fn remove_entry<T, F, R>(
 ) -> Result<T, Problem>
 where
     T: Send + 'static,
-    F: FnOnce(&SqliteStore, &Scope, i64) -> Result<Option<bool>, StoreError> + Send + 'static,
-    R: FnOnce(&mut SqliteStore, &Scope, i64, &Actor) -> Result<T, StoreError> + Send + 'static,
+    F: FnOnce(&dyn Store, &Scope, i64) -> Result<Option<bool>, StoreError> + Send + 'static,
+    R: FnOnce(&mut dyn Store, &Scope, i64, &Actor) -> Result<T, StoreError> + Send + 'static,
 {
     caller.must_triage()?;
     let removal = Removal::of(&caller, id, noun)?;

@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
 use tokio::net::TcpListener;
-use turncoat_store::{SqliteStore, StoreError};
+use turncoat_store::{AnyStore, Store, StoreError, StoreLocation};
 
 pub use ingest::IngestLimits;
 pub use metrics::Metrics;
@@ -74,13 +74,13 @@ pub struct TlsFiles {
 /// What every handler shares.
 #[derive(Clone)]
 pub(crate) struct AppState {
-    data: Arc<PathBuf>,
+    store: Arc<StoreLocation>,
     metrics: Arc<Metrics>,
     /// Readers kept open between requests: opening one checks the schema
     /// and the archive, which every request would otherwise do twice
     /// (authenticating the caller, then answering). A kept reader sees
     /// every commit made since, the CLI's included (WAL).
-    readers: Arc<Mutex<Vec<SqliteStore>>>,
+    readers: Arc<Mutex<Vec<AnyStore>>>,
     /// HTTP ingest's commit queue.
     ingest: Arc<ingest::IngestQueue>,
     /// Turns true when the server is asked to stop: requests still
@@ -99,18 +99,18 @@ const MAX_IDLE_READERS: usize = 8;
 
 impl AppState {
     fn new(
-        data: PathBuf,
+        store: StoreLocation,
         limits: IngestLimits,
         stopping: tokio::sync::watch::Receiver<bool>,
         tls: bool,
     ) -> Result<(AppState, std::thread::JoinHandle<()>), ServerError> {
-        let data = Arc::new(data);
+        let store = Arc::new(store);
         let metrics = Arc::new(Metrics::new());
         let (ingest, writer) =
-            ingest::IngestQueue::start(Arc::clone(&data), limits, Arc::clone(&metrics))
+            ingest::IngestQueue::start(Arc::clone(&store), limits, Arc::clone(&metrics))
                 .map_err(ServerError::Spool)?;
         let state = AppState {
-            data,
+            store,
             metrics,
             readers: Arc::default(),
             ingest: Arc::new(ingest),
@@ -126,18 +126,18 @@ impl AppState {
     pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, Problem>
     where
         T: Send + 'static,
-        F: FnOnce(&SqliteStore) -> Result<T, Problem> + Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<T, Problem> + Send + 'static,
     {
-        let data = Arc::clone(&self.data);
+        let location = Arc::clone(&self.store);
         let readers = Arc::clone(&self.readers);
         tokio::task::spawn_blocking(move || {
             let idle = || readers.lock().unwrap_or_else(PoisonError::into_inner);
             let kept = idle().pop();
             let store = match kept {
                 Some(store) => store,
-                None => SqliteStore::open_reader(&data).map_err(Problem::from)?,
+                None => location.open_reader().map_err(Problem::from)?,
             };
-            let answer = f(&store);
+            let answer = f(&*store);
             let mut idle = idle();
             if idle.len() < MAX_IDLE_READERS {
                 idle.push(store);
@@ -157,20 +157,18 @@ impl AppState {
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, Problem>
     where
         T: Send + 'static,
-        F: FnOnce(&mut SqliteStore) -> Result<T, Problem> + Send + 'static,
+        F: FnOnce(&mut dyn Store) -> Result<T, Problem> + Send + 'static,
     {
-        let data = Arc::clone(&self.data);
+        let location = Arc::clone(&self.store);
         tokio::task::spawn_blocking(move || {
-            let mut store = SqliteStore::open_writer(
-                &data,
-                &mut turncoat_store::LockWait {
+            let mut store = location
+                .open_writer(&mut turncoat_store::LockWait {
                     timeout: WRITE_LOCK_WAIT,
                     purpose: "turncoat serve",
                     on_wait: &mut |_, _| {},
-                },
-            )
-            .map_err(Problem::from)?;
-            f(&mut store)
+                })
+                .map_err(Problem::from)?;
+            f(&mut *store)
         })
         .await
         .map_err(|e| Problem::internal(&e))?
@@ -201,17 +199,17 @@ impl Server {
         self
     }
 
-    /// Binds `listen` for the store in `data`, which must exist, serving
-    /// HTTPS when given `tls`.
+    /// Binds `listen` for `store`, which must exist, serving HTTPS when
+    /// given `tls`.
     pub async fn bind(
         listen: SocketAddr,
-        data: PathBuf,
+        store: StoreLocation,
         tls: Option<&TlsFiles>,
         limits: IngestLimits,
     ) -> Result<Server, ServerError> {
         // Refuse to start on a missing or too-new store, or without the
         // certificate, rather than answering every request with an error.
-        drop(SqliteStore::open_reader(&data)?);
+        drop(store.open_reader()?);
         let tls = match tls {
             None => None,
             Some(files) => {
@@ -241,7 +239,7 @@ impl Server {
                 source,
             })?;
         let (stop, stopping) = tokio::sync::watch::channel(false);
-        let (state, writer) = AppState::new(data, limits, stopping, tls.is_some())?;
+        let (state, writer) = AppState::new(store, limits, stopping, tls.is_some())?;
         Ok(Server {
             listener,
             state,
@@ -395,10 +393,7 @@ async fn expire_suppressions(state: AppState) {
     loop {
         tick.tick().await;
         let swept = state
-            .write(|store| {
-                use turncoat_store::Store;
-                Ok(store.expire_suppressions(turncoat_core::Time::now())?)
-            })
+            .write(|store| Ok(store.expire_suppressions(turncoat_core::Time::now())?))
             .await;
         match swept {
             Ok(back) if !back.is_empty() => {
@@ -447,7 +442,6 @@ async fn notify_targets(state: AppState) {
             .unwrap_or_default();
         let recorded = state
             .write(move |store| {
-                use turncoat_store::Store;
                 for (id, delivery) in &results {
                     store.record_delivery(*id, delivery, turncoat_core::Time::now())?;
                 }
@@ -467,7 +461,6 @@ const TAXII_POLL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 /// Polls every TAXII feed on a schedule: fetched with no lock held,
 /// imported (and retro-hunted) under the writer.
 async fn poll_taxii_feeds(state: AppState, every: std::time::Duration) {
-    use turncoat_store::Store;
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use turncoat_core::Advisory;
 use turncoat_engine::beacons::Networks;
-use turncoat_store::{InternalNetwork, Store};
+use turncoat_store::InternalNetwork;
 
 use crate::api::{ListQuery, Params, remove_entry};
 use crate::auth::Caller;

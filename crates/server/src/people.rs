@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use turncoat_core::Role;
-use turncoat_store::{Store, Token, User};
+use turncoat_store::{Token, User};
 
 use crate::api::tenant_in;
 use crate::auth::Caller;

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use turncoat_core::{Actor, Time};
-use turncoat_store::{NewToken, NewTokenOwner, Store};
+use turncoat_store::{NewToken, NewTokenOwner};
 
 use crate::auth::{Caller, SESSION_COOKIE};
 use crate::{AppState, Problem};

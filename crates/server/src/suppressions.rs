@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use turncoat_core::{AlertId, AlertKind};
-use turncoat_store::{NewSuppression, Store, Suppression};
+use turncoat_store::{NewSuppression, Suppression};
 
 use crate::api::{ListQuery, Params, remove_entry};
 use crate::auth::Caller;

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use turncoat_core::{Actor, Time};
 use turncoat_engine::intel::IntelReport;
-use turncoat_store::{Store, TaxiiFeed};
+use turncoat_store::TaxiiFeed;
 
 const TAXII: &str = "application/taxii+json;version=2.1";
 /// Objects asked for per page.
@@ -129,7 +129,7 @@ pub fn fetch(feed: &TaxiiFeed, secret: Option<&str>) -> Result<Fetched, String> 
 /// where the next poll resumes; a failed fetch is recorded as the feed's
 /// error, its cursor kept.
 pub fn import(
-    store: &mut turncoat_store::SqliteStore,
+    store: &mut dyn turncoat_store::Store,
     feed: &TaxiiFeed,
     fetched: Result<Fetched, String>,
     actor: &Actor,

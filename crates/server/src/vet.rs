@@ -9,7 +9,6 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
-use turncoat_store::Store;
 
 use crate::api::Params;
 use crate::auth::Caller;

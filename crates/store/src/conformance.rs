@@ -1275,3 +1275,57 @@ pub fn users_and_tokens(store: &mut dyn Store) {
     let log = store.audit_log(&Scope::tenant(&a), 100).unwrap();
     assert!(log.iter().all(|e| e.tenant.as_ref() != Some(b.name())));
 }
+
+/// Databases made on the PostgreSQL server `TURNCOAT_TEST_POSTGRES_URL`
+/// names, for one test, dropped when it ends (passed or not). `None`, with
+/// the reason printed, when the variable is unset.
+pub struct TestDatabases {
+    admin: postgres::Client,
+    base: String,
+    prefix: String,
+    made: Vec<String>,
+}
+
+impl TestDatabases {
+    pub fn new(test: &str) -> Option<TestDatabases> {
+        let Ok(url) = std::env::var("TURNCOAT_TEST_POSTGRES_URL") else {
+            eprintln!("skipped: TURNCOAT_TEST_POSTGRES_URL is not set");
+            return None;
+        };
+        let admin = postgres::Client::connect(&url, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+        let base = url
+            .rsplit_once('/')
+            .map_or(url.clone(), |(b, _)| b.to_owned());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let prefix = format!("turncoat_{test}_{}_{nanos}", std::process::id());
+        Some(TestDatabases {
+            admin,
+            base,
+            prefix,
+            made: Vec::new(),
+        })
+    }
+
+    /// A new empty database's URL.
+    pub fn fresh(&mut self) -> String {
+        let name = format!("{}_{}", self.prefix, self.made.len());
+        self.admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create database");
+        self.made.push(name.clone());
+        format!("{}/{name}", self.base)
+    }
+}
+
+impl Drop for TestDatabases {
+    fn drop(&mut self) {
+        for name in &self.made {
+            let _ = self
+                .admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}

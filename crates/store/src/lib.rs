@@ -16,6 +16,7 @@ mod codec;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod ledger;
+mod location;
 mod lock;
 mod pg;
 mod rows;
@@ -32,9 +33,10 @@ use turncoat_core::{
 };
 
 pub use codec::{EncodedEvents, FeedTally, Projection, RecordHead, decode_records};
+pub use location::{AnyStore, StoreLocation};
 pub use lock::{LockHolder, LockWait, WriterLock};
-pub use pg::PgStore;
 pub use pg::schema::{SHARED as CLUSTER_SHARED_TABLES, TENANT_OWNED as CLUSTER_TENANT_TABLES};
+pub use pg::{CopyCheck, CopyReport, PgStore, compare};
 pub use sqlite::{DEFAULT_LOCK_TIMEOUT, SqliteStore};
 
 fn tenant_exists(asked: &str, existing: &str) -> String {

@@ -3,65 +3,12 @@
 //! (a server where the user may create databases); each run makes its own
 //! databases and drops them.
 
-use turncoat_store::{CLUSTER_SHARED_TABLES, CLUSTER_TENANT_TABLES, PgStore, Store, conformance};
-
-/// Databases made for one test, dropped when it ends (passed or not).
-struct Databases {
-    admin: postgres::Client,
-    base: String,
-    prefix: String,
-    made: Vec<String>,
-}
-
-impl Databases {
-    fn new(test: &str) -> Option<Databases> {
-        let Ok(url) = std::env::var("TURNCOAT_TEST_POSTGRES_URL") else {
-            eprintln!("skipped: TURNCOAT_TEST_POSTGRES_URL is not set");
-            return None;
-        };
-        let admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
-        let base = url
-            .rsplit_once('/')
-            .map_or(url.clone(), |(b, _)| b.to_owned());
-        let prefix = format!("turncoat_{test}_{}_{}", std::process::id(), nanos());
-        Some(Databases {
-            admin,
-            base,
-            prefix,
-            made: Vec::new(),
-        })
-    }
-
-    /// A new empty database's URL.
-    fn fresh(&mut self) -> String {
-        let name = format!("{}_{}", self.prefix, self.made.len());
-        self.admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("create database");
-        self.made.push(name.clone());
-        format!("{}/{name}", self.base)
-    }
-}
-
-impl Drop for Databases {
-    fn drop(&mut self) {
-        for name in &self.made {
-            let _ = self
-                .admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-        }
-    }
-}
-
-fn nanos() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos())
-}
+use turncoat_store::conformance::{self, TestDatabases};
+use turncoat_store::{CLUSTER_SHARED_TABLES, CLUSTER_TENANT_TABLES, PgStore, Store};
 
 #[test]
 fn postgres_conforms() {
-    let Some(dbs) = Databases::new("conform") else {
+    let Some(dbs) = TestDatabases::new("conform") else {
         return;
     };
     let dbs = std::cell::RefCell::new(dbs);
@@ -76,7 +23,7 @@ fn postgres_conforms() {
 /// `docs/cluster.md`'s Citus statements cover it.
 #[test]
 fn tenant_tables_lead_with_tenant_id() {
-    let Some(mut dbs) = Databases::new("layout") else {
+    let Some(mut dbs) = TestDatabases::new("layout") else {
         return;
     };
     let store = PgStore::connect(&dbs.fresh()).unwrap();

@@ -4,7 +4,7 @@ use clap::Subcommand;
 use turncoat_core::{Actor, AlertId, AlertKind, AlertStatus, Severity};
 use turncoat_engine::alerts::Selection;
 use turncoat_output::{OutputFormat, Table, print_json};
-use turncoat_store::{AlertFilter, Store};
+use turncoat_store::AlertFilter;
 
 use super::Context;
 use crate::output::Exit;
@@ -84,7 +84,7 @@ pub(crate) fn run(command: AlertCommand, ctx: &Context) -> anyhow::Result<Exit> 
             let mut store = ctx.open()?;
             let all = store.all_tenants()?;
             turncoat_engine::triage::set_status(
-                &mut store,
+                &mut *store,
                 &all,
                 id,
                 status,
@@ -98,14 +98,14 @@ pub(crate) fn run(command: AlertCommand, ctx: &Context) -> anyhow::Result<Exit> 
             let mut store = ctx.open()?;
             let all = store.all_tenants()?;
             let user = user.as_deref();
-            turncoat_engine::triage::assign(&mut store, &all, id, user, &Actor::Cli)?;
+            turncoat_engine::triage::assign(&mut *store, &all, id, user, &Actor::Cli)?;
             println!("alert {id}: assigned to {}", user.unwrap_or("nobody"));
             Ok(Exit::Clean)
         }
         AlertCommand::Comment { id, text } => {
             let mut store = ctx.open()?;
             let all = store.all_tenants()?;
-            turncoat_engine::triage::comment(&mut store, &all, id, &text, &Actor::Cli)?;
+            turncoat_engine::triage::comment(&mut *store, &all, id, &text, &Actor::Cli)?;
             println!("alert {id}: comment added");
             Ok(Exit::Clean)
         }
@@ -123,7 +123,7 @@ pub(crate) fn run(command: AlertCommand, ctx: &Context) -> anyhow::Result<Exit> 
             format,
         } => {
             let mut store = ctx.open()?;
-            let scope = super::scope(&store, tenant.as_deref())?;
+            let scope = super::scope(&*store, tenant.as_deref())?;
             let selection = Selection {
                 filter: AlertFilter {
                     kind,
@@ -138,7 +138,7 @@ pub(crate) fn run(command: AlertCommand, ctx: &Context) -> anyhow::Result<Exit> 
                 order: Default::default(),
             };
             let outcome = turncoat_engine::triage::bulk_status(
-                &mut store,
+                &mut *store,
                 &scope,
                 &selection,
                 status,

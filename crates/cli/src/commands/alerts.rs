@@ -28,14 +28,14 @@ pub(crate) struct AlertsArgs {
 
 pub(crate) fn run(args: AlertsArgs, ctx: &Context) -> anyhow::Result<Exit> {
     let store = ctx.read()?;
-    let scope = scope(&store, args.tenant.as_deref())?;
+    let scope = scope(&*store, args.tenant.as_deref())?;
     let filter = AlertFilter {
         kind: args.kind,
         status: args.status,
         endpoint: args.endpoint,
         limit: None,
     };
-    let rows = turncoat_engine::alerts::list(&store, &scope, &filter)?;
+    let rows = turncoat_engine::alerts::list(&*store, &scope, &filter)?;
     match args.format {
         OutputFormat::Json => print_json(&rows)?,
         OutputFormat::Table => {

@@ -4,7 +4,7 @@ use anyhow::bail;
 use clap::Subcommand;
 use turncoat_core::Actor;
 use turncoat_engine::beacons::Allowlist;
-use turncoat_store::{AllowKind, Store};
+use turncoat_store::AllowKind;
 
 use super::{Context, ListArgs, scope, tenant, tenant_or_all};
 use crate::output::{Exit, OutputFormat, Table, print_json};
@@ -46,14 +46,14 @@ pub(crate) fn run(command: AllowCommand, ctx: &Context) -> anyhow::Result<Exit> 
                 (None, Some(s)) => (AllowKind::Source, s),
                 (None, None) => bail!("give --destination or --source"),
             };
-            let t = name.as_deref().map(|n| tenant(&store, n)).transpose()?;
+            let t = name.as_deref().map(|n| tenant(&*store, n)).transpose()?;
             let entry = turncoat_store::NewAllowEntry {
                 kind,
                 value: &raw,
                 reason: &reason,
             };
             let added =
-                turncoat_engine::beacons::allow(&mut store, t.as_ref(), &entry, &Actor::Cli)?;
+                turncoat_engine::beacons::allow(&mut *store, t.as_ref(), &entry, &Actor::Cli)?;
             println!(
                 "allowlist entry {}: {} {}; {} beacon alerts closed as allowlisted",
                 added.id,
@@ -65,7 +65,7 @@ pub(crate) fn run(command: AllowCommand, ctx: &Context) -> anyhow::Result<Exit> 
         }
         AllowCommand::List(args) => {
             let store = ctx.read()?;
-            let entries = store.allowlist(&scope(&store, args.tenant.as_deref())?)?;
+            let entries = store.allowlist(&scope(&*store, args.tenant.as_deref())?)?;
             match args.format {
                 OutputFormat::Json => print_json(&entries)?,
                 OutputFormat::Table => {

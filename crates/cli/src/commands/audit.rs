@@ -1,7 +1,6 @@
 //! `turncoat audit`: the audit log.
 
 use clap::Parser;
-use turncoat_store::Store;
 
 use super::{Context, scope};
 use crate::output::{Exit, OutputFormat, Table, print_json};
@@ -18,7 +17,7 @@ pub(crate) struct AuditArgs {
 
 pub(crate) fn run(args: AuditArgs, ctx: &Context) -> anyhow::Result<Exit> {
     let store = ctx.read()?;
-    let scope = scope(&store, args.tenant.as_deref())?;
+    let scope = scope(&*store, args.tenant.as_deref())?;
     let entries = store.audit_log(&scope, args.limit)?;
     match args.format {
         OutputFormat::Json => print_json(&entries)?,

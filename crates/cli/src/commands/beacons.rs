@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::Parser;
 use turncoat_engine::beacons::{Allowlist, Networks};
-use turncoat_store::{Scope, SqliteStore, Store};
+use turncoat_store::Scope;
 
 use super::{Context, tenant};
 use crate::output::{Exit, OutputFormat, Table, print_json};
@@ -51,18 +51,18 @@ pub(crate) fn run(args: BeaconsArgs, ctx: &Context) -> anyhow::Result<Exit> {
             bail!("give log files to analyse, or --tenant to analyse a tenant's stored records");
         };
         let mut store = if args.raise { ctx.open()? } else { ctx.read()? };
-        let tenant = tenant(&store, name)?;
+        let tenant = tenant(&*store, name)?;
         let report = turncoat_engine::beacons::analyze_stored(
-            &store,
+            &*store,
             &tenant,
             since,
             args.min_score,
             args.include_internal,
         )?;
         if args.raise {
-            let intel = turncoat_engine::load_intel(&mut store)?;
+            let intel = turncoat_engine::load_intel(&mut *store)?;
             let outcome = turncoat_engine::beacons::raise(
-                &mut store,
+                &mut *store,
                 &tenant,
                 &report,
                 args.threshold,
@@ -80,7 +80,7 @@ pub(crate) fn run(args: BeaconsArgs, ctx: &Context) -> anyhow::Result<Exit> {
         }
         // Log files need no data directory; global allowlist
         // entries and internal ranges apply when one exists.
-        let (allow, internal) = if SqliteStore::exists(&ctx.data) {
+        let (allow, internal) = if ctx.store.exists() {
             let store = ctx.read()?;
             let global = Scope::tenants(&[]);
             (store.allowlist(&global)?, store.internal_networks(&global)?)

@@ -2,7 +2,6 @@
 
 use clap::Parser;
 use turncoat_core::Actor;
-use turncoat_store::Store;
 
 use super::Context;
 use crate::output::{Exit, OutputFormat, Table, print_json};
@@ -22,13 +21,13 @@ pub(crate) struct CampaignsArgs {
 pub(crate) fn run(args: CampaignsArgs, ctx: &Context) -> anyhow::Result<Exit> {
     let mut store = ctx.open()?;
     turncoat_engine::campaign::escalate(
-        &mut store,
+        &mut *store,
         args.min_tenants,
         args.window_days,
         &Actor::Cli,
     )?;
     let campaigns = turncoat_engine::campaign::campaign_rows(
-        &store,
+        &*store,
         &store.all_tenants()?,
         args.min_tenants,
         args.window_days,

@@ -108,20 +108,27 @@ fn serve_console(args: &DemoArgs, data: PathBuf) -> anyhow::Result<()> {
     };
     let table = args.format == OutputFormat::Table;
     let poll = std::time::Duration::from_secs(15 * 60);
-    super::serve::serve(listen, data, None, Default::default(), poll, |url| {
-        let lines = [
-            format!("\nConsole: {url}/"),
-            format!("Sign in as admin with password {password} (shown once). Ctrl-C stops it."),
-        ];
-        for line in lines {
-            // JSON on stdout stays one document.
-            if table {
-                println!("{line}");
-            } else {
-                eprintln!("{line}");
+    super::serve::serve(
+        listen,
+        turncoat_store::StoreLocation::Dir(data),
+        None,
+        Default::default(),
+        poll,
+        |url| {
+            let lines = [
+                format!("\nConsole: {url}/"),
+                format!("Sign in as admin with password {password} (shown once). Ctrl-C stops it."),
+            ];
+            for line in lines {
+                // JSON on stdout stays one document.
+                if table {
+                    println!("{line}");
+                } else {
+                    eprintln!("{line}");
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// Runs the demo; returns whether every planted fact was found and nothing

@@ -22,10 +22,10 @@ pub(crate) struct DriftArgs {
 
 pub(crate) fn run(args: DriftArgs, ctx: &Context) -> anyhow::Result<Exit> {
     let mut store = if args.raise { ctx.open()? } else { ctx.read()? };
-    let scope = scope(&store, args.tenant.as_deref())?;
-    let rows = turncoat_engine::drift::analyze(&store, scope.members(), args.min_tenants)?;
+    let scope = scope(&*store, args.tenant.as_deref())?;
+    let rows = turncoat_engine::drift::analyze(&*store, scope.members(), args.min_tenants)?;
     if args.raise {
-        let o = turncoat_engine::drift::raise(&mut store, scope.members(), &rows)?;
+        let o = turncoat_engine::drift::raise(&mut *store, scope.members(), &rows)?;
         eprintln!(
             "drift alerts: {} new, {} updated",
             o.new_alerts, o.updated_alerts

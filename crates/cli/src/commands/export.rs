@@ -63,7 +63,7 @@ pub(crate) fn run(command: ExportCommand, ctx: &Context) -> anyhow::Result<Exit>
             let store = ctx.read()?;
             let tenant = tenant_name
                 .as_deref()
-                .map(|t| tenant(&store, t))
+                .map(|t| tenant(&*store, t))
                 .transpose()?;
             let selection = turncoat_engine::export::Selection {
                 tenant: tenant.as_ref(),
@@ -73,7 +73,7 @@ pub(crate) fn run(command: ExportCommand, ctx: &Context) -> anyhow::Result<Exit>
                 since,
             };
             let now = Time::now();
-            let list = turncoat_engine::export::blocklist(&store, &selection, now)?;
+            let list = turncoat_engine::export::blocklist(&*store, &selection, now)?;
             let text = turncoat_respond::render(&list, format, now);
             match out {
                 Some(path) => {

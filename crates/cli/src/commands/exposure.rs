@@ -2,7 +2,6 @@
 
 use anyhow::bail;
 use clap::Parser;
-use turncoat_store::Store;
 
 use super::{Context, scope};
 use crate::output::{Exit, OutputFormat, print_json};
@@ -21,13 +20,13 @@ pub(crate) struct ExposureArgs {
 
 pub(crate) fn run(args: ExposureArgs, ctx: &Context) -> anyhow::Result<Exit> {
     let store = ctx.read()?;
-    let scope = scope(&store, args.tenant.as_deref())?;
+    let scope = scope(&*store, args.tenant.as_deref())?;
     if let Some(id) = &args.advisory
         && !store.advisories()?.iter().any(|a| &a.id == id)
     {
         bail!("no advisory {id:?}; `turncoat intel advisories` lists them");
     }
-    let rows = turncoat_engine::exposure(&store, &scope, args.advisory.as_deref())?;
+    let rows = turncoat_engine::exposure(&*store, &scope, args.advisory.as_deref())?;
     match args.format {
         OutputFormat::Json => print_json(&rows)?,
         OutputFormat::Table => {

@@ -136,7 +136,7 @@ fn print_ingest(report: &IngestReport, format: OutputFormat) -> anyhow::Result<(
 
 pub(crate) fn run(args: IngestArgs, ctx: &Context) -> anyhow::Result<Exit> {
     let mut store = ctx.open()?;
-    let tenant = tenant(&store, &args.tenant)?;
+    let tenant = tenant(&*store, &args.tenant)?;
     let options = IngestOptions {
         format: args.format.to_format(),
         endpoint: args.endpoint,
@@ -145,7 +145,7 @@ pub(crate) fn run(args: IngestArgs, ctx: &Context) -> anyhow::Result<Exit> {
         ..Default::default()
     };
     let report = turncoat_engine::ingest(
-        &mut store,
+        &mut *store,
         &tenant,
         &args.paths,
         &options,

@@ -6,7 +6,6 @@ use clap::{Subcommand, ValueEnum};
 use turncoat_core::{Actor, IndicatorKind};
 use turncoat_engine::IntelReport;
 use turncoat_formats::intel::IntelFormat;
-use turncoat_store::Store;
 
 use super::Context;
 use crate::output::{Exit, OutputFormat, Table, print_json};
@@ -156,7 +155,7 @@ pub(crate) fn run(command: IntelCommand, ctx: &Context) -> anyhow::Result<Exit> 
                 IntelInputFormat::Advisory => Some(IntelFormat::Advisory),
             };
             let report = turncoat_engine::import_intel(
-                &mut store,
+                &mut *store,
                 &paths,
                 format,
                 &Bar::new(),
@@ -318,7 +317,7 @@ fn feed(command: FeedCommand, ctx: &Context) -> anyhow::Result<Exit> {
             for f in &feeds {
                 let secret = store.taxii_feed_secret(f.id)?;
                 let fetched = taxii_client::fetch(f, secret.as_deref());
-                reports.push(taxii_client::import(&mut store, f, fetched, &Actor::Cli)?);
+                reports.push(taxii_client::import(&mut *store, f, fetched, &Actor::Cli)?);
             }
             match format {
                 OutputFormat::Json => print_json(&reports)?,

@@ -21,6 +21,7 @@ mod report;
 mod rules;
 mod serve;
 mod simulate;
+mod store;
 mod suppress;
 mod tenant;
 mod token;
@@ -34,7 +35,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use turncoat_core::TenantName;
-use turncoat_store::{LockWait, Scope, SqliteStore, Store, Tenant};
+use turncoat_store::{AnyStore, LockWait, Scope, Store, StoreLocation, Tenant};
 
 use crate::output::{Exit, OutputFormat};
 
@@ -50,6 +51,10 @@ pub struct Cli {
         default_value = "turncoat-data"
     )]
     data: PathBuf,
+    /// Where the store is: `sqlite://DIR` (as --data) or a PostgreSQL
+    /// database, `postgres://user@host/db` (cluster mode). Overrides --data.
+    #[arg(long, global = true, env = "TURNCOAT_STORE")]
+    store: Option<String>,
     /// Seconds a command that changes the data directory waits for another
     /// one to finish before giving up.
     #[arg(
@@ -125,6 +130,12 @@ enum Command {
     /// Vet a release before rollout: unpack it, analyse its binaries and
     /// signatures, diff it against the previous one (exit 1 unless clean).
     Vet(vet::VetArgs),
+    /// Bring the store's schema up to date (servers and workers also do on
+    /// start; this does it ahead of a rollout).
+    Migrate(store::MigrateArgs),
+    /// Copy an embedded installation into PostgreSQL (cluster mode), then
+    /// compare the copy with the original (exit 1 when anything differs).
+    Copy(store::CopyArgs),
     /// Serve the HTTP API on the data directory until SIGTERM or Ctrl-C.
     Serve(serve::ServeArgs),
     /// People who sign in to the console and the API, with their roles.
@@ -141,7 +152,10 @@ enum Command {
 /// Runs the command line.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     let ctx = Context {
-        data: cli.data,
+        store: match cli.store {
+            Some(url) => StoreLocation::parse(&url),
+            None => StoreLocation::Dir(cli.data),
+        },
         lock_timeout: Duration::from_secs(cli.lock_timeout),
     };
     match cli.command {
@@ -157,6 +171,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Drift(a) => drift::run(a, &ctx),
         Command::Rules(c) => rules::run(c, &ctx),
         Command::Hunt(a) => hunt::run(a),
+        Command::Migrate(a) => store::migrate(a, &ctx),
+        Command::Copy(a) => store::copy(a, &ctx),
         Command::Campaigns(a) => campaigns::run(a, &ctx),
         Command::Alert(c) => alert::run(c, &ctx),
         Command::Allow(c) => allow::run(c, &ctx),
@@ -204,52 +220,64 @@ impl FleetArgs {
     }
 }
 
-/// The data directory as the command line names it, opened as a command
-/// needs it. Commands that change it open it as its one writer, waiting
-/// for any other; the others read a committed snapshot. Only the commands
-/// that set up a data directory (adding a tenant, intel, rules, an
-/// allowlist entry or an internal network) create it; the rest say there
-/// is none.
+/// The store as the command line names it (`--store`, else `--data`),
+/// opened as a command needs it. Commands that change an embedded store
+/// open it as its one writer, waiting for any other; the others read a
+/// committed snapshot. Only the commands that set up a store (adding a
+/// tenant, intel, rules, an allowlist entry or an internal network)
+/// create a data directory; the rest say there is none. A database takes
+/// any number of writers.
 pub(crate) struct Context {
-    pub data: PathBuf,
+    pub store: StoreLocation,
     lock_timeout: Duration,
 }
 
 impl Context {
-    /// Opens the data directory as its writer, creating it if need be.
-    pub fn create(&self) -> anyhow::Result<SqliteStore> {
+    /// Opens the store as a writer, creating it if need be.
+    pub fn create(&self) -> anyhow::Result<AnyStore> {
+        self.writer_of(&self.store)
+            .with_context(|| format!("opening store {}", self.store))
+    }
+
+    /// Opens `store` as a writer, waiting for another as `--lock-timeout` says.
+    pub fn writer_of(&self, store: &StoreLocation) -> turncoat_store::Result<AnyStore> {
+        self.with_wait(store, |wait| store.open_writer(wait))
+    }
+
+    /// Brings the store's schema up to date; the version it is at.
+    pub fn migrate(&self) -> turncoat_store::Result<i64> {
+        self.with_wait(&self.store, |wait| self.store.migrate(wait))
+    }
+
+    fn with_wait<T>(&self, store: &StoreLocation, open: impl FnOnce(&mut LockWait<'_>) -> T) -> T {
         let purpose = writer_purpose();
         let mut on_wait = |holder: &turncoat_store::LockHolder, timeout: Duration| {
             eprintln!(
-                "turncoat: waiting for {holder} to finish with {} (up to {} s)",
-                self.data.display(),
+                "turncoat: waiting for {holder} to finish with {store} (up to {} s)",
                 timeout.as_secs()
             );
         };
-        let mut wait = LockWait {
+        open(&mut LockWait {
             timeout: self.lock_timeout,
             purpose: &purpose,
             on_wait: &mut on_wait,
-        };
-        SqliteStore::open_writer(&self.data, &mut wait)
-            .with_context(|| format!("opening data directory {}", self.data.display()))
+        })
     }
 
-    /// Opens an existing data directory as its writer.
-    pub fn open(&self) -> anyhow::Result<SqliteStore> {
-        if !SqliteStore::exists(&self.data) {
-            return Err(turncoat_store::StoreError::NoStore(
-                self.data.display().to_string(),
-            ))
-            .with_context(|| format!("opening data directory {}", self.data.display()));
+    /// Opens an existing store as a writer.
+    pub fn open(&self) -> anyhow::Result<AnyStore> {
+        if !self.store.exists() {
+            return Err(turncoat_store::StoreError::NoStore(self.store.to_string()))
+                .with_context(|| format!("opening store {}", self.store));
         }
         self.create()
     }
 
-    /// Reads a committed snapshot of the data directory.
-    pub fn read(&self) -> anyhow::Result<SqliteStore> {
-        SqliteStore::open_reader(&self.data)
-            .with_context(|| format!("reading data directory {}", self.data.display()))
+    /// Reads a committed snapshot of the store.
+    pub fn read(&self) -> anyhow::Result<AnyStore> {
+        self.store
+            .open_reader()
+            .with_context(|| format!("reading store {}", self.store))
     }
 }
 
@@ -323,7 +351,7 @@ fn writer_purpose() -> String {
     line
 }
 
-fn tenant(store: &SqliteStore, name: &str) -> anyhow::Result<Tenant> {
+fn tenant(store: &dyn Store, name: &str) -> anyhow::Result<Tenant> {
     match store.tenant(name)? {
         Some(t) => Ok(t),
         None => Err(turncoat_store::StoreError::no_such_tenant(name, &store.tenants()?).into()),
@@ -367,7 +395,7 @@ fn print_unproducible(counts: &std::collections::BTreeMap<String, usize>, indent
 }
 
 /// One tenant, or every tenant (the CLI runs as the MSSP admin).
-fn scope(store: &SqliteStore, name: Option<&str>) -> anyhow::Result<Scope> {
+fn scope(store: &dyn Store, name: Option<&str>) -> anyhow::Result<Scope> {
     Ok(match name {
         Some(n) => Scope::tenant(&tenant(store, n)?),
         None => store.all_tenants()?,

@@ -3,7 +3,6 @@
 use clap::Subcommand;
 use turncoat_core::Actor;
 use turncoat_engine::beacons::Networks;
-use turncoat_store::Store;
 
 use super::{Context, ListArgs, scope, tenant, tenant_or_all};
 use crate::output::{Exit, OutputFormat, Table, print_json};
@@ -42,14 +41,14 @@ pub(crate) fn run(command: NetworkCommand, ctx: &Context) -> anyhow::Result<Exit
         }) => {
             let mut store = ctx.create()?;
             let cidr = Networks::validate(&cidr)?;
-            let t = name.as_deref().map(|n| tenant(&store, n)).transpose()?;
+            let t = name.as_deref().map(|n| tenant(&*store, n)).transpose()?;
             let id = store.add_internal_network(t.as_ref(), &cidr, &note, &Actor::Cli)?;
             println!("internal network {id}: {cidr}");
             Ok(Exit::Clean)
         }
         NetworkCommand::Internal(InternalCommand::List(args)) => {
             let store = ctx.read()?;
-            let ranges = store.internal_networks(&scope(&store, args.tenant.as_deref())?)?;
+            let ranges = store.internal_networks(&scope(&*store, args.tenant.as_deref())?)?;
             match args.format {
                 OutputFormat::Json => print_json(&ranges)?,
                 OutputFormat::Table => {

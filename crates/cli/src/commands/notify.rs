@@ -7,7 +7,6 @@ use std::time::Duration;
 use clap::Subcommand;
 use turncoat_core::{Actor, AlertKind, Severity, Time};
 use turncoat_respond::notify::{EVENTS, NotifyFormat};
-use turncoat_store::Store;
 
 use super::{Context, scope, tenant};
 use crate::output::{Exit, OutputFormat, Table, print_json};
@@ -131,7 +130,7 @@ pub(crate) fn run(command: NotifyCommand, ctx: &Context) -> anyhow::Result<Exit>
             let mut store = ctx.create()?;
             let tenant = tenant_name
                 .as_deref()
-                .map(|t| tenant(&store, t))
+                .map(|t| tenant(&*store, t))
                 .transpose()?;
             let target = store.add_notify_target(
                 tenant.as_ref(),
@@ -153,7 +152,7 @@ pub(crate) fn run(command: NotifyCommand, ctx: &Context) -> anyhow::Result<Exit>
         }
         NotifyCommand::List { tenant, format } => {
             let store = ctx.read()?;
-            let targets = store.notify_targets(&scope(&store, tenant.as_deref())?)?;
+            let targets = store.notify_targets(&scope(&*store, tenant.as_deref())?)?;
             match format {
                 OutputFormat::Json => print_json(&targets)?,
                 OutputFormat::Table => {
@@ -176,7 +175,7 @@ pub(crate) fn run(command: NotifyCommand, ctx: &Context) -> anyhow::Result<Exit>
         }
         NotifyCommand::Remove { id, tenant } => {
             let mut store = ctx.create()?;
-            let scope = scope(&store, tenant.as_deref())?;
+            let scope = scope(&*store, tenant.as_deref())?;
             store.remove_notify_target(&scope, id, &Actor::Cli)?;
             println!("target {id} removed");
             Ok(Exit::Clean)
@@ -188,7 +187,7 @@ pub(crate) fn run(command: NotifyCommand, ctx: &Context) -> anyhow::Result<Exit>
             format,
         } => {
             let store = ctx.read()?;
-            let list = store.notifications(&scope(&store, tenant.as_deref())?, dead, limit)?;
+            let list = store.notifications(&scope(&*store, tenant.as_deref())?, dead, limit)?;
             match format {
                 OutputFormat::Json => print_json(&list)?,
                 OutputFormat::Table => {
@@ -217,8 +216,8 @@ pub(crate) fn run(command: NotifyCommand, ctx: &Context) -> anyhow::Result<Exit>
         }
         NotifyCommand::Deliver { backoff_ms } => {
             let mut store = ctx.create()?;
-            let queued = turncoat_engine::notify::queue(&mut store, Time::now())?;
-            let due = turncoat_server::notify::due_with_secrets(&store, Time::now())?;
+            let queued = turncoat_engine::notify::queue(&mut *store, Time::now())?;
+            let due = turncoat_server::notify::due_with_secrets(&*store, Time::now())?;
             let retry = turncoat_server::notify::Retry {
                 backoff: Duration::from_millis(backoff_ms),
             };

@@ -37,15 +37,15 @@ pub(crate) struct ReportArgs {
 pub(crate) fn run(args: ReportArgs, ctx: &Context) -> anyhow::Result<Exit> {
     let store = ctx.read()?;
     let query = turncoat_server::ReportQuery {
-        tenant: tenant(&store, &args.tenant)?,
+        tenant: tenant(&*store, &args.tenant)?,
         advisory: args.advisory,
         since: args.since,
     };
     let page = match args.format {
         ReportFormat::Html => {
-            turncoat_server::report_html(&store, &query, Time::now()).map(String::into_bytes)
+            turncoat_server::report_html(&*store, &query, Time::now()).map(String::into_bytes)
         }
-        ReportFormat::Pdf => turncoat_server::report_pdf(&store, &query, Time::now()),
+        ReportFormat::Pdf => turncoat_server::report_pdf(&*store, &query, Time::now()),
     }
     .map_err(|p| anyhow::anyhow!(p.detail))?;
     match args.out {

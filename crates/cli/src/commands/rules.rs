@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use turncoat_core::Actor;
-use turncoat_store::Store;
 
 use super::{Context, print_unproducible};
 use crate::output::{Exit, OutputFormat, Table, print_json};
@@ -38,7 +37,7 @@ pub(crate) fn run(command: RulesCommand, ctx: &Context) -> anyhow::Result<Exit> 
         } => {
             let mut store = ctx.create()?;
             let report = turncoat_engine::rules::import(
-                &mut store,
+                &mut *store,
                 &paths,
                 None,
                 &exclude_status,

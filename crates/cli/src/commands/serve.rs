@@ -49,17 +49,17 @@ pub(crate) fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<Exit> {
     };
     // The one line on stdout: where to reach it (the port, when 0 was asked).
     let poll = std::time::Duration::from_secs(args.taxii_poll);
-    serve(args.listen, ctx.data.clone(), tls, limits, poll, |url| {
+    serve(args.listen, ctx.store.clone(), tls, limits, poll, |url| {
         println!("listening on {url}");
     })?;
     Ok(Exit::Clean)
 }
 
-/// Serves `data` until SIGTERM or Ctrl-C; `ready` is told the server's
+/// Serves `store` until SIGTERM or Ctrl-C; `ready` is told the server's
 /// URL once it listens. `serve` and `demo` run the server through this.
 pub(crate) fn serve(
     listen: SocketAddr,
-    data: PathBuf,
+    store: turncoat_store::StoreLocation,
     tls: Option<turncoat_server::TlsFiles>,
     limits: turncoat_server::IngestLimits,
     taxii_poll: std::time::Duration,
@@ -76,7 +76,7 @@ pub(crate) fn serve(
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let server = turncoat_server::Server::bind(listen, data, tls.as_ref(), limits)
+        let server = turncoat_server::Server::bind(listen, store, tls.as_ref(), limits)
             .await?
             .poll_taxii_every(taxii_poll);
         let scheme = if server.is_tls() { "https" } else { "http" };

@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 use turncoat_core::{Actor, AlertKind};
-use turncoat_store::{NewSuppression, Store};
+use turncoat_store::NewSuppression;
 
 use super::{Context, Lifetime, ListArgs, parse_lifetime, scope, tenant, tenant_or_all};
 use crate::output::{Exit, OutputFormat, Table, print_json};
@@ -49,7 +49,7 @@ pub(crate) fn run(command: SuppressCommand, ctx: &Context) -> anyhow::Result<Exi
             expires,
         } => {
             let mut store = ctx.open()?;
-            let t = name.as_deref().map(|n| tenant(&store, n)).transpose()?;
+            let t = name.as_deref().map(|n| tenant(&*store, n)).transpose()?;
             let new = NewSuppression {
                 kind,
                 source: &source,
@@ -58,7 +58,7 @@ pub(crate) fn run(command: SuppressCommand, ctx: &Context) -> anyhow::Result<Exi
                 expires: expires.end(),
             };
             let (s, closed) =
-                turncoat_engine::triage::suppress(&mut store, t.as_ref(), &new, &Actor::Cli)?;
+                turncoat_engine::triage::suppress(&mut *store, t.as_ref(), &new, &Actor::Cli)?;
             let until = s
                 .expires
                 .map_or("never expires".into(), |t| format!("until {t}"));
@@ -73,7 +73,7 @@ pub(crate) fn run(command: SuppressCommand, ctx: &Context) -> anyhow::Result<Exi
         SuppressCommand::List(args) => {
             let mut store = ctx.open()?;
             store.expire_suppressions(turncoat_core::Time::now())?;
-            let live = store.suppressions(&scope(&store, args.tenant.as_deref())?)?;
+            let live = store.suppressions(&scope(&*store, args.tenant.as_deref())?)?;
             match args.format {
                 OutputFormat::Json => print_json(&live)?,
                 OutputFormat::Table => {

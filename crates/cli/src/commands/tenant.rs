@@ -2,7 +2,6 @@
 
 use clap::Subcommand;
 use turncoat_core::{Actor, TenantName};
-use turncoat_store::Store;
 
 use super::Context;
 use crate::output::{Exit, OutputFormat, Table, print_json};

@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 use turncoat_core::{Actor, Time, TokenScope};
-use turncoat_store::{NewTokenOwner, Store, Token, TokenOwner};
+use turncoat_store::{NewTokenOwner, Token, TokenOwner};
 
 use super::{Context, Lifetime, parse_lifetime, tenant};
 use crate::output::{Exit, OutputFormat, Table, print_json};
@@ -48,7 +48,7 @@ pub(crate) fn run(command: TokenCommand, ctx: &Context) -> anyhow::Result<Exit> 
             let mut store = ctx.open()?;
             let resolved = tenant_name
                 .as_deref()
-                .map(|n| tenant(&store, n))
+                .map(|n| tenant(&*store, n))
                 .transpose()?;
             let owner = match (&resolved, scope, &user) {
                 (Some(t), Some(scope), _) => NewTokenOwner::Tenant(t, scope),
@@ -56,7 +56,7 @@ pub(crate) fn run(command: TokenCommand, ctx: &Context) -> anyhow::Result<Exit> 
                 _ => anyhow::bail!("give --tenant and --scope, or --user"),
             };
             let (token, secret) =
-                turncoat_auth::create_token(&mut store, owner, &note, expires.end(), &Actor::Cli)?;
+                turncoat_auth::create_token(&mut *store, owner, &note, expires.end(), &Actor::Cli)?;
             println!(
                 "token {} for {}, expires {}",
                 token.id,

@@ -2,7 +2,6 @@
 
 use clap::Subcommand;
 use turncoat_core::{Actor, Role};
-use turncoat_store::Store;
 
 use super::{Context, tenant};
 use crate::output::{Exit, OutputFormat, Table, print_json};
@@ -43,11 +42,11 @@ pub(crate) fn run(command: UserCommand, ctx: &Context) -> anyhow::Result<Exit> {
             let mut store = ctx.create()?;
             let granted = tenants
                 .iter()
-                .map(|t| tenant(&store, t))
+                .map(|t| tenant(&*store, t))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let password = super::secret_from_stdin(password_stdin, "password")?;
             let (user, generated) = turncoat_auth::add_user(
-                &mut store,
+                &mut *store,
                 &name,
                 role,
                 &granted,

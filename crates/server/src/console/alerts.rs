@@ -8,7 +8,6 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use turncoat_core::{AlertId, AlertKind, AlertStatus, Severity};
 use turncoat_engine::alerts::AlertRow;
-use turncoat_store::Store;
 
 use super::endpoint::{event_timeline, events_around};
 use super::{Menu, Viewer, endpoint_link, failed, not_found, page};

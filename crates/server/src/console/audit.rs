@@ -5,7 +5,6 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
-use turncoat_store::Store;
 
 use super::{Menu, Viewer, failed, link, page};
 use crate::AppState;

@@ -7,7 +7,6 @@ use axum::extract::{Multipart, State};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use turncoat_engine::intel::IntelReport;
-use turncoat_store::Store;
 
 use super::{Menu, Viewer, failed, page, retro_table};
 use crate::{AppState, Problem};

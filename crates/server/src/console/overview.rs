@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use turncoat_core::{AlertKind, Severity};
-use turncoat_store::{AlertCount, CampaignAlert, Feed, Store};
+use turncoat_store::{AlertCount, CampaignAlert, Feed};
 
 use super::chart::{StackedBar, stacked_bars};
 use super::exposure::AdvisoryExposure;

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use turncoat_core::{Role, Time, TokenScope};
-use turncoat_store::{Store, Token, TokenOwner, User};
+use turncoat_store::{Token, TokenOwner, User};
 
 use super::{Menu, Viewer, failed, page};
 use crate::people::{NewTokenBody, NewUserBody};

@@ -7,7 +7,7 @@ use axum::extract::{Multipart, State};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use turncoat_engine::rules::RulesReport;
-use turncoat_store::{Store, StoredRule};
+use turncoat_store::StoredRule;
 
 use super::upload::Upload;
 use super::{Menu, Viewer, failed, page, retro_table};

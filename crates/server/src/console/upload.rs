@@ -32,7 +32,7 @@ impl Upload {
     where
         R: Send + 'static,
         F: FnOnce(
-                &mut turncoat_store::SqliteStore,
+                &mut dyn turncoat_store::Store,
                 PathBuf,
                 &std::path::Path,
             ) -> Result<R, turncoat_engine::EngineError>

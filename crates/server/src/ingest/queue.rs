@@ -17,7 +17,7 @@ use tempfile::TempPath;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use turncoat_core::Actor;
 use turncoat_engine::{FileReport, IngestOptions, NamedFile, NoProgress};
-use turncoat_store::{SqliteStore, Tenant};
+use turncoat_store::{Store, StoreLocation, Tenant};
 
 use crate::{Metrics, Problem};
 
@@ -84,15 +84,20 @@ pub(crate) struct IngestQueue {
 const MAX_CHUNKS_PER_RUN: usize = 64;
 
 impl IngestQueue {
-    /// Starts the writer thread for the store in `data`. It stops once
-    /// every sender is gone and the chunks queued are done, so requests
-    /// in flight at a shutdown still have their chunks committed.
+    /// Starts the writer thread for `store`. It stops once every sender
+    /// is gone and the chunks queued are done, so requests in flight at a
+    /// shutdown still have their chunks committed. Chunks are spooled in
+    /// the data directory, or for a database in a directory of this
+    /// process under the system's temporary one.
     pub fn start(
-        data: Arc<PathBuf>,
+        store: Arc<StoreLocation>,
         limits: IngestLimits,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<(IngestQueue, std::thread::JoinHandle<()>)> {
-        let spool_dir = data.join("spool");
+        let spool_dir = match store.dir() {
+            Some(dir) => dir.join("spool"),
+            None => std::env::temp_dir().join(format!("turncoat-spool-{}", std::process::id())),
+        };
         // Chunks spooled before a crash were never acknowledged: their
         // senders send them again.
         if spool_dir.exists() {
@@ -102,7 +107,7 @@ impl IngestQueue {
         let (tx, rx) = mpsc::channel(limits.queue_chunks.max(1));
         let recent = Arc::new(AtomicU64::new(0));
         let writer = Writer {
-            data,
+            store,
             chunks: rx,
             metrics,
             recent_commit_micros: Arc::clone(&recent),
@@ -153,7 +158,7 @@ impl IngestQueue {
 }
 
 struct Writer {
-    data: Arc<PathBuf>,
+    store: Arc<StoreLocation>,
     chunks: mpsc::Receiver<Chunk>,
     metrics: Arc<Metrics>,
     recent_commit_micros: Arc<AtomicU64>,
@@ -181,14 +186,11 @@ impl Writer {
     /// Ingests the chunks in order, one engine call per run of chunks
     /// that share a tenant and options, with the writer lock held once.
     fn ingest(&self, chunks: Vec<Chunk>) {
-        let opened = SqliteStore::open_writer(
-            &self.data,
-            &mut turncoat_store::LockWait {
-                timeout: LOCK_WAIT,
-                purpose: "turncoat serve (ingest)",
-                on_wait: &mut |_, _| {},
-            },
-        );
+        let opened = self.store.open_writer(&mut turncoat_store::LockWait {
+            timeout: LOCK_WAIT,
+            purpose: "turncoat serve (ingest)",
+            on_wait: &mut |_, _| {},
+        });
         let mut store = match opened {
             Ok(store) => store,
             Err(e) => {
@@ -206,11 +208,11 @@ impl Writer {
             while let Some(next) = chunks.next_if(|c| c.run_key() == key) {
                 run.push(next);
             }
-            self.ingest_run(&mut store, run);
+            self.ingest_run(&mut *store, run);
         }
     }
 
-    fn ingest_run(&self, store: &mut SqliteStore, run: Vec<Chunk>) {
+    fn ingest_run(&self, store: &mut dyn Store, run: Vec<Chunk>) {
         let files: Vec<NamedFile> = run
             .iter()
             .map(|c| NamedFile {

@@ -188,7 +188,7 @@ pub(super) fn audit_log(store: &PgStore, scope: &Scope, limit: usize) -> Result<
     let rows = store.db().query(
         "SELECT time, actor, tenant_id, action, detail, id FROM audit
          WHERE tenant_id IS NULL OR tenant_id = ANY($1) ORDER BY id DESC LIMIT $2",
-        &[&ids, &(limit as i64)],
+        &[&ids, &super::sql_limit(limit)],
     )?;
     rows.iter()
         .map(|r| {

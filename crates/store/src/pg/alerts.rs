@@ -286,7 +286,7 @@ pub(super) fn alerts_page(
         &sev,
         &first,
         &id,
-        &(page.limit as i64),
+        &super::sql_limit(page.limit),
     ];
     let rows = store.db().query(&sql, &params)?;
     scoped_alerts(scope, &rows)
@@ -307,7 +307,7 @@ pub(super) fn alerts(store: &PgStore, scope: &Scope, filter: &AlertFilter) -> Re
             &filter.kind.map(AlertKind::as_str),
             &filter.status.map(AlertStatus::as_str),
             &filter.endpoint,
-            &filter.limit.map(|l| l as i64),
+            &filter.limit.map(super::sql_limit),
         ],
     )?;
     scoped_alerts(scope, &rows)

@@ -23,9 +23,12 @@ use turncoat_core::{
 mod access;
 mod alerts;
 mod batch;
+mod copy;
 mod intel;
 mod notify;
 pub(crate) mod schema;
+
+pub use copy::{CopyCheck, CopyReport, compare};
 
 use crate::archive::FrameWriter;
 use crate::rows::{FeedHour, LedgerColumns, event_ref, fold_feeds, observable_kind, tenant_row};
@@ -74,25 +77,10 @@ const MAX_CACHED_IDS: usize = 2_000_000;
 
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user@host/db`) and
-    /// brings its schema up to date.
+    /// brings its schema up to date (refusing one newer than this build).
     pub fn connect(url: &str) -> Result<PgStore> {
         let mut client = Client::connect(url, NoTls)?;
         migrate(&mut client)?;
-        PgStore::with_client(client)
-    }
-
-    /// Connects without migrating; refuses a schema older or newer than
-    /// this build's (`turncoat migrate` brings it up to date).
-    pub fn connect_current(url: &str) -> Result<PgStore> {
-        let mut client = Client::connect(url, NoTls)?;
-        let found = schema_version(&mut client)?;
-        let known = schema::MIGRATIONS.len() as i64;
-        if found > known {
-            return Err(StoreError::SchemaTooNew { found, known });
-        }
-        if found < known {
-            migrate(&mut client)?;
-        }
         PgStore::with_client(client)
     }
 
@@ -172,6 +160,11 @@ impl PgStore {
         }
         Ok(())
     }
+}
+
+/// A row limit as SQL takes it: `usize::MAX` means all.
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
 fn schema_version(client: &mut Client) -> Result<i64> {

@@ -159,7 +159,7 @@ pub(super) fn notify_changes(
         &format!(
             "{ALERT_SELECT} WHERE a.id > $1 AND ($2::bigint IS NULL OR a.tenant_id = $2) ORDER BY a.id LIMIT $3"
         ),
-        &[&cursors.alert, &tenant_id, &(limit as i64)],
+        &[&cursors.alert, &tenant_id, &super::sql_limit(limit)],
     )?;
     for r in &rows {
         let tid: i64 = r.try_get(17)?;
@@ -173,7 +173,7 @@ pub(super) fn notify_changes(
     let history = store.db().query(
         "SELECT time, actor, action, value, note, id, tenant_id, alert_id FROM alert_history
          WHERE id > $1 AND ($2::bigint IS NULL OR tenant_id = $2) ORDER BY id LIMIT $3",
-        &[&cursors.history, &tenant_id, &(limit as i64)],
+        &[&cursors.history, &tenant_id, &super::sql_limit(limit)],
     )?;
     for r in &history {
         let (id, tid, alert_id): (i64, i64, i64) = (r.try_get(5)?, r.try_get(6)?, r.try_get(7)?);
@@ -304,6 +304,6 @@ pub(super) fn notifications(
     notifications_where(
         store,
         "WHERE target_id = ANY($1) AND ($2 OR dead IS NOT NULL) ORDER BY id DESC LIMIT $3",
-        &[&visible_ids, &!dead, &(limit as i64)],
+        &[&visible_ids, &!dead, &super::sql_limit(limit)],
     )
 }

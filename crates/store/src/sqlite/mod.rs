@@ -255,6 +255,11 @@ impl SqliteStore {
         &self.dir
     }
 
+    /// The schema version the data directory is at.
+    pub fn schema_version(&self) -> Result<i64> {
+        self.check_schema()
+    }
+
     /// The schema version, refused when newer than this build knows.
     fn check_schema(&self) -> Result<i64> {
         let version: i64 = self
@@ -623,7 +628,7 @@ impl Store for SqliteStore {
             None => {
                 let mut stmt = self
                     .conn
-                    .prepare(&format!("{base} ORDER BY e.name, l.installed"))?;
+                    .prepare(&format!("{base} ORDER BY e.name, l.installed, l.id"))?;
                 let mut rows = stmt.query([tenant.id])?;
                 while let Some(r) = rows.next()? {
                     out.push(ledger_row(r)?);
@@ -631,7 +636,7 @@ impl Store for SqliteStore {
             }
             Some(names) => {
                 let mut stmt = self.conn.prepare_cached(&format!(
-                    "{base} AND l.name_norm = ? ORDER BY e.name, l.installed"
+                    "{base} AND l.name_norm = ? ORDER BY e.name, l.installed, l.id"
                 ))?;
                 for n in names {
                     let mut rows = stmt.query(params![tenant.id, product_lookup_key(n)])?;
