@@ -118,6 +118,10 @@ enum Bench {
         sightings: u64,
         #[arg(long, default_value_t = 10_000)]
         indicators: usize,
+        /// An empty PostgreSQL database to run on (`postgres://…`) instead
+        /// of an embedded store in the work directory.
+        #[arg(long)]
+        store: Option<String>,
         #[arg(long)]
         dir: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t)]
@@ -208,11 +212,16 @@ fn main() -> anyhow::Result<()> {
         Bench::Retro {
             sightings,
             indicators,
+            store,
             dir,
             format,
         } => {
             let (dir, _guard) = work(dir)?;
-            measure::retro(sightings, indicators, &dir, format)?;
+            let store = store.map_or_else(
+                || turncoat_store::StoreLocation::Dir(dir.join("data")),
+                |url| turncoat_store::StoreLocation::parse(&url),
+            );
+            measure::retro(sightings, indicators, &store, format)?;
         }
     }
     Ok(())

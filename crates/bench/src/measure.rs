@@ -455,10 +455,14 @@ pub(crate) fn print_rows(rows: &[Row]) -> anyhow::Result<()> {
 pub fn retro(
     sightings: u64,
     indicator_count: usize,
-    dir: &Path,
+    location: &turncoat_store::StoreLocation,
     format: OutputFormat,
 ) -> anyhow::Result<()> {
-    let mut store = SqliteStore::open(&dir.join("data"))?;
+    let mut store = location.open_writer(&mut turncoat_store::LockWait {
+        timeout: turncoat_store::DEFAULT_LOCK_TIMEOUT,
+        purpose: "turncoat-bench retro",
+        on_wait: &mut |_, _| {},
+    })?;
     let tenant = store.add_tenant(&TenantName::new("bench")?, &Actor::Cli)?;
     // Each distinct observable is seen on 8 (endpoint, day) pairs.
     let per_observable = 8u64;
@@ -546,7 +550,7 @@ pub fn retro(
     );
 
     let started = Instant::now();
-    let outcome = turncoat_engine::retro::hunt_indicators(&mut store, &tenant, &index)?;
+    let outcome = turncoat_engine::retro::hunt_indicators(&mut *store, &tenant, &index)?;
     let hunt = row(
         "retro-hunt (dictionary, then matching sightings)",
         stored,

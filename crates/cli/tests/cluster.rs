@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -81,30 +80,6 @@ fn simulate(env: &Env) -> std::path::PathBuf {
     fleet
 }
 
-/// Alerts as an analyst reads them: without row ids and wall-clock times.
-fn facts(alerts: &Value) -> BTreeSet<String> {
-    alerts
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            let mut a = a.as_object().unwrap().clone();
-            let in_campaign = a.get("campaign_alert").is_some_and(|c| !c.is_null());
-            for key in [
-                "id",
-                "created",
-                "updated",
-                "campaign_alert",
-                "member_alerts",
-            ] {
-                a.remove(key);
-            }
-            a.insert("in_campaign".into(), in_campaign.into());
-            serde_json::to_string(&a).unwrap()
-        })
-        .collect()
-}
-
 #[test]
 fn postgres_answers_as_the_embedded_store_does() {
     let Some(mut dbs) = TestDatabases::new("cli_same") else {
@@ -122,7 +97,10 @@ fn postgres_answers_as_the_embedded_store_does() {
         embedded.as_array().unwrap().len() >= 3,
         "the fleet raises alerts"
     );
-    assert_eq!(facts(&cluster), facts(&embedded));
+    assert_eq!(
+        common::alert_facts(cluster.as_array().unwrap()),
+        common::alert_facts(embedded.as_array().unwrap())
+    );
     for args in [
         &["exposure", "--format", "json"][..],
         &["tenant", "list", "--format", "json"][..],
@@ -222,4 +200,61 @@ fn copy_moves_an_embedded_installation_with_nothing_lost() {
         checks.len(),
         report["copied"]["archive_frames"]
     );
+}
+
+/// A server on PostgreSQL whose connections the database drops (a
+/// restart, a failover: here `pg_terminate_backend`) answers the next
+/// requests on new ones, reads and ingest alike.
+#[test]
+fn a_server_outlives_its_database_connections() {
+    let Some(mut dbs) = TestDatabases::new("cli_drop") else {
+        return;
+    };
+    let env = Env::new();
+    let pg = dbs.fresh();
+    ok_on(&pg, &["tenant", "add", "acme"]);
+    let token = |scope: &str| {
+        common::served::last_line(&ok_on(
+            &pg,
+            &["token", "create", "--tenant", "acme", "--scope", scope],
+        ))
+    };
+    let (sensor, reader) = (token("ingest"), token("read"));
+    let served = common::served::Served::start_with(&env, &["--store", &pg], "http");
+    let line = |n: u32| common::dns("ws1", &format!("2024-05-01T10:00:{n:02}Z"), "example.org");
+    let auth = format!("Bearer {sensor}");
+    let ingest = |n: u32| {
+        served.send(
+            "POST",
+            "/api/v1/tenants/acme/ingest",
+            &[("Authorization", auth.as_str())],
+            Some(line(n).as_bytes()),
+        )
+    };
+    assert_eq!(ingest(1).0, 202);
+    assert_eq!(served.get("/api/v1/alerts", Some(&reader)).0, 200);
+    let url = std::env::var("TURNCOAT_TEST_POSTGRES_URL").unwrap();
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let database = pg.rsplit('/').next().unwrap().to_owned();
+    let killed = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            &[&database],
+        )
+        .unwrap()
+        .len();
+    assert!(killed >= 1, "the server holds connections to terminate");
+    for n in 2..5 {
+        assert_eq!(served.get("/api/v1/alerts", Some(&reader)).0, 200);
+        assert_eq!(
+            ingest(n).0,
+            202,
+            "ingest after the connections were dropped"
+        );
+    }
+    let events = json_on(&pg, &["tenant", "list", "--format", "json"])[0]["stats"]["events"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(events, 4, "every acknowledged line stored once");
+    println!("{killed} connections terminated; reads and ingest went on, 4 events stored");
 }

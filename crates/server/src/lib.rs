@@ -80,7 +80,7 @@ pub(crate) struct AppState {
     /// and the archive, which every request would otherwise do twice
     /// (authenticating the caller, then answering). A kept reader sees
     /// every commit made since, the CLI's included (WAL).
-    readers: Arc<Mutex<Vec<AnyStore>>>,
+    readers: Arc<Readers>,
     /// HTTP ingest's commit queue.
     ingest: Arc<ingest::IngestQueue>,
     /// Turns true when the server is asked to stop: requests still
@@ -92,6 +92,27 @@ pub(crate) struct AppState {
     logins: Arc<session::LoginThrottle>,
     /// Whether it serves HTTPS: session cookies are then `Secure`.
     tls: bool,
+}
+
+/// The idle readers. A database store's client blocks, even to close:
+/// the last handle, dropped on the runtime with the server's state, drops
+/// them on a thread of their own.
+#[derive(Default)]
+struct Readers(Mutex<Vec<AnyStore>>);
+
+impl Readers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<AnyStore>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Readers {
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut *self.lock());
+        std::thread::scope(|s| {
+            s.spawn(move || drop(idle));
+        });
+    }
 }
 
 /// Idle readers kept at most.
@@ -131,8 +152,10 @@ impl AppState {
         let location = Arc::clone(&self.store);
         let readers = Arc::clone(&self.readers);
         tokio::task::spawn_blocking(move || {
-            let idle = || readers.lock().unwrap_or_else(PoisonError::into_inner);
-            let kept = idle().pop();
+            let idle = || readers.lock();
+            // A kept reader whose connection died (a database restart)
+            // is dropped, and a new one opened.
+            let kept = idle().pop().filter(|store| store.is_alive());
             let store = match kept {
                 Some(store) => store,
                 None => location.open_reader().map_err(Problem::from)?,
@@ -190,12 +213,24 @@ pub struct Server {
     stop: tokio::sync::watch::Sender<bool>,
     /// How often the TAXII feeds are polled.
     taxii_poll: std::time::Duration,
+    /// Whether this server runs the duties one server of a cluster does
+    /// for all: expiring suppressions, polling TAXII feeds, delivering
+    /// notifications.
+    duties: bool,
 }
 
 impl Server {
     /// Polls the TAXII feeds this often (every 15 minutes unless told).
     pub fn poll_taxii_every(mut self, every: std::time::Duration) -> Server {
         self.taxii_poll = every.max(std::time::Duration::from_secs(1));
+        self
+    }
+
+    /// Leaves suppression expiry, TAXII polling and notification delivery
+    /// to another server on the same database: one of a cluster's servers
+    /// does them, or two would deliver a notification twice.
+    pub fn without_duties(mut self) -> Server {
+        self.duties = false;
         self
     }
 
@@ -209,7 +244,14 @@ impl Server {
     ) -> Result<Server, ServerError> {
         // Refuse to start on a missing or too-new store, or without the
         // certificate, rather than answering every request with an error.
-        drop(store.open_reader()?);
+        // Opened off the runtime: a database store's client blocks.
+        let (store, opened) = tokio::task::spawn_blocking(move || {
+            let opened = store.open_reader().map(drop);
+            (store, opened)
+        })
+        .await
+        .map_err(|e| ServerError::Serve(std::io::Error::other(e)))?;
+        opened?;
         let tls = match tls {
             None => None,
             Some(files) => {
@@ -247,6 +289,7 @@ impl Server {
             writer,
             stop,
             taxii_poll: TAXII_POLL,
+            duties: true,
         })
     }
 
@@ -270,9 +313,18 @@ impl Server {
             shutdown.await;
             let _ = stop.send(true);
         };
-        let sweeper = tokio::spawn(expire_suppressions(self.state.clone()));
-        let poller = tokio::spawn(poll_taxii_feeds(self.state.clone(), self.taxii_poll));
-        let notifier = tokio::spawn(notify_targets(self.state.clone()));
+        let duties = if self.duties {
+            vec![
+                tokio::spawn(expire_suppressions(self.state.clone())),
+                tokio::spawn(poll_taxii_feeds(self.state.clone(), self.taxii_poll)),
+                tokio::spawn(notify_targets(self.state.clone())),
+            ]
+        } else {
+            tracing::info!(
+                "suppression expiry, TAXII polling and notifications left to another server"
+            );
+            Vec::new()
+        };
         let app = router(self.state);
         let served = match self.tls {
             None => axum::serve(
@@ -299,12 +351,12 @@ impl Server {
         };
         // The router, and with it the queue's sender, is gone (the sweeper
         // holds one too): the writer finishes what is queued and ends.
-        sweeper.abort();
-        poller.abort();
-        notifier.abort();
-        let _ = sweeper.await;
-        let _ = poller.await;
-        let _ = notifier.await;
+        for duty in &duties {
+            duty.abort();
+        }
+        for duty in duties {
+            let _ = duty.await;
+        }
         let writer = self.writer;
         let _ = tokio::task::spawn_blocking(move || writer.join()).await;
         tracing::info!("stopped");

@@ -1288,6 +1288,14 @@ pub trait Store {
     /// allowlist's changes, removals included).
     fn last_audited(&self, scope: &Scope, prefix: &str) -> Result<Option<Time>>;
 
+    /// Whether the store still reaches its data: a database store asks
+    /// its server (a round trip), so that a pool drops a store whose
+    /// connection died (a database restart, a terminated backend) rather
+    /// than handing it out. An embedded store always does.
+    fn is_alive(&self) -> bool {
+        true
+    }
+
     // People and tokens (admin). Secrets are never stored, only hashes.
     /// Adds a user; names are unique ignoring case.
     fn add_user(&mut self, user: &NewUser<'_>, actor: &Actor) -> Result<User>;

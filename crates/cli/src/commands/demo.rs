@@ -107,13 +107,16 @@ fn serve_console(args: &DemoArgs, data: PathBuf) -> anyhow::Result<()> {
         std::net::SocketAddr::new(args.listen.ip(), 0)
     };
     let table = args.format == OutputFormat::Table;
-    let poll = std::time::Duration::from_secs(15 * 60);
+    let schedule = super::serve::Schedule {
+        taxii_poll: std::time::Duration::from_secs(15 * 60),
+        duties: true,
+    };
     super::serve::serve(
         listen,
         turncoat_store::StoreLocation::Dir(data),
         None,
         Default::default(),
-        poll,
+        schedule,
         |url| {
             let lines = [
                 format!("\nConsole: {url}/"),

@@ -34,6 +34,11 @@ pub(crate) struct ServeArgs {
     /// Poll the TAXII feeds (`intel feed add`) this often, in seconds.
     #[arg(long, default_value_t = 900, value_name = "SECONDS")]
     taxii_poll: u64,
+    /// Leave suppression expiry, TAXII polling and notification delivery
+    /// to another server on the same database (cluster mode: one server
+    /// does them for all).
+    #[arg(long)]
+    no_duties: bool,
 }
 
 pub(crate) fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<Exit> {
@@ -48,11 +53,28 @@ pub(crate) fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<Exit> {
         chunk_bytes: args.ingest_chunk_mib.max(1) << 20,
     };
     // The one line on stdout: where to reach it (the port, when 0 was asked).
-    let poll = std::time::Duration::from_secs(args.taxii_poll);
-    serve(args.listen, ctx.store.clone(), tls, limits, poll, |url| {
-        println!("listening on {url}");
-    })?;
+    let schedule = Schedule {
+        taxii_poll: std::time::Duration::from_secs(args.taxii_poll),
+        duties: !args.no_duties,
+    };
+    serve(
+        args.listen,
+        ctx.store.clone(),
+        tls,
+        limits,
+        schedule,
+        |url| {
+            println!("listening on {url}");
+        },
+    )?;
     Ok(Exit::Clean)
+}
+
+/// What a server does on its own besides answering.
+pub(crate) struct Schedule {
+    pub taxii_poll: std::time::Duration,
+    /// Suppression expiry, TAXII polling and notification delivery.
+    pub duties: bool,
 }
 
 /// Serves `store` until SIGTERM or Ctrl-C; `ready` is told the server's
@@ -62,7 +84,7 @@ pub(crate) fn serve(
     store: turncoat_store::StoreLocation,
     tls: Option<turncoat_server::TlsFiles>,
     limits: turncoat_server::IngestLimits,
-    taxii_poll: std::time::Duration,
+    schedule: Schedule,
     ready: impl FnOnce(&str),
 ) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -76,9 +98,12 @@ pub(crate) fn serve(
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let server = turncoat_server::Server::bind(listen, store, tls.as_ref(), limits)
+        let mut server = turncoat_server::Server::bind(listen, store, tls.as_ref(), limits)
             .await?
-            .poll_taxii_every(taxii_poll);
+            .poll_taxii_every(schedule.taxii_poll);
+        if !schedule.duties {
+            server = server.without_duties();
+        }
         let scheme = if server.is_tls() { "https" } else { "http" };
         ready(&format!("{scheme}://{}", server.local_addr()));
         server.run(turncoat_server::shutdown_signal()).await

@@ -91,25 +91,7 @@ impl Env {
     /// Alerts without what depends on the order they were written in
     /// (row ids, wall-clock times): what an analyst reads.
     pub fn alert_facts(&self) -> BTreeSet<String> {
-        self.alerts(&[])
-            .into_iter()
-            .map(|mut a| {
-                let a = a.as_object_mut().unwrap();
-                // Campaign rows (kind campaign) have no campaign of their own.
-                let in_campaign = a.get("campaign_alert").is_some_and(|c| !c.is_null());
-                for key in [
-                    "id",
-                    "created",
-                    "updated",
-                    "campaign_alert",
-                    "member_alerts",
-                ] {
-                    a.remove(key);
-                }
-                a.insert("in_campaign".into(), in_campaign.into());
-                serde_json::to_string(a).unwrap()
-            })
-            .collect()
+        alert_facts(&self.alerts(&[]))
     }
 
     /// Events stored per tenant, by name.
@@ -126,6 +108,30 @@ impl Env {
             })
             .collect()
     }
+}
+
+/// Alerts (`alerts --format json` rows) without what depends on the
+/// order they were written in (row ids, wall-clock times).
+pub fn alert_facts(alerts: &[Value]) -> BTreeSet<String> {
+    alerts
+        .iter()
+        .map(|a| {
+            let mut a = a.as_object().unwrap().clone();
+            // Campaign rows (kind campaign) have no campaign of their own.
+            let in_campaign = a.get("campaign_alert").is_some_and(|c| !c.is_null());
+            for key in [
+                "id",
+                "created",
+                "updated",
+                "campaign_alert",
+                "member_alerts",
+            ] {
+                a.remove(key);
+            }
+            a.insert("in_campaign".into(), in_campaign.into());
+            serde_json::to_string(&a).unwrap()
+        })
+        .collect()
 }
 
 /// The 3CX advisory as a vendor might publish it, one indicator included.

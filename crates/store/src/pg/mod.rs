@@ -1012,6 +1012,12 @@ impl Store for PgStore {
         Ok(last)
     }
 
+    fn is_alive(&self) -> bool {
+        self.client.try_borrow_mut().is_ok_and(|mut c| {
+            !c.is_closed() && c.is_valid(std::time::Duration::from_secs(5)).is_ok()
+        })
+    }
+
     fn add_user(&mut self, user: &NewUser<'_>, actor: &Actor) -> Result<User> {
         access::add_user(self, user, actor)
     }
