@@ -285,6 +285,24 @@ impl fmt::Display for Actor {
     }
 }
 
+/// Reads back what [`Actor`]'s `Display` writes: a queued batch carries
+/// its sender this way to the worker that commits it.
+impl std::str::FromStr for Actor {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Actor, String> {
+        match s {
+            "cli" => Ok(Actor::Cli),
+            "turncoat" => Ok(Actor::Pipeline),
+            _ => match s.split_once(':') {
+                Some(("user", name)) if !name.is_empty() => Ok(Actor::User(name.to_owned())),
+                Some(("token", id)) if !id.is_empty() => Ok(Actor::Token(id.to_owned())),
+                _ => Err(format!("{s:?} names no actor")),
+            },
+        }
+    }
+}
+
 /// What tells the findings of one alert apart: the same key twice is the
 /// same finding, updated, never a second one. Made only here, one
 /// constructor per kind of detection, so that every producer of a kind
@@ -352,7 +370,22 @@ pub struct Finding {
 
 #[cfg(test)]
 mod tests {
-    use super::AlertStatus;
+    use super::{Actor, AlertStatus};
+
+    #[test]
+    fn actors_read_back_as_written() {
+        for actor in [
+            Actor::Cli,
+            Actor::Pipeline,
+            Actor::User("ana".into()),
+            Actor::Token("17".into()),
+        ] {
+            assert_eq!(actor.to_string().parse::<Actor>(), Ok(actor));
+        }
+        for bad in ["", "user:", "root", "token"] {
+            assert!(bad.parse::<Actor>().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn investigating_is_also_read_by_its_former_name() {

@@ -69,6 +69,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::ingest::ingest).layer(unlimited()))
         .routes(routes!(crate::ingest::bulk::bulk).layer(unlimited()))
         .routes(routes!(crate::ingest::bulk::cluster_info))
+        .routes(routes!(crate::batches::batch))
 }
 
 /// The process is up.

@@ -14,6 +14,7 @@ mod api;
 mod auth;
 mod console;
 pub use console::{ReportQuery, report_html, report_pdf};
+mod batches;
 mod export;
 mod ingest;
 mod metrics;
@@ -27,6 +28,7 @@ mod suppressions;
 mod taxii;
 pub mod taxii_client;
 mod vet;
+pub mod worker;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -83,6 +85,9 @@ pub(crate) struct AppState {
     readers: Arc<Readers>,
     /// HTTP ingest's commit queue.
     ingest: Arc<ingest::IngestQueue>,
+    /// The cluster's queue, if any: ingest bodies are published to it for
+    /// workers to commit, instead of committed here.
+    queue: Option<Arc<turncoat_queue::Queue>>,
     /// Turns true when the server is asked to stop: requests still
     /// taking a body commit what they have and answer.
     stopping: tokio::sync::watch::Receiver<bool>,
@@ -135,6 +140,7 @@ impl AppState {
             metrics,
             readers: Arc::default(),
             ingest: Arc::new(ingest),
+            queue: None,
             stopping,
             openapi: Arc::default(),
             logins: Arc::default(),
@@ -231,6 +237,18 @@ impl Server {
     /// does them, or two would deliver a notification twice.
     pub fn without_duties(mut self) -> Server {
         self.duties = false;
+        self
+    }
+
+    /// Publishes ingest bodies to `queue` for workers to commit
+    /// (`turncoat worker`): requests are answered once the queue has
+    /// stored them, with a batch to follow.
+    pub fn with_queue(mut self, queue: turncoat_queue::Queue) -> Server {
+        tracing::info!(
+            namespace = queue.namespace(),
+            "ingest goes through the queue"
+        );
+        self.state.queue = Some(Arc::new(queue));
         self
     }
 

@@ -26,6 +26,11 @@ struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TenantLabels {
     tenant: String,
 }
@@ -38,6 +43,8 @@ pub struct Metrics {
     events: Family<TenantLabels, Counter>,
     commit_seconds: Histogram,
     queue_depth: Gauge,
+    queued_chunks: Counter,
+    worked_chunks: Family<OutcomeLabels, Counter>,
 }
 
 impl Metrics {
@@ -76,6 +83,19 @@ impl Metrics {
             "Spooled chunks waiting for the writer",
             queue_depth.clone(),
         );
+        let queued_chunks = Counter::default();
+        registry.register(
+            "queued_chunks",
+            "Chunks of ingest requests stored in the cluster's queue",
+            queued_chunks.clone(),
+        );
+        let worked_chunks = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "worker_chunks",
+            "Queued chunks a worker took, by outcome (committed, already-committed, \
+             retried, given-up)",
+            worked_chunks.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -83,6 +103,8 @@ impl Metrics {
             events,
             commit_seconds,
             queue_depth,
+            queued_chunks,
+            worked_chunks,
         }
     }
 
@@ -110,7 +132,19 @@ impl Metrics {
         self.queue_depth.set(depth as i64);
     }
 
-    fn encode(&self) -> String {
+    pub(crate) fn batch_accepted(&self, chunks: u64) {
+        self.queued_chunks.inc_by(chunks);
+    }
+
+    pub(crate) fn worked_chunk(&self, outcome: &str) {
+        self.worked_chunks
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    pub(crate) fn encode(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -153,7 +187,12 @@ pub(crate) async fn count_requests(
 #[utoipa::path(get, path = "/metrics", tag = "probes", security(()),
     responses((status = 200, description = "Prometheus metrics (OpenMetrics text)", body = String)))]
 pub(crate) async fn render(State(state): State<AppState>) -> Response {
-    let mut response = state.metrics.encode().into_response();
+    openmetrics(state.metrics.encode())
+}
+
+/// Metrics text as Prometheus scrapes it.
+pub(crate) fn openmetrics(text: String) -> Response {
+    let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),

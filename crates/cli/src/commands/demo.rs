@@ -115,6 +115,7 @@ fn serve_console(args: &DemoArgs, data: PathBuf) -> anyhow::Result<()> {
         listen,
         turncoat_store::StoreLocation::Dir(data),
         None,
+        None,
         Default::default(),
         schedule,
         |url| {

@@ -27,6 +27,7 @@ mod tenant;
 mod token;
 mod user;
 mod vet;
+mod worker;
 
 use std::io::BufRead as _;
 use std::path::PathBuf;
@@ -55,6 +56,10 @@ pub struct Cli {
     /// database, `postgres://user@host/db` (cluster mode). Overrides --data.
     #[arg(long, global = true, env = "TURNCOAT_STORE")]
     store: Option<String>,
+    /// The cluster's queue, `nats://host:4222[/namespace]` (NATS with
+    /// JetStream): `serve` publishes ingest to it, `worker` commits it.
+    #[arg(long, global = true, env = "TURNCOAT_QUEUE")]
+    queue: Option<turncoat_queue::QueueUrl>,
     /// Seconds a command that changes the data directory waits for another
     /// one to finish before giving up.
     #[arg(
@@ -138,6 +143,9 @@ enum Command {
     Copy(store::CopyArgs),
     /// Serve the HTTP API on the data directory until SIGTERM or Ctrl-C.
     Serve(serve::ServeArgs),
+    /// Commit what servers queued (cluster mode, with --queue) until
+    /// SIGTERM or Ctrl-C; run as many as wanted.
+    Worker(worker::WorkerArgs),
     /// People who sign in to the console and the API, with their roles.
     #[command(subcommand)]
     User(user::UserCommand),
@@ -157,6 +165,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
             None => StoreLocation::Dir(cli.data),
         },
         lock_timeout: Duration::from_secs(cli.lock_timeout),
+        queue: cli.queue,
     };
     match cli.command {
         Command::Tenant(c) => tenant::run(c, &ctx),
@@ -182,6 +191,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Simulate(a) => simulate::run(&a),
         Command::Vet(a) => vet::run(a),
         Command::Serve(a) => serve::run(a, &ctx),
+        Command::Worker(a) => worker::run(a, &ctx),
         Command::User(c) => user::run(c, &ctx),
         Command::Token(c) => token::run(c, &ctx),
         Command::Demo(a) => demo::run(a),
@@ -229,6 +239,8 @@ impl FleetArgs {
 /// any number of writers.
 pub(crate) struct Context {
     pub store: StoreLocation,
+    /// The cluster's queue, when one is named.
+    pub queue: Option<turncoat_queue::QueueUrl>,
     lock_timeout: Duration,
 }
 

@@ -60,6 +60,7 @@ pub(crate) fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<Exit> {
     serve(
         args.listen,
         ctx.store.clone(),
+        ctx.queue.clone(),
         tls,
         limits,
         schedule,
@@ -79,21 +80,17 @@ pub(crate) struct Schedule {
 
 /// Serves `store` until SIGTERM or Ctrl-C; `ready` is told the server's
 /// URL once it listens. `serve` and `demo` run the server through this.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn serve(
     listen: SocketAddr,
     store: turncoat_store::StoreLocation,
+    queue: Option<turncoat_queue::QueueUrl>,
     tls: Option<turncoat_server::TlsFiles>,
     limits: turncoat_server::IngestLimits,
     schedule: Schedule,
     ready: impl FnOnce(&str),
 ) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TURNCOAT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -101,12 +98,30 @@ pub(crate) fn serve(
         let mut server = turncoat_server::Server::bind(listen, store, tls.as_ref(), limits)
             .await?
             .poll_taxii_every(schedule.taxii_poll);
+        if let Some(url) = queue {
+            let queue = turncoat_queue::Queue::connect(&url)
+                .await
+                .map_err(|e| anyhow::anyhow!("queue {url}: {e}"))?;
+            server = server.with_queue(queue);
+        }
         if !schedule.duties {
             server = server.without_duties();
         }
         let scheme = if server.is_tls() { "https" } else { "http" };
         ready(&format!("{scheme}://{}", server.local_addr()));
-        server.run(turncoat_server::shutdown_signal()).await
+        server.run(turncoat_server::shutdown_signal()).await?;
+        Ok::<_, anyhow::Error>(())
     })?;
     Ok(())
+}
+
+/// Logs to stderr, as `TURNCOAT_LOG` filters (`info` by default).
+pub(crate) fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TURNCOAT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
 }

@@ -96,18 +96,22 @@ impl Env {
 
     /// Events stored per tenant, by name.
     pub fn tenant_events(&self) -> Vec<(String, u64)> {
-        self.json(&["tenant", "list", "--format", "json"])
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| {
-                (
-                    t["name"].as_str().unwrap().to_owned(),
-                    t["stats"]["events"].as_u64().unwrap(),
-                )
-            })
-            .collect()
+        tenant_events(&self.json(&["tenant", "list", "--format", "json"]))
     }
+}
+
+/// Events stored per tenant, by name, from `tenant list --format json`.
+pub fn tenant_events(list: &Value) -> Vec<(String, u64)> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_owned(),
+                t["stats"]["events"].as_u64().unwrap(),
+            )
+        })
+        .collect()
 }
 
 /// Alerts (`alerts --format json` rows) without what depends on the

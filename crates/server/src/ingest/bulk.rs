@@ -110,10 +110,19 @@ pub(crate) async fn bulk(
     )?;
     let mut items = Vec::new();
     let outcome = take_actions(&state, &mut reader, &mut spooler, &mut items).await;
-    let chunks = spooler
+    let finished = spooler
         .finish(outcome.map_err(super::Interrupted::Failed))
         .await?;
-    Ok(Json(respond(&items, &chunks, started)))
+    Ok(Json(match finished {
+        super::Finished::Committed(chunks) => respond(&items, &chunks, started),
+        // Queued (cluster mode): every document is stored in the queue; the
+        // ones a worker skips are reported by the batch.
+        super::Finished::Queued(batch) => {
+            let mut answer = respond(&items, &[], started);
+            answer["turncoat_batch"] = batch.id.into();
+            answer
+        }
+    }))
 }
 
 /// Reads action and document lines, spooling the documents.

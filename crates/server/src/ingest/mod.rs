@@ -93,7 +93,7 @@ struct ChunkAnswer {
     params(("tenant" = String, Path, description = "The tenant's name"), IngestQuery,
         ("Content-Encoding" = Option<String>, Header, description = "gzip or zstd")),
     request_body(content = Vec<u8>, content_type = "application/x-ndjson", description = "NDJSON or a log file, any size (streamed)"),
-    responses((status = 202, description = "Committed", body = IngestAnswer),
+    responses((status = 202, description = "Committed; with a queue (cluster mode): stored in it, to be committed by a worker (see `Location`)", body = IngestAnswer),
         (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, description = "Not an ingest token of the tenant nor an admin", body = Problem),
         (status = 404, description = "No such tenant in the caller's tenants", body = Problem),
@@ -108,7 +108,7 @@ pub(crate) async fn ingest(
     Params(query): Params<IngestQuery>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<IngestAnswer>), Problem> {
+) -> Result<axum::response::Response, Problem> {
     let tenant = ingest_tenant(&caller, &tenant)?;
     let options = query.options()?;
     let _admitted = admit(&state)?;
@@ -118,8 +118,10 @@ pub(crate) async fn ingest(
     let mut spooler = Spooler::new(&state, tenant, options, caller.0.actor.clone(), base)?;
     let outcome = take_body(&state, &mut reader, &mut spooler).await;
     let taken = spooler.taken;
-    let chunks = spooler.finish(outcome).await?;
-    answer(&spooler_tenant, chunks, taken)
+    match spooler.finish(outcome).await? {
+        Finished::Committed(chunks) => answer(&spooler_tenant, chunks, taken),
+        Finished::Queued(batch) => Ok(queued_answer(batch)),
+    }
 }
 
 /// The tenant named in the path, if the caller may send it telemetry:
@@ -209,7 +211,7 @@ async fn take_body(
         let mut at = 0;
         if json_lines == Some(true) {
             while let Some(cut) =
-                spool::cut_point(&bytes[at..], spooler.chunk_bytes(), limits.chunk_bytes)
+                spool::cut_point(&bytes[at..], spooler.chunk_bytes(), spooler.chunk_limit())
             {
                 spooler
                     .write(&bytes[at..at + cut])
@@ -242,6 +244,9 @@ pub(crate) struct Spooler {
     lines: u64,
     /// Chunks queued, with their first line and the answer to come.
     queued: Vec<(u64, oneshot::Receiver<Result<FileReport, Problem>>)>,
+    /// With a queue: the batch the chunks are published as, and how many
+    /// JetStream has stored.
+    batch: Option<(String, u32)>,
     /// Whether the body was cut at all: a body of one chunk keeps its
     /// name bare.
     cut_any: bool,
@@ -268,6 +273,10 @@ impl Spooler {
             taken: 0,
             lines: 0,
             queued: Vec::new(),
+            batch: state
+                .queue
+                .as_ref()
+                .map(|_| (turncoat_queue::Queue::new_batch_id(), 0)),
             cut_any: false,
             json_lines: false,
         })
@@ -279,6 +288,16 @@ impl Spooler {
             None => Err(Problem::internal(&std::io::Error::other(
                 "no spool file after a failed cut",
             ))),
+        }
+    }
+
+    /// The size a line-delimited body's chunks are cut at: with a queue,
+    /// small enough for a message (with room for a long last line).
+    pub fn chunk_limit(&self) -> u64 {
+        let limit = self.state.ingest.limits.chunk_bytes;
+        match &self.state.queue {
+            Some(queue) => limit.min(queue.inline_limit() as u64 / 2).max(1),
+            None => limit,
         }
     }
 
@@ -319,13 +338,37 @@ impl Spooler {
         } else {
             self.base.clone()
         };
+        let spool = file.finish().await?;
+        if let (Some(queue), Some((batch, published))) = (&self.state.queue, &mut self.batch) {
+            let body = tokio::fs::read(&spool)
+                .await
+                .map_err(|e| Problem::internal(&e))?;
+            let meta = turncoat_queue::ChunkMeta {
+                batch: batch.clone(),
+                seq: *published,
+                tenant: self.tenant.name().to_string(),
+                tenant_id: self.tenant.id().get(),
+                format: self.options.format.map(|f| f.to_string()),
+                endpoint: self.options.endpoint.clone(),
+                actor: self.actor.to_string(),
+                name,
+                first_line,
+            };
+            queue.publish(&meta, body.into()).await.map_err(|e| {
+                self.state.metrics.rejected("queue_unavailable");
+                tracing::error!(error = %e, "a chunk was not stored in the queue");
+                Problem::unavailable("the queue did not store the body; send it again", 5)
+            })?;
+            *published += 1;
+            return Ok(());
+        }
         let (done, answer) = oneshot::channel();
         let chunk = Chunk {
             tenant: self.tenant.clone(),
             options: self.options.clone(),
             actor: self.actor.clone(),
             name,
-            spool: file.finish().await?,
+            spool,
             done,
         };
         self.state.ingest.submit(chunk).await?;
@@ -337,11 +380,9 @@ impl Spooler {
     }
 
     /// Queues the last chunk (unless reading was interrupted) and waits
-    /// for every chunk's commit.
-    pub async fn finish(
-        mut self,
-        outcome: Result<(), Interrupted>,
-    ) -> Result<Vec<(u64, FileReport)>, Problem> {
+    /// for every chunk's commit, or with a queue for every chunk's
+    /// publication.
+    pub async fn finish(mut self, outcome: Result<(), Interrupted>) -> Result<Finished, Problem> {
         if let Some(mut last) = self.current.take() {
             match &outcome {
                 Ok(()) => self.queue(last).await?,
@@ -353,6 +394,9 @@ impl Spooler {
                 Err(_) => drop(last),
             }
         }
+        if let Some((id, chunks)) = self.batch.take() {
+            return self.accept(id, chunks, outcome).await;
+        }
         let mut chunks = Vec::with_capacity(self.queued.len());
         for (first_line, answer) in self.queued {
             let report = answer
@@ -362,7 +406,7 @@ impl Spooler {
         }
         match outcome {
             Ok(()) if self.taken == 0 => Err(Problem::bad_request("the body is empty")),
-            Ok(()) => Ok(chunks),
+            Ok(()) => Ok(Finished::Committed(chunks)),
             Err(Interrupted::Failed(p)) => Err(p.committed(&chunks)),
             Err(Interrupted::Stopping) => Err(Problem::unavailable(
                 "the server is stopping; send the rest again",
@@ -371,6 +415,94 @@ impl Spooler {
             .committed(&chunks)),
         }
     }
+}
+
+impl Spooler {
+    /// Records a published batch, so that its progress can be asked for.
+    /// Chunks published before a problem are in the queue and will be
+    /// committed: the problem names their batch.
+    async fn accept(
+        &self,
+        id: String,
+        chunks: u32,
+        outcome: Result<(), Interrupted>,
+    ) -> Result<Finished, Problem> {
+        if outcome.is_ok() && self.taken == 0 {
+            return Err(Problem::bad_request("the body is empty"));
+        }
+        let record = turncoat_queue::BatchRecord {
+            id,
+            tenant: self.tenant.name().to_string(),
+            chunks,
+            bytes: self.taken,
+            accepted_ms: turncoat_core::Time::now().0 / 1000,
+        };
+        if chunks > 0
+            && let Some(queue) = &self.state.queue
+        {
+            queue.accept_batch(&record).await.map_err(|e| {
+                tracing::error!(batch = %record.id, error = %e, "a published batch was not recorded");
+                Problem::unavailable("the queue did not record the batch; send it again", 5)
+            })?;
+            self.state.metrics.batch_accepted(u64::from(chunks));
+        }
+        let queued = |p: Problem| match chunks {
+            0 => p,
+            n => Problem {
+                detail: format!(
+                    "{}; {n} chunk(s) before it were queued as batch {}",
+                    p.detail, record.id
+                ),
+                ..p
+            },
+        };
+        match outcome {
+            Ok(()) => Ok(Finished::Queued(record)),
+            Err(Interrupted::Failed(p)) => Err(queued(p)),
+            Err(Interrupted::Stopping) => Err(queued(Problem::unavailable(
+                "the server is stopping; send the rest again",
+                5,
+            ))),
+        }
+    }
+}
+
+/// How a request's body ended up.
+pub(crate) enum Finished {
+    /// Committed by this server, chunk by chunk with its first line.
+    Committed(Vec<(u64, FileReport)>),
+    /// Stored in the queue, for workers to commit.
+    Queued(turncoat_queue::BatchRecord),
+}
+
+/// What a queued ingest request is answered: its batch, and where to
+/// follow it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct QueuedAnswer {
+    tenant: String,
+    /// The batch's id: `GET /api/v1/batches/{batch}` reports its progress.
+    batch: String,
+    /// Decompressed bytes taken.
+    bytes: u64,
+    /// Chunks stored in the queue.
+    chunks: u32,
+}
+
+fn queued_answer(batch: turncoat_queue::BatchRecord) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let location = format!("/api/v1/batches/{}", batch.id);
+    let body = QueuedAnswer {
+        tenant: batch.tenant,
+        batch: batch.id,
+        bytes: batch.bytes,
+        chunks: batch.chunks,
+    };
+    (
+        StatusCode::ACCEPTED,
+        [(axum::http::header::LOCATION, location)],
+        Json(body),
+    )
+        .into_response()
 }
 
 impl Problem {
@@ -400,7 +532,7 @@ fn answer(
     tenant: &Tenant,
     chunks: Vec<(u64, FileReport)>,
     bytes: u64,
-) -> Result<(StatusCode, Json<IngestAnswer>), Problem> {
+) -> Result<axum::response::Response, Problem> {
     let failure = |r: &FileReport| match &r.status {
         FileStatus::Failed { error } => Some(error.clone()),
         _ => None,
@@ -427,7 +559,10 @@ fn answer(
         }
         answer.chunks.push(ChunkAnswer { first_line, report });
     }
-    Ok((StatusCode::ACCEPTED, Json(answer)))
+    Ok(axum::response::IntoResponse::into_response((
+        StatusCode::ACCEPTED,
+        Json(answer),
+    )))
 }
 
 /// Makes a chunk's line number one of the whole body.
