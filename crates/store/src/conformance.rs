@@ -1292,21 +1292,25 @@ impl TestDatabases {
             eprintln!("skipped: TURNCOAT_TEST_POSTGRES_URL is not set");
             return None;
         };
-        let admin = postgres::Client::connect(&url, postgres::NoTls)
+        Some(TestDatabases::at(&url, test))
+    }
+
+    /// Databases made on the server of `url` (only connected to, to make
+    /// the others), named after `test`.
+    pub fn at(url: &str, test: &str) -> TestDatabases {
+        let admin = postgres::Client::connect(url, postgres::NoTls)
             .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
-        let base = url
-            .rsplit_once('/')
-            .map_or(url.clone(), |(b, _)| b.to_owned());
+        let base = url.rsplit_once('/').map_or(url, |(b, _)| b).to_owned();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let prefix = format!("turncoat_{test}_{}_{nanos}", std::process::id());
-        Some(TestDatabases {
+        TestDatabases {
             admin,
             base,
             prefix,
             made: Vec::new(),
-        })
+        }
     }
 
     /// A new empty database's URL.

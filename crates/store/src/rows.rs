@@ -331,3 +331,65 @@ pub(crate) fn resurface_reason(
         format!("new intel names it: {title}")
     })
 }
+
+/// The tables of entries that are a tenant's or, with no tenant, global,
+/// removed by id alike on every backend.
+#[derive(Clone, Copy)]
+pub(crate) enum Entries {
+    Allowlist,
+    InternalNetworks,
+}
+
+impl Entries {
+    /// Its table, what one row is called, and the audit action of a removal.
+    pub(crate) fn names(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Entries::Allowlist => ("allowlist", "allowlist entry", "allow.remove"),
+            Entries::InternalNetworks => (
+                "internal_networks",
+                "internal network",
+                "network.internal.remove",
+            ),
+        }
+    }
+}
+
+/// Whether a row of `tenant_id` (`None`: global, which every scope sees)
+/// is in `scope`.
+pub(crate) fn in_scope(scope: &Scope, tenant_id: Option<i64>) -> bool {
+    tenant_id.is_none_or(|t| scope.contains(t))
+}
+
+/// Why an alert is held by suppression `by`.
+pub(crate) fn suppressed_because(by: i64, reason: &str) -> String {
+    format!("suppression {by}: {reason}")
+}
+
+/// A suppression just stored as `id`, and the audit line of its adding,
+/// which closed `closed` alerts.
+pub(crate) fn added_suppression(
+    id: i64,
+    tenant: Option<&Tenant>,
+    new: &crate::NewSuppression<'_>,
+    actor: &turncoat_core::Actor,
+    created: turncoat_core::Time,
+    closed: usize,
+) -> (crate::Suppression, String) {
+    let what = new.endpoint.map_or(String::new(), |e| format!(" on {e}"));
+    let audit = format!(
+        "suppression {id}: {}{what}: {}; {closed} alerts suppressed",
+        new.source, new.reason
+    );
+    let suppression = crate::Suppression {
+        id,
+        tenant: tenant.map(|t| t.name.clone()),
+        kind: new.kind,
+        source: new.source.to_owned(),
+        endpoint: new.endpoint.map(str::to_owned),
+        reason: new.reason.to_owned(),
+        owner: actor.to_string(),
+        created,
+        expires: new.expires,
+    };
+    (suppression, audit)
+}

@@ -5,18 +5,12 @@ use postgres::Row;
 use turncoat_core::{Actor, AlertId, AlertStatus, TenantName, Time};
 
 use super::{PgStore, alerts::record_change, audit_tx};
+use crate::rows::Entries;
 use crate::rows::{allow_kind, entry_tenant, or_all, parse, token_owner};
 use crate::{
     AlertAction, AllowAdded, AllowEntry, AuditEntry, InternalNetwork, NewAllowEntry, NewToken,
     NewTokenOwner, NewUser, Result, Scope, StoreError, Tenant, Token, User,
 };
-
-/// The tables of entries that are a tenant's or, with no tenant, global.
-#[derive(Clone, Copy)]
-pub(super) enum Entries {
-    Allowlist,
-    InternalNetworks,
-}
 
 /// Deletes entry `id` of `entries` when `scope` may see it, audited.
 pub(super) fn remove_entry(
@@ -26,14 +20,7 @@ pub(super) fn remove_entry(
     id: i64,
     actor: &Actor,
 ) -> Result<()> {
-    let (table, noun, action) = match entries {
-        Entries::Allowlist => ("allowlist", "allowlist entry", "allow.remove"),
-        Entries::InternalNetworks => (
-            "internal_networks",
-            "internal network",
-            "network.internal.remove",
-        ),
-    };
+    let (table, noun, action) = entries.names();
     let mut tx = store.client.get_mut().transaction()?;
     let owner: Option<Option<i64>> = tx
         .query_opt(

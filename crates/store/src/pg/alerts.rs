@@ -634,31 +634,10 @@ pub(super) fn add_suppression(
         suppress(&mut tx, owner, alert, id, new.reason, actor, now)?;
         closed.push(alert);
     }
-    let what = new.endpoint.map_or(String::new(), |e| format!(" on {e}"));
-    audit_tx(
-        &mut tx,
-        actor,
-        tid,
-        "suppress.add",
-        &format!(
-            "suppression {id}: {}{what}: {}; {} alerts suppressed",
-            new.source,
-            new.reason,
-            closed.len()
-        ),
-    )?;
+    let (suppression, audit) =
+        crate::rows::added_suppression(id, tenant, new, actor, now, closed.len());
+    audit_tx(&mut tx, actor, tid, "suppress.add", &audit)?;
     tx.commit()?;
-    let suppression = Suppression {
-        id,
-        tenant: tenant.map(|t| t.name.clone()),
-        kind: new.kind,
-        source: new.source.to_owned(),
-        endpoint: new.endpoint.map(str::to_owned),
-        reason: new.reason.to_owned(),
-        owner: actor.to_string(),
-        created: now,
-        expires: new.expires,
-    };
     Ok((suppression, closed))
 }
 
@@ -672,7 +651,7 @@ fn suppress(
     actor: &Actor,
     now: Time,
 ) -> Result<()> {
-    let why = format!("suppression {by}: {reason}");
+    let why = crate::rows::suppressed_because(by, reason);
     tx.execute(
         "UPDATE alerts SET status = 'suppressed', status_reason = $1, suppressed_by = $2, updated = $3
          WHERE tenant_id = $4 AND id = $5",

@@ -925,7 +925,7 @@ impl Store for PgStore {
     }
 
     fn remove_allow(&mut self, scope: &Scope, id: i64, actor: &Actor) -> Result<()> {
-        access::remove_entry(self, access::Entries::Allowlist, scope, id, actor)
+        access::remove_entry(self, crate::rows::Entries::Allowlist, scope, id, actor)
     }
 
     fn add_internal_network(
@@ -943,7 +943,13 @@ impl Store for PgStore {
     }
 
     fn remove_internal_network(&mut self, scope: &Scope, id: i64, actor: &Actor) -> Result<()> {
-        access::remove_entry(self, access::Entries::InternalNetworks, scope, id, actor)
+        access::remove_entry(
+            self,
+            crate::rows::Entries::InternalNetworks,
+            scope,
+            id,
+            actor,
+        )
     }
 
     fn pending_work(&self) -> Result<Vec<DueWork>> {

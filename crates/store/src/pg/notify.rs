@@ -52,11 +52,6 @@ fn targets_all(store: &PgStore) -> Result<Vec<(NotifyTarget, Option<i64>)>> {
         .collect()
 }
 
-/// Whether a target's tenant is in `scope`; one of every tenant always is.
-fn visible(scope: &Scope, tenant_id: Option<i64>) -> bool {
-    tenant_id.is_none_or(|t| scope.contains(t))
-}
-
 pub(super) fn add_notify_target(
     store: &mut PgStore,
     tenant: Option<&Tenant>,
@@ -110,7 +105,7 @@ pub(super) fn add_notify_target(
 pub(super) fn notify_targets(store: &PgStore, scope: &Scope) -> Result<Vec<NotifyTarget>> {
     Ok(targets_all(store)?
         .into_iter()
-        .filter(|(_, tid)| visible(scope, *tid))
+        .filter(|(_, tid)| crate::rows::in_scope(scope, *tid))
         .map(|(t, _)| t)
         .collect())
 }
@@ -123,7 +118,7 @@ pub(super) fn remove_notify_target(
 ) -> Result<()> {
     let found = targets_all(store)?
         .into_iter()
-        .find(|(t, tid)| t.id == id && visible(scope, *tid));
+        .find(|(t, tid)| t.id == id && crate::rows::in_scope(scope, *tid));
     let Some((target, tid)) = found else {
         return Err(StoreError::NoSuchTarget(id));
     };
@@ -298,7 +293,7 @@ pub(super) fn notifications(
 ) -> Result<Vec<Notification>> {
     let visible_ids: Vec<i64> = targets_all(store)?
         .into_iter()
-        .filter(|(_, tid)| visible(scope, *tid))
+        .filter(|(_, tid)| crate::rows::in_scope(scope, *tid))
         .map(|(t, _)| t.id)
         .collect();
     notifications_where(

@@ -2,14 +2,7 @@
 //! may see and remove them.
 
 use super::*;
-use crate::rows::allow_kind;
-
-/// The tables of entries that are a tenant's or, with no tenant, global.
-#[derive(Clone, Copy)]
-pub(super) enum Entries {
-    Allowlist,
-    InternalNetworks,
-}
+use crate::rows::{Entries, allow_kind};
 
 impl SqliteStore {
     /// Deletes entry `id` of `entries` when `scope` may see it, audited.
@@ -20,14 +13,7 @@ impl SqliteStore {
         id: i64,
         actor: &Actor,
     ) -> Result<()> {
-        let (table, noun, action) = match entries {
-            Entries::Allowlist => ("allowlist", "allowlist entry", "allow.remove"),
-            Entries::InternalNetworks => (
-                "internal_networks",
-                "internal network",
-                "network.internal.remove",
-            ),
-        };
+        let (table, noun, action) = entries.names();
         let tx = self.conn.transaction()?;
         let owner: Option<Option<i64>> = tx
             .query_row(

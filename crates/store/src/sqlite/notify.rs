@@ -111,15 +111,10 @@ pub(super) fn add_notify_target(
         .ok_or(StoreError::NoSuchTarget(id))
 }
 
-/// Whether a target's tenant is in `scope`; one of every tenant always is.
-fn visible(scope: &Scope, tenant_id: Option<i64>) -> bool {
-    tenant_id.is_none_or(|t| scope.contains(t))
-}
-
 pub(super) fn notify_targets(store: &SqliteStore, scope: &Scope) -> Result<Vec<NotifyTarget>> {
     Ok(targets_all(store)?
         .into_iter()
-        .filter(|(_, tid)| visible(scope, *tid))
+        .filter(|(_, tid)| crate::rows::in_scope(scope, *tid))
         .map(|(t, _)| t)
         .collect())
 }
@@ -132,7 +127,7 @@ pub(super) fn remove_notify_target(
 ) -> Result<()> {
     let found = targets_all(store)?
         .into_iter()
-        .find(|(t, tid)| t.id == id && visible(scope, *tid));
+        .find(|(t, tid)| t.id == id && crate::rows::in_scope(scope, *tid));
     let Some((target, tid)) = found else {
         return Err(StoreError::NoSuchTarget(id));
     };
@@ -344,7 +339,7 @@ pub(super) fn notifications(
 ) -> Result<Vec<Notification>> {
     let visible_ids: Vec<i64> = targets_all(store)?
         .into_iter()
-        .filter(|(_, tid)| visible(scope, *tid))
+        .filter(|(_, tid)| crate::rows::in_scope(scope, *tid))
         .map(|(t, _)| t.id)
         .collect();
     let clause = if dead {

@@ -53,31 +53,10 @@ pub(super) fn add_suppression(
         suppress(&tx, owner, alert, id, new.reason, actor, now)?;
         closed.push(alert);
     }
-    let what = new.endpoint.map_or(String::new(), |e| format!(" on {e}"));
-    audit_tx(
-        &tx,
-        actor,
-        tid,
-        "suppress.add",
-        &format!(
-            "suppression {id}: {}{what}: {}; {} alerts suppressed",
-            new.source,
-            new.reason,
-            closed.len()
-        ),
-    )?;
+    let (suppression, audit) =
+        crate::rows::added_suppression(id, tenant, new, actor, now, closed.len());
+    audit_tx(&tx, actor, tid, "suppress.add", &audit)?;
     commit(tx, &store.dir)?;
-    let suppression = Suppression {
-        id,
-        tenant: tenant.map(|t| t.name.clone()),
-        kind: new.kind,
-        source: new.source.to_owned(),
-        endpoint: new.endpoint.map(str::to_owned),
-        reason: new.reason.to_owned(),
-        owner: actor.to_string(),
-        created: now,
-        expires: new.expires,
-    };
     Ok((suppression, closed))
 }
 
@@ -91,7 +70,7 @@ fn suppress(
     actor: &Actor,
     now: Time,
 ) -> Result<()> {
-    let why = format!("suppression {by}: {reason}");
+    let why = crate::rows::suppressed_because(by, reason);
     tx.prepare_cached(
         "UPDATE alerts SET status = 'suppressed', status_reason = ?, suppressed_by = ?, updated = ?
          WHERE id = ?",
