@@ -365,7 +365,7 @@ fn get_page(addr: std::net::SocketAddr, cookie: &str, path: &str) -> anyhow::Res
 }
 
 /// Reads a `Connection: close` answer: its JSON, if the status is `want`.
-fn answer(mut stream: TcpStream, want: u16) -> anyhow::Result<serde_json::Value> {
+pub(crate) fn answer(mut stream: TcpStream, want: u16) -> anyhow::Result<serde_json::Value> {
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     let (head, json) = response

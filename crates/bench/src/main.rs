@@ -2,6 +2,7 @@
 //! shipped `turncoat` binary. Each measures the library crates on
 //! simulator data against a baseline in the same run.
 
+mod cluster;
 mod http;
 mod measure;
 
@@ -113,6 +114,28 @@ enum Bench {
         format: OutputFormat,
     },
     /// Retro-hunt of new indicators against stored sightings, beside a full scan.
+    /// Cluster mode's ingest rate: a server publishing to NATS JetStream
+    /// and 1, 2, 4 workers committing to PostgreSQL, beside a server on
+    /// the embedded store taking the same requests.
+    ClusterIngest {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        #[arg(long, default_value_t = 8)]
+        tenants: usize,
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+        workers: Vec<usize>,
+        /// A database on the PostgreSQL server to use: fresh databases are
+        /// made beside it for each run, and dropped.
+        #[arg(long)]
+        postgres: String,
+        /// NATS with JetStream, `nats://host:port`: a namespace per run.
+        #[arg(long)]
+        queue: String,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
     Retro {
         #[arg(long, default_value_t = 10_000_000)]
         sightings: u64,
@@ -159,6 +182,18 @@ fn main() -> anyhow::Result<()> {
         } => {
             let (dir, _guard) = work(dir)?;
             http::http_ingest(events, indicators, &dir, format)?;
+        }
+        Bench::ClusterIngest {
+            events,
+            tenants,
+            workers,
+            postgres,
+            queue,
+            dir,
+            format,
+        } => {
+            let (dir, _guard) = work(dir)?;
+            cluster::cluster_ingest(events, tenants, &workers, &postgres, &queue, &dir, format)?;
         }
         Bench::ApiAlerts {
             alerts,

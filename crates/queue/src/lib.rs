@@ -55,6 +55,9 @@ pub const MAX_DELIVERIES: i64 = 10;
 /// How long batch reports and unread bodies are kept.
 const KEEP: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// How long a fetch may wait for JetStream's answer.
+const FETCH_WAIT: Duration = Duration::from_secs(5);
+
 /// Room left in a message for its headers.
 const HEADER_ROOM: usize = 8 << 10;
 
@@ -404,21 +407,35 @@ impl Queue {
     /// when another worker holds the partition's chunk).
     pub async fn next(&self, p: u32) -> Result<Option<Delivery>> {
         let consumer = &self.consumers().await?[(p % PARTITIONS) as usize];
-        let mut batch = consumer
-            .fetch()
-            .max_messages(1)
-            .messages()
-            .await
-            .map_err(nats("asking for a chunk"))?;
-        let message = match batch.next().await {
-            None => return Ok(None),
-            Some(Ok(m)) => m,
-            // "no messages", "max ack pending reached" and the like: nothing
-            // to take now.
-            Some(Err(e)) => {
-                tracing::debug!(partition = p, error = %e, "no chunk");
+        // An answer normally comes at once (a chunk, or "none"); one that
+        // never comes (a connection lost meanwhile) must not hold the
+        // caller. A chunk sent after we stopped listening is redelivered
+        // after `ack_wait`.
+        let fetched = tokio::time::timeout(FETCH_WAIT, async {
+            let mut batch = consumer
+                .fetch()
+                .max_messages(1)
+                .messages()
+                .await
+                .map_err(nats("asking for a chunk"))?;
+            Ok::<_, QueueError>(batch.next().await)
+        })
+        .await;
+        let message = match fetched {
+            Err(_) => {
+                tracing::warn!(partition = p, "no answer to a fetch in time");
                 return Ok(None);
             }
+            Ok(fetched) => match fetched? {
+                None => return Ok(None),
+                Some(Ok(m)) => m,
+                // "no messages", "max ack pending reached" and the like:
+                // nothing to take now.
+                Some(Err(e)) => {
+                    tracing::debug!(partition = p, error = %e, "no chunk");
+                    return Ok(None);
+                }
+            },
         };
         Delivery::new(self, message).await.map(Some)
     }

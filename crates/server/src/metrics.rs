@@ -144,7 +144,8 @@ impl Metrics {
             .inc();
     }
 
-    pub(crate) fn encode(&self) -> String {
+    /// Every metric as Prometheus's text exposition.
+    pub fn text(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -187,7 +188,7 @@ pub(crate) async fn count_requests(
 #[utoipa::path(get, path = "/metrics", tag = "probes", security(()),
     responses((status = 200, description = "Prometheus metrics (OpenMetrics text)", body = String)))]
 pub(crate) async fn render(State(state): State<AppState>) -> Response {
-    openmetrics(state.metrics.encode())
+    openmetrics(state.metrics.text())
 }
 
 /// Metrics text as Prometheus scrapes it.

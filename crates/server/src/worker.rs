@@ -383,7 +383,7 @@ pub async fn serve_probes(
             "/metrics",
             get(move || {
                 let metrics = Arc::clone(&metrics);
-                async move { crate::metrics::openmetrics(metrics.encode()) }
+                async move { crate::metrics::openmetrics(metrics.text()) }
             }),
         );
     axum::serve(listener, app)
