@@ -230,7 +230,9 @@ fn record_endpoints(
 const FEED_HOURS_KEPT: i64 = 24;
 
 /// Adds the batch's events to their feeds' hours (ingest freshness), and
-/// drops hours older than a day before each feed's newest.
+/// drops hours older than a day before each feed's newest: one statement
+/// each for the whole batch (a chunk's events span hundreds of feed
+/// hours, and a statement each was most of a commit's time).
 fn record_feeds(
     tx: &mut Transaction<'_>,
     ids: &mut Ids,
@@ -238,32 +240,50 @@ fn record_feeds(
     events: &EncodedEvents,
     now: Time,
 ) -> Result<()> {
+    // Merged by key first: one row may be named once per statement.
+    let mut hours: BTreeMap<(i64, String, i64), (i64, i64)> = BTreeMap::new();
     for feed in events.feeds() {
         let endpoint = endpoint_id(tx, ids, tid, &feed.host, feed.last_event)?;
-        let logsource = feed.logsource_name();
-        tx.execute(
-            "INSERT INTO feed_hours AS f (tenant_id, endpoint_id, logsource, hour, events, last_event, ingested)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (tenant_id, endpoint_id, logsource, hour) DO UPDATE SET
-                 events = f.events + excluded.events,
-                 last_event = greatest(f.last_event, excluded.last_event),
-                 ingested = excluded.ingested",
-            &[
-                &tid,
-                &endpoint,
-                &logsource,
-                &feed.hour,
-                &(feed.events as i64),
-                &feed.last_event.0,
-                &now.0,
-            ],
-        )?;
-        tx.execute(
-            "DELETE FROM feed_hours WHERE tenant_id = $1 AND endpoint_id = $2 AND logsource = $3
-             AND hour < (SELECT max(hour) FROM feed_hours WHERE tenant_id = $1 AND endpoint_id = $2 AND logsource = $3) - $4",
-            &[&tid, &endpoint, &logsource, &FEED_HOURS_KEPT],
-        )?;
+        let tally = hours
+            .entry((endpoint, feed.logsource_name(), feed.hour))
+            .or_insert((0, i64::MIN));
+        tally.0 += feed.events as i64;
+        tally.1 = tally.1.max(feed.last_event.0);
     }
+    if hours.is_empty() {
+        return Ok(());
+    }
+    let (mut endpoints, mut sources, mut at, mut counts, mut lasts) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((endpoint, source, hour), (count, last)) in hours {
+        endpoints.push(endpoint);
+        sources.push(source);
+        at.push(hour);
+        counts.push(count);
+        lasts.push(last);
+    }
+    tx.execute(
+        "INSERT INTO feed_hours AS f (tenant_id, endpoint_id, logsource, hour, events, last_event, ingested)
+         SELECT $1, e, s, h, n, l, $7::bigint
+         FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u(e, s, h, n, l)
+         ON CONFLICT (tenant_id, endpoint_id, logsource, hour) DO UPDATE SET
+             events = f.events + excluded.events,
+             last_event = greatest(f.last_event, excluded.last_event),
+             ingested = excluded.ingested",
+        &[&tid, &endpoints, &sources, &at, &counts, &lasts, &now.0],
+    )?;
+    tx.execute(
+        "DELETE FROM feed_hours f
+         USING (SELECT g.endpoint_id, g.logsource, max(g.hour) AS newest
+                FROM feed_hours g
+                JOIN (SELECT DISTINCT e, s FROM unnest($2::bigint[], $3::text[]) AS u(e, s)) k
+                  ON g.endpoint_id = k.e AND g.logsource = k.s
+                WHERE g.tenant_id = $1
+                GROUP BY g.endpoint_id, g.logsource) m
+         WHERE f.tenant_id = $1 AND f.endpoint_id = m.endpoint_id AND f.logsource = m.logsource
+           AND f.hour < m.newest - $4",
+        &[&tid, &endpoints, &sources, &FEED_HOURS_KEPT],
+    )?;
     Ok(())
 }
 
