@@ -12,7 +12,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
@@ -56,7 +55,7 @@ impl Nats {
             .and_then(|m| m.parse().ok())
             .unwrap_or(0);
         let synced = minor >= 10;
-        let port = free_port();
+        let port = common::free_port();
         let store = dir.join("nats-store");
         let config = dir.join("nats.conf");
         let sync = if synced {
@@ -126,14 +125,6 @@ fn spawn_nats(binary: &Path, config: &Path, port: u16) -> Child {
         std::thread::sleep(Duration::from_millis(50));
     }
     child
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Runs the binary on `store` with `args`, expecting success.

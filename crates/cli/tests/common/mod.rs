@@ -153,6 +153,15 @@ type = "domain"
 value = "akamaicontainer.com"
 "#;
 
+/// A port free on the loopback address now (for a child process to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
