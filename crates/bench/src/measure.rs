@@ -238,6 +238,7 @@ pub fn intel_scale(
             None,
             &NoProgress,
             &Actor::Cli,
+            None,
         )?;
         let stored = (report.indicators_new
             + report.indicators_changed

@@ -243,10 +243,34 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Tenants, intel and an ingest token per tenant on `store`.
-fn set_up(store: &str, tenants: &[String]) -> Vec<(String, String)> {
-    let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../intel/3cx");
-    ok_on(store, &["intel", "import", common::path(&pack)]);
+/// The 3CX intel pack.
+fn pack() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../intel/3cx")
+}
+
+/// When a run imports the intel: before any request, or once half of
+/// them are sent (so that what came before is found by the retro-hunt).
+#[derive(Clone, Copy, PartialEq)]
+enum IntelAt {
+    Start,
+    Middle,
+}
+
+impl IntelAt {
+    /// Requests sent before the intel.
+    fn before(self, requests: &[Request]) -> usize {
+        match self {
+            IntelAt::Start => 0,
+            IntelAt::Middle => requests.len() / 2,
+        }
+    }
+}
+
+/// Tenants, intel (at the start) and an ingest token per tenant on `store`.
+fn set_up(store: &str, tenants: &[String], intel: IntelAt) -> Vec<(String, String)> {
+    if intel == IntelAt::Start {
+        ok_on(store, &["intel", "import", common::path(&pack())]);
+    }
     tenants
         .iter()
         .map(|t| {
@@ -350,12 +374,15 @@ fn outcome(store: &str) -> Outcome {
 
 /// The clean single-process run: `serve` on an embedded store, no queue,
 /// the same requests one after another.
-fn reference(env: &Env, tenants: &[String], requests: &[Request]) -> Outcome {
+fn reference(env: &Env, tenants: &[String], requests: &[Request], intel: IntelAt) -> Outcome {
     let dir = env.dir.path().join("reference");
     let store = format!("sqlite://{}", dir.display());
-    let tokens = set_up(&store, tenants);
+    let tokens = set_up(&store, tenants, intel);
     let served = Served::start_with(env, &["--store", &store], "http");
-    for r in requests {
+    for (i, r) in requests.iter().enumerate() {
+        if intel == IntelAt::Middle && i == intel.before(requests) {
+            ok_on(&store, &["intel", "import", common::path(&pack())]);
+        }
         let (status, _, body) = send(&served, &tokens, r);
         assert_eq!(status, 202, "{}: {body}", r.name);
     }
@@ -387,6 +414,11 @@ struct Cluster {
 /// `cut`, line-delimited ones cut into requests of that many lines; or
 /// `None` (with the reason printed) without PostgreSQL or nats-server.
 fn cluster(name: &str, cut: Option<usize>) -> Option<Cluster> {
+    cluster_with(name, cut, IntelAt::Start)
+}
+
+/// As [`cluster`], with the intel imported at `intel`.
+fn cluster_with(name: &str, cut: Option<usize>, intel: IntelAt) -> Option<Cluster> {
     let mut dbs = TestDatabases::new(name)?;
     let env = Env::new();
     let Some(nats) = Nats::start(env.dir.path()) else {
@@ -400,9 +432,9 @@ fn cluster(name: &str, cut: Option<usize>) -> Option<Cluster> {
         Some(lines) => split(requests, lines),
         None => requests,
     };
-    let want = reference(&env, &tenants, &requests);
+    let want = reference(&env, &tenants, &requests, intel);
     let pg = dbs.fresh();
-    let tokens = set_up(&pg, &tenants);
+    let tokens = set_up(&pg, &tenants, intel);
     Some(Cluster {
         queue: nats.url(name),
         env,
@@ -430,7 +462,11 @@ impl Cluster {
 
     /// Sends every request until accepted; the tenant and batch of each.
     fn send_all(&self, served: &Served) -> Vec<(String, String)> {
-        self.requests
+        self.send(served, &self.requests)
+    }
+
+    fn send(&self, served: &Served, requests: &[Request]) -> Vec<(String, String)> {
+        requests
             .iter()
             .map(|r| {
                 (
@@ -512,6 +548,60 @@ fn queued_ingest_equals_a_single_process_run() {
     let own = token_of(&c.tokens, first_tenant);
     let (status, _, _) = served.get("/api/v1/batches/NOSUCHBATCH", Some(own));
     assert_eq!(status, 404);
+}
+
+/// Intel imported (through the CLI, with `--queue`) while the first half
+/// of the requests is still being committed: the import hands one
+/// retro-hunt job per tenant to the workers and announces the change; each
+/// job waits for the chunks queued before it (matched against the old
+/// intel), hunts, and every later chunk is matched live against the new
+/// intel. The alerts equal a single-process run that imported the intel
+/// between the same two halves.
+#[test]
+fn intel_imported_mid_ingest_is_hunted_by_the_workers() {
+    let Some(c) = cluster_with("retro", None, IntelAt::Middle) else {
+        return;
+    };
+    let served = c.serve();
+    let workers = [c.worker("w1", &[]), c.worker("w2", &[])];
+    let (first, rest) = c.requests.split_at(IntelAt::Middle.before(&c.requests));
+    let mut batches = c.send(&served, first);
+    let imported = ok_on(
+        &c.pg,
+        &[
+            "--queue",
+            &c.queue,
+            "intel",
+            "import",
+            common::path(&pack()),
+        ],
+    );
+    assert!(
+        imported.contains("handed to the workers: one job for each of 3 tenants"),
+        "{imported}"
+    );
+    batches.extend(c.send(&served, rest));
+    let hunts = |w: &Worker| {
+        strip_ansi(&w.log())
+            .lines()
+            .filter(|l| l.contains(" retro-hunt ") && l.contains("waited="))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    wait_until("every tenant's retro-hunt done", || {
+        workers.iter().map(|w| hunts(w).len()).sum::<usize>() == 3
+    });
+    for w in &workers {
+        for line in hunts(w) {
+            println!("{}", line.trim());
+        }
+        let log = strip_ansi(&w.log());
+        assert!(
+            log.contains("content loaded after a change"),
+            "every worker loads the new intel when told: {log}"
+        );
+    }
+    c.check("intel imported mid-ingest", &served, &batches);
 }
 
 /// Processing intervals per tenant from the workers' logs: every

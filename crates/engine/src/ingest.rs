@@ -23,7 +23,7 @@ use turncoat_store::{
 
 use crate::exposure::exposure_hook;
 use crate::progress::Progress;
-use crate::{EngineError, Result};
+use crate::{Content, EngineError, Result};
 
 /// Records per committed batch: large enough to amortise a transaction,
 /// small enough that a crash loses little work and memory stays flat
@@ -46,6 +46,21 @@ pub struct IngestOptions {
     pub beacon_threshold: Option<f64>,
     /// Records per committed batch; `None` for [`BATCH_RECORDS`].
     pub batch_records: Option<usize>,
+    /// Whose post-ingest work (beacon scoring, campaigns) the run does.
+    pub pending_work: PendingScope,
+}
+
+/// Whose post-ingest work an ingest run does once its files are in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PendingScope {
+    /// Every tenant's: a run cut short earlier is finished by the next
+    /// run, whoever's it is (one process writes the store).
+    #[default]
+    EveryTenant,
+    /// Only the run's own tenant's: a cluster worker, which would
+    /// otherwise wait on the tenants other workers are committing. Work
+    /// left by a worker that died is redone when its chunk is redelivered.
+    OwnTenant,
 }
 
 /// What happened to one input file.
@@ -265,12 +280,14 @@ pub fn ingest(
             name: None,
         },
     });
+    let content = Content::load(store)?;
     run(
         store,
         tenant,
         sources,
         walk.unread(),
         options,
+        &content,
         progress,
         actor,
     )
@@ -279,12 +296,14 @@ pub fn ingest(
 /// Ingests files into `tenant` under the names given, in order: the
 /// server's spooled request bodies. A file already ingested (the same
 /// content, under whatever name) is skipped, so a retried request adds
-/// nothing twice.
+/// nothing twice. Matches against `content`, which the caller keeps
+/// current ([`crate::ContentCache`]).
 pub fn ingest_named(
     store: &mut dyn Store,
     tenant: &Tenant,
     files: &[NamedFile],
     options: &IngestOptions,
+    content: &Content,
     progress: &dyn Progress,
     actor: &Actor,
 ) -> Result<IngestReport> {
@@ -292,7 +311,10 @@ pub fn ingest_named(
         name: Some(&f.name),
         ..Source::file(&f.path)
     });
-    run(store, tenant, sources, Vec::new(), options, progress, actor)
+    let unread = Vec::new();
+    run(
+        store, tenant, sources, unread, options, content, progress, actor,
+    )
 }
 
 /// One input of a run.
@@ -314,12 +336,14 @@ impl<'a> Source<'a> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run<'a>(
     store: &mut dyn Store,
     tenant: &Tenant,
     sources: impl Iterator<Item = Source<'a>>,
     unread: Vec<String>,
     options: &IngestOptions,
+    content: &Content,
     progress: &dyn Progress,
     actor: &Actor,
 ) -> Result<IngestReport> {
@@ -327,9 +351,6 @@ fn run<'a>(
     // Suppressions that ran out resurface their alerts before new ones
     // are matched against what is still live.
     store.expire_suppressions(Time::now())?;
-    let indicators = crate::load_intel(store)?;
-    let advisories = AdvisoryIndex::new(store.advisories()?);
-    let rules = crate::rules::load(store)?;
     let addresses: FastHashMap<String, String> = store
         .addresses(tenant)?
         .into_iter()
@@ -340,10 +361,10 @@ fn run<'a>(
         ..IngestReport::default()
     };
     let mut ctx = Context {
-        indicators: &indicators,
-        advisories: &advisories,
-        rules: &rules,
-        sigma: crate::rules::Evaluation::new(&rules),
+        indicators: &content.indicators,
+        advisories: &content.advisories,
+        rules: &content.rules,
+        sigma: crate::rules::Evaluation::new(&content.rules),
         addresses,
     };
     ctx.sigma.resume(store, tenant)?;
@@ -388,7 +409,14 @@ fn run<'a>(
         report.new_alerts
     );
     crate::crash_point("files-committed");
-    finish_pending_work(store, tenant, options, &indicators, actor, &mut report)?;
+    finish_pending_work(
+        store,
+        tenant,
+        options,
+        &content.indicators,
+        actor,
+        &mut report,
+    )?;
     store.audit(actor, Some(tenant), "ingest", &detail)?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
@@ -406,7 +434,10 @@ fn finish_pending_work(
     actor: &Actor,
     report: &mut IngestReport,
 ) -> Result<()> {
-    let due = store.pending_work()?;
+    let mut due = store.pending_work()?;
+    if options.pending_work == PendingScope::OwnTenant {
+        due.retain(|d| d.tenant.id() == tenant.id());
+    }
     if due.is_empty() {
         return Ok(());
     }

@@ -4,12 +4,12 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use turncoat_core::{Actor, Advisory, Indicator, IndicatorKind};
 use turncoat_detect::AdvisoryIndex;
 use turncoat_formats::intel::{IntelFormat, read_intel_each};
 use turncoat_formats::{Input, Limits, ReadIssue};
-use turncoat_store::Store;
+use turncoat_store::{Store, Tenant};
 
 use crate::progress::Progress;
 use crate::{Result, retro};
@@ -38,6 +38,34 @@ pub struct RetroReport {
     pub resurfaced: u64,
 }
 
+/// What an import's retro-hunt must look for: the indicators new or
+/// changed (by store id) and the advisories new or changed. Handed to
+/// each tenant's hunt, here or (in a cluster) on a worker.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetroPlan {
+    pub indicators: Vec<i64>,
+    pub advisories: Vec<String>,
+}
+
+impl RetroPlan {
+    pub fn is_empty(&self) -> bool {
+        self.indicators.is_empty() && self.advisories.is_empty()
+    }
+}
+
+/// A retro-hunt handed to a cluster's workers, one job per tenant.
+#[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QueuedRetro {
+    /// The hunt's id, in the workers' logs.
+    pub hunt: String,
+    pub tenants: usize,
+}
+
+/// Hands an import's retro-hunt to a cluster's workers (one job per
+/// tenant), answering the hunt's id.
+pub type HandOff<'a> = &'a dyn Fn(&RetroPlan, &[Tenant]) -> std::result::Result<String, String>;
+
 /// What an intel import did.
 #[derive(Clone, Debug, Default, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -52,6 +80,12 @@ pub struct IntelReport {
     pub rejected: Vec<String>,
     pub retro: Vec<RetroReport>,
     pub retro_seconds: f64,
+    /// The retro-hunt, when workers do it rather than the importer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retro_queued: Option<QueuedRetro>,
+    /// Why a retro-hunt meant for the workers was done here instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retro_not_queued: Option<String>,
     /// Cross-tenant campaigns raised or updated by the retro-hunt.
     pub campaigns: crate::campaign::Escalation,
 }
@@ -147,14 +181,77 @@ fn read_files(
 }
 
 /// Imports intel files, then retro-hunts what is new or changed across
-/// every tenant.
+/// every tenant: here, or by the cluster's workers when `hand_off` takes
+/// the hunt (if it cannot, the hunt is done here, and the report says
+/// why).
 pub fn import_intel(
     store: &mut dyn Store,
     paths: &[PathBuf],
     format: Option<IntelFormat>,
     progress: &dyn Progress,
     actor: &Actor,
+    hand_off: Option<HandOff<'_>>,
 ) -> Result<IntelReport> {
+    let (mut report, plan) = store_intel(store, paths, format, actor)?;
+    if plan.is_empty() {
+        return Ok(report);
+    }
+    let tenants = store.tenants()?;
+    if let Some(hand_off) = hand_off {
+        match hand_off(&plan, &tenants) {
+            Ok(hunt) => {
+                report.retro_queued = Some(QueuedRetro {
+                    hunt,
+                    tenants: tenants.len(),
+                });
+                return Ok(report);
+            }
+            Err(why) => report.retro_not_queued = Some(why),
+        }
+    }
+    let started = Instant::now();
+    let intel = plan_intel(store, &plan)?;
+    progress.start("retro-hunt", Some(tenants.len() as u64));
+    for tenant in &tenants {
+        report.retro.push(hunt_tenant(store, tenant, &intel)?);
+        progress.advance(1);
+    }
+    progress.finish();
+    report.retro_seconds = started.elapsed().as_secs_f64();
+    if report
+        .retro
+        .iter()
+        .any(|r| r.new_alerts + r.updated_alerts > 0)
+    {
+        report.campaigns = crate::campaign::escalate_after_change(store, actor)?;
+    }
+    Ok(report)
+}
+
+/// Runs `plan` over one tenant's stored data, then escalates campaigns if
+/// it raised anything: a cluster worker's retro-hunt job.
+pub fn retro_hunt(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    plan: &RetroPlan,
+    actor: &Actor,
+) -> Result<RetroReport> {
+    let intel = plan_intel(store, plan)?;
+    let report = hunt_tenant(store, tenant, &intel)?;
+    if report.new_alerts + report.updated_alerts > 0 {
+        crate::campaign::escalate_after_change(store, actor)?;
+    }
+    Ok(report)
+}
+
+/// Stores the indicators and advisories of intel files, and answers what
+/// of them is new or changed: what must be hunted for.
+fn store_intel(
+    store: &mut dyn Store,
+    paths: &[PathBuf],
+    format: Option<IntelFormat>,
+    actor: &Actor,
+) -> Result<(IntelReport, RetroPlan)> {
     store.expire_suppressions(turncoat_core::Time::now())?;
     let walk = turncoat_walk::walk(paths, &turncoat_walk::WalkOptions::all_files());
     let files: Vec<&Path> = walk.paths().collect();
@@ -180,63 +277,62 @@ pub fn import_intel(
     report
         .rejected
         .extend(read.rejected.iter().map(ToString::to_string));
-    if !upsert.inserted.is_empty() || !upsert.changed.is_empty() {
-        // Saved now, so that no ingest pays for building it.
-        crate::load_intel(store)?;
-    }
     report.indicators_new = upsert.inserted.len();
     report.indicators_changed = upsert.changed.len();
     report.indicators_unchanged = upsert.unchanged;
     report.advisories_changed = store.upsert_advisories(&read.advisories, actor)?;
+    if !upsert.inserted.is_empty()
+        || !upsert.changed.is_empty()
+        || !report.advisories_changed.is_empty()
+    {
+        // Saved now, so that no ingest pays for building it.
+        crate::load_intel(store)?;
+    }
+    // Only what is new or changed is hunted for: re-importing the same
+    // intel does no work and raises nothing.
+    let plan = RetroPlan {
+        indicators: upsert.inserted.into_iter().chain(upsert.changed).collect(),
+        advisories: report.advisories_changed.clone(),
+    };
+    Ok((report, plan))
+}
 
-    // Retro-hunt only what is new or changed: re-importing the same intel
-    // does no work and raises nothing.
-    let started = Instant::now();
-    let changed_ids: Vec<i64> = upsert
-        .inserted
-        .iter()
-        .chain(&upsert.changed)
-        .copied()
-        .collect();
+/// The indicators and advisories a plan names, as indexes.
+struct PlanIntel {
+    indicators: turncoat_detect::IndicatorIndex,
+    advisories: AdvisoryIndex,
+}
+
+fn plan_intel(store: &dyn Store, plan: &RetroPlan) -> Result<PlanIntel> {
     // Read back in slices, so that a first import of a large feed is
     // never held as whole `Indicator`s.
-    let mut new_intel = turncoat_detect::IndicatorIndex::default();
-    for ids in changed_ids.chunks(10_000) {
+    let mut indicators = turncoat_detect::IndicatorIndex::default();
+    for ids in plan.indicators.chunks(10_000) {
         for stored in store.indicators_by_id(ids)? {
-            new_intel.insert(stored.indicator.as_ref());
+            indicators.insert(stored.indicator.as_ref());
         }
     }
     let advisories = AdvisoryIndex::new(
         store
             .advisories()?
             .into_iter()
-            .filter(|a| report.advisories_changed.contains(&a.id))
+            .filter(|a| plan.advisories.contains(&a.id))
             .collect(),
     );
-    let tenants = store.tenants()?;
-    if !new_intel.is_empty() || !advisories.is_empty() {
-        progress.start("retro-hunt", Some(tenants.len() as u64));
-        for tenant in &tenants {
-            let a = retro::hunt_indicators(store, tenant, &new_intel)?;
-            let b = retro::hunt_advisories(store, tenant, &advisories)?;
-            let c = crate::beacons::attach_intel(store, tenant, &new_intel)?;
-            report.retro.push(RetroReport {
-                tenant: tenant.name().to_string(),
-                new_alerts: a.new_alerts + b.new_alerts,
-                updated_alerts: a.updated_alerts + b.updated_alerts + c.updated_alerts,
-                resurfaced: a.resurfaced + b.resurfaced + c.resurfaced,
-            });
-            progress.advance(1);
-        }
-        progress.finish();
-    }
-    report.retro_seconds = started.elapsed().as_secs_f64();
-    if report
-        .retro
-        .iter()
-        .any(|r| r.new_alerts + r.updated_alerts > 0)
-    {
-        report.campaigns = crate::campaign::escalate_after_change(store, actor)?;
-    }
-    Ok(report)
+    Ok(PlanIntel {
+        indicators,
+        advisories,
+    })
+}
+
+fn hunt_tenant(store: &mut dyn Store, tenant: &Tenant, intel: &PlanIntel) -> Result<RetroReport> {
+    let a = retro::hunt_indicators(store, tenant, &intel.indicators)?;
+    let b = retro::hunt_advisories(store, tenant, &intel.advisories)?;
+    let c = crate::beacons::attach_intel(store, tenant, &intel.indicators)?;
+    Ok(RetroReport {
+        tenant: tenant.name().to_string(),
+        new_alerts: a.new_alerts + b.new_alerts,
+        updated_alerts: a.updated_alerts + b.updated_alerts + c.updated_alerts,
+        resurfaced: a.resurfaced + b.resurfaced + c.resurfaced,
+    })
 }

@@ -29,9 +29,9 @@ pub mod triage;
 pub use exposure::{ExposureRow, exposure};
 pub use ingest::{
     BATCH_RECORDS, FileReport, FileStatus, IngestOptions, IngestReport, InputIssue, NamedFile,
-    ingest, ingest_named,
+    PendingScope, ingest, ingest_named,
 };
-pub use intel::{IntelReport, import_intel};
+pub use intel::{HandOff, IntelReport, QueuedRetro, RetroPlan, import_intel, retro_hunt};
 pub use progress::{NoProgress, Progress};
 
 /// Why an operation failed as a whole.
@@ -49,6 +49,64 @@ pub enum EngineError {
 }
 
 pub type Result<T> = std::result::Result<T, EngineError>;
+
+/// What every ingested event is matched against: the stored indicators as
+/// the live index, the advisories and the Sigma rules. Loaded once per
+/// run; a server or cluster worker keeps one across runs in a
+/// [`ContentCache`].
+pub struct Content {
+    /// The store's [`intel_key`](turncoat_store::Store::intel_key) when it
+    /// was read: indicators, advisories and rules change it.
+    pub key: u64,
+    pub indicators: turncoat_detect::IndicatorIndex,
+    pub advisories: turncoat_detect::AdvisoryIndex,
+    pub rules: turncoat_sigma::RuleSet,
+}
+
+impl Content {
+    pub fn load(store: &mut dyn turncoat_store::Store) -> Result<Content> {
+        // Read first: a change made while loading leaves this key behind,
+        // so the next check loads again (never the reverse).
+        let key = store.intel_key()?;
+        Ok(Content {
+            key,
+            indicators: load_intel(store)?,
+            advisories: turncoat_detect::AdvisoryIndex::new(store.advisories()?),
+            rules: rules::load(store)?,
+        })
+    }
+}
+
+/// The content a long-running process loaded last, loaded again once the
+/// store's key has moved past it. Shared by the threads that ingest.
+#[derive(Default)]
+pub struct ContentCache(std::sync::Mutex<Option<std::sync::Arc<Content>>>);
+
+impl ContentCache {
+    /// The current content: one read of the key while it holds.
+    pub fn current(
+        &self,
+        store: &mut dyn turncoat_store::Store,
+    ) -> Result<std::sync::Arc<Content>> {
+        let key = store.intel_key()?;
+        if let Some(content) = self.held().filter(|c| c.key == key) {
+            return Ok(content);
+        }
+        // Loaded without the lock held: two threads may both load once.
+        let content = std::sync::Arc::new(Content::load(store)?);
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(content.clone());
+        Ok(content)
+    }
+
+    /// Drops what is held (a change was announced): the next use loads.
+    pub fn forget(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    fn held(&self) -> Option<std::sync::Arc<Content>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
 
 /// The saved live index in a data directory's cache.
 const INDEX_CACHE: &str = "indicator-index";

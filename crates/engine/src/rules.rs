@@ -400,6 +400,9 @@ pub fn import(
     if report.new_or_changed.is_empty() {
         return Ok(report);
     }
+    // The content's key moved with the rules: the live index is saved
+    // under the new one now, so that no ingest pays for rebuilding it.
+    crate::load_intel(store)?;
     let set = load(store)?;
     let files: Vec<&str> = stored.iter().map(|s| s.source.as_str()).collect();
     report.failed.extend(

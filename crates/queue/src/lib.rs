@@ -25,8 +25,13 @@
 //!   cannot be cut at lines) go to a JetStream object store; the message
 //!   carries their name.
 //!
+//! - **Retro-hunts and content changes** (`hunt.rs`): a second work stream
+//!   of per-tenant retro-hunt jobs, and the announcements that make every
+//!   worker load indicators and rules again.
+//!
 //! `async-nats` stays in this crate: servers and workers see [`Queue`].
 
+mod hunt;
 mod url;
 
 use std::time::Duration;
@@ -38,6 +43,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
+pub use hunt::HuntMeta;
 pub use url::QueueUrl;
 
 /// Subjects the tenants are spread over. Fixed, since every server and
@@ -61,7 +67,6 @@ const FETCH_WAIT: Duration = Duration::from_secs(5);
 /// Room left in a message for its headers.
 const HEADER_ROOM: usize = 8 << 10;
 
-const META_HEADER: &str = "Turncoat-Chunk";
 const OBJECT_HEADER: &str = "Turncoat-Object";
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +117,16 @@ pub struct ChunkMeta {
     pub first_line: u64,
 }
 
+/// What a message of one of the work streams carries in its header.
+pub trait Job: Clone + Serialize + serde::de::DeserializeOwned {
+    /// The header it is carried in.
+    const HEADER: &'static str;
+}
+
+impl Job for ChunkMeta {
+    const HEADER: &'static str = "Turncoat-Chunk";
+}
+
 /// An ingest request whose chunks are all stored in JetStream.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchRecord {
@@ -148,6 +163,8 @@ pub struct Queue {
     ack_wait: Duration,
     /// The partitions' consumers, opened on first use.
     consumers: std::sync::Arc<tokio::sync::OnceCell<Vec<consumer::PullConsumer>>>,
+    /// The retro-hunt stream's consumer, opened on first use.
+    hunts: std::sync::Arc<tokio::sync::OnceCell<consumer::PullConsumer>>,
 }
 
 /// Stream, subject and bucket names under one namespace, so that several
@@ -156,6 +173,10 @@ pub struct Queue {
 struct Names {
     ingest_stream: String,
     ingest_subject: String,
+    hunt_stream: String,
+    hunt_subject: String,
+    change_stream: String,
+    change_subject: String,
     batches: String,
     bodies: String,
     namespace: String,
@@ -166,6 +187,10 @@ impl Names {
         Names {
             ingest_stream: format!("{}_INGEST", namespace.to_uppercase()),
             ingest_subject: format!("{namespace}.ingest"),
+            hunt_stream: format!("{}_HUNT", namespace.to_uppercase()),
+            hunt_subject: format!("{namespace}.hunt"),
+            change_stream: format!("{}_CHANGES", namespace.to_uppercase()),
+            change_subject: format!("{namespace}.changes"),
             batches: format!("{namespace}_batches"),
             bodies: format!("{namespace}_bodies"),
             namespace: namespace.to_owned(),
@@ -211,6 +236,7 @@ impl Queue {
         })
         .await
         .map_err(nats("making the ingest stream"))?;
+        hunt::make_streams(&js, &names).await?;
         let batches = key_value(&js, &names.batches).await?;
         let bodies = match js.get_object_store(&names.bodies).await {
             Ok(store) => store,
@@ -232,6 +258,7 @@ impl Queue {
             bodies,
             ack_wait,
             consumers: Default::default(),
+            hunts: Default::default(),
         })
     }
 
@@ -261,35 +288,57 @@ impl Queue {
     /// id, which JetStream drops if the first arrived.
     pub async fn publish(&self, meta: &ChunkMeta, body: Bytes) -> Result<()> {
         let id = format!("{}.{}", meta.batch, meta.seq);
-        let mut headers = HeaderMap::new();
-        let json = serde_json::to_string(meta).map_err(nats("encoding a chunk's header"))?;
-        headers.insert(META_HEADER, json.as_str());
-        let payload = if body.len() > self.inline_limit() {
-            let mut reader = &body[..];
-            self.bodies
-                .put(id.as_str(), &mut reader)
-                .await
-                .map_err(nats("storing a chunk's body"))?;
-            headers.insert(OBJECT_HEADER, id.as_str());
-            Bytes::new()
-        } else {
-            body
-        };
+        let (payload, object) = self.payload(&id, body).await?;
         let subject = self.names.partition_subject(partition_of(meta.tenant_id));
+        self.send(subject, &id, meta, payload, object.as_deref())
+            .await
+    }
+
+    /// A body as a message carries it: itself, or (too big) the name it
+    /// was stored under in the object store.
+    async fn payload(&self, id: &str, body: Bytes) -> Result<(Bytes, Option<String>)> {
+        if body.len() <= self.inline_limit() {
+            return Ok((body, None));
+        }
+        let mut reader = &body[..];
+        self.bodies
+            .put(id, &mut reader)
+            .await
+            .map_err(nats("storing a body"))?;
+        Ok((Bytes::new(), Some(id.to_owned())))
+    }
+
+    /// Publishes a job under the message id `id` and waits until
+    /// JetStream has stored it, sending again when the acknowledgement
+    /// is lost (JetStream drops the copy if the first arrived).
+    async fn send<M: Job>(
+        &self,
+        subject: String,
+        id: &str,
+        meta: &M,
+        payload: Bytes,
+        object: Option<&str>,
+    ) -> Result<()> {
+        let mut headers = HeaderMap::new();
+        let json = serde_json::to_string(meta).map_err(nats("encoding a job's header"))?;
+        headers.insert(M::HEADER, json.as_str());
+        if let Some(object) = object {
+            headers.insert(OBJECT_HEADER, object);
+        }
         let mut last = None;
         for _ in 0..5 {
             let message = jetstream::message::PublishMessage::build()
                 .payload(payload.clone())
                 .headers(headers.clone())
-                .message_id(&id);
+                .message_id(id);
             let sent = match self.js.send_publish(subject.clone(), message).await {
-                Ok(ack) => ack.await.map(drop).map_err(nats("publishing a chunk")),
-                Err(e) => Err(nats("publishing a chunk")(e)),
+                Ok(ack) => ack.await.map(drop).map_err(nats("publishing")),
+                Err(e) => Err(nats("publishing")(e)),
             };
             match sent {
                 Ok(()) => return Ok(()),
                 Err(e) => {
-                    tracing::warn!(chunk = %id, error = %e, "publish not acknowledged; sending again");
+                    tracing::warn!(message = %id, error = %e, "publish not acknowledged; sending again");
                     last = Some(e);
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
@@ -407,9 +456,18 @@ impl Queue {
     /// when another worker holds the partition's chunk).
     pub async fn next(&self, p: u32) -> Result<Option<Delivery>> {
         let consumer = &self.consumers().await?[(p % PARTITIONS) as usize];
-        // An answer normally comes at once (a chunk, or "none"); one that
-        // never comes (a connection lost meanwhile) must not hold the
-        // caller. A chunk sent after we stopped listening is redelivered
+        self.fetch_one(consumer, true).await
+    }
+
+    /// Takes `consumer`'s next message if one is waiting now.
+    async fn fetch_one<M: Job>(
+        &self,
+        consumer: &consumer::PullConsumer,
+        owns_body: bool,
+    ) -> Result<Option<Delivery<M>>> {
+        // An answer normally comes at once (a message, or "none"); one
+        // that never comes (a connection lost meanwhile) must not hold the
+        // caller. A message sent after we stopped listening is redelivered
         // after `ack_wait`.
         let fetched = tokio::time::timeout(FETCH_WAIT, async {
             let mut batch = consumer
@@ -423,7 +481,7 @@ impl Queue {
         .await;
         let message = match fetched {
             Err(_) => {
-                tracing::warn!(partition = p, "no answer to a fetch in time");
+                tracing::warn!(consumer = ?consumer.cached_info().name, "no answer to a fetch in time");
                 return Ok(None);
             }
             Ok(fetched) => match fetched? {
@@ -432,16 +490,20 @@ impl Queue {
                 // "no messages", "max ack pending reached" and the like:
                 // nothing to take now.
                 Some(Err(e)) => {
-                    tracing::debug!(partition = p, error = %e, "no chunk");
+                    tracing::debug!(error = %e, "nothing fetched");
                     return Ok(None);
                 }
             },
         };
-        Delivery::new(self, message).await.map(Some)
+        Delivery::new(self, message, owns_body).await.map(Some)
     }
 
     /// Chunks published and not yet acknowledged, over every partition.
     pub async fn waiting(&self) -> Result<u64> {
+        Ok(self.ingest_state().await?.messages)
+    }
+
+    async fn ingest_state(&self) -> Result<stream::State> {
         let mut stream = self
             .js
             .get_stream(&self.names.ingest_stream)
@@ -451,7 +513,7 @@ impl Queue {
             .info()
             .await
             .map_err(nats("reading the ingest stream"))?;
-        Ok(info.state.messages)
+        Ok(info.state.clone())
     }
 }
 
@@ -489,19 +551,23 @@ fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-/// A chunk a worker holds until it acknowledges it.
-pub struct Delivery {
-    pub meta: ChunkMeta,
+/// A job (by default an ingest chunk) a worker holds until it
+/// acknowledges it.
+pub struct Delivery<M = ChunkMeta> {
+    pub meta: M,
     pub body: Bytes,
     /// How many times it has been handed out, this time included.
     pub deliveries: i64,
     object: Option<String>,
+    /// Whether the stored body is this job's alone (deleted once done) or
+    /// shared with others (left to the store's age limit).
+    owns_body: bool,
     message: jetstream::Message,
     bodies: object_store::ObjectStore,
 }
 
-impl Delivery {
-    async fn new(queue: &Queue, message: jetstream::Message) -> Result<Delivery> {
+impl<M: Job> Delivery<M> {
+    async fn new(queue: &Queue, message: jetstream::Message, owns_body: bool) -> Result<Self> {
         let (sequence, deliveries) = message
             .info()
             .map(|i| (i.stream_sequence, i.delivered))
@@ -512,11 +578,12 @@ impl Delivery {
             message: what.to_owned(),
         };
         let headers = message.headers.clone().unwrap_or_default();
-        let meta: ChunkMeta = headers
-            .get(META_HEADER)
-            .ok_or_else(|| bad("no chunk header"))
+        let meta: M = headers
+            .get(M::HEADER)
+            .ok_or_else(|| bad(&format!("no {} header", M::HEADER)))
             .and_then(|v| {
-                serde_json::from_str(v.as_str()).map_err(|e| bad(&format!("chunk header: {e}")))
+                serde_json::from_str(v.as_str())
+                    .map_err(|e| bad(&format!("{} header: {e}", M::HEADER)))
             })?;
         let object = headers.get(OBJECT_HEADER).map(|v| v.as_str().to_owned());
         let body = match &object {
@@ -527,11 +594,11 @@ impl Delivery {
                     .bodies
                     .get(name)
                     .await
-                    .map_err(nats("reading a chunk's body"))?;
+                    .map_err(nats("reading a stored body"))?;
                 object
                     .read_to_end(&mut body)
                     .await
-                    .map_err(nats("reading a chunk's body"))?;
+                    .map_err(nats("reading a stored body"))?;
                 body.into()
             }
         };
@@ -540,6 +607,7 @@ impl Delivery {
             body,
             deliveries,
             object,
+            owns_body,
             message,
             bodies: queue.bodies.clone(),
         })
@@ -582,7 +650,7 @@ impl Delivery {
     }
 
     async fn forget_body(&self) {
-        if let Some(name) = &self.object
+        if let Some(name) = self.object.as_ref().filter(|_| self.owns_body)
             && let Err(e) = self.bodies.delete(name).await
         {
             // The bucket's age limit removes it in the end.
@@ -591,7 +659,7 @@ impl Delivery {
     }
 }
 
-impl std::fmt::Debug for Delivery {
+impl<M: std::fmt::Debug> std::fmt::Debug for Delivery<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Delivery")
             .field("meta", &self.meta)

@@ -700,8 +700,10 @@ async fn import_intel(
     let format: Option<turncoat_formats::intel::IntelFormat> = word(&query.format, "format")?;
     let name = upload_name(query.name.as_deref(), "upload")?;
     let actor = caller.0.actor;
+    let hand_off = state.hand_off();
     import_upload(&state, body, &name, move |store, path| {
-        let report = turncoat_engine::import_intel(
+        let report = crate::handoff::import_intel(
+            hand_off.as_ref(),
             store,
             &[path.to_owned()],
             format,
@@ -755,8 +757,10 @@ async fn import_rules(
         .filter(|s| !s.is_empty())
         .collect();
     let actor = caller.0.actor;
+    let hand_off = state.hand_off();
     import_upload(&state, body, &name, move |store, path| {
-        Ok(turncoat_engine::rules::import(
+        Ok(crate::handoff::import_rules(
+            hand_off.as_ref(),
             store,
             &[path.to_owned()],
             path.parent(),

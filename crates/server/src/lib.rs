@@ -16,6 +16,7 @@ mod console;
 pub use console::{ReportQuery, report_html, report_pdf};
 mod batches;
 mod export;
+pub mod handoff;
 mod ingest;
 mod metrics;
 mod networks;
@@ -39,6 +40,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use turncoat_store::{AnyStore, Store, StoreError, StoreLocation};
 
+pub use handoff::HandOff;
 pub use ingest::IngestLimits;
 pub use metrics::Metrics;
 pub use problem::Problem;
@@ -179,6 +181,13 @@ impl AppState {
 }
 
 impl AppState {
+    /// Where retro-hunts and content changes go, in a cluster: taken on
+    /// the runtime, used on the store's blocking thread.
+    pub(crate) fn hand_off(&self) -> Option<HandOff> {
+        let queue = Arc::clone(self.queue.as_ref()?);
+        Some(HandOff::new(queue, tokio::runtime::Handle::current()))
+    }
+
     /// Runs `f` on a writer of the store, on a blocking thread. The
     /// writer lock is taken for the call only, so the CLI can write
     /// between requests; a request that waits longer than
@@ -545,8 +554,10 @@ async fn poll_taxii_feeds(state: AppState, every: std::time::Duration) {
             })
             .await;
         let Ok(feeds) = feeds else { continue };
+        let hand_off = state.hand_off();
         for (feed, secret) in feeds {
             let fetching = feed.clone();
+            let hand_off = hand_off.clone();
             let fetched = tokio::task::spawn_blocking(move || {
                 taxii_client::fetch(&fetching, secret.as_deref())
             })
@@ -559,6 +570,7 @@ async fn poll_taxii_feeds(state: AppState, every: std::time::Duration) {
                         &feed,
                         fetched,
                         &turncoat_core::Actor::Pipeline,
+                        hand_off.as_ref(),
                     )?)
                 })
                 .await;

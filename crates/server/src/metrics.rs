@@ -45,6 +45,8 @@ pub struct Metrics {
     queue_depth: Gauge,
     queued_chunks: Counter,
     worked_chunks: Family<OutcomeLabels, Counter>,
+    worked_hunts: Family<OutcomeLabels, Counter>,
+    content_loads: Family<OutcomeLabels, Counter>,
 }
 
 impl Metrics {
@@ -96,6 +98,20 @@ impl Metrics {
              retried, given-up)",
             worked_chunks.clone(),
         );
+        let worked_hunts = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "worker_hunts",
+            "Retro-hunt jobs (one tenant's share of an intel import) a worker took, \
+             by outcome (hunted, retried, given-up)",
+            worked_hunts.clone(),
+        );
+        let content_loads = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "worker_content_loads",
+            "Loads of the indicators, advisories and rules by a worker after a \
+             change was announced, by outcome (loaded, failed)",
+            content_loads.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -105,6 +121,8 @@ impl Metrics {
             queue_depth,
             queued_chunks,
             worked_chunks,
+            worked_hunts,
+            content_loads,
         }
     }
 
@@ -137,11 +155,15 @@ impl Metrics {
     }
 
     pub(crate) fn worked_chunk(&self, outcome: &str) {
-        self.worked_chunks
-            .get_or_create(&OutcomeLabels {
-                outcome: outcome.to_owned(),
-            })
-            .inc();
+        count(&self.worked_chunks, outcome);
+    }
+
+    pub(crate) fn worked_hunt(&self, outcome: &str) {
+        count(&self.worked_hunts, outcome);
+    }
+
+    pub(crate) fn loaded_content(&self, outcome: &str) {
+        count(&self.content_loads, outcome);
     }
 
     /// Every metric as Prometheus's text exposition.
@@ -199,4 +221,12 @@ pub(crate) fn openmetrics(text: String) -> Response {
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
     );
     response
+}
+
+fn count(family: &Family<OutcomeLabels, Counter>, outcome: &str) {
+    family
+        .get_or_create(&OutcomeLabels {
+            outcome: outcome.to_owned(),
+        })
+        .inc();
 }

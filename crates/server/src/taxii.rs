@@ -502,6 +502,7 @@ async fn add_objects(
     let total = objects.len();
     let name = format!("taxii-{}", c.tenant.name());
     let actor = caller.0.actor.clone();
+    let hand_off = state.hand_off();
     let imported = state
         .write(move |store| {
             let dir = tempfile::tempdir().map_err(|e| crate::Problem::internal(&e))?;
@@ -512,7 +513,8 @@ async fn add_objects(
                 "objects": objects,
             });
             std::fs::write(&file, bundle.to_string()).map_err(|e| crate::Problem::internal(&e))?;
-            let report = turncoat_engine::import_intel(
+            let report = crate::handoff::import_intel(
+                hand_off.as_ref(),
                 store,
                 &[file],
                 None,

@@ -133,6 +133,7 @@ pub fn import(
     feed: &TaxiiFeed,
     fetched: Result<Fetched, String>,
     actor: &Actor,
+    hand_off: Option<&crate::HandOff>,
 ) -> Result<PollReport, turncoat_engine::EngineError> {
     let now = Time::now();
     let mut report = PollReport {
@@ -170,7 +171,8 @@ pub fn import(
                 message: e.to_string(),
             }
         })?;
-        let mut imported = turncoat_engine::import_intel(
+        let mut imported = crate::handoff::import_intel(
+            hand_off,
             store,
             &[file],
             None,

@@ -9,6 +9,13 @@
 //! acknowledgement) is recognised by the store and skipped. A failure to
 //! commit (the database gone) returns the chunk to the queue, to be taken
 //! again after a pause, until [`turncoat_queue::MAX_DELIVERIES`].
+//!
+//! Beside its slots a worker takes retro-hunt jobs (one tenant's share
+//! of an intel import; [`turncoat_engine::retro_hunt`]) and follows the
+//! announcements of content changes, loading the indicators, advisories
+//! and rules again at once. The content is also checked against the
+//! store's key before every chunk, so a lost announcement costs a load,
+//! never a stale match.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,9 +23,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use turncoat_core::Actor;
-use turncoat_engine::{FileReport, IngestOptions, NamedFile, NoProgress};
-use turncoat_queue::{ChunkMeta, Delivery, PARTITIONS, Queue};
-use turncoat_store::{AnyStore, StoreLocation};
+use turncoat_engine::{
+    ContentCache, FileReport, IngestOptions, NamedFile, NoProgress, PendingScope,
+};
+use turncoat_queue::{ChunkMeta, Delivery, HuntMeta, Job, PARTITIONS, Queue};
+use turncoat_store::{AnyStore, Store, StoreLocation, Tenant};
 
 use crate::Metrics;
 
@@ -56,10 +65,12 @@ struct Shared {
     options: WorkerOptions,
     /// Chunk bodies are written here for the engine to read.
     spool: tempfile::TempDir,
+    /// Indicators, advisories and rules, shared by the slots.
+    content: ContentCache,
 }
 
-/// Why a chunk could not be committed.
-enum ChunkError {
+/// Why a job (a chunk, a retro-hunt) could not be done.
+enum JobError {
     /// Worth another try (the store unreachable, a lock held too long).
     Retry(String),
     /// Never will be (its tenant was removed, its header is nonsense).
@@ -81,6 +92,7 @@ impl Worker {
                 spool: tempfile::Builder::new()
                     .prefix("turncoat-worker-")
                     .tempdir()?,
+                content: ContentCache::default(),
             }),
         })
     }
@@ -100,13 +112,21 @@ impl Worker {
             "working"
         );
         let (stop, stopping) = tokio::sync::watch::channel(false);
-        let tasks: Vec<_> = (0..slots)
+        let mut tasks: Vec<_> = (0..slots)
             .map(|i| {
                 let shared = Arc::clone(&self.shared);
                 let first = (i * PARTITIONS as usize / slots) as u32;
                 tokio::spawn(slot(shared, first, stopping.clone()))
             })
             .collect();
+        tasks.push(tokio::spawn(hunt_slot(
+            Arc::clone(&self.shared),
+            stopping.clone(),
+        )));
+        tasks.push(tokio::spawn(follow_changes(
+            Arc::clone(&self.shared),
+            stopping.clone(),
+        )));
         shutdown.await;
         let _ = stop.send(true);
         for task in tasks {
@@ -156,7 +176,197 @@ async fn slot(shared: Arc<Shared>, first: u32, mut stopping: tokio::sync::watch:
     }
 }
 
+/// Takes retro-hunt jobs one after another.
+async fn hunt_slot(shared: Arc<Shared>, mut stopping: tokio::sync::watch::Receiver<bool>) {
+    while !*stopping.borrow() {
+        match shared.queue.next_hunt().await {
+            Ok(Some(delivery)) => shared.hunt(delivery, &stopping).await,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "the retro-hunt queue cannot be read");
+                shared.metrics.worked_hunt("unreadable");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(IDLE) => {}
+            _ = stopping.wait_for(|stop| *stop) => break,
+        }
+    }
+}
+
+/// Loads the content again whenever a change is announced.
+async fn follow_changes(shared: Arc<Shared>, mut stopping: tokio::sync::watch::Receiver<bool>) {
+    let changes = match shared.queue.changes().await {
+        Ok(changes) => changes,
+        Err(e) => {
+            tracing::warn!(error = %e, "content changes are not followed; each chunk checks the store's key");
+            return;
+        }
+    };
+    let mut changes = std::pin::pin!(changes);
+    loop {
+        let change = tokio::select! {
+            change = futures_util::StreamExt::next(&mut changes) => change,
+            _ = stopping.wait_for(|stop| *stop) => break,
+        };
+        let Some(change) = change else { break };
+        shared.content.forget();
+        let this = Arc::clone(&shared);
+        let started = Instant::now();
+        let loaded = tokio::task::spawn_blocking(move || {
+            let mut store = this.open_store()?;
+            this.content
+                .current(&mut *store)
+                .map(|c| c.key)
+                .map_err(|e| JobError::Retry(e.to_string()))
+        })
+        .await;
+        match loaded {
+            Ok(Ok(key)) => {
+                shared.metrics.loaded_content("loaded");
+                tracing::info!(
+                    worker = %shared.options.name, change = %change, key,
+                    seconds = started.elapsed().as_secs_f64(), "content loaded after a change"
+                );
+            }
+            _ => {
+                // The next chunk loads it, seeing the store's key moved.
+                shared.metrics.loaded_content("failed");
+                tracing::warn!(change = %change, "content not loaded after a change");
+            }
+        }
+    }
+}
+
+/// How often a retro-hunt waiting for its tenant's earlier chunks looks.
+const HUNT_POLL: Duration = Duration::from_millis(250);
+
 impl Shared {
+    /// Runs `job` on a blocking thread, telling JetStream while it runs
+    /// that `delivery` is still being worked on.
+    async fn with_heartbeat<M: Job, T: Send + 'static>(
+        &self,
+        delivery: &Delivery<M>,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, String> {
+        let mut job = tokio::task::spawn_blocking(job);
+        let mut heartbeat = tokio::time::interval(self.options.heartbeat);
+        heartbeat.tick().await;
+        loop {
+            tokio::select! {
+                done = &mut job => return done.map_err(|panic| format!("the job panicked: {panic}")),
+                _ = heartbeat.tick() => {
+                    if let Err(e) = delivery.progress().await {
+                        tracing::warn!(error = %e, "could not extend a job's lease");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Does one tenant's share of a retro-hunt, once every chunk of its
+    /// partition queued before the hunt is committed (those were matched
+    /// against the old content; later ones are matched against the new).
+    async fn hunt(
+        self: &Arc<Self>,
+        delivery: Delivery<HuntMeta>,
+        stopping: &tokio::sync::watch::Receiver<bool>,
+    ) {
+        let meta = delivery.meta.clone();
+        let started = Instant::now();
+        let mut told = Instant::now();
+        loop {
+            match self
+                .queue
+                .partition_done_to(meta.tenant_id, meta.after)
+                .await
+            {
+                Ok(true) => break,
+                Ok(false) if *stopping.borrow() => {
+                    let _ = delivery.retry_later(Duration::ZERO).await;
+                    return;
+                }
+                Ok(false) => {
+                    if told.elapsed() >= self.options.heartbeat {
+                        let _ = delivery.progress().await;
+                        told = Instant::now();
+                    }
+                    tokio::time::sleep(HUNT_POLL).await;
+                }
+                Err(e) => {
+                    return self
+                        .hunt_failed(delivery, JobError::Retry(e.to_string()))
+                        .await;
+                }
+            }
+        }
+        let waited = started.elapsed().as_secs_f64();
+        let this = Arc::clone(self);
+        let (job, body) = (meta.clone(), delivery.body.clone());
+        let outcome = self
+            .with_heartbeat(&delivery, move || this.retro_hunt(&job, &body))
+            .await
+            .unwrap_or_else(|panic| Err(JobError::Retry(panic)));
+        match outcome {
+            Ok(report) => {
+                self.metrics.worked_hunt("hunted");
+                tracing::info!(
+                    hunt = %meta.hunt, tenant = %meta.tenant, new_alerts = report.new_alerts,
+                    updated_alerts = report.updated_alerts, resurfaced = report.resurfaced,
+                    waited, seconds = started.elapsed().as_secs_f64() - waited, "retro-hunt"
+                );
+                if let Err(e) = delivery.ack().await {
+                    // Done all the same: a redelivery finds what it raised.
+                    tracing::warn!(hunt = %meta.hunt, error = %e, "the retro-hunt's acknowledgement was lost");
+                }
+            }
+            Err(e) => self.hunt_failed(delivery, e).await,
+        }
+    }
+
+    async fn hunt_failed(&self, delivery: Delivery<HuntMeta>, error: JobError) {
+        let meta = &delivery.meta;
+        let (why, retry) = match error {
+            JobError::Retry(why) => (why, delivery.deliveries < turncoat_queue::MAX_DELIVERIES),
+            JobError::Permanent(why) => (why, false),
+        };
+        if retry {
+            let pause = Duration::from_secs(1 << delivery.deliveries.clamp(0, 5));
+            tracing::warn!(hunt = %meta.hunt, tenant = %meta.tenant, error = %why, "retro-hunt failed; returned for {} s", pause.as_secs());
+            self.metrics.worked_hunt("retried");
+            let _ = delivery.retry_later(pause).await;
+        } else {
+            tracing::error!(hunt = %meta.hunt, tenant = %meta.tenant, deliveries = delivery.deliveries, error = %why, "retro-hunt given up");
+            self.metrics.worked_hunt("given-up");
+            let _ = delivery.give_up().await;
+        }
+    }
+
+    /// One tenant's retro-hunt, on this blocking thread.
+    fn retro_hunt(
+        &self,
+        meta: &HuntMeta,
+        plan: &[u8],
+    ) -> Result<turncoat_engine::intel::RetroReport, JobError> {
+        let plan: turncoat_engine::RetroPlan = serde_json::from_slice(plan)
+            .map_err(|e| JobError::Permanent(format!("the hunt's plan: {e}")))?;
+        let actor: Actor = meta.actor.parse().map_err(JobError::Permanent)?;
+        let mut store = self.open_store()?;
+        let tenant = find_tenant(&*store, &meta.tenant, meta.tenant_id)?;
+        turncoat_engine::retro_hunt(&mut *store, &tenant, &plan, &actor)
+            .map_err(|e| JobError::Retry(e.to_string()))
+    }
+
+    fn open_store(&self) -> Result<AnyStore, JobError> {
+        self.store
+            .open_writer(&mut turncoat_store::LockWait {
+                timeout: LOCK_WAIT,
+                purpose: "turncoat worker",
+                on_wait: &mut |_, _| {},
+            })
+            .map_err(|e| JobError::Retry(e.to_string()))
+    }
+
     /// Commits one chunk and settles it with the queue; hands back the
     /// store to use for the next, if it is worth keeping.
     async fn work(
@@ -168,21 +378,10 @@ impl Shared {
         let this = Arc::clone(self);
         let meta = delivery.meta.clone();
         let body = delivery.body.clone();
-        let mut commit = tokio::task::spawn_blocking(move || this.commit(store, &meta, &body));
-        let mut heartbeat = tokio::time::interval(self.options.heartbeat);
-        heartbeat.tick().await;
-        let (store, outcome) = loop {
-            tokio::select! {
-                done = &mut commit => break done.unwrap_or_else(|panic| {
-                    (None, Err(ChunkError::Retry(format!("the commit panicked: {panic}"))))
-                }),
-                _ = heartbeat.tick() => {
-                    if let Err(e) = delivery.progress().await {
-                        tracing::warn!(error = %e, "could not extend a chunk's lease");
-                    }
-                }
-            }
-        };
+        let (store, outcome) = self
+            .with_heartbeat(&delivery, move || this.commit(store, &meta, &body))
+            .await
+            .unwrap_or_else(|panic| (None, Err(JobError::Retry(panic))));
         let seconds = started.elapsed().as_secs_f64();
         let meta = delivery.meta.clone();
         match outcome {
@@ -203,13 +402,11 @@ impl Shared {
                 let report = self.report_json(&report, &meta);
                 self.settle(&meta, report, keep_earlier, delivery).await;
             }
-            Err(ChunkError::Permanent(why)) => self.give_up(&meta, &why, delivery).await,
-            Err(ChunkError::Retry(why))
-                if delivery.deliveries >= turncoat_queue::MAX_DELIVERIES =>
-            {
+            Err(JobError::Permanent(why)) => self.give_up(&meta, &why, delivery).await,
+            Err(JobError::Retry(why)) if delivery.deliveries >= turncoat_queue::MAX_DELIVERIES => {
                 self.give_up(&meta, &why, delivery).await
             }
-            Err(ChunkError::Retry(why)) => {
+            Err(JobError::Retry(why)) => {
                 let pause = Duration::from_secs(1 << delivery.deliveries.clamp(0, 5));
                 tracing::warn!(
                     batch = %meta.batch, chunk = meta.seq, tenant = %meta.tenant,
@@ -299,26 +496,19 @@ impl Shared {
         store: Option<AnyStore>,
         meta: &ChunkMeta,
         body: &[u8],
-    ) -> (Option<AnyStore>, Result<FileReport, ChunkError>) {
+    ) -> (Option<AnyStore>, Result<FileReport, JobError>) {
         let store = match store.filter(|s| s.is_alive()) {
             Some(store) => store,
-            None => {
-                let opened = self.store.open_writer(&mut turncoat_store::LockWait {
-                    timeout: LOCK_WAIT,
-                    purpose: "turncoat worker",
-                    on_wait: &mut |_, _| {},
-                });
-                match opened {
-                    Ok(store) => store,
-                    Err(e) => return (None, Err(ChunkError::Retry(e.to_string()))),
-                }
-            }
+            None => match self.open_store() {
+                Ok(store) => store,
+                Err(e) => return (None, Err(e)),
+            },
         };
         let mut store = store;
         let outcome = self.ingest(&mut store, meta, body);
         // An embedded store's writer lock is not kept between chunks (the
         // CLI may want it); nor is a connection that just failed.
-        let keep = self.store.dir().is_none() && !matches!(outcome, Err(ChunkError::Retry(_)));
+        let keep = self.store.dir().is_none() && !matches!(outcome, Err(JobError::Retry(_)));
         (keep.then_some(store), outcome)
     }
 
@@ -327,26 +517,23 @@ impl Shared {
         store: &mut AnyStore,
         meta: &ChunkMeta,
         body: &[u8],
-    ) -> Result<FileReport, ChunkError> {
-        let retry = |e: &dyn std::fmt::Display| ChunkError::Retry(e.to_string());
-        let tenant = store
-            .tenants()
-            .map_err(|e| retry(&e))?
-            .into_iter()
-            .find(|t| t.name().as_str() == meta.tenant && t.id().get() == meta.tenant_id)
-            .ok_or_else(|| ChunkError::Permanent(format!("no tenant {} any more", meta.tenant)))?;
+    ) -> Result<FileReport, JobError> {
+        let retry = |e: &dyn std::fmt::Display| JobError::Retry(e.to_string());
+        let tenant = find_tenant(&**store, &meta.tenant, meta.tenant_id)?;
         let format = meta
             .format
             .as_deref()
             .map(str::parse)
             .transpose()
-            .map_err(|e| ChunkError::Permanent(format!("format: {e}")))?;
-        let actor: Actor = meta.actor.parse().map_err(ChunkError::Permanent)?;
+            .map_err(|e| JobError::Permanent(format!("format: {e}")))?;
+        let actor: Actor = meta.actor.parse().map_err(JobError::Permanent)?;
         let options = IngestOptions {
             format,
             endpoint: meta.endpoint.clone(),
+            pending_work: PendingScope::OwnTenant,
             ..IngestOptions::default()
         };
+        let content = self.content.current(&mut **store).map_err(|e| retry(&e))?;
         let file = tempfile::NamedTempFile::new_in(self.spool.path()).map_err(|e| retry(&e))?;
         std::fs::write(file.path(), body).map_err(|e| retry(&e))?;
         let files = [NamedFile {
@@ -358,6 +545,7 @@ impl Shared {
             &tenant,
             &files,
             &options,
+            &content,
             &NoProgress,
             &actor,
         )
@@ -365,8 +553,19 @@ impl Shared {
         report
             .files
             .pop()
-            .ok_or_else(|| ChunkError::Retry("the engine reported no file".into()))
+            .ok_or_else(|| JobError::Retry("the engine reported no file".into()))
     }
+}
+
+/// The tenant a job names, by name and id both (a tenant removed and made
+/// again under its name is another tenant).
+fn find_tenant(store: &dyn Store, name: &str, id: i64) -> Result<Tenant, JobError> {
+    store
+        .tenants()
+        .map_err(|e| JobError::Retry(e.to_string()))?
+        .into_iter()
+        .find(|t| t.name().as_str() == name && t.id().get() == id)
+        .ok_or_else(|| JobError::Permanent(format!("no tenant {name} any more")))
 }
 
 /// Serves a worker's `/metrics` and `/healthz` on `listener` until

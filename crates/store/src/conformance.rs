@@ -505,12 +505,36 @@ pub fn indicators(store: &mut dyn Store) {
         (again.inserted.len(), again.changed.len(), again.unchanged),
         (0, 0, 1)
     );
+    let key = store.intel_key().unwrap();
     i.revoked = true;
     let changed = store
         .upsert_indicators(&mut std::iter::once(i), &Actor::User("test".into()))
         .unwrap();
     assert_eq!(changed.changed, first.inserted);
     assert!(store.indicators().unwrap()[0].indicator.revoked);
+    // The key names the detection content: rules change it as indicators
+    // do, and storing the same again does not.
+    let key = (key, store.intel_key().unwrap());
+    assert_ne!(key.0, key.1, "a changed indicator changes the key");
+    let rule = crate::StoredRule {
+        id: "6a9e6a8e-0000-4000-8000-000000000001".into(),
+        title: "test".into(),
+        source: "test.yml".into(),
+        text: "title: test".into(),
+        updated: turncoat_core::Time(1),
+    };
+    let actor = Actor::User("test".into());
+    store
+        .upsert_rules(std::slice::from_ref(&rule), &actor)
+        .unwrap();
+    let after_rule = store.intel_key().unwrap();
+    assert_ne!(after_rule, key.1, "a new rule changes the key");
+    store.upsert_rules(&[rule], &actor).unwrap();
+    assert_eq!(
+        store.intel_key().unwrap(),
+        after_rule,
+        "the same rule again does not"
+    );
 }
 
 /// Allowlist entries are global or per tenant, and a tenant sees only its

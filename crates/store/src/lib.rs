@@ -1016,9 +1016,10 @@ pub trait Store {
     fn scan_indicators(&self, each: &mut dyn FnMut(IndicatorRef<'_>)) -> Result<()>;
     /// How many indicators are stored: to size the live index up front.
     fn count_indicators(&self) -> Result<u64>;
-    /// What the stored indicators are known by: it changes whenever they
-    /// do, and differs between databases, so a saved index tagged with it
-    /// is current exactly when the tags agree.
+    /// What the stored detection content is known by: it changes whenever
+    /// indicators, advisories or rules do, and differs between databases,
+    /// so a saved index (or a worker's loaded content) tagged with it is
+    /// current exactly when the tags agree.
     fn intel_key(&self) -> Result<u64>;
 
     // Derived data kept beside the database to save recomputing it (the

@@ -203,7 +203,7 @@ fn demo(options: &DemoArgs) -> anyhow::Result<(bool, PathBuf)> {
     }
 
     let pack = write_pack(&dir)?;
-    let report = turncoat_engine::import_intel(&mut store, &[pack], None, &bar, &Actor::Cli)?;
+    let report = turncoat_engine::import_intel(&mut store, &[pack], None, &bar, &Actor::Cli, None)?;
     let advisory = report
         .advisories_changed
         .first()

@@ -129,6 +129,17 @@ fn print_intel(report: &IntelReport, format: OutputFormat) -> anyhow::Result<()>
                     report.advisories_changed.join(", ")
                 }
             );
+            if let Some(why) = &report.retro_not_queued {
+                eprintln!(
+                    "warning: the retro-hunt could not be handed to the workers ({why}); done here"
+                );
+            }
+            if let Some(q) = &report.retro_queued {
+                println!(
+                    "retro-hunt {} handed to the workers: one job for each of {} tenants",
+                    q.hunt, q.tenants
+                );
+            }
             if !report.retro.is_empty() {
                 println!("retro-hunt ({:.3}s):", report.retro_seconds);
                 crate::output::retro_table(&report.retro).print()?;
@@ -154,7 +165,9 @@ pub(crate) fn run(command: IntelCommand, ctx: &Context) -> anyhow::Result<Exit> 
                 IntelInputFormat::Osv => Some(IntelFormat::Osv),
                 IntelInputFormat::Advisory => Some(IntelFormat::Advisory),
             };
-            let report = turncoat_engine::import_intel(
+            let cluster = ctx.cluster()?;
+            let report = turncoat_server::handoff::import_intel(
+                cluster.as_ref().map(|c| &c.hand_off),
                 &mut *store,
                 &paths,
                 format,
@@ -313,11 +326,19 @@ fn feed(command: FeedCommand, ctx: &Context) -> anyhow::Result<Exit> {
                 "no feed to poll{}",
                 name.map(|n| format!(" named {n:?}")).unwrap_or_default()
             );
+            let cluster = ctx.cluster()?;
+            let hand_off = cluster.as_ref().map(|c| &c.hand_off);
             let mut reports = Vec::new();
             for f in &feeds {
                 let secret = store.taxii_feed_secret(f.id)?;
                 let fetched = taxii_client::fetch(f, secret.as_deref());
-                reports.push(taxii_client::import(&mut *store, f, fetched, &Actor::Cli)?);
+                reports.push(taxii_client::import(
+                    &mut *store,
+                    f,
+                    fetched,
+                    &Actor::Cli,
+                    hand_off,
+                )?);
             }
             match format {
                 OutputFormat::Json => print_json(&reports)?,

@@ -291,6 +291,33 @@ impl Context {
             .open_reader()
             .with_context(|| format!("reading store {}", self.store))
     }
+
+    /// With `--queue`, a connection to hand retro-hunts and content
+    /// changes to the cluster's workers.
+    pub fn cluster(&self) -> anyhow::Result<Option<Cluster>> {
+        let Some(url) = &self.queue else {
+            return Ok(None);
+        };
+        // A thread of its own: the hand-off blocks on it from this one.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        let queue = runtime
+            .block_on(turncoat_queue::Queue::connect(url))
+            .with_context(|| format!("queue {url}"))?;
+        let hand_off = turncoat_server::HandOff::new(queue.into(), runtime.handle().clone());
+        Ok(Some(Cluster {
+            hand_off,
+            _runtime: runtime,
+        }))
+    }
+}
+
+/// A CLI command's link to the cluster's queue.
+pub(crate) struct Cluster {
+    pub hand_off: turncoat_server::HandOff,
+    _runtime: tokio::runtime::Runtime,
 }
 
 /// How long a token or a suppression lives, in microseconds; `None` for

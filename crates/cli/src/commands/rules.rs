@@ -36,7 +36,9 @@ pub(crate) fn run(command: RulesCommand, ctx: &Context) -> anyhow::Result<Exit> 
             paths,
         } => {
             let mut store = ctx.create()?;
-            let report = turncoat_engine::rules::import(
+            let cluster = ctx.cluster()?;
+            let report = turncoat_server::handoff::import_rules(
+                cluster.as_ref().map(|c| &c.hand_off),
                 &mut *store,
                 &paths,
                 None,

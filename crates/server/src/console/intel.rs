@@ -72,9 +72,11 @@ async fn take_upload(
         Err(refused) => return Ok(Err(refused)),
     };
     let actor = viewer.0.principal.actor.clone();
+    let hand_off = state.hand_off();
     let (mut report, upload) = upload
         .import(state, "choose a file to import", move |store, file, _| {
-            turncoat_engine::import_intel(
+            crate::handoff::import_intel(
+                hand_off.as_ref(),
                 store,
                 &[file],
                 None,

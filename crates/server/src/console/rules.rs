@@ -62,6 +62,7 @@ async fn import_upload(
     upload: Upload,
 ) -> Result<RulesReport, Problem> {
     let actor = viewer.0.principal.actor.clone();
+    let hand_off = state.hand_off();
     let (mut report, upload) = upload
         .import(
             state,
@@ -73,7 +74,8 @@ async fn import_upload(
                         message: "a rule file ends in .yml or .yaml".into(),
                     });
                 }
-                turncoat_engine::rules::import(
+                crate::handoff::import_rules(
+                    hand_off.as_ref(),
                     store,
                     &[file],
                     Some(spool),

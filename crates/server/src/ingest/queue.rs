@@ -111,6 +111,7 @@ impl IngestQueue {
             chunks: rx,
             metrics,
             recent_commit_micros: Arc::clone(&recent),
+            content: Default::default(),
         };
         let handle = std::thread::Builder::new()
             .name("ingest-writer".into())
@@ -162,6 +163,8 @@ struct Writer {
     chunks: mpsc::Receiver<Chunk>,
     metrics: Arc<Metrics>,
     recent_commit_micros: Arc<AtomicU64>,
+    /// Indicators and rules, loaded again only when they change.
+    content: turncoat_engine::ContentCache,
 }
 
 /// How long the writer waits for the store's writer lock (a CLI ingest
@@ -222,8 +225,17 @@ impl Writer {
             .collect();
         let (tenant, options, actor) = (&run[0].tenant, &run[0].options, &run[0].actor);
         let started = Instant::now();
-        let result =
-            turncoat_engine::ingest_named(store, tenant, &files, options, &NoProgress, actor);
+        let result = self.content.current(store).and_then(|content| {
+            turncoat_engine::ingest_named(
+                store,
+                tenant,
+                &files,
+                options,
+                &content,
+                &NoProgress,
+                actor,
+            )
+        });
         let seconds = started.elapsed().as_secs_f64();
         self.metrics.observe_commit(seconds);
         self.recent_commit_micros

@@ -179,6 +179,9 @@ pub(super) fn upsert_advisories(
         "intel.advisories",
         &format!("{} new or changed: {}", changed.len(), changed.join(", ")),
     )?;
+    if !changed.is_empty() {
+        tx.execute("UPDATE intel_state SET generation = generation + 1", &[])?;
+    }
     tx.commit()?;
     Ok(changed)
 }
@@ -218,6 +221,9 @@ pub(super) fn upsert_rules(
         "rules.import",
         &format!("{} new or changed of {}", changed.len(), rules.len()),
     )?;
+    if !changed.is_empty() {
+        tx.execute("UPDATE intel_state SET generation = generation + 1", &[])?;
+    }
     tx.commit()?;
     Ok(changed)
 }

@@ -219,6 +219,9 @@ pub(super) fn upsert_advisories(
         "intel.advisories",
         &format!("{} new or changed: {}", changed.len(), changed.join(", ")),
     )?;
+    if !changed.is_empty() {
+        tx.execute("UPDATE intel_state SET generation = generation + 1", [])?;
+    }
     commit(tx, &store.dir)?;
     Ok(changed)
 }
@@ -262,6 +265,9 @@ pub(super) fn upsert_rules(
         "rules.import",
         &format!("{} new or changed of {}", changed.len(), rules.len()),
     )?;
+    if !changed.is_empty() {
+        tx.execute("UPDATE intel_state SET generation = generation + 1", [])?;
+    }
     commit(tx, &store.dir)?;
     Ok(changed)
 }
