@@ -61,6 +61,10 @@ pub enum PendingScope {
     /// otherwise wait on the tenants other workers are committing. Work
     /// left by a worker that died is redone when its chunk is redelivered.
     OwnTenant,
+    /// None now: the tenant's next run follows at once (a worker that sees
+    /// the tenant's next chunk queued) and does it. The work stays
+    /// recorded with the batches until done, so nothing is lost.
+    Later,
 }
 
 /// What happened to one input file.
@@ -434,7 +438,10 @@ fn finish_pending_work(
     actor: &Actor,
     report: &mut IngestReport,
 ) -> Result<()> {
-    let mut due = store.pending_work()?;
+    let mut due = match options.pending_work {
+        PendingScope::Later => return Ok(()),
+        _ => store.pending_work()?,
+    };
     if options.pending_work == PendingScope::OwnTenant {
         due.retain(|d| d.tenant.id() == tenant.id());
     }

@@ -498,6 +498,33 @@ impl Queue {
         Delivery::new(self, message, owns_body).await.map(Some)
     }
 
+    /// Whether the chunk after `delivery` in its partition is its tenant's
+    /// too (then the tenant's post-ingest work can wait for it). `false`
+    /// when that cannot be told.
+    pub async fn followed_by_same_tenant(&self, delivery: &Delivery) -> bool {
+        let Ok(info) = delivery.message.info() else {
+            return false;
+        };
+        let next = info.stream_sequence + 1;
+        let subject = self
+            .names
+            .partition_subject(partition_of(delivery.meta.tenant_id));
+        let Ok(stream) = self.js.get_stream_no_info(&self.names.ingest_stream).await else {
+            return false;
+        };
+        let Ok(message) = stream
+            .get_first_raw_message_by_subject(&subject, next)
+            .await
+        else {
+            return false;
+        };
+        message
+            .headers
+            .get(ChunkMeta::HEADER)
+            .and_then(|v| serde_json::from_str::<ChunkMeta>(v.as_str()).ok())
+            .is_some_and(|m| m.tenant_id == delivery.meta.tenant_id)
+    }
+
     /// Chunks published and not yet acknowledged, over every partition.
     pub async fn waiting(&self) -> Result<u64> {
         Ok(self.ingest_state().await?.messages)

@@ -378,8 +378,14 @@ impl Shared {
         let this = Arc::clone(self);
         let meta = delivery.meta.clone();
         let body = delivery.body.clone();
+        // The post-ingest pass (beacon scoring over the tenant's last week)
+        // is paid once per run of the tenant's chunks, not per chunk.
+        let pending = match self.queue.followed_by_same_tenant(&delivery).await {
+            true => PendingScope::Later,
+            false => PendingScope::OwnTenant,
+        };
         let (store, outcome) = self
-            .with_heartbeat(&delivery, move || this.commit(store, &meta, &body))
+            .with_heartbeat(&delivery, move || this.commit(store, &meta, &body, pending))
             .await
             .unwrap_or_else(|panic| (None, Err(JobError::Retry(panic))));
         let seconds = started.elapsed().as_secs_f64();
@@ -496,6 +502,7 @@ impl Shared {
         store: Option<AnyStore>,
         meta: &ChunkMeta,
         body: &[u8],
+        pending: PendingScope,
     ) -> (Option<AnyStore>, Result<FileReport, JobError>) {
         let store = match store.filter(|s| s.is_alive()) {
             Some(store) => store,
@@ -505,7 +512,7 @@ impl Shared {
             },
         };
         let mut store = store;
-        let outcome = self.ingest(&mut store, meta, body);
+        let outcome = self.ingest(&mut store, meta, body, pending);
         // An embedded store's writer lock is not kept between chunks (the
         // CLI may want it); nor is a connection that just failed.
         let keep = self.store.dir().is_none() && !matches!(outcome, Err(JobError::Retry(_)));
@@ -517,6 +524,7 @@ impl Shared {
         store: &mut AnyStore,
         meta: &ChunkMeta,
         body: &[u8],
+        pending: PendingScope,
     ) -> Result<FileReport, JobError> {
         let retry = |e: &dyn std::fmt::Display| JobError::Retry(e.to_string());
         let tenant = find_tenant(&**store, &meta.tenant, meta.tenant_id)?;
@@ -530,7 +538,7 @@ impl Shared {
         let options = IngestOptions {
             format,
             endpoint: meta.endpoint.clone(),
-            pending_work: PendingScope::OwnTenant,
+            pending_work: pending,
             ..IngestOptions::default()
         };
         let content = self.content.current(&mut **store).map_err(|e| retry(&e))?;
