@@ -456,6 +456,26 @@ impl Queue {
     /// when another worker holds the partition's chunk).
     pub async fn next(&self, p: u32) -> Result<Option<Delivery>> {
         let consumer = &self.consumers().await?[(p % PARTITIONS) as usize];
+        // A fetch from a partition whose chunk another worker holds is not
+        // answered "none": JetStream keeps it until that chunk is acked,
+        // then hands this worker the partition's next chunk. Workers would
+        // take turns on one partition while the others wait; so a
+        // partition held since less than `ack_wait` is passed by. One held
+        // longer is fetched from: if its holder died, that fetch is what
+        // has JetStream hand the chunk out again.
+        let info = consumer
+            .get_info()
+            .await
+            .map_err(nats("reading a partition's consumer"))?;
+        let held_for = info.delivered.last_active.map(|at| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i128);
+            Duration::from_nanos((now - at.unix_timestamp_nanos()).max(0) as u64)
+        });
+        if info.num_ack_pending > 0 && held_for.is_some_and(|held| held < self.ack_wait) {
+            return Ok(None);
+        }
         self.fetch_one(consumer, true).await
     }
 
