@@ -604,6 +604,51 @@ fn intel_imported_mid_ingest_is_hunted_by_the_workers() {
     c.check("intel imported mid-ingest", &served, &batches);
 }
 
+/// `turncoat ingest` with `--queue` publishes each file as a batch (cut
+/// at line ends as a server cuts a body) instead of committing it; a
+/// worker commits them: equal to the single-process run.
+#[test]
+fn cli_ingest_with_a_queue_publishes_for_the_workers() {
+    let Some(c) = cluster("cli", None) else {
+        return;
+    };
+    let served = c.serve();
+    let _worker = c.worker("w1", &[]);
+    let mut batches = Vec::new();
+    let mut chunks = 0;
+    for (i, r) in c.requests.iter().enumerate() {
+        // Run where the file is, so that it is named as the request was.
+        let dir = c.env.dir.path().join(format!("cli-{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(&r.name), &r.body).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_turncoat"))
+            .current_dir(&dir)
+            .args(["--store", &c.pg, "--queue", &c.queue, "ingest"])
+            .args(["--tenant", &r.tenant, "--output", "json", &r.name])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let queued = &answer["queued"][0];
+        assert_eq!(queued["file"], r.name.as_str(), "{answer}");
+        chunks += queued["chunks"].as_u64().unwrap();
+        batches.push((
+            r.tenant.clone(),
+            queued["batch"].as_str().unwrap().to_owned(),
+        ));
+    }
+    assert!(
+        chunks > c.requests.len() as u64,
+        "line-delimited files were cut"
+    );
+    c.check("ingest --queue", &served, &batches);
+}
+
 /// Processing intervals per tenant from the workers' logs: every
 /// `chunk` line ends one, `seconds` long. A tenant's partition is held by
 /// one worker from taking a chunk to acknowledging it, which spans the

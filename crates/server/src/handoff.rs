@@ -1,17 +1,18 @@
-//! What goes to a cluster's workers besides ingest: each intel import's
-//! retro-hunt, fanned out as one job per tenant, and the news that the
+//! What blocking code (a request's store work, the CLI) hands to a
+//! cluster's workers: files to ingest, published as batches as
+//! `serve --queue` publishes a request's body; each intel import's
+//! retro-hunt, fanned out as one job per tenant; and the news that the
 //! detection content (indicators, advisories, rules) changed, so that
-//! every worker loads it again. Called from blocking code (a request's
-//! store work, the CLI) with the handle of a runtime to publish on.
+//! every worker loads it again. Published on a runtime's handle.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use turncoat_core::Actor;
 use turncoat_engine::rules::RulesReport;
 use turncoat_engine::{EngineError, IntelReport, Progress, RetroPlan};
 use turncoat_formats::intel::IntelFormat;
-use turncoat_queue::Queue;
+use turncoat_queue::{BatchRecord, ChunkMeta, Queue};
 use turncoat_store::{Store, Tenant};
 
 /// A queue to hand work to, and the runtime to do it on.
@@ -43,6 +44,85 @@ impl HandOff {
         Ok(hunt)
     }
 
+    /// Publishes a file to the ingest stream as one batch for `tenant`,
+    /// named `name` in findings: line-delimited JSON cut at line ends into
+    /// chunks of half a message, anything else whole (in the object store
+    /// when bigger than a message). Answers the batch once JetStream has
+    /// stored every chunk.
+    pub fn publish_file(
+        &self,
+        tenant: &Tenant,
+        path: &Path,
+        name: &str,
+        options: &turncoat_engine::IngestOptions,
+        actor: &Actor,
+    ) -> Result<BatchRecord, String> {
+        let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+        if size > MAX_PUBLISHED_FILE {
+            return Err(format!(
+                "{size} bytes: a file over {MAX_PUBLISHED_FILE} bytes is not published whole; split it"
+            ));
+        }
+        let body = std::fs::read(path).map_err(|e| e.to_string())?;
+        if body.is_empty() {
+            return Err("empty".into());
+        }
+        let target = (self.queue.inline_limit() / 2).max(1);
+        let head = &body[..body.len().min(crate::ingest::HEAD_BYTES)];
+        let cut = body.len() > target && crate::ingest::is_json_lines(head) == Some(true);
+        let mut pieces = Vec::new();
+        let mut from = 0;
+        while from < body.len() {
+            let len = match cut {
+                true => crate::ingest::cut_point(&body[from..], 0, target as u64),
+                false => None,
+            };
+            let end = len.map_or(body.len(), |len| from + len);
+            pieces.push(from..end);
+            from = end;
+        }
+        let batch = Queue::new_batch_id();
+        let mut first_line = 1;
+        let mut metas = Vec::with_capacity(pieces.len());
+        for (seq, piece) in pieces.iter().enumerate() {
+            let bytes = &body[piece.clone()];
+            let lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64
+                + u64::from(bytes.last() != Some(&b'\n'));
+            metas.push(ChunkMeta {
+                batch: batch.clone(),
+                seq: seq as u32,
+                tenant: tenant.name().to_string(),
+                tenant_id: tenant.id().get(),
+                format: options.format.map(|f| f.to_string()),
+                endpoint: options.endpoint.clone(),
+                actor: actor.to_string(),
+                name: match cut && pieces.len() > 1 {
+                    true => format!("{name}, lines {first_line}-{}", first_line + lines - 1),
+                    false => name.to_owned(),
+                },
+                first_line,
+            });
+            first_line += lines;
+        }
+        let body = axum::body::Bytes::from(body);
+        let record = BatchRecord {
+            id: batch,
+            tenant: tenant.name().to_string(),
+            chunks: pieces.len() as u32,
+            bytes: body.len() as u64,
+            accepted_ms: turncoat_core::Time::now().0 / 1000,
+        };
+        self.runtime
+            .block_on(async {
+                for (meta, piece) in metas.iter().zip(pieces) {
+                    self.queue.publish(meta, body.slice(piece)).await?;
+                }
+                self.queue.accept_batch(&record).await
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(record)
+    }
+
     /// Tells the workers the content changed. Not fatal when it fails:
     /// a worker checks the store's content key before every chunk anyway;
     /// the announcement only spares the first chunk after a change the
@@ -53,6 +133,9 @@ impl HandOff {
         }
     }
 }
+
+/// The largest file `turncoat ingest --queue` publishes (read whole).
+const MAX_PUBLISHED_FILE: u64 = 2 << 30;
 
 /// Imports intel files ([`turncoat_engine::import_intel`]); with a queue,
 /// the retro-hunt is handed to the workers and the change announced.

@@ -134,6 +134,69 @@ fn print_ingest(report: &IngestReport, format: OutputFormat) -> anyhow::Result<(
     Ok(())
 }
 
+/// With `--queue`: publishes every file as a batch for the cluster's
+/// workers (as `serve --queue` does a request) instead of committing it.
+fn publish(
+    hand_off: &turncoat_server::HandOff,
+    tenant: &turncoat_store::Tenant,
+    paths: &[PathBuf],
+    options: &IngestOptions,
+    output: OutputFormat,
+) -> anyhow::Result<Exit> {
+    let walk = turncoat_walk::walk(paths, &turncoat_walk::WalkOptions::all_files());
+    let mut failed = walk.unread();
+    let mut batches = Vec::new();
+    for input in &walk.inputs {
+        let path = match input {
+            turncoat_walk::Input::File(p) => p,
+            turncoat_walk::Input::Stream(p) => {
+                failed.push(format!(
+                    "{}: a stream is not published to the queue; write it to a file",
+                    p.display()
+                ));
+                continue;
+            }
+        };
+        let name = path.display().to_string();
+        match hand_off.publish_file(tenant, path, &name, options, &Actor::Cli) {
+            Ok(batch) => batches.push(serde_json::json!({
+                "file": name, "batch": batch.id, "chunks": batch.chunks, "bytes": batch.bytes,
+            })),
+            Err(e) => failed.push(format!("{name}: {e}")),
+        }
+    }
+    match output {
+        OutputFormat::Json => print_json(&serde_json::json!({
+            "tenant": tenant.name().to_string(), "queued": batches, "failed": failed,
+        }))?,
+        OutputFormat::Table => {
+            let mut t = Table::new(&["file", "batch", "chunks", "bytes"]);
+            for b in &batches {
+                t.row(
+                    ["file", "batch", "chunks", "bytes"]
+                        .iter()
+                        .map(|k| b[k].to_string().trim_matches('"').to_owned())
+                        .collect(),
+                );
+            }
+            t.print()?;
+        }
+    }
+    for f in &failed {
+        eprintln!("turncoat: ingest: {f}");
+    }
+    eprintln!(
+        "turncoat: ingest: {} files queued for the workers, one batch each (progress: GET /api/v1/batches/ID), {} failed",
+        batches.len(),
+        failed.len()
+    );
+    Ok(if failed.is_empty() {
+        Exit::Clean
+    } else {
+        Exit::Error
+    })
+}
+
 pub(crate) fn run(args: IngestArgs, ctx: &Context) -> anyhow::Result<Exit> {
     let mut store = ctx.open()?;
     let tenant = tenant(&*store, &args.tenant)?;
@@ -144,6 +207,15 @@ pub(crate) fn run(args: IngestArgs, ctx: &Context) -> anyhow::Result<Exit> {
         batch_records: Some(args.batch_records as usize),
         ..Default::default()
     };
+    if let Some(cluster) = ctx.cluster()? {
+        return publish(
+            &cluster.hand_off,
+            &tenant,
+            &args.paths,
+            &options,
+            args.output,
+        );
+    }
     let report = turncoat_engine::ingest(
         &mut *store,
         &tenant,

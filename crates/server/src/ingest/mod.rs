@@ -26,6 +26,7 @@ use turncoat_store::Tenant;
 
 pub use queue::IngestLimits;
 pub(crate) use queue::IngestQueue;
+pub(crate) use spool::{cut_point, is_json_lines};
 
 use self::queue::Chunk;
 use self::spool::{BodyReader, Piece, SpoolFile};
@@ -153,7 +154,7 @@ fn admit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, Problem>
 
 /// Bytes of a body's start read to tell whether it is line-delimited
 /// JSON: a first line longer than this is taken for something else.
-const HEAD_BYTES: usize = 1 << 20;
+pub(crate) const HEAD_BYTES: usize = 1 << 20;
 
 /// Why reading a body stopped early.
 pub(crate) enum Interrupted {
