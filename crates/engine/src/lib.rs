@@ -98,11 +98,6 @@ impl ContentCache {
         Ok(content)
     }
 
-    /// Drops what is held (a change was announced): the next use loads.
-    pub fn forget(&self) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    }
-
     fn held(&self) -> Option<std::sync::Arc<Content>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

@@ -180,7 +180,11 @@ async fn slot(shared: Arc<Shared>, first: u32, mut stopping: tokio::sync::watch:
 async fn hunt_slot(shared: Arc<Shared>, mut stopping: tokio::sync::watch::Receiver<bool>) {
     while !*stopping.borrow() {
         match shared.queue.next_hunt().await {
-            Ok(Some(delivery)) => shared.hunt(delivery, &stopping).await,
+            Ok(Some(delivery)) => {
+                // The hunt's other tenants' jobs are likely waiting: no pause.
+                shared.hunt(delivery, &stopping).await;
+                continue;
+            }
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "the retro-hunt queue cannot be read");
@@ -210,7 +214,8 @@ async fn follow_changes(shared: Arc<Shared>, mut stopping: tokio::sync::watch::R
             _ = stopping.wait_for(|stop| *stop) => break,
         };
         let Some(change) = change else { break };
-        shared.content.forget();
+        // Announced after the change committed: the store's key has moved,
+        // so this loads.
         let this = Arc::clone(&shared);
         let started = Instant::now();
         let loaded = tokio::task::spawn_blocking(move || {
