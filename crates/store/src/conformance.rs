@@ -1073,6 +1073,115 @@ pub fn run_all(mut fresh: impl FnMut() -> Box<dyn Store>) {
     feeds(fresh().as_mut());
     taxii_feeds(fresh().as_mut());
     notifications(fresh().as_mut());
+    findings_in_one_call(fresh().as_mut());
+}
+
+/// Many findings recorded in one call come out as if recorded one by
+/// one: findings of one alert and key folded, an alert created by its
+/// first finding and updated by the later ones, a new alert under a live
+/// suppression held as suppressed, a dismissed one resurfaced by new
+/// intel or a higher severity.
+pub fn findings_in_one_call(store: &mut dyn Store) {
+    let actor = Actor::User("test".into());
+    let t = store.add_tenant(&tenant_name("acme"), &actor).unwrap();
+    let scope = Scope::tenant(&t);
+    let day = |n: i64| FindingKey::sighting(ObservableKind::Domain, "x", n);
+    let mut later = finding("h1", "evil.example", day(1), 2, 50);
+    later.evidence.detail = Some("later".into());
+    let mut earlier = finding("h1", "evil.example", day(1), 3, 10);
+    earlier.evidence.detail = Some("earlier".into());
+    let mut raised = finding("h1", "evil.example", day(2), 1, 70);
+    raised.severity = Severity::Critical;
+    raised.title = "contact with evil.example (raised)".into();
+    raised.campaign = Some("smooth-operator".into());
+    store
+        .add_suppression(
+            Some(&t),
+            &crate::NewSuppression {
+                kind: None,
+                source: "NOISY.example",
+                endpoint: Some("h2"),
+                reason: "known scanner",
+                expires: None,
+            },
+            &actor,
+        )
+        .unwrap();
+    let calls = vec![
+        (later.clone(), None),
+        (earlier.clone(), None),
+        (finding("h2", "noisy.example", day(1), 1, 20), None),
+        (finding("h3", "noisy.example", day(1), 1, 20), None),
+        (raised.clone(), None),
+    ];
+    let outcome = store.record_findings(&t, &calls, FindingMode::Add).unwrap();
+    assert_eq!((outcome.new_alerts, outcome.updated_alerts), (3, 0));
+    let alerts = store.alerts(&scope, &AlertFilter::default()).unwrap();
+    let find = |endpoint: &str, source: &str| {
+        alerts
+            .iter()
+            .find(|a| a.endpoint == endpoint && a.source == source)
+            .cloned()
+            .unwrap_or_else(|| panic!("no alert for {endpoint} {source}: {alerts:?}"))
+    };
+    // Add: same key summed, its evidence the later one; another key beside.
+    let evil = find("h1", "evil.example");
+    assert_eq!(evil.count, 6);
+    assert_eq!((evil.first_seen, evil.last_seen), (Time(10), Time(70)));
+    // Add keeps the alert as its first finding made it.
+    assert_eq!(evil.severity, Severity::High);
+    assert_eq!(evil.title, "contact with evil.example");
+    assert_eq!(find("h2", "noisy.example").status, AlertStatus::Suppressed);
+    assert_eq!(find("h3", "noisy.example").status, AlertStatus::New);
+
+    // A re-analysis: the later finding of an alert updates it.
+    let outcome = store
+        .record_findings(
+            &t,
+            &[(later.clone(), None), (raised.clone(), None)],
+            FindingMode::Set,
+        )
+        .unwrap();
+    assert_eq!((outcome.new_alerts, outcome.updated_alerts), (0, 1));
+    let evil = store.alert(&scope, evil.id).unwrap().unwrap();
+    assert_eq!(evil.severity, Severity::Critical);
+    assert_eq!(evil.title, raised.title);
+    assert_eq!(evil.campaign.as_deref(), Some("smooth-operator"));
+    // Set: the day's finding is the one given now (count 2, not 5).
+    assert_eq!(evil.count, 3);
+
+    // New intel naming a dismissed alert brings it back, once.
+    let noisy = find("h2", "noisy.example");
+    let again = finding("h2", "noisy.example", day(3), 1, 90);
+    let outcome = store
+        .record_findings(
+            &t,
+            &[(again.clone(), None), (again.clone(), None)],
+            FindingMode::NewIntel,
+        )
+        .unwrap();
+    assert_eq!(outcome.resurfaced, 1);
+    let noisy = store.alert(&scope, noisy.id).unwrap().unwrap();
+    assert_eq!(noisy.status, AlertStatus::New);
+    assert_eq!(noisy.count, 2);
+    let history = store.alert_history(&scope, noisy.id).unwrap();
+    let actions: Vec<AlertAction> = history.iter().map(|c| c.action).collect();
+    assert!(
+        actions.ends_with(&[AlertAction::Status, AlertAction::Resurfaced]),
+        "{actions:?}"
+    );
+    // Recording the same again changes nothing.
+    let outcome = store
+        .record_findings(&t, &[(again, None)], FindingMode::NewIntel)
+        .unwrap();
+    assert_eq!(
+        (
+            outcome.new_alerts,
+            outcome.updated_alerts,
+            outcome.resurfaced
+        ),
+        (0, 0, 0)
+    );
 }
 
 /// Pages of the alert queue, chained by their last key, are the whole

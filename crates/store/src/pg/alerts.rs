@@ -10,7 +10,7 @@ use turncoat_core::{
     Actor, AlertId, AlertKind, AlertStatus, Evidence, Finding, Severity, TenantName, Time,
 };
 
-use super::batch::{Ids, endpoint_id, lock_tenant};
+use super::batch::{Ids, endpoint_ids, lock_tenant};
 use super::{PgStore, audit_tx, set_stream_state_tx};
 use crate::rows::{
     CampaignColumns, CampaignMember, alert_action, campaign_for, entry_tenant, evidence_event,
@@ -24,6 +24,13 @@ use crate::{
 
 /// Records findings inside a transaction; shared by live batches and
 /// retro-hunts so that both keep the same deduplication.
+///
+/// The outcome is that of taking the findings one by one (the embedded
+/// store's way), but the statements are per call, not per finding: the
+/// alerts the findings name are read at once, changed in memory as each
+/// finding in turn would change them, and written back at once. Only
+/// resurfacing and suppressing, rare and each with its history and audit
+/// rows, go one alert at a time.
 pub(super) fn record_findings_tx(
     tx: &mut Transaction<'_>,
     ids: &mut Ids,
@@ -33,111 +40,60 @@ pub(super) fn record_findings_tx(
     now: Time,
 ) -> Result<FindingsOutcome> {
     let mut outcome = FindingsOutcome::default();
-    let mut touched: HashSet<i64> = HashSet::new();
-    let mut new_alerts: HashSet<i64> = HashSet::new();
-    for (f, at) in findings {
-        let endpoint = endpoint_id(tx, ids, tenant, &f.endpoint, f.first_seen)?;
-        let mut evidence = serde_json::to_value(&f.evidence).map_err(json_err)?;
-        if let Some(at) = at {
-            evidence["event"] = serde_json::to_value(at).map_err(json_err)?;
-        }
-        let evidence = evidence.to_string();
-        let existing = tx.query_opt(
-            "SELECT id, severity, status FROM alerts WHERE tenant_id = $1 AND endpoint_id = $2 AND kind = $3 AND source = $4",
-            &[&tenant, &endpoint, &f.kind.as_str(), &f.source],
-        )?;
-        let alert_id = match existing {
-            // A re-analysis carries the newest view of the alert: intel
-            // attached since, a higher severity.
-            Some(r) if mode != FindingMode::Add => {
-                let (id, severity, status): (i64, i64, String) =
-                    (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
-                let why = resurface_reason(
-                    &status,
-                    severity,
-                    f.severity,
-                    &f.title,
-                    mode == FindingMode::NewIntel,
-                );
-                if let Some(why) = why {
-                    resurface(tx, tenant, AlertId::new(id), &why, now)?;
-                    outcome.resurfaced += 1;
-                    touched.insert(id);
-                }
-                let changed = tx.execute(
-                    "UPDATE alerts SET title = $3, severity = greatest(severity, $4), campaign = coalesce($5, campaign), updated = $6
-                     WHERE tenant_id = $1 AND id = $2
-                       AND (title <> $3 OR severity < $4 OR ($5::text IS NOT NULL AND campaign IS DISTINCT FROM $5))",
-                    &[&tenant, &id, &f.title, &severity_rank(f.severity), &f.campaign, &now.0],
-                )?;
-                if changed > 0 {
-                    touched.insert(id);
-                }
-                id
-            }
-            Some(r) => r.try_get(0)?,
-            None => {
-                let id: i64 = tx
-                    .query_one(
-                        "INSERT INTO alerts (tenant_id, endpoint_id, kind, source, title, severity, status, campaign,
-                            first_seen, last_seen, count, evidence, created, updated)
-                         VALUES ($1, $2, $3, $4, $5, $6, 'new', $7, $8, $9, 0, $10, $11, $11) RETURNING id",
-                        &[
-                            &tenant,
-                            &endpoint,
-                            &f.kind.as_str(),
-                            &f.source,
-                            &f.title,
-                            &severity_rank(f.severity),
-                            &f.campaign,
-                            &f.first_seen.0,
-                            &f.last_seen.0,
-                            &evidence,
-                            &now.0,
-                        ],
-                    )?
-                    .try_get(0)?;
-                suppress_if_matched(tx, tenant, AlertId::new(id), f, now)?;
-                new_alerts.insert(id);
-                id
-            }
-        };
-        let sql = match mode {
-            FindingMode::Add => {
-                "INSERT INTO findings AS f (tenant_id, alert_id, key, first_seen, last_seen, count, evidence) VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (tenant_id, alert_id, key) DO UPDATE SET
-                    first_seen = least(f.first_seen, excluded.first_seen),
-                    last_seen = greatest(f.last_seen, excluded.last_seen),
-                    count = f.count + excluded.count,
-                    evidence = CASE WHEN excluded.last_seen >= f.last_seen THEN excluded.evidence ELSE f.evidence END"
-            }
-            FindingMode::Set | FindingMode::NewIntel => {
-                "INSERT INTO findings AS f (tenant_id, alert_id, key, first_seen, last_seen, count, evidence) VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (tenant_id, alert_id, key) DO UPDATE SET
-                    first_seen = excluded.first_seen,
-                    last_seen = excluded.last_seen,
-                    count = excluded.count,
-                    evidence = excluded.evidence
-                 WHERE f.first_seen <> excluded.first_seen OR f.last_seen <> excluded.last_seen
-                    OR f.count <> excluded.count OR f.evidence <> excluded.evidence"
-            }
-        };
-        let changed = tx.execute(
-            sql,
-            &[
-                &tenant,
-                &alert_id,
-                &f.key.as_str(),
-                &f.first_seen.0,
-                &f.last_seen.0,
-                &(f.count as i64),
-                &evidence,
-            ],
-        )?;
-        if changed > 0 {
-            touched.insert(alert_id);
-        }
+    if findings.is_empty() {
+        return Ok(outcome);
     }
+    let named: Vec<(&str, Time)> = findings
+        .iter()
+        .map(|(f, _)| (f.endpoint.as_str(), f.first_seen))
+        .collect();
+    let endpoints = endpoint_ids(tx, ids, tenant, &named)?;
+    let keys = AlertKeys::new(findings, &endpoints);
+    let mut alerts = read_alerts(tx, tenant, &keys)?;
+    let new_alerts = create_alerts(tx, tenant, findings, &keys, &mut alerts, now)?;
+    let mut touched: HashSet<i64> = HashSet::new();
+    if mode != FindingMode::Add {
+        // A re-analysis carries the newest view of the alert: intel
+        // attached since, a higher severity.
+        for (i, (f, _)) in findings.iter().enumerate() {
+            let Some(a) = alerts[keys.of_finding[i]].as_mut() else {
+                continue;
+            };
+            if a.created_by == Some(i) {
+                continue;
+            }
+            let why = resurface_reason(
+                &a.status,
+                a.severity,
+                f.severity,
+                &f.title,
+                mode == FindingMode::NewIntel,
+            );
+            if let Some(why) = why {
+                resurface(tx, tenant, AlertId::new(a.id), &why, now)?;
+                a.status = AlertStatus::New.as_str().to_owned();
+                outcome.resurfaced += 1;
+                touched.insert(a.id);
+            }
+            let rank = severity_rank(f.severity);
+            let campaign_differs = f
+                .campaign
+                .as_ref()
+                .is_some_and(|c| a.campaign.as_ref() != Some(c));
+            if a.title != f.title || a.severity < rank || campaign_differs {
+                a.title.clone_from(&f.title);
+                a.severity = a.severity.max(rank);
+                if f.campaign.is_some() {
+                    a.campaign.clone_from(&f.campaign);
+                }
+                a.changed = true;
+                touched.insert(a.id);
+            }
+        }
+        write_alert_changes(tx, tenant, alerts.iter().flatten(), now)?;
+    }
+    let alert_of = |i: usize| alerts[keys.of_finding[i]].as_ref().map(|a| a.id);
+    touched.extend(write_findings(tx, tenant, findings, &alert_of, mode)?);
     let mut touched_ids: Vec<i64> = touched.iter().copied().collect();
     touched_ids.sort_unstable();
     if !touched_ids.is_empty() {
@@ -154,6 +110,362 @@ pub(super) fn record_findings_tx(
     outcome.new_alerts = new_alerts.len() as u64;
     outcome.updated_alerts = touched.difference(&new_alerts).count() as u64;
     Ok(outcome)
+}
+
+/// The distinct alerts (endpoint, kind, source) some findings name, and
+/// which of them each finding names.
+struct AlertKeys<'a> {
+    distinct: Vec<(i64, &'a str, &'a str)>,
+    /// Index into `distinct`, per finding.
+    of_finding: Vec<usize>,
+    /// The first finding naming each distinct alert.
+    first: Vec<usize>,
+}
+
+impl<'a> AlertKeys<'a> {
+    fn new(findings: &'a [(Finding, Option<EventRef>)], endpoints: &[i64]) -> AlertKeys<'a> {
+        let mut index: std::collections::HashMap<(i64, &str, &str), usize> = Default::default();
+        let mut keys = AlertKeys {
+            distinct: Vec::new(),
+            of_finding: Vec::with_capacity(findings.len()),
+            first: Vec::new(),
+        };
+        for (i, ((f, _), &endpoint)) in findings.iter().zip(endpoints).enumerate() {
+            let key = (endpoint, f.kind.as_str(), f.source.as_str());
+            let n = *index.entry(key).or_insert_with(|| {
+                keys.distinct.push(key);
+                keys.first.push(i);
+                keys.distinct.len() - 1
+            });
+            keys.of_finding.push(n);
+        }
+        keys
+    }
+
+    fn column<T>(&self, pick: impl Fn(&(i64, &'a str, &'a str)) -> T) -> Vec<T> {
+        self.distinct.iter().map(pick).collect()
+    }
+}
+
+/// An alert as one call's findings see it: read before the call or
+/// created by it, then changed in memory finding by finding.
+struct AlertState {
+    id: i64,
+    severity: i64,
+    status: String,
+    title: String,
+    campaign: Option<String>,
+    /// Title, severity or campaign changed: to be written back.
+    changed: bool,
+    /// The finding that created it in this call, which does not also
+    /// update it.
+    created_by: Option<usize>,
+}
+
+/// The stored alerts of `keys`, in their order (`None`: no such alert).
+fn read_alerts(
+    tx: &mut Transaction<'_>,
+    tenant: i64,
+    keys: &AlertKeys<'_>,
+) -> Result<Vec<Option<AlertState>>> {
+    let rows = tx.query(
+        "SELECT n.ord, a.id, a.severity, a.status, a.title, a.campaign
+         FROM unnest($2::bigint[], $3::text[], $4::text[]) WITH ORDINALITY AS n(endpoint, kind, source, ord)
+         -- One unique-key read per alert asked.
+         CROSS JOIN LATERAL (
+             SELECT id, severity, status, title, campaign FROM alerts
+             WHERE tenant_id = $1 AND endpoint_id = n.endpoint AND kind = n.kind AND source = n.source
+         ) a",
+        &[
+            &tenant,
+            &keys.column(|k| k.0),
+            &keys.column(|k| k.1),
+            &keys.column(|k| k.2),
+        ],
+    )?;
+    let mut alerts: Vec<Option<AlertState>> = keys.distinct.iter().map(|_| None).collect();
+    for r in &rows {
+        let ord: i64 = r.try_get(0)?;
+        alerts[ord as usize - 1] = Some(AlertState {
+            id: r.try_get(1)?,
+            severity: r.try_get(2)?,
+            status: r.try_get(3)?,
+            title: r.try_get(4)?,
+            campaign: r.try_get(5)?,
+            changed: false,
+            created_by: None,
+        });
+    }
+    Ok(alerts)
+}
+
+/// Creates the alerts no stored one answers, each from the first finding
+/// naming it, and holds as suppressed those a live suppression matches.
+/// Answers their ids.
+fn create_alerts(
+    tx: &mut Transaction<'_>,
+    tenant: i64,
+    findings: &[(Finding, Option<EventRef>)],
+    keys: &AlertKeys<'_>,
+    alerts: &mut [Option<AlertState>],
+    now: Time,
+) -> Result<HashSet<i64>> {
+    let wanted: Vec<usize> = (0..alerts.len()).filter(|&k| alerts[k].is_none()).collect();
+    if wanted.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let first = |k: &usize| &findings[keys.first[*k]];
+    let endpoints: Vec<i64> = wanted.iter().map(|&k| keys.distinct[k].0).collect();
+    let kinds: Vec<&str> = wanted.iter().map(|k| first(k).0.kind.as_str()).collect();
+    let sources: Vec<&str> = wanted.iter().map(|k| first(k).0.source.as_str()).collect();
+    let titles: Vec<&str> = wanted.iter().map(|k| first(k).0.title.as_str()).collect();
+    let severities: Vec<i64> = wanted
+        .iter()
+        .map(|k| severity_rank(first(k).0.severity))
+        .collect();
+    let campaigns: Vec<Option<&str>> = wanted
+        .iter()
+        .map(|k| first(k).0.campaign.as_deref())
+        .collect();
+    let first_seen: Vec<i64> = wanted.iter().map(|k| first(k).0.first_seen.0).collect();
+    let last_seen: Vec<i64> = wanted.iter().map(|k| first(k).0.last_seen.0).collect();
+    let evidence: Vec<String> = wanted
+        .iter()
+        .map(|k| evidence_text(first(k)))
+        .collect::<Result<_>>()?;
+    let rows = tx.query(
+        "INSERT INTO alerts (tenant_id, endpoint_id, kind, source, title, severity, status, campaign,
+            first_seen, last_seen, count, evidence, created, updated)
+         SELECT $1, n.endpoint, n.kind, n.source, n.title, n.severity, 'new', n.campaign,
+            n.first_seen, n.last_seen, 0, n.evidence, $2, $2
+         FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[],
+                     $9::bigint[], $10::bigint[], $11::text[])
+              WITH ORDINALITY AS n(endpoint, kind, source, title, severity, campaign, first_seen, last_seen, evidence, ord)
+         ORDER BY n.ord
+         RETURNING id, endpoint_id, kind, source",
+        &[
+            &tenant,
+            &now.0,
+            &endpoints,
+            &kinds,
+            &sources,
+            &titles,
+            &severities,
+            &campaigns,
+            &first_seen,
+            &last_seen,
+            &evidence,
+        ],
+    )?;
+    let mut created = HashSet::new();
+    let mut ids_in_order = vec![0i64; wanted.len()];
+    for r in &rows {
+        let (id, endpoint, kind, source): (i64, i64, &str, &str) =
+            (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+        let n = wanted
+            .iter()
+            .position(|&k| keys.distinct[k] == (endpoint, kind, source))
+            .ok_or_else(|| StoreError::Corrupt(format!("alert {id} created for no finding")))?;
+        ids_in_order[n] = id;
+        created.insert(id);
+    }
+    // The suppression each new alert falls under, if any (the oldest).
+    let suppressed = tx.query(
+        "SELECT n.ord, s.id, s.reason
+         FROM unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS n(kind, source, endpoint, ord)
+         CROSS JOIN LATERAL (
+             SELECT id, reason FROM suppressions
+             WHERE ended IS NULL AND (expires IS NULL OR expires > $1)
+               AND (tenant_id IS NULL OR tenant_id = $2) AND (kind IS NULL OR kind = n.kind)
+               AND lower(source) = lower(n.source) AND (endpoint IS NULL OR lower(endpoint) = lower(n.endpoint))
+             ORDER BY id LIMIT 1
+         ) s
+         ORDER BY n.ord",
+        &[
+            &now.0,
+            &tenant,
+            &kinds,
+            &sources,
+            &wanted
+                .iter()
+                .map(|k| first(k).0.endpoint.as_str())
+                .collect::<Vec<_>>(),
+        ],
+    )?;
+    let mut status: Vec<&str> = vec![AlertStatus::New.as_str(); wanted.len()];
+    for r in &suppressed {
+        let (ord, by, reason): (i64, i64, String) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+        let n = ord as usize - 1;
+        suppress(
+            tx,
+            tenant,
+            AlertId::new(ids_in_order[n]),
+            by,
+            &reason,
+            &Actor::Pipeline,
+            now,
+        )?;
+        status[n] = AlertStatus::Suppressed.as_str();
+    }
+    for (n, &k) in wanted.iter().enumerate() {
+        let (f, _) = first(&k);
+        alerts[k] = Some(AlertState {
+            id: ids_in_order[n],
+            severity: severity_rank(f.severity),
+            status: status[n].to_owned(),
+            title: f.title.clone(),
+            campaign: f.campaign.clone(),
+            changed: false,
+            created_by: Some(keys.first[k]),
+        });
+    }
+    Ok(created)
+}
+
+/// Writes back the title, severity and campaign of alerts changed in
+/// memory, in one statement.
+fn write_alert_changes<'a>(
+    tx: &mut Transaction<'_>,
+    tenant: i64,
+    alerts: impl Iterator<Item = &'a AlertState>,
+    now: Time,
+) -> Result<()> {
+    let changed: Vec<&AlertState> = alerts.filter(|a| a.changed).collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "UPDATE alerts a SET title = n.title, severity = n.severity, campaign = n.campaign, updated = $2
+         FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::text[]) AS n(id, title, severity, campaign)
+         WHERE a.tenant_id = $1 AND a.id = n.id",
+        &[
+            &tenant,
+            &now.0,
+            &changed.iter().map(|a| a.id).collect::<Vec<_>>(),
+            &changed.iter().map(|a| a.title.as_str()).collect::<Vec<_>>(),
+            &changed.iter().map(|a| a.severity).collect::<Vec<_>>(),
+            &changed
+                .iter()
+                .map(|a| a.campaign.as_deref())
+                .collect::<Vec<_>>(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// A finding's evidence as stored: its evidence, and the archived event
+/// it points to.
+fn evidence_text((f, at): &(Finding, Option<EventRef>)) -> Result<String> {
+    let mut evidence = serde_json::to_value(&f.evidence).map_err(json_err)?;
+    if let Some(at) = at {
+        evidence["event"] = serde_json::to_value(at).map_err(json_err)?;
+    }
+    Ok(evidence.to_string())
+}
+
+/// One finding row to write: the findings of a call with the same alert
+/// and key folded into one as writing them in turn would.
+struct FindingRow<'a> {
+    alert: i64,
+    key: &'a str,
+    first_seen: i64,
+    last_seen: i64,
+    count: i64,
+    evidence: String,
+}
+
+/// Writes the findings' rows in one statement; answers the alerts whose
+/// findings changed.
+fn write_findings(
+    tx: &mut Transaction<'_>,
+    tenant: i64,
+    findings: &[(Finding, Option<EventRef>)],
+    alert_of: &dyn Fn(usize) -> Option<i64>,
+    mode: FindingMode,
+) -> Result<HashSet<i64>> {
+    let mut touched = HashSet::new();
+    let mut rows: Vec<FindingRow<'_>> = Vec::with_capacity(findings.len());
+    let mut at: std::collections::HashMap<(i64, &str), usize> = Default::default();
+    for (i, found) in findings.iter().enumerate() {
+        let Some(alert) = alert_of(i) else { continue };
+        let f = &found.0;
+        let row = FindingRow {
+            alert,
+            key: f.key.as_str(),
+            first_seen: f.first_seen.0,
+            last_seen: f.last_seen.0,
+            count: f.count as i64,
+            evidence: evidence_text(found)?,
+        };
+        let Some(&n) = at.get(&(alert, row.key)) else {
+            at.insert((alert, row.key), rows.len());
+            rows.push(row);
+            continue;
+        };
+        let seen = &mut rows[n];
+        match mode {
+            FindingMode::Add => {
+                seen.first_seen = seen.first_seen.min(row.first_seen);
+                if row.last_seen >= seen.last_seen {
+                    seen.evidence = row.evidence;
+                }
+                seen.last_seen = seen.last_seen.max(row.last_seen);
+                seen.count += row.count;
+            }
+            FindingMode::Set | FindingMode::NewIntel => {
+                // The last one is written; one that differed on the way
+                // was a change even if the last equals what is stored.
+                let same = (seen.first_seen, seen.last_seen, seen.count, &seen.evidence)
+                    == (row.first_seen, row.last_seen, row.count, &row.evidence);
+                if !same {
+                    touched.insert(alert);
+                }
+                *seen = row;
+            }
+        }
+    }
+    let sql = match mode {
+        FindingMode::Add => {
+            "INSERT INTO findings AS f (tenant_id, alert_id, key, first_seen, last_seen, count, evidence)
+             SELECT $1, n.* FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[])
+                  AS n(alert_id, key, first_seen, last_seen, count, evidence)
+             ON CONFLICT (tenant_id, alert_id, key) DO UPDATE SET
+                first_seen = least(f.first_seen, excluded.first_seen),
+                last_seen = greatest(f.last_seen, excluded.last_seen),
+                count = f.count + excluded.count,
+                evidence = CASE WHEN excluded.last_seen >= f.last_seen THEN excluded.evidence ELSE f.evidence END
+             RETURNING alert_id"
+        }
+        FindingMode::Set | FindingMode::NewIntel => {
+            "INSERT INTO findings AS f (tenant_id, alert_id, key, first_seen, last_seen, count, evidence)
+             SELECT $1, n.* FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[])
+                  AS n(alert_id, key, first_seen, last_seen, count, evidence)
+             ON CONFLICT (tenant_id, alert_id, key) DO UPDATE SET
+                first_seen = excluded.first_seen,
+                last_seen = excluded.last_seen,
+                count = excluded.count,
+                evidence = excluded.evidence
+             WHERE f.first_seen <> excluded.first_seen OR f.last_seen <> excluded.last_seen
+                OR f.count <> excluded.count OR f.evidence <> excluded.evidence
+             RETURNING alert_id"
+        }
+    };
+    let changed = tx.query(
+        sql,
+        &[
+            &tenant,
+            &rows.iter().map(|r| r.alert).collect::<Vec<_>>(),
+            &rows.iter().map(|r| r.key).collect::<Vec<_>>(),
+            &rows.iter().map(|r| r.first_seen).collect::<Vec<_>>(),
+            &rows.iter().map(|r| r.last_seen).collect::<Vec<_>>(),
+            &rows.iter().map(|r| r.count).collect::<Vec<_>>(),
+            &rows.iter().map(|r| r.evidence.as_str()).collect::<Vec<_>>(),
+        ],
+    )?;
+    for r in &changed {
+        touched.insert(r.try_get(0)?);
+    }
+    Ok(touched)
 }
 
 /// Records findings, and a stream state when given, in one transaction.
@@ -666,29 +978,6 @@ fn suppress(
         Some(AlertStatus::Suppressed.as_str()),
         Some(&why),
     )
-}
-
-/// Holds a new alert as suppressed when a live suppression matches it.
-fn suppress_if_matched(
-    tx: &mut Transaction<'_>,
-    tenant: i64,
-    alert: AlertId,
-    f: &Finding,
-    now: Time,
-) -> Result<()> {
-    let found = tx.query_opt(
-        "SELECT id, reason FROM suppressions
-         WHERE ended IS NULL AND (expires IS NULL OR expires > $1)
-           AND (tenant_id IS NULL OR tenant_id = $2) AND (kind IS NULL OR kind = $3)
-           AND lower(source) = lower($4) AND (endpoint IS NULL OR lower(endpoint) = lower($5))
-         ORDER BY id LIMIT 1",
-        &[&now.0, &tenant, &f.kind.as_str(), &f.source, &f.endpoint],
-    )?;
-    if let Some(r) = found {
-        let (by, reason): (i64, String) = (r.try_get(0)?, r.try_get(1)?);
-        suppress(tx, tenant, alert, by, &reason, &Actor::Pipeline, now)?;
-    }
-    Ok(())
 }
 
 pub(super) fn suppressions(store: &PgStore, scope: &Scope) -> Result<Vec<Suppression>> {

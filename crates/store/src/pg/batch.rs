@@ -201,6 +201,64 @@ pub(super) fn endpoint_id(
     Ok(id)
 }
 
+/// The ids of endpoints by name, one per name given, adding those not
+/// known yet (first seen at the time beside their first mention): one
+/// statement for every name not cached, not one per name.
+pub(super) fn endpoint_ids(
+    tx: &mut Transaction<'_>,
+    ids: &mut Ids,
+    tid: i64,
+    names: &[(&str, Time)],
+) -> Result<Vec<i64>> {
+    // name → id, or None while it is still to be read
+    let mut found: FastHashMap<&str, Option<i64>> = FastHashMap::default();
+    let mut missing: Vec<&str> = Vec::new();
+    let mut first_seen: Vec<i64> = Vec::new();
+    for &(name, at) in names {
+        if found.contains_key(name) {
+            continue;
+        }
+        let cached = ids.get(&(tid, ENDPOINT, name.to_owned())).copied();
+        if cached.is_none() {
+            missing.push(name);
+            first_seen.push(at.0);
+        }
+        found.insert(name, cached);
+    }
+    if !missing.is_empty() {
+        tx.execute(
+            "INSERT INTO endpoints (tenant_id, name, first_seen, last_seen)
+             SELECT $1, n.name, n.at, n.at
+             FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS n(name, at, ord)
+             ORDER BY n.ord
+             ON CONFLICT (tenant_id, name) DO NOTHING",
+            &[&tid, &missing, &first_seen],
+        )?;
+        let rows = tx.query(
+            "SELECT id, name FROM endpoints WHERE tenant_id = $1 AND name = ANY($2)",
+            &[&tid, &missing],
+        )?;
+        if ids.len() + rows.len() >= super::MAX_CACHED_IDS {
+            ids.clear();
+        }
+        for r in &rows {
+            let (id, name): (i64, &str) = (r.try_get(0)?, r.try_get(1)?);
+            ids.insert((tid, ENDPOINT, name.to_owned()), id);
+            if let Some(slot) = found.get_mut(name) {
+                *slot = Some(id);
+            }
+        }
+    }
+    names
+        .iter()
+        .map(|(name, _)| {
+            found.get(name).copied().flatten().ok_or_else(|| {
+                StoreError::Corrupt(format!("endpoint {name:?} neither found nor added"))
+            })
+        })
+        .collect()
+}
+
 /// The endpoints and addresses a batch names.
 fn record_endpoints(
     tx: &mut Transaction<'_>,
