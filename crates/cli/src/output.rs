@@ -45,6 +45,23 @@ pub fn retro_table(retro: &[turncoat_engine::intel::RetroReport]) -> Table {
     t
 }
 
+/// Says where an import's retro-hunt went when it was meant for a
+/// cluster's workers: handed to them, or done here and why.
+pub fn print_retro_hand_off(
+    queued: Option<&turncoat_engine::QueuedRetro>,
+    not_queued: Option<&String>,
+) {
+    if let Some(why) = not_queued {
+        eprintln!("warning: the retro-hunt could not be handed to the workers ({why}); done here");
+    }
+    if let Some(q) = queued {
+        println!(
+            "retro-hunt {} handed to the workers: one job for each of {} tenants",
+            q.hunt, q.tenants
+        );
+    }
+}
+
 /// The exposure table the `exposure` command and the demo print.
 pub fn exposure_table(rows: &[turncoat_engine::ExposureRow]) -> Table {
     let mut t = Table::new(&[

@@ -38,18 +38,35 @@ pub struct RetroReport {
     pub resurfaced: u64,
 }
 
+impl RetroReport {
+    fn add(&mut self, other: &RetroReport) {
+        self.new_alerts += other.new_alerts;
+        self.updated_alerts += other.updated_alerts;
+        self.resurfaced += other.resurfaced;
+    }
+}
+
 /// What an import's retro-hunt must look for: the indicators new or
-/// changed (by store id) and the advisories new or changed. Handed to
-/// each tenant's hunt, here or (in a cluster) on a worker.
+/// changed (by store id), the advisories new or changed, and the Sigma
+/// rules and correlations new or changed (by id; a rule a changed filter
+/// names counts as changed). Handed to each tenant's hunt, here or (in a
+/// cluster) on a worker.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetroPlan {
     pub indicators: Vec<i64>,
     pub advisories: Vec<String>,
+    #[serde(default)]
+    pub rules: Vec<String>,
+    #[serde(default)]
+    pub correlations: Vec<String>,
 }
 
 impl RetroPlan {
     pub fn is_empty(&self) -> bool {
-        self.indicators.is_empty() && self.advisories.is_empty()
+        self.indicators.is_empty()
+            && self.advisories.is_empty()
+            && self.rules.is_empty()
+            && self.correlations.is_empty()
     }
 }
 
@@ -65,6 +82,22 @@ pub struct QueuedRetro {
 /// Hands an import's retro-hunt to a cluster's workers (one job per
 /// tenant), answering the hunt's id.
 pub type HandOff<'a> = &'a dyn Fn(&RetroPlan, &[Tenant]) -> std::result::Result<String, String>;
+
+/// Offers an import's retro-hunt to `hand_off`: answers the hunt the
+/// workers took, or why they did not (`None` with no hand-off at all),
+/// in which case the importer hunts.
+pub(crate) fn offer_retro(
+    hand_off: Option<HandOff<'_>>,
+    plan: &RetroPlan,
+    tenants: &[Tenant],
+) -> std::result::Result<QueuedRetro, Option<String>> {
+    let hand_off = hand_off.ok_or(None)?;
+    let hunt = hand_off(plan, tenants).map_err(Some)?;
+    Ok(QueuedRetro {
+        hunt,
+        tenants: tenants.len(),
+    })
+}
 
 /// What an intel import did.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -197,17 +230,12 @@ pub fn import_intel(
         return Ok(report);
     }
     let tenants = store.tenants()?;
-    if let Some(hand_off) = hand_off {
-        match hand_off(&plan, &tenants) {
-            Ok(hunt) => {
-                report.retro_queued = Some(QueuedRetro {
-                    hunt,
-                    tenants: tenants.len(),
-                });
-                return Ok(report);
-            }
-            Err(why) => report.retro_not_queued = Some(why),
+    match offer_retro(hand_off, &plan, &tenants) {
+        Ok(queued) => {
+            report.retro_queued = Some(queued);
+            return Ok(report);
         }
+        Err(why) => report.retro_not_queued = why,
     }
     let started = Instant::now();
     let intel = plan_intel(store, &plan)?;
@@ -228,16 +256,30 @@ pub fn import_intel(
     Ok(report)
 }
 
-/// Runs `plan` over one tenant's stored data, then escalates campaigns if
-/// it raised anything: a cluster worker's retro-hunt job.
+/// Runs `plan` over one tenant's stored data (its intel, then its rules),
+/// then escalates campaigns if it raised anything: a cluster worker's
+/// retro-hunt job.
 pub fn retro_hunt(
     store: &mut dyn Store,
     tenant: &Tenant,
     plan: &RetroPlan,
     actor: &Actor,
 ) -> Result<RetroReport> {
-    let intel = plan_intel(store, plan)?;
-    let report = hunt_tenant(store, tenant, &intel)?;
+    let mut report = RetroReport {
+        tenant: tenant.name().to_string(),
+        new_alerts: 0,
+        updated_alerts: 0,
+        resurfaced: 0,
+    };
+    if !plan.indicators.is_empty() || !plan.advisories.is_empty() {
+        let intel = plan_intel(store, plan)?;
+        report.add(&hunt_tenant(store, tenant, &intel)?);
+    }
+    if !plan.rules.is_empty() || !plan.correlations.is_empty() {
+        let set = crate::rules::load(store)?;
+        let changed = crate::rules::Changed::named(&set, &plan.rules, &plan.correlations);
+        report.add(&crate::rules::hunt_tenant(store, tenant, &set, &changed)?);
+    }
     if report.new_alerts + report.updated_alerts > 0 {
         crate::campaign::escalate_after_change(store, actor)?;
     }
@@ -293,6 +335,7 @@ fn store_intel(
     let plan = RetroPlan {
         indicators: upsert.inserted.into_iter().chain(upsert.changed).collect(),
         advisories: report.advisories_changed.clone(),
+        ..RetroPlan::default()
     };
     Ok((report, plan))
 }

@@ -14,7 +14,7 @@ use turncoat_sigma::{Document, Router, Rule, RuleSet, parse_file};
 use turncoat_store::{FindingMode, Store, StoredRule};
 
 use crate::Result;
-use crate::intel::RetroReport;
+use crate::intel::{HandOff, QueuedRetro, RetroPlan, RetroReport, offer_retro};
 use crate::progress::Progress;
 
 /// Evidence keeps at most this much of the matched event's JSON.
@@ -35,6 +35,12 @@ pub struct RulesReport {
     /// but can never fire.
     pub unproducible: BTreeMap<String, usize>,
     pub retro: Vec<RetroReport>,
+    /// The retro-hunt, when workers do it rather than the importer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retro_queued: Option<QueuedRetro>,
+    /// Why a retro-hunt meant for the workers was done here instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retro_not_queued: Option<String>,
 }
 
 /// Rules whose logsource no reader produces, counted by logsource
@@ -328,7 +334,8 @@ pub fn load(store: &dyn Store) -> Result<RuleSet> {
 
 /// Imports rule files, then retro-hunts every tenant's archive with the
 /// rules and correlations that are new or changed (a changed filter
-/// changes the rules it names; a changed rule, the correlations over it).
+/// changes the rules it names; a changed rule, the correlations over it):
+/// here, or by the cluster's workers when `hand_off` takes the hunt.
 /// Files are named (in the store, the report and errors) by their path,
 /// or by their path below `names_below` when given: an upload's spool,
 /// so that the rule names the file sent, never where the server put it.
@@ -339,6 +346,7 @@ pub fn import(
     exclude_status: &[String],
     progress: &dyn Progress,
     actor: &Actor,
+    hand_off: Option<HandOff<'_>>,
 ) -> Result<RulesReport> {
     let walk = turncoat_walk::walk(paths, &turncoat_sigma::RuleSet::walk_options());
     let mut report = RulesReport {
@@ -411,92 +419,165 @@ pub fn import(
             .filter(|e| files.contains(&e.file.as_str()))
             .map(ToString::to_string),
     );
-    let changed = |id: &Option<String>| {
-        id.as_ref()
-            .is_some_and(|id| report.new_or_changed.contains(id))
-    };
-    let filtered: Vec<&String> = imported
-        .iter()
-        .filter_map(|d| match d {
-            Document::Filter(f) if changed(&f.id) => Some(&f.rules),
-            _ => None,
-        })
-        .flatten()
-        .collect();
-    let rule_changed: Vec<bool> = set
-        .rules
-        .iter()
-        .map(|r| {
-            changed(&r.id)
-                || filtered
-                    .iter()
-                    .any(|x| r.id.as_ref() == Some(*x) || r.name.as_ref() == Some(*x))
-        })
-        .collect();
-    let correlation_changed: Vec<bool> = set
-        .correlations
-        .iter()
-        .map(|c| {
-            changed(&c.id)
-                || c.sources.iter().any(|s| {
-                    matches!(s, turncoat_sigma::correlation::Source::Rule(i) if rule_changed[*i])
-                })
-        })
-        .collect();
-    if !rule_changed.contains(&true) && !correlation_changed.contains(&true) {
+    let changed = Changed::by_import(&set, &imported, &report.new_or_changed);
+    if !changed.any() {
         return Ok(report);
     }
     let tenants = store.tenants()?;
+    match offer_retro(hand_off, &changed.plan(&set), &tenants) {
+        Ok(queued) => {
+            report.retro_queued = Some(queued);
+            return Ok(report);
+        }
+        Err(why) => report.retro_not_queued = why,
+    }
     progress.start("sigma retro-hunt", Some(tenants.len() as u64));
     for tenant in &tenants {
-        // (rule, endpoint, day) → (first matching event, count)
-        let mut hits: HashMap<(usize, String, i64), (Event, u64)> = HashMap::new();
-        // (source, key) → correlation finding
-        let mut fired: HashMap<(String, FindingKey), Finding> = HashMap::new();
-        let mut evaluation = Evaluation::new(&set);
-        let mut record = |c: &Correlation, hit: &CorrelationHit| {
-            if correlation_changed[hit.correlation] {
-                let f = correlation_finding(c, hit, None);
-                fired.entry((f.source.clone(), f.key.clone())).or_insert(f);
-            }
-        };
-        store.scan_archive(tenant, None, turncoat_store::Projection::ALL, &mut |e| {
-            let mut matched = Vec::new();
-            evaluation.evaluate(
-                &e,
-                &mut |i, _| {
-                    if rule_changed[i] {
-                        matched.push(i)
-                    }
-                },
-                &mut record,
-            );
-            for i in matched {
-                let slot = hits
-                    .entry((i, e.host.clone(), e.time.day()))
-                    .or_insert_with(|| (e.clone(), 0));
-                slot.1 += 1;
-                if e.time < slot.0.time {
-                    slot.0 = e.clone();
-                }
-            }
-        })?;
-        evaluation.finish(&mut record);
-        let findings: Vec<_> = hits
-            .into_iter()
-            .map(|((i, _, _), (e, n))| (finding(&set.rules[i], &e, n, None), None))
-            .chain(fired.into_values().map(|f| (f, None)))
-            .collect();
-        let o = store.record_findings(tenant, &findings, FindingMode::Set)?;
-        report.retro.push(RetroReport {
-            tenant: tenant.name().to_string(),
-            new_alerts: o.new_alerts,
-            updated_alerts: o.updated_alerts,
-            resurfaced: o.resurfaced,
-        });
+        report
+            .retro
+            .push(hunt_tenant(store, tenant, &set, &changed)?);
         progress.advance(1);
     }
     progress.finish();
     crate::campaign::escalate_after_change(store, actor)?;
     Ok(report)
+}
+
+/// Which rules and correlations of a set a retro-hunt runs, by position.
+pub(crate) struct Changed {
+    rules: Vec<bool>,
+    correlations: Vec<bool>,
+}
+
+impl Changed {
+    /// What an import changed: the rules and correlations it stored anew
+    /// (`ids`), the rules its changed filters name, and the correlations
+    /// over a changed rule.
+    fn by_import(set: &RuleSet, imported: &[Document], ids: &[String]) -> Changed {
+        let changed = |id: &Option<String>| id.as_ref().is_some_and(|id| ids.contains(id));
+        let filtered: Vec<&String> = imported
+            .iter()
+            .filter_map(|d| match d {
+                Document::Filter(f) if changed(&f.id) => Some(&f.rules),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let rules: Vec<bool> = set
+            .rules
+            .iter()
+            .map(|r| {
+                changed(&r.id)
+                    || filtered
+                        .iter()
+                        .any(|x| r.id.as_ref() == Some(*x) || r.name.as_ref() == Some(*x))
+            })
+            .collect();
+        let correlations = set
+            .correlations
+            .iter()
+            .map(|c| {
+                changed(&c.id)
+                    || c.sources.iter().any(
+                        |s| matches!(s, turncoat_sigma::correlation::Source::Rule(i) if rules[*i]),
+                    )
+            })
+            .collect();
+        Changed {
+            rules,
+            correlations,
+        }
+    }
+
+    /// The rules and correlations of `set` a plan names by id.
+    pub(crate) fn named(set: &RuleSet, rules: &[String], correlations: &[String]) -> Changed {
+        let named =
+            |id: &Option<String>, ids: &[String]| id.as_ref().is_some_and(|id| ids.contains(id));
+        Changed {
+            rules: set.rules.iter().map(|r| named(&r.id, rules)).collect(),
+            correlations: set
+                .correlations
+                .iter()
+                .map(|c| named(&c.id, correlations))
+                .collect(),
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.rules.contains(&true) || self.correlations.contains(&true)
+    }
+
+    /// The plan naming these rules and correlations (every stored rule
+    /// has an id: import refuses one without).
+    fn plan(&self, set: &RuleSet) -> RetroPlan {
+        let ids = |flags: &[bool], ids: &mut dyn Iterator<Item = &Option<String>>| {
+            ids.zip(flags)
+                .filter(|(_, on)| **on)
+                .filter_map(|(id, _)| id.clone())
+                .collect()
+        };
+        RetroPlan {
+            rules: ids(&self.rules, &mut set.rules.iter().map(|r| &r.id)),
+            correlations: ids(
+                &self.correlations,
+                &mut set.correlations.iter().map(|c| &c.id),
+            ),
+            ..RetroPlan::default()
+        }
+    }
+}
+
+/// Runs the changed rules and correlations over one tenant's archive and
+/// records what they find.
+pub(crate) fn hunt_tenant(
+    store: &mut dyn Store,
+    tenant: &turncoat_store::Tenant,
+    set: &RuleSet,
+    changed: &Changed,
+) -> Result<RetroReport> {
+    // (rule, endpoint, day) → (first matching event, count)
+    let mut hits: HashMap<(usize, String, i64), (Event, u64)> = HashMap::new();
+    // (source, key) → correlation finding
+    let mut fired: HashMap<(String, FindingKey), Finding> = HashMap::new();
+    let mut evaluation = Evaluation::new(set);
+    let mut record = |c: &Correlation, hit: &CorrelationHit| {
+        if changed.correlations[hit.correlation] {
+            let f = correlation_finding(c, hit, None);
+            fired.entry((f.source.clone(), f.key.clone())).or_insert(f);
+        }
+    };
+    store.scan_archive(tenant, None, turncoat_store::Projection::ALL, &mut |e| {
+        let mut matched = Vec::new();
+        evaluation.evaluate(
+            &e,
+            &mut |i, _| {
+                if changed.rules[i] {
+                    matched.push(i)
+                }
+            },
+            &mut record,
+        );
+        for i in matched {
+            let slot = hits
+                .entry((i, e.host.clone(), e.time.day()))
+                .or_insert_with(|| (e.clone(), 0));
+            slot.1 += 1;
+            if e.time < slot.0.time {
+                slot.0 = e.clone();
+            }
+        }
+    })?;
+    evaluation.finish(&mut record);
+    let findings: Vec<_> = hits
+        .into_iter()
+        .map(|((i, _, _), (e, n))| (finding(&set.rules[i], &e, n, None), None))
+        .chain(fired.into_values().map(|f| (f, None)))
+        .collect();
+    let o = store.record_findings(tenant, &findings, FindingMode::Set)?;
+    Ok(RetroReport {
+        tenant: tenant.name().to_string(),
+        new_alerts: o.new_alerts,
+        updated_alerts: o.updated_alerts,
+        resurfaced: o.resurfaced,
+    })
 }

@@ -1,7 +1,7 @@
 //! What blocking code (a request's store work, the CLI) hands to a
 //! cluster's workers: files to ingest, published as batches as
-//! `serve --queue` publishes a request's body; each intel import's
-//! retro-hunt, fanned out as one job per tenant; and the news that the
+//! `serve --queue` publishes a request's body; each intel or rules
+//! import's retro-hunt, fanned out as one job per tenant; and the news that the
 //! detection content (indicators, advisories, rules) changed, so that
 //! every worker loads it again. Published on a runtime's handle.
 
@@ -162,7 +162,7 @@ pub fn import_intel(
 }
 
 /// Imports rule files ([`turncoat_engine::rules::import`]); with a queue,
-/// the change is announced.
+/// the retro-hunt is handed to the workers and the change announced.
 pub fn import_rules(
     hand_off: Option<&HandOff>,
     store: &mut dyn Store,
@@ -172,8 +172,18 @@ pub fn import_rules(
     progress: &dyn Progress,
     actor: &Actor,
 ) -> Result<RulesReport, EngineError> {
-    let report =
-        turncoat_engine::rules::import(store, paths, names_below, exclude_status, progress, actor)?;
+    let retro = hand_off.map(|hand_off| {
+        move |plan: &RetroPlan, tenants: &[Tenant]| hand_off.retro(plan, tenants, actor)
+    });
+    let report = turncoat_engine::rules::import(
+        store,
+        paths,
+        names_below,
+        exclude_status,
+        progress,
+        actor,
+        retro.as_ref().map(|r| r as turncoat_engine::HandOff<'_>),
+    )?;
     if let Some(hand_off) = hand_off
         && !report.new_or_changed.is_empty()
     {

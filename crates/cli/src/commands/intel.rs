@@ -129,17 +129,10 @@ fn print_intel(report: &IntelReport, format: OutputFormat) -> anyhow::Result<()>
                     report.advisories_changed.join(", ")
                 }
             );
-            if let Some(why) = &report.retro_not_queued {
-                eprintln!(
-                    "warning: the retro-hunt could not be handed to the workers ({why}); done here"
-                );
-            }
-            if let Some(q) = &report.retro_queued {
-                println!(
-                    "retro-hunt {} handed to the workers: one job for each of {} tenants",
-                    q.hunt, q.tenants
-                );
-            }
+            crate::output::print_retro_hand_off(
+                report.retro_queued.as_ref(),
+                report.retro_not_queued.as_ref(),
+            );
             if !report.retro.is_empty() {
                 println!("retro-hunt ({:.3}s):", report.retro_seconds);
                 crate::output::retro_table(&report.retro).print()?;

@@ -61,6 +61,10 @@ pub(crate) fn run(command: RulesCommand, ctx: &Context) -> anyhow::Result<Exit> 
                         report.excluded,
                         report.new_or_changed.len()
                     );
+                    crate::output::print_retro_hand_off(
+                        report.retro_queued.as_ref(),
+                        report.retro_not_queued.as_ref(),
+                    );
                     if !report.retro.is_empty() {
                         println!("retro-hunt:");
                         crate::output::retro_table(&report.retro).print()?;

@@ -145,7 +145,7 @@ fn report_panel(report: &IntelReport) -> Markup {
                 (report.indicators_unchanged) " unchanged."
             }
             h2 { "Retro-hunt" }
-            (retro_table(&report.retro))
+            (retro_table(&report.retro, report.retro_queued.as_ref()))
             @if !report.rejected.is_empty() {
                 details { summary { (report.rejected.len()) " entries rejected" }
                     ul { @for r in report.rejected.iter().take(50) { li { (r) } } }

@@ -278,9 +278,17 @@ fn tenant_select(viewer: &Viewer, chosen: Option<&str>) -> Markup {
 
 /// What a retro-hunt found per tenant: new alerts, updated ones, and
 /// dismissed ones brought back.
-fn retro_table(retro: &[turncoat_engine::intel::RetroReport]) -> Markup {
+/// An import's retro-hunt: its results per tenant, or, when the cluster's
+/// workers took it, the hunt to look for in their logs.
+fn retro_table(
+    retro: &[turncoat_engine::intel::RetroReport],
+    queued: Option<&turncoat_engine::QueuedRetro>,
+) -> Markup {
     html! {
-        @if retro.is_empty() {
+        @if let Some(q) = queued {
+            p { "Handed to the workers as retro-hunt " code { (q.hunt) } ": one job for each of "
+                (q.tenants) " tenants. Alerts appear as each finishes." }
+        } @else if retro.is_empty() {
             p.muted { "No tenant has stored events to hunt." }
         } @else {
             table {

@@ -109,7 +109,7 @@ fn render(viewer: &Viewer, rules: &[StoredRule], report: Option<&RulesReport>) -
                         (r.unproducible.iter().map(|(l, n)| format!("{l} ({n})")).collect::<Vec<_>>().join(", ")) }
                 }
                 h2 { "Retro-hunt" }
-                (retro_table(&r.retro))
+                (retro_table(&r.retro, r.retro_queued.as_ref()))
             }
         }
         section.panel {
