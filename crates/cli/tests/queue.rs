@@ -248,25 +248,27 @@ fn pack() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../intel/3cx")
 }
 
-/// A Sigma rule the simulated fleet matches on every tenant.
-const POWERSHELL_RULE: &str = r#"
-title: PowerShell started
-id: dddddddd-0000-0000-0000-000000000001
-status: test
-level: low
-logsource:
-    product: windows
-    category: process_creation
-detection:
-    sel:
-        Image|endswith: '\powershell.exe'
-    condition: sel
-"#;
+/// A Sigma rule on processes started from an image, which the simulated
+/// fleet runs on every tenant.
+fn process_rule(n: u32, image: &str) -> String {
+    format!(
+        "title: {image} started\nid: dddddddd-0000-0000-0000-00000000000{n}\nstatus: test\nlevel: low\n\
+         logsource:\n    product: windows\n    category: process_creation\n\
+         detection:\n    sel:\n        Image|endswith: '\\{image}'\n    condition: sel\n"
+    )
+}
 
-fn rules_file(env: &Env) -> PathBuf {
-    let path = env.dir.path().join("powershell.yml");
-    std::fs::write(&path, POWERSHELL_RULE).unwrap();
-    path
+/// The rule files, imported one after the other.
+fn rules_files(env: &Env) -> [PathBuf; 2] {
+    [
+        ("powershell.yml", process_rule(1, "powershell.exe")),
+        ("cmd.yml", process_rule(2, "cmd.exe")),
+    ]
+    .map(|(name, text)| {
+        let path = env.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    })
 }
 
 /// When a run imports the intel: before any request, or once half of
@@ -412,7 +414,9 @@ fn reference(env: &Env, tenants: &[String], requests: &[Request], intel: IntelAt
     }
     drop(served);
     if intel == IntelAt::StartThenRules {
-        ok_on(&store, &["rules", "import", common::path(&rules_file(env))]);
+        for file in rules_files(env) {
+            ok_on(&store, &["rules", "import", common::path(&file)]);
+        }
     }
     let outcome = outcome(&store);
     assert!(
@@ -633,10 +637,11 @@ fn intel_imported_mid_ingest_is_hunted_by_the_workers() {
     c.check("intel imported mid-ingest", &served, &batches);
 }
 
-/// Sigma rules imported (through the CLI, with `--queue`) once every
-/// request is committed: the import hands one retro-hunt job per tenant
-/// to the workers, which run the new rule over the tenant's archive. The
-/// alerts equal a single-process run whose import hunted in-process.
+/// Sigma rules imported once every request is committed, one through
+/// the CLI with `--queue`, one through the API of a queued server: each
+/// import hands one retro-hunt job per tenant to the workers, which run
+/// the new rule over the tenant's archive. The alerts equal a
+/// single-process run whose imports hunted in-process.
 #[test]
 fn rules_imported_are_hunted_by_the_workers() {
     let Some(c) = cluster_with("rules", None, IntelAt::StartThenRules) else {
@@ -655,6 +660,8 @@ fn rules_imported_are_hunted_by_the_workers() {
         alerts.as_array().unwrap().len()
     };
     assert_eq!(sigma(&c.pg), 0, "no rule yet, no Sigma alert");
+    let hunted = || workers.iter().map(|w| hunt_lines(w).len()).sum::<usize>();
+    let [by_cli, by_api] = rules_files(&c.env);
     let imported = ok_on(
         &c.pg,
         &[
@@ -662,7 +669,7 @@ fn rules_imported_are_hunted_by_the_workers() {
             &c.queue,
             "rules",
             "import",
-            common::path(&rules_file(&c.env)),
+            common::path(&by_cli),
         ],
     );
     assert!(
@@ -673,16 +680,41 @@ fn rules_imported_are_hunted_by_the_workers() {
         !imported.contains("retro-hunt:\n"),
         "not hunted here: {imported}"
     );
-    wait_until("every tenant's rules retro-hunt done", || {
-        workers.iter().map(|w| hunt_lines(w).len()).sum::<usize>() == 3
+    wait_until("every tenant's first rules retro-hunt done", || {
+        hunted() == 3
+    });
+    let after_first = sigma(&c.pg);
+    assert!(
+        after_first >= 3,
+        "the rule fires on every tenant: {after_first} alerts"
+    );
+
+    ok_on(&c.pg, &["user", "add", "root", "--role", "admin"]);
+    let admin = common::served::last_line(&ok_on(&c.pg, &["token", "create", "--user", "root"]));
+    let auth = format!("Bearer {admin}");
+    let (status, _, body) = served.send(
+        "POST",
+        "/api/v1/rules?name=cmd.yml",
+        &[("Authorization", auth.as_str())],
+        Some(&std::fs::read(&by_api).unwrap()),
+    );
+    assert_eq!(status, 200, "{body}");
+    let report: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["retro_queued"]["tenants"], 3, "{report:#}");
+    assert_eq!(
+        report["retro"],
+        serde_json::json!([]),
+        "not hunted by the server: {report:#}"
+    );
+    wait_until("every tenant's second rules retro-hunt done", || {
+        hunted() == 6
     });
     for w in &workers {
         for line in hunt_lines(w) {
             println!("{}", line.trim());
         }
     }
-    let found = sigma(&c.pg);
-    assert!(found >= 3, "the rule fires on every tenant: {found} alerts");
+    assert!(sigma(&c.pg) > after_first, "the second rule fires too");
     c.check("rules imported after ingest", &served, &batches);
 }
 
