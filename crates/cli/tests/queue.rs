@@ -488,6 +488,19 @@ fn cluster_of(name: &str, input: &Input, cut: Option<usize>, intel: IntelAt) -> 
 }
 
 impl Cluster {
+    /// Runs an import through the CLI with the queue; asserts it handed
+    /// its retro-hunt to the workers, one job for each of the 3 tenants.
+    fn import_handing_out(&self, args: &[&str]) -> String {
+        let mut with_queue = vec!["--queue", &self.queue];
+        with_queue.extend_from_slice(args);
+        let imported = ok_on(&self.pg, &with_queue);
+        assert!(
+            imported.contains("handed to the workers: one job for each of 3 tenants"),
+            "{imported}"
+        );
+        imported
+    }
+
     fn serve(&self) -> Served {
         Served::start_with(
             &self.env,
@@ -606,28 +619,10 @@ fn intel_imported_mid_ingest_is_hunted_by_the_workers() {
     let workers = [c.worker("w1", &[]), c.worker("w2", &[])];
     let (first, rest) = c.requests.split_at(IntelAt::Middle.before(&c.requests));
     let mut batches = c.send(&served, first);
-    let imported = ok_on(
-        &c.pg,
-        &[
-            "--queue",
-            &c.queue,
-            "intel",
-            "import",
-            common::path(&pack()),
-        ],
-    );
-    assert!(
-        imported.contains("handed to the workers: one job for each of 3 tenants"),
-        "{imported}"
-    );
+    c.import_handing_out(&["intel", "import", common::path(&pack())]);
     batches.extend(c.send(&served, rest));
-    wait_until("every tenant's retro-hunt done", || {
-        workers.iter().map(|w| hunt_lines(w).len()).sum::<usize>() == 3
-    });
+    wait_for_hunts(&workers, 3);
     for w in &workers {
-        for line in hunt_lines(w) {
-            println!("{}", line.trim());
-        }
         let log = strip_ansi(&w.log());
         assert!(
             log.contains("content loaded after a change"),
@@ -660,29 +655,13 @@ fn rules_imported_are_hunted_by_the_workers() {
         alerts.as_array().unwrap().len()
     };
     assert_eq!(sigma(&c.pg), 0, "no rule yet, no Sigma alert");
-    let hunted = || workers.iter().map(|w| hunt_lines(w).len()).sum::<usize>();
     let [by_cli, by_api] = rules_files(&c.env);
-    let imported = ok_on(
-        &c.pg,
-        &[
-            "--queue",
-            &c.queue,
-            "rules",
-            "import",
-            common::path(&by_cli),
-        ],
-    );
-    assert!(
-        imported.contains("handed to the workers: one job for each of 3 tenants"),
-        "{imported}"
-    );
+    let imported = c.import_handing_out(&["rules", "import", common::path(&by_cli)]);
     assert!(
         !imported.contains("retro-hunt:\n"),
         "not hunted here: {imported}"
     );
-    wait_until("every tenant's first rules retro-hunt done", || {
-        hunted() == 3
-    });
+    wait_for_hunts(&workers, 3);
     let after_first = sigma(&c.pg);
     assert!(
         after_first >= 3,
@@ -706,25 +685,30 @@ fn rules_imported_are_hunted_by_the_workers() {
         serde_json::json!([]),
         "not hunted by the server: {report:#}"
     );
-    wait_until("every tenant's second rules retro-hunt done", || {
-        hunted() == 6
-    });
-    for w in &workers {
-        for line in hunt_lines(w) {
-            println!("{}", line.trim());
-        }
-    }
+    wait_for_hunts(&workers, 6);
     assert!(sigma(&c.pg) > after_first, "the second rule fires too");
     c.check("rules imported after ingest", &served, &batches);
 }
 
-/// The lines of a worker's log that end a retro-hunt job.
-fn hunt_lines(w: &Worker) -> Vec<String> {
-    strip_ansi(&w.log())
-        .lines()
-        .filter(|l| l.contains(" retro-hunt ") && l.contains("waited="))
-        .map(str::to_owned)
-        .collect()
+/// Waits until the workers' logs hold `n` finished retro-hunt jobs, and
+/// prints them.
+fn wait_for_hunts(workers: &[Worker], n: usize) {
+    let lines = || {
+        workers
+            .iter()
+            .flat_map(|w| {
+                strip_ansi(&w.log())
+                    .lines()
+                    .filter(|l| l.contains(" retro-hunt ") && l.contains("waited="))
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    wait_until(&format!("{n} retro-hunt jobs done"), || lines().len() == n);
+    for line in lines() {
+        println!("{}", line.trim());
+    }
 }
 
 /// RITA's public Zeek test captures, as two sensors would send them: the

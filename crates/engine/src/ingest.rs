@@ -438,10 +438,10 @@ fn finish_pending_work(
     actor: &Actor,
     report: &mut IngestReport,
 ) -> Result<()> {
-    let mut due = match options.pending_work {
-        PendingScope::Later => return Ok(()),
-        _ => store.pending_work()?,
-    };
+    if options.pending_work == PendingScope::Later {
+        return Ok(());
+    }
+    let mut due = store.pending_work()?;
     if options.pending_work == PendingScope::OwnTenant {
         due.retain(|d| d.tenant.id() == tenant.id());
     }

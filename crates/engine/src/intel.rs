@@ -256,13 +256,15 @@ pub fn import_intel(
     Ok(report)
 }
 
-/// Runs `plan` over one tenant's stored data (its intel, then its rules),
-/// then escalates campaigns if it raised anything: a cluster worker's
+/// Runs `plan` over one tenant's stored data (its intel, then its rules,
+/// found by id in `rules`: the current set, as a worker keeps it), then
+/// escalates campaigns if it raised anything: a cluster worker's
 /// retro-hunt job.
 pub fn retro_hunt(
     store: &mut dyn Store,
     tenant: &Tenant,
     plan: &RetroPlan,
+    rules: &turncoat_sigma::RuleSet,
     actor: &Actor,
 ) -> Result<RetroReport> {
     let mut report = RetroReport {
@@ -276,9 +278,8 @@ pub fn retro_hunt(
         report.add(&hunt_tenant(store, tenant, &intel)?);
     }
     if !plan.rules.is_empty() || !plan.correlations.is_empty() {
-        let set = crate::rules::load(store)?;
-        let changed = crate::rules::Changed::named(&set, &plan.rules, &plan.correlations);
-        report.add(&crate::rules::hunt_tenant(store, tenant, &set, &changed)?);
+        let changed = crate::rules::Changed::named(rules, &plan.rules, &plan.correlations);
+        report.add(&crate::rules::hunt_tenant(store, tenant, rules, &changed)?);
     }
     if report.new_alerts + report.updated_alerts > 0 {
         crate::campaign::escalate_after_change(store, actor)?;

@@ -510,21 +510,20 @@ impl Changed {
     /// The plan naming these rules and correlations (every stored rule
     /// has an id: import refuses one without).
     fn plan(&self, set: &RuleSet) -> RetroPlan {
-        let ids = |flags: &[bool], ids: &mut dyn Iterator<Item = &Option<String>>| {
-            ids.zip(flags)
-                .filter(|(_, on)| **on)
-                .filter_map(|(id, _)| id.clone())
-                .collect()
-        };
         RetroPlan {
-            rules: ids(&self.rules, &mut set.rules.iter().map(|r| &r.id)),
-            correlations: ids(
-                &self.correlations,
-                &mut set.correlations.iter().map(|c| &c.id),
-            ),
+            rules: flagged(set.rules.iter().map(|r| &r.id), &self.rules),
+            correlations: flagged(set.correlations.iter().map(|c| &c.id), &self.correlations),
             ..RetroPlan::default()
         }
     }
+}
+
+/// The ids whose flag is set.
+fn flagged<'a>(ids: impl Iterator<Item = &'a Option<String>>, flags: &[bool]) -> Vec<String> {
+    ids.zip(flags)
+        .filter(|(_, on)| **on)
+        .filter_map(|(id, _)| id.clone())
+        .collect()
 }
 
 /// Runs the changed rules and correlations over one tenant's archive and

@@ -147,14 +147,20 @@ pub fn import_intel(
     progress: &dyn Progress,
     actor: &Actor,
 ) -> Result<IntelReport, EngineError> {
-    let Some(hand_off) = hand_off else {
-        return turncoat_engine::import_intel(store, paths, format, progress, actor, None);
-    };
-    let retro = |plan: &RetroPlan, tenants: &[Tenant]| hand_off.retro(plan, tenants, actor);
-    let report =
-        turncoat_engine::import_intel(store, paths, format, progress, actor, Some(&retro))?;
-    if report.indicators_new + report.indicators_changed > 0
-        || !report.advisories_changed.is_empty()
+    let retro = hand_off.map(|hand_off| {
+        move |plan: &RetroPlan, tenants: &[Tenant]| hand_off.retro(plan, tenants, actor)
+    });
+    let report = turncoat_engine::import_intel(
+        store,
+        paths,
+        format,
+        progress,
+        actor,
+        retro.as_ref().map(|r| r as turncoat_engine::HandOff<'_>),
+    )?;
+    if let Some(hand_off) = hand_off
+        && (report.indicators_new + report.indicators_changed > 0
+            || !report.advisories_changed.is_empty())
     {
         hand_off.announce("intel");
     }

@@ -358,8 +358,11 @@ impl Shared {
         let actor: Actor = meta.actor.parse().map_err(JobError::Permanent)?;
         let mut store = self.open_store()?;
         let tenant = find_tenant(&*store, &meta.tenant, meta.tenant_id)?;
-        turncoat_engine::retro_hunt(&mut *store, &tenant, &plan, &actor)
-            .map_err(|e| JobError::Retry(e.to_string()))
+        let retry = |e: turncoat_engine::EngineError| JobError::Retry(e.to_string());
+        // The rules as kept for chunks: not compiled again per tenant.
+        let content = self.content.current(&mut *store).map_err(retry)?;
+        turncoat_engine::retro_hunt(&mut *store, &tenant, &plan, &content.rules, &actor)
+            .map_err(retry)
     }
 
     fn open_store(&self) -> Result<AnyStore, JobError> {

@@ -145,6 +145,7 @@ fn publish(
 ) -> anyhow::Result<Exit> {
     let walk = turncoat_walk::walk(paths, &turncoat_walk::WalkOptions::all_files());
     let mut failed = walk.unread();
+    // (file, batch) per file published
     let mut batches = Vec::new();
     for input in &walk.inputs {
         let path = match input {
@@ -159,25 +160,33 @@ fn publish(
         };
         let name = path.display().to_string();
         match hand_off.publish_file(tenant, path, &name, options, &Actor::Cli) {
-            Ok(batch) => batches.push(serde_json::json!({
-                "file": name, "batch": batch.id, "chunks": batch.chunks, "bytes": batch.bytes,
-            })),
+            Ok(batch) => batches.push((name, batch)),
             Err(e) => failed.push(format!("{name}: {e}")),
         }
     }
     match output {
-        OutputFormat::Json => print_json(&serde_json::json!({
-            "tenant": tenant.name().to_string(), "queued": batches, "failed": failed,
-        }))?,
+        OutputFormat::Json => {
+            let queued: Vec<_> = batches
+                .iter()
+                .map(|(file, b)| {
+                    serde_json::json!({
+                        "file": file, "batch": b.id, "chunks": b.chunks, "bytes": b.bytes,
+                    })
+                })
+                .collect();
+            print_json(&serde_json::json!({
+                "tenant": tenant.name().to_string(), "queued": queued, "failed": failed,
+            }))?
+        }
         OutputFormat::Table => {
             let mut t = Table::new(&["file", "batch", "chunks", "bytes"]);
-            for b in &batches {
-                t.row(
-                    ["file", "batch", "chunks", "bytes"]
-                        .iter()
-                        .map(|k| b[k].to_string().trim_matches('"').to_owned())
-                        .collect(),
-                );
+            for (file, b) in &batches {
+                t.row(vec![
+                    file.clone(),
+                    b.id.clone(),
+                    b.chunks.to_string(),
+                    b.bytes.to_string(),
+                ]);
             }
             t.print()?;
         }

@@ -257,14 +257,18 @@ fn create_alerts(
             &evidence,
         ],
     )?;
+    let position: std::collections::HashMap<(i64, &str, &str), usize> = wanted
+        .iter()
+        .enumerate()
+        .map(|(n, &k)| (keys.distinct[k], n))
+        .collect();
     let mut created = HashSet::new();
     let mut ids_in_order = vec![0i64; wanted.len()];
     for r in &rows {
         let (id, endpoint, kind, source): (i64, i64, &str, &str) =
             (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
-        let n = wanted
-            .iter()
-            .position(|&k| keys.distinct[k] == (endpoint, kind, source))
+        let n = *position
+            .get(&(endpoint, kind, source))
             .ok_or_else(|| StoreError::Corrupt(format!("alert {id} created for no finding")))?;
         ids_in_order[n] = id;
         created.insert(id);
